@@ -1,0 +1,104 @@
+"""From a checked recipe to built components, with the engine's values injected."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mdt.errors import MdtError
+from mdt.labels import LabelEncoder, LabelSchema
+from mdt.method import Method
+from mdt.recipe import INJECTED, Recipe, Table, parameters
+from mdt.registry import Registry
+from mdt.settings import RunSettings
+
+
+@dataclass
+class Components:
+    """Everything a recipe builds. Datasets are absent when built for inference."""
+
+    settings: RunSettings
+    device: torch.device
+    schemas: list[LabelSchema]
+    dataset_names: list[str]
+    label_encoder: LabelEncoder
+    augmentation: Any
+    method: Method
+    train_sets: list[Any] = field(default_factory=list)
+    test_sets: list[Any] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MdtError(f"[run] device = '{name}' is not a device; use 'auto', 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MdtError(f"[run] device = '{name}', but no CUDA device is available; use 'auto' or 'cpu'")
+    return device
+
+
+def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict[str, Any]) -> Any:
+    """Build one table's component, passing the engine's values its constructor asks for."""
+    component = registry.get(table.kind, table.type)
+    arguments = dict(table.arguments())
+    for name in parameters(component.factory):
+        if name in INJECTED and name not in arguments:
+            if name not in injected:
+                raise MdtError(
+                    f"{recipe.source}: [{table.address}] type '{table.type}' asks for '{name}' "
+                    f"({INJECTED[name]}), which mdt does not provide to a {table.kind}"
+                )
+            arguments[name] = injected[name]
+    try:
+        return component.factory(**arguments)
+    except MdtError as exc:
+        raise MdtError(f"{recipe.source}: [{table.address}] {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {exc}") from None
+
+
+def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None) -> Components:
+    """Build a recipe's components. With ``schemas`` (from a checkpoint) no dataset is
+    built: that is how ``mdt translate`` works without the training data."""
+    settings = recipe.run
+    device = device or pick_device(settings.device)
+    dataset_tables = recipe.section("datasets")
+    names = [t.name for t in dataset_tables]
+    train_sets, test_sets = [], []
+    if schemas is None:
+        schemas = []
+        for table in dataset_tables:
+            train = instantiate(recipe, table, registry, {"split": "train", "image_size": settings.image_size})
+            test = instantiate(recipe, table, registry, {"split": "test", "image_size": settings.image_size})
+            train_sets.append(train)
+            test_sets.append(test)
+            schemas.append(dataclasses.replace(train.schema, dataset=table.name))
+    common: dict[str, Any] = {"image_size": settings.image_size, "iterations": settings.iterations, "schemas": schemas}
+    encoder = instantiate(recipe, recipe.table("labels"), registry, common)
+    common.update(label_dim=encoder.condition_dim, num_classes=encoder.num_classes, label_encoder=encoder)
+    augmentation = instantiate(recipe, recipe.table("augmentation"), registry, common)
+    generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device)
+    discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device)
+    losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
+    common.update(generator=generator, discriminator=discriminator, losses=losses)
+    method = instantiate(recipe, recipe.table("method"), registry, common)
+    metrics = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("metrics")}
+    return Components(
+        settings=settings,
+        device=device,
+        schemas=schemas,
+        dataset_names=names,
+        label_encoder=encoder,
+        augmentation=augmentation,
+        method=method,
+        train_sets=train_sets,
+        test_sets=test_sets,
+        metrics=metrics,
+    )

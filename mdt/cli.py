@@ -1,0 +1,267 @@
+"""The ``mdt`` command line. Every user error is one line on stderr and exit code 2;
+``mdt --debug ...`` (or ``MDT_DEBUG=1``) shows the traceback instead."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+import mdt
+from mdt.errors import MdtError
+from mdt.registry import KINDS
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class MdtGroup(click.Group):
+    """Turns :class:`MdtError` into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MdtError as exc:
+            if ctx.params.get("debug") or os.environ.get("MDT_DEBUG"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=MdtGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(mdt.__version__, prog_name="mdt")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """mdt: multi-domain image-to-image translation, assembled from plugins by TOML recipes."""
+
+
+def _registry():
+    from mdt.plugins import get_registry
+
+    return get_registry()
+
+
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
+    help="Override a recipe value (TOML syntax), e.g. --set run.iterations=10. Repeatable.",
+)
+
+
+@main.command()
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@set_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/<recipe name>, never reused).")
+@click.option("--resume", "resume", is_flag=False, flag_value="", default=None, metavar="[RUN_DIR]",
+              help="Continue a run from its newest checkpoint (default: the latest run of this recipe).")
+def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: str | None) -> None:
+    """Train with a recipe."""
+    from mdt.engine import latest_run_dir, new_run_dir, train
+    from mdt.recipe import load_recipe
+
+    registry = _registry()
+    recipe = load_recipe(recipe_path, overrides, registry)
+    if resume is not None:
+        run_dir = Path(resume) if resume else (out or latest_run_dir(recipe_path))
+    else:
+        run_dir = out or new_run_dir(recipe_path)
+    err_console.print(f"run folder: [bold]{run_dir}[/]")
+    result = train(recipe, registry, run_dir, resume=resume is not None, console=err_console)
+    console.print(f"finished: {result.run_dir} (step {result.step})")
+
+
+@main.group()
+def recipe() -> None:
+    """Inspect recipes."""
+
+
+@recipe.command("show")
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@set_option
+def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
+    """Print the resolved recipe (every default written out) as TOML."""
+    from mdt.recipe import load_recipe, resolved
+
+    registry = _registry()
+    click.echo(resolved(load_recipe(recipe_path, overrides, registry), registry).to_toml(), nl=False)
+
+
+@recipe.command("check")
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@set_option
+def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
+    """Check a recipe against the registered components without building anything."""
+    from mdt.recipe import load_recipe
+
+    recipe_obj = load_recipe(recipe_path, overrides, _registry())
+    tables = sum(1 for _ in recipe_obj.tables())
+    console.print(f"{recipe_path}: ok ({tables} components)")
+
+
+@main.command("list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("name", required=False)
+def list_components(kind: str | None, name: str | None) -> None:
+    """List registered components, or show where one is defined (KIND NAME)."""
+    from mdt.recipe import INJECTED, parameters
+
+    registry = _registry()
+    if name:
+        component = registry.get(kind, name)
+        found = registry.find(kind, name)
+        console.print(f"[bold]{kind} {name}[/] from plugin [bold]{found['plugin']}[/]")
+        console.print(f"defined at {found['file']}:{found['line']}")
+        console.print(found["docstring"] or "(no docstring)")
+        for param in parameters(component.factory).values():
+            if param.name in INJECTED:
+                console.print(f"  {param.name}: set by mdt ({INJECTED[param.name]})")
+            else:
+                default = "required" if param.default is param.empty else f"default {param.default!r}"
+                console.print(f"  {param.name}: {default}")
+        return
+    table = RichTable("name", "kind", "plugin", "description")
+    for component in registry.components(kind):
+        table.add_row(component.name, component.kind, component.plugin, escape(component.description))
+    console.print(table)
+
+
+@main.command()
+def plugins() -> None:
+    """List loaded plugins, their versions and what each registered."""
+    from mdt.plugins import AUTOLOAD_ENV, autoload_disabled, default_host
+
+    host = default_host()
+    table = RichTable("plugin", "distribution", "version", "registered")
+    for info in host.plugins:
+        registered = ", ".join(f"{c.kind} {c.name}" for c in info.components) or "nothing"
+        table.add_row(info.name, info.distribution, info.version, registered)
+    console.print(table)
+    if autoload_disabled():
+        console.print(f"{AUTOLOAD_ENV} is set: third-party plugins were not loaded")
+
+
+def _parse_assignments(text: str | None, option: str) -> dict[str, float]:
+    if not text:
+        return {}
+    values = {}
+    for part in text.split(","):
+        name, sep, raw = part.strip().partition("=")
+        if not name:
+            raise MdtError(f"{option} '{text}': empty label name; write names like Blond_Hair,Male=0")
+        if not sep:
+            values[name] = 1.0
+            continue
+        try:
+            values[name] = float(raw)
+        except ValueError:
+            raise MdtError(f"{option} '{part}': the value must be 0 or 1") from None
+    return values
+
+
+def _inputs(path: Path) -> list[Path]:
+    from mdt.images import is_image
+
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and is_image(p))
+        if not files:
+            raise MdtError(f"input folder '{path}' holds no images")
+        return files
+    if not path.exists():
+        raise MdtError(f"input '{path}' does not exist")
+    return [path]
+
+
+@main.command()
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="Image file or folder of images.")
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="Output PNG (one input) or folder.")
+@click.option("--to", "to", help="Target labels, e.g. Blond_Hair,Male=0 (others keep the source's values).")
+@click.option("--from", "source", help="Known labels of the input (default: read by the discriminator).")
+@click.option("--grid", is_flag=True, help="Write input x every target instead of one translation.")
+@click.option("--crop", default=0, show_default=True, help="Centre-crop this many pixels before resizing (0: largest square).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def translate(checkpoint: Path, input_path: Path, output: Path, to: str | None, source: str | None, grid: bool, crop: int, device: str, overwrite: bool) -> None:
+    """Translate images with a trained model."""
+    from PIL import Image
+
+    from mdt.grids import save_png
+    from mdt.images import ImageProblem
+    from mdt.inference import load_translator
+
+    files = _inputs(input_path)
+    targets = _parse_assignments(to, "--to")
+    known = _parse_assignments(source, "--from")
+    if not grid and not targets:
+        raise MdtError("give --to with target labels, or --grid for every target")
+    single = input_path.is_file()
+    if single and output.suffix.lower() != ".png":
+        raise MdtError(f"--output '{output}' must be a .png file for a single input image")
+    outputs = [output] if single else [output / f"{f.stem}.png" for f in files]
+    taken = [p for p in outputs if p.exists()]
+    if taken and not overwrite:
+        raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
+    translator = load_translator(checkpoint, device)
+    for file, target in zip(files, outputs):
+        try:
+            with Image.open(file) as img:
+                img.load()
+                picture = img.convert("RGB")
+        except (OSError, ValueError) as exc:
+            raise MdtError(f"cannot read image '{file}': {exc}") from None
+        try:
+            if grid:
+                result = translator.grid(picture, crop_size=crop)
+            else:
+                result = translator(picture, crop_size=crop, to=targets, source=known)
+        except ImageProblem as exc:
+            raise MdtError(str(exc)) from None
+        save_png(result, target)
+        console.print(f"wrote {target}")
+
+
+@main.group()
+def checkpoint() -> None:
+    """Inspect checkpoints."""
+
+
+@checkpoint.command("info")
+@click.argument("path", type=click.Path(path_type=Path))
+def checkpoint_info(path: Path) -> None:
+    """Show what a checkpoint holds: step, recipe summary, tensors and sizes."""
+    import tomllib
+
+    from mdt import checkpoint as ckpt
+
+    file = ckpt.resolve(path)
+    saved = ckpt.read(file)
+    console.print(f"[bold]{file}[/]  step {saved.step}  mdt {saved.metadata.get('mdt_version', '?')}")
+    recipe_data = tomllib.loads(saved.recipe_text)
+    for section, values in recipe_data.items():
+        if section == "run":
+            continue
+        if "type" in values:
+            console.print(f"  [{section}] {values['type']}")
+        else:
+            console.print(f"  [{section}] " + ", ".join(f"{k}: {v.get('type')}" for k, v in values.items()))
+    groups: dict[str, list[int]] = {}
+    for name, tensor in saved.tensors.items():
+        head = name.split("/")[0] if not name.startswith("optim/") else "/".join(name.split("/")[:2])
+        groups.setdefault(head, [0, 0])
+        groups[head][0] += 1
+        groups[head][1] += tensor.numel()
+    table = RichTable("group", "tensors", "elements")
+    for head, (count, numel) in groups.items():
+        table.add_row(head, str(count), f"{numel:,}")
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

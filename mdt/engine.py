@@ -1,0 +1,238 @@
+"""The training engine: data in, method steps, logs, sample grids and checkpoints out.
+
+Read :func:`train` top to bottom: it builds the recipe's components, restores a
+checkpoint when resuming, then loops — one batch per dataset, one method step, then
+logging, sampling and saving on their schedules — and finally runs the recipe's
+metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+import mdt
+from mdt import checkpoint as ckpt
+from mdt.build import Components, build
+from mdt.data import Batch, BatchStream, RawBatch, first_items
+from mdt.errors import MdtError
+from mdt.grids import grid_image, save_png
+from mdt.labels import schemas_to_json
+from mdt.logbook import Logbook
+from mdt.recipe import Recipe, resolved
+from mdt.registry import Registry
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def new_run_dir(recipe_path: str, runs_root: Path = Path("runs")) -> Path:
+    """``runs/<recipe name>``, or ``-2``, ``-3``... so no earlier run is touched."""
+    stem = Path(recipe_path).stem
+    candidate = runs_root / stem
+    n = 2
+    while candidate.exists() and any(candidate.iterdir()):
+        candidate = runs_root / f"{stem}-{n}"
+        n += 1
+    return candidate
+
+
+def latest_run_dir(recipe_path: str, runs_root: Path = Path("runs")) -> Path:
+    stem = Path(recipe_path).stem
+    runs = [p for p in runs_root.glob(f"{stem}*") if p.is_dir() and ckpt.list_checkpoints(p / "checkpoints")]
+    if not runs:
+        raise MdtError(f"--resume: no run of '{stem}' with a checkpoint under {runs_root}/; name the run folder")
+    return max(runs, key=lambda p: ckpt.list_checkpoints(p / "checkpoints")[-1].stat().st_mtime)
+
+
+def to_batch(raw: RawBatch, source: int, components: Components, train: bool = True) -> Batch:
+    images = raw.images.to(components.device, non_blocking=True)
+    return Batch(components.augmentation(images, train=train), raw.labels.to(components.device), source)
+
+
+def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, step: int, streams: list[BatchStream]) -> Path:
+    method = components.method
+    tensors: dict[str, torch.Tensor] = {}
+    for name, network in method.networks().items():
+        for key, value in network.state_dict().items():
+            tensors[f"{name}/{key}"] = value
+    optimizers = {}
+    for name, optimizer in method.optimizers().items():
+        flat, structure = ckpt.flatten_optimizer(name, optimizer.state_dict())
+        tensors.update(flat)
+        optimizers[name] = structure
+    rng_tensors, rng = ckpt.capture_rng()
+    tensors.update(rng_tensors)
+    metadata = {
+        "mdt_version": mdt.__version__,
+        "step": str(step),
+        "recipe": recipe_text,
+        "schemas": schemas_to_json(components.schemas),
+        "optimizers": json.dumps(optimizers),
+        "method_state": json.dumps(method.state()),
+        "rng": json.dumps(rng),
+        "streams": json.dumps([s.consumed for s in streams]),
+    }
+    directory = run_dir / "checkpoints"
+    path = ckpt.write(ckpt.step_path(directory, step), tensors, metadata)
+    ckpt.prune(directory, components.settings.keep_checkpoints)
+    return path
+
+
+def restore(components: Components, path: Path) -> tuple[int, list[int]]:
+    """Load everything a checkpoint holds into the built components."""
+    saved = ckpt.read(path)
+    method = components.method
+    for name, network in method.networks().items():
+        ckpt.load_network(network, saved.network(name), name, path)
+    structures = saved.json("optimizers", {})
+    for name, optimizer in method.optimizers().items():
+        if name not in structures:
+            raise MdtError(f"{path}: no state for optimizer '{name}'")
+        optimizer.load_state_dict(ckpt.unflatten_optimizer(name, structures[name], saved.tensors))
+    method.load_state(saved.json("method_state", {}))
+    ckpt.restore_rng(saved.json("rng"), saved.tensors)
+    return saved.step, saved.json("streams", [])
+
+
+def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = False, console: Console | None = None) -> RunResult:
+    console = console or Console(stderr=True)
+    settings = recipe.run
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    seed_everything(settings.seed, settings.deterministic)
+    components = build(recipe, registry)
+    recipe_text = resolved(recipe, registry).to_toml()
+
+    start, consumed = 0, [0] * len(components.train_sets)
+    if resume:
+        found = ckpt.list_checkpoints(run_dir / "checkpoints")
+        if not found:
+            raise MdtError(f"--resume: '{run_dir}' holds no checkpoint to resume from")
+        start, consumed = restore(components, found[-1])
+        console.print(f"resuming {run_dir} from step {start} ({found[-1].name})")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if ckpt.list_checkpoints(run_dir / "checkpoints"):
+            raise MdtError(f"'{run_dir}' already holds a run; pass --resume to continue it or --out for a new folder")
+    (run_dir / "recipe.toml").write_text(recipe_text, encoding="utf-8")
+
+    streams = [
+        BatchStream(ds, settings.batch_size, settings.seed + i, settings.num_workers, consumed=consumed[i] if i < len(consumed) else 0)
+        for i, ds in enumerate(components.train_sets)
+    ]
+    fixed = [to_batch(first_items(ds, settings.sample_count), i, components, train=False) for i, ds in enumerate(components.test_sets)]
+    logbook = Logbook(run_dir, settings.tensorboard)
+    skipped = 0
+    last_saved: Path | None = None
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("training", total=settings.iterations, completed=start, losses="", rate="-")
+            started, started_step = time.perf_counter(), start
+            for step in range(start, settings.iterations):
+                batches = []
+                for i, stream in enumerate(streams):
+                    raw = next(stream)
+                    while raw.errors or raw.images.numel() == 0:
+                        if not settings.skip_bad_files:
+                            raise MdtError(f"{raw.errors[0]} (set run.skip_bad_files=true to skip such files)")
+                        for error in raw.errors:
+                            console.print(f"[yellow]skipped:[/] {error}")
+                        skipped += len(raw.errors)
+                        if raw.images.numel():
+                            break
+                        raw = next(stream)
+                    batches.append(to_batch(raw, i, components))
+                values = components.method.train_step(batches, step)
+                for key, value in values.items():
+                    if not math.isfinite(value):
+                        kept = f"; the last good checkpoint {last_saved} is untouched" if last_saved else "; no checkpoint was written"
+                        raise MdtError(f"loss '{key}' is {value} at step {step + 1}{kept}")
+                done = step + 1
+                if done % settings.log_every == 0 or done == settings.iterations:
+                    elapsed = time.perf_counter() - started
+                    rate = (done - started_step) / elapsed if elapsed > 0 else 0.0
+                    logbook.write(done, {**values, "it_per_s": rate, "skipped_files": skipped})
+                    shown = _summary(values)
+                    progress.update(task, losses=shown, rate=f"{rate:.2f}")
+                    if not console.is_terminal:
+                        console.print(f"step {done}/{settings.iterations}  {rate:.2f} it/s  {shown}")
+                if done % settings.sample_every == 0 or done == settings.iterations:
+                    write_samples(components, fixed, run_dir / "samples" / f"step_{done:08d}.png")
+                if done % settings.checkpoint_every == 0 or done == settings.iterations:
+                    last_saved = save_checkpoint(components, recipe_text, run_dir, done, streams)
+                progress.update(task, completed=done)
+        metrics = evaluate(components, console)
+        if metrics:
+            logbook.write(settings.iterations, metrics, event="metrics")
+            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    finally:
+        logbook.close()
+    return RunResult(run_dir, settings.iterations, metrics)
+
+
+def write_samples(components: Components, fixed: list[Batch], path: Path) -> None:
+    translator = components.method.translator()
+    rows, titles = [], None
+    with torch.no_grad():
+        for batch in fixed:
+            batch_rows, titles = translator.grid(batch.images, source=batch.source, labels=batch.labels)
+            rows.extend(batch_rows)
+    save_png(grid_image(rows, ["input", *titles] if titles else None), path)
+
+
+def evaluate(components: Components, console: Console) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, metric in components.metrics.items():
+        console.print(f"metric [bold]{name}[/]: running")
+        values = metric(components)
+        for key, value in values.items():
+            results[f"{name}/{key}"] = value
+        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        console.print(f"metric [bold]{name}[/]: {shown}")
+    return results
+
+
+def _summary(values: dict[str, float]) -> str:
+    """The headline values: each loss, not its sub-terms (those are in the log)."""
+    depth = min((k.count("/") for k in values if "/" in k), default=0)
+    return "  ".join(f"{k}={v:.4g}" for k, v in values.items() if k.count("/") <= depth)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} it/s"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )

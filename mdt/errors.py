@@ -1,0 +1,30 @@
+"""User-facing errors.
+
+Everything a user can get wrong (a recipe key, a data file, a checkpoint) raises
+:class:`MdtError` with one line that says what was wrong, where, and what would be
+right. The CLI prints that line and exits with code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MdtError(Exception):
+    """An error caused by the user's input, reported as a single line."""
+
+
+def closest_first(word: str, choices: Iterable[str]) -> list[str]:
+    """``choices`` sorted so that the ones most like ``word`` come first."""
+    choices = sorted(set(choices))
+    if not choices:
+        return []
+    ranked = difflib.get_close_matches(word, choices, n=len(choices), cutoff=0.0)
+    return ranked
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when something close to ``word`` exists, else ``''``."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -1,0 +1,197 @@
+"""What labels mean, and the interface every label encoder implements.
+
+A dataset describes its labels with a :class:`LabelSchema`: one 0/1 value per
+attribute name, plus groups of names that exclude each other (hair colours) or a
+single categorical choice (expressions). A label encoder turns a batch of labels in a
+dataset's own space into the condition vector the generator sees and into the
+classification loss the discriminator trains with. The engine never looks at dataset
+names: the encoder decides dimensions and losses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from mdt.errors import MdtError, did_you_mean
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """The labels of one dataset: one 0/1 value per name.
+
+    ``exclusive`` lists groups of names of which at most one is 1 (CelebA's hair
+    colours). ``categorical`` means exactly one name is 1 (one class per image).
+    """
+
+    dataset: str
+    names: tuple[str, ...]
+    exclusive: tuple[tuple[str, ...], ...] = ()
+    categorical: bool = False
+
+    def __post_init__(self) -> None:
+        for group in self.exclusive:
+            for name in group:
+                if name not in self.names:
+                    raise ValueError(f"exclusive group names '{name}', which is not one of {self.names}")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        if name not in self.names:
+            raise MdtError(
+                f"'{name}' is not a label of dataset '{self.dataset}'{did_you_mean(name, self.names)}; "
+                f"labels: {', '.join(self.names)}"
+            )
+        return self.names.index(name)
+
+    def group_of(self, name: str) -> tuple[str, ...]:
+        """The names that exclude ``name`` (itself included), or just ``(name,)``."""
+        if self.categorical:
+            return self.names
+        for group in self.exclusive:
+            if name in group:
+                return group
+        return (name,)
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "names": list(self.names),
+            "exclusive": [list(g) for g in self.exclusive],
+            "categorical": self.categorical,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> LabelSchema:
+        return cls(
+            dataset=data["dataset"],
+            names=tuple(data["names"]),
+            exclusive=tuple(tuple(g) for g in data.get("exclusive", [])),
+            categorical=bool(data.get("categorical", False)),
+        )
+
+
+def schemas_to_json(schemas: Sequence[LabelSchema]) -> str:
+    return json.dumps([s.to_json() for s in schemas])
+
+
+def schemas_from_json(text: str) -> list[LabelSchema]:
+    return [LabelSchema.from_json(d) for d in json.loads(text)]
+
+
+def set_labels(schema: LabelSchema, labels: torch.Tensor, assignments: Mapping[str, float]) -> torch.Tensor:
+    """``labels`` (B, len(schema)) with named values set; setting a name to 1 clears
+    the others of its exclusive group, so hair colours stay exclusive."""
+    labels = labels.clone()
+    for name, value in assignments.items():
+        column = schema.index(name)
+        if value not in (0, 1):
+            raise MdtError(f"label '{name}' must be set to 0 or 1, not {value}")
+        if schema.categorical and value == 0:
+            raise MdtError(f"'{name}' is one class of '{schema.dataset}'; name the class you want instead of '{name}=0'")
+        if value == 1:
+            for other in schema.group_of(name):
+                labels[:, schema.index(other)] = 0.0
+        labels[:, column] = float(value)
+    return labels
+
+
+def column_labels(schema: LabelSchema, base: torch.Tensor, assignments: Mapping[str, float]) -> torch.Tensor:
+    """Labels for one sample-grid column: a single attribute outside any group is
+    flipped (StarGAN's grids); anything else is set as :func:`set_labels` does."""
+    if len(assignments) == 1 and not schema.categorical:
+        name = next(iter(assignments))
+        if len(schema.group_of(name)) == 1:
+            flipped = base.clone()
+            column = schema.index(name)
+            flipped[:, column] = 1.0 - flipped[:, column]
+            return flipped
+    return set_labels(schema, base, assignments)
+
+
+def part_loss(schema: LabelSchema, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for a categorical schema, else binary cross-entropy summed over
+    attributes and averaged over the batch (the official StarGAN scaling)."""
+    if schema.categorical:
+        return F.cross_entropy(logits, labels.argmax(dim=1))
+    return F.binary_cross_entropy_with_logits(logits, labels, reduction="sum") / logits.shape[0]
+
+
+def part_predict(schema: LabelSchema, logits: torch.Tensor) -> torch.Tensor:
+    if schema.categorical:
+        return F.one_hot(logits.argmax(dim=1), len(schema)).float()
+    predicted = (logits > 0).float()
+    for group in schema.exclusive:
+        # A reading of an exclusive group keeps only its most likely member.
+        columns = [schema.index(n) for n in group]
+        part = logits[:, columns]
+        best = F.one_hot(part.argmax(dim=1), len(columns)).float() * (part.max(dim=1, keepdim=True).values > 0)
+        predicted[:, columns] = best
+    return predicted
+
+
+class LabelEncoder:
+    """Interface of the ``label_encoder`` components.
+
+    ``source`` is the index of the dataset a batch comes from (0 when there is one),
+    and ``labels`` are always in that dataset's own space: (B, len(schemas[source])).
+    """
+
+    schemas: list[LabelSchema]
+
+    @property
+    def condition_dim(self) -> int:
+        """Length of the vector the generator is conditioned on."""
+        raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int:
+        """Number of outputs of the discriminator's classifier."""
+        raise NotImplementedError
+
+    def encode(self, labels: torch.Tensor, source: int) -> torch.Tensor:
+        """Condition vectors (B, condition_dim) for labels of dataset ``source``."""
+        raise NotImplementedError
+
+    def sample_targets(self, labels: torch.Tensor, source: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Target labels for training: the batch's own labels, shuffled (as StarGAN does)."""
+        order = torch.randperm(labels.shape[0], generator=generator).to(labels.device)
+        return labels[order]
+
+    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor, source: int) -> torch.Tensor:
+        """Classification loss of ``logits`` (B, num_classes) on the part of dataset ``source``."""
+        raise NotImplementedError
+
+    def predict(self, logits: torch.Tensor, source: int) -> torch.Tensor:
+        """Labels of dataset ``source`` read from classifier logits."""
+        raise NotImplementedError
+
+    def targets(self) -> list[tuple[str, int, dict[str, float]]]:
+        """The columns of a sample grid: (title, target dataset, assignments)."""
+        columns = []
+        for source, schema in enumerate(self.schemas):
+            for name in schema.names:
+                columns.append((name, source, {name: 1.0}))
+        return columns
+
+    def find(self, name: str) -> tuple[int, str]:
+        """(dataset index, label name) for ``name`` or ``dataset.name``."""
+        dataset, dot, label = name.rpartition(".")
+        matches = [
+            (i, label if dot else name)
+            for i, s in enumerate(self.schemas)
+            if (label if dot else name) in s.names and (not dot or s.dataset == dataset)
+        ]
+        if not matches:
+            every = [n for s in self.schemas for n in s.names]
+            raise MdtError(f"unknown label '{name}'{did_you_mean(label or name, every)}; labels: {', '.join(every)}")
+        if len(matches) > 1:
+            options = ", ".join(f"{self.schemas[i].dataset}.{n}" for i, n in matches)
+            raise MdtError(f"label '{name}' is in several datasets; write one of {options}")
+        return matches[0]

@@ -1,0 +1,55 @@
+"""Interfaces of ``method`` components (training algorithms) and of what they hand out.
+
+The engine owns data, logging, sampling and checkpoints; a method owns its networks,
+optimizers and the order of its update steps. A method also hands out a
+:class:`Translator`, which ``mdt translate``, metrics and the Python API use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from mdt.data import Batch
+
+
+class Translator:
+    """Translates batches of images (B, 3, S, S) in [-1, 1] on the method's device."""
+
+    image_size: int
+
+    def translate(self, images: torch.Tensor, **request: Any) -> torch.Tensor:
+        """One output per input for ``request`` (for StarGAN: ``to``, ``source``)."""
+        raise NotImplementedError
+
+    def grid(self, images: torch.Tensor, **request: Any) -> tuple[list[list[torch.Tensor]], list[str]]:
+        """Rows (input, then one output per column) and the column titles."""
+        raise NotImplementedError
+
+
+class Method:
+    """A training algorithm: built from networks, losses and a label encoder."""
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """Networks saved in checkpoints, by name."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers saved in checkpoints, by name."""
+        return {}
+
+    def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
+        """One iteration over one batch per dataset; returns the logged values."""
+        raise NotImplementedError
+
+    def translator(self) -> Translator:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state beyond networks and optimizers (saved in checkpoints)."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned."""

@@ -1,0 +1,116 @@
+"""The plugin host: finds plugins through entry points and fills the registry.
+
+Every plugin, built in or third party, is a module named in the ``mdt`` entry-point
+group. Built-in ones belong to the ``mdt`` distribution itself. Setting
+``MDT_DISABLE_PLUGIN_AUTOLOAD=1`` loads only those (for tests and debugging).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import pluggy
+
+from mdt import hookspecs
+from mdt.errors import MdtError
+from mdt.registry import Component, Registry
+
+ENTRY_POINT_GROUP = "mdt"
+BUILTIN_DISTRIBUTION = "mdt"
+AUTOLOAD_ENV = "MDT_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass
+class PluginInfo:
+    """What ``mdt plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    components: list[Component] = field(default_factory=list)
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution == BUILTIN_DISTRIBUTION
+
+
+@dataclass
+class PluginHost:
+    registry: Registry
+    plugins: list[PluginInfo]
+
+
+def autoload_disabled() -> bool:
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for dist in importlib.metadata.distributions():
+        dist_name = (dist.metadata["Name"] or "").lower()
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or (dist_name, ep.name) in seen:
+                continue
+            seen.add((dist_name, ep.name))
+            found.append((ep, dist))
+    return sorted(found, key=lambda pair: (pair[1].metadata["Name"] != BUILTIN_DISTRIBUTION, pair[0].name))
+
+
+def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
+    """Load every plugin and return the filled registry.
+
+    ``extra`` registers additional plugin modules by name, as if found through entry
+    points (used by tests that exercise a plugin without installing it).
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+    only_builtin = autoload_disabled()
+    for ep, dist in _entry_points():
+        dist_name = dist.metadata["Name"] or "?"
+        if only_builtin and dist_name != BUILTIN_DISTRIBUTION:
+            continue
+        if manager.has_plugin(ep.name):
+            other = infos[ep.name].distribution
+            raise MdtError(f"two plugins are named '{ep.name}': from distributions '{other}' and '{dist_name}'")
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken third-party plugin must not hide behind a traceback
+            raise MdtError(f"plugin '{ep.name}' ({dist_name}) failed to import {ep.value}: {exc}") from exc
+        manager.register(module, name=ep.name)
+        infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version, ep.value)
+    for name, module in (extra or {}).items():
+        manager.register(module, name=name)
+        infos[name] = PluginInfo(name, "(not installed)", "", module.__name__)
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise MdtError(f"plugin '{exc.plugin}' implements a hook mdt does not define: {exc}") from exc
+
+    registry = Registry()
+    plugins = manager.get_plugins()
+    for name, info in infos.items():
+        plugin = manager.get_plugin(name)
+        caller = manager.subset_hook_caller("register_components", [p for p in plugins if p is not plugin])
+
+        def register(kind: str, component_name: str, factory, _plugin: str = name, _info: PluginInfo = info) -> None:
+            _info.components.append(registry.add(kind, component_name, factory, plugin=_plugin))
+
+        caller(register=register)
+    return PluginHost(registry, list(infos.values()))
+
+
+@functools.cache
+def default_host() -> PluginHost:
+    """The host for this process: plugins are loaded once, on first use."""
+    return load_plugins()
+
+
+def get_registry() -> Registry:
+    return default_host().registry

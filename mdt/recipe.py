@@ -1,0 +1,395 @@
+"""Recipes: TOML files that say which registered components to build, with which arguments.
+
+One table per component. ``type`` names a registered component; every other key is an
+argument of its constructor. Tables that hold several components (``datasets``,
+``losses``, ``metrics``) have one named sub-table each; the name is what logs show.
+Values mdt knows itself (:data:`INJECTED`) are passed in by the engine and may not be
+written in a recipe. Everything is checked against the constructors' signatures before
+anything is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mdt.errors import MdtError, did_you_mean
+from mdt.registry import Registry
+from mdt.settings import RunSettings
+
+
+@dataclass(frozen=True)
+class Section:
+    kind: str
+    many: bool = False
+    required: bool = True
+
+
+RUN = "run"
+SECTIONS: dict[str, Section] = {
+    "datasets": Section("dataset", many=True),
+    "labels": Section("label_encoder"),
+    "augmentation": Section("augmentation"),
+    "generator": Section("generator"),
+    "discriminator": Section("discriminator"),
+    "losses": Section("loss", many=True),
+    "method": Section("method"),
+    "metrics": Section("metric", many=True, required=False),
+}
+
+INJECTED: dict[str, str] = {
+    "split": "the dataset split, 'train' or 'test'",
+    "image_size": "[run] image_size",
+    "iterations": "[run] iterations",
+    "schemas": "the datasets' label schemas",
+    "label_dim": "the label encoder's condition size",
+    "num_classes": "the label encoder's number of classifier outputs",
+    "generator": "the [generator] component",
+    "discriminator": "the [discriminator] component",
+    "label_encoder": "the [labels] component",
+    "losses": "the [losses] components",
+}
+
+
+@dataclass
+class Table:
+    """One component table of a recipe."""
+
+    address: str  # "generator", "datasets.celeba"
+    kind: str
+    values: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.address.rpartition(".")[2]
+
+    @property
+    def type(self) -> str:
+        return self.values["type"]
+
+    def arguments(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k != "type"}
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe: its file name (for messages) and its tables."""
+
+    source: str
+    data: dict[str, Any]
+    overridden: set[str] = field(default_factory=set)  # "table.key" set from the command line
+
+    @property
+    def run(self) -> RunSettings:
+        return RunSettings(**self.data.get(RUN, {}))
+
+    def tables(self) -> Iterator[Table]:
+        for section_name, section in SECTIONS.items():
+            if section_name not in self.data:
+                continue
+            if section.many:
+                for name, values in self.data[section_name].items():
+                    yield Table(f"{section_name}.{name}", section.kind, values)
+            else:
+                yield Table(section_name, section.kind, self.data[section_name])
+
+    def table(self, address: str) -> Table:
+        for table in self.tables():
+            if table.address == address:
+                return table
+        raise KeyError(address)
+
+    def section(self, name: str) -> list[Table]:
+        return [t for t in self.tables() if t.address == name or t.address.startswith(name + ".")]
+
+    def to_toml(self) -> str:
+        return dump_toml(self.data)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
+    """Read, override and check a recipe file. Raises :class:`MdtError` on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise MdtError(f"recipe file '{path}' does not exist" if not path.exists() else f"recipe '{path}' is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MdtError(f"{path}: cannot read the recipe: {exc}") from exc
+    return parse_recipe(text, str(path), overrides, registry)
+
+
+def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MdtError(f"{source}: malformed TOML: {exc}") from exc
+    recipe = Recipe(source, data)
+    _check_layout(recipe)
+    for override in overrides:
+        apply_override(recipe, override)
+    if registry is not None:
+        validate(recipe, registry)
+    return recipe
+
+
+def _check_layout(recipe: Recipe) -> None:
+    known = [RUN, *SECTIONS]
+    for key, value in recipe.data.items():
+        if key not in known:
+            raise MdtError(f"{recipe.source}: unknown table [{key}]{did_you_mean(key, known)}; tables are: {', '.join(known)}")
+        if not isinstance(value, dict):
+            raise MdtError(f"{recipe.source}: '{key}' must be a table ([{key}]), not a value")
+        section = SECTIONS.get(key)
+        if section and section.many:
+            for name, sub in value.items():
+                if not isinstance(sub, dict):
+                    raise MdtError(
+                        f"{recipe.source}: [{key}] holds named tables such as [{key}.{name}], "
+                        f"but '{key}.{name}' is a value"
+                    )
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value in TOML syntax; a bare word such as a path is taken as a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        if re.fullmatch(r"[\w./\\:+~@%-]+", text):
+            return text
+        raise MdtError(f"--set value '{text}' is not a TOML value (quote strings: key='a b')") from None
+
+
+def apply_override(recipe: Recipe, override: str) -> None:
+    """Apply ``table.key=value`` (a nested table: ``datasets.celeba.root=...``)."""
+    address, sep, raw = override.partition("=")
+    address = address.strip()
+    if not sep or "." not in address:
+        raise MdtError(f"--set '{override}': expected table.key=value, for example run.iterations=10")
+    table_path, _, key = address.rpartition(".")
+    value = parse_value(raw.strip())
+    node: Any = recipe.data
+    walked = []
+    for part in table_path.split("."):
+        walked.append(part)
+        if not isinstance(node, dict) or part not in node:
+            if walked == [RUN] and isinstance(node, dict):
+                node = node.setdefault(RUN, {})
+                continue
+            choices = list(node) if isinstance(node, dict) else []
+            if len(walked) == 1:
+                choices = sorted(set(choices) | {RUN})
+            raise MdtError(
+                f"--set {address}: {recipe.source} has no table [{'.'.join(walked)}]{did_you_mean(part, choices)}"
+            )
+        node = node[part]
+    if not isinstance(node, dict):
+        raise MdtError(f"--set {address}: '{table_path}' is a value, not a table")
+    node[key] = value
+    recipe.overridden.add(address)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def validate(recipe: Recipe, registry: Registry) -> None:
+    """Check every table against its component's signature; raise on the first problem."""
+    _check_table_arguments(recipe, RUN, dict(recipe.data.get(RUN, {})), RunSettings)
+    for name, section in SECTIONS.items():
+        if section.required and name not in recipe.data:
+            raise MdtError(f"{recipe.source}: missing table [{name}] ({_kind_hint(section.kind, registry)})")
+        if section.many and name in recipe.data and section.required and not recipe.data[name]:
+            raise MdtError(f"{recipe.source}: [{name}] needs at least one named table such as [{name}.example]")
+    for table in recipe.tables():
+        where = _where(recipe, table.address)
+        if "type" not in table.values:
+            raise MdtError(f"{where} has no 'type' key ({_kind_hint(table.kind, registry)})")
+        if not isinstance(table.values["type"], str):
+            raise MdtError(f"{where} 'type' must be a string naming a registered {table.kind}")
+        try:
+            component = registry.get(table.kind, table.type)
+        except MdtError as exc:
+            raise MdtError(f"{_where(recipe, table.address, 'type')} {exc}") from None
+        _check_table_arguments(recipe, table.address, table.arguments(), component.factory)
+
+
+def _kind_hint(kind: str, registry: Registry) -> str:
+    names = registry.names(kind)
+    return f"registered {kind}s: {', '.join(names) if names else 'none'}"
+
+
+def _where(recipe: Recipe, address: str, key: str | None = None) -> str:
+    if key is not None and f"{address}.{key}" in recipe.overridden:
+        return f"--set {address}.{key}:"
+    return f"{recipe.source}: [{address}]"
+
+
+def parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of a component's constructor."""
+    params = inspect.signature(factory).parameters
+    return {
+        n: p
+        for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+
+
+def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations are not checked, not fatal
+        return {}
+
+
+def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, Any], factory) -> None:
+    params = parameters(factory)
+    hints = type_hints(factory)
+    settable = [n for n in params if n not in INJECTED or factory is RunSettings]
+    for key, value in arguments.items():
+        where = _where(recipe, address, key)
+        if key in INJECTED and factory is not RunSettings and key in params:
+            raise MdtError(f"{where} key '{key}' is set by mdt ({INJECTED[key]}); remove it from the recipe")
+        if key not in params:
+            hint = did_you_mean(key, settable)
+            listing = "" if hint else f"; keys: {', '.join(settable) if settable else 'none'}"
+            raise MdtError(f"{where} unknown key '{key}'{hint}{listing}")
+        expected = hints.get(key, params[key].annotation)
+        problem = type_problem(value, expected)
+        if problem:
+            raise MdtError(f"{where} key '{key}' = {format_value(value)}: expected {problem}")
+    for name, param in params.items():
+        if param.default is inspect.Parameter.empty and name not in arguments and (name not in INJECTED or factory is RunSettings):
+            raise MdtError(f"{_where(recipe, address)} missing required key '{name}'")
+
+
+def type_problem(value: Any, expected: Any) -> str | None:
+    """None when ``value`` fits the annotation ``expected``, else what was expected."""
+    if expected in (inspect.Parameter.empty, Any, object):
+        return None
+    origin = typing.get_origin(expected)
+    args = typing.get_args(expected)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        problems = [type_problem(value, a) for a in options]
+        if any(p is None for p in problems):
+            return None
+        return " or ".join(p for p in problems if p)
+    if origin is typing.Literal:
+        return None if value in args else "one of " + ", ".join(format_value(a) for a in args)
+    if expected is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if expected is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if expected is float:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    if expected is str:
+        return None if isinstance(value, str) else "a string"
+    if origin in (list, tuple, Sequence) or expected in (list, tuple):
+        if not isinstance(value, list):
+            return "a list"
+        item = args[0] if args else Any
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item = args[0]
+        elif origin is tuple and args:
+            if len(args) != len(value):
+                return f"a list of {len(args)} items"
+        for element in value:
+            problem = type_problem(element, item)
+            if problem:
+                return f"a list whose items are {problem}"
+        return None
+    if origin is dict or expected is dict:
+        return None if isinstance(value, dict) else "a table"
+    return None
+
+
+def format_value(value: Any) -> str:
+    return _toml_value(value)
+
+
+# ---------------------------------------------------------------- resolving and writing
+
+
+def resolved(recipe: Recipe, registry: Registry) -> Recipe:
+    """A copy of ``recipe`` with every default written out, so nothing is implicit."""
+    data: dict[str, Any] = {RUN: dataclasses.asdict(recipe.run)}
+    for table in recipe.tables():
+        factory = registry.get(table.kind, table.type).factory
+        values = {"type": table.type}
+        for name, param in parameters(factory).items():
+            if name in INJECTED:
+                continue
+            if name in table.values:
+                values[name] = table.values[name]
+            elif param.default is not inspect.Parameter.empty and param.default is not None:
+                values[name] = _plain(param.default)
+        section, _, sub = table.address.partition(".")
+        if sub:
+            data.setdefault(section, {})[sub] = values
+        else:
+            data[section] = values
+    return Recipe(recipe.source, data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        text = repr(value)
+        return text if any(c in text for c in ".eE") else text + ".0"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Write nested tables as TOML; a value that is a table becomes ``[a.b]``."""
+    lines: list[str] = []
+
+    def emit(prefix: str, table: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if prefix and (scalars or not tables):
+            if lines:
+                lines.append("")
+            lines.append(f"[{prefix}]")
+        for key, value in scalars.items():
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        for key, value in tables.items():
+            emit(f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key), value)
+
+    emit("", data)
+    return "\n".join(lines) + "\n"

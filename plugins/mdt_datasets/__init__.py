@@ -1,0 +1,17 @@
+"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, synthetic) and augmentation."""
+
+import mdt
+from mdt_datasets.augment import StandardAugmentation
+from mdt_datasets.celeba import CelebA
+from mdt_datasets.folders import CSVAttributes, DomainFolders, RaFD
+from mdt_datasets.synthetic import SyntheticFaces
+
+
+@mdt.hookimpl
+def register_components(register):
+    register("dataset", "celeba", CelebA)
+    register("dataset", "rafd", RaFD)
+    register("dataset", "domain_folders", DomainFolders)
+    register("dataset", "csv_attributes", CSVAttributes)
+    register("dataset", "synthetic_faces", SyntheticFaces)
+    register("augmentation", "standard", StandardAugmentation)

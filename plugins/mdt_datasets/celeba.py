@@ -1,0 +1,82 @@
+"""CelebA in its published layout: ``img_align_celeba/`` and ``list_attr_celeba.txt``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from mdt.errors import MdtError, did_you_mean
+from mdt.labels import LabelSchema
+from mdt_datasets.files import ImageFiles, Split, check_missing, held_out
+
+DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
+HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+
+
+def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    """(attribute names, [(file, values in {-1, 1})]) from CelebA's attribute list:
+    a count line, a line of names, then ``file v1 v2 ...`` separated by spaces."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MdtError(f"cannot read attribute file '{path}': {exc}") from None
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        raise MdtError(f"{path}: line 1 must be the number of images, then a line of attribute names")
+    names = lines[1].split()
+    rows = []
+    for number, line in enumerate(lines[2:], start=3):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != len(names) + 1:
+            raise MdtError(f"{path}: line {number} has {len(fields) - 1} values, expected {len(names)}")
+        try:
+            values = [int(v) for v in fields[1:]]
+        except ValueError:
+            raise MdtError(f"{path}: line {number} has a value that is not 1 or -1") from None
+        if any(v not in (1, -1) for v in values):
+            raise MdtError(f"{path}: line {number} has a value that is not 1 or -1")
+        rows.append((fields[0], values))
+    if int(lines[0]) != len(rows):
+        raise MdtError(f"{path}: line 1 says {int(lines[0])} images, but {len(rows)} rows follow")
+    return names, rows
+
+
+class CelebA(ImageFiles):
+    """CelebA faces with binary attributes chosen by name; 178 centre crop, fixed 2000-image test split."""
+
+    def __init__(
+        self,
+        root: str,
+        split: Split,
+        image_size: int,
+        attributes: Sequence[str] = DEFAULT_ATTRIBUTES,
+        crop_size: int = 178,
+        test_size: int = 2000,
+        images: str = "img_align_celeba",
+        attribute_file: str = "list_attr_celeba.txt",
+    ) -> None:
+        root_path = Path(root)
+        attr_path = root_path / attribute_file
+        image_dir = root_path / images
+        if not attr_path.is_file():
+            raise MdtError(f"CelebA attribute file '{attr_path}' does not exist (root = '{root}')")
+        if not image_dir.is_dir():
+            raise MdtError(f"CelebA image folder '{image_dir}' does not exist (root = '{root}')")
+        names, rows = read_attribute_file(attr_path)
+        if not attributes:
+            raise MdtError("attributes is empty; name at least one CelebA attribute")
+        for attribute in attributes:
+            if attribute not in names:
+                raise MdtError(f"attribute '{attribute}' is not in {attr_path}{did_you_mean(attribute, names)}")
+        columns = [names.index(a) for a in attributes]
+        check_missing(image_dir, [file for file, _ in rows], str(attr_path))
+        if test_size >= len(rows):
+            raise MdtError(f"test_size = {test_size} leaves no training image of the {len(rows)} in {attr_path}")
+        chosen = held_out(len(rows), test_size, split)
+        labels = torch.tensor([[1.0 if rows[i][1][c] == 1 else 0.0 for c in columns] for i in chosen]).reshape(len(chosen), len(columns))
+        hair = tuple(a for a in attributes if a in HAIR_COLOURS)
+        schema = LabelSchema("celeba", tuple(attributes), (hair,) if len(hair) > 1 else ())
+        super().__init__([image_dir / rows[i][0] for i in chosen], labels, schema, crop_size, image_size)

@@ -1,0 +1,54 @@
+"""A dataset of image files with labels: what every on-disk dataset here shares."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from mdt.errors import MdtError
+from mdt.images import ImageProblem, load_image
+from mdt.labels import LabelSchema
+
+Split = Literal["train", "test"]
+
+
+class ImageFiles:
+    """Items ``{"image": uint8 (3, S, S), "label": float (n,)}``, or ``{"error": ...}``
+    for a file that cannot be decoded or is too small for the crop."""
+
+    def __init__(self, files: Sequence[Path], labels: torch.Tensor, schema: LabelSchema, crop_size: int, image_size: int) -> None:
+        self.files = list(files)
+        self.labels = labels.float()
+        self.schema = schema
+        self.crop_size = crop_size
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            image = load_image(self.files[index], self.crop_size, self.image_size)
+        except ImageProblem as exc:
+            return {"error": str(exc)}
+        return {"image": image, "label": self.labels[index]}
+
+
+def held_out(count: int, test_size: int, split: str, seed: int = 1234) -> list[int]:
+    """Indices of ``split``: a fixed shuffle (seed 1234, as the official StarGAN code)
+    whose first ``test_size`` entries are the test split."""
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    chosen = order[:test_size] if split == "test" else order[test_size:]
+    return sorted(chosen)
+
+
+def check_missing(root: Path, names: Sequence[str], where: str) -> None:
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise MdtError(f"{where} names '{missing[0]}', which is not in {root}/{more}")

@@ -1,0 +1,17 @@
+"""Built-in plugin: StarGAN's networks, losses and training method."""
+
+import mdt
+from mdt_stargan.losses import CycleReconstruction, DomainClassification, GradientPenalty, WassersteinAdversarial
+from mdt_stargan.method import StarGAN
+from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
+
+
+@mdt.hookimpl
+def register_components(register):
+    register("generator", "stargan", StarGANGenerator)
+    register("discriminator", "stargan", StarGANDiscriminator)
+    register("loss", "wgan", WassersteinAdversarial)
+    register("loss", "gradient_penalty", GradientPenalty)
+    register("loss", "domain_classification", DomainClassification)
+    register("loss", "cycle_l1", CycleReconstruction)
+    register("method", "stargan", StarGAN)

@@ -1,0 +1,101 @@
+"""StarGAN's losses: plain functions returning (total, {term: value}), and the
+recipe components that apply them in the discriminator and generator steps.
+
+A loss component says in which ``phases`` it takes part and computes its value from
+a :class:`~mdt_stargan.method.StepState`, which evaluates only what is asked for.
+The method multiplies by ``weight``; the recipe table's name is the name in the log.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+Terms = dict[str, torch.Tensor]
+
+
+def wgan_critic(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    """Wasserstein critic loss: raise scores of real images, lower those of fakes."""
+    real, fake = -real_scores.mean(), fake_scores.mean()
+    return real + fake, {"real": real, "fake": fake}
+
+
+def wgan_generator(fake_scores: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    loss = -fake_scores.mean()
+    return loss, {}
+
+
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and fake."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores, _ = discriminator(mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)
+    return ((norm - 1) ** 2).mean(), {"grad_norm": norm.mean().detach()}
+
+
+def cycle_l1(real: torch.Tensor, reconstruction: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    """||x - G(G(x, c), c')||_1, averaged over pixels."""
+    return (real - reconstruction).abs().mean(), {}
+
+
+class LossComponent:
+    phases: tuple[str, ...] = ()
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = float(weight)
+
+    def __call__(self, phase: str, state) -> tuple[torch.Tensor, Terms]:
+        raise NotImplementedError
+
+
+class WassersteinAdversarial(LossComponent):
+    """WGAN adversarial loss for the critic (real vs fake) and the generator."""
+
+    phases = ("discriminator", "generator")
+
+    def __call__(self, phase, state):
+        if phase == "discriminator":
+            return wgan_critic(state.real_scores, state.fake_scores)
+        return wgan_generator(state.fake_scores)
+
+
+class GradientPenalty(LossComponent):
+    """Gradient penalty on the critic (Gulrajani et al. 2017); StarGAN uses weight 10."""
+
+    phases = ("discriminator",)
+
+    def __init__(self, weight: float = 10.0) -> None:
+        super().__init__(weight)
+
+    def __call__(self, phase, state):
+        return gradient_penalty(state.discriminator, state.real, state.fake)
+
+
+class DomainClassification(LossComponent):
+    """Domain classification: on real images for the discriminator, on fakes for the generator.
+
+    The label encoder computes it, so joint training scores only each sample's known labels.
+    """
+
+    phases = ("discriminator", "generator")
+
+    def __call__(self, phase, state):
+        if phase == "discriminator":
+            loss = state.encoder.classification_loss(state.real_logits, state.labels, state.source)
+        else:
+            loss = state.encoder.classification_loss(state.fake_logits, state.target_labels, state.source)
+        return loss, {}
+
+
+class CycleReconstruction(LossComponent):
+    """Cycle reconstruction L1 for the generator: translate, translate back, compare; weight 10."""
+
+    phases = ("generator",)
+
+    def __init__(self, weight: float = 10.0) -> None:
+        super().__init__(weight)
+
+    def __call__(self, phase, state):
+        return cycle_l1(state.real, state.reconstruction)

@@ -1,0 +1,236 @@
+"""The ``stargan`` method: one generator, one discriminator, all domains.
+
+Each iteration takes one batch per dataset (several datasets: the paper's joint
+training with a mask vector). Per batch the discriminator is updated, and every
+``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
+labels shuffled, as in the official code. Learning rates decay linearly to zero over
+the last ``decay_iterations`` iterations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import torch
+
+from mdt.data import Batch
+from mdt.errors import MdtError
+from mdt.labels import LabelEncoder, column_labels, set_labels
+from mdt.method import Method, Translator
+
+
+def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
+    """Learning-rate factor for the update at 0-based ``step``: 1 until the last
+    ``decay_iterations`` updates, then linear, reaching 0 at ``step == iterations``."""
+    if decay_iterations <= 0:
+        return 1.0
+    return max(0.0, min(1.0, (iterations - step) / decay_iterations))
+
+
+class StepState:
+    """What the losses of one update may use; each value is computed on first use."""
+
+    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor) -> None:
+        self.phase = phase
+        self.generator = method.generator
+        self.discriminator = method.discriminator
+        self.encoder = method.encoder
+        self.real = batch.images
+        self.labels = batch.labels
+        self.source = batch.source
+        self.target_labels = target_labels
+
+    @cached_property
+    def _real_out(self):
+        return self.discriminator(self.real)
+
+    @property
+    def real_scores(self):
+        return self._real_out[0]
+
+    @property
+    def real_logits(self):
+        return self._real_out[1]
+
+    @cached_property
+    def fake(self) -> torch.Tensor:
+        condition = self.encoder.encode(self.target_labels, self.source)
+        if self.phase == "discriminator":
+            with torch.no_grad():
+                return self.generator(self.real, condition)
+        return self.generator(self.real, condition)
+
+    @cached_property
+    def _fake_out(self):
+        return self.discriminator(self.fake)
+
+    @property
+    def fake_scores(self):
+        return self._fake_out[0]
+
+    @property
+    def fake_logits(self):
+        return self._fake_out[1]
+
+    @cached_property
+    def reconstruction(self) -> torch.Tensor:
+        return self.generator(self.fake, self.encoder.encode(self.labels, self.source))
+
+
+class StarGAN(Method):
+    """StarGAN (Choi et al. 2018): WGAN-GP, domain classification and cycle losses; Adam(1e-4, 0.5, 0.999)."""
+
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        discriminator: torch.nn.Module,
+        label_encoder: LabelEncoder,
+        losses: Mapping[str, object],
+        iterations: int,
+        image_size: int,
+        lr_generator: float = 1e-4,
+        lr_discriminator: float = 1e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        d_steps_per_g: int = 5,
+        decay_iterations: int = 100000,
+    ) -> None:
+        if d_steps_per_g < 1:
+            raise ValueError("d_steps_per_g must be at least 1")
+        for name, loss in losses.items():
+            if not getattr(loss, "phases", None) or not set(loss.phases) <= {"discriminator", "generator"}:
+                raise MdtError(f"[losses.{name}] is not a StarGAN loss (no discriminator/generator phases)")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.encoder = label_encoder
+        self.losses = dict(losses)
+        self.iterations = iterations
+        self.image_size = image_size
+        self.base_lr = {"generator": lr_generator, "discriminator": lr_discriminator}
+        self.d_steps_per_g = d_steps_per_g
+        self.decay_iterations = decay_iterations
+        betas = (beta1, beta2)
+        self.g_optimizer = torch.optim.Adam(generator.parameters(), lr_generator, betas)
+        self.d_optimizer = torch.optim.Adam(discriminator.parameters(), lr_discriminator, betas)
+        self._last_generator_values: dict[str, float] = {}
+
+    def networks(self):
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def optimizers(self):
+        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
+
+    def learning_rates(self, step: int) -> dict[str, float]:
+        factor = linear_decay(step, self.iterations, self.decay_iterations)
+        return {name: lr * factor for name, lr in self.base_lr.items()}
+
+    def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
+        self.generator.train()
+        self.discriminator.train()
+        rates = self.learning_rates(step)
+        for group in self.g_optimizer.param_groups:
+            group["lr"] = rates["generator"]
+        for group in self.d_optimizer.param_groups:
+            group["lr"] = rates["discriminator"]
+        several = len(self.encoder.schemas) > 1
+        values: dict[str, float] = {}
+        update_generator = (step + 1) % self.d_steps_per_g == 0
+        for batch in batches:
+            prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
+            targets = self.encoder.sample_targets(batch.labels, batch.source)
+            values.update({prefix + k: v for k, v in self._update("discriminator", batch, targets).items()})
+            if update_generator:
+                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets).items()}
+                self._last_generator_values.update(g_values)
+        values.update(self._last_generator_values)
+        values["lr"] = rates["generator"]
+        return values
+
+    def _update(self, phase: str, batch: Batch, targets: torch.Tensor) -> dict[str, float]:
+        state = StepState(phase, self, batch, targets)
+        short = "D" if phase == "discriminator" else "G"
+        optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
+        self.discriminator.requires_grad_(phase == "discriminator")
+        total = torch.zeros((), device=batch.images.device)
+        logged: dict[str, torch.Tensor] = {}
+        for name, loss in self.losses.items():
+            if phase not in loss.phases:
+                continue
+            value, terms = loss(phase, state)
+            total = total + loss.weight * value
+            logged[f"{short}/{name}"] = value.detach()
+            for term, term_value in terms.items():
+                logged[f"{short}/{name}/{term}"] = term_value.detach()
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        self.discriminator.requires_grad_(True)
+        logged[f"{short}/total"] = total.detach()
+        return {k: float(v) for k, v in logged.items()}
+
+    def translator(self) -> StarGANTranslator:
+        return StarGANTranslator(self.generator, self.discriminator, self.encoder, self.image_size)
+
+
+class StarGANTranslator(Translator):
+    """Translate images to target labels; values not named keep the source's, read by D."""
+
+    def __init__(self, generator, discriminator, encoder: LabelEncoder, image_size: int) -> None:
+        self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
+        self.image_size = image_size
+
+    @torch.no_grad()
+    def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        """Labels of ``dataset`` that the discriminator's classifier reads off ``images``."""
+        self.discriminator.eval()
+        _, logits = self.discriminator(images)
+        return self.encoder.predict(logits, dataset)
+
+    @torch.no_grad()
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
+        """Translate to exact target labels of ``dataset`` (B, n)."""
+        self.generator.eval()
+        return self.generator(images, self.encoder.encode(labels, dataset))
+
+    def _target_dataset(self, names: Sequence[str]) -> tuple[int, dict[str, str]]:
+        found = {name: self.encoder.find(name) for name in names}
+        datasets = {d for d, _ in found.values()}
+        if len(datasets) > 1:
+            raise MdtError("target labels come from several datasets: " + ", ".join(found) + "; translate to one at a time")
+        return datasets.pop(), {name: label for name, (_, label) in found.items()}
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, source: Mapping[str, float] | None = None, **unused) -> torch.Tensor:
+        """``to``: label name -> 0/1 for the target; ``source``: known labels of the inputs."""
+        if unused:
+            raise MdtError(f"StarGAN translation does not take {', '.join(sorted(unused))}; use --to")
+        if not to:
+            raise MdtError("name at least one target label, for example --to Blond_Hair")
+        dataset, labels_to = self._target_dataset(list(to))
+        schema = self.encoder.schemas[dataset]
+        base = self.read_labels(images, dataset)
+        if source:
+            known_dataset, labels_from = self._target_dataset(list(source))
+            if known_dataset != dataset:
+                raise MdtError("--from and --to name labels of different datasets")
+            base = set_labels(schema, base, {labels_from[n]: v for n, v in source.items()})
+        target = set_labels(schema, base, {labels_to[n]: v for n, v in to.items()})
+        self.generator.eval()
+        return self.generator(images, self.encoder.encode(target, dataset))
+
+    @torch.no_grad()
+    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, **unused):
+        """Each input followed by its translation to every grid column of the encoder."""
+        self.generator.eval()
+        columns, titles = [], []
+        for title, dataset, assignments in self.encoder.targets():
+            if labels is not None and dataset == source:
+                base = labels
+            else:
+                base = self.read_labels(images, dataset)
+            target = column_labels(self.encoder.schemas[dataset], base, assignments)
+            columns.append(self.generator(images, self.encoder.encode(target, dataset)))
+            titles.append(title)
+        rows = [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])]
+        return rows, titles

@@ -1,0 +1,91 @@
+"""StarGAN's generator and discriminator (Choi et al., CVPR 2018, Tables 4 and 5).
+
+At 128 px with 5 labels: generator 8,430,528 parameters, discriminator 44,762,048.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=True)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-norm-ReLU-conv3x3-norm, added to the input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            _norm(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            _norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.main(x)
+
+
+class StarGANGenerator(nn.Module):
+    """StarGAN generator: encoder, residual bottleneck, decoder; the label is tiled over the image.
+
+    ``label_dim`` comes from the label encoder. ``conv_dim`` is the first layer's width
+    (doubled at each of the ``downsamplings``), ``residual_blocks`` the bottleneck depth.
+    """
+
+    def __init__(self, label_dim: int, conv_dim: int = 64, residual_blocks: int = 6, downsamplings: int = 2) -> None:
+        super().__init__()
+        if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
+            raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
+        self.label_dim = label_dim
+        layers: list[nn.Module] = [
+            nn.Conv2d(3 + label_dim, conv_dim, 7, 1, 3, bias=False),
+            _norm(conv_dim),
+            nn.ReLU(inplace=True),
+        ]
+        width = conv_dim
+        for _ in range(downsamplings):
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), _norm(width * 2), nn.ReLU(inplace=True)]
+            width *= 2
+        layers += [ResidualBlock(width) for _ in range(residual_blocks)]
+        for _ in range(downsamplings):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), _norm(width // 2), nn.ReLU(inplace=True)]
+            width //= 2
+        layers += [nn.Conv2d(width, 3, 7, 1, 3, bias=False), nn.Tanh()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S) in [-1, 1], condition (B, label_dim) -> (B, 3, S, S)."""
+        tiled = condition.view(condition.shape[0], -1, 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
+        return self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
+
+
+class StarGANDiscriminator(nn.Module):
+    """PatchGAN critic with an auxiliary domain classifier; no normalisation.
+
+    ``layers`` stride-2 4x4 convolutions (width ``conv_dim`` doubling each time), then a
+    3x3 real/fake head over the remaining map and a classifier whose kernel covers it.
+    """
+
+    def __init__(self, image_size: int, num_classes: int, conv_dim: int = 64, layers: int = 6) -> None:
+        super().__init__()
+        if layers < 1 or image_size % (2**layers) != 0:
+            raise ValueError(f"image_size {image_size} must be divisible by 2**layers = {2 ** layers}")
+        blocks: list[nn.Module] = [nn.Conv2d(3, conv_dim, 4, 2, 1), nn.LeakyReLU(0.01)]
+        width = conv_dim
+        for _ in range(1, layers):
+            blocks += [nn.Conv2d(width, width * 2, 4, 2, 1), nn.LeakyReLU(0.01)]
+            width *= 2
+        self.trunk = nn.Sequential(*blocks)
+        self.real_fake_head = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
+        self.class_head = nn.Conv2d(width, num_classes, image_size // 2**layers, bias=False)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (B, 3, S, S) -> (real/fake map (B, 1, S/2^L, S/2^L), class logits (B, num_classes))."""
+        features = self.trunk(images)
+        logits = self.class_head(features)
+        return self.real_fake_head(features), logits.view(logits.shape[0], -1)

@@ -1,0 +1,131 @@
+"""Every recipe mistake is one line naming the file, table and key, with exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+QUICKSTART = (REPO / "recipes" / "quickstart.toml").read_text()
+
+
+def write(tmp_path: Path, text: str, name: str = "recipe.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["recipe", "check"], ["run"], ["recipe", "show"]])
+def test_misspelt_type_lists_registered_names_closest_first(cli, tmp_path, command):
+    path = write(tmp_path, QUICKSTART.replace('type = "multi_hot"', 'type = "multi_hat"'))
+    line = one_line_error(cli(*command, path))
+    assert str(path) in line and "[labels]" in line
+    assert "unknown label_encoder 'multi_hat'" in line
+    assert line.index("'multi_hot'") < line.index("'one_hot'")
+
+
+def test_unknown_key_suggests_the_close_one(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART.replace("conv_dim = 32\nresidual_blocks", "conv_dimm = 32\nresidual_blocks"))
+    line = one_line_error(cli("recipe", "check", path))
+    assert f"{path}: [generator] unknown key 'conv_dimm' (did you mean 'conv_dim'?)" in line
+
+
+def test_missing_required_key(cli, tmp_path, celeba_root):
+    text = (REPO / "recipes" / "stargan_celeba.toml").read_text().replace('root = "data/celeba"\n', "")
+    path = write(tmp_path, text)
+    line = one_line_error(cli("recipe", "check", path))
+    assert f"{path}: [datasets.celeba] missing required key 'root'" in line
+
+
+def test_value_of_the_wrong_type(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART.replace("residual_blocks = 3", 'residual_blocks = "three"'))
+    line = one_line_error(cli("recipe", "check", path))
+    assert "[generator] key 'residual_blocks' = \"three\": expected an integer" in line
+
+
+def test_wrong_type_inside_a_list(cli, tmp_path):
+    text = (REPO / "recipes" / "stargan_celeba.toml").read_text().replace('"Young"]', "7]")
+    line = one_line_error(cli("recipe", "check", write(tmp_path, text)))
+    assert "[datasets.celeba] key 'attributes'" in line and "a list whose items are a string" in line
+
+
+def test_malformed_toml_names_the_line(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART.replace("iterations = 2000", "iterations == 2000"))
+    line = one_line_error(cli("recipe", "check", path))
+    assert f"{path}: malformed TOML" in line and "line 5" in line
+
+
+def test_recipe_file_that_does_not_exist(cli, tmp_path):
+    line = one_line_error(cli("run", tmp_path / "nope.toml"))
+    assert "recipe file" in line and "nope.toml' does not exist" in line
+
+
+def test_set_for_a_key_that_does_not_exist(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART)
+    line = one_line_error(cli("recipe", "check", path, "--set", "generator.conv_dimm=8"))
+    assert "--set generator.conv_dimm:" in line and "(did you mean 'conv_dim'?)" in line
+
+
+def test_set_for_a_table_that_does_not_exist(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART)
+    line = one_line_error(cli("recipe", "check", path, "--set", "generatr.conv_dim=8"))
+    assert "no table [generatr]" in line and "did you mean 'generator'" in line
+
+
+def test_set_with_a_value_of_the_wrong_type(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART)
+    line = one_line_error(cli("recipe", "check", path, "--set", "run.iterations=true"))
+    assert "--set run.iterations: key 'iterations' = true: expected an integer" in line
+
+
+def test_unknown_table(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART + "\n[generater]\ntype = 'stargan'\n")
+    line = one_line_error(cli("recipe", "check", path))
+    assert "unknown table [generater] (did you mean 'generator'?)" in line
+
+
+def test_injected_value_may_not_be_written(cli, tmp_path):
+    path = write(tmp_path, QUICKSTART.replace("conv_dim = 32\nresidual_blocks", "label_dim = 5\nconv_dim = 32\nresidual_blocks"))
+    line = one_line_error(cli("recipe", "check", path))
+    assert "[generator] key 'label_dim' is set by mdt" in line
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+    from mdt.errors import MdtError
+
+    with pytest.raises(MdtError):
+        CliRunner().invoke(main, ["--debug", "run", str(tmp_path / "missing.toml")], catch_exceptions=False)
+
+
+def test_set_overrides_and_show_resolves_defaults(cli, tmp_path):
+    import tomllib
+
+    path = write(tmp_path, QUICKSTART)
+    result = cli("recipe", "show", path, "--set", "generator.conv_dim=8", "--set", "run.iterations=7")
+    assert result.exit_code == 0, result.output
+    shown = tomllib.loads(result.output)
+    assert shown["generator"]["conv_dim"] == 8
+    assert shown["generator"]["downsamplings"] == 2  # a default written out
+    assert shown["run"]["iterations"] == 7
+    assert "label_dim" not in shown["generator"]  # injected values are not recipe keys
+
+
+def test_set_accepts_a_bare_path(cli, tmp_path, celeba_root):
+    path = REPO / "recipes" / "stargan_celeba.toml"
+    result = cli("recipe", "show", path, "--set", f"datasets.celeba.root={celeba_root}")
+    assert result.exit_code == 0, result.output
+    assert str(celeba_root) in result.output
