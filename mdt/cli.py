@@ -72,7 +72,6 @@ def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: 
         run_dir = Path(resume) if resume else (out or latest_run_dir(recipe_path))
     else:
         run_dir = out or new_run_dir(recipe_path)
-    err_console.print(f"run folder: [bold]{run_dir}[/]")
     result = train(recipe, registry, run_dir, resume=resume is not None, console=err_console)
     console.print(f"finished: {result.run_dir} (step {result.step})")
 

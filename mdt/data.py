@@ -89,15 +89,20 @@ class BatchStream:
         return batch
 
 
-def first_items(dataset, count: int) -> RawBatch:
+def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     """The first ``count`` usable items of ``dataset``: the fixed inputs of sample grids."""
-    samples = []
+    samples, errors = [], []
     for index in range(len(dataset)):
         item = dataset[index]
-        if "error" not in item:
+        if "error" in item:
+            if not skip_bad_files:
+                raise MdtError(f"{item['error']} (set run.skip_bad_files=true to skip such files)")
+            errors.append(item["error"])
+        else:
             samples.append(item)
         if len(samples) == count:
             break
     if not samples:
-        raise MdtError("no readable image to draw sample grids from")
+        reason = f": {errors[0]}" if errors else ""
+        raise MdtError(f"no readable test image to draw sample grids from{reason}")
     return collate(samples)

@@ -125,28 +125,31 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     settings = recipe.run
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
+    if resume:
+        found = ckpt.list_checkpoints(run_dir / "checkpoints")
+        if not found:
+            raise MdtError(f"--resume: '{run_dir}' holds no checkpoint to resume from")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise MdtError(f"'{run_dir}' already holds files; pass --resume to continue a run there, or --out for a new folder")
     seed_everything(settings.seed, settings.deterministic)
     components = build(recipe, registry)
     recipe_text = resolved(recipe, registry).to_toml()
 
     start, consumed = 0, [0] * len(components.train_sets)
     if resume:
-        found = ckpt.list_checkpoints(run_dir / "checkpoints")
-        if not found:
-            raise MdtError(f"--resume: '{run_dir}' holds no checkpoint to resume from")
         start, consumed = restore(components, found[-1])
         console.print(f"resuming {run_dir} from step {start} ({found[-1].name})")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if ckpt.list_checkpoints(run_dir / "checkpoints"):
-            raise MdtError(f"'{run_dir}' already holds a run; pass --resume to continue it or --out for a new folder")
-    (run_dir / "recipe.toml").write_text(recipe_text, encoding="utf-8")
-
+    fixed = [
+        to_batch(first_items(ds, settings.sample_count, settings.skip_bad_files), i, components, train=False)
+        for i, ds in enumerate(components.test_sets)
+    ]
     streams = [
         BatchStream(ds, settings.batch_size, settings.seed + i, settings.num_workers, consumed=consumed[i] if i < len(consumed) else 0)
         for i, ds in enumerate(components.train_sets)
     ]
-    fixed = [to_batch(first_items(ds, settings.sample_count), i, components, train=False) for i, ds in enumerate(components.test_sets)]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"run folder: {run_dir}")
+    (run_dir / "recipe.toml").write_text(recipe_text, encoding="utf-8")
     logbook = Logbook(run_dir, settings.tensorboard)
     skipped = 0
     last_saved: Path | None = None

@@ -6,11 +6,30 @@ At 128 px with 5 labels: generator 8,430,528 parameters, discriminator 44,762,04
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
-def _norm(channels: int) -> nn.InstanceNorm2d:
-    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=True)
+class InstanceNorm(nn.InstanceNorm2d):
+    """Instance norm that always normalises each image by its own statistics.
+
+    The official code tracks running statistics but never puts the generator in eval
+    mode, so its outputs always use per-image statistics. PyTorch's eval mode would
+    switch to the running averages and garble the output; this keeps the buffers (and
+    so the official checkpoint layout) without that switch.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, affine=True, track_running_stats=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+
+
+def _norm(channels: int) -> InstanceNorm:
+    return InstanceNorm(channels)
 
 
 class ResidualBlock(nn.Module):

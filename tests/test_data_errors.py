@@ -1,0 +1,88 @@
+"""Wrong data: one clear line, exit code 2, and nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import REPO, small
+from test_recipe_errors import one_line_error
+
+
+def last_line_error(result) -> str:
+    """A problem met during training: progress lines may come first, the error is one line last."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: ") and not any(l.startswith("error: ") for l in lines[:-1])
+    return lines[-1]
+
+CELEBA = REPO / "recipes" / "stargan_celeba.toml"
+RAFD = REPO / "recipes" / "stargan_rafd.toml"
+
+
+def celeba_run(cli, root: Path, *extra: str):
+    return cli("run", CELEBA, "--out", "run", *small(f"datasets.celeba.root={root}", "datasets.celeba.test_size=2", "run.num_workers=0", *extra))
+
+
+def test_attribute_not_in_the_file(cli, celeba_root):
+    line = one_line_error(celeba_run(cli, celeba_root, 'datasets.celeba.attributes=["Blond_Hiar", "Male"]'))
+    assert "attribute 'Blond_Hiar' is not in" in line and "list_attr_celeba.txt" in line
+    assert "(did you mean 'Blond_Hair'?)" in line
+
+
+def test_rows_naming_missing_images(cli, celeba_root):
+    (celeba_root / "img_align_celeba" / "000003.jpg").unlink()
+    line = one_line_error(celeba_run(cli, celeba_root))
+    assert "list_attr_celeba.txt names '000003.jpg', which is not in" in line
+
+
+def test_attribute_file_with_a_short_row(cli, celeba_root):
+    path = celeba_root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4].rsplit(" ", 3)[0]
+    path.write_text("\n".join(lines) + "\n")
+    line = one_line_error(celeba_run(cli, celeba_root))
+    assert "list_attr_celeba.txt: line 5 has" in line and "expected 40" in line
+
+
+def test_truncated_image_is_named_and_nothing_is_written(cli, celeba_root, tmp_path):
+    bad = celeba_root / "img_align_celeba" / "000005.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])
+    # 10 training images, batch 2: five iterations are one epoch, so the bad file is read.
+    line = last_line_error(celeba_run(cli, celeba_root, "run.iterations=5", "run.checkpoint_every=100", "run.sample_every=100"))
+    assert "000005.jpg" in line and "skip_bad_files" in line
+    assert not list((tmp_path / "run").glob("checkpoints/*"))
+
+
+def test_bad_files_can_be_skipped_and_are_counted(cli, celeba_root, tmp_path):
+    (celeba_root / "img_align_celeba" / "000005.jpg").write_bytes(b"not a jpeg at all")
+    result = celeba_run(cli, celeba_root, "run.iterations=5", "run.skip_bad_files=true")
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "000005.jpg" in result.output
+    records = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["skipped_files"] == 1
+
+
+def test_empty_class_folder(cli, rafd_root):
+    shutil.rmtree(rafd_root / "train" / "sad")
+    (rafd_root / "train" / "sad").mkdir()
+    line = one_line_error(cli("run", RAFD, "--out", "run", *small(f"datasets.rafd.root={rafd_root}", "run.num_workers=0")))
+    assert "class folder" in line and "train/sad' holds no images" in line
+
+
+def test_missing_expression_folder(cli, rafd_root):
+    shutil.rmtree(rafd_root / "train" / "happy")
+    line = one_line_error(cli("run", RAFD, "--out", "run", *small(f"datasets.rafd.root={rafd_root}", "run.num_workers=0")))
+    assert "train/happy' does not exist" in line
+
+
+def test_image_too_small_for_the_crop(cli, celeba_root):
+    line = one_line_error(celeba_run(cli, celeba_root, "datasets.celeba.crop_size=200"))
+    assert "is 178x218, smaller than the 200x200 centre crop" in line
+
+
+def test_celeba_root_that_does_not_exist(cli, tmp_path):
+    line = one_line_error(celeba_run(cli, tmp_path / "nowhere"))
+    assert "CelebA attribute file" in line and "nowhere" in line

@@ -1,0 +1,121 @@
+"""The registry: duplicates name both origins, unknown names list what exists."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import mdt
+from mdt.errors import MdtError
+from mdt.plugins import load_plugins
+from mdt.registry import Registry
+
+
+def make_generator():
+    """A generator factory used only by these tests."""
+
+
+def other_generator():
+    """Another one, registered under the same name."""
+
+
+def test_duplicate_name_names_both_origins():
+    registry = Registry()
+    registry.add("generator", "unet", make_generator, plugin="first")
+    with pytest.raises(MdtError) as caught:
+        registry.add("generator", "unet", other_generator, plugin="second")
+    message = str(caught.value)
+    assert "generator 'unet' is registered twice" in message
+    assert "plugin 'first'" in message and "plugin 'second'" in message
+    assert "test_registry.py" in message
+
+
+def test_unknown_name_lists_registered_closest_first():
+    registry = Registry()
+    for name in ("stargan", "unet", "resnet"):
+        registry.add("generator", name, make_generator, plugin="p")
+    with pytest.raises(MdtError) as caught:
+        registry.get("generator", "stargn")
+    message = str(caught.value)
+    assert message.startswith("unknown generator 'stargn'")
+    assert message.index("'stargan'") < message.index("'unet'")
+
+
+def test_unknown_name_in_an_empty_kind():
+    with pytest.raises(MdtError, match="registered metrics, closest first: none"):
+        Registry().get("metric", "fid")
+
+
+def test_unknown_kind():
+    with pytest.raises(MdtError, match="unknown component kind 'generatr'"):
+        Registry().add("generatr", "x", make_generator, plugin="p")
+
+
+def test_find_says_where_a_component_is_defined(registry):
+    found = registry.find("generator", "stargan")
+    assert found["plugin"] == "stargan"
+    assert found["file"].endswith("networks.py")
+    assert int(found["line"]) > 0
+    assert "StarGAN generator" in found["docstring"]
+
+
+def test_builtin_plugins_come_through_the_entry_point_group():
+    host = load_plugins()
+    by_name = {p.name: p for p in host.plugins}
+    assert {"datasets", "labels", "stargan", "metrics"} <= set(by_name)
+    assert all(p.distribution == "mdt" and p.version == mdt.__version__ for p in by_name.values())
+    assert {c.name for c in by_name["stargan"].components if c.kind == "method"} == {"stargan"}
+
+
+def test_a_misspelt_hook_is_an_error():
+    plugin = types.ModuleType("typo_plugin")
+
+    @mdt.hookimpl
+    def register_component(register):  # missing the final "s"
+        raise AssertionError("never called")
+
+    plugin.register_component = register_component
+    with pytest.raises(MdtError, match="typo_plugin.*register_component"):
+        load_plugins(extra={"typo_plugin": plugin})
+
+
+def test_an_extra_plugin_registers_through_the_same_hook():
+    plugin = types.ModuleType("extra_plugin")
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("generator", "extra", make_generator)
+
+    plugin.register_components = register_components
+    host = load_plugins(extra={"extra_plugin": plugin})
+    assert host.registry.get("generator", "extra").plugin == "extra_plugin"
+
+
+def test_a_plugin_clashing_with_a_builtin_name_is_an_error():
+    plugin = types.ModuleType("clash")
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("generator", "stargan", make_generator)
+
+    plugin.register_components = register_components
+    with pytest.raises(MdtError, match="plugin 'stargan'.*plugin 'clash'"):
+        load_plugins(extra={"clash": plugin})
+
+
+def test_list_and_plugins_commands(cli):
+    result = cli("list", "generator")
+    assert result.exit_code == 0 and "stargan" in result.output and "StarGAN generator" in result.output
+    result = cli("list", "generator", "stargan")
+    assert "networks.py" in result.output and "label_dim: set by mdt" in result.output
+    result = cli("plugins")
+    assert result.exit_code == 0
+    for name in ("datasets", "labels", "stargan", "metrics"):
+        assert name in result.output
+    assert "MDT_DISABLE_PLUGIN_AUTOLOAD is set" in result.output
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0 and mdt.__version__ in result.output

@@ -1,0 +1,109 @@
+"""StarGAN as the paper and its official code define it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mdt.labels import LabelSchema, set_labels
+from mdt_labels.encoders import MaskVector, MultiHot, OneHot
+from mdt_stargan.method import linear_decay
+from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
+
+CELEBA = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"), (("Black_Hair", "Blond_Hair", "Brown_Hair"),))
+RAFD = LabelSchema("rafd", ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised"), categorical=True)
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_at_the_paper_settings():
+    assert count(StarGANGenerator(label_dim=5)) == 8_430_528
+    assert count(StarGANDiscriminator(image_size=128, num_classes=5)) == 44_762_048
+
+
+def test_discriminator_output_shapes_at_128():
+    scores, logits = StarGANDiscriminator(128, 5, conv_dim=8)(torch.rand(2, 3, 128, 128))
+    assert scores.shape == (2, 1, 2, 2) and logits.shape == (2, 5)
+
+
+def test_learning_rate_decays_linearly_to_zero():
+    assert linear_decay(0, 1000, 400) == 1.0
+    assert linear_decay(600, 1000, 400) == 1.0
+    assert linear_decay(800, 1000, 400) == pytest.approx(0.5)
+    assert linear_decay(1000, 1000, 400) == 0.0
+    factors = [linear_decay(s, 1000, 400) for s in range(1001)]
+    assert all(a >= b for a, b in zip(factors, factors[1:]))
+
+
+def test_mask_vector_layout():
+    encoder = MaskVector([CELEBA, RAFD])
+    assert encoder.condition_dim == 5 + 8 + 2 and encoder.num_classes == 13
+    celeba = encoder.encode(torch.tensor([[0.0, 1, 0, 1, 0]]), 0)
+    assert celeba.tolist() == [[0, 1, 0, 1, 0] + [0] * 8 + [1, 0]]
+    happy = torch.zeros(1, 8)
+    happy[0, 4] = 1
+    assert encoder.encode(happy, 1).tolist() == [[0] * 5 + happy[0].tolist() + [0, 1]]
+
+
+def test_mask_vector_loss_ignores_the_unknown_part():
+    encoder = MaskVector([CELEBA, RAFD])
+    labels = torch.tensor([[1.0, 0, 0, 1, 1], [0, 0, 1, 0, 0]])
+    logits = torch.randn(2, 13, requires_grad=True)
+    loss = encoder.classification_loss(logits, labels, 0)
+    loss.backward()
+    assert logits.grad[:, 5:].abs().sum() == 0 and logits.grad[:, :5].abs().sum() > 0
+    reference = MultiHot([CELEBA]).classification_loss(logits[:, :5], labels, 0)
+    assert loss.item() == pytest.approx(reference.item())
+    expression = torch.nn.functional.one_hot(torch.tensor([2, 6]), 8).float()
+    assert encoder.classification_loss(logits, expression, 1).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits[:, 5:], torch.tensor([2, 6])).item()
+    )
+
+
+def test_binary_loss_uses_the_official_scaling():
+    logits, labels = torch.randn(4, 5), torch.randint(0, 2, (4, 5)).float()
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum") / 4
+    assert MultiHot([CELEBA]).classification_loss(logits, labels, 0).item() == pytest.approx(expected.item())
+
+
+def test_one_hot_refuses_independent_attributes():
+    from mdt.errors import MdtError
+
+    with pytest.raises(MdtError, match="use type = \"multi_hot\""):
+        OneHot([CELEBA])
+
+
+def test_setting_a_hair_colour_clears_the_others():
+    labels = torch.tensor([[1.0, 0, 0, 1, 0]])
+    assert set_labels(CELEBA, labels, {"Blond_Hair": 1}).tolist() == [[0, 1, 0, 1, 0]]
+    assert set_labels(CELEBA, labels, {"Male": 0}).tolist() == [[1, 0, 0, 0, 0]]
+
+
+def test_training_targets_are_a_shuffle_of_the_batch():
+    labels = torch.eye(5)
+    targets = MultiHot([CELEBA]).sample_targets(labels, 0, torch.Generator().manual_seed(0))
+    assert sorted(map(tuple, targets.tolist())) == sorted(map(tuple, labels.tolist()))
+
+
+def test_each_step_updates_only_its_network(registry, tmp_path):
+    from test_components import built
+
+    components = built(registry, tmp_path)
+    method = components.method
+    generator = [p.detach().clone() for p in method.generator.parameters()]
+    discriminator = [p.detach().clone() for p in method.discriminator.parameters()]
+    raw = torch.stack([components.train_sets[0][i]["image"] for i in range(4)])
+    labels = torch.stack([components.train_sets[0][i]["label"] for i in range(4)])
+    from mdt.data import Batch
+
+    batch = Batch(components.augmentation(raw), labels, 0)
+    method.d_steps_per_g = 2
+    values = method.train_step([batch], 0)  # (0 + 1) % 2 != 0: discriminator only
+    assert "G/total" not in values
+    assert all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(discriminator, method.discriminator.parameters()))
+    values = method.train_step([batch], 1)
+    assert "G/total" in values and "G/reconstruction" in values
+    assert not all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters()))

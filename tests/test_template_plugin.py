@@ -1,0 +1,51 @@
+"""A third-party plugin package, installed for real, trains with no change to mdt."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+TEMPLATE = REPO / "plugins" / "template"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(TEMPLATE)],
+        check=True,
+        capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MDT_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+    return env
+
+
+def mdt(env, *args, cwd):
+    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True)
+
+
+def test_template_plugin_is_found_and_trains(installed, tmp_path):
+    listed = mdt(installed, "plugins", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "tiny_unet" in listed.stdout and "mdt-tiny-unet" in listed.stdout
+
+    run = mdt(installed, "run", TEMPLATE / "recipe.toml", "--out", "run", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    from mdt import checkpoint
+
+    saved = checkpoint.read(tmp_path / "run" / "checkpoints" / "step_00000020.safetensors")
+    assert any(name.startswith("generator/down1.") for name in saved.tensors)
+    assert 'type = "tiny_unet"' in saved.recipe_text
+
+
+def test_autoload_switch_leaves_third_party_plugins_out(installed, tmp_path):
+    env = dict(installed, MDT_DISABLE_PLUGIN_AUTOLOAD="1")
+    result = mdt(env, "recipe", "check", TEMPLATE / "recipe.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown generator 'tiny_unet'" in result.stderr and "'stargan'" in result.stderr

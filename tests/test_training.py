@@ -1,0 +1,57 @@
+"""Two-iteration runs of every recipe in recipes/, at reduced size, on tiny real-format data."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from PIL import Image
+
+from conftest import REPO, small, write_celeba, write_rafd
+
+RECIPES = sorted((REPO / "recipes").glob("*.toml"))
+
+
+def data_overrides(recipe_path, tmp_path) -> list[str]:
+    """Point each dataset of a recipe at a tiny dataset in its real layout."""
+    data = tomllib.loads(recipe_path.read_text())
+    overrides = []
+    for name, table in data["datasets"].items():
+        if table["type"] == "celeba":
+            overrides += [f"datasets.{name}.root={write_celeba(tmp_path / 'celeba')}", f"datasets.{name}.test_size=2"]
+        elif table["type"] == "rafd":
+            overrides.append(f"datasets.{name}.root={write_rafd(tmp_path / 'RaFD', per_class=1)}")
+        elif table["type"] == "synthetic_faces":
+            overrides += [f"datasets.{name}.size=16", f"datasets.{name}.test_size=4"]
+    for name in data.get("metrics", {}):
+        overrides += [f"metrics.{name}.steps=2", f"metrics.{name}.max_images=4"]
+    return overrides
+
+
+@pytest.mark.parametrize("recipe_path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_two_iterations_of_every_recipe(recipe_path, cli, tmp_path):
+    result = cli("run", recipe_path, "--out", "run", *small(*data_overrides(recipe_path, tmp_path)))
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001.safetensors", "step_00000002.safetensors"]
+    grid = Image.open(run / "samples" / "step_00000002.png")
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["event"] == "train"] == [1, 2]
+    datasets = tomllib.loads(recipe_path.read_text())["datasets"]
+    if len(datasets) > 1:
+        # Joint training: every dataset's discriminator step is in the log.
+        for name in datasets:
+            assert f"{name}/D/classification" in records[-1]
+    # One column per target label plus the input, one row per fixed image of each dataset.
+    assert grid.width > grid.height or len(datasets) > 1
+
+
+def test_an_existing_run_folder_is_never_reused(cli, tmp_path):
+    recipe = REPO / "recipes" / "quickstart.toml"
+    args = ["run", recipe, *small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")]
+    assert cli(*args).exit_code == 0
+    assert cli(*args).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quickstart", "quickstart-2"]
+    result = cli(*args, "--out", "runs/quickstart")
+    assert result.exit_code == 2 and "already holds files" in result.output

@@ -1,0 +1,109 @@
+"""`mdt translate` and the Python API on images from outside any dataset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO, random_image, small
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+@pytest.fixture
+def photo(tmp_path):
+    # Not square and not 32 px: a file from outside any dataset.
+    return random_image(tmp_path / "holiday.jpg", 90, 70, seed=3)
+
+
+def test_one_target(cli, trained, photo, tmp_path):
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "blond.png", "--to", "Blond_Hair,Smiling=0")
+    assert result.exit_code == 0, result.output
+    out = Image.open(tmp_path / "blond.png")
+    assert out.size == (32, 32)
+
+
+def test_grid(cli, trained, photo, tmp_path):
+    result = cli("translate", "--checkpoint", trained / "checkpoints" / "step_00000002.safetensors", "--input", photo, "--output", "grid.png", "--grid")
+    assert result.exit_code == 0, result.output
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.width > 6 * 32  # the input and five targets side by side
+
+
+def test_a_folder_of_images(cli, trained, tmp_path):
+    for i in range(3):
+        random_image(tmp_path / "in" / f"p{i}.png", 50, 50, seed=i)
+    result = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p2.png"]
+
+
+def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
+    (tmp_path / "keep.png").write_bytes(b"precious")
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses")
+    assert result.exit_code == 2 and "exists; pass --overwrite" in result.output
+    assert (tmp_path / "keep.png").read_bytes() == b"precious"
+    assert cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses", "--overwrite").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--to", "Blond_Hiar"], "unknown label 'Blond_Hiar' (did you mean 'Blond_Hair'?)"),
+        (["--to", "Glasses=2"], "must be set to 0 or 1"),
+        ([], "give --to with target labels, or --grid"),
+    ],
+)
+def test_bad_requests_are_one_line(cli, trained, photo, args, expected):
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "x.png", *args)
+    assert result.exit_code == 2 and expected in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_not_an_image(cli, trained, tmp_path):
+    (tmp_path / "notes.png").write_text("hello")
+    result = cli("translate", "--checkpoint", trained, "--input", tmp_path / "notes.png", "--output", "x.png", "--to", "Glasses")
+    assert result.exit_code == 2 and "cannot read image" in result.output and "notes.png" in result.output
+
+
+def test_python_api_with_pil_and_tensors(trained, photo):
+    from mdt.inference import load_translator
+
+    translator = load_translator(trained)
+    picture = Image.open(photo)
+    out = translator(picture, to={"Blond_Hair": 1})
+    assert isinstance(out, Image.Image) and out.size == (32, 32)
+    outs = translator([picture, picture], to={"Smiling": 1})
+    assert len(outs) == 2
+    batch = torch.rand(3, 3, 32, 32) * 2 - 1
+    result = translator(batch, to={"Glasses": 1}, source={"Glasses": 0})
+    assert result.shape == batch.shape
+    assert isinstance(translator.grid(batch[:2]), Image.Image)
+
+
+def test_unnamed_labels_keep_the_source_values(trained):
+    """Only the named label changes in the condition; the rest come from --from or D."""
+    from mdt.inference import load_translator
+
+    translator = load_translator(trained)
+    inner = translator.translator
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    seen = []
+    original = inner.encoder.encode
+    inner.encoder.encode = lambda labels, source: seen.append(labels.clone()) or original(labels, source)
+    known = {"Black_Hair": 1, "Glasses": 1, "Smiling": 0}
+    inner.translate(images, to={"Blond_Hair": 1}, source=known)
+    assert seen[-1].tolist() == [[0, 1, 0, 1, 0]] * 2
