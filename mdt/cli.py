@@ -117,13 +117,13 @@ def list_components(kind: str | None, name: str | None) -> None:
         found = registry.find(kind, name)
         console.print(f"[bold]{kind} {name}[/] from plugin [bold]{found['plugin']}[/]")
         console.print(f"defined at {found['file']}:{found['line']}")
-        console.print(found["docstring"] or "(no docstring)")
+        console.print(found["docstring"] or "(no docstring)", markup=False)
         for param in parameters(component.factory).values():
             if param.name in INJECTED:
-                console.print(f"  {param.name}: set by mdt ({INJECTED[param.name]})")
+                console.print(f"  {param.name}: set by mdt ({INJECTED[param.name]})", markup=False)
             else:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
-                console.print(f"  {param.name}: {default}")
+                console.print(f"  {param.name}: {default}", markup=False)
         return
     table = RichTable("name", "kind", "plugin", "description")
     for component in registry.components(kind):
@@ -223,7 +223,7 @@ def translate(checkpoint: Path, input_path: Path, output: Path, to: str | None, 
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
         save_png(result, target)
-        console.print(f"wrote {target}")
+        console.print(f"wrote {target}", markup=False)
 
 
 @main.group()
@@ -241,15 +241,15 @@ def checkpoint_info(path: Path) -> None:
 
     file = ckpt.resolve(path)
     saved = ckpt.read(file)
-    console.print(f"[bold]{file}[/]  step {saved.step}  mdt {saved.metadata.get('mdt_version', '?')}")
+    console.print(f"{file}  step {saved.step}  mdt {saved.metadata.get('mdt_version', '?')}", markup=False)
     recipe_data = tomllib.loads(saved.recipe_text)
     for section, values in recipe_data.items():
         if section == "run":
             continue
         if "type" in values:
-            console.print(f"  [{section}] {values['type']}")
+            console.print(f"  [{section}] {values['type']}", markup=False)
         else:
-            console.print(f"  [{section}] " + ", ".join(f"{k}: {v.get('type')}" for k, v in values.items()))
+            console.print(f"  [{section}] " + ", ".join(f"{k}: {v.get('type')}" for k, v in values.items()), markup=False)
     groups: dict[str, list[int]] = {}
     for name, tensor in saved.tensors.items():
         head = name.split("/")[0] if not name.startswith("optim/") else "/".join(name.split("/")[:2])

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 import mdt
@@ -104,8 +105,11 @@ def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, ste
     return path
 
 
-def restore(components: Components, path: Path) -> tuple[int, list[int]]:
-    """Load everything a checkpoint holds into the built components."""
+def restore(components: Components, path: Path) -> tuple[int, list[int], ckpt.Checkpoint]:
+    """Load a checkpoint's weights, optimizer and method state into the built components.
+
+    Random states are restored separately, by the caller, as the last thing before the
+    loop: setting up data loaders draws from torch's generator."""
     saved = ckpt.read(path)
     method = components.method
     for name, network in method.networks().items():
@@ -116,8 +120,7 @@ def restore(components: Components, path: Path) -> tuple[int, list[int]]:
             raise MdtError(f"{path}: no state for optimizer '{name}'")
         optimizer.load_state_dict(ckpt.unflatten_optimizer(name, structures[name], saved.tensors))
     method.load_state(saved.json("method_state", {}))
-    ckpt.restore_rng(saved.json("rng"), saved.tensors)
-    return saved.step, saved.json("streams", [])
+    return saved.step, saved.json("streams", []), saved
 
 
 def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = False, console: Console | None = None) -> RunResult:
@@ -135,10 +138,10 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     components = build(recipe, registry)
     recipe_text = resolved(recipe, registry).to_toml()
 
-    start, consumed = 0, [0] * len(components.train_sets)
+    start, consumed, saved = 0, [0] * len(components.train_sets), None
     if resume:
-        start, consumed = restore(components, found[-1])
-        console.print(f"resuming {run_dir} from step {start} ({found[-1].name})")
+        start, consumed, saved = restore(components, found[-1])
+        console.print(f"resuming {run_dir} from step {start} ({found[-1].name})", markup=False)
     fixed = [
         to_batch(first_items(ds, settings.sample_count, settings.skip_bad_files), i, components, train=False)
         for i, ds in enumerate(components.test_sets)
@@ -148,9 +151,15 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         for i, ds in enumerate(components.train_sets)
     ]
     run_dir.mkdir(parents=True, exist_ok=True)
-    console.print(f"run folder: {run_dir}")
-    (run_dir / "recipe.toml").write_text(recipe_text, encoding="utf-8")
+    console.print(f"run folder: {run_dir}", markup=False)
+    recipe_file = run_dir / "recipe.toml"
+    if recipe_file.exists() and recipe_file.read_text(encoding="utf-8") != recipe_text:
+        recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
+        console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
+    recipe_file.write_text(recipe_text, encoding="utf-8")
     logbook = Logbook(run_dir, settings.tensorboard)
+    if saved is not None:
+        ckpt.restore_rng(saved.json("rng"), saved.tensors)
     skipped = 0
     last_saved: Path | None = None
     try:
@@ -165,7 +174,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                         if not settings.skip_bad_files:
                             raise MdtError(f"{raw.errors[0]} (set run.skip_bad_files=true to skip such files)")
                         for error in raw.errors:
-                            console.print(f"[yellow]skipped:[/] {error}")
+                            console.print(f"[yellow]skipped:[/] {escape(error)}")
                         skipped += len(raw.errors)
                         if raw.images.numel():
                             break
@@ -184,7 +193,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                     shown = _summary(values)
                     progress.update(task, losses=shown, rate=f"{rate:.2f}")
                     if not console.is_terminal:
-                        console.print(f"step {done}/{settings.iterations}  {rate:.2f} it/s  {shown}")
+                        console.print(f"step {done}/{settings.iterations}  {rate:.2f} it/s  {shown}", markup=False)
                 if done % settings.sample_every == 0 or done == settings.iterations:
                     write_samples(components, fixed, run_dir / "samples" / f"step_{done:08d}.png")
                 if done % settings.checkpoint_every == 0 or done == settings.iterations:

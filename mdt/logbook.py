@@ -11,7 +11,10 @@ from typing import Any
 class Logbook:
     def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
         self.path = run_dir / "log.jsonl"
+        torn = self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
         self._file = open(self.path, "a", encoding="utf-8")
+        if torn:  # a run killed mid-line: end that line so the next record stays readable
+            self._file.write("\n")
         self._writer = None
         if tensorboard:
             try:
@@ -37,5 +40,12 @@ class Logbook:
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
+    """The log's records; a line torn by a kill is passed over."""
+    records = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records

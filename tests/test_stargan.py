@@ -107,3 +107,16 @@ def test_each_step_updates_only_its_network(registry, tmp_path):
     values = method.train_step([batch], 1)
     assert "G/total" in values and "G/reconstruction" in values
     assert not all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters()))
+
+
+def test_inference_normalises_each_image_by_its_own_statistics():
+    """Regression: eval mode must not switch to running averages (that garbled every sample grid)."""
+    generator = StarGANGenerator(5, conv_dim=8, residual_blocks=1)
+    images, condition = torch.rand(2, 3, 32, 32), torch.rand(2, 5)
+    generator.train()
+    generator(images, condition)  # moves the running statistics away from their start
+    with torch.no_grad():
+        in_training_mode = generator(images, condition)
+        generator.eval()
+        in_eval_mode = generator(images, condition)
+    torch.testing.assert_close(in_eval_mode, in_training_mode)

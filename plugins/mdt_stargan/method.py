@@ -169,6 +169,12 @@ class StarGAN(Method):
         logged[f"{short}/total"] = total.detach()
         return {k: float(v) for k, v in logged.items()}
 
+    def state(self) -> dict:
+        return {"last_generator_values": self._last_generator_values}
+
+    def load_state(self, state: dict) -> None:
+        self._last_generator_values = dict(state.get("last_generator_values", {}))
+
     def translator(self) -> StarGANTranslator:
         return StarGANTranslator(self.generator, self.discriminator, self.encoder, self.image_size)
 

@@ -1,0 +1,200 @@
+"""Checkpoints never lose work: safetensors only, exact resume, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+import torch
+
+import mdt
+from conftest import REPO, small
+from mdt import checkpoint as ckpt
+from mdt.engine import train
+from mdt.errors import MdtError
+from mdt.logbook import read_log
+from mdt.plugins import load_plugins
+from mdt.recipe import load_recipe
+
+QUICKSTART = REPO / "recipes" / "quickstart.toml"
+TINY = [
+    "run.batch_size=4", "run.image_size=32", "run.sample_every=100", "run.sample_count=2", "run.log_every=1",
+    "run.deterministic=true", "run.threads=1",
+    "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
+    "datasets.faces.size=32", "datasets.faces.test_size=4", "method.decay_iterations=4", "method.d_steps_per_g=2",
+]
+
+
+def tiny_recipe(registry, *extra):
+    recipe = load_recipe(QUICKSTART, [*TINY, *extra], registry)
+    recipe.data.pop("metrics")
+    return recipe
+
+
+def test_resume_gives_the_same_losses_and_weights(registry, tmp_path):
+    straight = tmp_path / "straight"
+    train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, straight)
+
+    split = tmp_path / "split"
+    train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, split)
+    # As if killed after the step-4 checkpoint: the rest of that run never happened.
+    (split / "checkpoints" / "step_00000008.safetensors").unlink()
+    train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, split, resume=True)
+
+    a = ckpt.read(straight / "checkpoints" / "step_00000008.safetensors")
+    b = ckpt.read(split / "checkpoints" / "step_00000008.safetensors")
+    assert a.tensors.keys() == b.tensors.keys()
+    for name in a.tensors:
+        torch.testing.assert_close(a.tensors[name], b.tensors[name], rtol=1e-5, atol=1e-6, msg=name)
+    losses_a = {r["step"]: r for r in read_log(straight / "log.jsonl") if r["event"] == "train"}
+    losses_b = {r["step"]: r for r in read_log(split / "log.jsonl") if r["event"] == "train"}  # later records win
+    for step in range(5, 9):
+        for key, value in losses_a[step].items():
+            if key not in ("time", "it_per_s"):
+                assert losses_b[step][key] == pytest.approx(value, rel=1e-5, abs=1e-6), (step, key)
+
+
+def test_checkpoint_contents(registry, tmp_path):
+    train(tiny_recipe(registry, "run.iterations=2", "run.checkpoint_every=1", "run.keep_checkpoints=1"), registry, tmp_path / "run")
+    files = ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")
+    assert [f.name for f in files] == ["step_00000002.safetensors"]  # keep_checkpoints = 1
+    saved = ckpt.read(files[0])
+    assert saved.step == 2 and saved.metadata["mdt_version"] == mdt.__version__
+    assert 'type = "stargan"' in saved.recipe_text
+    assert any(k.startswith("optim/generator/") for k in saved.tensors)
+    assert json.loads(saved.metadata["optimizers"])["generator"]["param_groups"][0]["betas"] == [0.5, 0.999]
+    assert {"rng/torch", "rng/numpy"} <= set(saved.tensors)
+    with open(files[0], "rb") as f:
+        header_size = int.from_bytes(f.read(8), "little")
+        json.loads(f.read(header_size))  # a plain safetensors header: JSON, no pickle
+
+
+def test_a_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "step_00000001.safetensors"
+    ckpt.write(path, {"w": torch.ones(3)}, {"step": "1"})
+    before = path.read_bytes()
+
+    def broken(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "save_file", broken)
+    with pytest.raises(OSError):
+        ckpt.write(path, {"w": torch.zeros(3)}, {"step": "1"})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def _nan_plugin(after: int):
+    plugin = types.ModuleType("nan_plugin")
+
+    class NaNAfter:
+        """A loss that turns NaN after a number of calls."""
+
+        phases = ("discriminator",)
+
+        def __init__(self, weight: float = 1.0) -> None:
+            self.weight, self.calls = weight, 0
+
+        def __call__(self, phase, state):
+            self.calls += 1
+            value = state.real_scores.mean() * 0
+            return (value + float("nan") if self.calls > after else value), {}
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("loss", "nan_after", NaNAfter)
+
+    plugin.register_components = register_components
+    return plugin
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    registry = load_plugins(extra={"nan_plugin": _nan_plugin(after=3)}).registry
+    recipe = tiny_recipe(registry, "run.iterations=6", "run.checkpoint_every=2")
+    recipe.data["losses"]["poison"] = {"type": "nan_after"}
+    with pytest.raises(MdtError) as caught:
+        train(recipe, registry, tmp_path / "run")
+    message = str(caught.value)
+    assert "loss 'D/poison' is nan at step 4" in message and "step_00000002.safetensors is untouched" in message
+    files = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()]
+    assert files == ["step_00000002.safetensors"]
+    assert ckpt.read(tmp_path / "run" / "checkpoints" / files[0]).step == 2
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused(registry, tmp_path, cli):
+    train(tiny_recipe(registry, "run.iterations=1"), registry, tmp_path / "run")
+    saved = ckpt.read(tmp_path / "run" / "checkpoints" / "step_00000001.safetensors")
+    wider = tiny_recipe(registry, "run.iterations=1", "generator.conv_dim=16")
+    from mdt.build import build
+
+    components = build(wider, registry)
+    with pytest.raises(MdtError) as caught:
+        ckpt.load_network(components.method.generator, saved.network("generator"), "generator", "ck.safetensors")
+    assert re.search(r"generator tensor 'layers\.0\.weight' has shape \(8, 8, 7, 7\) in the checkpoint but \(16, 8, 7, 7\) in the recipe", str(caught.value))
+    # Resuming a run with a recipe whose labels differ: one line, nothing written.
+    result = cli("run", QUICKSTART, "--resume", tmp_path / "run", *small(*TINY[5:], "run.iterations=2", 'datasets.faces.attributes=["Glasses"]'))
+    assert result.exit_code == 2 and "has shape" in result.output and "Traceback" not in result.output
+
+
+def test_checkpoint_info(registry, tmp_path, cli):
+    train(tiny_recipe(registry, "run.iterations=2"), registry, tmp_path / "run")
+    result = cli("checkpoint", "info", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "step 2" in result.output and "[generator] stargan" in result.output
+    assert "optim/generator" in result.output and "generator" in result.output
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path, cli):
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 20)
+    result = cli("checkpoint", "info", tmp_path / "junk.safetensors")
+    assert result.exit_code == 2 and "not a readable safetensors checkpoint" in result.output
+
+
+def test_no_code_path_unpickles():
+    offenders = []
+    for folder in ("mdt", "plugins"):
+        for path in (REPO / folder).rglob("*.py"):
+            text = path.read_text()
+            for match in re.finditer(r"torch\.load\(([^)]*)\)", text):
+                if "weights_only=True" not in match.group(1):
+                    offenders.append(f"{path}: {match.group(0)}")
+            if re.search(r"^\s*(import pickle|from pickle|import cloudpickle|import dill)", text, re.M):
+                offenders.append(f"{path}: imports pickle")
+    assert not offenders
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path):
+    """Killed at any moment, a run leaves a loadable checkpoint and resumes to the end."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run"]
+    settings = ["run.iterations=40", "run.checkpoint_every=1", "run.keep_checkpoints=2", "run.sample_every=5"]
+    for item in [*TINY, *settings, "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2"]:
+        args += ["--set", item]
+    chance = random.Random(int(time.time()))
+    for attempt in range(3):
+        folder = tmp_path / f"attempt{attempt}"
+        folder.mkdir()
+        process = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        checkpoints = folder / "run" / "checkpoints"
+        deadline = time.time() + 120
+        while not ckpt.list_checkpoints(checkpoints) and time.time() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        time.sleep(chance.uniform(0.0, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        newest = ckpt.list_checkpoints(checkpoints)[-1]
+        assert ckpt.read(newest).step >= 1  # complete and loadable
+        resumed = subprocess.run([*args, "--resume", "run"], cwd=folder, env=env, capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        assert ckpt.read(ckpt.list_checkpoints(checkpoints)[-1]).step == 40
+        assert not list(checkpoints.glob(".*.tmp"))
