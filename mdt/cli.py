@@ -217,13 +217,30 @@ def translate(checkpoint: Path, input_path: Path, output: Path, to: str | None, 
             raise MdtError(f"cannot read image '{file}': {exc}") from None
         try:
             if grid:
-                result = translator.grid(picture, crop_size=crop)
+                result = translator.grid(picture, crop_size=crop, known=known)
             else:
-                result = translator(picture, crop_size=crop, to=targets, source=known)
+                result = translator(picture, crop_size=crop, to=targets, known=known)
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
         save_png(result, target)
         console.print(f"wrote {target}", markup=False)
+
+
+class ImporterGroup(click.Group):
+    """Subcommands come from the registry's importers, so plugins can add their own."""
+
+    def list_commands(self, ctx):
+        return _registry().names("importer")
+
+    def get_command(self, ctx, name):
+        if name not in _registry().names("importer"):
+            return None
+        return _registry().get("importer", name).factory
+
+
+@main.group("import", cls=ImporterGroup)
+def import_() -> None:
+    """Convert checkpoints of other implementations (official StarGAN, ...) into mdt checkpoints."""
 
 
 @main.group()

@@ -7,7 +7,7 @@
     grid = translator.grid(pil_image)                          # input x every target
 
 For StarGAN, ``to`` names target labels (others keep the source's values, read by the
-discriminator's classifier) and ``source`` gives known labels of the inputs.
+discriminator's classifier) and ``known`` gives known labels of the inputs.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from mdt.registry import Registry
 class ImageTranslator:
     """A trained model ready to translate PIL images or tensors."""
 
-    def __init__(self, components, checkpoint_path: Path, step: int) -> None:
+    def __init__(self, components, checkpoint_path: Path, step: int, missing: frozenset[str] = frozenset()) -> None:
         self.components = components
         self.checkpoint_path = checkpoint_path
         self.step = step
         self.translator = components.method.translator()
+        self.translator.missing_networks = missing
         self.image_size = components.settings.image_size
         self.device = components.device
         self.label_names = [s.names for s in components.schemas]
@@ -73,7 +74,12 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     saved = ckpt.read(file, skip=("optim/", "rng/"))
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
     components = build(recipe, registry, schemas=schemas_from_json(saved.metadata["schemas"]), device=pick_device(device))
+    missing = set()
     for name, network in components.method.networks().items():
-        ckpt.load_network(network, saved.network(name), name, file)
+        state = saved.network(name)
+        if not state and name != "generator":
+            missing.add(name)  # e.g. an imported generator without its discriminator
+            continue
+        ckpt.load_network(network, state, name, file)
         network.to(components.device).eval()
-    return ImageTranslator(components, file, saved.step)
+    return ImageTranslator(components, file, saved.step, frozenset(missing))

@@ -19,9 +19,10 @@ class Translator:
     """Translates batches of images (B, 3, S, S) in [-1, 1] on the method's device."""
 
     image_size: int
+    missing_networks: frozenset[str] = frozenset()  # not in the checkpoint (an import without D)
 
     def translate(self, images: torch.Tensor, **request: Any) -> torch.Tensor:
-        """One output per input for ``request`` (for StarGAN: ``to``, ``source``)."""
+        """One output per input for ``request`` (for StarGAN: ``to``, ``known``)."""
         raise NotImplementedError
 
     def grid(self, images: torch.Tensor, **request: Any) -> tuple[list[list[torch.Tensor]], list[str]]:

@@ -24,6 +24,7 @@ KINDS = (
     "loss",
     "method",
     "metric",
+    "importer",  # a click command run by `mdt import NAME`
 )
 
 

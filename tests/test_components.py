@@ -52,8 +52,22 @@ EXAMPLES = {
 }
 
 
+RECIPE_KINDS = {spec.kind for spec in SECTIONS.values()}
+
+
 def all_components():
-    return [(c.kind, c.name) for c in load_plugins().registry.components()]
+    """Every registered component that a recipe can name."""
+    return [(c.kind, c.name) for c in load_plugins().registry.components() if c.kind in RECIPE_KINDS]
+
+
+@pytest.mark.parametrize("name", load_plugins().registry.names("importer"))
+def test_importer_is_a_command_of_mdt_import(name, cli):
+    import click
+
+    assert isinstance(load_plugins().registry.get("importer", name).factory, click.Command)
+    result = cli("import", name, "--help")
+    assert result.exit_code == 0 and "--out" in result.output
+    assert name in cli("import", "--help").output
 
 
 def recipe_with(kind: str, name: str, tmp_path: Path) -> dict:

@@ -89,7 +89,7 @@ def test_python_api_with_pil_and_tensors(trained, photo):
     outs = translator([picture, picture], to={"Smiling": 1})
     assert len(outs) == 2
     batch = torch.rand(3, 3, 32, 32) * 2 - 1
-    result = translator(batch, to={"Glasses": 1}, source={"Glasses": 0})
+    result = translator(batch, to={"Glasses": 1}, known={"Glasses": 0})
     assert result.shape == batch.shape
     assert isinstance(translator.grid(batch[:2]), Image.Image)
 
@@ -105,5 +105,5 @@ def test_unnamed_labels_keep_the_source_values(trained):
     original = inner.encoder.encode
     inner.encoder.encode = lambda labels, source: seen.append(labels.clone()) or original(labels, source)
     known = {"Black_Hair": 1, "Glasses": 1, "Smiling": 0}
-    inner.translate(images, to={"Blond_Hair": 1}, source=known)
+    inner.translate(images, to={"Blond_Hair": 1}, known=known)
     assert seen[-1].tolist() == [[0, 1, 0, 1, 0]] * 2

@@ -1,6 +1,7 @@
 """Built-in plugin: StarGAN's networks, losses and training method."""
 
 import mdt
+from mdt_stargan.importer import stargan_v1_command
 from mdt_stargan.losses import CycleReconstruction, DomainClassification, GradientPenalty, WassersteinAdversarial
 from mdt_stargan.method import StarGAN
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
@@ -15,3 +16,4 @@ def register_components(register):
     register("loss", "domain_classification", DomainClassification)
     register("loss", "cycle_l1", CycleReconstruction)
     register("method", "stargan", StarGAN)
+    register("importer", "stargan-v1", stargan_v1_command)

@@ -189,6 +189,8 @@ class StarGANTranslator(Translator):
     @torch.no_grad()
     def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
         """Labels of ``dataset`` that the discriminator's classifier reads off ``images``."""
+        if "discriminator" in self.missing_networks:
+            raise MdtError("this checkpoint has no discriminator to read the input's labels; give them all with --from")
         self.discriminator.eval()
         _, logits = self.discriminator(images)
         return self.encoder.predict(logits, dataset)
@@ -207,34 +209,48 @@ class StarGANTranslator(Translator):
         return datasets.pop(), {name: label for name, (_, label) in found.items()}
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, source: Mapping[str, float] | None = None, **unused) -> torch.Tensor:
-        """``to``: label name -> 0/1 for the target; ``source``: known labels of the inputs."""
+    def _base(self, images: torch.Tensor, dataset: int, known: Mapping[str, float] | None) -> torch.Tensor:
+        """Labels of the inputs in ``dataset``'s space: ``known`` where given, else read by D."""
+        schema = self.encoder.schemas[dataset]
+        names = {}
+        for name, value in (known or {}).items():
+            known_dataset, label = self.encoder.find(name)
+            if known_dataset != dataset:
+                raise MdtError(f"--from names '{name}', a label of another dataset than the target")
+            names[label] = value
+        if set(schema.group_of(n) for n in names) >= set(schema.group_of(n) for n in schema.names) and names:
+            base = torch.zeros(images.shape[0], len(schema), device=images.device)  # everything is known
+        else:
+            base = self.read_labels(images, dataset)
+        return set_labels(schema, base, names)
+
+    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None, **unused) -> torch.Tensor:
+        """``to``: label name -> 0/1 for the target; ``known``: known labels of the inputs."""
         if unused:
             raise MdtError(f"StarGAN translation does not take {', '.join(sorted(unused))}; use --to")
         if not to:
             raise MdtError("name at least one target label, for example --to Blond_Hair")
         dataset, labels_to = self._target_dataset(list(to))
         schema = self.encoder.schemas[dataset]
-        base = self.read_labels(images, dataset)
-        if source:
-            known_dataset, labels_from = self._target_dataset(list(source))
-            if known_dataset != dataset:
-                raise MdtError("--from and --to name labels of different datasets")
-            base = set_labels(schema, base, {labels_from[n]: v for n, v in source.items()})
+        base = self._base(images, dataset, known)
         target = set_labels(schema, base, {labels_to[n]: v for n, v in to.items()})
         self.generator.eval()
         return self.generator(images, self.encoder.encode(target, dataset))
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, **unused):
-        """Each input followed by its translation to every grid column of the encoder."""
+    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None, **unused):
+        """Each input followed by its translation to every grid column of the encoder.
+
+        ``source`` and ``labels``: the inputs' dataset and labels when known (training
+        samples); ``known``: some labels by name; anything else is read by D."""
         self.generator.eval()
         columns, titles = [], []
         for title, dataset, assignments in self.encoder.targets():
             if labels is not None and dataset == source:
                 base = labels
             else:
-                base = self.read_labels(images, dataset)
+                known_here = {n: v for n, v in (known or {}).items() if self.encoder.find(n)[0] == dataset}
+                base = self._base(images, dataset, known_here)
             target = column_labels(self.encoder.schemas[dataset], base, assignments)
             columns.append(self.generator(images, self.encoder.encode(target, dataset)))
             titles.append(title)
