@@ -18,7 +18,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,7 +206,7 @@ def apply_override(recipe: Recipe, override: str) -> None:
 
 def validate(recipe: Recipe, registry: Registry) -> None:
     """Check every table against its component's signature; raise on the first problem."""
-    _check_table_arguments(recipe, RUN, dict(recipe.data.get(RUN, {})), RunSettings)
+    _check_table_arguments(recipe, RUN, dict(recipe.data.get(RUN, {})), RunSettings, injected=())
     for name, section in SECTIONS.items():
         if section.required and name not in recipe.data:
             raise MdtError(f"{recipe.source}: missing table [{name}] ({_kind_hint(section.kind, registry)})")
@@ -222,7 +222,7 @@ def validate(recipe: Recipe, registry: Registry) -> None:
             component = registry.get(table.kind, table.type)
         except MdtError as exc:
             raise MdtError(f"{_where(recipe, table.address, 'type')} {exc}") from None
-        _check_table_arguments(recipe, table.address, table.arguments(), component.factory)
+        _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=INJECTED)
 
 
 def _kind_hint(kind: str, registry: Registry) -> str:
@@ -254,13 +254,14 @@ def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
-def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, Any], factory) -> None:
+def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, Any], factory, injected: Collection[str]) -> None:
+    """Check one table's keys against ``factory``'s signature; ``injected`` names are mdt's to fill."""
     params = parameters(factory)
     hints = type_hints(factory)
-    settable = [n for n in params if n not in INJECTED or factory is RunSettings]
+    settable = [n for n in params if n not in injected]
     for key, value in arguments.items():
         where = _where(recipe, address, key)
-        if key in INJECTED and factory is not RunSettings and key in params:
+        if key in injected and key in params:
             raise MdtError(f"{where} key '{key}' is set by mdt ({INJECTED[key]}); remove it from the recipe")
         if key not in params:
             hint = did_you_mean(key, settable)
@@ -271,7 +272,7 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
         if problem:
             raise MdtError(f"{where} key '{key}' = {format_value(value)}: expected {problem}")
     for name, param in params.items():
-        if param.default is inspect.Parameter.empty and name not in arguments and (name not in INJECTED or factory is RunSettings):
+        if param.default is inspect.Parameter.empty and name not in arguments and name not in injected:
             raise MdtError(f"{_where(recipe, address)} missing required key '{name}'")
 
 

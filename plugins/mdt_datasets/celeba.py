@@ -9,7 +9,7 @@ import torch
 
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelSchema
-from mdt_datasets.files import ImageFiles, Split, check_missing, held_out
+from mdt_datasets.files import ImageFiles, Split, listed_split
 
 DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
@@ -72,10 +72,7 @@ class CelebA(ImageFiles):
             if attribute not in names:
                 raise MdtError(f"attribute '{attribute}' is not in {attr_path}{did_you_mean(attribute, names)}")
         columns = [names.index(a) for a in attributes]
-        check_missing(image_dir, [file for file, _ in rows], str(attr_path))
-        if test_size >= len(rows):
-            raise MdtError(f"test_size = {test_size} leaves no training image of the {len(rows)} in {attr_path}")
-        chosen = held_out(len(rows), test_size, split)
+        chosen = listed_split(image_dir, [file for file, _ in rows], str(attr_path), test_size, split)
         labels = torch.tensor([[1.0 if rows[i][1][c] == 1 else 0.0 for c in columns] for i in chosen]).reshape(len(chosen), len(columns))
         hair = tuple(a for a in attributes if a in HAIR_COLOURS)
         schema = LabelSchema("celeba", tuple(attributes), (hair,) if len(hair) > 1 else ())

@@ -47,8 +47,13 @@ def held_out(count: int, test_size: int, split: str, seed: int = 1234) -> list[i
     return sorted(chosen)
 
 
-def check_missing(root: Path, names: Sequence[str], where: str) -> None:
+def listed_split(root: Path, names: Sequence[str], where: str, test_size: int, split: str) -> list[int]:
+    """Indices of ``split`` among images listed in an attribute file ``where``, after
+    checking that every listed image exists in ``root``."""
     missing = [n for n in names if not (root / n).is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise MdtError(f"{where} names '{missing[0]}', which is not in {root}/{more}")
+    if test_size >= len(names):
+        raise MdtError(f"test_size = {test_size} leaves no training image of the {len(names)} in {where}")
+    return held_out(len(names), test_size, split)

@@ -11,7 +11,7 @@ import torch
 from mdt.errors import MdtError, did_you_mean
 from mdt.images import is_image
 from mdt.labels import LabelSchema
-from mdt_datasets.files import ImageFiles, Split, check_missing, held_out
+from mdt_datasets.files import ImageFiles, Split, held_out, listed_split
 
 RAFD_EXPRESSIONS = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
 
@@ -132,10 +132,8 @@ class CSVAttributes(ImageFiles):
             rows.append((row[0].strip(), values))
         if not rows:
             raise MdtError(f"{csv_path} lists no images")
-        check_missing(image_dir, [file for file, _ in rows], str(csv_path))
-        if test_size >= len(rows):
-            raise MdtError(f"test_size = {test_size} leaves no training image of the {len(rows)} in {csv_path}")
-        chosen = held_out(len(rows), test_size, split) if test_size else list(range(len(rows)))
+        # test_size 0: no held-out images; both splits are every listed image.
+        chosen = listed_split(image_dir, [file for file, _ in rows], str(csv_path), test_size, split if test_size else "train")
         for group in exclusive:
             for name in group:
                 if name not in chosen_names:

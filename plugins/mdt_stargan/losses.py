@@ -9,7 +9,6 @@ The method multiplies by ``weight``; the recipe table's name is the name in the 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 Terms = dict[str, torch.Tensor]
 
