@@ -80,12 +80,18 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
             train_sets.append(train)
             test_sets.append(test)
             schemas.append(dataclasses.replace(train.schema, dataset=table.name))
-    common: dict[str, Any] = {"image_size": settings.image_size, "iterations": settings.iterations, "schemas": schemas}
+    common: dict[str, Any] = {
+        "image_size": settings.image_size,
+        "iterations": settings.iterations,
+        "precision": settings.precision,
+        "schemas": schemas,
+    }
     encoder = instantiate(recipe, recipe.table("labels"), registry, common)
     common.update(label_dim=encoder.condition_dim, num_classes=encoder.num_classes, label_encoder=encoder)
     augmentation = instantiate(recipe, recipe.table("augmentation"), registry, common)
-    generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device)
-    discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device)
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device, memory_format=memory_format)
+    discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device, memory_format=memory_format)
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
     common.update(generator=generator, discriminator=discriminator, losses=losses)
     method = instantiate(recipe, recipe.table("method"), registry, common)

@@ -51,11 +51,13 @@ class EpochOrder:
     """Batches of indices in a shuffled order fixed by (seed, epoch), so that a run
     resumed at batch k sees exactly the batches it would have seen."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, start: int = 0) -> None:
+    def __init__(self, size: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if size < batch_size:
             raise MdtError(f"the dataset has {size} images, fewer than the batch size {batch_size}")
         self.size, self.batch_size, self.seed, self.start = size, batch_size, seed, start
         self.per_epoch = size // batch_size
+        self.shard = batch_size // world_size
+        self.rank = rank
 
     def __iter__(self) -> Iterator[list[int]]:
         position = self.start
@@ -63,17 +65,19 @@ class EpochOrder:
             epoch, offset = divmod(position, self.per_epoch)
             order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
             for b in range(offset, self.per_epoch):
-                yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+                batch = order[b * self.batch_size : (b + 1) * self.batch_size]
+                yield batch[self.rank * self.shard : (self.rank + 1) * self.shard].tolist()
             position = (epoch + 1) * self.per_epoch
 
 
 class BatchStream:
     """An endless, resumable stream of :class:`RawBatch` from one dataset."""
 
-    def __init__(self, dataset, batch_size: int, seed: int, num_workers: int = 0, consumed: int = 0) -> None:
+    def __init__(self, dataset, batch_size: int, seed: int, num_workers: int = 0, consumed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        """``batch_size`` is the global batch; with several processes each takes its slice."""
         self.dataset = dataset
         self.consumed = consumed
-        order = EpochOrder(len(dataset), batch_size, seed, start=consumed)
+        order = EpochOrder(len(dataset), batch_size, seed, start=consumed, rank=rank, world_size=world_size)
         self.loader = DataLoader(
             dataset,
             batch_sampler=order,

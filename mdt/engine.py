@@ -25,7 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import mdt
 from mdt import checkpoint as ckpt
-from mdt.build import Components, build
+from mdt import distributed
+from mdt.build import Components, build, pick_device
+from mdt.cache import ImageCache
 from mdt.data import Batch, BatchStream, RawBatch, first_items
 from mdt.errors import MdtError
 from mdt.grids import grid_image, save_png
@@ -73,7 +75,10 @@ def latest_run_dir(recipe_path: str, runs_root: Path = Path("runs")) -> Path:
 
 def to_batch(raw: RawBatch, source: int, components: Components, train: bool = True) -> Batch:
     images = raw.images.to(components.device, non_blocking=True)
-    return Batch(components.augmentation(images, train=train), raw.labels.to(components.device), source)
+    images = components.augmentation(images, train=train)
+    if components.settings.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return Batch(images, raw.labels.to(components.device), source)
 
 
 def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, step: int, streams: list[BatchStream]) -> Path:
@@ -126,16 +131,29 @@ def restore(components: Components, path: Path) -> tuple[int, list[int], ckpt.Ch
 def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = False, console: Console | None = None) -> RunResult:
     console = console or Console(stderr=True)
     settings = recipe.run
+    topology = distributed.from_environment()
+    main = topology.is_main
+    if not main:
+        console = Console(file=open(os.devnull, "w"))
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     if resume:
         found = ckpt.list_checkpoints(run_dir / "checkpoints")
         if not found:
             raise MdtError(f"--resume: '{run_dir}' holds no checkpoint to resume from")
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif main and run_dir.exists() and any(run_dir.iterdir()):
         raise MdtError(f"'{run_dir}' already holds files; pass --resume to continue a run there, or --out for a new folder")
-    seed_everything(settings.seed, settings.deterministic)
-    components = build(recipe, registry)
+    device = pick_device(settings.device)
+    if topology.distributed:
+        distributed.shard_size(settings.batch_size, topology)
+        if device.type == "cuda":
+            device = torch.device("cuda", topology.local_rank)
+        distributed.initialise(topology, device.type)
+    seed_everything(settings.seed + topology.rank, settings.deterministic)
+    components = build(recipe, registry, device=device)
+    if topology.distributed:
+        distributed.broadcast_networks(components.method.networks())
+        distributed.synchronise_optimizers(components.method.optimizers())
     recipe_text = resolved(recipe, registry).to_toml()
 
     start, consumed, saved = 0, [0] * len(components.train_sets), None
@@ -146,18 +164,25 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         to_batch(first_items(ds, settings.sample_count, settings.skip_bad_files), i, components, train=False)
         for i, ds in enumerate(components.test_sets)
     ]
+    train_sets = components.train_sets
+    if settings.cache_images:
+        train_sets = [ImageCache(ds, run_dir / "cache", components.dataset_names[i]) for i, ds in enumerate(train_sets)]
     streams = [
-        BatchStream(ds, settings.batch_size, settings.seed + i, settings.num_workers, consumed=consumed[i] if i < len(consumed) else 0)
-        for i, ds in enumerate(components.train_sets)
+        BatchStream(
+            ds, settings.batch_size, settings.seed + i, settings.num_workers,
+            consumed=consumed[i] if i < len(consumed) else 0, rank=topology.rank, world_size=topology.world_size,
+        )
+        for i, ds in enumerate(train_sets)
     ]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    console.print(f"run folder: {run_dir}", markup=False)
-    recipe_file = run_dir / "recipe.toml"
-    if recipe_file.exists() and recipe_file.read_text(encoding="utf-8") != recipe_text:
-        recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
-        console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
-    recipe_file.write_text(recipe_text, encoding="utf-8")
-    logbook = Logbook(run_dir, settings.tensorboard)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        console.print(f"run folder: {run_dir}", markup=False)
+        recipe_file = run_dir / "recipe.toml"
+        if recipe_file.exists() and recipe_file.read_text(encoding="utf-8") != recipe_text:
+            recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
+            console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
+        recipe_file.write_text(recipe_text, encoding="utf-8")
+    logbook = Logbook(run_dir, settings.tensorboard) if main else None
     if saved is not None:
         ckpt.restore_rng(saved.json("rng"), saved.tensors)
     skipped = 0
@@ -181,12 +206,14 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                         raw = next(stream)
                     batches.append(to_batch(raw, i, components))
                 values = components.method.train_step(batches, step)
+                finite = distributed.all_finite(values, components.device) if topology.distributed else True
                 for key, value in values.items():
-                    if not math.isfinite(value):
+                    if not math.isfinite(value) or not finite:
                         kept = f"; the last good checkpoint {last_saved} is untouched" if last_saved else "; no checkpoint was written"
-                        raise MdtError(f"loss '{key}' is {value} at step {step + 1}{kept}")
+                        where = f"loss '{key}' is {value}" if not math.isfinite(value) else "a loss on another process is not finite"
+                        raise MdtError(f"{where} at step {step + 1}{kept}")
                 done = step + 1
-                if done % settings.log_every == 0 or done == settings.iterations:
+                if main and (done % settings.log_every == 0 or done == settings.iterations):
                     elapsed = time.perf_counter() - started
                     rate = (done - started_step) / elapsed if elapsed > 0 else 0.0
                     logbook.write(done, {**values, "it_per_s": rate, "skipped_files": skipped})
@@ -194,17 +221,18 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                     progress.update(task, losses=shown, rate=f"{rate:.2f}")
                     if not console.is_terminal:
                         console.print(f"step {done}/{settings.iterations}  {rate:.2f} it/s  {shown}", markup=False)
-                if done % settings.sample_every == 0 or done == settings.iterations:
+                if main and (done % settings.sample_every == 0 or done == settings.iterations):
                     write_samples(components, fixed, run_dir / "samples" / f"step_{done:08d}.png")
-                if done % settings.checkpoint_every == 0 or done == settings.iterations:
+                if main and (done % settings.checkpoint_every == 0 or done == settings.iterations):
                     last_saved = save_checkpoint(components, recipe_text, run_dir, done, streams)
                 progress.update(task, completed=done)
-        metrics = evaluate(components, console)
+        metrics = evaluate(components, console) if main else {}
         if metrics:
             logbook.write(settings.iterations, metrics, event="metrics")
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     finally:
-        logbook.close()
+        if logbook is not None:
+            logbook.close()
     return RunResult(run_dir, settings.iterations, metrics)
 
 

@@ -51,6 +51,7 @@ INJECTED: dict[str, str] = {
     "split": "the dataset split, 'train' or 'test'",
     "image_size": "[run] image_size",
     "iterations": "[run] iterations",
+    "precision": "[run] precision",
     "schemas": "the datasets' label schemas",
     "label_dim": "the label encoder's condition size",
     "num_classes": "the label encoder's number of classifier outputs",

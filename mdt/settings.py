@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,6 @@ class RunSettings:
     keep_checkpoints: int = 3
     skip_bad_files: bool = False
     tensorboard: bool = True
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    cache_images: bool = False

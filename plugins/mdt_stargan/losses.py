@@ -24,9 +24,8 @@ def wgan_generator(fake_scores: torch.Tensor) -> tuple[torch.Tensor, Terms]:
     return loss, {}
 
 
-def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Terms]:
-    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at random points between real and fake."""
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+def gradient_penalty(discriminator, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at x_hat = alpha * real + (1 - alpha) * fake, alpha (B, 1, 1, 1)."""
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     scores, _ = discriminator(mixed)
     (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
@@ -69,7 +68,7 @@ class GradientPenalty(LossComponent):
         super().__init__(weight)
 
     def __call__(self, phase, state):
-        return gradient_penalty(state.discriminator, state.real, state.fake)
+        return gradient_penalty(state.discriminator, state.real, state.fake, state.mix_weights)
 
 
 class DomainClassification(LossComponent):

@@ -33,6 +33,7 @@ class StepState:
 
     def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor) -> None:
         self.phase = phase
+        self.bf16 = method.precision == "bf16"
         self.generator = method.generator
         self.discriminator = method.discriminator
         self.encoder = method.encoder
@@ -41,9 +42,15 @@ class StepState:
         self.source = batch.source
         self.target_labels = target_labels
 
+    def autocast(self):
+        """Network forwards run in bf16 when asked; every loss is computed in fp32."""
+        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     @cached_property
     def _real_out(self):
-        return self.discriminator(self.real)
+        with self.autocast():
+            scores, logits = self.discriminator(self.real)
+        return scores.float(), logits.float()
 
     @property
     def real_scores(self):
@@ -56,14 +63,14 @@ class StepState:
     @cached_property
     def fake(self) -> torch.Tensor:
         condition = self.encoder.encode(self.target_labels, self.source)
-        if self.phase == "discriminator":
-            with torch.no_grad():
-                return self.generator(self.real, condition)
-        return self.generator(self.real, condition)
+        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
+            return self.generator(self.real, condition).float()
 
     @cached_property
     def _fake_out(self):
-        return self.discriminator(self.fake)
+        with self.autocast():
+            scores, logits = self.discriminator(self.fake)
+        return scores.float(), logits.float()
 
     @property
     def fake_scores(self):
@@ -74,8 +81,14 @@ class StepState:
         return self._fake_out[1]
 
     @cached_property
+    def mix_weights(self) -> torch.Tensor:
+        """Uniform weights (B, 1, 1, 1) for mixing real and fake images (gradient penalty)."""
+        return torch.rand(self.real.shape[0], 1, 1, 1, device=self.real.device)
+
+    @cached_property
     def reconstruction(self) -> torch.Tensor:
-        return self.generator(self.fake, self.encoder.encode(self.labels, self.source))
+        with self.autocast():
+            return self.generator(self.fake, self.encoder.encode(self.labels, self.source)).float()
 
 
 class StarGAN(Method):
@@ -89,6 +102,7 @@ class StarGAN(Method):
         losses: Mapping[str, object],
         iterations: int,
         image_size: int,
+        precision: str = "fp32",
         lr_generator: float = 1e-4,
         lr_discriminator: float = 1e-4,
         beta1: float = 0.5,
@@ -107,6 +121,7 @@ class StarGAN(Method):
         self.losses = dict(losses)
         self.iterations = iterations
         self.image_size = image_size
+        self.precision = precision
         self.base_lr = {"generator": lr_generator, "discriminator": lr_discriminator}
         self.d_steps_per_g = d_steps_per_g
         self.decay_iterations = decay_iterations

@@ -1,0 +1,51 @@
+"""A decoded-image cache: uint8 images in a memory-mapped file, filled during the first
+epoch, so no later epoch decodes a JPEG again.
+
+It wraps any dataset. Files are ``<name>.images`` (N x 3 x S x S uint8), ``<name>.labels``
+(float32) and ``<name>.filled`` (one byte per item), so a resumed run, or a DataLoader
+worker, sees what others have already decoded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class ImageCache:
+    def __init__(self, dataset, directory: Path, name: str) -> None:
+        self.dataset = dataset
+        self.schema = dataset.schema
+        first = next((item for item in (dataset[i] for i in range(len(dataset))) if "error" not in item), None)
+        if first is None:
+            self._images = None
+            return
+        count = len(dataset)
+        image_shape = tuple(first["image"].shape)
+        label_size = int(first["label"].numel())
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = directory / name
+        self._images = self._open(stem.with_suffix(".images"), np.uint8, (count, *image_shape))
+        self._labels = self._open(stem.with_suffix(".labels"), np.float32, (count, label_size))
+        self._filled = self._open(stem.with_suffix(".filled"), np.uint8, (count,))
+
+    @staticmethod
+    def _open(path: Path, dtype, shape) -> np.memmap:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        mode = "r+" if path.exists() and path.stat().st_size == size else "w+"
+        return np.memmap(path, dtype=dtype, mode=mode, shape=shape)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        if self._images is not None and self._filled[index]:
+            return {"image": torch.from_numpy(np.array(self._images[index])), "label": torch.from_numpy(np.array(self._labels[index]))}
+        item = self.dataset[index]
+        if self._images is not None and "error" not in item:
+            self._images[index] = item["image"].numpy()
+            self._labels[index] = item["label"].numpy()
+            self._filled[index] = 1  # written last: a reader never sees a half-filled image as done
+        return item

@@ -1,0 +1,51 @@
+"""One discriminator and one generator update on a fixed global batch; the gradients go
+to OUT/world<N>.safetensors. Run with plain python for one process, or under
+``torchrun --nproc_per_node N`` for N processes sharing the batch."""
+
+import os
+import sys
+
+os.environ.setdefault("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+import torch  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+from mdt import distributed  # noqa: E402
+from mdt.build import build  # noqa: E402
+from mdt.data import Batch, collate  # noqa: E402
+from mdt.engine import seed_everything  # noqa: E402
+from mdt.plugins import load_plugins  # noqa: E402
+from mdt.recipe import load_recipe  # noqa: E402
+from mdt_stargan.method import StepState  # noqa: E402
+
+GLOBAL_BATCH = 8
+recipe_path, out = sys.argv[1], sys.argv[2]
+torch.set_num_threads(1)
+topology = distributed.from_environment()
+distributed.initialise(topology, "cpu")
+registry = load_plugins().registry
+overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
+             "datasets.faces.size=16", "datasets.faces.test_size=4"]
+recipe = load_recipe(recipe_path, overrides, registry)
+seed_everything(0, deterministic=True)
+components = build(recipe, registry)
+method = components.method
+if topology.distributed:
+    distributed.broadcast_networks(method.networks())
+    distributed.synchronise_optimizers(method.optimizers())
+
+raw = collate([components.train_sets[0][i] for i in range(GLOBAL_BATCH)])
+images = components.augmentation(raw.images, train=False)
+targets = raw.labels.roll(1, dims=0)
+alpha = torch.linspace(0.1, 0.9, GLOBAL_BATCH).view(-1, 1, 1, 1)
+share = distributed.shard_size(GLOBAL_BATCH, topology)
+part = slice(topology.rank * share, (topology.rank + 1) * share)
+StepState.mix_weights = property(lambda self: alpha[part])  # the same mixing as one process would draw
+batch = Batch(images[part], raw.labels[part], 0)
+
+grads = {}
+method._update("discriminator", batch, targets[part])
+grads.update({f"discriminator/{n}": p.grad.detach().clone() for n, p in method.discriminator.named_parameters()})
+method._update("generator", batch, targets[part])
+grads.update({f"generator/{n}": p.grad.detach().clone() for n, p in method.generator.named_parameters()})
+save_file(grads, os.path.join(out, f"world{topology.world_size}_rank{topology.rank}.safetensors"))

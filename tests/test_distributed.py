@@ -1,0 +1,53 @@
+"""Data parallelism over 2 CPU processes (gloo), launched the way users do: torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from conftest import REPO, small
+
+QUICKSTART = REPO / "recipes" / "quickstart.toml"
+STEP = Path(__file__).with_name("distributed_step.py")
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MDT_DISABLE_PLUGIN_AUTOLOAD="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_processes_give_the_gradients_of_one_on_the_full_batch(tmp_path):
+    single = subprocess.run([sys.executable, str(STEP), str(QUICKSTART), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    double = torchrun(str(STEP), str(QUICKSTART), str(tmp_path), cwd=tmp_path)
+    assert double.returncode == 0, double.stderr
+    one = load_file(tmp_path / "world1_rank0.safetensors")
+    rank0 = load_file(tmp_path / "world2_rank0.safetensors")
+    rank1 = load_file(tmp_path / "world2_rank1.safetensors")
+    assert one.keys() == rank0.keys() and any(k.startswith("generator/") for k in one)
+    for name in one:
+        torch.testing.assert_close(rank0[name], rank1[name], rtol=0, atol=0, msg=name)  # ranks agree exactly
+        torch.testing.assert_close(rank0[name], one[name], rtol=1e-4, atol=1e-6, msg=name)  # gradient penalty included
+
+
+def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
+    args = ["-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run"]
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")
+    result = torchrun(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001.safetensors", "step_00000002.safetensors"]
+    lines = (run / "log.jsonl").read_text().splitlines()
+    assert len([line for line in lines if '"event": "train"' in line]) == 2  # one writer
+
+
+def test_a_batch_that_does_not_split_evenly(tmp_path):
+    args = ["-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *small("run.batch_size=3")]
+    result = torchrun(*args, cwd=tmp_path)
+    assert result.returncode != 0 and "cannot be split evenly over 2 processes" in result.stderr
