@@ -47,7 +47,18 @@ class StepState:
         return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     @cached_property
+    def _real_and_fake_out(self):
+        """D on real and fake images in one batch: the same values as two calls (D has no
+        batch statistics), but each weight is read once, which matters where D is weight-bound."""
+        with self.autocast():
+            scores, logits = self.discriminator(torch.cat([self.real, self.fake]))
+        n = self.real.shape[0]
+        return (scores[:n].float(), logits[:n].float()), (scores[n:].float(), logits[n:].float())
+
+    @cached_property
     def _real_out(self):
+        if self.phase == "discriminator":
+            return self._real_and_fake_out[0]
         with self.autocast():
             scores, logits = self.discriminator(self.real)
         return scores.float(), logits.float()
@@ -68,6 +79,8 @@ class StepState:
 
     @cached_property
     def _fake_out(self):
+        if self.phase == "discriminator":
+            return self._real_and_fake_out[1]
         with self.autocast():
             scores, logits = self.discriminator(self.fake)
         return scores.float(), logits.float()
