@@ -92,6 +92,11 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device, memory_format=memory_format)
     discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device, memory_format=memory_format)
+    if settings.compile_generator:
+        # Only the generator: the discriminator is differentiated twice for its gradient
+        # penalty, which compiled code gets wrong (pytorch issue 181581). In place, so
+        # checkpoint keys stay the same.
+        generator.compile()
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
     common.update(generator=generator, discriminator=discriminator, losses=losses)
     method = instantiate(recipe, recipe.table("method"), registry, common)

@@ -28,3 +28,4 @@ class RunSettings:
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     cache_images: bool = False
+    compile_generator: bool = False
