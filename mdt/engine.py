@@ -150,6 +150,8 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             device = torch.device("cuda", topology.local_rank)
         distributed.initialise(topology, device.type)
     seed_everything(settings.seed + topology.rank, settings.deterministic)
+    if device.type == "cuda" and not settings.deterministic:
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels
     components = build(recipe, registry, device=device)
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())
