@@ -46,22 +46,24 @@ class StepState:
         """Network forwards run in bf16 when asked; every loss is computed in fp32."""
         return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
+    def _discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast():
+            scores, logits = self.discriminator(images)
+        return scores.float(), logits.float()
+
     @cached_property
     def _real_and_fake_out(self):
         """D on real and fake images in one batch: the same values as two calls (D has no
         batch statistics), but each weight is read once, which matters where D is weight-bound."""
-        with self.autocast():
-            scores, logits = self.discriminator(torch.cat([self.real, self.fake]))
+        scores, logits = self._discriminate(torch.cat([self.real, self.fake]))
         n = self.real.shape[0]
-        return (scores[:n].float(), logits[:n].float()), (scores[n:].float(), logits[n:].float())
+        return (scores[:n], logits[:n]), (scores[n:], logits[n:])
 
     @cached_property
     def _real_out(self):
         if self.phase == "discriminator":
             return self._real_and_fake_out[0]
-        with self.autocast():
-            scores, logits = self.discriminator(self.real)
-        return scores.float(), logits.float()
+        return self._discriminate(self.real)
 
     @property
     def real_scores(self):
@@ -81,9 +83,7 @@ class StepState:
     def _fake_out(self):
         if self.phase == "discriminator":
             return self._real_and_fake_out[1]
-        with self.autocast():
-            scores, logits = self.discriminator(self.fake)
-        return scores.float(), logits.float()
+        return self._discriminate(self.fake)
 
     @property
     def fake_scores(self):
