@@ -1,0 +1,97 @@
+"""The remaining user-facing errors: one line, exit code 2, the thing that was wrong named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from conftest import REPO, small, write_rafd
+from test_recipe_errors import one_line_error
+
+QUICKSTART = REPO / "recipes" / "quickstart.toml"
+TINY = ("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("run.iterations", "expected table.key=value"),
+        ("run.iterations={", "is not a TOML value"),
+        ("generator=3", "expected table.key=value"),
+    ],
+)
+def test_malformed_set(cli, override, expected):
+    assert expected in one_line_error(cli("recipe", "check", QUICKSTART, "--set", override))
+
+
+def test_cuda_asked_for_without_a_gpu(cli):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    line = one_line_error(cli("run", QUICKSTART, "--out", "run", *small(*TINY, "run.device=cuda")))
+    assert "no CUDA device is available" in line
+
+
+def test_resume_without_a_checkpoint(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert "holds no checkpoint to resume from" in one_line_error(cli("run", QUICKSTART, "--resume", "empty"))
+    assert "no run of 'quickstart' with a checkpoint" in one_line_error(cli("run", QUICKSTART, "--resume"))
+
+
+def test_dataset_smaller_than_the_batch(cli):
+    line = one_line_error(cli("run", QUICKSTART, "--out", "run", *small(*TINY, "run.batch_size=32")))
+    assert "has 16 images, fewer than the batch size 32" in line
+
+
+def test_unknown_synthetic_attribute(cli):
+    line = one_line_error(cli("run", QUICKSTART, "--out", "run", *small(*TINY, 'datasets.faces.attributes=["Smilng"]')))
+    assert "synthetic attribute 'Smilng' does not exist (did you mean 'Smiling'?)" in line
+
+
+def test_rafd_with_train_but_no_test_folder(cli, tmp_path):
+    import shutil
+
+    root = write_rafd(tmp_path / "RaFD", per_class=1)
+    shutil.rmtree(root / "test")
+    line = one_line_error(cli("run", REPO / "recipes" / "stargan_rafd.toml", "--out", "run", *small(f"datasets.rafd.root={root}")))
+    assert "has a train/ folder but no test/ or val/ folder" in line
+
+
+def test_celeba_count_line_that_does_not_match(cli, celeba_root):
+    path = celeba_root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(["13", *lines[1:]]) + "\n")
+    line = one_line_error(cli("run", REPO / "recipes" / "stargan_celeba.toml", "--out", "run", *small(f"datasets.celeba.root={celeba_root}")))
+    assert "line 1 says 13 images, but 12 rows follow" in line
+
+
+def test_csv_value_that_is_not_binary(cli, tmp_path):
+    from conftest import random_image
+
+    for i in range(3):
+        random_image(tmp_path / "imgs" / f"{i}.png", 32, 32, i)
+    (tmp_path / "imgs" / "a.csv").write_text("file,Smiling\n0.png,1\n1.png,yes\n2.png,0\n")
+    recipe = QUICKSTART.read_text().replace('type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"')
+    (tmp_path / "csv.toml").write_text(recipe)
+    line = one_line_error(cli("run", tmp_path / "csv.toml", "--out", "run", *small("metrics.accuracy.steps=1")))
+    assert "a.csv: line 3, column 'Smiling' is 'yes', expected 1, 0 or -1" in line
+
+
+def test_a_safetensors_file_that_is_not_an_mdt_checkpoint(cli, tmp_path):
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    line = one_line_error(cli("checkpoint", "info", tmp_path / "other.safetensors"))
+    assert "is a safetensors file but not an mdt checkpoint" in line
+
+
+def test_single_input_needs_a_png_output(cli, tmp_path):
+    from conftest import random_image
+
+    photo = random_image(tmp_path / "p.jpg", 40, 40, 1)
+    line = one_line_error(cli("translate", "--checkpoint", tmp_path, "--input", photo, "--output", "out.jpg", "--to", "Smiling"))
+    assert "must be a .png file for a single input image" in line
+
+
+def test_a_table_written_as_a_value(cli, tmp_path):
+    text = QUICKSTART.read_text().replace('[labels]\ntype = "multi_hot"\n', "")
+    (tmp_path / "r.toml").write_text('labels = "multi_hot"\n' + text)  # top-level keys come before any table
+    assert "'labels' must be a table ([labels]), not a value" in one_line_error(cli("recipe", "check", tmp_path / "r.toml"))
