@@ -80,28 +80,26 @@ def test_a_misspelt_hook_is_an_error():
         load_plugins(extra={"typo_plugin": plugin})
 
 
-def test_an_extra_plugin_registers_through_the_same_hook():
-    plugin = types.ModuleType("extra_plugin")
+def generator_plugin(module_name: str, generator_name: str) -> types.ModuleType:
+    """A plugin module registering one generator, as a third party would write it."""
+    plugin = types.ModuleType(module_name)
 
     @mdt.hookimpl
     def register_components(register):
-        register("generator", "extra", make_generator)
+        register("generator", generator_name, make_generator)
 
     plugin.register_components = register_components
-    host = load_plugins(extra={"extra_plugin": plugin})
+    return plugin
+
+
+def test_an_extra_plugin_registers_through_the_same_hook():
+    host = load_plugins(extra={"extra_plugin": generator_plugin("extra_plugin", "extra")})
     assert host.registry.get("generator", "extra").plugin == "extra_plugin"
 
 
 def test_a_plugin_clashing_with_a_builtin_name_is_an_error():
-    plugin = types.ModuleType("clash")
-
-    @mdt.hookimpl
-    def register_components(register):
-        register("generator", "stargan", make_generator)
-
-    plugin.register_components = register_components
     with pytest.raises(MdtError, match="plugin 'stargan'.*plugin 'clash'"):
-        load_plugins(extra={"clash": plugin})
+        load_plugins(extra={"clash": generator_plugin("clash", "stargan")})
 
 
 def test_list_and_plugins_commands(cli):
