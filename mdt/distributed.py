@@ -78,6 +78,10 @@ def broadcast_networks(networks: dict[str, torch.nn.Module]) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
+def barrier() -> None:
+    dist.barrier()
+
+
 def all_finite(values: dict[str, float], device: torch.device) -> bool:
     """Whether every process's losses are finite, so all stop together."""
     import math

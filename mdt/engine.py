@@ -168,7 +168,15 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     ]
     train_sets = components.train_sets
     if settings.cache_images:
-        train_sets = [ImageCache(ds, run_dir / "cache", components.dataset_names[i]) for i, ds in enumerate(train_sets)]
+        def cached():
+            return [ImageCache(ds, run_dir / "cache", components.dataset_names[i]) for i, ds in enumerate(components.train_sets)]
+
+        # Rank 0 creates the cache files; the others open them once they exist, so no
+        # process recreates (truncates) a file another is already filling.
+        train_sets = cached() if main else train_sets
+        if topology.distributed:
+            distributed.barrier()
+            train_sets = train_sets if main else cached()
     streams = [
         BatchStream(
             ds, settings.batch_size, settings.seed + i, settings.num_workers,

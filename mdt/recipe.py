@@ -181,17 +181,15 @@ def apply_override(recipe: Recipe, override: str) -> None:
         raise MdtError(f"--set '{override}': expected table.key=value, for example run.iterations=10")
     table_path, _, key = address.rpartition(".")
     value = parse_value(raw.strip())
+    if table_path.split(".")[0] == RUN:
+        recipe.data.setdefault(RUN, {})  # [run] may be left out of a recipe; it can still be set
     node: Any = recipe.data
     walked = []
     for part in table_path.split("."):
         walked.append(part)
         if not isinstance(node, dict) or part not in node:
-            if walked == [RUN] and isinstance(node, dict):
-                node = node.setdefault(RUN, {})
-                continue
             choices = list(node) if isinstance(node, dict) else []
-            if len(walked) == 1:
-                choices = sorted(set(choices) | {RUN})
+            choices += [RUN] if len(walked) == 1 else []
             raise MdtError(
                 f"--set {address}: {recipe.source} has no table [{'.'.join(walked)}]{did_you_mean(part, choices)}"
             )

@@ -117,3 +117,18 @@ def test_list_and_plugins_commands(cli):
 def test_version(cli):
     result = cli("--version")
     assert result.exit_code == 0 and mdt.__version__ in result.output
+
+
+def test_a_plugin_that_fails_to_import_is_one_line(tmp_path, monkeypatch):
+    """An installed third-party entry point whose module is broken: named, not a traceback."""
+    info = tmp_path / "mdt_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mdt-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mdt]\nbroken = mdt_broken_plugin_module\n")
+    (tmp_path / "mdt_broken_plugin_module.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("MDT_DISABLE_PLUGIN_AUTOLOAD")
+    with pytest.raises(MdtError, match=r"plugin 'broken' \(mdt-broken\) failed to import mdt_broken_plugin_module: boom at import"):
+        load_plugins()
+    monkeypatch.setenv("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert "broken" not in {p.name for p in load_plugins().plugins}  # the switch leaves it out

@@ -162,20 +162,25 @@ class StarGAN(Method):
         for group in self.d_optimizer.param_groups:
             group["lr"] = rates["discriminator"]
         several = len(self.encoder.schemas) > 1
-        values: dict[str, float] = {}
+        logged: dict[str, torch.Tensor] = {}
+        generator_keys = []
         update_generator = (step + 1) % self.d_steps_per_g == 0
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            values.update({prefix + k: v for k, v in self._update("discriminator", batch, targets).items()})
+            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets).items()})
             if update_generator:
                 g_values = {prefix + k: v for k, v in self._update("generator", batch, targets).items()}
-                self._last_generator_values.update(g_values)
+                logged.update(g_values)
+                generator_keys += list(g_values)
+        # One transfer for all logged values: a float() per value would wait for the device each time.
+        values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))
+        self._last_generator_values.update({k: values[k] for k in generator_keys})
         values.update(self._last_generator_values)
         values["lr"] = rates["generator"]
         return values
 
-    def _update(self, phase: str, batch: Batch, targets: torch.Tensor) -> dict[str, float]:
+    def _update(self, phase: str, batch: Batch, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         state = StepState(phase, self, batch, targets)
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
@@ -195,7 +200,7 @@ class StarGAN(Method):
         optimizer.step()
         self.discriminator.requires_grad_(True)
         logged[f"{short}/total"] = total.detach()
-        return {k: float(v) for k, v in logged.items()}
+        return {k: v.float() for k, v in logged.items()}
 
     def state(self) -> dict:
         return {"last_generator_values": self._last_generator_values}
