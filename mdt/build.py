@@ -11,7 +11,7 @@ import torch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.method import Method
-from mdt.recipe import INJECTED, Recipe, Table, parameters
+from mdt.recipe import INJECTED, SECTIONS, Recipe, Table, parameters
 from mdt.registry import Registry
 from mdt.settings import RunSettings
 
@@ -92,6 +92,9 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device, memory_format=memory_format)
     discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device, memory_format=memory_format)
+    for name, section in SECTIONS.items():  # optional networks: StarGAN v2's mapping network and style encoder
+        if not section.required and not section.many and name in recipe.data:
+            common[name] = instantiate(recipe, recipe.table(name), registry, common).to(device)
     if settings.compile_generator:
         # Only the generator: the discriminator is differentiated twice for its gradient
         # penalty, which compiled code gets wrong (pytorch issue 181581). In place, so

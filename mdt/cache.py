@@ -37,6 +37,11 @@ class ImageCache:
         mode = "r+" if path.exists() and path.stat().st_size == size else "w+"
         return np.memmap(path, dtype=dtype, mode=mode, shape=shape)
 
+    @property
+    def labels(self):
+        """The wrapped dataset's labels, for class-balanced sampling (None if it has none)."""
+        return getattr(self.dataset, "labels", None)
+
     def __len__(self) -> int:
         return len(self.dataset)
 

@@ -177,53 +177,106 @@ def _inputs(path: Path) -> list[Path]:
     return [path]
 
 
+def _read_picture(file: Path):
+    from PIL import Image
+
+    try:
+        with Image.open(file) as img:
+            img.load()
+            return img.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise MdtError(f"cannot read image '{file}': {exc}") from None
+
+
 @main.command()
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="Image file or folder of images.")
-@click.option("--output", required=True, type=click.Path(path_type=Path), help="Output PNG (one input) or folder.")
-@click.option("--to", "to", help="Target labels, e.g. Blond_Hair,Male=0 (others keep the source's values).")
-@click.option("--from", "source", help="Known labels of the input (default: read by the discriminator).")
-@click.option("--grid", is_flag=True, help="Write input x every target instead of one translation.")
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="Output PNG (one input, or one grid) or folder.")
+@click.option("--to", "to", help="StarGAN: target labels, e.g. Blond_Hair,Male=0 (others keep the source's values).")
+@click.option("--from", "source", help="StarGAN: known labels of the input (default: read by the discriminator).")
+@click.option("--domain", help="StarGAN v2: target domain (with --ref: the references' domain).")
+@click.option("--seed", default=0, show_default=True, help="StarGAN v2: seed of the first style drawn from noise.")
+@click.option("--num", default=1, show_default=True, help="StarGAN v2: how many styles (seeds from --seed on) per input.")
+@click.option("--ref", "refs", multiple=True, type=click.Path(path_type=Path), help="StarGAN v2: reference image or folder whose style to use (repeatable).")
+@click.option("--grid", is_flag=True, help="Write a grid: inputs x every target, x --num styles, or x every reference.")
 @click.option("--crop", default=0, show_default=True, help="Centre-crop this many pixels before resizing (0: largest square).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def translate(checkpoint: Path, input_path: Path, output: Path, to: str | None, source: str | None, grid: bool, crop: int, device: str, overwrite: bool) -> None:
-    """Translate images with a trained model."""
-    from PIL import Image
+def translate(
+    checkpoint: Path, input_path: Path, output: Path, to: str | None, source: str | None, domain: str | None, seed: int, num: int,
+    refs: tuple[Path, ...], grid: bool, crop: int, device: str, overwrite: bool,
+) -> None:
+    """Translate images with a trained model.
 
+    \b
+    StarGAN:    --to Blond_Hair            (or --grid for every target)
+    StarGAN v2: --domain cat --seed 3 --num 4   (styles from noise)
+                --domain cat --ref cat.png      (the style of a reference)
+                --grid [--domain cat --num 8 | --domain cat --ref refs/]
+    With --grid and a folder of inputs, an --output ending in .png gets one grid of all inputs.
+    """
     from mdt.grids import save_png
     from mdt.images import ImageProblem
     from mdt.inference import load_translator
 
+    if num < 1:
+        raise MdtError(f"--num {num}: give at least 1")
     files = _inputs(input_path)
-    targets = _parse_assignments(to, "--to")
-    known = _parse_assignments(source, "--from")
-    if not grid and not targets:
-        raise MdtError("give --to with target labels, or --grid for every target")
+    reference_files = [f for r in refs for f in _inputs(r)]
+    request: dict = {}
+    if to is not None:
+        request["to"] = _parse_assignments(to, "--to")
+    if source is not None:
+        request["known"] = _parse_assignments(source, "--from")
+    if domain is not None:
+        request["domain"] = domain
+    if not grid and not request.get("to") and domain is None:
+        raise MdtError("give --to (StarGAN) or --domain (StarGAN v2) with the target, or --grid for every target")
+    if len(reference_files) > 1 and not grid:
+        raise MdtError(f"--ref gives {len(reference_files)} reference images; translate with one, or add --grid for inputs x references")
     single = input_path.is_file()
-    if single and output.suffix.lower() != ".png":
+    one_grid = grid and output.suffix.lower() == ".png"
+    several = num > 1 and not grid
+    if (single and not several or one_grid) and output.suffix.lower() != ".png":
         raise MdtError(f"--output '{output}' must be a .png file for a single input image")
-    outputs = [output] if single else [output / f"{f.stem}.png" for f in files]
+    if several and output.suffix:
+        raise MdtError(f"--output '{output}' must be a folder for --num {num}: each input gets one image per style")
+    if one_grid:
+        outputs = [output]
+    elif several:
+        outputs = [output / f"{f.stem}_{domain}_{seed + k}.png" for f in files for k in range(num)]
+    else:
+        outputs = [output] if single else [output / f"{f.stem}.png" for f in files]
     taken = [p for p in outputs if p.exists()]
     if taken and not overwrite:
         raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
     translator = load_translator(checkpoint, device)
-    for file, target in zip(files, outputs):
-        try:
-            with Image.open(file) as img:
-                img.load()
-                picture = img.convert("RGB")
-        except (OSError, ValueError) as exc:
-            raise MdtError(f"cannot read image '{file}': {exc}") from None
-        try:
-            if grid:
-                result = translator.grid(picture, crop_size=crop, known=known)
-            else:
-                result = translator(picture, crop_size=crop, to=targets, known=known)
-        except ImageProblem as exc:
-            raise MdtError(str(exc)) from None
-        save_png(result, target)
-        console.print(f"wrote {target}", markup=False)
+    references = [_read_picture(f) for f in reference_files]
+    try:
+        if grid:
+            if references:
+                request.update(refs=references, ref_domains=[domain] if domain else None)
+                request.pop("domain", None)
+            if num > 1 or (domain is not None and not references):
+                request.update(seed=seed, num=num)
+            groups = [[_read_picture(f) for f in files]] if one_grid else [[_read_picture(f)] for f in files]
+            for pictures, target in zip(groups, outputs):
+                save_png(translator.grid(pictures, crop_size=crop, **request), target)
+                console.print(f"wrote {target}", markup=False)
+            return
+        if references:
+            request["ref"] = references
+        targets = iter(outputs)
+        for file in files:
+            picture = _read_picture(file)
+            for k in range(num):
+                if domain is not None and not references:
+                    request["seed"] = seed + k
+                target = next(targets)
+                save_png(translator(picture, crop_size=crop, **request), target)
+                console.print(f"wrote {target}", markup=False)
+    except ImageProblem as exc:
+        raise MdtError(str(exc)) from None
 
 
 class ImporterGroup(click.Group):

@@ -25,6 +25,7 @@ class Batch:
     images: torch.Tensor  # (B, 3, S, S), float in [-1, 1]
     labels: torch.Tensor  # (B, n) labels in the dataset's own space
     source: int  # index of the dataset in the recipe
+    role: str = "images"  # which of the method's samplers drew it
 
 
 @dataclass
@@ -70,14 +71,70 @@ class EpochOrder:
             position = (epoch + 1) * self.per_epoch
 
 
+def domains_of(dataset) -> torch.Tensor:
+    """Each item's domain: the index of its distinct label vector, read from the
+    dataset's ``labels`` (N, n) without decoding an image."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise MdtError(
+            f"class-balanced sampling needs every image's label up front, and the {type(dataset).__name__} dataset "
+            "has no 'labels'; use a dataset that lists them, such as domain_folders"
+        )
+    return torch.unique(torch.as_tensor(labels), dim=0, return_inverse=True)[1]
+
+
+class BalancedOrder:
+    """Class-balanced batches: each item's domain is uniform over the domains, then its
+    image uniform within that domain, as StarGAN v2 samples. With ``pairs`` every batch is
+    ``[first B; second B]`` where item i of the second half is another image of item i's
+    domain (its reference pair). Batch k depends only on (seed, k), so a resumed run
+    continues exactly."""
+
+    def __init__(self, domains: torch.Tensor, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1, pairs: bool = False) -> None:
+        self.members = [m for m in (torch.nonzero(domains == d).flatten() for d in range(int(domains.max()) + 1)) if len(m)]
+        self.sizes = torch.tensor([len(m) for m in self.members])
+        self.batch_size, self.seed, self.start, self.pairs = batch_size, seed, start, pairs
+        self.shard = batch_size // world_size
+        self.rank = rank
+
+    def _pick(self, domain: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        within = (torch.rand(len(domain), generator=generator) * self.sizes[domain]).long()
+        return torch.stack([self.members[d][i] for d, i in zip(domain.tolist(), within.tolist())])
+
+    def __iter__(self) -> Iterator[list[int]]:
+        position = self.start
+        mine = slice(self.rank * self.shard, (self.rank + 1) * self.shard)
+        while True:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + position)
+            domain = torch.randint(0, len(self.members), (self.batch_size,), generator=generator)
+            batch = self._pick(domain, generator)[mine].tolist()
+            if self.pairs:
+                batch += self._pick(domain, generator)[mine].tolist()
+            yield batch
+            position += 1
+
+
+#: How a method's batches are drawn (``Method.samplers``).
+SAMPLERS = ("shuffled", "balanced", "balanced_pairs")
+
+
 class BatchStream:
     """An endless, resumable stream of :class:`RawBatch` from one dataset."""
 
-    def __init__(self, dataset, batch_size: int, seed: int, num_workers: int = 0, consumed: int = 0, rank: int = 0, world_size: int = 1) -> None:
-        """``batch_size`` is the global batch; with several processes each takes its slice."""
+    def __init__(
+        self, dataset, batch_size: int, seed: int, num_workers: int = 0, consumed: int = 0, rank: int = 0, world_size: int = 1,
+        sampler: str = "shuffled",
+    ) -> None:
+        """``batch_size`` is the global batch; with several processes each takes its slice.
+        ``sampler`` is one of :data:`SAMPLERS`."""
         self.dataset = dataset
         self.consumed = consumed
-        order = EpochOrder(len(dataset), batch_size, seed, start=consumed, rank=rank, world_size=world_size)
+        if sampler == "shuffled":
+            order = EpochOrder(len(dataset), batch_size, seed, start=consumed, rank=rank, world_size=world_size)
+        elif sampler in ("balanced", "balanced_pairs"):
+            order = BalancedOrder(domains_of(dataset), batch_size, seed, consumed, rank, world_size, pairs=sampler == "balanced_pairs")
+        else:
+            raise MdtError(f"unknown sampler '{sampler}'; samplers: {', '.join(SAMPLERS)}")
         self.loader = DataLoader(
             dataset,
             batch_sampler=order,
@@ -94,9 +151,12 @@ class BatchStream:
 
 
 def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
-    """The first ``count`` usable items of ``dataset``: the fixed inputs of sample grids."""
+    """``count`` usable items spread evenly over ``dataset`` (so a folder-per-domain
+    dataset shows every domain): the fixed inputs of sample grids."""
     samples, errors = [], []
-    for index in range(len(dataset)):
+    spread = sorted({k * len(dataset) // count for k in range(count)}) if len(dataset) else []
+    taken = set(spread)
+    for index in [*spread, *(i for i in range(len(dataset)) if i not in taken)]:
         item = dataset[index]
         if "error" in item:
             if not skip_bad_files:

@@ -73,12 +73,12 @@ def latest_run_dir(recipe_path: str, runs_root: Path = Path("runs")) -> Path:
     return max(runs, key=lambda p: ckpt.list_checkpoints(p / "checkpoints")[-1].stat().st_mtime)
 
 
-def to_batch(raw: RawBatch, source: int, components: Components, train: bool = True) -> Batch:
+def to_batch(raw: RawBatch, source: int, components: Components, train: bool = True, role: str = "images") -> Batch:
     images = raw.images.to(components.device, non_blocking=True)
     images = components.augmentation(images, train=train)
     if components.settings.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    return Batch(images, raw.labels.to(components.device), source)
+    return Batch(images, raw.labels.to(components.device), source, role)
 
 
 def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, step: int, streams: list[BatchStream]) -> Path:
@@ -177,12 +177,14 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         if topology.distributed:
             distributed.barrier()
             train_sets = train_sets if main else cached()
+    # One stream per dataset and per sampler role of the method (StarGAN: one; v2: sources and reference pairs).
+    plan = [(i, role, sampler, r) for r, (role, sampler) in enumerate(components.method.samplers.items()) for i in range(len(train_sets))]
     streams = [
         BatchStream(
-            ds, settings.batch_size, settings.seed + i, settings.num_workers,
-            consumed=consumed[i] if i < len(consumed) else 0, rank=topology.rank, world_size=topology.world_size,
+            train_sets[i], settings.batch_size, settings.seed + i + 1000 * r, settings.num_workers,
+            consumed=consumed[k] if k < len(consumed) else 0, rank=topology.rank, world_size=topology.world_size, sampler=sampler,
         )
-        for i, ds in enumerate(train_sets)
+        for k, (i, role, sampler, r) in enumerate(plan)
     ]
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +205,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             started, started_step = time.perf_counter(), start
             for step in range(start, settings.iterations):
                 batches = []
-                for i, stream in enumerate(streams):
+                for stream, (i, role, sampler, _) in zip(streams, plan):
                     raw = next(stream)
                     while raw.errors or raw.images.numel() == 0:
                         if not settings.skip_bad_files:
@@ -211,10 +213,10 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                         for error in raw.errors:
                             console.print(f"[yellow]skipped:[/] {escape(error)}")
                         skipped += len(raw.errors)
-                        if raw.images.numel():
+                        if raw.images.numel() and sampler != "balanced_pairs":  # a pair without its partner is no pair
                             break
                         raw = next(stream)
-                    batches.append(to_batch(raw, i, components))
+                    batches.append(to_batch(raw, i, components, role=role))
                 values = components.method.train_step(batches, step)
                 finite = distributed.all_finite(values, components.device) if topology.distributed else True
                 for key, value in values.items():
@@ -269,9 +271,14 @@ def evaluate(components: Components, console: Console) -> dict[str, Any]:
 
 
 def _summary(values: dict[str, float]) -> str:
-    """The headline values: each loss, not its sub-terms (those are in the log)."""
-    depth = min((k.count("/") for k in values if "/" in k), default=0)
-    return "  ".join(f"{k}={v:.4g}" for k, v in values.items() if k.count("/") <= depth)
+    """The headline values: each loss, not its sub-terms (those are in the log); only
+    each update's total when that would be more than twelve values."""
+    losses = [k for k in values if "/" in k and not k.startswith("weight/")]
+    depth = min((k.count("/") for k in losses), default=0)
+    shown = [k for k in values if k.count("/") <= depth and not k.startswith("weight/")]
+    if len(shown) > 12:
+        shown = [k for k in values if k.endswith("/total")] or shown[:12]
+    return "  ".join(f"{k}={values[k]:.4g}" for k in shown)
 
 
 def _progress(console: Console) -> Progress:

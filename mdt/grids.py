@@ -13,8 +13,9 @@ from mdt.images import to_pil
 
 
 def grid_image(rows: Sequence[Sequence[torch.Tensor]], titles: Sequence[str] | None = None, pad: int = 2) -> Image.Image:
-    """A PIL image of ``rows`` of (3, S, S) tensors in [-1, 1]; ``titles`` head the columns."""
-    size = rows[0][0].shape[-1]
+    """A PIL image of ``rows`` of (3, S, S) tensors in [-1, 1] (None: an empty cell);
+    ``titles`` head the columns."""
+    size = next(image for row in rows for image in row if image is not None).shape[-1]
     columns = max(len(r) for r in rows)
     header = 12 if titles else 0
     width = columns * (size + pad) + pad
@@ -26,6 +27,8 @@ def grid_image(rows: Sequence[Sequence[torch.Tensor]], titles: Sequence[str] | N
             draw.text((pad + c * (size + pad), 0), title[: max(3, size // 6)], fill=(0, 0, 0))
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
+            if image is None:
+                continue
             canvas.paste(to_pil(image), (pad + c * (size + pad), header + pad + r * (size + pad)))
     return canvas
 

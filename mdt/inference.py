@@ -8,6 +8,14 @@
 
 For StarGAN, ``to`` names target labels (others keep the source's values, read by the
 discriminator's classifier) and ``known`` gives known labels of the inputs.
+
+For StarGAN v2, ``domain`` names the target and ``seed`` picks a style from noise, or
+``ref`` (a PIL image or tensor) gives a reference whose style to use::
+
+    cats = [translator(dog, domain="cat", seed=s) for s in range(4)]   # four styles
+    out = translator(dog, domain="cat", ref=cat_picture)              # reference-guided
+    grid = translator.grid(dogs, domain="cat", num=8)                 # inputs x 8 styles
+    grid = translator.grid(dogs, refs=cat_pictures, ref_domains=["cat"])
 """
 
 from __future__ import annotations
@@ -51,10 +59,14 @@ class ImageTranslator:
             images = [images]
         return torch.stack([from_pil(img, self.image_size, crop_size) for img in images]).to(self.device), True
 
+    def _images_in(self, request: dict[str, Any], crop_size: int) -> dict[str, Any]:
+        """Reference images (StarGAN v2's ``ref`` and ``refs``) as tensors, like the inputs."""
+        return {k: self._tensor(v, crop_size)[0] if k in ("ref", "refs") and v is not None else v for k, v in request.items()}
+
     def __call__(self, images, crop_size: int = 0, **request: Any):
         """Translated images: PIL in, PIL out (a list for a list); tensors in, tensors out."""
         batch, was_pil = self._tensor(images, crop_size)
-        out = self.translator.translate(batch, **request)
+        out = self.translator.translate(batch, **self._images_in(request, crop_size))
         if not was_pil:
             return out
         pictures = [to_pil(image) for image in out]
@@ -63,7 +75,7 @@ class ImageTranslator:
     def grid(self, images, crop_size: int = 0, **request: Any) -> Image.Image:
         """One row per input: the input, then its translation to every target."""
         batch, _ = self._tensor(images, crop_size)
-        rows, titles = self.translator.grid(batch, **request)
+        rows, titles = self.translator.grid(batch, **self._images_in(request, crop_size))
         return grid_image(rows, ["input", *titles])
 
 
@@ -77,7 +89,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     missing = set()
     for name, network in components.method.networks().items():
         state = saved.network(name)
-        if not state and name != "generator":
+        if not state and name not in components.method.inference_networks:
             missing.add(name)  # e.g. an imported generator without its discriminator
             continue
         ckpt.load_network(network, state, name, file)

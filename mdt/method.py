@@ -33,6 +33,15 @@ class Translator:
 class Method:
     """A training algorithm: built from networks, losses and a label encoder."""
 
+    #: The batches each iteration takes from every dataset, by role, and how each is
+    #: drawn (see :data:`mdt.data.SAMPLERS`): StarGAN takes one shuffled batch;
+    #: StarGAN v2 a class-balanced source batch and class-balanced reference pairs.
+    samplers: dict[str, str] = {"images": "shuffled"}
+
+    #: Networks a translator needs; any other may be absent from a checkpoint (an
+    #: imported generator without its discriminator).
+    inference_networks: tuple[str, ...] = ("generator",)
+
     def networks(self) -> dict[str, torch.nn.Module]:
         """Networks saved in checkpoints, by name."""
         raise NotImplementedError
@@ -42,7 +51,7 @@ class Method:
         return {}
 
     def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
-        """One iteration over one batch per dataset; returns the logged values."""
+        """One iteration: one batch per dataset and sampler role; returns the logged values."""
         raise NotImplementedError
 
     def translator(self) -> Translator:

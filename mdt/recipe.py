@@ -41,6 +41,8 @@ SECTIONS: dict[str, Section] = {
     "labels": Section("label_encoder"),
     "augmentation": Section("augmentation"),
     "generator": Section("generator"),
+    "mapping_network": Section("mapping_network", required=False),
+    "style_encoder": Section("style_encoder", required=False),
     "discriminator": Section("discriminator"),
     "losses": Section("loss", many=True),
     "method": Section("method"),
@@ -57,6 +59,8 @@ INJECTED: dict[str, str] = {
     "num_classes": "the label encoder's number of classifier outputs",
     "generator": "the [generator] component",
     "discriminator": "the [discriminator] component",
+    "mapping_network": "the [mapping_network] component",
+    "style_encoder": "the [style_encoder] component",
     "label_encoder": "the [labels] component",
     "losses": "the [losses] components",
 }
@@ -222,6 +226,18 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         except MdtError as exc:
             raise MdtError(f"{_where(recipe, table.address, 'type')} {exc}") from None
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=INJECTED)
+        _check_needed_sections(recipe, table, component.factory, registry)
+
+
+def _check_needed_sections(recipe: Recipe, table: Table, factory, registry: Registry) -> None:
+    """A component that needs an optional network (StarGAN v2's method needs a
+    [mapping_network]) gets it only when the recipe has that table."""
+    for name, parameter in parameters(factory).items():
+        section = SECTIONS.get(name)
+        if section and not section.required and parameter.default is parameter.empty and name not in recipe.data:
+            raise MdtError(
+                f"{recipe.source}: [{table.address}] type '{table.type}' needs a [{name}] table ({_kind_hint(section.kind, registry)})"
+            )
 
 
 def _kind_hint(kind: str, registry: Registry) -> str:

@@ -20,6 +20,8 @@ KINDS = (
     "label_encoder",
     "augmentation",
     "generator",
+    "mapping_network",
+    "style_encoder",
     "discriminator",
     "loss",
     "method",

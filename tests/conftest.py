@@ -74,6 +74,17 @@ def write_rafd(root: Path, per_class: int = 2) -> Path:
     return root
 
 
+def write_domain_folders(root: Path, domains=("cat", "dog", "wild"), per_domain: int = 3, size: int = 40) -> Path:
+    """AFHQ's and CelebA-HQ's layout: train/<domain>/*.jpg and val/<domain>/*.jpg."""
+    seed = 100
+    for split in ("train", "val"):
+        for domain in domains:
+            for k in range(per_domain):
+                seed += 1
+                random_image(root / split / domain / f"{split}_{domain}_{k:04d}.jpg", size, size, seed)
+    return root
+
+
 @pytest.fixture
 def celeba_root(tmp_path: Path) -> Path:
     return write_celeba(tmp_path / "celeba")
@@ -114,8 +125,21 @@ SMALL = (
 )
 
 
-def small(*extra: str) -> list[str]:
+# The same for StarGAN v2 recipes (their networks have other knobs).
+SMALL_V2 = (
+    *SMALL[:7],
+    "generator.base_channels=8",
+    "generator.max_channels=16",
+    "mapping_network.hidden=16",
+    "style_encoder.base_channels=8",
+    "style_encoder.max_channels=16",
+    "discriminator.base_channels=8",
+    "discriminator.max_channels=16",
+)
+
+
+def small(*extra: str, v2: bool = False) -> list[str]:
     args = []
-    for item in (*SMALL, *extra):
+    for item in (*(SMALL_V2 if v2 else SMALL), *extra):
         args += ["--set", item]
     return args

@@ -23,6 +23,12 @@ def test_parameter_counts_at_the_paper_settings():
     assert count(StarGANDiscriminator(image_size=128, num_classes=5)) == 44_762_048
 
 
+def test_generator_outputs_are_images_in_the_data_range():
+    generator = StarGANGenerator(label_dim=3, conv_dim=8, residual_blocks=1)
+    out = generator(torch.randn(2, 3, 32, 32) * 5, torch.rand(2, 3))
+    assert out.shape == (2, 3, 32, 32) and out.min() >= -1 and out.max() <= 1  # tanh, as the paper
+
+
 def test_discriminator_output_shapes_at_128():
     scores, logits = StarGANDiscriminator(128, 5, conv_dim=8)(torch.rand(2, 3, 128, 128))
     assert scores.shape == (2, 1, 2, 2) and logits.shape == (2, 5)

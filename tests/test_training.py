@@ -8,7 +8,7 @@ import tomllib
 import pytest
 from PIL import Image
 
-from conftest import REPO, small, write_celeba, write_rafd
+from conftest import REPO, small, write_celeba, write_domain_folders, write_rafd
 
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
@@ -22,16 +22,20 @@ def data_overrides(recipe_path, tmp_path) -> list[str]:
             overrides += [f"datasets.{name}.root={write_celeba(tmp_path / 'celeba')}", f"datasets.{name}.test_size=2"]
         elif table["type"] == "rafd":
             overrides.append(f"datasets.{name}.root={write_rafd(tmp_path / 'RaFD', per_class=1)}")
+        elif table["type"] == "domain_folders":
+            overrides.append(f"datasets.{name}.root={write_domain_folders(tmp_path / name, table.get('domains', ('a', 'b', 'c')))}")
         elif table["type"] == "synthetic_faces":
             overrides += [f"datasets.{name}.size=16", f"datasets.{name}.test_size=4"]
-    for name in data.get("metrics", {}):
-        overrides += [f"metrics.{name}.steps=2", f"metrics.{name}.max_images=4"]
+    for name, table in data.get("metrics", {}).items():
+        overrides.append(f"metrics.{name}.max_images=4")
+        overrides.append(f"metrics.{name}.steps=2" if table["type"] == "translation_accuracy" else f"metrics.{name}.samples=2")
     return overrides
 
 
 @pytest.mark.parametrize("recipe_path", RECIPES, ids=[p.stem for p in RECIPES])
 def test_two_iterations_of_every_recipe(recipe_path, cli, tmp_path):
-    result = cli("run", recipe_path, "--out", "run", *small(*data_overrides(recipe_path, tmp_path)))
+    v2 = tomllib.loads(recipe_path.read_text())["method"]["type"] == "stargan_v2"
+    result = cli("run", recipe_path, "--out", "run", *small(*data_overrides(recipe_path, tmp_path), v2=v2))
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001.safetensors", "step_00000002.safetensors"]

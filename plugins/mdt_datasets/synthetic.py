@@ -9,6 +9,7 @@ these on a laptop CPU, so the quickstart and the tests need no download.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 import torch
 
@@ -73,14 +74,25 @@ class SyntheticFaces:
     def __len__(self) -> int:
         return self.count
 
-    def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.count:
-            raise IndexError(index)
+    def _draw_attributes(self, index: int) -> tuple[torch.Generator, int, bool, bool]:
         generator = torch.Generator().manual_seed(self.seed * 10_000_019 + index)
         hair = int(torch.randint(0, 3, (), generator=generator))
         glasses = bool(torch.rand((), generator=generator) < 0.5)
         smiling = bool(torch.rand((), generator=generator) < 0.5)
-        image = draw_face(hair, glasses, smiling, self.image_size, generator)
+        return generator, hair, glasses, smiling
+
+    def _label(self, hair: int, glasses: bool, smiling: bool) -> torch.Tensor:
         values = {"Glasses": glasses, "Smiling": smiling, **{h: i == hair for i, h in enumerate(HAIR)}}
-        label = torch.tensor([float(values[a]) for a in self.attributes])
-        return {"image": (image * 255).round().to(torch.uint8), "label": label}
+        return torch.tensor([float(values[a]) for a in self.attributes])
+
+    @cached_property
+    def labels(self) -> torch.Tensor:
+        """Every item's label (N, n), without drawing a face: for class-balanced sampling."""
+        return torch.stack([self._label(*self._draw_attributes(i)[1:]) for i in range(self.count)])
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        generator, hair, glasses, smiling = self._draw_attributes(index)
+        image = draw_face(hair, glasses, smiling, self.image_size, generator)
+        return {"image": (image * 255).round().to(torch.uint8), "label": self._label(hair, glasses, smiling)}

@@ -2,8 +2,10 @@
 
 import mdt
 from mdt_metrics.accuracy import TranslationAccuracy
+from mdt_metrics.diversity import Diversity
 
 
 @mdt.hookimpl
 def register_components(register):
     register("metric", "translation_accuracy", TranslationAccuracy)
+    register("metric", "diversity", Diversity)

@@ -276,6 +276,8 @@ class StarGANTranslator(Translator):
 
         ``source`` and ``labels``: the inputs' dataset and labels when known (training
         samples); ``known``: some labels by name; anything else is read by D."""
+        if unused:
+            raise MdtError(f"StarGAN grids do not take {', '.join(sorted(unused))}; a grid shows every target label")
         self.generator.eval()
         columns, titles = [], []
         for title, dataset, assignments in self.encoder.targets():

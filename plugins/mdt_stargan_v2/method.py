@@ -1,0 +1,358 @@
+"""The ``stargan_v2`` method: diverse translation with styles from noise or from references.
+
+Each iteration takes a class-balanced batch of sources and a class-balanced batch of
+reference pairs (two images of the same domain), and makes four updates in the
+paper's order:
+
+1. D, with fakes made from latent styles (mapping network);
+2. D, with fakes made from reference styles (style encoder);
+3. G with latent styles, updating the generator, mapping network and style encoder;
+4. G with reference styles, updating the generator only;
+
+then moves the exponential moving averages of G, F and E, which make the sample
+grids, the metrics and every translation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+
+import torch
+
+from mdt.data import Batch
+from mdt.errors import MdtError, did_you_mean
+from mdt.labels import LabelEncoder
+from mdt.method import Method, Translator
+
+PHASES = ("discriminator", "generator")
+
+
+@torch.no_grad()
+def ema_update(model: torch.nn.Module, average: torch.nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, parameter by parameter."""
+    for p, a in zip(model.parameters(), average.parameters()):
+        a.lerp_(p, 1.0 - decay)
+    for b, a in zip(model.buffers(), average.buffers()):
+        a.copy_(b)
+
+
+def domains(labels: torch.Tensor) -> torch.Tensor:
+    """One-hot labels (B, K) -> domain indices (B,)."""
+    return labels.argmax(dim=1)
+
+
+class StepState:
+    """What the losses of one update may use; each value is computed on first use.
+
+    ``mode`` is "latent" (styles from z through the mapping network) or "reference"
+    (styles from reference images through the style encoder)."""
+
+    def __init__(self, phase: str, mode: str, method: StarGANv2, source: Batch, targets: torch.Tensor, style_inputs: tuple[torch.Tensor, torch.Tensor]) -> None:
+        self.phase, self.mode, self.method = phase, mode, method
+        self.real = source.images
+        self.source_domain = domains(source.labels)
+        self.target_domain = targets
+        self.style_inputs = style_inputs  # (z, z2) or (reference, reference2)
+
+    def autocast(self):
+        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self.method.precision == "bf16")
+
+    def _style(self, which: int) -> torch.Tensor:
+        inputs = self.style_inputs[which]
+        network = self.method.mapping_network if self.mode == "latent" else self.method.style_encoder
+        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
+            return network(inputs, self.target_domain).float()
+
+    @cached_property
+    def target_style(self) -> torch.Tensor:
+        return self._style(0)
+
+    @cached_property
+    def fake(self) -> torch.Tensor:
+        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
+            return self.method.generator(self.real, self.target_style).float()
+
+    @cached_property
+    def other_fake(self) -> torch.Tensor:
+        """The same inputs with the second style; a constant for the losses."""
+        style = self._style(1).detach()
+        with torch.no_grad(), self.autocast():
+            return self.method.generator(self.real, style).float()
+
+    def _scores(self, images: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            out = self.method.discriminator(images).float()
+        return out[torch.arange(out.shape[0], device=out.device), domain]
+
+    @cached_property
+    def real_input(self) -> torch.Tensor:
+        """The real images as a leaf that requires grad, for the R1 penalty."""
+        return self.real.detach().requires_grad_(self.phase == "discriminator")
+
+    @cached_property
+    def real_scores(self) -> torch.Tensor:
+        return self._scores(self.real_input, self.source_domain)
+
+    @cached_property
+    def fake_scores(self) -> torch.Tensor:
+        return self._scores(self.fake, self.target_domain)
+
+    @cached_property
+    def predicted_style(self) -> torch.Tensor:
+        with self.autocast():
+            return self.method.style_encoder(self.fake, self.target_domain).float()
+
+    @cached_property
+    def source_style(self) -> torch.Tensor:
+        with self.autocast():
+            return self.method.style_encoder(self.real, self.source_domain).float()
+
+    @cached_property
+    def reconstruction(self) -> torch.Tensor:
+        with self.autocast():
+            return self.method.generator(self.fake, self.source_style).float()
+
+
+class StarGANv2(Method):
+    """StarGAN v2 (Choi et al. 2020): Adam(1e-4, 0, 0.99), weight decay 1e-4, mapping
+    network at 1e-6, EMA 0.999 of G, F and E."""
+
+    samplers = {"source": "balanced", "reference": "balanced_pairs"}
+    inference_networks = ("generator_ema", "mapping_network_ema", "style_encoder_ema")
+
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        discriminator: torch.nn.Module,
+        mapping_network: torch.nn.Module,
+        style_encoder: torch.nn.Module,
+        label_encoder: LabelEncoder,
+        losses: Mapping[str, object],
+        image_size: int,
+        precision: str = "fp32",
+        lr: float = 1e-4,
+        lr_mapping_network: float = 1e-6,
+        beta1: float = 0.0,
+        beta2: float = 0.99,
+        weight_decay: float = 1e-4,
+        ema_decay: float = 0.999,
+    ) -> None:
+        schemas = label_encoder.schemas
+        if len(schemas) != 1 or not schemas[0].categorical:
+            raise MdtError("stargan_v2 needs one dataset with one domain per image, such as domain_folders with [labels] type = 'one_hot'")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), not {ema_decay}")
+        for name, loss in losses.items():
+            if not getattr(loss, "phases", None) or not set(loss.phases) <= set(PHASES):
+                raise MdtError(f"[losses.{name}] is not a loss of a discriminator/generator method")
+        if mapping_network.style_dim != generator.style_dim or style_encoder.style_dim != generator.style_dim:
+            raise MdtError(
+                f"style sizes differ: generator {generator.style_dim}, mapping_network {mapping_network.style_dim}, "
+                f"style_encoder {style_encoder.style_dim}; set style_dim the same in all three"
+            )
+        self.generator, self.discriminator = generator, discriminator
+        self.mapping_network, self.style_encoder = mapping_network, style_encoder
+        self.encoder = label_encoder
+        self.domain_names = schemas[0].names
+        self.losses = dict(losses)
+        self.image_size, self.precision, self.ema_decay = image_size, precision, ema_decay
+        self.latent_dim = mapping_network.latent_dim
+        # The averages start from the initial weights (the official code starts them from
+        # PyTorch's default initialisation instead, before He initialisation).
+        self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.mapping_network_ema = copy.deepcopy(mapping_network).requires_grad_(False)
+        self.style_encoder_ema = copy.deepcopy(style_encoder).requires_grad_(False)
+        betas = (beta1, beta2)
+
+        def adam(network, rate):
+            return torch.optim.Adam(network.parameters(), rate, betas, weight_decay=weight_decay)
+
+        self._optimizers = {
+            "generator": adam(generator, lr),
+            "mapping_network": adam(mapping_network, lr_mapping_network),
+            "style_encoder": adam(style_encoder, lr),
+            "discriminator": adam(discriminator, lr),
+        }
+        self._last_values: dict[str, float] = {}
+
+    def networks(self):
+        return {
+            "generator": self.generator,
+            "mapping_network": self.mapping_network,
+            "style_encoder": self.style_encoder,
+            "discriminator": self.discriminator,
+            "generator_ema": self.generator_ema,
+            "mapping_network_ema": self.mapping_network_ema,
+            "style_encoder_ema": self.style_encoder_ema,
+        }
+
+    def optimizers(self):
+        return dict(self._optimizers)
+
+    def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
+        source = next(b for b in batches if b.role == "source")
+        pairs = next(b for b in batches if b.role == "reference")
+        for network in (self.generator, self.mapping_network, self.style_encoder, self.discriminator):
+            network.train()
+        half = pairs.images.shape[0] // 2
+        reference, reference2 = pairs.images[:half], pairs.images[half:]
+        targets = domains(pairs.labels[:half])
+        batch = source.images.shape[0]
+        if half != batch:
+            raise MdtError(f"a reference batch holds {half} pairs for {batch} sources; the samplers must draw equal batches")
+        z = torch.randn(batch, self.latent_dim, device=source.images.device)
+        z2 = torch.randn(batch, self.latent_dim, device=source.images.device)
+        logged: dict[str, torch.Tensor] = {}
+        logged.update(self._update("discriminator", "latent", source, targets, (z, z2), step, ("discriminator",)))
+        logged.update(self._update("discriminator", "reference", source, targets, (reference, reference2), step, ("discriminator",)))
+        logged.update(self._update("generator", "latent", source, targets, (z, z2), step, ("generator", "mapping_network", "style_encoder")))
+        logged.update(self._update("generator", "reference", source, targets, (reference, reference2), step, ("generator",)))
+        ema_update(self.generator, self.generator_ema, self.ema_decay)
+        ema_update(self.mapping_network, self.mapping_network_ema, self.ema_decay)
+        ema_update(self.style_encoder, self.style_encoder_ema, self.ema_decay)
+        # One transfer for all logged values.
+        values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))
+        for name, loss in self.losses.items():
+            if getattr(loss, "decays", False):
+                values[f"weight/{name}"] = self._weight(loss, step)
+        return values
+
+    @staticmethod
+    def _weight(loss, step: int) -> float:
+        weight_at = getattr(loss, "weight_at", None)
+        return weight_at(step) if weight_at else loss.weight
+
+    def _update(self, phase, mode, source, targets, style_inputs, step, stepped) -> dict[str, torch.Tensor]:
+        state = StepState(phase, mode, self, source, targets, style_inputs)
+        prefix = f"{'D' if phase == 'discriminator' else 'G'}/{mode}"
+        self.discriminator.requires_grad_(phase == "discriminator")
+        total = torch.zeros((), device=source.images.device)
+        logged: dict[str, torch.Tensor] = {}
+        for name, loss in self.losses.items():
+            if phase not in loss.phases:
+                continue
+            value, terms = loss(phase, state)
+            total = total + self._weight(loss, step) * value
+            logged[f"{prefix}/{name}"] = value.detach()
+            for term, term_value in terms.items():
+                logged[f"{prefix}/{name}/{term}"] = term_value.detach()
+        for optimizer in self._optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        for name in stepped:
+            self._optimizers[name].step()
+        self.discriminator.requires_grad_(True)
+        logged[f"{prefix}/total"] = total.detach()
+        return {k: v.float() for k, v in logged.items()}
+
+    def translator(self) -> StarGANv2Translator:
+        return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.domain_names, self.image_size)
+
+
+class StarGANv2Translator(Translator):
+    """Translate to a domain with a style drawn from noise (``seed``) or taken from a
+    reference image (``ref``). The moving-average networks do the work."""
+
+    def __init__(self, generator, mapping_network, style_encoder, domain_names: Sequence[str], image_size: int) -> None:
+        self.generator, self.mapping_network, self.style_encoder = generator, mapping_network, style_encoder
+        self.domain_names = tuple(domain_names)
+        self.image_size = image_size
+
+    def domain_index(self, name: str) -> int:
+        if name not in self.domain_names:
+            raise MdtError(f"unknown domain '{name}'{did_you_mean(name, self.domain_names)}; domains: {', '.join(self.domain_names)}")
+        return self.domain_names.index(name)
+
+    def _device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    @torch.no_grad()
+    def latent_styles(self, domain: int, seeds: Sequence[int]) -> torch.Tensor:
+        """One style per seed; a seed always gives the same z, on any device."""
+        z = torch.stack([torch.randn(self.mapping_network.latent_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+        self.mapping_network.eval()
+        z = z.to(self._device())
+        return self.mapping_network(z, torch.full((len(seeds),), domain, device=z.device))
+
+    @torch.no_grad()
+    def reference_styles(self, references: torch.Tensor, domain: int | Sequence[int]) -> torch.Tensor:
+        self.style_encoder.eval()
+        count = references.shape[0]
+        indices = torch.tensor([domain] * count if isinstance(domain, int) else list(domain), device=references.device)
+        return self.style_encoder(references, indices)
+
+    @torch.no_grad()
+    def styled(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """``images`` (B, ...) with one style (1, D) or one per image (B, D)."""
+        if self.generator.high_pass > 0:
+            raise MdtError(
+                "this generator uses face-landmark masks (high_pass > 0), which need the FAN landmark network; "
+                "mdt does not implement it, so translate with a model trained or imported with high_pass = 0"
+            )
+        self.generator.eval()
+        return self.generator(images, style.expand(images.shape[0], -1))
+
+    def translate(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None, **unused) -> torch.Tensor:
+        """To ``domain`` with the style of ``seed``, or of the reference image(s) ``ref``
+        (one for all inputs, or one per input), whose domain ``domain`` names."""
+        if unused:
+            raise MdtError(f"StarGAN v2 translation does not take {', '.join(sorted(unused))}; use --domain with --seed or --ref")
+        if domain is None:
+            raise MdtError(f"name the target domain with --domain; domains: {', '.join(self.domain_names)}")
+        index = self.domain_index(domain)
+        if ref is None:
+            return self.styled(images, self.latent_styles(index, [seed]))
+        if ref.shape[0] not in (1, images.shape[0]):
+            raise MdtError(f"give one reference image, or one per input ({images.shape[0]}), not {ref.shape[0]}")
+        return self.styled(images, self.reference_styles(ref, index))
+
+    @torch.no_grad()
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
+        """To one-hot target ``labels`` with latent styles, one seed per image (for metrics)."""
+        targets = domains(labels).tolist()
+        styles = torch.cat([self.latent_styles(d, [i]) for i, d in enumerate(targets)])
+        return self.styled(images, styles)
+
+    def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        raise MdtError("StarGAN v2's discriminator has no domain classifier to read an image's labels")
+
+    @torch.no_grad()
+    def grid(
+        self,
+        images: torch.Tensor,
+        domain: str | None = None,
+        seed: int = 0,
+        num: int = 0,
+        refs: torch.Tensor | None = None,
+        ref_domains: Sequence[str] | None = None,
+        per_domain: int = 2,
+        source: int | None = None,
+        labels: torch.Tensor | None = None,
+        **unused,
+    ):
+        """Rows: each input, then its translations. Columns: the references ``refs``
+        (shown in a first row), or ``num`` seeds from ``seed`` in ``domain``, or by default
+        ``per_domain`` seeds in every domain. ``source`` and ``labels`` (what the engine
+        knows of its sample images) are not needed: a style sets the target."""
+        if unused:
+            raise MdtError(f"StarGAN v2 grids do not take {', '.join(sorted(unused))}; use --domain, --num or --ref")
+        rows: list[list[torch.Tensor | None]] = []
+        if refs is not None:
+            if not ref_domains or len(ref_domains) not in (1, refs.shape[0]):
+                raise MdtError("name the references' domain with --domain (one for all, or one per reference)")
+            names = list(ref_domains) * (refs.shape[0] if len(ref_domains) == 1 else 1)
+            styles = self.reference_styles(refs, [self.domain_index(n) for n in names])
+            columns = [self.styled(images, styles[k : k + 1]) for k in range(refs.shape[0])]
+            titles = [f"ref {k + 1} ({n})" for k, n in enumerate(names)]
+            rows.append([None, *refs])
+        else:
+            if domain is not None:
+                wanted = [(domain, seed + k) for k in range(max(num, 1))]
+            else:
+                wanted = [(name, seed + k) for name in self.domain_names for k in range(per_domain)]
+            columns = [self.styled(images, self.latent_styles(self.domain_index(d), [s])) for d, s in wanted]
+            titles = [f"{d} s{s}" for d, s in wanted]
+        rows += [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])]
+        return rows, titles

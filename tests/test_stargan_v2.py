@@ -1,0 +1,231 @@
+"""StarGAN v2: networks, the four-update step, the moving averages, the decaying
+diversity weight across a resume, reference-pair sampling, translation and import."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import REPO, small, write_domain_folders
+from mdt.build import build
+from mdt.data import BalancedOrder, Batch, BatchStream, domains_of
+from mdt.engine import to_batch
+from mdt.recipe import load_recipe
+from mdt_stargan_v2.losses import DiversitySensitive
+from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
+
+QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
+TINY = ["datasets.faces.size=24", "datasets.faces.test_size=6", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2",
+        "metrics.diversity.samples=2", "metrics.diversity.max_images=2"]
+
+
+def overrides(*extra: str) -> list[str]:
+    args = small(*TINY, *extra, v2=True)
+    return [a for a in args if a != "--set"]
+
+
+def built(registry, *extra: str):
+    recipe = load_recipe(QUICKSTART, overrides("run.batch_size=4", *extra), registry=registry)
+    return build(recipe, registry)
+
+
+def batches(components, step: int = 0) -> list[Batch]:
+    size = components.settings.batch_size
+    data = components.train_sets[0]
+    source = BatchStream(data, size, 0, consumed=step, sampler="balanced")
+    pairs = BatchStream(data, size, 1, consumed=step, sampler="balanced_pairs")
+    return [to_batch(next(source), 0, components, role="source"), to_batch(next(pairs), 0, components, role="reference")]
+
+
+def test_paper_sizes_and_shapes():
+    """The paper's defaults at 256 px: 16 -> 64 through the mapping network, 4x4 trunks."""
+    mapping = MappingNetwork(num_classes=3)
+    z = torch.randn(2, 16)
+    assert mapping(z, torch.tensor([0, 2])).shape == (2, 64)
+    encoder = StyleEncoder(image_size=256, num_classes=3)
+    discriminator = StarGANv2Discriminator(image_size=256, num_classes=3)
+    generator = StarGANv2Generator(image_size=256)
+    # Widths double from 64 to the cap of 512; the generator's bottleneck is 16x16 at 256 px.
+    assert [b.conv2.out_channels for b in generator.encode] == [128, 256, 512, 512, 512, 512]
+    assert discriminator.main[-1].out_channels == 3 and len(encoder.unshared) == 3
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    small_g = StarGANv2Generator(image_size=64, base_channels=8, max_channels=32, style_dim=8)
+    assert small_g(image, torch.randn(1, 8)).shape == image.shape
+    # Each domain head of the mapping network gives that domain's style.
+    heads = torch.stack([head(mapping.shared(z)) for head in mapping.unshared], 1)
+    assert torch.equal(mapping(z, torch.tensor([1, 1])), heads[:, 1])
+
+
+def test_high_pass_generator_needs_masks_and_uses_them():
+    generator = StarGANv2Generator(image_size=64, base_channels=8, max_channels=16, style_dim=4, high_pass=1.0)
+    image, style = torch.rand(1, 3, 64, 64), torch.randn(1, 4)
+    with pytest.raises(ValueError, match="needs face-landmark masks"):
+        generator(image, style)
+    zeros = (torch.zeros(1, 1, 64, 64), torch.zeros(1, 1, 64, 64))
+    ones = (torch.ones(1, 1, 64, 64), torch.ones(1, 1, 64, 64))
+    assert not torch.allclose(generator(image, style, zeros), generator(image, style, ones))
+    # One more downsampling than without the skips, as the official CelebA-HQ model.
+    assert len(generator.encode) == len(StarGANv2Generator(image_size=64).encode) + 1
+
+
+def test_balanced_pairs_share_a_domain_and_balance_domains():
+    domains = torch.tensor([0] * 90 + [1] * 8 + [2] * 2)  # very unbalanced
+    order = iter(BalancedOrder(domains, 16, seed=3, pairs=True))
+    counts = torch.zeros(3)
+    for _ in range(200):
+        batch = next(order)
+        first, second = torch.tensor(batch[:16]), torch.tensor(batch[16:])
+        assert torch.equal(domains[first], domains[second])
+        counts += torch.bincount(domains[first], minlength=3)
+    assert (counts / counts.sum() - 1 / 3).abs().max() < 0.05
+    # A resumed order continues with exactly the batches it would have drawn.
+    resumed = iter(BalancedOrder(domains, 16, seed=3, start=5, pairs=True))
+    fresh = iter(BalancedOrder(domains, 16, seed=3, pairs=True))
+    for _ in range(5):
+        next(fresh)
+    assert next(resumed) == next(fresh)
+
+
+def test_balanced_sampling_needs_labels_up_front():
+    class NoLabels:
+        def __len__(self):
+            return 4
+
+    with pytest.raises(Exception, match="has no 'labels'"):
+        domains_of(NoLabels())
+
+
+def test_every_network_learns_and_the_averages_follow(registry):
+    torch.manual_seed(0)
+    components = built(registry, "run.batch_size=8")
+    method = components.method
+    trained = ("generator", "mapping_network", "style_encoder", "discriminator")
+    before = {name: {k: v.clone() for k, v in method.networks()[name].state_dict().items()} for name in method.networks()}
+    values = method.train_step(batches(components), 0)
+    for name in trained:
+        for key, value in method.networks()[name].state_dict().items():
+            assert not torch.equal(value, before[name][key]), f"{name}.{key} did not change"
+    # Each average moved 0.1% of the way from the initial weights to the updated ones.
+    for name in ("generator", "mapping_network", "style_encoder"):
+        for key, value in method.networks()[f"{name}_ema"].state_dict().items():
+            start, now = before[f"{name}_ema"][key], method.networks()[name].state_dict()[key]
+            assert torch.allclose(value, start + 0.001 * (now - start), atol=1e-7), key
+    for update in ("D/latent", "D/reference", "G/latent", "G/reference"):
+        assert f"{update}/total" in values
+    assert values["D/latent/r1"] > 0 and values["G/latent/diversity/distance"] > 0
+
+
+def test_reference_update_steps_the_generator_only(registry):
+    """Update 4 of the paper's step (G with reference styles) must not move F or E."""
+    torch.manual_seed(0)
+    components = built(registry)
+    method = components.method
+    data = batches(components)
+    source = data[0]
+    pairs = data[1]
+    half = pairs.images.shape[0] // 2
+    targets = pairs.labels[:half].argmax(1)
+    style_before = [p.clone() for p in method.style_encoder.parameters()]
+    generator_before = [p.clone() for p in method.generator.parameters()]
+    method._update("generator", "reference", source, targets, (pairs.images[:half], pairs.images[half:]), 0, ("generator",))
+    assert all(torch.equal(a, b) for a, b in zip(style_before, method.style_encoder.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(generator_before, method.generator.parameters()))
+
+
+def test_diversity_weight_decays_linearly_to_zero():
+    loss = DiversitySensitive(weight=2.0, decay_iterations=100)
+    assert [loss.weight_at(s) for s in (0, 50, 100, 150)] == [2.0, 1.0, 0.0, 0.0]
+    assert DiversitySensitive(weight=2.0, decay_iterations=0).weight_at(10**6) == 2.0
+
+
+def test_diversity_weight_continues_after_resume(cli, tmp_path):
+    args = ["run", QUICKSTART, "--out", "run", *small(*TINY, "losses.diversity.decay_iterations=10", v2=True)]
+    assert cli(*args).exit_code == 0
+    resumed = [a if a != "run.iterations=2" else "run.iterations=4" for a in args[4:]]
+    result = cli("run", QUICKSTART, "--resume", "run", *resumed)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"train"' in line]
+    weights = {r["step"]: r["weight/diversity"] for r in records}
+    # Logged at the end of step k (1-based) is the weight its update used: 1 - (k-1)/10.
+    assert weights == pytest.approx({1: 1.0, 2: 0.9, 3: 0.8, 4: 0.7})
+
+
+def test_a_stargan_v2_method_needs_its_networks(cli, tmp_path):
+    text = QUICKSTART.read_text().replace('[mapping_network]\ntype = "stargan_v2"', "[unused_mapping]\ntype = 'x'")
+    (tmp_path / "r.toml").write_text(text)
+    result = cli("recipe", "check", "r.toml")
+    assert result.exit_code == 2
+    text = QUICKSTART.read_text()
+    start = text.index("[mapping_network]")
+    end = text.index("[style_encoder]")
+    (tmp_path / "r.toml").write_text(text[:start] + text[end:])
+    result = cli("recipe", "check", "r.toml")
+    assert result.exit_code == 2 and "needs a [mapping_network] table" in result.output
+
+
+def test_stargan_v2_needs_one_domain_per_image(cli, tmp_path):
+    text = QUICKSTART.read_text().replace('attributes = ["Black_Hair", "Blond_Hair", "Brown_Hair"]', 'attributes = ["Black_Hair", "Smiling"]')
+    (tmp_path / "r.toml").write_text(text.replace('type = "one_hot"', 'type = "multi_hot"'))
+    result = cli("run", "r.toml", *small(*TINY, v2=True))
+    assert result.exit_code == 2 and "one domain per image" in result.output
+
+
+def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
+    """A 2-iteration run on AFHQ-layout folders, then every way of translating with it."""
+    root = write_domain_folders(tmp_path / "afhq")
+    recipe = REPO / "recipes" / "stargan_v2_afhq.toml"
+    assert cli("run", recipe, "--out", "run", *small(f"datasets.afhq.root={root}", "metrics.diversity.samples=2",
+                                                      "metrics.diversity.max_images=2", v2=True)).exit_code == 0
+    source = root / "val" / "dog" / "val_dog_0000.jpg"
+    common = ["translate", "--checkpoint", "run", "--input", source]
+    result = cli(*common, "--output", "cats", "--domain", "cat", "--seed", "5", "--num", "3")
+    assert result.exit_code == 0, result.output
+    outputs = sorted((tmp_path / "cats").iterdir())
+    assert [p.name for p in outputs] == ["val_dog_0000_cat_5.png", "val_dog_0000_cat_6.png", "val_dog_0000_cat_7.png"]
+    from PIL import Image
+    import numpy as np
+
+    pixels = [np.asarray(Image.open(p), dtype=np.int16) for p in outputs]
+    assert np.abs(pixels[0] - pixels[1]).mean() > 0  # another seed, another style
+    # The same seed gives the same image again.
+    assert cli(*common, "--output", "again.png", "--domain", "cat", "--seed", "6").exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png"), dtype=np.int16), pixels[1])
+    # Reference-guided, and grids of inputs x references and inputs x styles.
+    reference = root / "val" / "cat" / "val_cat_0001.jpg"
+    assert cli(*common, "--output", "ref.png", "--domain", "cat", "--ref", reference).exit_code == 0
+    inputs = ["translate", "--checkpoint", "run", "--input", root / "val" / "dog"]
+    assert cli(*inputs, "--output", "refs.png", "--grid", "--domain", "cat", "--ref", root / "val" / "cat").exit_code == 0
+    grid = Image.open(tmp_path / "refs.png")
+    size = 32
+    assert grid.width >= 4 * size and grid.height >= 4 * size  # header row of references + 3 inputs, input + 3 references
+    assert cli(*inputs, "--output", "styles.png", "--grid", "--domain", "wild", "--num", "4").exit_code == 0
+    styles = Image.open(tmp_path / "styles.png")
+    assert styles.width >= 5 * size and 3 * size <= styles.height < 4 * size
+    # Mistakes are one-line errors.
+    bad = cli(*common, "--output", "x.png", "--domain", "lion")
+    assert bad.exit_code == 2 and "unknown domain 'lion'" in bad.output and "cat, dog, wild" in bad.output
+    bad = cli(*common, "--output", "x.png", "--to", "cat")
+    assert bad.exit_code == 2 and "does not take to" in bad.output
+    bad = cli(*common, "--output", "several.png", "--domain", "cat", "--num", "2")
+    assert bad.exit_code == 2 and "must be a folder" in bad.output
+    bad = cli(*inputs, "--output", "r2.png", "--grid", "--ref", root / "val" / "cat")
+    assert bad.exit_code == 2 and "references' domain" in bad.output
+    assert cli(*common, "--output", "again.png", "--domain", "cat").exit_code == 2  # never overwritten
+
+
+def test_python_api_latent_and_reference(registry, tmp_path, cli):
+    from PIL import Image
+
+    from mdt.inference import load_translator
+
+    assert cli("run", QUICKSTART, "--out", "run", *small(*TINY, v2=True)).exit_code == 0
+    translator = load_translator(tmp_path / "run", registry=registry)
+    picture = Image.new("RGB", (40, 40), (200, 150, 120))
+    out = translator(picture, domain="Blond_Hair", seed=1)
+    assert isinstance(out, Image.Image) and out.size == (32, 32)
+    batch = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert translator(batch, domain="Blond_Hair", ref=batch[:1]).shape == (2, 3, 32, 32)
+    grid = translator.grid([picture, picture], domain="Black_Hair", num=3)
+    assert grid.size[0] > grid.size[1]
