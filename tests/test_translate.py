@@ -64,7 +64,7 @@ def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
     [
         (["--to", "Blond_Hiar"], "unknown label 'Blond_Hiar' (did you mean 'Blond_Hair'?)"),
         (["--to", "Glasses=2"], "must be set to 0 or 1"),
-        ([], "give --to with target labels, or --grid"),
+        ([], "give --to (StarGAN) or --domain (StarGAN v2) with the target, or --grid"),
     ],
 )
 def test_bad_requests_are_one_line(cli, trained, photo, args, expected):

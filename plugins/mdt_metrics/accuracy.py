@@ -4,6 +4,8 @@ A classifier (a timm backbone, trained from scratch) learns each dataset's label
 its real training images. It then reads the held-out images translated to every
 sample-grid target. This is StarGAN's protocol for RaFD (Table 3), applied to any
 dataset: the real-image accuracy says how far the judge itself can be trusted.
+For datasets with one domain per image, ``domain_accuracy`` is the share of
+translated images the classifier assigns to the requested domain.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TranslationAccuracy:
         encoder = components.label_encoder
         results: dict[str, float] = {}
         correct_real = total_real = correct_fake = total_fake = correct_changed = total_changed = 0.0
+        correct_domain = total_domain = 0.0
         classifiers = {}
         for index, (train, schema) in enumerate(zip(components.train_sets, components.schemas)):
             with torch.enable_grad():
@@ -80,6 +83,9 @@ class TranslationAccuracy:
                     for name in assignments:
                         changed[:, target_schema.index(name)] = True
                     right = read == wanted
+                    if target_schema.categorical:  # one domain per image: is it the requested one?
+                        correct_domain += right.all(dim=1).sum().item()
+                        total_domain += right.shape[0]
                     if target == source:
                         correct_fake += right.sum().item()
                         total_fake += right.numel()
@@ -89,9 +95,11 @@ class TranslationAccuracy:
                     results[key] = results.get(key, 0.0) + right[changed].sum().item()
                     results[key + "#n"] = results.get(key + "#n", 0.0) + changed.sum().item()
         per_label = {k: results[k] / max(1.0, results[k + "#n"]) for k in results if not k.endswith("#n")}
+        domain = {"domain_accuracy": correct_domain / total_domain} if total_domain else {}
         return {
             "real_accuracy": correct_real / max(1.0, total_real),
             "translated_accuracy": correct_fake / max(1.0, total_fake),
             "changed_accuracy": correct_changed / max(1.0, total_changed),
+            **domain,
             **per_label,
         }
