@@ -158,6 +158,20 @@ def read(path: str | Path, skip: tuple[str, ...] = ()) -> Checkpoint:
     return Checkpoint(path, dict(metadata), tensors)
 
 
+def load_foreign(path: str | Path, what: str) -> Any:
+    """Another implementation's ``torch.save`` file, for importers. Read with
+    ``weights_only=True``: tensors and plain containers only; a pickled object is
+    refused, never run. ``what`` names the file in errors ("generator checkpoint")."""
+    path = Path(path)
+    if not path.is_file():
+        raise MdtError(f"{what} '{path}' does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickled objects refused by weights_only, not a torch file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MdtError(f"cannot read {what} '{path}' as a PyTorch file of tensors: {reason}") from None
+
+
 def step_path(directory: str | Path, step: int) -> Path:
     return Path(directory) / f"step_{step:08d}.safetensors"
 

@@ -24,13 +24,7 @@ HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 
 def read_official(path: Path, what: str) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise MdtError(f"{what} checkpoint '{path}' does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickled objects refused by weights_only, not a torch file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MdtError(f"cannot read {what} checkpoint '{path}' as a PyTorch state dict: {reason}") from None
+    state = ckpt.load_foreign(path, f"{what} checkpoint")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MdtError(f"'{path}' is not a state dict of tensors (as the official StarGAN code saves)")
     return state

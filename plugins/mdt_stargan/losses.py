@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-Terms = dict[str, torch.Tensor]
+from mdt.loss import Loss, Terms
 
 
 def wgan_critic(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> tuple[torch.Tensor, Terms]:
@@ -38,17 +38,7 @@ def cycle_l1(real: torch.Tensor, reconstruction: torch.Tensor) -> tuple[torch.Te
     return (real - reconstruction).abs().mean(), {}
 
 
-class LossComponent:
-    phases: tuple[str, ...] = ()
-
-    def __init__(self, weight: float = 1.0) -> None:
-        self.weight = float(weight)
-
-    def __call__(self, phase: str, state) -> tuple[torch.Tensor, Terms]:
-        raise NotImplementedError
-
-
-class WassersteinAdversarial(LossComponent):
+class WassersteinAdversarial(Loss):
     """WGAN adversarial loss for the critic (real vs fake) and the generator."""
 
     phases = ("discriminator", "generator")
@@ -59,7 +49,7 @@ class WassersteinAdversarial(LossComponent):
         return wgan_generator(state.fake_scores)
 
 
-class GradientPenalty(LossComponent):
+class GradientPenalty(Loss):
     """Gradient penalty on the critic (Gulrajani et al. 2017); StarGAN uses weight 10."""
 
     phases = ("discriminator",)
@@ -71,7 +61,7 @@ class GradientPenalty(LossComponent):
         return gradient_penalty(state.discriminator, state.real, state.fake, state.mix_weights)
 
 
-class DomainClassification(LossComponent):
+class DomainClassification(Loss):
     """Domain classification: on real images for the discriminator, on fakes for the generator.
 
     The label encoder computes it, so joint training scores only each sample's known labels.
@@ -87,7 +77,7 @@ class DomainClassification(LossComponent):
         return loss, {}
 
 
-class CycleReconstruction(LossComponent):
+class CycleReconstruction(Loss):
     """Cycle reconstruction L1 for the generator: translate, translate back, compare; weight 10."""
 
     phases = ("generator",)

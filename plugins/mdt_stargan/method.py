@@ -17,6 +17,7 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
+from mdt.loss import weight_at
 from mdt.method import Method, Translator
 
 
@@ -168,9 +169,9 @@ class StarGAN(Method):
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets).items()})
+            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step).items()})
             if update_generator:
-                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets).items()}
+                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step).items()}
                 logged.update(g_values)
                 generator_keys += list(g_values)
         # One transfer for all logged values: a float() per value would wait for the device each time.
@@ -180,7 +181,7 @@ class StarGAN(Method):
         values["lr"] = rates["generator"]
         return values
 
-    def _update(self, phase: str, batch: Batch, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         state = StepState(phase, self, batch, targets)
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
@@ -191,7 +192,7 @@ class StarGAN(Method):
             if phase not in loss.phases:
                 continue
             value, terms = loss(phase, state)
-            total = total + loss.weight * value
+            total = total + weight_at(loss, step) * value
             logged[f"{short}/{name}"] = value.detach()
             for term, term_value in terms.items():
                 logged[f"{short}/{name}/{term}"] = term_value.detach()

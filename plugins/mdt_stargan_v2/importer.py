@@ -29,13 +29,7 @@ DEFAULT_DOMAINS = {2: ("female", "male"), 3: ("cat", "dog", "wild")}  # CelebA-H
 
 
 def read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    if not path.is_file():
-        raise MdtError(f"checkpoint '{path}' does not exist")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickled objects refused by weights_only, not a torch file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MdtError(f"cannot read '{path}' as a PyTorch checkpoint of tensors: {reason}") from None
+    saved = ckpt.load_foreign(path, "checkpoint")
     if not isinstance(saved, dict) or any(name not in saved for name in NETWORKS):
         found = ", ".join(map(str, saved)) if isinstance(saved, dict) else type(saved).__name__
         raise MdtError(f"'{path}' is not an official StarGAN v2 *_nets_ema.ckpt: expected {', '.join(NETWORKS)}; found {found}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-Terms = dict[str, torch.Tensor]
+from mdt.loss import Loss, Terms
 
 
 def nonsaturating_discriminator(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, Terms]:
@@ -46,22 +46,7 @@ def diversity_sensitive(fake: torch.Tensor, other_fake: torch.Tensor) -> tuple[t
     return -distance, {"distance": distance.detach()}
 
 
-class LossComponent:
-    phases: tuple[str, ...] = ()
-    decays = False  # whether weight_at changes with the step (then the method logs it)
-
-    def __init__(self, weight: float = 1.0) -> None:
-        self.weight = float(weight)
-
-    def weight_at(self, step: int) -> float:
-        """The weight for the update at 0-based ``step``; constant unless a loss decays."""
-        return self.weight
-
-    def __call__(self, phase: str, state) -> tuple[torch.Tensor, Terms]:
-        raise NotImplementedError
-
-
-class NonSaturatingAdversarial(LossComponent):
+class NonSaturatingAdversarial(Loss):
     """Non-saturating GAN loss on the multi-task discriminator's output for each image's domain."""
 
     phases = ("discriminator", "generator")
@@ -72,7 +57,7 @@ class NonSaturatingAdversarial(LossComponent):
         return nonsaturating_generator(state.fake_scores)
 
 
-class R1Penalty(LossComponent):
+class R1Penalty(Loss):
     """Zero-centred gradient penalty on real images for the discriminator; the paper's gamma is 1."""
 
     phases = ("discriminator",)
@@ -81,7 +66,7 @@ class R1Penalty(LossComponent):
         return r1_penalty(state.real_scores, state.real_input)
 
 
-class StyleReconstruction(LossComponent):
+class StyleReconstruction(Loss):
     """The style encoder must recover the style a fake was made with."""
 
     phases = ("generator",)
@@ -90,7 +75,7 @@ class StyleReconstruction(LossComponent):
         return style_reconstruction(state.predicted_style, state.target_style)
 
 
-class DiversitySensitive(LossComponent):
+class DiversitySensitive(Loss):
     """Outputs of two styles for the same input should differ. The weight falls linearly
     from ``weight`` to 0 over the first ``decay_iterations`` updates (the paper's ds_iter);
     it depends only on the step, so a resumed run continues at the right value."""

@@ -24,6 +24,7 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder
+from mdt.loss import weight_at
 from mdt.method import Method, Translator
 
 PHASES = ("discriminator", "generator")
@@ -216,13 +217,8 @@ class StarGANv2(Method):
         values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))
         for name, loss in self.losses.items():
             if getattr(loss, "decays", False):
-                values[f"weight/{name}"] = self._weight(loss, step)
+                values[f"weight/{name}"] = weight_at(loss, step)
         return values
-
-    @staticmethod
-    def _weight(loss, step: int) -> float:
-        weight_at = getattr(loss, "weight_at", None)
-        return weight_at(step) if weight_at else loss.weight
 
     def _update(self, phase, mode, source, targets, style_inputs, step, stepped) -> dict[str, torch.Tensor]:
         state = StepState(phase, mode, self, source, targets, style_inputs)
@@ -234,7 +230,7 @@ class StarGANv2(Method):
             if phase not in loss.phases:
                 continue
             value, terms = loss(phase, state)
-            total = total + self._weight(loss, step) * value
+            total = total + weight_at(loss, step) * value
             logged[f"{prefix}/{name}"] = value.detach()
             for term, term_value in terms.items():
                 logged[f"{prefix}/{name}/{term}"] = term_value.detach()

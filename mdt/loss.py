@@ -1,0 +1,35 @@
+"""The interface of ``loss`` components: what a method asks of each loss table.
+
+A loss takes part in some ``phases`` of a method's updates ("discriminator",
+"generator"), computes ``(value, {term: value})`` from the method's step state, and has
+a ``weight`` that the method applies; ``weight_at(step)`` lets a weight change over
+training (StarGAN v2's diversity loss decays to 0), as a function of the step alone so
+that a resumed run continues at the right value.
+"""
+
+from __future__ import annotations
+
+import torch
+
+Terms = dict[str, torch.Tensor]
+
+
+class Loss:
+    phases: tuple[str, ...] = ()
+    decays = False  # whether weight_at changes with the step (methods then log it)
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = float(weight)
+
+    def weight_at(self, step: int) -> float:
+        """The weight for the update at 0-based ``step``."""
+        return self.weight
+
+    def __call__(self, phase: str, state) -> tuple[torch.Tensor, Terms]:
+        raise NotImplementedError
+
+
+def weight_at(loss, step: int) -> float:
+    """A loss's weight at ``step``; a loss need not subclass :class:`Loss`, only have ``weight``."""
+    method = getattr(loss, "weight_at", None)
+    return method(step) if method is not None else loss.weight
