@@ -9,6 +9,9 @@ that a resumed run continues at the right value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 Terms = dict[str, torch.Tensor]
@@ -33,3 +36,20 @@ def weight_at(loss, step: int) -> float:
     """A loss's weight at ``step``; a loss need not subclass :class:`Loss`, only have ``weight``."""
     method = getattr(loss, "weight_at", None)
     return method(step) if method is not None else loss.weight
+
+
+def weighted_total(losses: Mapping[str, Any], phase: str, state, step: int, prefix: str, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The weighted sum of the losses that take part in ``phase``, and what to log: each
+    loss, its terms and the total, detached, under ``prefix`` ("D", "G/latent")."""
+    total = torch.zeros((), device=device)
+    logged: dict[str, torch.Tensor] = {}
+    for name, loss in losses.items():
+        if phase not in loss.phases:
+            continue
+        value, terms = loss(phase, state)
+        total = total + weight_at(loss, step) * value
+        logged[f"{prefix}/{name}"] = value.detach().float()
+        for term, term_value in terms.items():
+            logged[f"{prefix}/{name}/{term}"] = term_value.detach().float()
+    logged[f"{prefix}/total"] = total.detach().float()
+    return total, logged

@@ -17,7 +17,7 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
-from mdt.loss import weight_at
+from mdt.loss import weighted_total
 from mdt.method import Method, Translator
 
 
@@ -186,22 +186,12 @@ class StarGAN(Method):
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
         self.discriminator.requires_grad_(phase == "discriminator")
-        total = torch.zeros((), device=batch.images.device)
-        logged: dict[str, torch.Tensor] = {}
-        for name, loss in self.losses.items():
-            if phase not in loss.phases:
-                continue
-            value, terms = loss(phase, state)
-            total = total + weight_at(loss, step) * value
-            logged[f"{short}/{name}"] = value.detach()
-            for term, term_value in terms.items():
-                logged[f"{short}/{name}/{term}"] = term_value.detach()
+        total, logged = weighted_total(self.losses, phase, state, step, short, batch.images.device)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
         self.discriminator.requires_grad_(True)
-        logged[f"{short}/total"] = total.detach()
-        return {k: v.float() for k, v in logged.items()}
+        return logged
 
     def state(self) -> dict:
         return {"last_generator_values": self._last_generator_values}

@@ -24,7 +24,7 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder
-from mdt.loss import weight_at
+from mdt.loss import weight_at, weighted_total
 from mdt.method import Method, Translator
 
 PHASES = ("discriminator", "generator")
@@ -224,24 +224,14 @@ class StarGANv2(Method):
         state = StepState(phase, mode, self, source, targets, style_inputs)
         prefix = f"{'D' if phase == 'discriminator' else 'G'}/{mode}"
         self.discriminator.requires_grad_(phase == "discriminator")
-        total = torch.zeros((), device=source.images.device)
-        logged: dict[str, torch.Tensor] = {}
-        for name, loss in self.losses.items():
-            if phase not in loss.phases:
-                continue
-            value, terms = loss(phase, state)
-            total = total + weight_at(loss, step) * value
-            logged[f"{prefix}/{name}"] = value.detach()
-            for term, term_value in terms.items():
-                logged[f"{prefix}/{name}/{term}"] = term_value.detach()
+        total, logged = weighted_total(self.losses, phase, state, step, prefix, source.images.device)
         for optimizer in self._optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         total.backward()
         for name in stepped:
             self._optimizers[name].step()
         self.discriminator.requires_grad_(True)
-        logged[f"{prefix}/total"] = total.detach()
-        return {k: v.float() for k, v in logged.items()}
+        return logged
 
     def translator(self) -> StarGANv2Translator:
         return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.domain_names, self.image_size)
