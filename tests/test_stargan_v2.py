@@ -234,3 +234,13 @@ def test_python_api_latent_and_reference(registry, tmp_path, cli):
     assert translator(batch, domain="Blond_Hair", ref=batch[:1]).shape == (2, 3, 32, 32)
     grid = translator.grid([picture, picture], domain="Black_Hair", num=3)
     assert grid.size[0] > grid.size[1]
+
+
+def test_a_short_source_batch_uses_as_many_pairs(registry):
+    """With run.skip_bad_files, an unreadable source image leaves its batch one short."""
+    torch.manual_seed(0)
+    components = built(registry)
+    source, pairs = batches(components)
+    short = Batch(source.images[:-1], source.labels[:-1], 0, "source")
+    values = components.method.train_step([short, pairs], 0)
+    assert all(v == v for v in values.values())

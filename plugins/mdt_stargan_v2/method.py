@@ -198,11 +198,11 @@ class StarGANv2(Method):
         for network in (self.generator, self.mapping_network, self.style_encoder, self.discriminator):
             network.train()
         half = pairs.images.shape[0] // 2
-        reference, reference2 = pairs.images[:half], pairs.images[half:]
-        targets = domains(pairs.labels[:half])
-        batch = source.images.shape[0]
-        if half != batch:
-            raise MdtError(f"a reference batch holds {half} pairs for {batch} sources; the samplers must draw equal batches")
+        # With run.skip_bad_files an unreadable source leaves that batch short: use as many pairs.
+        batch = min(source.images.shape[0], half)
+        source = Batch(source.images[:batch], source.labels[:batch], source.source, source.role)
+        reference, reference2 = pairs.images[:batch], pairs.images[half : half + batch]
+        targets = domains(pairs.labels[:batch])
         z = torch.randn(batch, self.latent_dim, device=source.images.device)
         z2 = torch.randn(batch, self.latent_dim, device=source.images.device)
         logged: dict[str, torch.Tensor] = {}
