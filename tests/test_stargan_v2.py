@@ -12,6 +12,7 @@ from conftest import REPO, small, write_domain_folders
 from mdt.build import build
 from mdt.data import BalancedOrder, Batch, BatchStream, domains_of
 from mdt.engine import to_batch
+from mdt.errors import MdtError
 from mdt.recipe import load_recipe
 from mdt_stargan_v2.losses import DiversitySensitive
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
@@ -232,6 +233,8 @@ def test_python_api_latent_and_reference(registry, tmp_path, cli):
     assert isinstance(out, Image.Image) and out.size == (32, 32)
     batch = torch.rand(2, 3, 32, 32) * 2 - 1
     assert translator(batch, domain="Blond_Hair", ref=batch[:1]).shape == (2, 3, 32, 32)
+    with pytest.raises(MdtError, match="one reference image, or one per input"):
+        translator(batch, domain="Blond_Hair", ref=torch.cat([batch, batch]))
     grid = translator.grid([picture, picture], domain="Black_Hair", num=3)
     assert grid.size[0] > grid.size[1]
 
