@@ -53,3 +53,13 @@ def weighted_total(losses: Mapping[str, Any], phase: str, state, step: int, pref
             logged[f"{prefix}/{name}/{term}"] = term_value.detach().float()
     logged[f"{prefix}/total"] = total.detach().float()
     return total, logged
+
+
+def check_phases(losses: Mapping[str, Any], phases: tuple[str, ...], method: str) -> None:
+    """Every loss table must name phases that ``method`` runs."""
+    from mdt.errors import MdtError
+
+    for name, loss in losses.items():
+        own = getattr(loss, "phases", None)
+        if not own or not set(own) <= set(phases):
+            raise MdtError(f"[losses.{name}] takes part in {tuple(own or ())}, not in the phases of {method}: {', '.join(phases)}")

@@ -247,3 +247,18 @@ def test_a_short_source_batch_uses_as_many_pairs(registry):
     short = Batch(source.images[:-1], source.labels[:-1], 0, "source")
     values = components.method.train_step([short, pairs], 0)
     assert all(v == v for v in values.values())
+
+
+def test_losses_must_fit_the_methods_phases():
+    from mdt.loss import Loss, check_phases
+
+    class Elsewhere(Loss):
+        phases = ("encoder",)
+
+    with pytest.raises(MdtError, match=r"\[losses.odd\] takes part in \('encoder',\), not in the phases of stargan_v2"):
+        check_phases({"odd": Elsewhere()}, ("discriminator", "generator"), "stargan_v2")
+
+
+def test_style_sizes_must_agree(cli, tmp_path):
+    result = cli("run", QUICKSTART, *small(*TINY, "mapping_network.style_dim=8", v2=True))
+    assert result.exit_code == 2 and "style sizes differ: generator 16, mapping_network 8" in result.output

@@ -17,7 +17,7 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
-from mdt.loss import weighted_total
+from mdt.loss import check_phases, weighted_total
 from mdt.method import Method, Translator
 
 
@@ -126,9 +126,7 @@ class StarGAN(Method):
     ) -> None:
         if d_steps_per_g < 1:
             raise ValueError("d_steps_per_g must be at least 1")
-        for name, loss in losses.items():
-            if not getattr(loss, "phases", None) or not set(loss.phases) <= {"discriminator", "generator"}:
-                raise MdtError(f"[losses.{name}] is not a StarGAN loss (no discriminator/generator phases)")
+        check_phases(losses, ("discriminator", "generator"), "stargan")
         self.generator = generator
         self.discriminator = discriminator
         self.encoder = label_encoder

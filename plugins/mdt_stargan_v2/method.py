@@ -24,7 +24,7 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder
-from mdt.loss import weight_at, weighted_total
+from mdt.loss import check_phases, weight_at, weighted_total
 from mdt.method import Method, Translator
 
 PHASES = ("discriminator", "generator")
@@ -145,9 +145,7 @@ class StarGANv2(Method):
             raise MdtError("stargan_v2 needs one dataset with one domain per image, such as domain_folders with [labels] type = 'one_hot'")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {ema_decay}")
-        for name, loss in losses.items():
-            if not getattr(loss, "phases", None) or not set(loss.phases) <= set(PHASES):
-                raise MdtError(f"[losses.{name}] is not a loss of a discriminator/generator method")
+        check_phases(losses, PHASES, "stargan_v2")
         if mapping_network.style_dim != generator.style_dim or style_encoder.style_dim != generator.style_dim:
             raise MdtError(
                 f"style sizes differ: generator {generator.style_dim}, mapping_network {mapping_network.style_dim}, "
