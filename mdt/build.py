@@ -93,7 +93,7 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device, memory_format=memory_format)
     discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device, memory_format=memory_format)
     for name, section in SECTIONS.items():  # optional networks: StarGAN v2's mapping network and style encoder
-        if not section.required and not section.many and name in recipe.data:
+        if section.network and name in recipe.data:
             common[name] = instantiate(recipe, recipe.table(name), registry, common).to(device)
     if settings.compile_generator:
         # Only the generator: the discriminator is differentiated twice for its gradient

@@ -279,6 +279,55 @@ def translate(
         raise MdtError(str(exc)) from None
 
 
+@main.command("train-classifier")
+@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@set_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for classifier.safetensors.")
+@click.option("--max-images", default=1000, show_default=True, help="Held-out images to score it on, per dataset.")
+@click.option("--overwrite", is_flag=True, help="Replace a classifier already in --out.")
+def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, max_images: int, overwrite: bool) -> None:
+    """Train the judge of mdt eval on a recipe's real training images ([classifier]
+    table; default a ResNet-18 from scratch) and report its held-out accuracy."""
+    from mdt.evaluation import train_judge
+    from mdt.recipe import load_recipe
+
+    registry = _registry()
+    recipe = load_recipe(recipe_path, overrides, registry)
+    path, accuracy = train_judge(recipe, registry, out, max_images=max_images, overwrite=overwrite, console=err_console)
+    table = RichTable("label", "accuracy on real held-out images", title=str(path))
+    for key, value in accuracy.items():
+        table.add_row(key.removeprefix("real/"), f"{value:.4f}")
+    console.print(table)
+
+
+@main.command("eval")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--classifier", type=click.Path(path_type=Path), help="Judge from mdt train-classifier (default: the run's, else trained now).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder (default: RUN/eval-step_N).")
+@click.option("--metric", "metric_names", multiple=True, metavar="NAME", help="Run only this metric (repeatable; default: all that apply).")
+@click.option("--max-images", type=int, help="Held-out images per dataset for every metric (default: each metric's own).")
+@click.option("--inception", type=click.Path(dir_okay=False, path_type=Path), help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth): standard FID/KID.")
+@click.option("--lpips", type=click.Path(dir_okay=False, path_type=Path), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
+@click.option("--alexnet", type=click.Path(dir_okay=False, path_type=Path), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an earlier report in --out.")
+def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_names: tuple[str, ...], max_images: int | None,
+          inception: Path | None, lpips: Path | None, alexnet: Path | None, device: str, overwrite: bool) -> None:
+    """Measure a trained model on its held-out images: accuracy of translations (judged
+    by a classifier), cycle error, FID/KID per target, and for StarGAN v2 diversity in
+    latent and reference modes. Writes metrics.json and a self-contained report.html."""
+    from mdt.evaluation import evaluate_checkpoint
+
+    if max_images is not None and max_images < 1:
+        raise MdtError(f"--max-images {max_images}: give at least 1")
+    if alexnet and not lpips:
+        raise MdtError("--alexnet is the backbone of LPIPS: give --lpips too")
+    weights = {k: v for k, v in (("inception", inception), ("lpips", lpips), ("alexnet", alexnet)) if v is not None}
+    folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
+                                    max_images=max_images, device=device, overwrite=overwrite, console=err_console)
+    console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
+
+
 class ImporterGroup(click.Group):
     """Subcommands come from the registry's importers, so plugins can add their own."""
 

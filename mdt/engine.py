@@ -30,6 +30,7 @@ from mdt.build import Components, build, pick_device
 from mdt.cache import ImageCache
 from mdt.data import Batch, BatchStream, RawBatch, first_items
 from mdt.errors import MdtError
+from mdt.evaluation import Evaluation, build_classifier, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
 from mdt.labels import schemas_to_json
 from mdt.logbook import Logbook
@@ -238,7 +239,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                 if main and (done % settings.checkpoint_every == 0 or done == settings.iterations):
                     last_saved = save_checkpoint(components, recipe_text, run_dir, done, streams)
                 progress.update(task, completed=done)
-        metrics = evaluate(components, console) if main else {}
+        metrics = evaluate(components, recipe, registry, run_dir, console) if main else {}
         if metrics:
             logbook.write(settings.iterations, metrics, event="metrics")
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -258,15 +259,16 @@ def write_samples(components: Components, fixed: list[Batch], path: Path) -> Non
     save_png(grid_image(rows, ["input", *titles] if titles else None), path)
 
 
-def evaluate(components: Components, console: Console) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for name, metric in components.metrics.items():
-        console.print(f"metric [bold]{name}[/]: running")
-        values = metric(components)
-        for key, value in values.items():
-            results[f"{name}/{key}"] = value
-        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
-        console.print(f"metric [bold]{name}[/]: {shown}")
+def evaluate(components: Components, recipe: Recipe, registry: Registry, run_dir: Path, console: Console) -> dict[str, Any]:
+    """The recipe's metrics. A judge classifier trained for them is kept in the run folder
+    (``classifier/``), where ``mdt eval`` finds it."""
+    if not components.metrics:
+        return {}
+    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), console=console)
+    results = run_metrics(evaluation, components.metrics, console)
+    if evaluation.classifier_trained:
+        accuracy = real_accuracy(evaluation, max_images=256)
+        save_classifier(evaluation.classifier, classifier_table(recipe), components.schemas, run_dir / "classifier", accuracy)
     return results
 
 

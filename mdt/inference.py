@@ -29,6 +29,7 @@ from PIL import Image
 
 from mdt import checkpoint as ckpt
 from mdt.build import build, pick_device
+from mdt.errors import MdtError
 from mdt.grids import grid_image
 from mdt.images import from_pil, to_pil
 from mdt.labels import schemas_from_json
@@ -82,16 +83,34 @@ class ImageTranslator:
 def load_translator(path: str | Path, device: str = "auto", registry: Registry | None = None) -> ImageTranslator:
     """Load a checkpoint file (or the newest checkpoint of a run folder) for inference."""
     registry = registry or get_registry()
-    file = ckpt.resolve(path)
-    saved = ckpt.read(file, skip=("optim/", "rng/"))
+    file, saved = read_model(path)
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
     components = build(recipe, registry, schemas=schemas_from_json(saved.metadata["schemas"]), device=pick_device(device))
+    missing = load_networks(components, saved)
+    translator = ImageTranslator(components, file, saved.step, missing)
+    translator.recipe = recipe  # what built it: mdt serve builds its datasets for sample images
+    return translator
+
+
+def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
+    """A model checkpoint (file, or a run folder's newest) without its training state."""
+    file = ckpt.resolve(path)
+    saved = ckpt.read(file, skip=("optim/", "rng/"))
+    if "recipe" not in saved.metadata:
+        what = "a judge classifier (mdt train-classifier)" if saved.metadata.get("content") == "classifier" else "not a model"
+        raise MdtError(f"'{file}' is {what}, not a model checkpoint; give a run folder or its checkpoints/step_*.safetensors")
+    return file, saved
+
+
+def load_networks(components, saved: ckpt.Checkpoint) -> frozenset[str]:
+    """Load a checkpoint's weights into built components, ready for inference; returns
+    the networks it does not hold that the method can do without."""
     missing = set()
     for name, network in components.method.networks().items():
         state = saved.network(name)
         if not state and name not in components.method.inference_networks:
             missing.add(name)  # e.g. an imported generator without its discriminator
             continue
-        ckpt.load_network(network, state, name, file)
+        ckpt.load_network(network, state, name, saved.path)
         network.to(components.device).eval()
-    return ImageTranslator(components, file, saved.step, frozenset(missing))
+    return frozenset(missing)

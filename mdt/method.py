@@ -21,6 +21,10 @@ class Translator:
     image_size: int
     missing_networks: frozenset[str] = frozenset()  # not in the checkpoint (an import without D)
 
+    #: How metrics can choose an output's style: "labels" (StarGAN: the labels alone), or
+    #: StarGAN v2's "latent" (a style from noise) and "reference" (a reference image's).
+    modes: tuple[str, ...] = ("labels",)
+
     def translate(self, images: torch.Tensor, **request: Any) -> torch.Tensor:
         """One output per input for ``request`` (for StarGAN: ``to``, ``known``)."""
         raise NotImplementedError
@@ -28,6 +32,16 @@ class Translator:
     def grid(self, images: torch.Tensor, **request: Any) -> tuple[list[list[torch.Tensor]], list[str]]:
         """Rows (input, then one output per column) and the column titles."""
         raise NotImplementedError
+
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels",
+                  refs: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+        """For metrics: translate to exact labels (B, n) of ``dataset``, in one of
+        :attr:`modes`; ``refs`` are one reference per image, ``seed`` draws latent styles."""
+        raise NotImplementedError
+
+    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
+        """The cycle: ``translated`` images back to the ``originals``' ``labels``."""
+        return self.to_labels(translated, labels, dataset)
 
 
 class Method:

@@ -33,6 +33,7 @@ class Section:
     kind: str
     many: bool = False
     required: bool = True
+    network: bool = False  # an optional network built with the others and passed to the method
 
 
 RUN = "run"
@@ -41,12 +42,13 @@ SECTIONS: dict[str, Section] = {
     "labels": Section("label_encoder"),
     "augmentation": Section("augmentation"),
     "generator": Section("generator"),
-    "mapping_network": Section("mapping_network", required=False),
-    "style_encoder": Section("style_encoder", required=False),
+    "mapping_network": Section("mapping_network", required=False, network=True),
+    "style_encoder": Section("style_encoder", required=False, network=True),
     "discriminator": Section("discriminator"),
     "losses": Section("loss", many=True),
     "method": Section("method"),
     "metrics": Section("metric", many=True, required=False),
+    "classifier": Section("classifier", required=False),  # the judge of translations (mdt eval)
 }
 
 INJECTED: dict[str, str] = {

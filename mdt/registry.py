@@ -26,6 +26,7 @@ KINDS = (
     "loss",
     "method",
     "metric",
+    "classifier",  # judges translations for metrics: labels and features of images
     "importer",  # a click command run by `mdt import NAME`
 )
 

@@ -182,7 +182,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run"]
     settings = ["run.iterations=40", "run.checkpoint_every=1", "run.keep_checkpoints=2", "run.sample_every=5"]
-    for item in [*TINY, *settings, "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2"]:
+    for item in [*TINY, *settings, "classifier.steps=1", "metrics.accuracy.max_images=2"]:
         args += ["--set", item]
     chance = random.Random(int(time.time()))
     for attempt in range(3):

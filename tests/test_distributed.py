@@ -38,7 +38,7 @@ def test_two_processes_give_the_gradients_of_one_on_the_full_batch(tmp_path):
 
 def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     args = ["-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run"]
-    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2",
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
                   "run.cache_images=true")
     result = torchrun(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

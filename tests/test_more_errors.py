@@ -10,7 +10,7 @@ from conftest import REPO, small, write_rafd
 from test_recipe_errors import one_line_error
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
-TINY = ("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")
+TINY = ("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_csv_value_that_is_not_binary(cli, tmp_path):
     (tmp_path / "imgs" / "a.csv").write_text("file,Smiling\n0.png,1\n1.png,yes\n2.png,0\n")
     recipe = QUICKSTART.read_text().replace('type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"')
     (tmp_path / "csv.toml").write_text(recipe)
-    line = one_line_error(cli("run", tmp_path / "csv.toml", "--out", "run", *small("metrics.accuracy.steps=1")))
+    line = one_line_error(cli("run", tmp_path / "csv.toml", "--out", "run", *small("classifier.steps=1")))
     assert "a.csv: line 3, column 'Smiling' is 'yes', expected 1, 0 or -1" in line
 
 

@@ -70,7 +70,7 @@ def test_batched_discriminator_gives_the_same_loss_and_gradients(registry, tmp_p
 
 
 def test_bf16_training_runs_with_finite_fp32_losses(cli, tmp_path):
-    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2",
+    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
                  "run.precision=bf16", "run.cache_images=true")
     result = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert result.exit_code == 0, result.output

@@ -28,7 +28,10 @@ def data_overrides(recipe_path, tmp_path) -> list[str]:
             overrides += [f"datasets.{name}.size=16", f"datasets.{name}.test_size=4"]
     for name, table in data.get("metrics", {}).items():
         overrides.append(f"metrics.{name}.max_images=4")
-        overrides.append(f"metrics.{name}.steps=2" if table["type"] == "translation_accuracy" else f"metrics.{name}.samples=2")
+        if table["type"] == "diversity":
+            overrides.append(f"metrics.{name}.samples=2")
+    if "classifier" in data:
+        overrides.append("classifier.steps=2")
     return overrides
 
 
@@ -53,7 +56,7 @@ def test_two_iterations_of_every_recipe(recipe_path, cli, tmp_path):
 
 def test_an_existing_run_folder_is_never_reused(cli, tmp_path):
     recipe = REPO / "recipes" / "quickstart.toml"
-    args = ["run", recipe, *small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")]
+    args = ["run", recipe, *small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")]
     assert cli(*args).exit_code == 0
     assert cli(*args).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quickstart", "quickstart-2"]

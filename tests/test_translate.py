@@ -17,7 +17,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("trained")
     args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
-    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "metrics.accuracy.steps=1", "metrics.accuracy.max_images=2")
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return root / "run"

@@ -1,11 +1,17 @@
-"""Built-in plugin: metrics run at the end of training (and by ``mdt eval``)."""
+"""Built-in plugin: the judge classifier and the metrics of ``mdt eval`` (and of a recipe's ``[metrics]``)."""
 
 import mdt
 from mdt_metrics.accuracy import TranslationAccuracy
+from mdt_metrics.classifier import TimmClassifier
+from mdt_metrics.cycle import CycleError
 from mdt_metrics.diversity import Diversity
+from mdt_metrics.frechet import FrechetDistance
 
 
 @mdt.hookimpl
 def register_components(register):
+    register("classifier", "timm", TimmClassifier)
     register("metric", "translation_accuracy", TranslationAccuracy)
+    register("metric", "cycle_error", CycleError)
+    register("metric", "fid", FrechetDistance)
     register("metric", "diversity", Diversity)

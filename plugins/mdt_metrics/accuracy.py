@@ -1,105 +1,53 @@
 """Translation accuracy: do translated images show their target labels?
 
-A classifier (a timm backbone, trained from scratch) learns each dataset's labels on
-its real training images. It then reads the held-out images translated to every
-sample-grid target. This is StarGAN's protocol for RaFD (Table 3), applied to any
-dataset: the real-image accuracy says how far the judge itself can be trusted.
-For datasets with one domain per image, ``domain_accuracy`` is the share of
-translated images the classifier assigns to the requested domain.
+StarGAN's protocol for RaFD (Table 3), for any dataset: the judge classifier, trained
+on the real training images, reads the held-out images translated to every target. Its
+accuracy on the *real* held-out images says how far the judge can be trusted; the
+translated images' error rate is read beside it, overall, per label and per
+source -> target pair.
 """
 
 from __future__ import annotations
 
 import torch
 
-from mdt.data import collate
-from mdt.labels import column_labels, part_loss, part_predict
-
-
-def train_classifier(dataset, schema, augmentation, device, backbone: str, steps: int, batch_size: int, lr: float, seed: int):
-    import timm
-
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = timm.create_model(backbone, pretrained=False, num_classes=len(schema)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr)
-    model.train()
-    for _ in range(steps):
-        indices = torch.randint(0, len(dataset), (batch_size,), generator=generator).tolist()
-        raw = collate([dataset[i] for i in indices])
-        if raw.images.numel() == 0:
-            continue
-        images = augmentation(raw.images.to(device), train=True)
-        loss = part_loss(schema, model(images), raw.labels.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return model.eval()
+from mdt.evaluation import Evaluation, real_accuracy
+from mdt_metrics.pairs import translations
 
 
 class TranslationAccuracy:
-    """Share of target labels a separately trained classifier reads off translated test images."""
+    """Share of target labels the judge classifier reads off translated held-out images."""
 
-    def __init__(self, backbone: str = "resnet18", steps: int = 300, batch_size: int = 64, lr: float = 1e-3, max_images: int = 256, seed: int = 0) -> None:
-        self.backbone, self.steps, self.batch_size, self.lr = backbone, steps, batch_size, lr
-        self.max_images, self.seed = max_images, seed
+    def __init__(self, max_images: int = 256) -> None:
+        if max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {max_images}")
+        self.max_images = max_images
 
     @torch.no_grad()
-    def _read(self, classifier, schema, images):
-        return part_predict(schema, classifier(images))
+    def __call__(self, evaluation: Evaluation) -> dict[str, float]:
+        counts: dict[str, list[float]] = {}
 
-    def __call__(self, components) -> dict[str, float]:
-        device = components.device
-        translator = components.method.translator()
-        encoder = components.label_encoder
-        results: dict[str, float] = {}
-        correct_real = total_real = correct_fake = total_fake = correct_changed = total_changed = 0.0
-        correct_domain = total_domain = 0.0
-        classifiers = {}
-        for index, (train, schema) in enumerate(zip(components.train_sets, components.schemas)):
-            with torch.enable_grad():
-                classifiers[index] = train_classifier(
-                    train, schema, components.augmentation, device, self.backbone, self.steps, self.batch_size, self.lr, self.seed
-                )
-        for source, test in enumerate(components.test_sets):
-            count = min(len(test), self.max_images)
-            for start in range(0, count, self.batch_size):
-                raw = collate([test[i] for i in range(start, min(count, start + self.batch_size))])
-                if raw.images.numel() == 0:
-                    continue
-                images = components.augmentation(raw.images.to(device), train=False)
-                labels = raw.labels.to(device)
-                schema = components.schemas[source]
-                hits = self._read(classifiers[source], schema, images) == labels
-                correct_real += hits.sum().item()
-                total_real += hits.numel()
-                for title, target, assignments in encoder.targets():
-                    target_schema = components.schemas[target]
-                    base = labels if target == source else translator.read_labels(images, target)
-                    wanted = column_labels(target_schema, base, assignments)
-                    fake = translator.to_labels(images, wanted, target)
-                    read = self._read(classifiers[target], target_schema, fake)
-                    changed = (wanted != base) if target == source else torch.zeros_like(wanted, dtype=torch.bool)
-                    for name in assignments:
-                        changed[:, target_schema.index(name)] = True
-                    right = read == wanted
-                    if target_schema.categorical:  # one domain per image: is it the requested one?
-                        correct_domain += right.all(dim=1).sum().item()
-                        total_domain += right.shape[0]
-                    if target == source:
-                        correct_fake += right.sum().item()
-                        total_fake += right.numel()
-                    correct_changed += right[changed].sum().item()
-                    total_changed += changed.sum().item()
-                    key = f"changed/{title}"
-                    results[key] = results.get(key, 0.0) + right[changed].sum().item()
-                    results[key + "#n"] = results.get(key + "#n", 0.0) + changed.sum().item()
-        per_label = {k: results[k] / max(1.0, results[k + "#n"]) for k in results if not k.endswith("#n")}
-        domain = {"domain_accuracy": correct_domain / total_domain} if total_domain else {}
-        return {
-            "real_accuracy": correct_real / max(1.0, total_real),
-            "translated_accuracy": correct_fake / max(1.0, total_fake),
-            "changed_accuracy": correct_changed / max(1.0, total_changed),
-            **domain,
-            **per_label,
-        }
+        def add(key: str, hits: torch.Tensor) -> None:
+            entry = counts.setdefault(key, [0.0, 0.0])
+            entry[0] += hits.sum().item()
+            entry[1] += hits.numel()
+
+        for t in translations(evaluation, self.max_images):
+            schema = evaluation.schemas[t.target.dataset]
+            right = evaluation.classifier.predict(t.fake, t.target.dataset) == t.wanted
+            asked = t.asked(schema) & t.changed[:, None]  # images the target changes: translations, not copies
+            add("target_accuracy", right[asked])
+            add(f"target/{t.target.title}", right[asked])
+            if t.target.dataset == t.source:
+                add("translated_accuracy", right)  # every label: the ones to keep too
+            if schema.categorical:  # one domain per image: the requested one?
+                add("domain_accuracy", right.all(dim=1))
+            for i, pair in enumerate(t.pairs):
+                if t.changed[i]:
+                    add(f"pair/{pair}", right[i][asked[i]])
+        results = real_accuracy(evaluation, self.max_images)
+        results["real_error"] = 1.0 - results["real_accuracy"]
+        for key, (hits, total) in counts.items():
+            results[key] = hits / max(1.0, total)
+        results["target_error"] = 1.0 - results.get("target_accuracy", 0.0)
+        return results

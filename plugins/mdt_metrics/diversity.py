@@ -1,9 +1,12 @@
-"""Diversity: how different are the outputs that one input gets from different styles?
+"""Diversity: how different are the outputs one input gets from different styles?
 
-For every held-out image and every domain, ``samples`` styles drawn from noise give
-``samples`` translations; the score is their mean pairwise L1 distance (pixels in
-[-1, 1]), averaged over images. Zero means the style is ignored. The paper reports
-LPIPS instead, which needs pretrained network weights that mdt never downloads.
+StarGAN v2's protocol: every held-out image goes to every other domain ``samples``
+times (10 in the paper), with styles from noise (latent mode) and from different
+reference images (reference mode); the score is the mean distance over the outputs'
+pairs. The paper's distance is LPIPS, which needs network weights: with them
+(``mdt eval --lpips``) it is LPIPS, otherwise the distance between the judge
+classifier's features, labelled so. The mean pixel L1 (images in [-1, 1]) is always
+reported too. Zero means the style is ignored.
 """
 
 from __future__ import annotations
@@ -12,43 +15,91 @@ import itertools
 
 import torch
 
-from mdt.data import collate
 from mdt.errors import MdtError
+from mdt.evaluation import Evaluation
+from mdt.grids import grid_image
+from mdt_metrics.features import feature_space, image_features
+from mdt_metrics.pairs import translations
+
+GRID_ROWS = 8
+
+
+def mean_pairwise(outputs: torch.Tensor, distance) -> torch.Tensor:
+    """(K, B, ...) -> (B,): mean of ``distance(a, b)`` (B,) over the K(K-1)/2 pairs of outputs."""
+    pairs = list(itertools.combinations(range(outputs.shape[0]), 2))
+    return torch.stack([distance(outputs[i], outputs[j]) for i, j in pairs]).mean(0)
+
+
+def pixel_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().flatten(1).mean(1)
 
 
 def mean_pairwise_l1(outputs: torch.Tensor) -> torch.Tensor:
     """(K, B, 3, S, S) -> (B,): mean L1 distance over the K(K-1)/2 pairs of each input's outputs."""
-    pairs = list(itertools.combinations(range(outputs.shape[0]), 2))
-    return torch.stack([(outputs[i] - outputs[j]).abs().flatten(1).mean(1) for i, j in pairs]).mean(0)
+    return mean_pairwise(outputs, pixel_l1)
+
+
+def perceptual_distance(evaluation: Evaluation):
+    """LPIPS when the user gave its weights (``mdt eval --lpips``), else None."""
+    if "lpips" not in evaluation.weights:
+        return None
+    if "lpips" not in evaluation.cache:
+        from mdt_metrics.lpips import Lpips
+
+        evaluation.cache["lpips"] = Lpips.from_files(evaluation.weights["lpips"], evaluation.weights.get("alexnet")).to(evaluation.device).eval()
+    return evaluation.cache["lpips"]
 
 
 class Diversity:
-    """Mean pairwise L1 distance among latent-guided outputs for one input and domain."""
+    """Mean pairwise distance (LPIPS, else judge features; and pixel L1) among one input's outputs, per mode and domain."""
 
-    def __init__(self, samples: int = 10, max_images: int = 64, batch_size: int = 32, seed: int = 0) -> None:
+    def __init__(self, samples: int = 10, max_images: int = 64, seed: int = 0) -> None:
         if samples < 2:
             raise ValueError(f"samples must be at least 2 to compare outputs, not {samples}")
-        self.samples, self.max_images, self.batch_size, self.seed = samples, max_images, batch_size, seed
+        if max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {max_images}")
+        self.samples, self.max_images, self.seed = samples, max_images, seed
+
+    def prepare(self, evaluation: Evaluation) -> None:
+        perceptual_distance(evaluation)  # load LPIPS's weights now: a wrong file fails before any work
+
+    @staticmethod
+    def applies(translator) -> bool:
+        return "latent" in translator.modes
 
     @torch.no_grad()
-    def __call__(self, components) -> dict[str, float]:
-        translator = components.method.translator()
-        names = getattr(translator, "domain_names", None)
-        if names is None:
-            raise MdtError("the diversity metric needs a method whose translations take a domain and a seed (StarGAN v2)")
-        totals = {name: [0.0, 0] for name in names}
-        for test in components.test_sets:
-            count = min(len(test), self.max_images)
-            for start in range(0, count, self.batch_size):
-                raw = collate([test[i] for i in range(start, min(count, start + self.batch_size))])
-                if raw.images.numel() == 0:
+    def __call__(self, evaluation: Evaluation) -> dict[str, float | str]:
+        if not self.applies(evaluation.translator):
+            raise MdtError("the diversity metric needs a method whose translations take a style (StarGAN v2)")
+        lpips = perceptual_distance(evaluation)
+        perceptual = "lpips" if lpips is not None else "feature_distance"
+        results: dict[str, float | str] = {"distance": "lpips (alexnet)" if lpips is not None else f"L2 in {feature_space(evaluation)}"}
+        for mode in evaluation.translator.modes:
+            sums: dict[str, list[float]] = {}
+            rows: list[list[torch.Tensor]] = []
+            runs = [translations(evaluation, self.max_images, mode, seed=self.seed + 100_003 * k) for k in range(self.samples)]
+            for drawn in zip(*runs):
+                first = drawn[0]
+                keep = first.changed
+                if not keep.any():
                     continue
-                images = components.augmentation(raw.images.to(components.device), train=False)
-                for name in names:
-                    seeds = range(self.seed, self.seed + self.samples)
-                    outputs = torch.stack([translator.translate(images, domain=name, seed=s) for s in seeds])
-                    distances = mean_pairwise_l1(outputs)
-                    totals[name][0] += distances.sum().item()
-                    totals[name][1] += distances.numel()
-        per_domain = {f"l1/{name}": total / max(1, n) for name, (total, n) in totals.items()}
-        return {"mean_pairwise_l1": sum(per_domain.values()) / len(per_domain), **per_domain}
+                outputs = torch.stack([t.fake[keep] for t in drawn])
+                dataset = first.target.dataset
+                if lpips is not None:
+                    distance = mean_pairwise(outputs, lpips)
+                else:
+                    features = torch.stack([image_features(evaluation, o, dataset) for o in outputs])
+                    distance = mean_pairwise(features, lambda a, b: (a - b).norm(dim=1))
+                for key, values in ((perceptual, distance), ("pixel_l1", mean_pairwise_l1(outputs))):
+                    for name in (f"{mode}/{key}", f"{mode}/{key}/{first.target.title}"):
+                        entry = sums.setdefault(name, [0.0, 0])
+                        entry[0] += values.sum().item()
+                        entry[1] += values.numel()
+                inputs = first.images[keep]
+                for i in range(min(2, inputs.shape[0], GRID_ROWS - len(rows))):
+                    rows.append([inputs[i], *outputs[:, i]])
+            results.update({key: total / count for key, (total, count) in sums.items()})
+            if rows:
+                titles = ["input", *[f"{mode} {k + 1}" for k in range(self.samples)]]
+                evaluation.figures[f"diversity, {mode}-guided: {self.samples} outputs per input"] = grid_image(rows, titles)
+        return results

@@ -239,6 +239,8 @@ class StarGANv2Translator(Translator):
     """Translate to a domain with a style drawn from noise (``seed``) or taken from a
     reference image (``ref``). The moving-average networks do the work."""
 
+    modes = ("latent", "reference")
+
     def __init__(self, generator, mapping_network, style_encoder, domain_names: Sequence[str], image_size: int) -> None:
         self.generator, self.mapping_network, self.style_encoder = generator, mapping_network, style_encoder
         self.domain_names = tuple(domain_names)
@@ -293,11 +295,27 @@ class StarGANv2Translator(Translator):
         return self.styled(images, self.reference_styles(ref, index))
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
-        """To one-hot target ``labels`` with latent styles, one seed per image (for metrics)."""
-        targets = domains(labels).tolist()
-        styles = torch.cat([self.latent_styles(d, [i]) for i, d in enumerate(targets)])
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "latent",
+                  refs: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+        """To one-hot target ``labels`` (for metrics): each image with its own style, from
+        noise drawn with ``seed`` ("latent") or from its reference in ``refs`` ("reference")."""
+        targets = domains(labels)
+        if mode == "latent":
+            z = torch.randn(images.shape[0], self.mapping_network.latent_dim, generator=torch.Generator().manual_seed(seed))
+            self.mapping_network.eval()
+            styles = self.mapping_network(z.to(images.device), targets)
+        elif mode == "reference":
+            if refs is None or refs.shape[0] != images.shape[0]:
+                raise MdtError("reference-guided translation for metrics needs one reference image per input")
+            styles = self.reference_styles(refs, targets.tolist())
+        else:
+            raise MdtError(f"StarGAN v2 translates in 'latent' or 'reference' mode, not '{mode}'")
         return self.styled(images, styles)
+
+    @torch.no_grad()
+    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
+        """Back with the style the style encoder reads off the originals (the paper's cycle)."""
+        return self.styled(translated, self.reference_styles(originals, domains(labels).tolist()))
 
     def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
         raise MdtError("StarGAN v2's discriminator has no domain classifier to read an image's labels")

@@ -1,0 +1,337 @@
+"""Measuring a trained model: what every metric receives, and the judge classifier's file.
+
+The engine (after training) and ``mdt eval`` build one :class:`Evaluation` and pass it
+to each metric. It hands out held-out batches, the translation targets (the sample
+grid's columns), reference images of a target, the *judge* — a classifier trained on
+the real training images, once, when a metric first asks — and the files of pretrained
+networks the user gave (``weights``: FID's Inception, LPIPS), which mdt never downloads.
+Metrics may add pictures to ``figures``; the report shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from rich.console import Console
+
+import mdt
+from mdt import checkpoint as ckpt
+from mdt.build import Components, instantiate
+from mdt.data import collate
+from mdt.errors import MdtError
+from mdt.labels import LabelSchema, column_labels, schemas_from_json, schemas_to_json, set_labels
+from mdt.recipe import Recipe, Table
+from mdt.registry import Registry
+
+CLASSIFIER_FILE = "classifier.safetensors"
+DEFAULT_CLASSIFIER = {"type": "timm"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One translation target: a sample-grid column (a domain, or an attribute to set or flip)."""
+
+    title: str
+    dataset: int
+    assignments: Mapping[str, float]
+
+    def labels(self, schema: LabelSchema, base: torch.Tensor) -> torch.Tensor:
+        """The wanted labels of images whose labels are ``base``."""
+        return column_labels(schema, base, self.assignments)
+
+    def flips(self, schema: LabelSchema) -> bool:
+        """A single attribute outside any group is flipped, so every image changes."""
+        if len(self.assignments) != 1 or schema.categorical:
+            return False
+        return len(schema.group_of(next(iter(self.assignments)))) == 1
+
+    def holds(self, schema: LabelSchema, labels: torch.Tensor) -> torch.Tensor:
+        """(B,) which images already show this target: the real images of its domain.
+        For a flip, every image: flipped translations mix both directions."""
+        if self.flips(schema):
+            return torch.ones(labels.shape[0], dtype=torch.bool, device=labels.device)
+        return (set_labels(schema, labels, self.assignments) == labels).all(dim=1)
+
+
+class Evaluation:
+    """What metrics work from; see the module's docstring."""
+
+    def __init__(
+        self,
+        components: Components,
+        make_classifier: Callable[[], Any],
+        *,
+        classifier: Any = None,
+        weights: Mapping[str, Path] | None = None,
+        console: Console | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.components = components
+        self._make_classifier = make_classifier
+        self._classifier = classifier
+        self.classifier_trained = False
+        self.weights = dict(weights or {})
+        self.cache: dict[Any, Any] = {}  # what metrics share: networks built from weights, real features
+        self.console = console or Console(stderr=True)
+        self.batch_size = batch_size
+        self.figures: dict[str, Image.Image] = {}
+        self._references: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.components.device
+
+    @property
+    def schemas(self) -> list[LabelSchema]:
+        return self.components.schemas
+
+    @cached_property
+    def translator(self):
+        return self.components.method.translator()
+
+    @property
+    def targets(self) -> list[Target]:
+        return [Target(title, dataset, assignments) for title, dataset, assignments in self.components.label_encoder.targets()]
+
+    @property
+    def classifier(self):
+        """The judge: the one given, or one trained now on the real training images."""
+        if self._classifier is None:
+            classifier = self._make_classifier()
+            total = getattr(classifier, "steps", 0) * len(self.components.train_sets)
+            self.console.print(f"training the judge classifier ({classifier.feature_space}, {total} steps)", markup=False)
+            with torch.enable_grad():
+                classifier.fit(self.components.train_sets, self.components.augmentation, self.device)
+            self._classifier = classifier
+            self.classifier_trained = True
+        return self._classifier
+
+    def batches(self, dataset: int, max_images: int, split: str = "test") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(images in [-1, 1] on the device, labels) of the first ``max_images`` items of a split.
+        Unreadable files are left out: a metric reads what can be read."""
+        items = (self.components.test_sets if split == "test" else self.components.train_sets)[dataset]
+        count = min(len(items), max_images)
+        for start in range(0, count, self.batch_size):
+            raw = collate([items[i] for i in range(start, min(count, start + self.batch_size))])
+            if raw.images.numel() == 0:
+                continue
+            images = self.components.augmentation(raw.images.to(self.device), train=False)
+            yield images, raw.labels.to(self.device)
+
+    def references(self, target: Target, count: int) -> torch.Tensor:
+        """Up to ``count`` held-out images that show ``target``: the references of
+        reference-guided translation (StarGAN v2's protocol)."""
+        key = (target.title, target.dataset, count)
+        if key not in self._references:
+            schema = self.schemas[target.dataset]
+            found = []
+            for images, labels in self.batches(target.dataset, len(self.components.test_sets[target.dataset])):
+                found.append(images[target.holds(schema, labels)])
+                if sum(len(f) for f in found) >= count:
+                    break
+            self._references[key] = torch.cat(found)[:count] if found else torch.empty(0, device=self.device)
+        return self._references[key]
+
+
+def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Console) -> dict[str, Any]:
+    """Run each metric; their values keyed ``<metric name>/<value name>``. A metric's
+    optional ``prepare(evaluation)`` runs first, for every metric, so that a bad weights
+    file is reported before any long computation."""
+    for metric in metrics.values():
+        if hasattr(metric, "prepare"):
+            metric.prepare(evaluation)
+    results: dict[str, Any] = {}
+    for name, metric in metrics.items():
+        console.print(f"metric [bold]{name}[/]: running")
+        values = metric(evaluation)
+        for key, value in values.items():
+            results[f"{name}/{key}"] = value
+        shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in list(values.items())[:6])
+        console.print(f"metric [bold]{name}[/]: {shown}{' …' if len(values) > 6 else ''}")
+    return results
+
+
+# ---------------------------------------------------------------- the judge's file
+
+
+def classifier_table(recipe: Recipe) -> Table:
+    """The recipe's ``[classifier]``, or the default judge (a ResNet-18 from scratch)."""
+    return Table("classifier", "classifier", dict(recipe.data.get("classifier", DEFAULT_CLASSIFIER)))
+
+
+def build_classifier(recipe: Recipe, registry: Registry, schemas: list[LabelSchema], table: Table | None = None):
+    return instantiate(recipe, table or classifier_table(recipe), registry, {"schemas": schemas})
+
+
+@torch.no_grad()
+def real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
+    """The judge on real held-out images: overall and per label (``real/<label>``)."""
+    hits: dict[str, list[float]] = {}
+    right = total = 0.0
+    for dataset, schema in enumerate(evaluation.schemas):
+        for images, labels in evaluation.batches(dataset, max_images):
+            correct = evaluation.classifier.predict(images, dataset) == labels
+            right += correct.sum().item()
+            total += correct.numel()
+            for column, label in enumerate(schema.names):
+                entry = hits.setdefault(f"real/{label}", [0.0, 0.0])
+                entry[0] += correct[:, column].sum().item()
+                entry[1] += correct.shape[0]
+    return {"real_accuracy": right / max(1.0, total), **{k: h / max(1.0, n) for k, (h, n) in hits.items()}}
+
+
+def save_classifier(classifier, table: Table, schemas: list[LabelSchema], directory: Path, accuracy: Mapping[str, float]) -> Path:
+    """``directory/classifier.safetensors``: weights, the table that builds it, the label
+    schemas it reads and its accuracy on real held-out images."""
+    tensors = {f"classifier/{k}": v for k, v in classifier.state_dict().items()}
+    metadata = {
+        "content": "classifier",
+        "mdt_version": mdt.__version__,
+        "table": json.dumps(table.values),
+        "schemas": schemas_to_json(schemas),
+        "accuracy": json.dumps(dict(accuracy)),
+    }
+    return ckpt.write(directory / CLASSIFIER_FILE, tensors, metadata)
+
+
+def load_classifier(path: Path, registry: Registry, schemas: list[LabelSchema], device: torch.device):
+    """A judge saved by :func:`save_classifier`, checked against the model's labels."""
+    file = path / CLASSIFIER_FILE if path.is_dir() else path
+    saved = ckpt.read(file)
+    if saved.metadata.get("content") != "classifier":
+        raise MdtError(f"'{file}' is an mdt checkpoint but not a classifier; make one with mdt train-classifier")
+    own = [s.names for s in schemas_from_json(saved.metadata["schemas"])]
+    wanted = [s.names for s in schemas]
+    if own != wanted:
+        raise MdtError(f"classifier '{file}' reads labels {own}, but the model translates {wanted}; train one on the same recipe")
+    values = {k: v for k, v in json.loads(saved.metadata["table"]).items() if k != "weights"}  # the file has them
+    table = Table("classifier", "classifier", values)
+    recipe = Recipe(str(file), {"classifier": table.values})
+    classifier = build_classifier(recipe, registry, schemas, table)
+    classifier.load_state_dict(saved.network("classifier"))
+    return classifier.to(device), saved.json("accuracy", {})
+
+
+# ---------------------------------------------------------------- mdt train-classifier, mdt eval
+
+
+def _fresh_folder(path: Path, overwrite: bool, option: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise MdtError(f"{option} '{path}' is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise MdtError(f"{option} '{path}' already holds files; pass --overwrite to replace them, or choose another folder")
+
+
+def train_judge(recipe: Recipe, registry: Registry, out: Path, *, max_images: int = 1000, overwrite: bool = False,
+                console: Console | None = None) -> tuple[Path, dict[str, float]]:
+    """``mdt train-classifier``: the recipe's judge, trained on its real training images
+    and scored on its held-out ones."""
+    from mdt.build import build
+
+    console = console or Console(stderr=True)
+    _fresh_folder(out, overwrite, "--out")
+    components = build(recipe, registry)
+    table = classifier_table(recipe)
+    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas, table), console=console)
+    accuracy = real_accuracy(evaluation, max_images)
+    return save_classifier(evaluation.classifier, table, components.schemas, out, accuracy), accuracy
+
+
+def default_metrics(recipe: Recipe, registry: Registry, translator, names: Sequence[str] = (), max_images: int | None = None) -> dict[str, Any]:
+    """The metrics of ``mdt eval``: those named, else the recipe's ``[metrics]`` (with
+    their settings) and every other registered metric that applies to this method."""
+    from mdt.recipe import parameters
+
+    tables = {t.name: t for t in recipe.section("metrics")}
+    if names:  # a recipe's metric by its name, or any registered metric by its type
+        chosen = {n: tables.get(n) or Table(f"metrics.{n}", "metric", {"type": registry.get("metric", n).name}) for n in names}
+    else:
+        chosen = dict(tables)
+        used = {t.type for t in tables.values()}
+        for name in registry.names("metric"):
+            if name not in used and name not in chosen:
+                chosen[name] = Table(f"metrics.{name}", "metric", {"type": name})
+    metrics = {}
+    for name, table in chosen.items():
+        values = dict(table.values)
+        factory = registry.get("metric", values["type"]).factory
+        if max_images is not None and "max_images" in parameters(factory):
+            values["max_images"] = max_images
+        metric = instantiate(recipe, Table(table.address, "metric", values), registry, {})
+        applies = getattr(metric, "applies", None)
+        if names or applies is None or applies(translator):
+            metrics[name] = metric
+    return metrics
+
+
+def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = None, classifier: Path | None = None,
+                        weights: Mapping[str, Path] | None = None, metric_names: Sequence[str] = (), max_images: int | None = None,
+                        device: str = "auto", overwrite: bool = False, console: Console | None = None) -> tuple[Path, dict[str, Any]]:
+    """``mdt eval``: every metric on the held-out split; writes ``metrics.json`` and
+    ``report.html`` to ``out`` (default: ``<run>/eval-step_<N>``)."""
+    from mdt import report
+    from mdt.build import build, pick_device
+    from mdt.grids import grid_image
+    from mdt.inference import load_networks, read_model
+    from mdt.logbook import read_log
+    from mdt.recipe import parse_recipe
+
+    console = console or Console(stderr=True)
+    file, saved = read_model(path)
+    run_dir = file.parent.parent if file.parent.name == "checkpoints" else file.parent
+    out = out or run_dir / f"eval-step_{saved.step:08d}"
+    _fresh_folder(out, overwrite, "--out")
+    for name, weight in (weights or {}).items():
+        if not Path(weight).is_file():
+            raise MdtError(f"--{name} '{weight}' does not exist")
+    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
+    components = build(recipe, registry, device=pick_device(device))
+    trained_on = [s.names for s in schemas_from_json(saved.metadata["schemas"])]
+    if [s.names for s in components.schemas] != trained_on:
+        raise MdtError(f"the datasets of '{file}' now give labels {[s.names for s in components.schemas]}, but the model was trained on {trained_on}")
+    load_networks(components, saved)
+    judge, judge_accuracy = None, {}
+    classifier = classifier or (run_dir / "classifier" if (run_dir / "classifier" / CLASSIFIER_FILE).is_file() else None)
+    if classifier is not None:
+        judge, judge_accuracy = load_classifier(classifier, registry, components.schemas, components.device)
+        console.print(f"judge classifier: {classifier}", markup=False)
+    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
+                            weights=weights, console=console)
+    metrics = default_metrics(recipe, registry, evaluation.translator, metric_names, max_images)
+    results = run_metrics(evaluation, metrics, console)
+    figures = {}
+    with torch.no_grad():
+        for dataset, name in enumerate(components.dataset_names):
+            for images, _ in evaluation.batches(dataset, components.settings.sample_count):
+                rows, titles = evaluation.translator.grid(images)
+                figures[f"held-out images of '{name}' translated to every target"] = grid_image(rows, ["input", *titles])
+                break
+    figures.update(evaluation.figures)
+    out.mkdir(parents=True, exist_ok=True)
+    if evaluation.classifier_trained:
+        judge_accuracy = real_accuracy(evaluation, max_images or 1000)
+        save_classifier(evaluation.classifier, classifier_table(recipe), components.schemas, out / "classifier", judge_accuracy)
+    about = {
+        "checkpoint": str(file),
+        "step": saved.step,
+        "method": recipe.table("method").type,
+        "image size": components.settings.image_size,
+        "held-out images": ", ".join(f"{n}: {len(t)}" for n, t in zip(components.dataset_names, components.test_sets)),
+        "judge classifier": str(classifier or out / "classifier"),
+        "judge accuracy on real held-out images": f"{judge_accuracy.get('real_accuracy', float('nan')):.4f}",
+        "pretrained weights given": ", ".join(f"{k}: {v}" for k, v in (weights or {}).items()) or "none",
+        "mdt version": mdt.__version__,
+    }
+    (out / "metrics.json").write_text(json.dumps({"about": about, "metrics": results}, indent=2) + "\n", encoding="utf-8")
+    log = run_dir / "log.jsonl"
+    titles = [t.title for t in evaluation.targets]
+    report.write_html(out / "report.html", f"mdt eval: {file.name}", about, results, titles, figures, read_log(log) if log.is_file() else [])
+    report.print_tables(console, results, titles)
+    return out, results

@@ -1,0 +1,121 @@
+"""The judge of translations: one timm network per dataset, trained on its real images.
+
+StarGAN judged translated RaFD faces with a ResNet-18 trained from scratch on the real
+training images (Table 3); how well that network reads *real* held-out images says how
+far it can be trusted. Its pooled features also stand in for Inception's in FID/KID
+when the standard Inception weights are not available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from mdt.data import collate
+from mdt.errors import MdtError
+from mdt.labels import LabelSchema, part_loss, part_predict
+
+
+def _load_backbone_weights(model: torch.nn.Module, path: str) -> None:
+    """Pretrained weights for the backbone; the classifier head is the dataset's own."""
+    from mdt.checkpoint import load_foreign
+
+    file = Path(path)
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        if not file.is_file():
+            raise MdtError(f"classifier weights '{file}' do not exist")
+        state = load_file(str(file))
+    else:
+        state = load_foreign(file, "classifier weights")
+    if not isinstance(state, dict):
+        raise MdtError(f"classifier weights '{file}' hold no state dict of tensors")
+    own = model.state_dict()
+    head_name = model.pretrained_cfg.get("classifier", "fc")
+    head = {f"{head_name}.weight", f"{head_name}.bias"}
+    usable = {k: v for k, v in state.items() if k in own and k not in head and own[k].shape == v.shape}
+    missing = sorted(k for k in own if k not in usable and k not in head and not k.endswith("num_batches_tracked"))
+    if missing:
+        raise MdtError(f"classifier weights '{file}' do not fit the backbone: {len(missing)} tensors missing or of another shape, first '{missing[0]}'")
+    model.load_state_dict(usable, strict=False)
+
+
+class TimmClassifier:
+    """A timm backbone per dataset (ResNet-18 from scratch by default) that reads labels and image features."""
+
+    def __init__(
+        self,
+        schemas: Sequence[LabelSchema],
+        backbone: str = "resnet18",
+        steps: int = 300,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        seed: int = 0,
+        weights: str = "",
+    ) -> None:
+        import timm
+
+        if steps < 0 or batch_size < 1:
+            raise ValueError(f"steps must be >= 0 and batch_size >= 1, not {steps} and {batch_size}")
+        if not timm.is_model(backbone):
+            raise ValueError(f"backbone '{backbone}' is not a timm model name (see timm.list_models())")
+        self.schemas = list(schemas)
+        self.backbone, self.steps, self.batch_size, self.lr, self.seed = backbone, steps, batch_size, lr, seed
+        torch.manual_seed(seed)
+        self.models = torch.nn.ModuleList(timm.create_model(backbone, pretrained=False, num_classes=len(s)) for s in self.schemas)
+        if weights:
+            for model in self.models:
+                _load_backbone_weights(model, weights)
+        config = self.models[0].pretrained_cfg
+        # [-1, 1] images in the backbone's own normalisation, which pretrained weights expect.
+        self._mean = torch.tensor(config.get("mean", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
+        self._std = torch.tensor(config.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
+        self.feature_space = f"{backbone} classifier features"
+
+    def _input(self, images: torch.Tensor) -> torch.Tensor:
+        return ((images + 1) / 2 - self._mean.to(images.device)) / self._std.to(images.device)
+
+    def to(self, device: torch.device) -> TimmClassifier:
+        self.models.to(device)
+        return self
+
+    def fit(self, train_sets: Sequence, augmentation: Callable, device: torch.device, progress: Callable[[int], None] | None = None) -> None:
+        """``steps`` Adam steps per dataset on random batches of its training images."""
+        self.models.to(device).train()
+        for index, (dataset, schema, model) in enumerate(zip(train_sets, self.schemas, self.models)):
+            generator = torch.Generator().manual_seed(self.seed + index)
+            optimizer = torch.optim.Adam(model.parameters(), self.lr)
+            for step in range(self.steps):
+                picks = torch.randint(0, len(dataset), (self.batch_size,), generator=generator).tolist()
+                raw = collate([dataset[i] for i in picks])
+                if raw.images.numel() == 0:
+                    continue
+                images = augmentation(raw.images.to(device), train=True)
+                loss = part_loss(schema, model(self._input(images)), raw.labels.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if progress:
+                    progress(1)
+        self.models.eval()
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        """0/1 labels (B, n) of ``dataset``'s schema read off ``images`` in [-1, 1]."""
+        model = self.models[dataset].eval()
+        return part_predict(self.schemas[dataset], model(self._input(images)))
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        """Pooled features (B, F) before the classifier head."""
+        model = self.models[dataset].eval()
+        return model.forward_head(model.forward_features(self._input(images)), pre_logits=True)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.models.state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.models.load_state_dict(state)

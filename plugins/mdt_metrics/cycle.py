@@ -1,0 +1,37 @@
+"""Cycle error: how much of an image survives a trip to a target and back?
+
+StarGAN's reconstruction loss, measured on held-out images: the mean absolute pixel
+difference (images in [-1, 1]) between each input and ``G(G(x, target), source)``;
+for StarGAN v2 the way back takes the style the style encoder reads off the input.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mdt.evaluation import Evaluation
+from mdt_metrics.pairs import translations
+
+
+class CycleError:
+    """Mean L1 between held-out images and their round trip through each target, per source -> target pair."""
+
+    def __init__(self, max_images: int = 256) -> None:
+        if max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {max_images}")
+        self.max_images = max_images
+
+    @torch.no_grad()
+    def __call__(self, evaluation: Evaluation) -> dict[str, float]:
+        sums: dict[str, list[float]] = {}
+        for t in translations(evaluation, self.max_images):
+            back = evaluation.translator.reconstruct(t.fake, t.images, t.labels, t.source)
+            errors = (back - t.images).abs().flatten(1).mean(1)
+            for i, pair in enumerate(t.pairs):
+                if not t.changed[i]:
+                    continue  # no trip: the target is where the image already is
+                for key in ("l1", f"l1/{t.target.title}", f"pair/{pair}"):
+                    entry = sums.setdefault(key, [0.0, 0])
+                    entry[0] += errors[i].item()
+                    entry[1] += 1
+        return {key: total / count for key, (total, count) in sums.items()}

@@ -1,0 +1,68 @@
+"""Held-out images translated to every target: what the translation metrics measure.
+
+Each source image goes to every sample-grid target (a domain, or an attribute set or
+flipped). Where the target lies in another dataset (StarGAN's mask vector), the labels
+it keeps are the ones the judge classifier reads off the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from mdt.evaluation import Evaluation, Target
+
+
+@dataclass
+class Translated:
+    source: int  # dataset of the inputs
+    images: torch.Tensor  # inputs (B, 3, S, S)
+    labels: torch.Tensor  # their labels in the source dataset
+    target: Target
+    base: torch.Tensor  # the inputs' labels in the target dataset
+    wanted: torch.Tensor  # the labels asked for
+    changed: torch.Tensor  # (B,) inputs the target changes (a translation, not a copy)
+    fake: torch.Tensor  # the translations
+    pairs: list[str]  # (B,) "source -> target" names
+
+    def asked(self, schema) -> torch.Tensor:
+        """(B, n) the label entries the target sets: what the judge should read."""
+        mask = self.wanted != self.base
+        for name in self.target.assignments:
+            mask[:, schema.index(name)] = True
+        return mask
+
+
+def source_names(schema, labels: torch.Tensor) -> list[str]:
+    """Each image's domain where there is one per image, else its dataset's name."""
+    if schema.categorical:
+        return [schema.names[i] for i in labels.argmax(dim=1).tolist()]
+    return [schema.dataset or "images"] * labels.shape[0]
+
+
+@torch.no_grad()
+def translations(evaluation: Evaluation, max_images: int, mode: str | None = None, seed: int = 0) -> Iterator[Translated]:
+    """Every held-out batch (up to ``max_images`` per dataset) to every target, in ``mode``
+    (default: the translator's first). Reference mode takes references of the target
+    from the held-out images, one per input, in turn from the ``seed``-th on."""
+    translator = evaluation.translator
+    mode = mode or translator.modes[0]
+    for source, schema in enumerate(evaluation.schemas):
+        for batch_index, (images, labels) in enumerate(evaluation.batches(source, max_images)):
+            names = source_names(schema, labels)
+            for target in evaluation.targets:
+                target_schema = evaluation.schemas[target.dataset]
+                base = labels if target.dataset == source else evaluation.classifier.predict(images, target.dataset)
+                wanted = target.labels(target_schema, base)
+                changed = (wanted != base).any(dim=1)
+                refs = None
+                if mode == "reference":
+                    pool = evaluation.references(target, 64)
+                    if pool.shape[0] == 0:
+                        continue  # no held-out image shows this target
+                    refs = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
+                fake = translator.to_labels(images, wanted, target.dataset, mode=mode, refs=refs, seed=seed + batch_index)
+                pairs = [f"{n}->{target.title}" for n in names]
+                yield Translated(source, images, labels, target, base, wanted, changed, fake, pairs)

@@ -1,0 +1,249 @@
+"""mdt eval and mdt train-classifier: metrics with known answers, reference implementations
+of the pretrained feature networks, and the report end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, small
+from test_recipe_errors import one_line_error
+
+from mdt.evaluation import Evaluation
+from mdt.labels import LabelSchema
+
+QUICKSTART = REPO / "recipes" / "quickstart.toml"
+V2_QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
+TINY = ("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
+        "metrics.accuracy.max_images=6")
+
+
+# ---------------------------------------------------------------- known answers
+
+
+class _Translator:
+    """Writes the target domain into pixel (0, 0, 0): +1 for 'b', -1 for 'a'; input 0 is left as it was."""
+
+    modes = ("labels",)
+
+    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0):
+        out = images.clone()
+        out[1:, 0, 0, 0] = labels[1:, 1] * 2 - 1
+        return out
+
+    def reconstruct(self, translated, originals, labels, dataset):
+        return originals + 0.5  # off by exactly 0.5 everywhere
+
+
+class _Judge:
+    """Reads the domain from pixel (0, 0, 0); reads real image 3 wrongly."""
+
+    feature_space = "test"
+
+    def predict(self, images, dataset):
+        b = (images[:, 0, 0, 0] > 0).float()
+        return torch.stack([1 - b, b], dim=1)
+
+
+def _evaluation(domains):
+    """Held-out images whose pixel (0, 0, 0) says their domain ('a' or 'b')."""
+    schema = LabelSchema("toy", ("a", "b"), categorical=True)
+    items = []
+    for i, d in enumerate(domains):
+        image = torch.full((3, 4, 4), 0, dtype=torch.uint8)
+        image[0, 0, 0] = 255 if d == "b" else 0
+        items.append({"image": image, "label": torch.tensor([d == "a", d == "b"], dtype=torch.float32)})
+    encoder = SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})])
+    components = SimpleNamespace(
+        device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items], label_encoder=encoder,
+        augmentation=lambda x, train: x.float() / 127.5 - 1, method=SimpleNamespace(translator=_Translator),
+    )
+    return Evaluation(components, make_classifier=None, classifier=_Judge(), batch_size=8)
+
+
+def test_accuracy_and_cycle_error_on_constructed_translations_are_exact():
+    from mdt_metrics.accuracy import TranslationAccuracy
+    from mdt_metrics.cycle import CycleError
+
+    evaluation = _evaluation(["a", "a", "b", "b"])
+    values = TranslationAccuracy()(evaluation)
+    # Real images: all four read right. Translations: image 0 ('a') is never changed, so
+    # its trip to 'b' fails; images 1..3 are written right. Changed inputs: to 'a' images
+    # 2, 3 (both right); to 'b' images 0, 1 (one right).
+    assert values["real_accuracy"] == 1.0 and values["real_error"] == 0.0
+    assert values["target_accuracy"] == 3 / 4 and values["target_error"] == 1 / 4
+    assert values["target/a"] == 1.0 and values["target/b"] == 0.5
+    assert values["pair/a->b"] == 0.5 and values["pair/b->a"] == 1.0
+    # Domain accuracy counts every translation, copies included: 7 of 8 show their domain.
+    assert values["domain_accuracy"] == 7 / 8
+    cycle = CycleError()(evaluation)
+    assert cycle["l1"] == pytest.approx(0.5) and set(cycle) == {"l1", "l1/a", "l1/b", "pair/a->b", "pair/b->a"}
+
+
+def test_inception_features_match_pytorch_fid(tmp_path, monkeypatch):
+    """Same weights file, same images: the same 2048 features and the same FID as pytorch-fid."""
+    pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    from mdt_metrics.distances import fid
+    from mdt_metrics.inception import FidInception
+
+    torch.manual_seed(0)
+    random = FidInception()
+    for module in random.modules():  # batch-norm statistics that matter
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    file = tmp_path / "pt_inception.pth"
+    torch.save(random.net.state_dict(), file)
+    monkeypatch.setattr(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: torch.load(file))
+    theirs = pytorch_fid_inception.InceptionV3([3]).eval()
+    ours = FidInception.from_file(file).eval()
+    images = torch.rand(6, 3, 40, 40)  # pytorch-fid takes [0, 1], mdt [-1, 1]
+    with torch.no_grad():
+        expected = theirs(images)[0].flatten(1)
+    got = ours(images * 2 - 1)
+    assert torch.allclose(got, expected, atol=1e-5)
+    a, b = got[:3].double(), got[3:].double()
+    reference = calculate_frechet_distance(a.mean(0).numpy(), torch.cov(a.T).numpy(), b.mean(0).numpy(), torch.cov(b.T).numpy())
+    assert fid(a, b) == pytest.approx(reference, rel=1e-4, abs=1e-6)
+
+
+def test_lpips_matches_the_lpips_package(tmp_path):
+    lpips = pytest.importorskip("lpips")
+    from torchvision.models import alexnet
+
+    from mdt_metrics.lpips import Lpips
+
+    torch.manual_seed(0)
+    backbone = alexnet(weights=None)
+    torch.save(backbone.state_dict(), tmp_path / "alexnet.pth")
+    theirs = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    features = backbone.features
+    for k in range(1, 6):
+        for index, module in getattr(theirs.net, f"slice{k}").named_children():
+            if hasattr(module, "weight"):
+                module.load_state_dict(features[int(index)].state_dict())
+    linear = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    ours = Lpips.from_files(linear, tmp_path / "alexnet.pth").eval()
+    a, b = torch.rand(3, 3, 48, 48) * 2 - 1, torch.rand(3, 3, 48, 48) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(ours(a, b), theirs(a, b).flatten(), atol=1e-6)
+    assert torch.all(ours(a, a) == 0)
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-iteration quickstart run, with its judge classifier."""
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+
+    folder = tmp_path_factory.mktemp("eval")
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = CliRunner().invoke(main, ["run", str(QUICKSTART), "--out", "run", *small(*TINY)])
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 0, result.output
+    return folder / "run"
+
+
+def _open_in_browser(html: Path, screenshot: Path) -> bool:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return False
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={screenshot.parent / 'profile'}",
+         "--window-size=1000,1600", f"--screenshot={screenshot}", html.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    return True
+
+
+def test_eval_writes_json_and_a_self_contained_report(trained, cli, tmp_path):
+    assert (trained / "classifier" / "classifier.safetensors").is_file()  # kept by the run for mdt eval
+    result = cli("eval", "--checkpoint", trained, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    metrics = data["metrics"]
+    for key in ("accuracy/real_accuracy", "accuracy/target_accuracy", "cycle_error/l1", "fid/fid_mean", "fid/kid_mean"):
+        assert isinstance(metrics[key], float), key
+    for title in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"):
+        assert f"fid/fid/{title}" in metrics and f"accuracy/target/{title}" in metrics and f"cycle_error/l1/{title}" in metrics
+    assert metrics["fid/feature_space"].startswith("classifier")  # no Inception weights given: said so
+    assert data["about"]["judge classifier"] == str(trained / "classifier")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "<table>" in page and "per target domain" in page and "Black_Hair" in page
+    assert page.count('src="data:image/png;base64,') >= 1 and "<polyline" in page and "D/total" in page
+    assert "http" not in page.replace(' xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from elsewhere
+    shot = tmp_path / "report.png"
+    if _open_in_browser(tmp_path / "report" / "report.html", shot):
+        from PIL import Image
+
+        with Image.open(shot) as image:
+            assert len(np.unique(np.asarray(image.convert("L")))) > 20  # a page was drawn, not a blank
+    elif os.environ.get("MDT_REQUIRE_BROWSER"):
+        pytest.fail("MDT_REQUIRE_BROWSER is set but no chromium is installed")
+
+
+def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):
+    result = cli("train-classifier", QUICKSTART, "--out", tmp_path / "judge", *small(*TINY))
+    assert result.exit_code == 0, result.output
+    assert "real_accuracy" in result.output and (tmp_path / "judge" / "classifier.safetensors").is_file()
+    result = cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out", "--metric", "accuracy")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(k.split("/")[0] for k in data["metrics"]) == {"accuracy"}
+    assert data["about"]["judge classifier"] == str(tmp_path / "judge")
+
+
+def _error(result) -> str:
+    """The one error line (progress lines may come before it), exit code 2, no traceback."""
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and result.output.rstrip().endswith(errors[0]), result.output
+    return errors[0]
+
+
+def test_eval_refuses_to_overwrite_and_names_bad_inputs(trained, cli, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metrics.json").write_text("keep me")
+    line = one_line_error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "out"))
+    assert "already holds files" in line and (tmp_path / "out" / "metrics.json").read_text() == "keep me"
+    classifier = trained / "classifier" / "classifier.safetensors"
+    assert "is a judge classifier" in one_line_error(cli("eval", "--checkpoint", classifier))
+    assert "--inception" in one_line_error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "a", "--inception", tmp_path / "none.pth"))
+    torch.save({"x": torch.zeros(2)}, tmp_path / "bad.pth")
+    line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "b", "--inception", tmp_path / "bad.pth", "--metric", "fid"))
+    assert "bad.pth" in line and "FID Inception" in line
+    line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "c", "--metric", "no_such_metric"))
+    assert "no_such_metric" in line and "translation_accuracy" in line
+
+
+def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path):
+    from conftest import SMALL_V2  # noqa: F401  (the reduced v2 sizes)
+
+    args = small("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.steps=1", "classifier.batch_size=4",
+                 "metrics.accuracy.max_images=4", "metrics.diversity.samples=2", "metrics.diversity.max_images=4", v2=True)
+    assert cli("run", V2_QUICKSTART, "--out", "run", *args).exit_code == 0
+    result = cli("eval", "--checkpoint", "run", "--out", "report", "--max-images", "4")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(Path("report/metrics.json").read_text())["metrics"]
+    for mode in ("latent", "reference"):
+        assert metrics[f"diversity/{mode}/feature_distance"] > 0 and metrics[f"diversity/{mode}/pixel_l1"] > 0
+        assert f"fid/{mode}/fid_mean" in metrics
+    page = Path("report/report.html").read_text()
+    assert "latent-guided" in page and "reference-guided" in page
