@@ -328,6 +328,20 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
 
 
+@main.command()
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--port", default=7860, show_default=True, help="Port of the local web page.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: reachable from other machines).")
+@click.option("--max-file-mb", default=20, show_default=True, help="Largest upload accepted.")
+@click.option("--device", default="auto", show_default=True)
+def serve(checkpoint: Path, port: int, host: str, max_file_mb: int, device: str) -> None:
+    """Try a trained model in the browser: upload an image, choose targets, see and
+    download the result (needs the demo extra: pip install -e '.[demo]')."""
+    from mdt.serve import serve as run_server
+
+    run_server(checkpoint, host=host, port=port, device=device, max_file_mb=max_file_mb)
+
+
 class ImporterGroup(click.Group):
     """Subcommands come from the registry's importers, so plugins can add their own."""
 

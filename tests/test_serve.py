@@ -1,0 +1,167 @@
+"""mdt serve: the page, driven in a real headless Chromium (Debian's package; nothing
+downloaded). Without Gradio, Playwright or Chromium the test is skipped, unless
+MDT_REQUIRE_BROWSER is set (CI sets it), where a missing piece fails it."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, random_image, small
+from PIL import Image
+
+QUICKSTART = REPO / "recipes" / "quickstart.toml"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def _need(available: bool, what: str) -> None:
+    if not available:
+        if os.environ.get("MDT_REQUIRE_BROWSER"):
+            pytest.fail(f"MDT_REQUIRE_BROWSER is set but {what} is missing")
+        pytest.skip(f"{what} is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A 2-iteration quickstart model behind `mdt serve`, in its own process."""
+    import importlib.util
+
+    _need(importlib.util.find_spec("gradio") is not None, "gradio (pip install -e '.[demo]')")
+    _need(importlib.util.find_spec("playwright") is not None, "playwright")
+    _need(shutil.which("chromium") is not None, "chromium (apt install chromium)")
+    folder = tmp_path_factory.mktemp("serve")
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    subprocess.run([sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *args], cwd=folder, env=env, check=True,
+                   capture_output=True, timeout=600)
+    port = _free_port()
+    log = open(folder / "serve.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", "run", "--port", str(port)], cwd=folder,
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail("mdt serve did not start:\n" + (folder / "serve.log").read_text())
+            time.sleep(1)
+    yield url, folder
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def _fetch(page, src: str) -> Image.Image:
+    body = page.request.get(src).body()
+    return Image.open(io.BytesIO(body)).convert("RGB")
+
+
+def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, folder = server
+    face = random_image(tmp_path / "face.png", 48, 48, seed=3)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(url, wait_until="networkidle")
+        # Controls come from the checkpoint's label names.
+        for name in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"):
+            expect(page.get_by_text(name).first).to_be_visible()
+        # Nothing chosen: the page says so and the server carries on.
+        page.locator("#input-image input[type=file]").set_input_files(str(face))
+        page.click("#translate")
+        expect(page.get_by_text("choose at least one target label").first).to_be_visible(timeout=30_000)
+        page.locator("[data-testid=toast-close]").first.click()
+        page.get_by_label("Blond_Hair").first.check()
+        page.click("#translate")
+        page.wait_for_selector("#result img", timeout=60_000)
+        result = _fetch(page, page.locator("#result img").get_attribute("src"))
+        link = page.locator("#download a").first.get_attribute("href")
+        assert link.endswith("result.png") and _fetch(page, link).tobytes() == result.tobytes()  # the download is the result
+        # A sample from the page instead of an upload: translated too, to another picture.
+        page.locator(".gallery-item").first.click()
+        page.wait_for_timeout(500)
+        sample = _fetch(page, page.locator("#input-image img").first.get_attribute("src"))
+        page.click("#translate")
+        expect(page.locator("#result img")).not_to_have_attribute("src", page.locator("#result img").get_attribute("src"), timeout=60_000)
+        from_sample = _fetch(page, page.locator("#result img").get_attribute("src"))
+        page.click("#grid")
+        page.wait_for_selector("#full-grid img", timeout=60_000)
+        if os.environ.get("MDT_SCREENSHOT"):
+            page.screenshot(path=os.environ["MDT_SCREENSHOT"], full_page=True)
+        browser.close()
+    with Image.open(face) as original:
+        source = np.asarray(original.convert("RGB").resize(result.size), dtype=np.float32)
+    assert result.size == (32, 32) and from_sample.size == (32, 32)  # the model's image size
+    assert np.abs(np.asarray(result, dtype=np.float32) - source).mean() > 5  # a translation, not the input back
+    shown = np.asarray(sample.resize((32, 32)), dtype=np.float32)
+    assert np.abs(np.asarray(from_sample, dtype=np.float32) - shown).mean() > 5
+
+
+def test_bad_upload_is_an_error_in_the_page(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = server
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.goto(url, wait_until="networkidle")
+        page.locator("#input-image input[type=file]").set_input_files(str(text))
+        page.get_by_label("Blond_Hair").first.check()
+        page.click("#translate")
+        expect(page.get_by_text("Error").first).to_be_visible(timeout=30_000)
+        assert page.locator("#result img").count() == 0
+        browser.close()
+    assert urllib.request.urlopen(url, timeout=10).status == 200  # still serving
+
+
+def test_serve_without_a_model_is_a_one_line_error(cli, tmp_path):
+    from test_recipe_errors import one_line_error
+
+    assert "does not exist" in one_line_error(cli("serve", "--checkpoint", tmp_path / "nothing"))
+
+
+def test_page_controls_come_from_the_label_names_and_uploads_are_checked():
+    from types import SimpleNamespace
+
+    from mdt.errors import MdtError
+    from mdt.labels import LabelSchema
+    from mdt.serve import _picture, label_controls, request_from
+
+    celeba = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Male"), exclusive=(("Black_Hair", "Blond_Hair"),))
+    rafd = LabelSchema("rafd", ("happy", "sad"), categorical=True)
+    translator = SimpleNamespace(encoder=SimpleNamespace(schemas=[celeba, rafd]))
+    controls = label_controls(translator)
+    assert controls == [
+        ("Black_Hair / Blond_Hair", ["keep", "celeba.Black_Hair", "celeba.Blond_Hair"]),
+        ("celeba.Male", ["keep", "yes", "no"]),
+        ("rafd", ["keep", "rafd.happy", "rafd.sad"]),
+    ]
+    assert request_from(controls, ["celeba.Blond_Hair", "no", "keep"]) == {"celeba.Blond_Hair": 1.0, "celeba.Male": 0.0}
+    with pytest.raises(MdtError, match="5000x5000 pixels; the limit"):
+        _picture(Image.new("RGB", (5000, 5000)), "the input")
+    with pytest.raises(MdtError, match="upload the input"):
+        _picture(None, "the input")
