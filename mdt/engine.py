@@ -154,6 +154,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     if device.type == "cuda" and not settings.deterministic:
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels
     components = build(recipe, registry, device=device)
+    components.method.check_ready()
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())
         distributed.synchronise_optimizers(components.method.optimizers())

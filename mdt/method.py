@@ -71,6 +71,10 @@ class Method:
     def translator(self) -> Translator:
         raise NotImplementedError
 
+    def check_ready(self) -> None:
+        """Raise :class:`mdt.errors.MdtError` if training cannot start (a missing weights
+        file, ...); the engine asks before it writes anything."""
+
     def state(self) -> dict[str, Any]:
         """JSON-able state beyond networks and optimizers (saved in checkpoints)."""
         return {}

@@ -92,12 +92,22 @@ def test_imports_name_domains_and_refuse_bad_files(cli, tmp_path):
     assert shape.exit_code == 2 and "to_rgb.2.weight" in shape.output
 
 
-def test_a_landmark_model_imports_and_says_what_it_needs(cli, tmp_path, registry):
+def test_a_landmark_model_needs_the_landmark_network_and_works_with_it(cli, tmp_path, registry):
+    from test_landmarks import random_landmark_file
+
     path, _ = official_file(tmp_path, high_pass=1.0)
     assert cli("import", "stargan-v2", path, "--out", "celeba", "--image-size", "32", "--domains", "female,male,other").exit_code == 0
     source = tmp_path / "face.png"
     from PIL import Image
 
-    Image.new("RGB", (32, 32)).save(source)
+    Image.new("RGB", (32, 32), (120, 90, 60)).save(source)
     result = cli("translate", "--checkpoint", "celeba", "--input", source, "--output", "out.png", "--domain", "male")
-    assert result.exit_code == 2 and "face-landmark masks" in result.output and "FAN" in result.output
+    assert result.exit_code == 2 and "face-landmark masks" in result.output and "wing.ckpt" in result.output
+    wing = random_landmark_file(tmp_path / "wing.ckpt")
+    assert cli("import", "stargan-v2", path, "--out", "with_fan", "--image-size", "32", "--domains", "female,male,other",
+               "--landmarks", wing).exit_code == 0
+    result = cli("translate", "--checkpoint", "with_fan", "--input", source, "--output", "out.png", "--domain", "male")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.png").is_file()
+    bad = cli("import", "stargan-v2", path, "--out", "bad", "--image-size", "32", "--landmarks", path)
+    assert bad.exit_code == 2 and "not the FAN landmark network" in bad.output

@@ -32,6 +32,12 @@ def data_overrides(recipe_path, tmp_path) -> list[str]:
             overrides.append(f"metrics.{name}.samples=2")
     if "classifier" in data:
         overrides.append("classifier.steps=2")
+    if data["method"].get("landmark_weights"):  # the CelebA-HQ generator's face-landmark network
+        from test_landmarks import random_landmark_file
+
+        overrides.append(f"method.landmark_weights='{random_landmark_file(tmp_path / 'wing.ckpt')}'")
+        # It runs at 256 px for every translation, slow on a CPU: tests/test_landmarks.py trains with it.
+        overrides.append("generator.high_pass=0")
     return overrides
 
 

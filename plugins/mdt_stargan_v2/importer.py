@@ -22,6 +22,7 @@ from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema, schemas_to_json
 from mdt.recipe import dump_toml
+from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEncoder
 
 NETWORKS = ("generator", "mapping_network", "style_encoder")
@@ -89,7 +90,7 @@ def build_networks(sizes: dict) -> dict[str, torch.nn.Module]:
     }
 
 
-def recipe_for(sizes: dict, domains: list[str]) -> dict:
+def recipe_for(sizes: dict, domains: list[str], landmarks: Path | None = None) -> dict:
     root = "data/afhq" if sizes["num_domains"] == 3 else "data/celeba_hq"
     style = {"style_dim": sizes["style_dim"]}
     return {
@@ -113,14 +114,19 @@ def recipe_for(sizes: dict, domains: list[str]) -> dict:
             "diversity": {"type": "diversity", "weight": 2.0 if sizes["num_domains"] == 3 else 1.0, "decay_iterations": 100000},
             "cycle": {"type": "cycle_l1", "weight": 1.0},
         },
-        "method": {"type": "stargan_v2"},
+        "method": {"type": "stargan_v2", **({"landmark_weights": str(landmarks.resolve())} if landmarks else {})},
     }
 
 
-def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, image_size: int | None = None) -> Path:
+def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, image_size: int | None = None,
+                      landmarks: Path | None = None) -> Path:
     """Convert an official ``*_nets_ema.ckpt``; returns the written checkpoint's path."""
     states = read_official(path)
     sizes = infer_sizes(states, path, image_size)
+    if landmarks is not None:
+        if sizes["high_pass"] == 0:
+            raise MdtError(f"'{path}' has no high-pass skips, so it needs no landmark network; leave out --landmarks")
+        FaceAlignmentNetwork.from_file(landmarks)  # refuse a wrong file now, not at the first translation
     count = sizes["num_domains"]
     if sizes["style_encoder_domains"] != count:
         raise MdtError(f"'{path}': the mapping network has {count} domains but the style encoder {sizes['style_encoder_domains']}")
@@ -147,7 +153,7 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
     target = ckpt.step_path(out / "checkpoints", step)
     if target.exists():
         raise MdtError(f"'{target}' exists; choose another --out")
-    recipe = dump_toml(recipe_for(sizes, domains))
+    recipe = dump_toml(recipe_for(sizes, domains, landmarks))
     metadata = {
         "mdt_version": mdt.__version__,
         "step": str(step),
@@ -165,8 +171,10 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
 @click.option("--domains", help="Domain names in training order (default: female,male for 2 domains, cat,dog,wild for 3).")
 @click.option("--image-size", type=int, help="Image size (default: read off the generator's width, as the official code sets it).")
-def stargan_v2_command(checkpoint, out, domains, image_size):
+@click.option("--landmarks", type=click.Path(dir_okay=False, path_type=Path),
+              help="CelebA-HQ models: the FAN landmark network's weights (wing.ckpt, published with StarGAN v2).")
+def stargan_v2_command(checkpoint, out, domains, image_size, landmarks):
     """Convert an official StarGAN v2 *_nets_ema.ckpt into an mdt checkpoint."""
     names = [d.strip() for d in domains.split(",") if d.strip()] if domains else None
-    path = import_stargan_v2(checkpoint, out, names, image_size)
+    path = import_stargan_v2(checkpoint, out, names, image_size, landmarks)
     click.echo(f"wrote {path}")

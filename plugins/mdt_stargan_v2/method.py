@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,7 @@ from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder
 from mdt.loss import check_phases, weight_at, weighted_total
 from mdt.method import Method, Translator
+from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 
 PHASES = ("discriminator", "generator")
 
@@ -67,20 +69,25 @@ class StepState:
             return network(inputs, self.target_domain).float()
 
     @cached_property
+    def real_masks(self):
+        """Face-landmark masks of the inputs (None unless the generator has high-pass skips)."""
+        return self.method.masks(self.real)
+
+    @cached_property
     def target_style(self) -> torch.Tensor:
         return self._style(0)
 
     @cached_property
     def fake(self) -> torch.Tensor:
         with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
-            return self.method.generator(self.real, self.target_style).float()
+            return self.method.generator(self.real, self.target_style, self.real_masks).float()
 
     @cached_property
     def other_fake(self) -> torch.Tensor:
         """The same inputs with the second style; a constant for the losses."""
         style = self._style(1).detach()
         with torch.no_grad(), self.autocast():
-            return self.method.generator(self.real, style).float()
+            return self.method.generator(self.real, style, self.real_masks).float()
 
     def _scores(self, images: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         with self.autocast():
@@ -113,7 +120,7 @@ class StepState:
     @cached_property
     def reconstruction(self) -> torch.Tensor:
         with self.autocast():
-            return self.method.generator(self.fake, self.source_style).float()
+            return self.method.generator(self.fake, self.source_style, self.method.masks(self.fake.detach())).float()
 
 
 class StarGANv2(Method):
@@ -139,6 +146,7 @@ class StarGANv2(Method):
         beta2: float = 0.99,
         weight_decay: float = 1e-4,
         ema_decay: float = 0.999,
+        landmark_weights: str = "",
     ) -> None:
         schemas = label_encoder.schemas
         if len(schemas) != 1 or not schemas[0].categorical:
@@ -146,6 +154,10 @@ class StarGANv2(Method):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {ema_decay}")
         check_phases(losses, PHASES, "stargan_v2")
+        if landmark_weights and not Path(landmark_weights).is_file():
+            raise MdtError(f"landmark_weights '{landmark_weights}' does not exist; give the path of StarGAN v2's wing.ckpt")
+        self.landmark_weights = landmark_weights
+        self._landmarks: FaceAlignmentNetwork | None = None
         if mapping_network.style_dim != generator.style_dim or style_encoder.style_dim != generator.style_dim:
             raise MdtError(
                 f"style sizes differ: generator {generator.style_dim}, mapping_network {mapping_network.style_dim}, "
@@ -231,8 +243,26 @@ class StarGANv2(Method):
         self.discriminator.requires_grad_(True)
         return logged
 
+    def check_ready(self) -> None:
+        if self.generator.high_pass > 0:  # load the landmark network now: a missing or wrong file fails before the run starts
+            self.masks(torch.zeros(1, 3, 32, 32, device=next(self.generator.parameters()).device))
+
+    def masks(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Face-landmark masks of ``images`` for a generator with high-pass skips, else None."""
+        if self.generator.high_pass == 0:
+            return None
+        if self._landmarks is None:
+            if not self.landmark_weights:
+                raise MdtError(
+                    "this generator uses face-landmark masks (high_pass > 0) from the FAN landmark network: give its weights, "
+                    "StarGAN v2's wing.ckpt, as [method] landmark_weights (or mdt import stargan-v2 --landmarks FILE)"
+                )
+            self._landmarks = FaceAlignmentNetwork.from_file(self.landmark_weights).to(images.device)
+        return self._landmarks.masks(images)
+
     def translator(self) -> StarGANv2Translator:
-        return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.domain_names, self.image_size)
+        return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.domain_names, self.image_size,
+                                   self.masks)
 
 
 class StarGANv2Translator(Translator):
@@ -241,8 +271,9 @@ class StarGANv2Translator(Translator):
 
     modes = ("latent", "reference")
 
-    def __init__(self, generator, mapping_network, style_encoder, domain_names: Sequence[str], image_size: int) -> None:
+    def __init__(self, generator, mapping_network, style_encoder, domain_names: Sequence[str], image_size: int, masks=None) -> None:
         self.generator, self.mapping_network, self.style_encoder = generator, mapping_network, style_encoder
+        self.masks = masks or (lambda images: None)  # face-landmark masks for a generator with high-pass skips
         self.domain_names = tuple(domain_names)
         self.image_size = image_size
 
@@ -272,13 +303,8 @@ class StarGANv2Translator(Translator):
     @torch.no_grad()
     def styled(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """``images`` (B, ...) with one style (1, D) or one per image (B, D)."""
-        if self.generator.high_pass > 0:
-            raise MdtError(
-                "this generator uses face-landmark masks (high_pass > 0), which need the FAN landmark network; "
-                "mdt does not implement it, so translate with a model trained or imported with high_pass = 0"
-            )
         self.generator.eval()
-        return self.generator(images, style.expand(images.shape[0], -1))
+        return self.generator(images, style.expand(images.shape[0], -1), self.masks(images))
 
     def translate(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None, **unused) -> torch.Tensor:
         """To ``domain`` with the style of ``seed``, or of the reference image(s) ``ref``
