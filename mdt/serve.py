@@ -74,6 +74,20 @@ def _picture(value: Any, what: str) -> Image.Image:
     return value.convert("RGB")
 
 
+def _in_page(gr, handler):
+    """``handler`` with every failure shown in the page (gr.Error) instead of ending the request with a traceback."""
+
+    def shown(*values):
+        try:
+            return handler(*values)
+        except MdtError as exc:
+            raise gr.Error(str(exc)) from None
+        except Exception as exc:  # unexpected: still a message in the page, and the server stays up
+            raise gr.Error(f"translation failed: {exc}") from None
+
+    return shown
+
+
 def sample_files(translator, count: int = 6) -> list[Path]:
     """Held-out images of the model's recipe, as PNG files for the page's examples;
     none when its data is not on this machine."""
@@ -150,35 +164,22 @@ def build_app(translator, max_file_mb: int = 20):
                 raise MdtError("choose at least one target label")
             return picture, {"to": to}
 
-        def on_translate(*values):
-            try:
-                picture, wanted = request(list(values))
-                output = translator(picture, **wanted)
-            except MdtError as exc:
-                raise gr.Error(str(exc)) from None
-            except Exception as exc:  # an unexpected failure is shown, and the server stays up
-                raise gr.Error(f"translation failed: {exc}") from None
+        def translate(*values):
+            picture, wanted = request(list(values))
+            output = translator(picture, **wanted)
             return output, save(output, "result.png")
 
-        def on_grid(*values):
-            try:
-                picture = _picture(values[0], "the input")
-                if v2:
-                    ref = values[3]
-                    if ref is not None:
-                        shown = translator.grid(picture, refs=[_picture(ref, "the reference")], ref_domains=[values[1]])
-                    else:
-                        shown = translator.grid(picture, domain=values[1], seed=int(values[2]), num=8)
-                else:
-                    shown = translator.grid(picture)
-            except MdtError as exc:
-                raise gr.Error(str(exc)) from None
-            except Exception as exc:
-                raise gr.Error(f"translation failed: {exc}") from None
-            return shown
+        def full_grid(*values):
+            picture = _picture(values[0], "the input")
+            if not v2:
+                return translator.grid(picture)
+            domain_name, seed_value, ref = values[1:]
+            if ref is not None:
+                return translator.grid(picture, refs=[_picture(ref, "the reference")], ref_domains=[domain_name])
+            return translator.grid(picture, domain=domain_name, seed=int(seed_value), num=8)
 
-        translate_button.click(on_translate, inputs=inputs, outputs=[result, download])
-        grid_button.click(on_grid, inputs=inputs, outputs=[grid])
+        translate_button.click(_in_page(gr, translate), inputs=inputs, outputs=[result, download])
+        grid_button.click(_in_page(gr, full_grid), inputs=inputs, outputs=[grid])
     app.max_file_size = max_file_mb * 1024 * 1024
     return app
 

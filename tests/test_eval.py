@@ -103,7 +103,7 @@ def test_inception_features_match_pytorch_fid(tmp_path, monkeypatch):
             module.running_var.uniform_(0.5, 1.5)
     file = tmp_path / "pt_inception.pth"
     torch.save(random.net.state_dict(), file)
-    monkeypatch.setattr(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: torch.load(file))
+    monkeypatch.setattr(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: torch.load(file, weights_only=True))
     theirs = pytorch_fid_inception.InceptionV3([3]).eval()
     ours = FidInception.from_file(file).eval()
     images = torch.rand(6, 3, 40, 40)  # pytorch-fid takes [0, 1], mdt [-1, 1]
