@@ -119,8 +119,8 @@ def svg_plot(series: Mapping[str, Sequence[tuple[int, float]]], width: int = 420
              f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" stroke="#999"/>']
     for value, y in ((y0, sy(y0)), (y1, sy(y1)), ((y0 + y1) / 2, sy((y0 + y1) / 2))):
         parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.3g}</text>')
-    for value in (x0, x1):
-        parts.append(f'<text x="{sx(value):.1f}" y="{height - 10}" text-anchor="middle" font-size="11">step {value}</text>')
+    for value, anchor in ((x0, "start"), (x1, "end")):  # inside the plot, never cut at its edges
+        parts.append(f'<text x="{sx(value):.1f}" y="{height - 10}" text-anchor="{anchor}" font-size="11">step {value}</text>')
     legend = []
     for i, (name, line) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
