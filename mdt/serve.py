@@ -8,6 +8,7 @@ Every problem with an input is shown in the page (``gr.Error``); the server goes
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -77,6 +78,7 @@ def _picture(value: Any, what: str) -> Image.Image:
 def _in_page(gr, handler):
     """``handler`` with every failure shown in the page (gr.Error) instead of ending the request with a traceback."""
 
+    @functools.wraps(handler)
     def shown(*values):
         try:
             return handler(*values)

@@ -28,7 +28,7 @@ def test_state_dicts_use_the_official_names():
     assert "high_pass_kernel" not in networks["generator"].state_dict()  # not a tensor of the official files
 
 
-def official_file(tmp_path, prefix: str = "", high_pass: float = 0.0):
+def official_file(tmp_path, prefix: str = "", high_pass: float = 0.0, filter_buffer: bool = False):
     torch.manual_seed(0)
     networks = {
         "generator": StarGANv2Generator(image_size=32, style_dim=8, base_channels=8, max_channels=16, high_pass=high_pass),
@@ -36,6 +36,8 @@ def official_file(tmp_path, prefix: str = "", high_pass: float = 0.0):
         "style_encoder": StyleEncoder(image_size=32, num_classes=3, style_dim=8, base_channels=8, max_channels=16),
     }
     saved = {name: {prefix + k: v for k, v in n.state_dict().items()} for name, n in networks.items()}
+    if filter_buffer:  # the official code's later versions keep the high-pass filter as a buffer
+        saved["generator"][prefix + "hpf.filter"] = torch.tensor([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]]) / high_pass
     path = tmp_path / "100000_nets_ema.ckpt"
     torch.save(saved, path)
     return path, networks
@@ -111,3 +113,10 @@ def test_a_landmark_model_needs_the_landmark_network_and_works_with_it(cli, tmp_
     assert (tmp_path / "out.png").is_file()
     bad = cli("import", "stargan-v2", path, "--out", "bad", "--image-size", "32", "--landmarks", path)
     assert bad.exit_code == 2 and "not the FAN landmark network" in bad.output
+
+
+def test_the_high_pass_filter_buffer_of_later_official_files_is_read(cli, tmp_path, registry):
+    path, _ = official_file(tmp_path, high_pass=2.0, filter_buffer=True)
+    result = cli("import", "stargan-v2", path, "--out", "celeba", "--image-size", "32")
+    assert result.exit_code == 0, result.output
+    assert 'high_pass = 2.0' in (tmp_path / "celeba" / "recipe.toml").read_text()

@@ -165,3 +165,29 @@ def test_page_controls_come_from_the_label_names_and_uploads_are_checked():
         _picture(Image.new("RGB", (5000, 5000)), "the input")
     with pytest.raises(MdtError, match="upload the input"):
         _picture(None, "the input")
+
+
+def test_stargan_v2_page_translates_by_seed_and_by_reference(cli, tmp_path):
+    """The v2 page's handlers (domain, seed slider, optional reference), called as the page calls them."""
+    pytest.importorskip("gradio")
+    from mdt.inference import load_translator
+    from mdt.serve import build_app
+
+    args = small("datasets.faces.size=12", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2",
+                 "metrics.diversity.samples=2", "metrics.diversity.max_images=2", v2=True)
+    assert cli("run", REPO / "recipes" / "stargan_v2_quickstart.toml", "--out", "run", *args).exit_code == 0
+    app = build_app(load_translator(tmp_path / "run", "cpu"))
+    handlers = {f.fn.__name__: f.fn for f in app.fns.values() if f.fn is not None}
+    translate, full_grid = handlers["translate"], handlers["full_grid"]
+    face = Image.open(random_image(tmp_path / "face.png", 40, 40, seed=1)).convert("RGB")
+    reference = Image.open(random_image(tmp_path / "ref.png", 40, 40, seed=2)).convert("RGB")
+    first, path = translate(face, "Blond_Hair", 1, None)
+    second, _ = translate(face, "Blond_Hair", 2, None)
+    by_reference, _ = translate(face, "Blond_Hair", 1, reference)
+    assert first.size == (32, 32) and Path(path).is_file()
+    assert first.tobytes() != second.tobytes() and first.tobytes() != by_reference.tobytes()  # seeds and references matter
+    assert full_grid(face, "Blond_Hair", 1, None).width > full_grid(face, "Blond_Hair", 1, reference).width  # 8 styles vs 1 reference
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="unknown domain"):
+        translate(face, "Purple_Hair", 1, None)

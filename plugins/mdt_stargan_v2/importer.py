@@ -122,7 +122,13 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
                       landmarks: Path | None = None) -> Path:
     """Convert an official ``*_nets_ema.ckpt``; returns the written checkpoint's path."""
     states = read_official(path)
+    # Later versions of the official code keep the high-pass filter (its 3x3 kernel / w_hpf) as a buffer.
+    kernel = states["generator"].pop("hpf.filter", None)
     sizes = infer_sizes(states, path, image_size)
+    if kernel is not None:
+        if sizes["high_pass"] == 0 or tuple(kernel.shape) != (3, 3) or float(kernel[1, 1]) <= 0:
+            raise MdtError(f"'{path}': the generator has a high-pass filter 'hpf.filter' that fits no StarGAN v2 generator of its sizes")
+        sizes["high_pass"] = 8.0 / float(kernel[1, 1])
     if landmarks is not None:
         if sizes["high_pass"] == 0:
             raise MdtError(f"'{path}' has no high-pass skips, so it needs no landmark network; leave out --landmarks")
