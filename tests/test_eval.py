@@ -245,5 +245,6 @@ def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path):
     for mode in ("latent", "reference"):
         assert metrics[f"diversity/{mode}/feature_distance"] > 0 and metrics[f"diversity/{mode}/pixel_l1"] > 0
         assert f"fid/{mode}/fid_mean" in metrics
+        assert any(k.startswith(f"fid/{mode}/fid/pair/") and "->" in k for k in metrics)  # per source -> target task
     page = Path("report/report.html").read_text()
     assert "latent-guided" in page and "reference-guided" in page

@@ -38,9 +38,14 @@ class FrechetDistance:
         for mode in modes:
             prefix = f"{mode}/" if len(modes) > 1 else ""
             fakes: dict[str, list[torch.Tensor]] = {}
+            by_pair: dict[str, list[torch.Tensor]] = {}
             for t in translations(evaluation, self.max_images, mode):
                 if t.changed.any():
-                    fakes.setdefault(t.target.title, []).append(image_features(evaluation, t.fake[t.changed], t.target.dataset))
+                    features = image_features(evaluation, t.fake[t.changed], t.target.dataset)
+                    fakes.setdefault(t.target.title, []).append(features)
+                    pairs = [p for p, changed in zip(t.pairs, t.changed.tolist()) if changed]
+                    for row, pair in enumerate(pairs):
+                        by_pair.setdefault(pair, []).append(features[row : row + 1])
             fids, kids = [], []
             for target in evaluation.targets:
                 real = real_features(evaluation, target, self.real_images)
@@ -52,6 +57,13 @@ class FrechetDistance:
                 kids.append(kid(real, fake, self.kid_subsets, self.kid_subset_size)[0])
                 results[f"{prefix}fid/{target.title}"] = fids[-1]
                 results[f"{prefix}kid/{target.title}"] = kids[-1]
+                # StarGAN v2 reports FID per source -> target task; with one source per target
+                # (StarGAN's attributes) a pair is its target, already measured.
+                several_sources = len(by_pair) > len(evaluation.targets)
+                for pair, rows in by_pair.items():
+                    fake_pair = torch.cat(rows)
+                    if several_sources and pair.endswith(f"->{target.title}") and fake_pair.shape[0] >= 2:
+                        results[f"{prefix}fid/pair/{pair}"] = fid(real, fake_pair)
             if fids:
                 results[f"{prefix}fid_mean"] = sum(fids) / len(fids)
                 results[f"{prefix}kid_mean"] = sum(kids) / len(kids)
