@@ -12,16 +12,11 @@ from __future__ import annotations
 import torch
 
 from mdt.evaluation import Evaluation, real_accuracy
-from mdt_metrics.pairs import translations
+from mdt_metrics.pairs import HeldOutMetric, translations
 
 
-class TranslationAccuracy:
+class TranslationAccuracy(HeldOutMetric):
     """Share of target labels the judge classifier reads off translated held-out images."""
-
-    def __init__(self, max_images: int = 256) -> None:
-        if max_images < 1:
-            raise ValueError(f"max_images must be at least 1, not {max_images}")
-        self.max_images = max_images
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:

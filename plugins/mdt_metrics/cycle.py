@@ -10,16 +10,11 @@ from __future__ import annotations
 import torch
 
 from mdt.evaluation import Evaluation
-from mdt_metrics.pairs import translations
+from mdt_metrics.pairs import HeldOutMetric, translations
 
 
-class CycleError:
+class CycleError(HeldOutMetric):
     """Mean L1 between held-out images and their round trip through each target, per source -> target pair."""
-
-    def __init__(self, max_images: int = 256) -> None:
-        if max_images < 1:
-            raise ValueError(f"max_images must be at least 1, not {max_images}")
-        self.max_images = max_images
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
