@@ -172,7 +172,15 @@ def build_classifier(recipe: Recipe, registry: Registry, schemas: list[LabelSche
 
 @torch.no_grad()
 def real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
-    """The judge on real held-out images: overall and per label (``real/<label>``)."""
+    """The judge on real held-out images: overall and per label (``real/<label>``).
+    Kept in the evaluation's cache: the accuracy metric and the judge's file both report it."""
+    key = ("real_accuracy", max_images)
+    if key not in evaluation.cache:
+        evaluation.cache[key] = _real_accuracy(evaluation, max_images)
+    return dict(evaluation.cache[key])
+
+
+def _real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
     hits: dict[str, list[float]] = {}
     right = total = 0.0
     for dataset, schema in enumerate(evaluation.schemas):

@@ -100,11 +100,12 @@ def sample_files(translator, count: int = 6) -> list[Path]:
     folder = Path(tempfile.mkdtemp(prefix="mdt-serve-"))
     files: list[Path] = []
     try:
-        from mdt.build import build
+        from mdt.build import instantiate
         from mdt.plugins import get_registry
 
-        built = build(translator.recipe, get_registry(), device=components.device)
-        for test in built.test_sets:
+        recipe, size = translator.recipe, components.settings.image_size
+        tests = [instantiate(recipe, t, get_registry(), {"split": "test", "image_size": size}) for t in recipe.section("datasets")]
+        for test in tests:
             raw = first_items(test, count, skip_bad_files=True)
             for k, image in enumerate(raw.images):
                 path = folder / f"sample_{len(files)}.png"

@@ -137,6 +137,12 @@ def test_lpips_matches_the_lpips_package(tmp_path):
     with torch.no_grad():
         assert torch.allclose(ours(a, b), theirs(a, b).flatten(), atol=1e-6)
     assert torch.all(ours(a, a) == 0)
+    from mdt.errors import MdtError
+
+    with pytest.raises(MdtError, match="give --alexnet"):
+        Lpips.from_files(linear, None)
+    with pytest.raises(MdtError, match="not torchvision's AlexNet"):
+        Lpips.from_files(linear, linear)
 
 
 # ---------------------------------------------------------------- the command
@@ -231,6 +237,17 @@ def test_eval_refuses_to_overwrite_and_names_bad_inputs(trained, cli, tmp_path):
     assert "bad.pth" in line and "FID Inception" in line
     line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "c", "--metric", "no_such_metric"))
     assert "no_such_metric" in line and "translation_accuracy" in line
+    assert "--max-images 0" in one_line_error(cli("eval", "--checkpoint", trained, "--max-images", "0"))
+    assert "give --lpips too" in one_line_error(cli("eval", "--checkpoint", trained, "--alexnet", tmp_path / "bad.pth"))
+
+
+def test_a_judge_of_other_labels_is_refused(trained, cli, tmp_path):
+    result = cli("train-classifier", QUICKSTART, "--out", tmp_path / "judge", *small(*TINY, "datasets.faces.attributes=['Smiling', 'Glasses']"))
+    assert result.exit_code == 0, result.output
+    line = _error(cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out"))
+    assert "reads labels" in line and "train one on the same recipe" in line
+    line = one_line_error(cli("train-classifier", QUICKSTART, "--out", tmp_path / "judge", *small(*TINY)))
+    assert "already holds files" in line
 
 
 def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path):

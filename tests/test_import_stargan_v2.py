@@ -113,6 +113,10 @@ def test_a_landmark_model_needs_the_landmark_network_and_works_with_it(cli, tmp_
     assert (tmp_path / "out.png").is_file()
     bad = cli("import", "stargan-v2", path, "--out", "bad", "--image-size", "32", "--landmarks", path)
     assert bad.exit_code == 2 and "not the FAN landmark network" in bad.output
+    (tmp_path / "plain").mkdir()
+    plain, _ = official_file(tmp_path / "plain")
+    unneeded = cli("import", "stargan-v2", plain, "--out", "plain", "--image-size", "32", "--landmarks", wing)
+    assert unneeded.exit_code == 2 and "needs no landmark network" in unneeded.output
 
 
 def test_the_high_pass_filter_buffer_of_later_official_files_is_read(cli, tmp_path, registry):

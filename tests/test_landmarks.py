@@ -79,6 +79,8 @@ def test_training_a_high_pass_generator_uses_the_landmark_network(cli, tmp_path)
     line = one_line_error(cli("run", recipe, "--out", "without", *args))
     assert "face-landmark masks" in line and "landmark_weights" in line
     assert not (tmp_path / "without").exists()  # refused before anything was written
+    line = one_line_error(cli("run", recipe, "--out", "missing", *args, "--set", "method.landmark_weights='nowhere/wing.ckpt'"))
+    assert "nowhere/wing.ckpt" in line and "does not exist" in line
     wing = random_landmark_file(tmp_path / "wing.ckpt")
     result = cli("run", recipe, "--out", "with", *args, "--set", f"method.landmark_weights='{wing}'")
     assert result.exit_code == 0, result.output
