@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from mdt.build import build  # noqa: E402
 from mdt.cache import ImageCache  # noqa: E402
 from mdt.data import BatchStream  # noqa: E402
+from mdt_datasets.samplers import EpochOrder  # noqa: E402
 from mdt.engine import to_batch  # noqa: E402
 from mdt.plugins import load_plugins  # noqa: E402
 from mdt.recipe import load_recipe  # noqa: E402
@@ -147,7 +148,7 @@ def mdt_loop(root: Path, size: int, device: str, precision: str, cache: bool, wo
     """Seconds per iteration of mdt's training path (the engine's inner loop)."""
     c = mdt_components(root, size, device, precision, [f"run.num_workers={workers}"])
     dataset = ImageCache(c.train_sets[0], cache_dir, f"bench-{precision}-{workers}") if cache else c.train_sets[0]
-    stream = BatchStream(dataset, BATCH, seed=0, num_workers=workers)
+    stream = BatchStream(dataset, EpochOrder(dataset, BATCH, seed=0), num_workers=workers)
     for i in range(warmup + iterations):
         if i == warmup:
             sync(c.device)

@@ -14,7 +14,6 @@ from rich.table import Table as RichTable
 
 import mdt
 from mdt.errors import MdtError
-from mdt.registry import KINDS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -105,10 +104,10 @@ def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
 
 
 @main.command("list")
-@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("kind", required=False)
 @click.argument("name", required=False)
 def list_components(kind: str | None, name: str | None) -> None:
-    """List registered components, or show where one is defined (KIND NAME)."""
+    """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
     from mdt.recipe import INJECTED, parameters
 
     registry = _registry()
@@ -125,7 +124,13 @@ def list_components(kind: str | None, name: str | None) -> None:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
                 console.print(f"  {param.name}: {default}", markup=False)
         return
-    table = RichTable("name", "kind", "plugin", "description")
+    if kind is None:
+        kinds = RichTable("kind", "declared by", "what it is", title="kinds")
+        for name in registry.kinds:
+            declared = registry.kind(name)
+            kinds.add_row(name, declared.plugin, escape(declared.description))
+        console.print(kinds)
+    table = RichTable("name", "kind", "plugin", "description", title="components")
     for component in registry.components(kind):
         table.add_row(component.name, component.kind, component.plugin, escape(component.description))
     console.print(table)
@@ -139,29 +144,11 @@ def plugins() -> None:
     host = default_host()
     table = RichTable("plugin", "distribution", "version", "registered")
     for info in host.plugins:
-        registered = ", ".join(f"{c.kind} {c.name}" for c in info.components) or "nothing"
+        registered = ", ".join([*(f"kind {k.name}" for k in info.kinds), *(f"{c.kind} {c.name}" for c in info.components)]) or "nothing"
         table.add_row(info.name, info.distribution, info.version, registered)
     console.print(table)
     if autoload_disabled():
         console.print(f"{AUTOLOAD_ENV} is set: third-party plugins were not loaded")
-
-
-def _parse_assignments(text: str | None, option: str) -> dict[str, float]:
-    if not text:
-        return {}
-    values = {}
-    for part in text.split(","):
-        name, sep, raw = part.strip().partition("=")
-        if not name:
-            raise MdtError(f"{option} '{text}': empty label name; write names like Blond_Hair,Male=0")
-        if not sep:
-            values[name] = 1.0
-            continue
-        try:
-            values[name] = float(raw)
-        except ValueError:
-            raise MdtError(f"{option} '{part}': the value must be 0 or 1") from None
-    return values
 
 
 def _inputs(path: Path) -> list[Path]:
@@ -218,6 +205,7 @@ def translate(
     from mdt.grids import save_png
     from mdt.images import ImageProblem
     from mdt.inference import load_translator
+    from mdt.labels import parse_assignments
 
     if num < 1:
         raise MdtError(f"--num {num}: give at least 1")
@@ -225,9 +213,9 @@ def translate(
     reference_files = [f for r in refs for f in _inputs(r)]
     request: dict = {}
     if to is not None:
-        request["to"] = _parse_assignments(to, "--to")
+        request["to"] = parse_assignments(to, "--to")
     if source is not None:
-        request["known"] = _parse_assignments(source, "--from")
+        request["known"] = parse_assignments(source, "--from")
     if domain is not None:
         request["domain"] = domain
     if not grid and not request.get("to") and domain is None:

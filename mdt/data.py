@@ -9,8 +9,9 @@ raises them, or skips and counts them when ``[run] skip_bad_files`` is set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -48,93 +49,29 @@ def collate(samples: list[dict]) -> RawBatch:
     return RawBatch(torch.stack([s["image"] for s in good]), torch.stack([s["label"] for s in good]).float(), errors)
 
 
-class EpochOrder:
-    """Batches of indices in a shuffled order fixed by (seed, epoch), so that a run
-    resumed at batch k sees exactly the batches it would have seen."""
+@dataclass(frozen=True)
+class Stream:
+    """Batches a method takes from every dataset each iteration: a registered ``sampler``
+    (``shuffled``, ``balanced``, ``domain``, ...) and that sampler's ``options``."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
-        if size < batch_size:
-            raise MdtError(f"the dataset has {size} images, fewer than the batch size {batch_size}")
-        self.size, self.batch_size, self.seed, self.start = size, batch_size, seed, start
-        self.per_epoch = size // batch_size
-        self.shard = batch_size // world_size
-        self.rank = rank
-
-    def __iter__(self) -> Iterator[list[int]]:
-        position = self.start
-        while True:
-            epoch, offset = divmod(position, self.per_epoch)
-            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
-            for b in range(offset, self.per_epoch):
-                batch = order[b * self.batch_size : (b + 1) * self.batch_size]
-                yield batch[self.rank * self.shard : (self.rank + 1) * self.shard].tolist()
-            position = (epoch + 1) * self.per_epoch
+    sampler: str = "shuffled"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def domains_of(dataset) -> torch.Tensor:
-    """Each item's domain: the index of its distinct label vector, read from the
-    dataset's ``labels`` (N, n) without decoding an image."""
-    labels = getattr(dataset, "labels", None)
-    if labels is None:
-        raise MdtError(
-            f"class-balanced sampling needs every image's label up front, and the {type(dataset).__name__} dataset "
-            "has no 'labels'; use a dataset that lists them, such as domain_folders"
-        )
-    return torch.unique(torch.as_tensor(labels), dim=0, return_inverse=True)[1]
-
-
-class BalancedOrder:
-    """Class-balanced batches: each item's domain is uniform over the domains, then its
-    image uniform within that domain, as StarGAN v2 samples. With ``pairs`` every batch is
-    ``[first B; second B]`` where item i of the second half is another image of item i's
-    domain (its reference pair). Batch k depends only on (seed, k), so a resumed run
-    continues exactly."""
-
-    def __init__(self, domains: torch.Tensor, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1, pairs: bool = False) -> None:
-        self.members = [m for m in (torch.nonzero(domains == d).flatten() for d in range(int(domains.max()) + 1)) if len(m)]
-        self.sizes = torch.tensor([len(m) for m in self.members])
-        self.batch_size, self.seed, self.start, self.pairs = batch_size, seed, start, pairs
-        self.shard = batch_size // world_size
-        self.rank = rank
-
-    def _pick(self, domain: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        within = (torch.rand(len(domain), generator=generator) * self.sizes[domain]).long()
-        return torch.stack([self.members[d][i] for d, i in zip(domain.tolist(), within.tolist())])
-
-    def __iter__(self) -> Iterator[list[int]]:
-        position = self.start
-        mine = slice(self.rank * self.shard, (self.rank + 1) * self.shard)
-        while True:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + position)
-            domain = torch.randint(0, len(self.members), (self.batch_size,), generator=generator)
-            batch = self._pick(domain, generator)[mine].tolist()
-            if self.pairs:
-                batch += self._pick(domain, generator)[mine].tolist()
-            yield batch
-            position += 1
-
-
-#: How a method's batches are drawn (``Method.samplers``).
-SAMPLERS = ("shuffled", "balanced", "balanced_pairs")
+def stream_of(spec: str | Stream) -> Stream:
+    """``Method.samplers`` values may be a sampler's name or a :class:`Stream`."""
+    return spec if isinstance(spec, Stream) else Stream(spec)
 
 
 class BatchStream:
-    """An endless, resumable stream of :class:`RawBatch` from one dataset."""
+    """An endless, resumable stream of :class:`RawBatch` from one dataset, in the order
+    of a sampler: an iterable of index lists (see the ``sampler`` kind)."""
 
-    def __init__(
-        self, dataset, batch_size: int, seed: int, num_workers: int = 0, consumed: int = 0, rank: int = 0, world_size: int = 1,
-        sampler: str = "shuffled",
-    ) -> None:
-        """``batch_size`` is the global batch; with several processes each takes its slice.
-        ``sampler`` is one of :data:`SAMPLERS`."""
+    def __init__(self, dataset, order, num_workers: int = 0, consumed: int = 0) -> None:
+        """``order`` yields the indices of each batch from batch ``consumed`` on."""
         self.dataset = dataset
         self.consumed = consumed
-        if sampler == "shuffled":
-            order = EpochOrder(len(dataset), batch_size, seed, start=consumed, rank=rank, world_size=world_size)
-        elif sampler in ("balanced", "balanced_pairs"):
-            order = BalancedOrder(domains_of(dataset), batch_size, seed, consumed, rank, world_size, pairs=sampler == "balanced_pairs")
-        else:
-            raise MdtError(f"unknown sampler '{sampler}'; samplers: {', '.join(SAMPLERS)}")
+        self.whole_batches = bool(getattr(order, "whole_batches", False))
         self.loader = DataLoader(
             dataset,
             batch_sampler=order,

@@ -28,7 +28,7 @@ from mdt import checkpoint as ckpt
 from mdt import distributed
 from mdt.build import Components, build, pick_device
 from mdt.cache import ImageCache
-from mdt.data import Batch, BatchStream, RawBatch, first_items
+from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation, build_classifier, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
@@ -179,15 +179,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         if topology.distributed:
             distributed.barrier()
             train_sets = train_sets if main else cached()
-    # One stream per dataset and per sampler role of the method (StarGAN: one; v2: sources and reference pairs).
-    plan = [(i, role, sampler, r) for r, (role, sampler) in enumerate(components.method.samplers.items()) for i in range(len(train_sets))]
-    streams = [
-        BatchStream(
-            train_sets[i], settings.batch_size, settings.seed + i + 1000 * r, settings.num_workers,
-            consumed=consumed[k] if k < len(consumed) else 0, rank=topology.rank, world_size=topology.world_size, sampler=sampler,
-        )
-        for k, (i, role, sampler, r) in enumerate(plan)
-    ]
+    plan, streams = open_streams(components, registry, train_sets, consumed, topology)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         console.print(f"run folder: {run_dir}", markup=False)
@@ -207,7 +199,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             started, started_step = time.perf_counter(), start
             for step in range(start, settings.iterations):
                 batches = []
-                for stream, (i, role, sampler, _) in zip(streams, plan):
+                for stream, (i, role) in zip(streams, plan):
                     raw = next(stream)
                     while raw.errors or raw.images.numel() == 0:
                         if not settings.skip_bad_files:
@@ -215,7 +207,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
                         for error in raw.errors:
                             console.print(f"[yellow]skipped:[/] {escape(error)}")
                         skipped += len(raw.errors)
-                        if raw.images.numel() and sampler != "balanced_pairs":  # a pair without its partner is no pair
+                        if raw.images.numel() and not stream.whole_batches:
                             break
                         raw = next(stream)
                     batches.append(to_batch(raw, i, components, role=role))
@@ -248,6 +240,26 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         if logbook is not None:
             logbook.close()
     return RunResult(run_dir, settings.iterations, metrics)
+
+
+def open_streams(components: Components, registry: Registry, train_sets: list, consumed: list[int], topology) -> tuple[list[tuple[int, str]], list[BatchStream]]:
+    """One stream per dataset and per role of the method's ``samplers`` (StarGAN: one;
+    StarGAN v2: sources and reference pairs), each continuing from its ``consumed`` batches."""
+    settings = components.settings
+    plan, streams = [], []
+    for r, (role, spec) in enumerate(components.method.samplers.items()):
+        stream = stream_of(spec)
+        factory = registry.get("sampler", stream.sampler).factory
+        for i, dataset in enumerate(train_sets):
+            start = consumed[len(streams)] if len(streams) < len(consumed) else 0
+            try:
+                order = factory(dataset, settings.batch_size, settings.seed + i + 1000 * r, start, topology.rank, topology.world_size,
+                                **stream.options)
+            except (TypeError, ValueError) as exc:
+                raise MdtError(f"sampler '{stream.sampler}' of the method's '{role}' batches: {exc}") from None
+            plan.append((i, role))
+            streams.append(BatchStream(dataset, order, settings.num_workers, consumed=start))
+    return plan, streams
 
 
 def write_samples(components: Components, fixed: list[Batch], path: Path) -> None:

@@ -27,6 +27,10 @@ def register_components(register):  # pragma: no cover - a specification, never 
     """Add this plugin's components to the registry.
 
     ``register(kind, name, factory)`` adds one component. ``kind`` is one of
-    :data:`mdt.registry.KINDS`; ``name`` is what recipes write as ``type``;
-    ``factory`` is a class or function whose keyword arguments are the recipe keys.
+    :data:`mdt.registry.CORE_KINDS` or a kind a plugin declared; ``name`` is what
+    recipes write as ``type``; ``factory`` is a class or function whose keyword
+    arguments are the recipe keys.
+
+    ``register("kind", name, description)`` declares a new kind (StarGAN v2 declares
+    ``mapping_network`` and ``style_encoder``); a method's network roles may then name it.
     """

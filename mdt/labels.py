@@ -85,6 +85,35 @@ def schemas_from_json(text: str) -> list[LabelSchema]:
     return [LabelSchema.from_json(d) for d in json.loads(text)]
 
 
+def parse_assignments(text: str | None, what: str) -> dict[str, float]:
+    """``"Blond_Hair,Male=0"`` -> ``{"Blond_Hair": 1.0, "Male": 0.0}``: a bare name means 1.
+    ``what`` names the text in errors (``--to``, ``domain``)."""
+    if not text:
+        return {}
+    values = {}
+    for part in text.split(","):
+        name, sep, raw = part.strip().partition("=")
+        name = name.strip()
+        if not name:
+            raise MdtError(f"{what} '{text}': empty label name; write names like Blond_Hair,Male=0")
+        if not sep:
+            values[name] = 1.0
+            continue
+        try:
+            values[name] = float(raw)
+        except ValueError:
+            raise MdtError(f"{what} '{part.strip()}': the value must be a number such as 0 or 1") from None
+    return values
+
+
+def matching(schema: LabelSchema, labels: torch.Tensor, assignments: Mapping[str, float]) -> torch.Tensor:
+    """(N,) which rows of ``labels`` (N, len(schema)) have every named value."""
+    keep = torch.ones(labels.shape[0], dtype=torch.bool)
+    for name, value in assignments.items():
+        keep &= labels[:, schema.index(name)].cpu() == value
+    return keep
+
+
 def set_labels(schema: LabelSchema, labels: torch.Tensor, assignments: Mapping[str, float]) -> torch.Tensor:
     """``labels`` (B, len(schema)) with named values set; setting a name to 1 clears
     the others of its exclusive group, so hair colours stay exclusive."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from mdt.data import Batch
+from mdt.data import Batch, Stream
 
 
 class Translator:
@@ -48,9 +48,10 @@ class Method:
     """A training algorithm: built from networks, losses and a label encoder."""
 
     #: The batches each iteration takes from every dataset, by role, and how each is
-    #: drawn (see :data:`mdt.data.SAMPLERS`): StarGAN takes one shuffled batch;
-    #: StarGAN v2 a class-balanced source batch and class-balanced reference pairs.
-    samplers: dict[str, str] = {"images": "shuffled"}
+    #: drawn: a registered sampler's name, or a :class:`mdt.data.Stream` with options.
+    #: StarGAN takes one shuffled batch; StarGAN v2 a class-balanced source batch and
+    #: class-balanced reference pairs; CycleGAN one stream per domain.
+    samplers: dict[str, str | Stream] = {"images": "shuffled"}
 
     #: Networks a translator needs; any other may be absent from a checkpoint (an
     #: imported generator without its discriminator).

@@ -17,7 +17,7 @@ import pluggy
 
 from mdt import hookspecs
 from mdt.errors import MdtError
-from mdt.registry import Component, Registry
+from mdt.registry import KIND, Component, Kind, Registry
 
 ENTRY_POINT_GROUP = "mdt"
 BUILTIN_DISTRIBUTION = "mdt"
@@ -33,6 +33,7 @@ class PluginInfo:
     version: str
     module: str
     components: list[Component] = field(default_factory=list)
+    kinds: list[Kind] = field(default_factory=list)
 
     @property
     def builtin(self) -> bool:
@@ -93,16 +94,25 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
     except pluggy.PluginValidationError as exc:
         raise MdtError(f"plugin '{exc.plugin}' implements a hook mdt does not define: {exc}") from exc
 
-    registry = Registry()
+    # Each plugin's calls are collected first, so that a kind declared by one plugin can
+    # hold components of any other, whatever order the plugins load in.
+    calls: list[tuple[str, PluginInfo, str, str, object]] = []
     plugins = manager.get_plugins()
     for name, info in infos.items():
         plugin = manager.get_plugin(name)
         caller = manager.subset_hook_caller("register_components", [p for p in plugins if p is not plugin])
 
         def register(kind: str, component_name: str, factory, _plugin: str = name, _info: PluginInfo = info) -> None:
-            _info.components.append(registry.add(kind, component_name, factory, plugin=_plugin))
+            calls.append((_plugin, _info, kind, component_name, factory))
 
         caller(register=register)
+    registry = Registry()
+    for plugin_name, info, kind, component_name, description in calls:
+        if kind == KIND:
+            info.kinds.append(registry.add_kind(component_name, description, plugin=plugin_name))
+    for plugin_name, info, kind, component_name, factory in calls:
+        if kind != KIND:
+            info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name))
     return PluginHost(registry, list(infos.values()))
 
 

@@ -13,22 +13,33 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mdt.errors import MdtError, closest_first
+from mdt.errors import MdtError, closest_first, did_you_mean
 
-KINDS = (
-    "dataset",
-    "label_encoder",
-    "augmentation",
-    "generator",
-    "mapping_network",
-    "style_encoder",
-    "discriminator",
-    "loss",
-    "method",
-    "metric",
-    "classifier",  # judges translations for metrics: labels and features of images
-    "importer",  # a click command run by `mdt import NAME`
-)
+#: The kinds mdt itself builds from recipes or calls. A plugin declares more kinds with
+#: ``register("kind", name, description)`` (StarGAN v2 declares ``mapping_network``).
+CORE_KINDS: dict[str, str] = {
+    "dataset": "images and labels: schema, __len__, __getitem__ -> {'image', 'label'} or {'error'}",
+    "label_encoder": "labels of each dataset -> the condition a generator sees and the classification loss",
+    "augmentation": "uint8 batches -> [-1, 1] float batches on the device (kornia), for training or not",
+    "generator": "a network that makes images; what it takes and returns is declared by its inputs and outputs",
+    "discriminator": "a network that judges images; what it returns is declared by its outputs",
+    "loss": "one term of a method's updates: phases, reads, weight, __call__(phase, state) -> (value, {term: value})",
+    "method": "a training algorithm: its network roles, phases, optimizers, train_step and translator",
+    "metric": "__call__(evaluation) -> {name: value}: a measurement of mdt eval",
+    "classifier": "the judge of translations: fit, predict, features",
+    "sampler": "the order of a dataset's items: batches of indices, resumable at any position",
+    "importer": "a click command run by `mdt import NAME`",
+}
+KIND = "kind"  # register(KIND, name, description) declares a kind
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of component, declared by mdt or by a plugin."""
+
+    name: str
+    description: str
+    plugin: str
 
 
 @dataclass(frozen=True)
@@ -64,12 +75,29 @@ class Component:
 class Registry:
     """Components by kind and name."""
 
-    def __init__(self, kinds: tuple[str, ...] = KINDS) -> None:
-        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in kinds}
+    def __init__(self) -> None:
+        self._kinds: dict[str, Kind] = {}
+        self._components: dict[str, dict[str, Component]] = {}
+        for name, description in CORE_KINDS.items():
+            self.add_kind(name, description, plugin="mdt")
 
     @property
     def kinds(self) -> tuple[str, ...]:
         return tuple(self._components)
+
+    def kind(self, name: str) -> Kind:
+        self._table(name)
+        return self._kinds[name]
+
+    def add_kind(self, name: str, description: str, *, plugin: str) -> Kind:
+        """Declare a kind of component; a kind has one owner."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise MdtError(f"plugin '{plugin}' declared kind {name!r}; a kind is a name such as 'style_encoder'")
+        if name in self._kinds:
+            raise MdtError(f"kind '{name}' is declared twice: by '{self._kinds[name].plugin}' and by plugin '{plugin}'")
+        self._kinds[name] = Kind(name, str(description), plugin)
+        self._components[name] = {}
+        return self._kinds[name]
 
     def add(self, kind: str, name: str, factory: Callable[..., Any], *, plugin: str) -> Component:
         """Register ``factory`` as ``name`` of ``kind``; a taken name is an error."""
@@ -118,5 +146,6 @@ class Registry:
 
     def _table(self, kind: str) -> dict[str, Component]:
         if kind not in self._components:
-            raise MdtError(f"unknown component kind '{kind}'; kinds: {', '.join(self._components)}")
+            hint = did_you_mean(kind, self._components)
+            raise MdtError(f"unknown component kind '{kind}'{hint}; kinds: {', '.join(self._components)}")
         return self._components[kind]

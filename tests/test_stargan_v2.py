@@ -10,10 +10,11 @@ import torch
 
 from conftest import REPO, small, write_domain_folders
 from mdt.build import build
-from mdt.data import BalancedOrder, Batch, BatchStream, domains_of
+from mdt.data import Batch, BatchStream
 from mdt.engine import to_batch
 from mdt.errors import MdtError
 from mdt.recipe import load_recipe
+from mdt_datasets.samplers import BalancedOrder, balanced_pairs, domains_of
 from mdt_stargan_v2.losses import DiversitySensitive
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
 
@@ -35,8 +36,8 @@ def built(registry, *extra: str):
 def batches(components, step: int = 0) -> list[Batch]:
     size = components.settings.batch_size
     data = components.train_sets[0]
-    source = BatchStream(data, size, 0, consumed=step, sampler="balanced")
-    pairs = BatchStream(data, size, 1, consumed=step, sampler="balanced_pairs")
+    source = BatchStream(data, BalancedOrder(data, size, 0, start=step), consumed=step)
+    pairs = BatchStream(data, balanced_pairs(data, size, 1, start=step), consumed=step)
     return [to_batch(next(source), 0, components, role="source"), to_batch(next(pairs), 0, components, role="reference")]
 
 
@@ -71,9 +72,20 @@ def test_high_pass_generator_needs_masks_and_uses_them():
     assert len(generator.encode) == len(StarGANv2Generator(image_size=64).encode) + 1
 
 
+class Labelled:
+    """A dataset as samplers see it: labels up front."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+
 def test_balanced_pairs_share_a_domain_and_balance_domains():
     domains = torch.tensor([0] * 90 + [1] * 8 + [2] * 2)  # very unbalanced
-    order = iter(BalancedOrder(domains, 16, seed=3, pairs=True))
+    data = Labelled(torch.nn.functional.one_hot(domains).float())
+    order = iter(BalancedOrder(data, 16, seed=3, pairs=True))
     counts = torch.zeros(3)
     for _ in range(200):
         batch = next(order)
@@ -82,8 +94,8 @@ def test_balanced_pairs_share_a_domain_and_balance_domains():
         counts += torch.bincount(domains[first], minlength=3)
     assert (counts / counts.sum() - 1 / 3).abs().max() < 0.05
     # A resumed order continues with exactly the batches it would have drawn.
-    resumed = iter(BalancedOrder(domains, 16, seed=3, start=5, pairs=True))
-    fresh = iter(BalancedOrder(domains, 16, seed=3, pairs=True))
+    resumed = iter(BalancedOrder(data, 16, seed=3, start=5, pairs=True))
+    fresh = iter(BalancedOrder(data, 16, seed=3, pairs=True))
     for _ in range(5):
         next(fresh)
     assert next(resumed) == next(fresh)

@@ -1,9 +1,10 @@
-"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, synthetic) and augmentation."""
+"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, synthetic), augmentation and samplers."""
 
 import mdt
 from mdt_datasets.augment import StandardAugmentation
 from mdt_datasets.celeba import CelebA
 from mdt_datasets.folders import CSVAttributes, DomainFolders, RaFD
+from mdt_datasets.samplers import BalancedOrder, DomainOrder, EpochOrder, balanced_pairs
 from mdt_datasets.synthetic import SyntheticFaces
 
 
@@ -15,3 +16,7 @@ def register_components(register):
     register("dataset", "csv_attributes", CSVAttributes)
     register("dataset", "synthetic_faces", SyntheticFaces)
     register("augmentation", "standard", StandardAugmentation)
+    register("sampler", "shuffled", EpochOrder)
+    register("sampler", "balanced", BalancedOrder)
+    register("sampler", "balanced_pairs", balanced_pairs)
+    register("sampler", "domain", DomainOrder)
