@@ -11,7 +11,7 @@ import torch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.method import Method
-from mdt.recipe import INJECTED, SECTIONS, Recipe, Table, parameters
+from mdt.recipe import INJECTED, NETWORKS, Recipe, Table, parameters
 from mdt.registry import Registry
 from mdt.settings import RunSettings
 
@@ -49,19 +49,41 @@ def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict
     component = registry.get(table.kind, table.type)
     arguments = dict(table.arguments())
     for name in parameters(component.factory):
-        if name in INJECTED and name not in arguments:
-            if name not in injected:
-                raise MdtError(
-                    f"{recipe.source}: [{table.address}] type '{table.type}' asks for '{name}' "
-                    f"({INJECTED[name]}), which mdt does not provide to a {table.kind}"
-                )
+        if name in injected and name not in arguments:
             arguments[name] = injected[name]
+        elif name in INJECTED and name not in arguments:
+            raise MdtError(
+                f"{recipe.source}: [{table.address}] type '{table.type}' asks for '{name}' "
+                f"({INJECTED[name]}), which mdt does not provide to a {table.kind}"
+            )
     try:
         return component.factory(**arguments)
     except MdtError as exc:
         raise MdtError(f"{recipe.source}: [{table.address}] {exc}") from None
     except (ValueError, TypeError) as exc:
         raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {exc}") from None
+
+
+def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The method's networks by role, in the order it declares them: a network, or for a
+    role with ``many`` a function that builds a fresh one per call."""
+    settings = recipe.run
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    networks: dict[str, Any] = {}
+    for name, role in recipe.roles.items():
+        table = recipe.table(f"{NETWORKS}.{name}")
+
+        def make(table: Table = table, role=role) -> torch.nn.Module:
+            network = instantiate(recipe, table, registry, common).to(device, memory_format=memory_format)
+            if settings.compile_generator and role.kind == "generator":
+                # Generators only: a discriminator is differentiated twice for its gradient
+                # penalty, which compiled code gets wrong (pytorch issue 181581). In place,
+                # so checkpoint keys stay the same.
+                network.compile()
+            return network
+
+        networks[name] = make if role.many else make()
+    return networks
 
 
 def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None) -> Components:
@@ -89,20 +111,10 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     encoder = instantiate(recipe, recipe.table("labels"), registry, common)
     common.update(label_dim=encoder.condition_dim, num_classes=encoder.num_classes, label_encoder=encoder)
     augmentation = instantiate(recipe, recipe.table("augmentation"), registry, common)
-    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
-    generator = instantiate(recipe, recipe.table("generator"), registry, common).to(device, memory_format=memory_format)
-    discriminator = instantiate(recipe, recipe.table("discriminator"), registry, common).to(device, memory_format=memory_format)
-    for name, section in SECTIONS.items():  # optional networks: StarGAN v2's mapping network and style encoder
-        if section.network and name in recipe.data:
-            common[name] = instantiate(recipe, recipe.table(name), registry, common).to(device)
-    if settings.compile_generator:
-        # Only the generator: the discriminator is differentiated twice for its gradient
-        # penalty, which compiled code gets wrong (pytorch issue 181581). In place, so
-        # checkpoint keys stay the same.
-        generator.compile()
+    networks = build_networks(recipe, registry, common, device)
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
-    common.update(generator=generator, discriminator=discriminator, losses=losses)
-    method = instantiate(recipe, recipe.table("method"), registry, common)
+    common.update(losses=losses)
+    method = instantiate(recipe, recipe.table("method"), registry, {**common, **networks})
     metrics = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("metrics")}
     return Components(
         settings=settings,

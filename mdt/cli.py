@@ -48,6 +48,16 @@ def _registry():
     return get_registry()
 
 
+def _recipe(path: str, overrides: tuple[str, ...], registry):
+    """A checked recipe file; what it spells the old way is said on stderr, once per table."""
+    from mdt.recipe import load_recipe
+
+    recipe = load_recipe(path, overrides, registry)
+    for notice in recipe.notices:
+        click.echo(f"notice: {notice}", err=True)
+    return recipe
+
+
 set_option = click.option(
     "--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
     help="Override a recipe value (TOML syntax), e.g. --set run.iterations=10. Repeatable.",
@@ -63,10 +73,9 @@ set_option = click.option(
 def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: str | None) -> None:
     """Train with a recipe."""
     from mdt.engine import latest_run_dir, new_run_dir, train
-    from mdt.recipe import load_recipe
 
     registry = _registry()
-    recipe = load_recipe(recipe_path, overrides, registry)
+    recipe = _recipe(recipe_path, overrides, registry)
     if resume is not None:
         run_dir = Path(resume) if resume else (out or latest_run_dir(recipe_path))
     else:
@@ -85,10 +94,10 @@ def recipe() -> None:
 @set_option
 def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Print the resolved recipe (every default written out) as TOML."""
-    from mdt.recipe import load_recipe, resolved
+    from mdt.recipe import resolved
 
     registry = _registry()
-    click.echo(resolved(load_recipe(recipe_path, overrides, registry), registry).to_toml(), nl=False)
+    click.echo(resolved(_recipe(recipe_path, overrides, registry), registry).to_toml(), nl=False)
 
 
 @recipe.command("check")
@@ -96,9 +105,7 @@ def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
 @set_option
 def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Check a recipe against the registered components without building anything."""
-    from mdt.recipe import load_recipe
-
-    recipe_obj = load_recipe(recipe_path, overrides, _registry())
+    recipe_obj = _recipe(recipe_path, overrides, _registry())
     tables = sum(1 for _ in recipe_obj.tables())
     console.print(f"{recipe_path}: ok ({tables} components)")
 
@@ -277,10 +284,9 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
     """Train the judge of mdt eval on a recipe's real training images ([classifier]
     table; default a ResNet-18 from scratch) and report its held-out accuracy."""
     from mdt.evaluation import train_judge
-    from mdt.recipe import load_recipe
 
     registry = _registry()
-    recipe = load_recipe(recipe_path, overrides, registry)
+    recipe = _recipe(recipe_path, overrides, registry)
     path, accuracy = train_judge(recipe, registry, out, max_images=max_images, overwrite=overwrite, console=err_console)
     table = RichTable("label", "accuracy on real held-out images", title=str(path))
     for key, value in accuracy.items():
@@ -356,21 +362,16 @@ def checkpoint() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def checkpoint_info(path: Path) -> None:
     """Show what a checkpoint holds: step, recipe summary, tensors and sizes."""
-    import tomllib
-
     from mdt import checkpoint as ckpt
 
     file = ckpt.resolve(path)
     saved = ckpt.read(file)
     console.print(f"{file}  step {saved.step}  mdt {saved.metadata.get('mdt_version', '?')}", markup=False)
-    recipe_data = tomllib.loads(saved.recipe_text)
-    for section, values in recipe_data.items():
-        if section == "run":
-            continue
-        if "type" in values:
-            console.print(f"  [{section}] {values['type']}", markup=False)
-        else:
-            console.print(f"  [{section}] " + ", ".join(f"{k}: {v.get('type')}" for k, v in values.items()), markup=False)
+    from mdt.recipe import parse_recipe
+
+    recipe_obj = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=_registry())
+    for table in recipe_obj.tables():
+        console.print(f"  [{table.address}] {table.type}", markup=False)
     groups: dict[str, list[int]] = {}
     for name, tensor in saved.tensors.items():
         head = name.split("/")[0] if not name.startswith("optim/") else "/".join(name.split("/")[:2])

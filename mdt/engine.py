@@ -30,11 +30,11 @@ from mdt.build import Components, build, pick_device
 from mdt.cache import ImageCache
 from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
-from mdt.evaluation import Evaluation, build_classifier, classifier_table, real_accuracy, run_metrics, save_classifier
+from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
 from mdt.labels import schemas_to_json
 from mdt.logbook import Logbook
-from mdt.recipe import Recipe, resolved
+from mdt.recipe import Recipe, parse_recipe, resolved
 from mdt.registry import Registry
 
 
@@ -155,6 +155,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels
     components = build(recipe, registry, device=device)
     components.method.check_ready()
+    check_metrics(components, recipe)
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())
         distributed.synchronise_optimizers(components.method.optimizers())
@@ -184,7 +185,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         run_dir.mkdir(parents=True, exist_ok=True)
         console.print(f"run folder: {run_dir}", markup=False)
         recipe_file = run_dir / "recipe.toml"
-        if recipe_file.exists() and recipe_file.read_text(encoding="utf-8") != recipe_text:
+        if recipe_file.exists() and not same_recipe(recipe_file, recipe_text, registry):
             recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
             console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
         recipe_file.write_text(recipe_text, encoding="utf-8")
@@ -240,6 +241,18 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         if logbook is not None:
             logbook.close()
     return RunResult(run_dir, settings.iterations, metrics)
+
+
+def same_recipe(recipe_file: Path, recipe_text: str, registry: Registry) -> bool:
+    """Whether a run's recipe.toml says what ``recipe_text`` says (an older mdt wrote
+    the same recipe in an older layout)."""
+    text = recipe_file.read_text(encoding="utf-8")
+    if text == recipe_text:
+        return True
+    try:
+        return resolved(parse_recipe(text, str(recipe_file), registry=registry), registry).to_toml() == recipe_text
+    except MdtError:
+        return False
 
 
 def open_streams(components: Components, registry: Registry, train_sets: list, consumed: list[int], topology) -> tuple[list[tuple[int, str]], list[BatchStream]]:

@@ -140,6 +140,17 @@ class Evaluation:
         return self._references[key]
 
 
+def check_metrics(components: Components, recipe: Recipe) -> None:
+    """Every metric of the recipe applies to its method's translations (a metric's optional
+    ``applies(translator)``): refused before training, not after it."""
+    translator = components.method.translator()
+    for name, metric in components.metrics.items():
+        applies = getattr(metric, "applies", None)
+        if applies is not None and not applies(translator):
+            method = recipe.table("method").type
+            raise MdtError(f"{recipe.source}: [metrics.{name}] does not apply to the translations of method '{method}'; remove it")
+
+
 def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Console) -> dict[str, Any]:
     """Run each metric; their values keyed ``<metric name>/<value name>``. A metric's
     optional ``prepare(evaluation)`` runs first, for every metric, so that a bad weights

@@ -1,10 +1,12 @@
 """The interface of ``loss`` components: what a method asks of each loss table.
 
-A loss takes part in some ``phases`` of a method's updates ("discriminator",
-"generator"), computes ``(value, {term: value})`` from the method's step state, and has
-a ``weight`` that the method applies; ``weight_at(step)`` lets a weight change over
-training (StarGAN v2's diversity loss decays to 0), as a function of the step alone so
-that a resumed run continues at the right value.
+A loss declares what it ``reads`` in each phase of a method's updates ("discriminator",
+"generator"): names of fields of that phase's step state, which the method publishes
+(``Method.phases``; see :mod:`mdt.contracts`). ``mdt recipe check`` refuses a loss that
+reads a field the method does not offer. A loss computes ``(value, {term: value})`` from
+the state, and has a ``weight`` that the method applies; ``weight_at(step)`` lets a
+weight change over training (StarGAN v2's diversity loss decays to 0), as a function of
+the step alone so that a resumed run continues at the right value.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Any
 
 import torch
 
+from mdt.contracts import loss_phases
+
 Terms = dict[str, torch.Tensor]
 
 
 class Loss:
-    phases: tuple[str, ...] = ()
+    #: phase -> the state fields read in it, e.g. {"discriminator": ("real_scores", "fake_scores")}
+    reads: dict[str, tuple[str, ...]] = {}
     decays = False  # whether weight_at changes with the step (methods then log it)
 
     def __init__(self, weight: float = 1.0) -> None:
@@ -44,7 +49,7 @@ def weighted_total(losses: Mapping[str, Any], phase: str, state, step: int, pref
     total = torch.zeros((), device=device)
     logged: dict[str, torch.Tensor] = {}
     for name, loss in losses.items():
-        if phase not in loss.phases:
+        if phase not in loss_phases(loss):
             continue
         value, terms = loss(phase, state)
         total = total + weight_at(loss, step) * value
@@ -53,13 +58,3 @@ def weighted_total(losses: Mapping[str, Any], phase: str, state, step: int, pref
             logged[f"{prefix}/{name}/{term}"] = term_value.detach().float()
     logged[f"{prefix}/total"] = total.detach().float()
     return total, logged
-
-
-def check_phases(losses: Mapping[str, Any], phases: tuple[str, ...], method: str) -> None:
-    """Every loss table must name phases that ``method`` runs."""
-    from mdt.errors import MdtError
-
-    for name, loss in losses.items():
-        own = getattr(loss, "phases", None)
-        if not own or not set(own) <= set(phases):
-            raise MdtError(f"[losses.{name}] takes part in {tuple(own or ())}, not in the phases of {method}: {', '.join(phases)}")

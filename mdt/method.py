@@ -1,18 +1,45 @@
 """Interfaces of ``method`` components (training algorithms) and of what they hand out.
 
 The engine owns data, logging, sampling and checkpoints; a method owns its networks,
-optimizers and the order of its update steps. A method also hands out a
-:class:`Translator`, which ``mdt translate``, metrics and the Python API use.
+optimizers and the order of its update steps. A method declares the networks it needs
+as :class:`Role` objects; the recipe has one ``[networks.<role>]`` table per role and
+the core builds them and passes them to the method's constructor by role name. A
+method also hands out a :class:`Translator`, which ``mdt translate``, metrics and the
+Python API use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from mdt.data import Batch, Stream
+
+
+@dataclass(frozen=True)
+class Role:
+    """A network a method needs, built from the recipe's ``[networks.<role name>]`` table.
+
+    ``kind`` is the registry kind its table's ``type`` names. ``inputs`` are what the
+    method passes the network, in order, and ``outputs`` what it reads of the result (by
+    name: "images", "labels", "style", ...; see docs/writing-a-plugin.md); a network
+    class declares its own ``inputs`` and ``outputs``, and ``mdt recipe check`` refuses a
+    network whose inputs differ or that lacks an output. ``optimizer`` names the entry of
+    :meth:`Method.optimizers` that trains it; ``inference`` says a translator needs it.
+    With ``many`` the method receives a function that builds a fresh network per call
+    (one per pair of domains, say) instead of one network.
+    """
+
+    kind: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    optimizer: str | None = None
+    inference: bool = False
+    many: bool = False
+    description: str = ""
 
 
 class Translator:
@@ -53,9 +80,16 @@ class Method:
     #: class-balanced reference pairs; CycleGAN one stream per domain.
     samplers: dict[str, str | Stream] = {"images": "shuffled"}
 
-    #: Networks a translator needs; any other may be absent from a checkpoint (an
-    #: imported generator without its discriminator).
-    inference_networks: tuple[str, ...] = ("generator",)
+    #: The networks the recipe builds for this method, by role name (the constructor's
+    #: parameters of those names receive them).
+    roles: dict[str, Role] = {}
+
+    #: Networks (keys of :meth:`networks`) a translator needs; any other may be absent
+    #: from a checkpoint (an imported generator without its discriminator). Default: the
+    #: roles marked ``inference``.
+    @property
+    def inference_networks(self) -> tuple[str, ...]:
+        return tuple(name for name, role in self.roles.items() if role.inference)
 
     def networks(self) -> dict[str, torch.nn.Module]:
         """Networks saved in checkpoints, by name."""

@@ -3,9 +3,16 @@
 One table per component. ``type`` names a registered component; every other key is an
 argument of its constructor. Tables that hold several components (``datasets``,
 ``losses``, ``metrics``) have one named sub-table each; the name is what logs show.
-Values mdt knows itself (:data:`INJECTED`) are passed in by the engine and may not be
-written in a recipe. Everything is checked against the constructors' signatures before
-anything is built.
+``[networks.<role>]`` holds one table per network role of the method (see
+:class:`mdt.method.Role`): the method decides which networks exist and of what kind.
+Values mdt knows itself (:data:`INJECTED`, and a method's networks) are passed in by
+the engine and may not be written in a recipe. Everything is checked against the
+constructors' signatures and the contracts of :mod:`mdt.contracts` before anything is
+built.
+
+Older recipes wrote networks as top-level tables (``[generator]``); a top-level table
+named like a role of the recipe's method is read as ``[networks.<role>]``, with a notice,
+and ``--set generator.conv_dim=8`` is short for ``--set networks.generator.conv_dim=8``.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mdt import contracts
 from mdt.errors import MdtError, did_you_mean
 from mdt.registry import Registry
 from mdt.settings import RunSettings
@@ -33,18 +41,15 @@ class Section:
     kind: str
     many: bool = False
     required: bool = True
-    network: bool = False  # an optional network built with the others and passed to the method
 
 
 RUN = "run"
+NETWORKS = "networks"
 SECTIONS: dict[str, Section] = {
     "datasets": Section("dataset", many=True),
     "labels": Section("label_encoder"),
     "augmentation": Section("augmentation"),
-    "generator": Section("generator"),
-    "mapping_network": Section("mapping_network", required=False, network=True),
-    "style_encoder": Section("style_encoder", required=False, network=True),
-    "discriminator": Section("discriminator"),
+    NETWORKS: Section("network", many=True, required=False),  # one per role of the method; kinds from the roles
     "losses": Section("loss", many=True),
     "method": Section("method"),
     "metrics": Section("metric", many=True, required=False),
@@ -59,13 +64,23 @@ INJECTED: dict[str, str] = {
     "schemas": "the datasets' label schemas",
     "label_dim": "the label encoder's condition size",
     "num_classes": "the label encoder's number of classifier outputs",
-    "generator": "the [generator] component",
-    "discriminator": "the [discriminator] component",
-    "mapping_network": "the [mapping_network] component",
-    "style_encoder": "the [style_encoder] component",
     "label_encoder": "the [labels] component",
     "losses": "the [losses] components",
 }
+
+
+def role_values(roles: Mapping[str, Any]) -> dict[str, str]:
+    """What a method's constructor receives for its roles (its networks), as INJECTED says it."""
+    return {name: f"the [{NETWORKS}.{name}] network" for name in roles}
+
+
+def method_roles(data: Mapping[str, Any], registry: Registry) -> dict[str, Any]:
+    """The network roles of the recipe's method; none while its type is missing or unknown."""
+    method = data.get("method")
+    name = method.get("type") if isinstance(method, dict) else None
+    if not isinstance(name, str) or name not in registry.names("method"):
+        return {}
+    return dict(getattr(registry.get("method", name).factory, "roles", {}) or {})
 
 
 @dataclass
@@ -90,11 +105,13 @@ class Table:
 
 @dataclass
 class Recipe:
-    """A parsed recipe: its file name (for messages) and its tables."""
+    """A parsed recipe: its file name (for messages), its tables, and its method's network roles."""
 
     source: str
     data: dict[str, Any]
-    overridden: set[str] = field(default_factory=set)  # "table.key" set from the command line
+    overridden: dict[str, str] = field(default_factory=dict)  # "table.key" set from the command line -> as written there
+    roles: dict[str, Any] = field(default_factory=dict)  # the method's roles, once checked against a registry
+    notices: list[str] = field(default_factory=list)  # old spellings read the new way
 
     @property
     def run(self) -> RunSettings:
@@ -106,7 +123,8 @@ class Recipe:
                 continue
             if section.many:
                 for name, values in self.data[section_name].items():
-                    yield Table(f"{section_name}.{name}", section.kind, values)
+                    kind = self.roles[name].kind if section_name == NETWORKS and name in self.roles else section.kind
+                    yield Table(f"{section_name}.{name}", kind, values)
             else:
                 yield Table(section_name, section.kind, self.data[section_name])
 
@@ -142,21 +160,38 @@ def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise MdtError(f"{source}: malformed TOML: {exc}") from exc
+        raise MdtError(f"{source}: malformed TOML: {exc}") from None
     recipe = Recipe(source, data)
-    _check_layout(recipe)
+    roles = method_roles(data, registry) if registry is not None else {}
+    _read_old_network_tables(recipe, roles)
+    _check_layout(recipe, roles)
     for override in overrides:
-        apply_override(recipe, override)
+        apply_override(recipe, override, roles)
     if registry is not None:
         validate(recipe, registry)
     return recipe
 
 
-def _check_layout(recipe: Recipe) -> None:
+def _read_old_network_tables(recipe: Recipe, roles: Mapping[str, Any]) -> None:
+    """Top-level tables named like the method's roles (``[generator]``, older recipes)
+    become ``[networks.<role>]``."""
+    for key in [k for k in recipe.data if k in roles and k not in SECTIONS and k != RUN]:
+        networks = recipe.data.setdefault(NETWORKS, {})
+        if key in networks:
+            raise MdtError(f"{recipe.source}: [{key}] and [{NETWORKS}.{key}] are the same table; keep [{NETWORKS}.{key}]")
+        networks[key] = recipe.data.pop(key)
+        recipe.notices.append(f"{recipe.source}: [{key}] is read as [{NETWORKS}.{key}]; write it so (mdt recipe show prints the recipe that way)")
+    if isinstance(recipe.data.get(NETWORKS), dict):  # in the order the method declares its roles
+        networks = recipe.data.pop(NETWORKS)
+        recipe.data[NETWORKS] = {**{k: networks[k] for k in roles if k in networks}, **networks}
+
+
+def _check_layout(recipe: Recipe, roles: Mapping[str, Any]) -> None:
     known = [RUN, *SECTIONS]
     for key, value in recipe.data.items():
         if key not in known:
-            raise MdtError(f"{recipe.source}: unknown table [{key}]{did_you_mean(key, known)}; tables are: {', '.join(known)}")
+            hint = did_you_mean(key, [*known, *roles])
+            raise MdtError(f"{recipe.source}: unknown table [{key}]{hint}; tables are: {', '.join(known)}")
         if not isinstance(value, dict):
             raise MdtError(f"{recipe.source}: '{key}' must be a table ([{key}]), not a value")
         section = SECTIONS.get(key)
@@ -179,15 +214,20 @@ def parse_value(text: str) -> Any:
         raise MdtError(f"--set value '{text}' is not a TOML value (quote strings: key='a b')") from None
 
 
-def apply_override(recipe: Recipe, override: str) -> None:
-    """Apply ``table.key=value`` (a nested table: ``datasets.celeba.root=...``)."""
+def apply_override(recipe: Recipe, override: str, roles: Mapping[str, Any] = {}) -> None:
+    """Apply ``table.key=value`` (a nested table: ``datasets.celeba.root=...``); a role of
+    the method may be written without ``networks.`` (``generator.conv_dim=8``)."""
     address, sep, raw = override.partition("=")
     address = address.strip()
     if not sep or "." not in address:
         raise MdtError(f"--set '{override}': expected table.key=value, for example run.iterations=10")
+    written = address
     table_path, _, key = address.rpartition(".")
+    head = table_path.split(".")[0]
+    if head in roles and head not in recipe.data:
+        table_path, address = f"{NETWORKS}.{table_path}", f"{NETWORKS}.{address}"
     value = parse_value(raw.strip())
-    if table_path.split(".")[0] == RUN:
+    if head == RUN:
         recipe.data.setdefault(RUN, {})  # [run] may be left out of a recipe; it can still be set
     node: Any = recipe.data
     walked = []
@@ -195,51 +235,87 @@ def apply_override(recipe: Recipe, override: str) -> None:
         walked.append(part)
         if not isinstance(node, dict) or part not in node:
             choices = list(node) if isinstance(node, dict) else []
-            choices += [RUN] if len(walked) == 1 else []
+            choices += [RUN, *roles] if len(walked) == 1 else []
             raise MdtError(
-                f"--set {address}: {recipe.source} has no table [{'.'.join(walked)}]{did_you_mean(part, choices)}"
+                f"--set {written}: {recipe.source} has no table [{'.'.join(walked)}]{did_you_mean(part, choices)}"
             )
         node = node[part]
     if not isinstance(node, dict):
-        raise MdtError(f"--set {address}: '{table_path}' is a value, not a table")
+        raise MdtError(f"--set {written}: '{table_path}' is a value, not a table")
     node[key] = value
-    recipe.overridden.add(address)
+    recipe.overridden[address] = written
 
 
 # ---------------------------------------------------------------- checking
 
 
 def validate(recipe: Recipe, registry: Registry) -> None:
-    """Check every table against its component's signature; raise on the first problem."""
-    _check_table_arguments(recipe, RUN, dict(recipe.data.get(RUN, {})), RunSettings, injected=())
+    """Check every table against its component's signature and the method's contracts;
+    raise on the first problem."""
+    _check_table_arguments(recipe, RUN, dict(recipe.data.get(RUN, {})), RunSettings, injected={})
     for name, section in SECTIONS.items():
         if section.required and name not in recipe.data:
             raise MdtError(f"{recipe.source}: missing table [{name}] ({_kind_hint(section.kind, registry)})")
         if section.many and name in recipe.data and section.required and not recipe.data[name]:
             raise MdtError(f"{recipe.source}: [{name}] needs at least one named table such as [{name}.example]")
+    method = _component(recipe, recipe.table("method"), registry)
+    recipe.roles = method_roles(recipe.data, registry)
+    _check_roles(recipe, method.name, recipe.roles, registry)
     for table in recipe.tables():
-        where = _where(recipe, table.address)
-        if "type" not in table.values:
-            raise MdtError(f"{where} has no 'type' key ({_kind_hint(table.kind, registry)})")
-        if not isinstance(table.values["type"], str):
-            raise MdtError(f"{where} 'type' must be a string naming a registered {table.kind}")
-        try:
-            component = registry.get(table.kind, table.type)
-        except MdtError as exc:
-            raise MdtError(f"{_where(recipe, table.address, 'type')} {exc}") from None
-        _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=INJECTED)
-        _check_needed_sections(recipe, table, component.factory, registry)
+        component = _component(recipe, table, registry)
+        if table.address.startswith(NETWORKS + "."):  # the wrong network altogether says more than its keys
+            problem = contracts.network_problem(table.name, recipe.roles[table.name], table.type, component.factory, method.name)
+            if problem:
+                raise MdtError(f"{_where(recipe, table.address)} {problem}")
+        injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
+        _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
+    _check_losses(recipe, method, registry)
 
 
-def _check_needed_sections(recipe: Recipe, table: Table, factory, registry: Registry) -> None:
-    """A component that needs an optional network (StarGAN v2's method needs a
-    [mapping_network]) gets it only when the recipe has that table."""
-    for name, parameter in parameters(factory).items():
-        section = SECTIONS.get(name)
-        if section and not section.required and parameter.default is parameter.empty and name not in recipe.data:
+def _component(recipe: Recipe, table: Table, registry: Registry):
+    where = _where(recipe, table.address)
+    if "type" not in table.values:
+        raise MdtError(f"{where} has no 'type' key ({_kind_hint(table.kind, registry)})")
+    if not isinstance(table.values["type"], str):
+        raise MdtError(f"{where} 'type' must be a string naming a registered {table.kind}")
+    try:
+        return registry.get(table.kind, table.type)
+    except MdtError as exc:
+        raise MdtError(f"{_where(recipe, table.address, 'type')} {exc}") from None
+
+
+def _check_roles(recipe: Recipe, method: str, roles: Mapping[str, Any], registry: Registry) -> None:
+    """One [networks.<role>] table per role of the method, and no other."""
+    tables = recipe.data.get(NETWORKS, {})
+    for name, role in roles.items():
+        if name not in tables:
             raise MdtError(
-                f"{recipe.source}: [{table.address}] type '{table.type}' needs a [{name}] table ({_kind_hint(section.kind, registry)})"
+                f"{recipe.source}: method '{method}' needs a [{NETWORKS}.{name}] table ({_kind_hint(role.kind, registry)})"
             )
+    for name in tables:
+        if name not in roles:
+            listing = ", ".join(roles) or "none"
+            raise MdtError(
+                f"{recipe.source}: [{NETWORKS}.{name}] is not a network of method '{method}'{did_you_mean(name, roles)}; its networks: {listing}"
+            )
+    accepted = parameters(registry.get("method", method).factory)
+    for name in roles:
+        if name not in accepted:
+            raise MdtError(f"method '{method}' declares the role '{name}' but its constructor takes no '{name}' argument")
+
+
+def _check_losses(recipe: Recipe, method, registry: Registry) -> None:
+    """Every loss fits a phase of the method and reads only what that phase offers."""
+    phases = getattr(method.factory, "phases", None)
+    if not phases:
+        return  # a method that publishes no state types cannot be checked
+    outputs = {
+        t.name: contracts.interface(registry.get(t.kind, t.type).factory, "outputs") for t in recipe.section(NETWORKS)
+    }
+    for table in recipe.section("losses"):
+        problem = contracts.loss_problem(table.type, registry.get("loss", table.type).factory, method.name, phases, outputs)
+        if problem:
+            raise MdtError(f"{_where(recipe, table.address)} {problem}")
 
 
 def _kind_hint(kind: str, registry: Registry) -> str:
@@ -249,7 +325,7 @@ def _kind_hint(kind: str, registry: Registry) -> str:
 
 def _where(recipe: Recipe, address: str, key: str | None = None) -> str:
     if key is not None and f"{address}.{key}" in recipe.overridden:
-        return f"--set {address}.{key}:"
+        return f"--set {recipe.overridden[f'{address}.{key}']}:"
     return f"{recipe.source}: [{address}]"
 
 
@@ -271,7 +347,7 @@ def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
-def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, Any], factory, injected: Collection[str]) -> None:
+def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, Any], factory, injected: Mapping[str, str]) -> None:
     """Check one table's keys against ``factory``'s signature; ``injected`` names are mdt's to fill."""
     params = parameters(factory)
     hints = type_hints(factory)
@@ -279,7 +355,7 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
     for key, value in arguments.items():
         where = _where(recipe, address, key)
         if key in injected and key in params:
-            raise MdtError(f"{where} key '{key}' is set by mdt ({INJECTED[key]}); remove it from the recipe")
+            raise MdtError(f"{where} key '{key}' is set by mdt ({injected[key]}); remove it from the recipe")
         if key not in params:
             hint = did_you_mean(key, settable)
             listing = "" if hint else f"; keys: {', '.join(settable) if settable else 'none'}"
@@ -346,9 +422,10 @@ def resolved(recipe: Recipe, registry: Registry) -> Recipe:
     data: dict[str, Any] = {RUN: dataclasses.asdict(recipe.run)}
     for table in recipe.tables():
         factory = registry.get(table.kind, table.type).factory
+        injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         values = {"type": table.type}
         for name, param in parameters(factory).items():
-            if name in INJECTED:
+            if name in injected:
                 continue
             if name in table.values:
                 values[name] = table.values[name]
@@ -359,7 +436,7 @@ def resolved(recipe: Recipe, registry: Registry) -> Recipe:
             data.setdefault(section, {})[sub] = values
         else:
             data[section] = values
-    return Recipe(recipe.source, data)
+    return Recipe(recipe.source, data, roles=dict(recipe.roles))
 
 
 def _plain(value: Any) -> Any:

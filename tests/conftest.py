@@ -143,3 +143,28 @@ def small(*extra: str, v2: bool = False) -> list[str]:
     for item in (*(SMALL_V2 if v2 else SMALL), *extra):
         args += ["--set", item]
     return args
+
+
+# What every network is made small with, by constructor argument: any plugin's network
+# that names its widths and depths like these is shrunk too.
+SMALL_NETWORKS = {"conv_dim": 8, "residual_blocks": 1, "layers": 3, "base_channels": 8, "max_channels": 16, "hidden": 16}
+
+
+def shrunk(recipe_path, *extra: str, registry=None) -> list[str]:
+    """``--set`` arguments that run ``recipe_path`` for two iterations at 32 px with small
+    networks, whatever its method: its [networks.*] tables are read from the file."""
+    import tomllib
+
+    from mdt.recipe import parameters
+
+    registry = registry or load_plugins().registry
+    data = tomllib.loads(Path(recipe_path).read_text())
+    roles = getattr(registry.get("method", data["method"]["type"]).factory, "roles", {})
+    sets = list(SMALL[:7])
+    for role, table in data.get("networks", {}).items():
+        accepted = parameters(registry.get(roles[role].kind, table["type"]).factory)
+        sets += [f"networks.{role}.{key}={value}" for key, value in SMALL_NETWORKS.items() if key in accepted]
+    args = []
+    for item in (*sets, *extra):
+        args += ["--set", item]
+    return args

@@ -154,7 +154,7 @@ def test_checkpoint_info(registry, tmp_path, cli):
     train(tiny_recipe(registry, "run.iterations=2"), registry, tmp_path / "run")
     result = cli("checkpoint", "info", tmp_path / "run")
     assert result.exit_code == 0, result.output
-    assert "step 2" in result.output and "[generator] stargan" in result.output
+    assert "step 2" in result.output and "[networks.generator] stargan" in result.output
     assert "optim/generator" in result.output and "generator" in result.output
 
 

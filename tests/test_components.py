@@ -1,8 +1,13 @@
 """Every registered component, exercised automatically (parametrized over the registry).
 
-Each one is placed into a small recipe, written out with its defaults, read back,
-checked, built, and trained with for two iterations. A component whose constructor
-needs a value this file cannot guess must get an entry in EXAMPLES, or its test fails.
+Each component is placed into the first quickstart recipe of recipes/ that can host it
+— the recipe check decides: a network goes into a role of its kind whose inputs and
+outputs it fits, a loss next to the method's losses where its reads are offered, a
+method into its own quickstart — then written out with its defaults, read back,
+checked, built, and trained for two iterations. A component whose constructor needs a
+value this file cannot guess must get an entry in EXAMPLES, or its test fails; a plugin
+that adds a quickstart recipe adds a host, and its components are tested with no change
+here.
 """
 
 from __future__ import annotations
@@ -14,42 +19,38 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, write_celeba, write_rafd
+from conftest import REPO, SMALL_NETWORKS, write_celeba, write_rafd
 from mdt.build import build
 from mdt.engine import train
+from mdt.errors import MdtError
+from mdt.evaluation import check_metrics
 from mdt.plugins import load_plugins
-from mdt.recipe import INJECTED, SECTIONS, parameters, parse_recipe, resolved
+from mdt.recipe import INJECTED, NETWORKS, SECTIONS, dump_toml, method_roles, parameters, parse_recipe, resolved
 
-BASE = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
-BASE["run"].update(iterations=2, batch_size=4, image_size=32, sample_every=1, sample_count=2, checkpoint_every=2, log_every=1, threads=0)
-BASE["datasets"]["faces"].update(size=16, test_size=4)
-BASE["generator"].update(conv_dim=8, residual_blocks=1)
-BASE["discriminator"].update(conv_dim=8, layers=3)
-BASE["metrics"]["accuracy"].update(max_images=4)
-BASE["classifier"].update(steps=2, batch_size=4)
+REGISTRY = load_plugins().registry
+HOSTS = sorted((REPO / "recipes").glob("*quickstart*.toml"))  # quickstart.toml first: the default host
+RUN = {"iterations": 2, "batch_size": 4, "image_size": 32, "sample_every": 1, "sample_count": 2, "checkpoint_every": 2,
+       "log_every": 1, "threads": 0}
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair"]
 
-# StarGAN v2's components are tried in its own quickstart, reduced the same way.
-V2_BASE = tomllib.loads((REPO / "recipes" / "stargan_v2_quickstart.toml").read_text())
-V2_BASE["run"] = dict(BASE["run"])
-V2_BASE["datasets"]["faces"].update(size=16, test_size=4)
-V2_BASE["generator"].update(base_channels=8, max_channels=16)
-V2_BASE["mapping_network"].update(hidden=16)
-V2_BASE["style_encoder"].update(base_channels=8, max_channels=16)
-V2_BASE["discriminator"].update(base_channels=8, max_channels=16)
-V2_BASE["metrics"]["accuracy"].update(max_images=4)
-V2_BASE["classifier"].update(steps=2, batch_size=4)
-V2_BASE["metrics"]["diversity"].update(samples=2, max_images=4)
 
-
-def v2(section: str):
-    """An example that places a component into the v2 quickstart, with its table's values there."""
-
-    def example(tmp):
-        values = {k: v for k, v in V2_BASE.get(section, {}).items() if k != "type" and not isinstance(v, dict)}
-        return values, copy.deepcopy(V2_BASE)
-
-    return example
+def small_host(path: Path) -> dict:
+    """A quickstart recipe at 32 px, two iterations, small networks, tiny data and judge."""
+    data = tomllib.loads(path.read_text())
+    data["run"].update(RUN)
+    roles = method_roles(data, REGISTRY)
+    for role, table in data.get(NETWORKS, {}).items():
+        accepted = parameters(REGISTRY.get(roles[role].kind, table["type"]).factory)
+        table.update({k: v for k, v in SMALL_NETWORKS.items() if k in accepted})
+    for table in data["datasets"].values():
+        if table["type"] == "synthetic_faces":
+            table.update(size=16, test_size=4)
+    for table in data.get("metrics", {}).values():
+        accepted = parameters(REGISTRY.get("metric", table["type"]).factory)
+        table.update({k: v for k, v in {"max_images": 4, "samples": 2}.items() if k in accepted})
+    if "classifier" in data:
+        data["classifier"].update(steps=2, batch_size=4)
+    return data
 
 
 def _csv(tmp: Path) -> dict:
@@ -69,78 +70,95 @@ EXAMPLES = {
     ("dataset", "rafd"): lambda tmp: ({"root": str(write_rafd(tmp / "RaFD", per_class=1))}, {"labels": {"type": "one_hot"}}),
     ("dataset", "domain_folders"): lambda tmp: ({"root": str(write_rafd(tmp / "RaFD", per_class=1)), "crop_size": 256}, {"labels": {"type": "one_hot"}}),
     ("dataset", "csv_attributes"): lambda tmp: (_csv(tmp), {}),
-    # Paper defaults: six stride-2 layers need at least 64 px.
-    ("discriminator", "stargan"): lambda tmp: ({}, {"run": {**BASE["run"], "image_size": 64}}),
     ("label_encoder", "one_hot"): lambda tmp: ({}, {"datasets": {"faces": {"type": "synthetic_faces", "attributes": HAIR, "size": 16, "test_size": 4}}}),
-    ("generator", "stargan_v2"): v2("generator"),
-    ("mapping_network", "stargan_v2"): v2("mapping_network"),
-    ("style_encoder", "stargan_v2"): v2("style_encoder"),
-    ("discriminator", "stargan_v2"): v2("discriminator"),
-    ("method", "stargan_v2"): v2("method"),
-    ("loss", "nonsaturating"): v2("losses"),
-    ("loss", "r1"): v2("losses"),
-    ("loss", "style_reconstruction"): v2("losses"),
-    ("loss", "diversity"): v2("losses"),
-    ("metric", "diversity"): v2("metrics"),
     ("classifier", "timm"): lambda tmp: ({"steps": 2, "batch_size": 4}, {}),
 }
-
 
 RECIPE_KINDS = {spec.kind for spec in SECTIONS.values()}
 
 
+def network_kinds() -> set[str]:
+    return {role.kind for method in REGISTRY.components("method") for role in getattr(method.factory, "roles", {}).values()}
+
+
 def all_components():
     """Every registered component that a recipe can name."""
-    return [(c.kind, c.name) for c in load_plugins().registry.components() if c.kind in RECIPE_KINDS]
+    kinds = RECIPE_KINDS | network_kinds()
+    return [(c.kind, c.name) for c in REGISTRY.components() if c.kind in kinds]
 
 
-@pytest.mark.parametrize("name", load_plugins().registry.names("importer"))
+def placements(kind: str, name: str, tmp_path: Path):
+    """Every way to place the component into a host recipe, in the hosts' order."""
+    values, changes = EXAMPLES.get((kind, name), lambda tmp: ({}, {}))(tmp_path)
+    factory = REGISTRY.get(kind, name).factory
+    for host in HOSTS:
+        base = small_host(host)
+        base.update(copy.deepcopy(changes))
+        roles = method_roles(base, REGISTRY)
+        if kind == "method":
+            if base["method"]["type"] == name:
+                yield base
+            continue
+        if kind in network_kinds():
+            for role_name, role in roles.items():
+                if role.kind == kind:
+                    data = copy.deepcopy(base)
+                    kept = {k: v for k, v in data[NETWORKS][role_name].items() if k in parameters(factory) and k != "type"}
+                    data[NETWORKS][role_name] = {"type": name, **kept, **values}
+                    yield data
+            continue
+        section = next(s for s, spec in SECTIONS.items() if spec.kind == kind)
+        data = copy.deepcopy(base)
+        table = {"type": name, **values}
+        if kind == "loss":
+            data[section][name] = table
+        elif SECTIONS[section].many:
+            data[section] = {name: table}
+        else:
+            data[section] = table
+        yield data
+
+
+def recipe_with(kind: str, name: str, tmp_path: Path):
+    """The first placement the recipe check accepts."""
+    problems = []
+    for data in placements(kind, name, tmp_path):
+        try:
+            recipe = parse_recipe(dump_toml(data), "component.toml", registry=REGISTRY)
+            if kind == "metric":
+                check_metrics(build(recipe, REGISTRY), recipe)
+            return recipe
+        except MdtError as exc:
+            problems.append(str(exc))
+    raise AssertionError(f"no quickstart recipe in recipes/ can host {kind} '{name}': " + " | ".join(problems or ["none tried"]))
+
+
+@pytest.mark.parametrize("name", REGISTRY.names("importer"))
 def test_importer_is_a_command_of_mdt_import(name, cli):
     import click
 
-    assert isinstance(load_plugins().registry.get("importer", name).factory, click.Command)
+    assert isinstance(REGISTRY.get("importer", name).factory, click.Command)
     result = cli("import", name, "--help")
     assert result.exit_code == 0 and "--out" in result.output
     assert name in cli("import", "--help").output
 
 
-def recipe_with(kind: str, name: str, tmp_path: Path) -> dict:
-    data = copy.deepcopy(BASE)
-    values, changes = EXAMPLES.get((kind, name), lambda tmp: ({}, {}))(tmp_path)
-    for section, table in changes.items():
-        data[section] = table
-    section_name = next(s for s, spec in SECTIONS.items() if spec.kind == kind)
-    table = {"type": name, **values}
-    if SECTIONS[section_name].many:
-        if kind == "loss":
-            data[section_name][name] = table
-        else:
-            data[section_name] = {name: table}
-    else:
-        data[section_name] = table
-    return data
+@pytest.mark.parametrize("kind,name", all_components())
+def test_required_arguments_have_an_example(kind, name):
+    factory = REGISTRY.get(kind, name).factory
+    injected = set(INJECTED) | set(getattr(factory, "roles", {}))
+    required = [p.name for p in parameters(factory).values() if p.default is p.empty and p.name not in injected]
+    if required and (kind, name) not in EXAMPLES:
+        recipe_with(kind, name, Path("/nonexistent"))  # a host recipe's table gives them
 
 
 @pytest.mark.parametrize("kind,name", all_components())
-def test_required_arguments_have_an_example(kind, name, registry):
-    factory = registry.get(kind, name).factory
-    required = [
-        p.name for p in parameters(factory).values() if p.default is p.empty and p.name not in INJECTED
-    ]
-    if required:
-        assert (kind, name) in EXAMPLES, f"{kind} '{name}' needs {required}: add an example to EXAMPLES"
-
-
-@pytest.mark.parametrize("kind,name", all_components())
-def test_round_trips_through_a_recipe_and_trains(kind, name, registry, tmp_path):
-    from mdt.recipe import dump_toml
-
-    text = dump_toml(recipe_with(kind, name, tmp_path))
-    recipe = parse_recipe(text, "component.toml", registry=registry)
-    shown = resolved(recipe, registry).to_toml()
-    again = parse_recipe(shown, "resolved.toml", registry=registry)
-    assert resolved(again, registry).to_toml() == shown  # nothing lost or changed on the way
-    result = train(again, registry, tmp_path / "run")
+def test_round_trips_through_a_recipe_and_trains(kind, name, tmp_path):
+    recipe = recipe_with(kind, name, tmp_path)
+    shown = resolved(recipe, REGISTRY).to_toml()
+    again = parse_recipe(shown, "resolved.toml", registry=REGISTRY)
+    assert resolved(again, REGISTRY).to_toml() == shown  # nothing lost or changed on the way
+    result = train(again, REGISTRY, tmp_path / "run")
     assert (tmp_path / "run" / "checkpoints" / "step_00000002.safetensors").is_file()
     assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
     numbers = [v for v in result.metrics.values() if not isinstance(v, str)]  # strings name a feature space
@@ -150,39 +168,38 @@ def test_round_trips_through_a_recipe_and_trains(kind, name, registry, tmp_path)
 
 
 def built(registry, tmp_path, kind="generator", name="stargan"):
-    recipe = parse_recipe(__import__("mdt.recipe").recipe.dump_toml(recipe_with(kind, name, tmp_path)), "x.toml", registry=registry)
-    return build(recipe, registry)
+    return build(recipe_with(kind, name, tmp_path), registry)
 
 
-@pytest.mark.parametrize("name", [n for k, n in all_components() if k == "generator"])
-def test_generator_keeps_shape_and_every_parameter_learns(name, registry, tmp_path):
-    components = built(registry, tmp_path, "generator", name)
-    generator = components.method.networks()["generator"]
-    images = torch.rand(2, 3, 32, 32) * 2 - 1
-    # Conditioned on labels (StarGAN) or on a style code (StarGAN v2).
-    condition = torch.rand(2, getattr(generator, "condition_dim", components.label_encoder.condition_dim))
-    out = generator(images, condition)
-    assert out.shape == images.shape and torch.isfinite(out).all()
-    out.mean().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.parameters())
+def batches_of(components, step: int):
+    """The batches the engine would hand the method at ``step``."""
+    from types import SimpleNamespace
+
+    from mdt.engine import open_streams, to_batch
+
+    topology = SimpleNamespace(rank=0, world_size=1)
+    plan, streams = open_streams(components, REGISTRY, components.train_sets, [step] * 8, topology)
+    return [to_batch(next(stream), i, components, role=role) for stream, (i, role) in zip(streams, plan)]
 
 
-@pytest.mark.parametrize("name", [n for k, n in all_components() if k == "discriminator"])
-def test_discriminator_outputs(name, registry, tmp_path):
-    components = built(registry, tmp_path, "discriminator", name)
-    size = components.settings.image_size
-    out = components.method.networks()["discriminator"](torch.rand(3, 3, size, size))
-    if isinstance(out, tuple):  # StarGAN: a real/fake patch map and domain logits
-        scores, logits = out
-        assert scores.shape[:2] == (3, 1)
-        assert logits.shape == (3, components.label_encoder.num_classes)
-    else:  # multi-task (StarGAN v2): one real/fake logit per domain
-        assert out.shape == (3, components.label_encoder.num_classes)
+@pytest.mark.parametrize("name", REGISTRY.names("method"))
+def test_every_trained_network_of_a_method_learns(name, tmp_path):
+    """Within a few updates every parameter of every network a role's optimizer trains moves."""
+    components = built(REGISTRY, tmp_path, "method", name)
+    method = components.method
+    trained = [role for role, spec in method.roles.items() if spec.optimizer]
+    networks = method.networks()
+    before = {role: [p.detach().clone() for p in networks[role].parameters()] for role in trained if role in networks}
+    for step in range(4):
+        method.train_step(batches_of(components, step), step)
+    for role, parameters_before in before.items():
+        for index, (old, new) in enumerate(zip(parameters_before, networks[role].parameters())):
+            assert not torch.equal(old, new), f"{name}: parameter {index} of {role} never changed"
 
 
 @pytest.mark.parametrize("name", [n for k, n in all_components() if k == "label_encoder"])
-def test_label_encoder_contract(name, registry, tmp_path):
-    components = built(registry, tmp_path, "label_encoder", name)
+def test_label_encoder_contract(name, tmp_path):
+    components = built(REGISTRY, tmp_path, "label_encoder", name)
     encoder = components.label_encoder
     labels = torch.stack([components.train_sets[0][i]["label"] for i in range(4)])
     condition = encoder.encode(labels, 0)

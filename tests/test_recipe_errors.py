@@ -38,7 +38,7 @@ def test_misspelt_type_lists_registered_names_closest_first(cli, tmp_path, comma
 def test_unknown_key_suggests_the_close_one(cli, tmp_path):
     path = write(tmp_path, QUICKSTART.replace("conv_dim = 32\nresidual_blocks", "conv_dimm = 32\nresidual_blocks"))
     line = one_line_error(cli("recipe", "check", path))
-    assert f"{path}: [generator] unknown key 'conv_dimm' (did you mean 'conv_dim'?)" in line
+    assert f"{path}: [networks.generator] unknown key 'conv_dimm' (did you mean 'conv_dim'?)" in line
 
 
 def test_missing_required_key(cli, tmp_path, celeba_root):
@@ -51,7 +51,7 @@ def test_missing_required_key(cli, tmp_path, celeba_root):
 def test_value_of_the_wrong_type(cli, tmp_path):
     path = write(tmp_path, QUICKSTART.replace("residual_blocks = 3", 'residual_blocks = "three"'))
     line = one_line_error(cli("recipe", "check", path))
-    assert "[generator] key 'residual_blocks' = \"three\": expected an integer" in line
+    assert "[networks.generator] key 'residual_blocks' = \"three\": expected an integer" in line
 
 
 def test_wrong_type_inside_a_list(cli, tmp_path):
@@ -98,7 +98,7 @@ def test_unknown_table(cli, tmp_path):
 def test_injected_value_may_not_be_written(cli, tmp_path):
     path = write(tmp_path, QUICKSTART.replace("conv_dim = 32\nresidual_blocks", "label_dim = 5\nconv_dim = 32\nresidual_blocks"))
     line = one_line_error(cli("recipe", "check", path))
-    assert "[generator] key 'label_dim' is set by mdt" in line
+    assert "[networks.generator] key 'label_dim' is set by mdt" in line
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -118,10 +118,11 @@ def test_set_overrides_and_show_resolves_defaults(cli, tmp_path):
     result = cli("recipe", "show", path, "--set", "generator.conv_dim=8", "--set", "run.iterations=7")
     assert result.exit_code == 0, result.output
     shown = tomllib.loads(result.output)
-    assert shown["generator"]["conv_dim"] == 8
-    assert shown["generator"]["downsamplings"] == 2  # a default written out
+    assert shown["networks"]["generator"]["conv_dim"] == 8
+    assert shown["networks"]["generator"]["downsamplings"] == 2  # a default written out
     assert shown["run"]["iterations"] == 7
-    assert "label_dim" not in shown["generator"]  # injected values are not recipe keys
+    assert "label_dim" not in shown["networks"]["generator"]  # injected values are not recipe keys
+    assert "generator" not in shown["method"]  # nor the method's networks
 
 
 def test_set_accepts_a_bare_path(cli, tmp_path, celeba_root):

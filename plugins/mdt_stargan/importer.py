@@ -78,8 +78,10 @@ def recipe_for(attrs: list[str], categorical: bool, image_size: int, generator: 
         "datasets": {"rafd" if categorical else "celeba": dataset},
         "labels": {"type": "one_hot" if categorical else "multi_hot"},
         "augmentation": {"type": "standard"},
-        "generator": {"type": "stargan", "conv_dim": generator["conv_dim"], "residual_blocks": generator["residual_blocks"]},
-        "discriminator": d_table,
+        "networks": {
+            "generator": {"type": "stargan", "conv_dim": generator["conv_dim"], "residual_blocks": generator["residual_blocks"]},
+            "discriminator": d_table,
+        },
         "losses": {
             "adversarial": {"type": "wgan", "weight": 1.0},
             "gradient_penalty": {"type": "gradient_penalty", "weight": 10.0},

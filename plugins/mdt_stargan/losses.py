@@ -1,8 +1,9 @@
 """StarGAN's losses: plain functions returning (total, {term: value}), and the
 recipe components that apply them in the discriminator and generator steps.
 
-A loss component says in which ``phases`` it takes part and computes its value from
-a :class:`~mdt_stargan.method.StepState`, which evaluates only what is asked for.
+A loss component says what it ``reads`` of the method's step state in each phase and
+computes its value from a :class:`~mdt_stargan.method.StepState`, which evaluates only
+what is asked for.
 The method multiplies by ``weight``; the recipe table's name is the name in the log.
 """
 
@@ -41,7 +42,7 @@ def cycle_l1(real: torch.Tensor, reconstruction: torch.Tensor) -> tuple[torch.Te
 class WassersteinAdversarial(Loss):
     """WGAN adversarial loss for the critic (real vs fake) and the generator."""
 
-    phases = ("discriminator", "generator")
+    reads = {"discriminator": ("real_scores", "fake_scores"), "generator": ("fake_scores",)}
 
     def __call__(self, phase, state):
         if phase == "discriminator":
@@ -52,7 +53,7 @@ class WassersteinAdversarial(Loss):
 class GradientPenalty(Loss):
     """Gradient penalty on the critic (Gulrajani et al. 2017); StarGAN uses weight 10."""
 
-    phases = ("discriminator",)
+    reads = {"discriminator": ("discriminator", "real", "fake", "mix_weights")}
 
     def __init__(self, weight: float = 10.0) -> None:
         super().__init__(weight)
@@ -67,7 +68,10 @@ class DomainClassification(Loss):
     The label encoder computes it, so joint training scores only each sample's known labels.
     """
 
-    phases = ("discriminator", "generator")
+    reads = {
+        "discriminator": ("encoder", "real_logits", "labels", "source"),
+        "generator": ("encoder", "fake_logits", "target_labels", "source"),
+    }
 
     def __call__(self, phase, state):
         if phase == "discriminator":
@@ -80,7 +84,7 @@ class DomainClassification(Loss):
 class CycleReconstruction(Loss):
     """Cycle reconstruction L1 for the generator: translate, translate back, compare; weight 10."""
 
-    phases = ("generator",)
+    reads = {"generator": ("real", "reconstruction")}
 
     def __init__(self, weight: float = 10.0) -> None:
         super().__init__(weight)

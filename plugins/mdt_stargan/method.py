@@ -17,8 +17,8 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
-from mdt.loss import check_phases, weighted_total
-from mdt.method import Method, Translator
+from mdt.loss import weighted_total
+from mdt.method import Method, Role, Translator
 
 
 def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
@@ -30,11 +30,21 @@ def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
 
 
 class StepState:
-    """What the losses of one update may use; each value is computed on first use."""
+    """What the losses of one update may read (in both phases); each value is computed on
+    first use. Images are (B, 3, S, S) in [-1, 1]; labels are in the batch's dataset's space."""
+
+    phase: str  # "discriminator" or "generator"
+    generator: torch.nn.Module  # G(x, c)
+    discriminator: torch.nn.Module  # D(x) -> (scores, logits)
+    encoder: LabelEncoder  # the label encoder: conditions and the classification loss
+    real: torch.Tensor  # the batch's images
+    labels: torch.Tensor  # their labels
+    source: int  # the index of their dataset
+    target_labels: torch.Tensor  # the labels each image is translated to
 
     def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor) -> None:
         self.phase = phase
-        self.bf16 = method.precision == "bf16"
+        self._bf16 = method.precision == "bf16"
         self.generator = method.generator
         self.discriminator = method.discriminator
         self.encoder = method.encoder
@@ -45,7 +55,7 @@ class StepState:
 
     def autocast(self):
         """Network forwards run in bf16 when asked; every loss is computed in fp32."""
-        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self._bf16)
 
     def _discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
@@ -67,15 +77,18 @@ class StepState:
         return self._discriminate(self.real)
 
     @property
-    def real_scores(self):
+    def real_scores(self) -> torch.Tensor:
+        """D's real/fake map of the real images."""
         return self._real_out[0]
 
     @property
-    def real_logits(self):
+    def real_logits(self) -> torch.Tensor:
+        """D's domain logits of the real images."""
         return self._real_out[1]
 
     @cached_property
     def fake(self) -> torch.Tensor:
+        """G(real, target): the translations (a constant in the discriminator phase)."""
         condition = self.encoder.encode(self.target_labels, self.source)
         with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
             return self.generator(self.real, condition).float()
@@ -87,11 +100,13 @@ class StepState:
         return self._discriminate(self.fake)
 
     @property
-    def fake_scores(self):
+    def fake_scores(self) -> torch.Tensor:
+        """D's real/fake map of the translations."""
         return self._fake_out[0]
 
     @property
-    def fake_logits(self):
+    def fake_logits(self) -> torch.Tensor:
+        """D's domain logits of the translations."""
         return self._fake_out[1]
 
     @cached_property
@@ -101,12 +116,21 @@ class StepState:
 
     @cached_property
     def reconstruction(self) -> torch.Tensor:
+        """G(fake, the real images' labels): the cycle back."""
         with self.autocast():
             return self.generator(self.fake, self.encoder.encode(self.labels, self.source)).float()
 
 
 class StarGAN(Method):
     """StarGAN (Choi et al. 2018): WGAN-GP, domain classification and cycle losses; Adam(1e-4, 0.5, 0.999)."""
+
+    phases = {"discriminator": StepState, "generator": StepState}
+    roles = {
+        "generator": Role("generator", inputs=("images", "labels"), outputs=("image",), optimizer="generator", inference=True,
+                          description="G(x, c): the input and the target's condition vector -> the translation"),
+        "discriminator": Role("discriminator", inputs=("images",), outputs=("scores", "logits"), optimizer="discriminator",
+                              description="D(x) -> (real/fake patch map, domain logits); reads an input's labels at translation"),
+    }
 
     def __init__(
         self,
@@ -126,7 +150,6 @@ class StarGAN(Method):
     ) -> None:
         if d_steps_per_g < 1:
             raise ValueError("d_steps_per_g must be at least 1")
-        check_phases(losses, ("discriminator", "generator"), "stargan")
         self.generator = generator
         self.discriminator = discriminator
         self.encoder = label_encoder

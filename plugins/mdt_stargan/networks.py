@@ -56,6 +56,9 @@ class StarGANGenerator(nn.Module):
     (doubled at each of the ``downsamplings``), ``residual_blocks`` the bottleneck depth.
     """
 
+    inputs = ("images", "labels")
+    outputs = ("image",)
+
     def __init__(self, label_dim: int, conv_dim: int = 64, residual_blocks: int = 6, downsamplings: int = 2) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
@@ -89,6 +92,9 @@ class StarGANDiscriminator(nn.Module):
     ``layers`` stride-2 4x4 convolutions (width ``conv_dim`` doubling each time), then a
     3x3 real/fake head over the remaining map and a classifier whose kernel covers it.
     """
+
+    inputs = ("images",)
+    outputs = ("scores", "logits")
 
     def __init__(self, image_size: int, num_classes: int, conv_dim: int = 64, layers: int = 6) -> None:
         super().__init__()

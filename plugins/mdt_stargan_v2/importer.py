@@ -98,15 +98,18 @@ def recipe_for(sizes: dict, domains: list[str], landmarks: Path | None = None) -
         "datasets": {"domains": {"type": "domain_folders", "root": root, "domains": domains}},
         "labels": {"type": "one_hot"},
         "augmentation": {"type": "standard"},
-        "generator": {
-            "type": "stargan_v2", **style, "base_channels": sizes["base_channels"], "max_channels": sizes["max_channels"], "high_pass": sizes["high_pass"],
+        "networks": {
+            "generator": {
+                "type": "stargan_v2", **style, "base_channels": sizes["base_channels"], "max_channels": sizes["max_channels"],
+                "high_pass": sizes["high_pass"],
+            },
+            "mapping_network": {
+                "type": "stargan_v2", **style, "latent_dim": sizes["latent_dim"], "hidden": sizes["hidden"],
+                "shared_layers": sizes["shared_layers"], "head_layers": sizes["head_layers"],
+            },
+            "style_encoder": {"type": "stargan_v2", **style, "base_channels": sizes["encoder_base_channels"], "max_channels": sizes["max_channels"]},
+            "discriminator": {"type": "stargan_v2", "base_channels": sizes["encoder_base_channels"], "max_channels": sizes["max_channels"]},
         },
-        "mapping_network": {
-            "type": "stargan_v2", **style, "latent_dim": sizes["latent_dim"], "hidden": sizes["hidden"],
-            "shared_layers": sizes["shared_layers"], "head_layers": sizes["head_layers"],
-        },
-        "style_encoder": {"type": "stargan_v2", **style, "base_channels": sizes["encoder_base_channels"], "max_channels": sizes["max_channels"]},
-        "discriminator": {"type": "stargan_v2", "base_channels": sizes["encoder_base_channels"], "max_channels": sizes["max_channels"]},
         "losses": {
             "adversarial": {"type": "nonsaturating", "weight": 1.0},
             "r1": {"type": "r1", "weight": 1.0},

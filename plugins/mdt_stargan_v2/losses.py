@@ -1,7 +1,7 @@
 """StarGAN v2's losses: plain functions returning (total, {term: value}), and the recipe
 components that apply them.
 
-Each component names the ``phases`` it takes part in and reads what it needs from a
+Each component names what it ``reads`` in each phase of a
 :class:`~mdt_stargan_v2.method.StepState`, which computes each value once, on first use.
 The method multiplies by ``weight_at(step)``. StarGAN's ``cycle_l1`` works here too:
 the step state offers the same ``real`` and ``reconstruction``.
@@ -49,7 +49,7 @@ def diversity_sensitive(fake: torch.Tensor, other_fake: torch.Tensor) -> tuple[t
 class NonSaturatingAdversarial(Loss):
     """Non-saturating GAN loss on the multi-task discriminator's output for each image's domain."""
 
-    phases = ("discriminator", "generator")
+    reads = {"discriminator": ("real_scores", "fake_scores"), "generator": ("fake_scores",)}
 
     def __call__(self, phase, state):
         if phase == "discriminator":
@@ -60,7 +60,7 @@ class NonSaturatingAdversarial(Loss):
 class R1Penalty(Loss):
     """Zero-centred gradient penalty on real images for the discriminator; the paper's gamma is 1."""
 
-    phases = ("discriminator",)
+    reads = {"discriminator": ("real_scores", "real_input")}
 
     def __call__(self, phase, state):
         return r1_penalty(state.real_scores, state.real_input)
@@ -69,7 +69,7 @@ class R1Penalty(Loss):
 class StyleReconstruction(Loss):
     """The style encoder must recover the style a fake was made with."""
 
-    phases = ("generator",)
+    reads = {"generator": ("predicted_style", "target_style")}
 
     def __call__(self, phase, state):
         return style_reconstruction(state.predicted_style, state.target_style)
@@ -80,7 +80,7 @@ class DiversitySensitive(Loss):
     from ``weight`` to 0 over the first ``decay_iterations`` updates (the paper's ds_iter);
     it depends only on the step, so a resumed run continues at the right value."""
 
-    phases = ("generator",)
+    reads = {"generator": ("fake", "other_fake")}
     decays = True
 
     def __init__(self, weight: float = 1.0, decay_iterations: int = 100000) -> None:

@@ -25,11 +25,10 @@ import torch
 from mdt.data import Batch
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder
-from mdt.loss import check_phases, weight_at, weighted_total
-from mdt.method import Method, Translator
+from mdt.loss import weight_at, weighted_total
+from mdt.method import Method, Role, Translator
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 
-PHASES = ("discriminator", "generator")
 
 
 @torch.no_grad()
@@ -47,51 +46,57 @@ def domains(labels: torch.Tensor) -> torch.Tensor:
 
 
 class StepState:
-    """What the losses of one update may use; each value is computed on first use.
+    """What the losses of one update may read (in both phases); each value is computed on
+    first use. Images are (B, 3, S, S) in [-1, 1]; domains are indices (B,)."""
 
-    ``mode`` is "latent" (styles from z through the mapping network) or "reference"
-    (styles from reference images through the style encoder)."""
+    phase: str  # "discriminator" or "generator"
+    mode: str  # "latent" (styles from z, mapping network) or "reference" (styles of reference images, style encoder)
+    real: torch.Tensor  # the source images
+    source_domain: torch.Tensor  # their domains
+    target_domain: torch.Tensor  # the domains they are translated to
 
     def __init__(self, phase: str, mode: str, method: StarGANv2, source: Batch, targets: torch.Tensor, style_inputs: tuple[torch.Tensor, torch.Tensor]) -> None:
-        self.phase, self.mode, self.method = phase, mode, method
+        self.phase, self.mode, self._method = phase, mode, method
         self.real = source.images
         self.source_domain = domains(source.labels)
         self.target_domain = targets
-        self.style_inputs = style_inputs  # (z, z2) or (reference, reference2)
+        self._style_inputs = style_inputs  # (z, z2) or (reference, reference2)
 
     def autocast(self):
-        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self.method.precision == "bf16")
+        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self._method.precision == "bf16")
 
     def _style(self, which: int) -> torch.Tensor:
-        inputs = self.style_inputs[which]
-        network = self.method.mapping_network if self.mode == "latent" else self.method.style_encoder
+        inputs = self._style_inputs[which]
+        network = self._method.mapping_network if self.mode == "latent" else self._method.style_encoder
         with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
             return network(inputs, self.target_domain).float()
 
     @cached_property
     def real_masks(self):
         """Face-landmark masks of the inputs (None unless the generator has high-pass skips)."""
-        return self.method.masks(self.real)
+        return self._method.masks(self.real)
 
     @cached_property
     def target_style(self) -> torch.Tensor:
+        """The style the translation is made with (from the first z, or the first reference)."""
         return self._style(0)
 
     @cached_property
     def fake(self) -> torch.Tensor:
+        """G(real, target_style): the translations (a constant in the discriminator phase)."""
         with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
-            return self.method.generator(self.real, self.target_style, self.real_masks).float()
+            return self._method.generator(self.real, self.target_style, self.real_masks).float()
 
     @cached_property
     def other_fake(self) -> torch.Tensor:
         """The same inputs with the second style; a constant for the losses."""
         style = self._style(1).detach()
         with torch.no_grad(), self.autocast():
-            return self.method.generator(self.real, style, self.real_masks).float()
+            return self._method.generator(self.real, style, self.real_masks).float()
 
     def _scores(self, images: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         with self.autocast():
-            out = self.method.discriminator(images).float()
+            out = self._method.discriminator(images).float()
         return out[torch.arange(out.shape[0], device=out.device), domain]
 
     @cached_property
@@ -101,33 +106,49 @@ class StepState:
 
     @cached_property
     def real_scores(self) -> torch.Tensor:
+        """D's logit for each real image in its own domain (from ``real_input``)."""
         return self._scores(self.real_input, self.source_domain)
 
     @cached_property
     def fake_scores(self) -> torch.Tensor:
+        """D's logit for each translation in its target domain."""
         return self._scores(self.fake, self.target_domain)
 
     @cached_property
     def predicted_style(self) -> torch.Tensor:
+        """E(fake, target domain): the style the style encoder reads off the translation."""
         with self.autocast():
-            return self.method.style_encoder(self.fake, self.target_domain).float()
+            return self._method.style_encoder(self.fake, self.target_domain).float()
 
     @cached_property
     def source_style(self) -> torch.Tensor:
+        """E(real, source domain): the real image's own style."""
         with self.autocast():
-            return self.method.style_encoder(self.real, self.source_domain).float()
+            return self._method.style_encoder(self.real, self.source_domain).float()
 
     @cached_property
     def reconstruction(self) -> torch.Tensor:
+        """G(fake, source_style): the cycle back."""
         with self.autocast():
-            return self.method.generator(self.fake, self.source_style, self.method.masks(self.fake.detach())).float()
+            return self._method.generator(self.fake, self.source_style, self._method.masks(self.fake.detach())).float()
 
 
 class StarGANv2(Method):
     """StarGAN v2 (Choi et al. 2020): Adam(1e-4, 0, 0.99), weight decay 1e-4, mapping
     network at 1e-6, EMA 0.999 of G, F and E."""
 
+    roles = {
+        "generator": Role("generator", inputs=("images", "style", "landmark_masks"), outputs=("image",), optimizer="generator",
+                          description="G(x, s): an input and a style code -> the translation"),
+        "discriminator": Role("discriminator", inputs=("images",), outputs=("domain_scores",), optimizer="discriminator",
+                              description="D(x) -> one real/fake logit per domain"),
+        "mapping_network": Role("mapping_network", inputs=("latent", "domains"), outputs=("style",), optimizer="mapping_network",
+                                description="F(z, y): noise -> a style of domain y"),
+        "style_encoder": Role("style_encoder", inputs=("images", "domains"), outputs=("style",), optimizer="style_encoder",
+                              description="E(x, y): a reference image -> its style in domain y"),
+    }
     samplers = {"source": "balanced", "reference": "balanced_pairs"}
+    phases = {"discriminator": StepState, "generator": StepState}
     inference_networks = ("generator_ema", "mapping_network_ema", "style_encoder_ema")
 
     def __init__(
@@ -153,7 +174,6 @@ class StarGANv2(Method):
             raise MdtError("stargan_v2 needs one dataset with one domain per image, such as domain_folders with [labels] type = 'one_hot'")
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), not {ema_decay}")
-        check_phases(losses, PHASES, "stargan_v2")
         if landmark_weights and not Path(landmark_weights).is_file():
             raise MdtError(f"landmark_weights '{landmark_weights}' does not exist; give the path of StarGAN v2's wing.ckpt")
         self.landmark_weights = landmark_weights

@@ -108,6 +108,9 @@ class StarGANv2Generator(nn.Module):
     is divided by ``high_pass``. Such a generator needs the masks at every call.
     """
 
+    inputs = ("images", "style", "landmark_masks")
+    outputs = ("image",)
+
     # Resolutions (px) whose encoder features feed the high-pass skips; the first mask
     # is used at 32 px, the second at 64 and 128 (as the official model at 256 px).
     SKIP_SIZES = (32, 64, 128)
@@ -161,6 +164,9 @@ class StarGANv2Generator(nn.Module):
 class MappingNetwork(nn.Module):
     """z -> style of a domain: a shared MLP, then one MLP head per domain."""
 
+    inputs = ("latent", "domains")
+    outputs = ("style",)
+
     def __init__(self, num_classes: int, latent_dim: int = 16, style_dim: int = 64, hidden: int = 512, shared_layers: int = 4, head_layers: int = 4) -> None:
         super().__init__()
         if shared_layers < 1 or head_layers < 1:
@@ -200,6 +206,9 @@ def _trunk(image_size: int, base_channels: int, max_channels: int) -> tuple[list
 class StyleEncoder(nn.Module):
     """Image -> style of a domain: a shared convolutional trunk, one linear head per domain."""
 
+    inputs = ("images", "domains")
+    outputs = ("style",)
+
     def __init__(self, image_size: int, num_classes: int, style_dim: int = 64, base_channels: int = 64, max_channels: int = 512) -> None:
         super().__init__()
         self.style_dim, self.num_domains = style_dim, num_classes
@@ -220,6 +229,9 @@ class StarGANv2Discriminator(nn.Module):
 
     Each domain's output judges only images of (or translated to) that domain; the
     method picks the column."""
+
+    inputs = ("images",)
+    outputs = ("domain_scores",)
 
     def __init__(self, image_size: int, num_classes: int, base_channels: int = 64, max_channels: int = 512) -> None:
         super().__init__()

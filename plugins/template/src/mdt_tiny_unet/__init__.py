@@ -10,8 +10,12 @@ class TinyUNet(nn.Module):
     """A small U-Net: the label is tiled over the input, skip connections keep detail.
 
     ``label_dim`` is passed in by mdt (it comes from the recipe's label encoder), so a
-    recipe only sets ``width``.
+    recipe only sets ``width``. ``inputs`` and ``outputs`` say what it takes and returns,
+    so ``mdt recipe check`` can tell which methods can use it.
     """
+
+    inputs = ("images", "labels")
+    outputs = ("image",)
 
     def __init__(self, label_dim: int, width: int = 32) -> None:
         super().__init__()

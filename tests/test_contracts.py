@@ -1,0 +1,146 @@
+"""Contracts checked before anything is built: a method's roles against the networks a
+recipe chooses, and its published step states against what each loss reads."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+
+import mdt
+from conftest import REPO
+from mdt.contracts import state_fields
+from mdt.loss import Loss
+from mdt.plugins import load_plugins
+from mdt.recipe import load_recipe
+from test_recipe_errors import one_line_error as only_line
+
+STARGAN = REPO / "recipes" / "stargan_celeba.toml"
+V2 = REPO / "recipes" / "stargan_v2_quickstart.toml"
+
+
+def one_line_error(result, expected: str) -> None:
+    """Exit code 2, one line, no traceback, and that line says ``expected``."""
+    assert expected in only_line(result), result.output
+
+
+def check(cli, recipe, *sets):
+    args = [a for s in sets for a in ("--set", s)]
+    return cli("recipe", "check", recipe, *args)
+
+
+def test_a_loss_reading_what_the_method_does_not_offer(cli):
+    result = check(cli, STARGAN, "losses.adversarial.type=r1")
+    one_line_error(result, "[losses.adversarial] loss 'r1' reads 'real_input', which method 'stargan' does not offer in its discriminator phase")
+
+
+def test_a_loss_in_a_phase_the_method_does_not_run(cli, tmp_path):
+    recipe = tmp_path / "odd.toml"
+    recipe.write_text(STARGAN.read_text() + '\n[losses.style]\ntype = "style_reconstruction"\n')
+    result = check(cli, recipe)
+    one_line_error(result, "[losses.style] loss 'style_reconstruction' reads 'predicted_style', which method 'stargan' does not offer")
+
+
+def test_a_network_that_takes_other_inputs(cli):
+    result = check(cli, STARGAN, "networks.generator.type=stargan_v2")
+    one_line_error(result, "[networks.generator] type 'stargan_v2' takes (images, style, landmark_masks), but method 'stargan' gives its generator (images, labels)")
+
+
+def test_a_network_that_lacks_an_output(cli):
+    result = check(cli, V2, "networks.discriminator.type=stargan")
+    one_line_error(result, "[networks.discriminator] type 'stargan' returns (scores, logits), but method 'stargan_v2' reads 'domain_scores' of its discriminator")
+
+
+def test_a_missing_and_a_foreign_network_table(cli, tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(STARGAN.read_text().replace("[networks.discriminator]", "[networks.critic]"))
+    one_line_error(check(cli, recipe), "method 'stargan' needs a [networks.discriminator] table (registered discriminators: stargan, stargan_v2)")
+    recipe.write_text(STARGAN.read_text() + '\n[networks.style_encoder]\ntype = "stargan_v2"\n')
+    one_line_error(check(cli, recipe), "[networks.style_encoder] is not a network of method 'stargan'; its networks: generator, discriminator")
+
+
+def mask_plugin():
+    """A generator with an attention mask, a loss that reads it, and a method that offers
+    it only when its generator returns one — a third party's plugin."""
+    from mdt_stargan.method import StarGAN, StepState
+    from mdt_stargan.networks import StarGANGenerator
+
+    class MaskedState(StepState):
+        needs_outputs = {"fake_mask": ("generator", "mask")}
+
+        @property
+        def fake_mask(self) -> torch.Tensor:
+            """The generator's attention mask of the translations."""
+            return torch.zeros(1)
+
+    class Masked(StarGAN):
+        """StarGAN whose losses may read an attention mask."""
+
+        phases = {"discriminator": MaskedState, "generator": MaskedState}
+
+    class MaskedGenerator(StarGANGenerator):
+        """A generator that also returns a mask."""
+
+        outputs = ("image", "mask")
+
+    class MaskMean(Loss):
+        """Keeps the mask small."""
+
+        reads = {"generator": ("fake_mask",)}
+
+    module = types.ModuleType("masks")
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("method", "masked", Masked)
+        register("generator", "masked", MaskedGenerator)
+        register("loss", "mask_mean", MaskMean)
+
+    module.register_components = register_components
+    return module
+
+
+def test_a_loss_reading_an_output_the_chosen_network_lacks():
+    from mdt.errors import MdtError
+
+    registry = load_plugins(extra={"masks": mask_plugin()}).registry
+    sets = ["method.type=masked", "networks.generator.type=masked"]
+    recipe = load_recipe(STARGAN, sets, registry)
+    recipe.data["losses"]["mask"] = {"type": "mask_mean"}
+    from mdt.recipe import validate
+
+    validate(recipe, registry)  # the masked generator returns a mask: fine
+    recipe.data["networks"]["generator"]["type"] = "stargan"
+    with pytest.raises(MdtError) as caught:
+        validate(recipe, registry)
+    assert str(caught.value).endswith(
+        "[losses.mask] loss 'mask_mean' reads 'fake_mask', which method 'masked' offers only when its generator returns 'mask'; "
+        "the chosen generator returns (image)"
+    )
+
+
+def test_published_states_name_their_fields():
+    from mdt_stargan.method import StepState
+
+    fields = state_fields(StepState)
+    assert {"real", "fake", "real_scores", "fake_logits", "reconstruction", "mix_weights", "encoder"} <= set(fields)
+    assert "autocast" not in fields and not any(f.startswith("_") for f in fields)
+    assert fields["reconstruction"].startswith("G(fake")
+
+
+def test_old_recipes_read_networks_the_new_way_with_a_notice(cli, tmp_path):
+    old = (REPO / "tests" / "fixtures" / "legacy" / "v1" / "recipe.toml")
+    assert "[generator]" in old.read_text()
+    result = cli("recipe", "show", old, "--set", "generator.conv_dim=16")
+    assert result.exit_code == 0, result.output
+    assert "notice: " in result.output and "[generator] is read as [networks.generator]" in result.output
+    assert "[networks.generator]\ntype = \"stargan\"\nconv_dim = 16" in result.output
+
+
+def test_a_metric_that_does_not_apply_is_refused_before_training(cli, tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text((REPO / "recipes" / "quickstart.toml").read_text() + '\n[metrics.diversity]\ntype = "diversity"\n')
+    result = cli("run", recipe, "--out", "run", "--set", "run.image_size=32", "--set", "datasets.faces.size=16")
+    one_line_error(result, "[metrics.diversity] does not apply to the translations of method 'stargan'; remove it")
+    assert not (tmp_path / "run").exists()
