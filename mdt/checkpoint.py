@@ -1,10 +1,14 @@
-"""Checkpoints: one safetensors file per save, never pickle.
+"""Checkpoints: one safetensors file per save, never pickle. This module alone spells
+the files' metadata keys; everything else calls :func:`save_model`,
+:func:`save_classifier` and :func:`read`.
 
-A checkpoint holds network weights under ``<network>/<parameter>``, optimizer state
-tensors under ``optim/<optimizer>/<param index>/<key>``, random-number states under
-``rng/...``, and as string metadata the resolved recipe, the step, the mdt version,
-the label schemas and the JSON structure of everything that is not a tensor.
-Loading one reads tensors and JSON only, so it can never execute code.
+A model checkpoint holds network weights under ``<network>/<parameter>``, optimizer
+state tensors under ``optim/<optimizer>/<param index>/<key>``, random-number states
+under ``rng/...``, and as string metadata the resolved recipe, the step, the mdt
+version, the label schemas and the JSON structure of everything that is not a tensor.
+A judge classifier's file (``mdt train-classifier``) holds its weights, the table that
+builds it, the label schemas it reads and its accuracy on real held-out images.
+Loading either reads tensors and JSON only, so it can never execute code.
 
 Writes are atomic: a temporary file in the same folder is written, flushed and
 fsynced, then renamed over the final name, so a kill at any moment leaves either the
@@ -17,7 +21,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +31,25 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+import mdt
 from mdt.errors import MdtError
+from mdt.labels import LabelSchema, schemas_from_json, schemas_to_json
 
-FORMAT = "mdt-checkpoint-1"
+FORMAT = "mdt-checkpoint-2"
+READABLE = ("mdt-checkpoint-1", FORMAT)  # 1: before the generic core; same keys, no 'content'
+MODEL, CLASSIFIER = "model", "classifier"
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
+TRAINING_PREFIXES = ("optim/", "rng/")
+
+
+@dataclass
+class TrainingState:
+    """What a resumed run needs beyond the weights."""
+
+    optimizers: dict[str, dict]  # name -> the optimizer's state_dict()
+    method_state: dict[str, Any]  # Method.state()
+    streams: list[int]  # batches each data stream has handed out
+    rng: tuple[dict[str, torch.Tensor], dict] = field(default_factory=lambda: capture_rng())
 
 
 @dataclass
@@ -42,19 +61,89 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
+    def content(self) -> str:
+        """``model`` (a run's or an import's) or ``classifier`` (a judge)."""
+        return self.metadata.get("content", MODEL)
+
+    @property
     def step(self) -> int:
-        return int(self.metadata["step"])
+        return int(self.metadata.get("step", 0))
+
+    @property
+    def version(self) -> str:
+        return self.metadata.get("mdt_version", "?")
 
     @property
     def recipe_text(self) -> str:
         return self.metadata["recipe"]
 
-    def json(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.metadata[key]) if key in self.metadata else default
+    @property
+    def schemas(self) -> list[LabelSchema]:
+        return schemas_from_json(self.metadata["schemas"])
+
+    @property
+    def origin(self) -> str:
+        """Where an imported model came from; empty for mdt's own runs."""
+        return self.metadata.get("imported_from", "")
+
+    @property
+    def classifier_table(self) -> dict[str, Any]:
+        """The ``[classifier]`` table that builds a judge."""
+        return self._json("table", {})
+
+    @property
+    def accuracy(self) -> dict[str, float]:
+        """A judge's accuracy on real held-out images, per label."""
+        return self._json("accuracy", {})
 
     def network(self, name: str) -> dict[str, torch.Tensor]:
         prefix = f"{name}/"
         return {k[len(prefix) :]: v for k, v in self.tensors.items() if k.startswith(prefix)}
+
+    def network_names(self) -> list[str]:
+        heads = {k.split("/", 1)[0] for k in self.tensors if not k.startswith(TRAINING_PREFIXES)}
+        return sorted(heads)
+
+    def training_state(self) -> TrainingState:
+        """Optimizers, method state, stream positions and random states, to resume."""
+        structures = self._json("optimizers", {})
+        optimizers = {name: unflatten_optimizer(name, structure, self.tensors) for name, structure in structures.items()}
+        rng = ({k: v for k, v in self.tensors.items() if k.startswith("rng/")}, self._json("rng", {}))
+        return TrainingState(optimizers, self._json("method_state", {}), self._json("streams", []), rng)
+
+    def _json(self, key: str, default: Any) -> Any:
+        return json.loads(self.metadata[key]) if key in self.metadata else default
+
+
+def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Tensor]], step: int, recipe: str,
+               schemas: Sequence[LabelSchema], training: TrainingState | None = None, origin: str = "") -> Path:
+    """A model checkpoint: each network's state dict, the resolved recipe that rebuilds
+    them, the label schemas, and for a run that can resume its ``training`` state."""
+    tensors = {f"{name}/{key}": value for name, state in networks.items() for key, value in state.items()}
+    metadata = {"content": MODEL, "mdt_version": mdt.__version__, "step": str(step), "recipe": recipe,
+                "schemas": schemas_to_json(schemas)}
+    if origin:
+        metadata["imported_from"] = origin
+    if training is not None:
+        structures = {}
+        for name, state in training.optimizers.items():
+            flat, structures[name] = flatten_optimizer(name, state)
+            tensors.update(flat)
+        rng_tensors, rng = training.rng
+        tensors.update(rng_tensors)
+        metadata.update(optimizers=json.dumps(structures), method_state=json.dumps(training.method_state),
+                        rng=json.dumps(rng), streams=json.dumps(training.streams))
+    return write(path, tensors, metadata)
+
+
+def save_classifier(path: str | Path, *, weights: Mapping[str, torch.Tensor], table: Mapping[str, Any],
+                    schemas: Sequence[LabelSchema], accuracy: Mapping[str, float]) -> Path:
+    """A judge classifier: its weights, the ``[classifier]`` table that builds it, the
+    label schemas it reads and its accuracy on real held-out images."""
+    tensors = {f"{CLASSIFIER}/{k}": v for k, v in weights.items()}
+    metadata = {"content": CLASSIFIER, "mdt_version": mdt.__version__, "table": json.dumps(dict(table)),
+                "schemas": schemas_to_json(schemas), "accuracy": json.dumps(dict(accuracy))}
+    return write(path, tensors, metadata)
 
 
 # ---------------------------------------------------------------- flattening
@@ -102,7 +191,9 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, structure
 
 
-def restore_rng(structure: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
+def restore_rng(rng: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]) -> None:
+    """Set every random state to what :func:`capture_rng` captured."""
+    tensors, structure = rng
     torch.set_rng_state(tensors["rng/torch"])
     cuda = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng/cuda/"))]
     if cuda and torch.cuda.is_available():
@@ -139,23 +230,32 @@ def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mappi
     return path
 
 
-def read(path: str | Path, skip: tuple[str, ...] = ()) -> Checkpoint:
-    """Read a checkpoint, leaving out tensors whose names start with ``skip``."""
+def read(path: str | Path, training: bool = True, content: str | None = None) -> Checkpoint:
+    """Read a checkpoint; ``training=False`` leaves out optimizer and random states.
+    With ``content`` ("model" or "classifier"), a file of the other content is refused."""
     path = Path(path)
     if not path.is_file():
         raise MdtError(f"checkpoint '{path}' does not exist")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            if metadata.get("format") != FORMAT:
+            if metadata.get("format") not in READABLE:
                 raise MdtError(f"'{path}' is a safetensors file but not an mdt checkpoint (no '{FORMAT}' metadata)")
-            names = [k for k in f.keys() if not (skip and k.startswith(skip))]
+            names = [k for k in f.keys() if training or not k.startswith(TRAINING_PREFIXES)]
             tensors = {k: f.get_tensor(k) for k in names}
     except SafetensorError as exc:
         raise MdtError(f"'{path}' is not a readable safetensors checkpoint: {exc}") from None
     except (OSError, ValueError) as exc:
         raise MdtError(f"cannot read checkpoint '{path}': {exc}") from None
-    return Checkpoint(path, dict(metadata), tensors)
+    saved = Checkpoint(path, dict(metadata), tensors)
+    if content is not None and saved.content != content:
+        if content == MODEL:
+            raise MdtError(f"'{path}' is a judge classifier (mdt train-classifier), not a model checkpoint; "
+                           "give a run folder or its checkpoints/step_*.safetensors")
+        raise MdtError(f"'{path}' is an mdt checkpoint but not a classifier; make one with mdt train-classifier")
+    if saved.content == MODEL and "recipe" not in metadata:
+        raise MdtError(f"'{path}' is an mdt file without a recipe: not a model checkpoint")
+    return saved
 
 
 def load_foreign(path: str | Path, what: str) -> Any:

@@ -361,20 +361,32 @@ def checkpoint() -> None:
 @checkpoint.command("info")
 @click.argument("path", type=click.Path(path_type=Path))
 def checkpoint_info(path: Path) -> None:
-    """Show what a checkpoint holds: step, recipe summary, tensors and sizes."""
+    """Show what a checkpoint holds: a model's step, recipe and labels, or a judge's
+    backbone, labels and accuracy; its tensors and their sizes."""
     from mdt import checkpoint as ckpt
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, soft_wrap=True)
 
     file = ckpt.resolve(path)
     saved = ckpt.read(file)
-    console.print(f"{file}  step {saved.step}  mdt {saved.metadata.get('mdt_version', '?')}", markup=False)
-    from mdt.recipe import parse_recipe
+    say(f"{file}  {saved.content}  step {saved.step}  mdt {saved.version}")
+    if saved.origin:
+        say(f"  imported from {saved.origin}")
+    if saved.content == ckpt.MODEL:
+        from mdt.recipe import parse_recipe
 
-    recipe_obj = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=_registry())
-    for table in recipe_obj.tables():
-        console.print(f"  [{table.address}] {table.type}", markup=False)
+        for table in parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=_registry()).tables():
+            say(f"  [{table.address}] {table.type}")
+    else:
+        say("  [classifier] " + ", ".join(f"{k}: {v}" for k, v in saved.classifier_table.items()))
+        for key, value in saved.accuracy.items():
+            say(f"  accuracy on real held-out images, {key.removeprefix('real/')}: {value:.4f}")
+    for schema in saved.schemas:
+        say(f"  labels of '{schema.dataset}': {', '.join(schema.names)}")
     groups: dict[str, list[int]] = {}
     for name, tensor in saved.tensors.items():
-        head = name.split("/")[0] if not name.startswith("optim/") else "/".join(name.split("/")[:2])
+        head = name.split("/")[0] if not name.startswith(ckpt.TRAINING_PREFIXES) else "/".join(name.split("/")[:2])
         groups.setdefault(head, [0, 0])
         groups[head][0] += 1
         groups[head][1] += tensor.numel()

@@ -23,7 +23,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-import mdt
 from mdt import checkpoint as ckpt
 from mdt import distributed
 from mdt.build import Components, build, pick_device
@@ -32,7 +31,6 @@ from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
-from mdt.labels import schemas_to_json
 from mdt.logbook import Logbook
 from mdt.recipe import Recipe, parse_recipe, resolved
 from mdt.registry import Registry
@@ -84,49 +82,37 @@ def to_batch(raw: RawBatch, source: int, components: Components, train: bool = T
 
 def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, step: int, streams: list[BatchStream]) -> Path:
     method = components.method
-    tensors: dict[str, torch.Tensor] = {}
-    for name, network in method.networks().items():
-        for key, value in network.state_dict().items():
-            tensors[f"{name}/{key}"] = value
-    optimizers = {}
-    for name, optimizer in method.optimizers().items():
-        flat, structure = ckpt.flatten_optimizer(name, optimizer.state_dict())
-        tensors.update(flat)
-        optimizers[name] = structure
-    rng_tensors, rng = ckpt.capture_rng()
-    tensors.update(rng_tensors)
-    metadata = {
-        "mdt_version": mdt.__version__,
-        "step": str(step),
-        "recipe": recipe_text,
-        "schemas": schemas_to_json(components.schemas),
-        "optimizers": json.dumps(optimizers),
-        "method_state": json.dumps(method.state()),
-        "rng": json.dumps(rng),
-        "streams": json.dumps([s.consumed for s in streams]),
-    }
+    training = ckpt.TrainingState(
+        optimizers={name: optimizer.state_dict() for name, optimizer in method.optimizers().items()},
+        method_state=method.state(),
+        streams=[s.consumed for s in streams],
+    )
     directory = run_dir / "checkpoints"
-    path = ckpt.write(ckpt.step_path(directory, step), tensors, metadata)
+    path = ckpt.save_model(
+        ckpt.step_path(directory, step),
+        networks={name: network.state_dict() for name, network in method.networks().items()},
+        step=step, recipe=recipe_text, schemas=components.schemas, training=training,
+    )
     ckpt.prune(directory, components.settings.keep_checkpoints)
     return path
 
 
-def restore(components: Components, path: Path) -> tuple[int, list[int], ckpt.Checkpoint]:
+def restore(components: Components, path: Path) -> tuple[int, ckpt.TrainingState]:
     """Load a checkpoint's weights, optimizer and method state into the built components.
 
     Random states are restored separately, by the caller, as the last thing before the
     loop: setting up data loaders draws from torch's generator."""
-    saved = ckpt.read(path)
+    saved = ckpt.read(path, content=ckpt.MODEL)
     method = components.method
     for name, network in method.networks().items():
         ckpt.load_network(network, saved.network(name), name, path)
-    structures = saved.json("optimizers", {})
+    state = saved.training_state()
     for name, optimizer in method.optimizers().items():
-        if name not in structures:
+        if name not in state.optimizers:
             raise MdtError(f"{path}: no state for optimizer '{name}'")
-        optimizer.load_state_dict(ckpt.unflatten_optimizer(name, structures[name], saved.tensors))
-    method.load_state(saved.json("method_state", {}))
-    return saved.step, saved.json("streams", []), saved
+        optimizer.load_state_dict(state.optimizers[name])
+    method.load_state(state.method_state)
+    return saved.step, state
 
 
 def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = False, console: Console | None = None) -> RunResult:
@@ -161,9 +147,10 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         distributed.synchronise_optimizers(components.method.optimizers())
     recipe_text = resolved(recipe, registry).to_toml()
 
-    start, consumed, saved = 0, [0] * len(components.train_sets), None
+    start, consumed, saved = 0, [], None
     if resume:
-        start, consumed, saved = restore(components, found[-1])
+        start, saved = restore(components, found[-1])
+        consumed = saved.streams
         console.print(f"resuming {run_dir} from step {start} ({found[-1].name})", markup=False)
     fixed = [
         to_batch(first_items(ds, settings.sample_count, settings.skip_bad_files), i, components, train=False)
@@ -191,7 +178,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         recipe_file.write_text(recipe_text, encoding="utf-8")
     logbook = Logbook(run_dir, settings.tensorboard) if main else None
     if saved is not None:
-        ckpt.restore_rng(saved.json("rng"), saved.tensors)
+        ckpt.restore_rng(saved.rng)
     skipped = 0
     last_saved: Path | None = None
     try:

@@ -26,7 +26,7 @@ from mdt import checkpoint as ckpt
 from mdt.build import Components, instantiate
 from mdt.data import collate
 from mdt.errors import MdtError
-from mdt.labels import LabelSchema, column_labels, schemas_from_json, schemas_to_json, set_labels
+from mdt.labels import LabelSchema, column_labels, set_labels
 from mdt.recipe import Recipe, Table
 from mdt.registry import Registry
 
@@ -209,33 +209,24 @@ def _real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
 def save_classifier(classifier, table: Table, schemas: list[LabelSchema], directory: Path, accuracy: Mapping[str, float]) -> Path:
     """``directory/classifier.safetensors``: weights, the table that builds it, the label
     schemas it reads and its accuracy on real held-out images."""
-    tensors = {f"classifier/{k}": v for k, v in classifier.state_dict().items()}
-    metadata = {
-        "content": "classifier",
-        "mdt_version": mdt.__version__,
-        "table": json.dumps(table.values),
-        "schemas": schemas_to_json(schemas),
-        "accuracy": json.dumps(dict(accuracy)),
-    }
-    return ckpt.write(directory / CLASSIFIER_FILE, tensors, metadata)
+    return ckpt.save_classifier(directory / CLASSIFIER_FILE, weights=classifier.state_dict(), table=table.values, schemas=schemas,
+                                accuracy=accuracy)
 
 
 def load_classifier(path: Path, registry: Registry, schemas: list[LabelSchema], device: torch.device):
     """A judge saved by :func:`save_classifier`, checked against the model's labels."""
     file = path / CLASSIFIER_FILE if path.is_dir() else path
-    saved = ckpt.read(file)
-    if saved.metadata.get("content") != "classifier":
-        raise MdtError(f"'{file}' is an mdt checkpoint but not a classifier; make one with mdt train-classifier")
-    own = [s.names for s in schemas_from_json(saved.metadata["schemas"])]
+    saved = ckpt.read(file, content=ckpt.CLASSIFIER)
+    own = [s.names for s in saved.schemas]
     wanted = [s.names for s in schemas]
     if own != wanted:
         raise MdtError(f"classifier '{file}' reads labels {own}, but the model translates {wanted}; train one on the same recipe")
-    values = {k: v for k, v in json.loads(saved.metadata["table"]).items() if k != "weights"}  # the file has them
+    values = {k: v for k, v in saved.classifier_table.items() if k != "weights"}  # the file has them
     table = Table("classifier", "classifier", values)
     recipe = Recipe(str(file), {"classifier": table.values})
     classifier = build_classifier(recipe, registry, schemas, table)
     classifier.load_state_dict(saved.network("classifier"))
-    return classifier.to(device), saved.json("accuracy", {})
+    return classifier.to(device), saved.accuracy
 
 
 # ---------------------------------------------------------------- mdt train-classifier, mdt eval
@@ -312,7 +303,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
             raise MdtError(f"--{name} '{weight}' does not exist")
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
     components = build(recipe, registry, device=pick_device(device))
-    trained_on = [s.names for s in schemas_from_json(saved.metadata["schemas"])]
+    trained_on = [s.names for s in saved.schemas]
     if [s.names for s in components.schemas] != trained_on:
         raise MdtError(f"the datasets of '{file}' now give labels {[s.names for s in components.schemas]}, but the model was trained on {trained_on}")
     load_networks(components, saved)

@@ -29,10 +29,8 @@ from PIL import Image
 
 from mdt import checkpoint as ckpt
 from mdt.build import build, pick_device
-from mdt.errors import MdtError
 from mdt.grids import grid_image
 from mdt.images import from_pil, to_pil
-from mdt.labels import schemas_from_json
 from mdt.plugins import get_registry
 from mdt.recipe import parse_recipe
 from mdt.registry import Registry
@@ -85,7 +83,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     registry = registry or get_registry()
     file, saved = read_model(path)
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
-    components = build(recipe, registry, schemas=schemas_from_json(saved.metadata["schemas"]), device=pick_device(device))
+    components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device))
     missing = load_networks(components, saved)
     translator = ImageTranslator(components, file, saved.step, missing)
     translator.recipe = recipe  # what built it: mdt serve builds its datasets for sample images
@@ -95,11 +93,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
 def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
     """A model checkpoint (file, or a run folder's newest) without its training state."""
     file = ckpt.resolve(path)
-    saved = ckpt.read(file, skip=("optim/", "rng/"))
-    if "recipe" not in saved.metadata:
-        what = "a judge classifier (mdt train-classifier)" if saved.metadata.get("content") == "classifier" else "not a model"
-        raise MdtError(f"'{file}' is {what}, not a model checkpoint; give a run folder or its checkpoints/step_*.safetensors")
-    return file, saved
+    return file, ckpt.read(file, training=False, content=ckpt.MODEL)
 
 
 def load_networks(components, saved: ckpt.Checkpoint) -> frozenset[str]:

@@ -74,3 +74,17 @@ def test_an_old_judge_still_judges(cli, tmp_path):
     assert saved["real/Black_Hair"] != saved["real/Blond_Hair"]  # a judge whose labels differ: a real check
     for key, value in saved.items():
         assert metrics[f"translation_accuracy/{key}"] == pytest.approx(value, abs=1e-12), key
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("v1", ["model  step 2", "[networks.generator] stargan", "labels of 'faces': Black_Hair"]),
+    ("v2_import", ["model  step 100000", "imported from official StarGAN v2", "[networks.mapping_network] stargan_v2",
+                   "generator_ema"]),
+    ("classifier/classifier.safetensors", ["classifier  step 0", "backbone: test_resnet",
+                                           "accuracy on real held-out images, Blond_Hair: 0.3750", "labels of 'faces'"]),
+])
+def test_checkpoint_info_reads_every_file_mdt_wrote(cli, path, expected):
+    result = cli("checkpoint", "info", LEGACY / path)
+    assert result.exit_code == 0, result.output
+    for text in expected:
+        assert text in result.output, (text, result.output)

@@ -14,10 +14,9 @@ from pathlib import Path
 import click
 import torch
 
-import mdt
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
-from mdt.labels import LabelSchema, schemas_to_json
+from mdt.labels import LabelSchema
 from mdt.recipe import dump_toml
 
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
@@ -101,7 +100,7 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
         raise MdtError(
             f"'{generator_path}' was trained with {g_info['label_dim']} labels, but --attrs names {len(attrs)}: {', '.join(attrs)}"
         )
-    tensors = {f"generator/{k}": v for k, v in g_tensors.items()}
+    networks = {"generator": g_tensors}
     d_info = None
     if discriminator_path is not None:
         d_tensors, d_info = convert_discriminator(read_official(discriminator_path, "discriminator"), discriminator_path)
@@ -111,7 +110,7 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
             raise MdtError(
                 f"'{discriminator_path}' was trained at {d_info['kernel'] * 2 ** d_info['layers']} px, not --image-size {image_size}"
             )
-        tensors.update({f"discriminator/{k}": v for k, v in d_tensors.items()})
+        networks["discriminator"] = d_tensors
     hair = tuple(a for a in attrs if a in HAIR_COLOURS)
     dataset = "rafd" if categorical else "celeba"
     schema = LabelSchema(dataset, tuple(attrs), () if categorical or len(hair) < 2 else (hair,), categorical)
@@ -121,16 +120,11 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
     target = ckpt.step_path(out / "checkpoints", step)
     if target.exists():
         raise MdtError(f"'{target}' exists; choose another --out")
-    metadata = {
-        "mdt_version": mdt.__version__,
-        "step": str(step),
-        "recipe": dump_toml(recipe),
-        "schemas": schemas_to_json([schema]),
-        "imported_from": f"official StarGAN v1: {generator_path.name}" + (f", {discriminator_path.name}" if discriminator_path else ""),
-    }
+    text = dump_toml(recipe)
+    origin = f"official StarGAN v1: {generator_path.name}" + (f", {discriminator_path.name}" if discriminator_path else "")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.toml").write_text(metadata["recipe"], encoding="utf-8")
-    return ckpt.write(target, tensors, metadata)
+    (out / "recipe.toml").write_text(text, encoding="utf-8")
+    return ckpt.save_model(target, networks=networks, step=step, recipe=text, schemas=[schema], origin=origin)
 
 
 @click.command("stargan-v1")

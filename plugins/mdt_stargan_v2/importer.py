@@ -17,10 +17,9 @@ from pathlib import Path
 import click
 import torch
 
-import mdt
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
-from mdt.labels import LabelSchema, schemas_to_json
+from mdt.labels import LabelSchema
 from mdt.recipe import dump_toml
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEncoder
@@ -145,7 +144,7 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
         domains = list(DEFAULT_DOMAINS[count])
     if len(domains) != count:
         raise MdtError(f"'{path}' has {count} domains, but --domains names {len(domains)}: {', '.join(domains)}")
-    tensors = {}
+    networks = {}
     for name, network in build_networks(sizes).items():
         try:
             problems = network.load_state_dict(states[name], strict=False)
@@ -156,23 +155,17 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
         if extra or missing:
             what = f"has unexpected tensor '{extra[0]}'" if extra else f"lacks tensor '{missing[0]}'"
             raise MdtError(f"'{path}': {name} {what}; not a StarGAN v2 {name} of the inferred sizes")
-        tensors.update({f"{name}_ema/{k}": v.contiguous() for k, v in network.state_dict().items()})
+        networks[f"{name}_ema"] = {k: v.contiguous() for k, v in network.state_dict().items()}
     match = re.match(r"(\d+)", path.name)
     step = int(match.group(1)) if match else 0
     target = ckpt.step_path(out / "checkpoints", step)
     if target.exists():
         raise MdtError(f"'{target}' exists; choose another --out")
     recipe = dump_toml(recipe_for(sizes, domains, landmarks))
-    metadata = {
-        "mdt_version": mdt.__version__,
-        "step": str(step),
-        "recipe": recipe,
-        "schemas": schemas_to_json([LabelSchema("domains", tuple(domains), (), categorical=True)]),
-        "imported_from": f"official StarGAN v2: {path.name}",
-    }
+    schemas = [LabelSchema("domains", tuple(domains), (), categorical=True)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.toml").write_text(recipe, encoding="utf-8")
-    return ckpt.write(target, tensors, metadata)
+    return ckpt.save_model(target, networks=networks, step=step, recipe=recipe, schemas=schemas, origin=f"official StarGAN v2: {path.name}")
 
 
 @click.command("stargan-v2")
