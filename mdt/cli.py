@@ -182,93 +182,157 @@ def _read_picture(file: Path):
         raise MdtError(f"cannot read image '{file}': {exc}") from None
 
 
-@main.command()
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
-@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="Image file or folder of images.")
-@click.option("--output", required=True, type=click.Path(path_type=Path), help="Output PNG (one input, or one grid) or folder.")
-@click.option("--to", "to", help="StarGAN: target labels, e.g. Blond_Hair,Male=0 (others keep the source's values).")
-@click.option("--from", "source", help="StarGAN: known labels of the input (default: read by the discriminator).")
-@click.option("--domain", help="StarGAN v2: target domain (with --ref: the references' domain).")
-@click.option("--seed", default=0, show_default=True, help="StarGAN v2: seed of the first style drawn from noise.")
-@click.option("--num", default=1, show_default=True, help="StarGAN v2: how many styles (seeds from --seed on) per input.")
-@click.option("--ref", "refs", multiple=True, type=click.Path(path_type=Path), help="StarGAN v2: reference image or folder whose style to use (repeatable).")
-@click.option("--grid", is_flag=True, help="Write a grid: inputs x every target, x --num styles, or x every reference.")
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--input", "input_path", type=click.Path(path_type=Path), help="Image file or folder of images.")
+@click.option("--output", type=click.Path(path_type=Path), help="Output PNG (one input, or one grid) or folder.")
+@click.option("--grid", is_flag=True, help="Write a grid: inputs x every target (or x --num outputs, or x every reference).")
+@click.option("--num", type=int, help="For a model whose outputs vary (StarGAN v2's --seed): outputs per input, from the option's value on.")
 @click.option("--crop", default=0, show_default=True, help="Centre-crop this many pixels before resizing (0: largest square).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def translate(
-    checkpoint: Path, input_path: Path, output: Path, to: str | None, source: str | None, domain: str | None, seed: int, num: int,
-    refs: tuple[Path, ...], grid: bool, crop: int, device: str, overwrite: bool,
-) -> None:
-    """Translate images with a trained model.
+@click.option("-h", "--help", "show_help", is_flag=True, help="Show this help; with --checkpoint, the model's own options too.")
+@click.pass_context
+def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | None, output: Path | None, grid: bool, num: int | None,
+              crop: int, device: str, overwrite: bool, show_help: bool) -> None:
+    """Translate images with a trained model. What to ask for comes from the model itself:
+    `mdt translate --checkpoint RUN --help` lists its options.
 
     \b
-    StarGAN:    --to Blond_Hair            (or --grid for every target)
-    StarGAN v2: --domain cat --seed 3 --num 4   (styles from noise)
-                --domain cat --ref cat.png      (the style of a reference)
-                --grid [--domain cat --num 8 | --domain cat --ref refs/]
+    StarGAN:    --to Blond_Hair,Male=0 [--from Black_Hair]   (or --grid for every target)
+    StarGAN v2: --domain cat --seed 3 [--num 4]     (styles from noise)
+                --domain cat --ref cat.png          (the style of a reference)
     With --grid and a folder of inputs, an --output ending in .png gets one grid of all inputs.
     """
-    from mdt.grids import save_png
-    from mdt.images import ImageProblem
     from mdt.inference import load_translator
-    from mdt.labels import parse_assignments
 
-    if num < 1:
+    if show_help or checkpoint is None:
+        if not show_help:
+            raise MdtError("give --checkpoint, the run folder or checkpoint file of a trained model")
+        click.echo(ctx.get_help())
+        if checkpoint is not None:
+            _print_options(load_translator(checkpoint, device).options)
+        return
+    for name, value in (("--input", input_path), ("--output", output)):
+        if value is None:
+            raise MdtError(f"give {name}")
+    if num is not None and num < 1:
         raise MdtError(f"--num {num}: give at least 1")
+    _check_output(input_path, output, grid, num or 1)
+    translator = load_translator(checkpoint, device)
+    request = _parse_request(translator.options, ctx.args, grid)
     files = _inputs(input_path)
-    reference_files = [f for r in refs for f in _inputs(r)]
-    request: dict = {}
-    if to is not None:
-        request["to"] = parse_assignments(to, "--to")
-    if source is not None:
-        request["known"] = parse_assignments(source, "--from")
-    if domain is not None:
-        request["domain"] = domain
-    if not grid and not request.get("to") and domain is None:
-        raise MdtError("give --to (StarGAN) or --domain (StarGAN v2) with the target, or --grid for every target")
-    if len(reference_files) > 1 and not grid:
-        raise MdtError(f"--ref gives {len(reference_files)} reference images; translate with one, or add --grid for inputs x references")
-    single = input_path.is_file()
-    one_grid = grid and output.suffix.lower() == ".png"
-    several = num > 1 and not grid
-    if (single and not several or one_grid) and output.suffix.lower() != ".png":
-        raise MdtError(f"--output '{output}' must be a .png file for a single input image")
-    if several and output.suffix:
-        raise MdtError(f"--output '{output}' must be a folder for --num {num}: each input gets one image per style")
-    if one_grid:
-        outputs = [output]
-    elif several:
-        outputs = [output / f"{f.stem}_{domain}_{seed + k}.png" for f in files for k in range(num)]
+    inner = translator.translator
+    if num is not None and num > 1 and not inner.varies:
+        raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
+    if grid:
+        _write_grids(translator, files, input_path, output, request, num, crop, overwrite)
     else:
-        outputs = [output] if single else [output / f"{f.stem}.png" for f in files]
+        _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite)
+
+
+def _print_options(options) -> None:
+    table = RichTable("option", "takes", "meaning", title="this model's options")
+    for option in options:
+        takes = {"labels": "NAME[=VALUE],...", "choice": " | ".join(option.choices), "image": "IMAGE or FOLDER"}.get(option.type, option.type)
+        if option.type in ("int", "float") and (option.minimum is not None or option.maximum is not None):
+            takes += f" in [{'' if option.minimum is None else option.minimum}, {'' if option.maximum is None else option.maximum}]"
+        table.add_row(option.cli_flag, escape(takes), escape(option.help + ("" if option.grid else " (not in a grid)")))
+    console.print(table)
+
+
+def _parse_request(options, args: list[str], grid: bool) -> dict:
+    """The model's own flags, read from what the generic ones left: --to, --domain, ..."""
+    params = [click.Option([o.cli_flag, o.name], multiple=o.type == "image" and o.many) for o in options]
+    parser = click.Command("translate", params=params, add_help_option=False)
+    try:
+        with parser.make_context("mdt translate", list(args)) as context:
+            given = {k: v for k, v in context.params.items() if v not in (None, ())}
+    except click.UsageError as exc:
+        flags = ", ".join(o.cli_flag for o in options)
+        problem = f"no such option: {exc.option_name}" if isinstance(exc, click.NoSuchOption) else exc.format_message().rstrip(".")
+        raise MdtError(f"{problem}; this model takes {flags} (mdt translate --checkpoint RUN --help)") from None
+    request = {}
+    for option in options:
+        if option.name not in given:
+            continue
+        if grid and not option.grid:
+            raise MdtError(f"{option.cli_flag} is not for a grid: a grid shows every target")
+        value = given[option.name]
+        if option.type == "image":
+            files = [f for path in (value if option.many else [value]) for f in _inputs(Path(path))]
+            if len(files) > 1 and not grid:
+                raise MdtError(f"{option.cli_flag} gives {len(files)} images; translate with one, or add --grid for one column each")
+            request[option.name] = [_read_picture(f) for f in files] if grid else _read_picture(files[0])
+        else:
+            request[option.name] = option.parse(value)
+    missing = [o for o in options if o.required and o.name not in request]
+    if missing and not grid:
+        raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help}), or --grid for every target")
+    return request
+
+
+def _check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
+    """--output fits what will be written: a .png for one image or one grid, else a folder."""
+    png = output.suffix.lower() == ".png"
+    if input_path.is_file() and not png and (grid or num == 1):
+        raise MdtError(f"--output '{output}' must be a .png file for a single input image")
+    if not grid and num > 1 and output.suffix:
+        raise MdtError(f"--output '{output}' must be a folder for --num {num}: each input gets one image per output")
+
+
+def _fresh_outputs(outputs: list[Path], overwrite: bool) -> None:
     taken = [p for p in outputs if p.exists()]
     if taken and not overwrite:
         raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
-    translator = load_translator(checkpoint, device)
-    references = [_read_picture(f) for f in reference_files]
+
+
+def _write_grids(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int | None, crop: int, overwrite: bool) -> None:
+    """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
+    from mdt.grids import save_png
+    from mdt.images import ImageProblem
+
+    one_grid = output.suffix.lower() == ".png"
+    outputs = [output] if one_grid else [output / f"{f.stem}.png" for f in files]
+    _fresh_outputs(outputs, overwrite)
+    groups = [files] if one_grid else [[f] for f in files]
     try:
-        if grid:
-            if references:
-                request.update(refs=references, ref_domains=[domain] if domain else None)
-                request.pop("domain", None)
-            if num > 1 or (domain is not None and not references):
-                request.update(seed=seed, num=num)
-            groups = [[_read_picture(f) for f in files]] if one_grid else [[_read_picture(f)] for f in files]
-            for pictures, target in zip(groups, outputs):
-                save_png(translator.grid(pictures, crop_size=crop, **request), target)
-                console.print(f"wrote {target}", markup=False)
-            return
-        if references:
-            request["ref"] = references
-        targets = iter(outputs)
+        for group, target in zip(groups, outputs):
+            save_png(translator.grid([_read_picture(f) for f in group], crop_size=crop, num=num, **request), target)
+            console.print(f"wrote {target}", markup=False)
+    except ImageProblem as exc:
+        raise MdtError(str(exc)) from None
+
+
+def _write_translations(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int, crop: int, overwrite: bool) -> None:
+    """One image per input and request; with --num, one per value of the varying option,
+    named by the request's choices and that value (``dog_cat_5.png``)."""
+    from mdt.grids import save_png
+    from mdt.images import ImageProblem
+
+    varies = translator.translator.varies
+    requests = [request]
+    if num > 1:
+        option = next(o for o in translator.options if o.name == varies)
+        start = request.get(varies, option.default or 0)
+        requests = [{**request, varies: start + k} for k in range(num)]
+    single = input_path.is_file() and num == 1
+
+    def name(file: Path, wanted: dict) -> Path:
+        if num == 1:
+            return output / f"{file.stem}.png"
+        choices = [str(wanted[o.name]) for o in translator.options if o.type == "choice" and o.name in wanted]
+        return output / ("_".join([file.stem, *choices, str(wanted[varies])]) + ".png")
+
+    outputs = [output] if single else [name(f, r) for f in files for r in requests]
+    _fresh_outputs(outputs, overwrite)
+    targets = iter(outputs)
+    try:
         for file in files:
             picture = _read_picture(file)
-            for k in range(num):
-                if domain is not None and not references:
-                    request["seed"] = seed + k
+            for wanted in requests:
                 target = next(targets)
-                save_png(translator(picture, crop_size=crop, **request), target)
+                save_png(translator(picture, crop_size=crop, **wanted), target)
                 console.print(f"wrote {target}", markup=False)
     except ImageProblem as exc:
         raise MdtError(str(exc)) from None

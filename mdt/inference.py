@@ -5,17 +5,18 @@
     out = translator(pil_image, to={"Blond_Hair": 1})         # PIL in, PIL out
     batch = translator(images, to={"Smiling": 0})              # (B, 3, S, S) in [-1, 1]
     grid = translator.grid(pil_image)                          # input x every target
+    translator.options                                         # what this model may be asked
 
-For StarGAN, ``to`` names target labels (others keep the source's values, read by the
-discriminator's classifier) and ``known`` gives known labels of the inputs.
-
-For StarGAN v2, ``domain`` names the target and ``seed`` picks a style from noise, or
-``ref`` (a PIL image or tensor) gives a reference whose style to use::
+Each method's translator says what it takes (:mod:`mdt.options`). StarGAN: ``to`` names
+target labels (others keep the source's, read by the discriminator's classifier) and
+``known`` gives known labels of the inputs. StarGAN v2: ``domain`` names the target and
+``seed`` picks a style from noise, or ``ref`` (a PIL image or tensor) gives a reference
+whose style to use::
 
     cats = [translator(dog, domain="cat", seed=s) for s in range(4)]   # four styles
     out = translator(dog, domain="cat", ref=cat_picture)              # reference-guided
     grid = translator.grid(dogs, domain="cat", num=8)                 # inputs x 8 styles
-    grid = translator.grid(dogs, refs=cat_pictures, ref_domains=["cat"])
+    grid = translator.grid(dogs, domain="cat", ref=cat_pictures)      # inputs x references
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ from PIL import Image
 
 from mdt import checkpoint as ckpt
 from mdt.build import build, pick_device
+from mdt.errors import MdtError
 from mdt.grids import grid_image
 from mdt.images import from_pil, to_pil
+from mdt.options import Option, check_request
 from mdt.plugins import get_registry
 from mdt.recipe import parse_recipe
 from mdt.registry import Registry
 
 
 class ImageTranslator:
-    """A trained model ready to translate PIL images or tensors."""
+    """A trained model ready to translate PIL images or tensors; requests are checked
+    against the translator's own options."""
 
     def __init__(self, components, checkpoint_path: Path, step: int, missing: frozenset[str] = frozenset()) -> None:
         self.components = components
@@ -49,6 +53,10 @@ class ImageTranslator:
         self.device = components.device
         self.label_names = [s.names for s in components.schemas]
 
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return tuple(self.translator.options)
+
     def _tensor(self, images: Image.Image | Sequence[Image.Image] | torch.Tensor, crop_size: int) -> tuple[torch.Tensor, bool]:
         if isinstance(images, torch.Tensor):
             if images.dim() == 3:
@@ -58,23 +66,33 @@ class ImageTranslator:
             images = [images]
         return torch.stack([from_pil(img, self.image_size, crop_size) for img in images]).to(self.device), True
 
-    def _images_in(self, request: dict[str, Any], crop_size: int) -> dict[str, Any]:
-        """Reference images (StarGAN v2's ``ref`` and ``refs``) as tensors, like the inputs."""
-        return {k: self._tensor(v, crop_size)[0] if k in ("ref", "refs") and v is not None else v for k, v in request.items()}
+    def _request(self, request: dict[str, Any], crop_size: int, for_grid: bool) -> dict[str, Any]:
+        """``request`` checked against the options, with image options as tensors like the inputs."""
+        checked = check_request(self.options, request, for_grid)
+        images = {o.name for o in self.options if o.type == "image"}
+        return {k: self._tensor(v, crop_size)[0] if k in images and v is not None else v for k, v in checked.items()}
 
     def __call__(self, images, crop_size: int = 0, **request: Any):
         """Translated images: PIL in, PIL out (a list for a list); tensors in, tensors out."""
         batch, was_pil = self._tensor(images, crop_size)
-        out = self.translator.translate(batch, **self._images_in(request, crop_size))
+        out = self.translator.translate(batch, **self._request(request, crop_size, for_grid=False))
         if not was_pil:
             return out
         pictures = [to_pil(image) for image in out]
         return pictures[0] if isinstance(images, Image.Image) else pictures
 
-    def grid(self, images, crop_size: int = 0, **request: Any) -> Image.Image:
-        """One row per input: the input, then its translation to every target."""
+    def grid(self, images, crop_size: int = 0, num: int | None = None, **request: Any) -> Image.Image:
+        """One row per input: the input, then its translation to every column (every
+        target; with ``num``, that many outputs of the model's varying option)."""
         batch, _ = self._tensor(images, crop_size)
-        rows, titles = self.translator.grid(batch, **self._images_in(request, crop_size))
+        request = self._request(request, crop_size, for_grid=True)
+        if num is not None:
+            if not self.translator.varies:
+                raise MdtError("this model gives one output per target; a grid of several (num) needs a model whose outputs vary")
+            if num < 1:
+                raise MdtError(f"num = {num}: give at least 1")
+            request["num"] = num
+        rows, titles = self.translator.grid(batch, **request)
         return grid_image(rows, ["input", *titles])
 
 

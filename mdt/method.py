@@ -17,6 +17,8 @@ from typing import Any
 import torch
 
 from mdt.data import Batch, Stream
+from mdt.labels import LabelSchema
+from mdt.options import Option
 
 
 @dataclass(frozen=True)
@@ -43,21 +45,33 @@ class Role:
 
 
 class Translator:
-    """Translates batches of images (B, 3, S, S) in [-1, 1] on the method's device."""
+    """Translates batches of images (B, 3, S, S) in [-1, 1] on the method's device.
+
+    ``options`` describe what a user may ask (see :mod:`mdt.options`): ``mdt translate``
+    makes its flags from them, ``mdt serve`` its controls, and the Python API checks
+    requests against them. ``varies`` names an int option whose successive values give
+    different outputs (StarGAN v2's ``seed``): then ``mdt translate --num K`` writes K
+    outputs per input and ``grid`` takes ``num`` columns.
+    """
 
     image_size: int
+    schemas: list[LabelSchema]  # the labels the model knows, one schema per dataset
     missing_networks: frozenset[str] = frozenset()  # not in the checkpoint (an import without D)
+    options: tuple[Option, ...] = ()
+    varies: str | None = None
 
     #: How metrics can choose an output's style: "labels" (StarGAN: the labels alone), or
     #: StarGAN v2's "latent" (a style from noise) and "reference" (a reference image's).
     modes: tuple[str, ...] = ("labels",)
 
     def translate(self, images: torch.Tensor, **request: Any) -> torch.Tensor:
-        """One output per input for ``request`` (for StarGAN: ``to``, ``known``)."""
+        """One output per input for ``request`` (keywords: the ``options``)."""
         raise NotImplementedError
 
-    def grid(self, images: torch.Tensor, **request: Any) -> tuple[list[list[torch.Tensor]], list[str]]:
-        """Rows (input, then one output per column) and the column titles."""
+    def grid(self, images: torch.Tensor, **request: Any) -> tuple[list[list[torch.Tensor | None]], list[str]]:
+        """Rows (input, then one output per column; a first row may hold column images
+        with None first) and the column titles. Besides the ``grid`` options, the engine
+        passes ``source`` and ``labels``: what it knows of its sample images."""
         raise NotImplementedError
 
     def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels",

@@ -92,7 +92,7 @@ class Registry:
     def add_kind(self, name: str, description: str, *, plugin: str) -> Kind:
         """Declare a kind of component; a kind has one owner."""
         if not isinstance(name, str) or not name.isidentifier():
-            raise MdtError(f"plugin '{plugin}' declared kind {name!r}; a kind is a name such as 'style_encoder'")
+            raise MdtError(f"plugin '{plugin}' declared kind {name!r}; a kind is a Python identifier such as 'upsampler'")
         if name in self._kinds:
             raise MdtError(f"kind '{name}' is declared twice: by '{self._kinds[name].plugin}' and by plugin '{plugin}'")
         self._kinds[name] = Kind(name, str(description), plugin)

@@ -1,8 +1,10 @@
 """``mdt serve``: a local web page to try a trained model (Gradio, the ``mdt[demo]`` extra).
 
-The page is built from the checkpoint: StarGAN gets one radio group per set of labels
-that exclude each other (hair colours, expressions) and a keep/yes/no choice per other
-attribute; StarGAN v2 gets its domains, a seed slider and an optional reference image.
+The page's controls come from the translator's own options (:mod:`mdt.options`): labels
+become one radio group per set of labels that exclude each other (hair colours,
+expressions) and a keep/yes/no choice per other attribute (a keep/set choice and a
+slider for a continuous one); a choice becomes radios; a number with a range a slider;
+an image an upload. A model whose outputs vary gets a "how many" slider for its grid.
 Every problem with an input is shown in the page (``gr.Error``); the server goes on.
 """
 
@@ -19,6 +21,7 @@ from PIL import Image
 from mdt.errors import MdtError
 
 KEEP = "keep"
+SET = "set"
 # Model outputs are small (128 px): show them large and sharp; downloads keep their size.
 CSS = "#input-image img, #result img, #full-grid img {image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain}"
 MAX_PIXELS = 4096 * 4096  # an upload larger than this is refused, not resized
@@ -33,12 +36,13 @@ def _gradio():
     return gr
 
 
-def label_controls(translator) -> list[tuple[str, list[str]]]:
-    """StarGAN: (title, choices) per control. A group of exclusive labels (or a
-    categorical dataset) is one choice among its names; any other label is keep/yes/no."""
+def label_controls(schemas) -> list[tuple[str, list[str]]]:
+    """(title, choices) per control of a labels option. A group of exclusive labels (or a
+    categorical dataset) is one choice among its names; a continuous label is keep/set
+    (with a slider); any other label is keep/yes/no."""
     controls = []
-    for schema in translator.encoder.schemas:
-        prefix = f"{schema.dataset}." if len(translator.encoder.schemas) > 1 else ""
+    for schema in schemas:
+        prefix = f"{schema.dataset}." if len(schemas) > 1 else ""
         if schema.categorical:
             controls.append((f"{schema.dataset}", [KEEP, *[prefix + n for n in schema.names]]))
             continue
@@ -48,18 +52,21 @@ def label_controls(translator) -> list[tuple[str, list[str]]]:
             grouped |= set(group)
         for name in schema.names:
             if name not in grouped:
-                controls.append((prefix + name, [KEEP, "yes", "no"]))
+                controls.append((prefix + name, [KEEP, SET] if getattr(schema, "continuous", False) else [KEEP, "yes", "no"]))
     return controls
 
 
-def request_from(controls: list[tuple[str, list[str]]], choices: list[str]) -> dict[str, float]:
-    """The ``to`` of a StarGAN translation from the chosen radio values."""
+def request_from(controls: list[tuple[str, list[str]]], choices: list[str], amounts: list[float] | None = None) -> dict[str, float]:
+    """A labels option's value from the chosen radio values (and, for continuous labels,
+    their sliders' values, one per control)."""
     to: dict[str, float] = {}
-    for (title, options), choice in zip(controls, choices):
+    for index, ((title, options), choice) in enumerate(zip(controls, choices)):
         if choice in (None, KEEP):
             continue
         if options[1:] == ["yes", "no"]:
             to[title] = 1.0 if choice == "yes" else 0.0
+        elif options[1:] == [SET]:
+            to[title] = float(amounts[index]) if amounts else 1.0
         else:
             to[choice] = 1.0
     return to
@@ -118,11 +125,46 @@ def sample_files(translator, count: int = 6) -> list[Path]:
     return files
 
 
+class Control:
+    """One option's widgets on the page, and how their values make the option's value."""
+
+    def __init__(self, gr, option, translator) -> None:
+        self.option = option
+        label = f"{option.name}: {option.help}"
+        if option.type == "labels":
+            self.labels = label_controls(translator.schemas)
+            radios = [gr.Radio(choices, value=KEEP, label=title, elem_id=f"{option.name}-{i}") for i, (title, choices) in enumerate(self.labels)]
+            sliders = [gr.Slider(0, 1, value=1, step=0.05, label=f"{title} value", elem_id=f"{option.name}-{i}-value")
+                       for i, (title, choices) in enumerate(self.labels) if choices[1:] == [SET]]
+            self.widgets = [*radios, *sliders]
+        elif option.type == "choice":
+            self.widgets = [gr.Radio(list(option.choices), value=option.default or option.choices[0], label=label, elem_id=option.name)]
+        elif option.type in ("int", "float"):
+            step = 1 if option.type == "int" else 0.01
+            if option.minimum is not None and option.maximum is not None:
+                widget = gr.Slider(option.minimum, option.maximum, value=option.default, step=step, label=label, elem_id=option.name)
+            else:
+                widget = gr.Number(value=option.default, precision=0 if option.type == "int" else None, label=label, elem_id=option.name)
+            self.widgets = [widget]
+        else:  # an image: optional, so the page can leave it out
+            self.widgets = [gr.Image(type="pil", label=f"{label} (optional)", sources=["upload"], elem_id=option.name)]
+
+    def value(self, values: list[Any]) -> Any:
+        """The option's value (None: not given) from this control's widgets' values."""
+        if self.option.type == "labels":
+            radios = values[: len(self.labels)]
+            amounts = iter(values[len(self.labels):])
+            per_control = [next(amounts) if choices[1:] == [SET] else None for _, choices in self.labels]
+            return request_from(self.labels, radios, per_control) or None
+        if self.option.type == "image":
+            return None if values[0] is None else [_picture(values[0], f"the {self.option.name} image")]
+        return values[0]
+
+
 def build_app(translator, max_file_mb: int = 20):
     """The Gradio Blocks of the page for a loaded :class:`mdt.inference.ImageTranslator`."""
     gr = _gradio()
     inner = translator.translator
-    v2 = "latent" in inner.modes
     out_dir = Path(tempfile.mkdtemp(prefix="mdt-serve-out-"))
 
     def save(picture: Image.Image, name: str) -> str:
@@ -138,15 +180,8 @@ def build_app(translator, max_file_mb: int = 20):
                 samples = sample_files(translator)
                 if samples:
                     gr.Examples([[str(p)] for p in samples], inputs=[source], label="samples")
-                if v2:
-                    domain = gr.Radio(list(inner.domain_names), value=inner.domain_names[0], label="target domain", elem_id="domain")
-                    seed = gr.Slider(0, 999, value=0, step=1, label="style seed", elem_id="seed")
-                    reference = gr.Image(type="pil", label="reference image (optional: its style instead of the seed's)", sources=["upload"])
-                    inputs = [source, domain, seed, reference]
-                else:
-                    controls = label_controls(inner)
-                    radios = [gr.Radio(options, value=KEEP, label=title, elem_id=f"label-{i}") for i, (title, options) in enumerate(controls)]
-                    inputs = [source, *radios]
+                controls = [Control(gr, option, inner) for option in translator.options if option.page]
+                count = gr.Slider(1, 16, value=8, step=1, label="outputs in the grid", elem_id="grid-count") if inner.varies else None
                 translate_button = gr.Button("Translate", variant="primary", elem_id="translate")
                 grid_button = gr.Button("Show the full grid", elem_id="grid")
             with gr.Column():
@@ -154,32 +189,28 @@ def build_app(translator, max_file_mb: int = 20):
                 download = gr.File(label="download the result", interactive=False, elem_id="download")
                 grid = gr.Image(type="pil", label="every target", interactive=False, elem_id="full-grid", format="png", height=320, buttons=["download"])
 
-        def request(values: list[Any]) -> tuple[Image.Image, dict[str, Any]]:
-            picture = _picture(values[0], "the input")
-            if v2:
-                domain_name, seed_value, ref = values[1:]
-                wanted: dict[str, Any] = {"domain": domain_name, "seed": int(seed_value)}
-                if ref is not None:
-                    wanted = {"domain": domain_name, "ref": _picture(ref, "the reference")}
-                return picture, wanted
-            to = request_from(controls, list(values[1:]))
-            if not to:
-                raise MdtError("choose at least one target label")
-            return picture, {"to": to}
+        inputs = [source, *(w for c in controls for w in c.widgets), *([count] if count else [])]
+
+        def request(values: list[Any], for_grid: bool) -> dict[str, Any]:
+            wanted, position = {}, 1
+            for control in controls:
+                value = control.value(values[position : position + len(control.widgets)])
+                position += len(control.widgets)
+                if value is not None and (control.option.grid or not for_grid):
+                    wanted[control.option.name] = value if control.option.type != "image" or for_grid else value[0]
+            if not for_grid:
+                for option in (c.option for c in controls):
+                    if option.required and option.name not in wanted:
+                        raise MdtError(f"choose {option.help}")
+            return wanted
 
         def translate(*values):
-            picture, wanted = request(list(values))
-            output = translator(picture, **wanted)
+            output = translator(_picture(values[0], "the input"), **request(list(values), for_grid=False))
             return output, save(output, "result.png")
 
         def full_grid(*values):
-            picture = _picture(values[0], "the input")
-            if not v2:
-                return translator.grid(picture)
-            domain_name, seed_value, ref = values[1:]
-            if ref is not None:
-                return translator.grid(picture, refs=[_picture(ref, "the reference")], ref_domains=[domain_name])
-            return translator.grid(picture, domain=domain_name, seed=int(seed_value), num=8)
+            num = int(values[-1]) if count else None
+            return translator.grid(_picture(values[0], "the input"), num=num, **request(list(values), for_grid=True))
 
         translate_button.click(_in_page(gr, translate), inputs=inputs, outputs=[result, download])
         grid_button.click(_in_page(gr, full_grid), inputs=inputs, outputs=[grid])

@@ -91,7 +91,7 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
         # Nothing chosen: the page says so and the server carries on.
         page.locator("#input-image input[type=file]").set_input_files(str(face))
         page.click("#translate")
-        expect(page.get_by_text("choose at least one target label").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("choose the target labels").first).to_be_visible(timeout=30_000)
         page.locator("[data-testid=toast-close]").first.click()
         page.get_by_label("Blond_Hair").first.check()
         page.click("#translate")
@@ -145,16 +145,13 @@ def test_serve_without_a_model_is_a_one_line_error(cli, tmp_path):
 
 
 def test_page_controls_come_from_the_label_names_and_uploads_are_checked():
-    from types import SimpleNamespace
-
     from mdt.errors import MdtError
     from mdt.labels import LabelSchema
     from mdt.serve import _picture, label_controls, request_from
 
     celeba = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Male"), exclusive=(("Black_Hair", "Blond_Hair"),))
     rafd = LabelSchema("rafd", ("happy", "sad"), categorical=True)
-    translator = SimpleNamespace(encoder=SimpleNamespace(schemas=[celeba, rafd]))
-    controls = label_controls(translator)
+    controls = label_controls([celeba, rafd])
     assert controls == [
         ("Black_Hair / Blond_Hair", ["keep", "celeba.Black_Hair", "celeba.Blond_Hair"]),
         ("celeba.Male", ["keep", "yes", "no"]),
@@ -181,13 +178,16 @@ def test_stargan_v2_page_translates_by_seed_and_by_reference(cli, tmp_path):
     translate, full_grid = handlers["translate"], handlers["full_grid"]
     face = Image.open(random_image(tmp_path / "face.png", 40, 40, seed=1)).convert("RGB")
     reference = Image.open(random_image(tmp_path / "ref.png", 40, 40, seed=2)).convert("RGB")
-    first, path = translate(face, "Blond_Hair", 1, None)
-    second, _ = translate(face, "Blond_Hair", 2, None)
-    by_reference, _ = translate(face, "Blond_Hair", 1, reference)
+    # The page's widgets in order: input, domain, seed, reference, outputs in the grid.
+    first, path = translate(face, "Blond_Hair", 1, None, 8)
+    second, _ = translate(face, "Blond_Hair", 2, None, 8)
+    by_reference, _ = translate(face, "Blond_Hair", 1, reference, 8)
     assert first.size == (32, 32) and Path(path).is_file()
     assert first.tobytes() != second.tobytes() and first.tobytes() != by_reference.tobytes()  # seeds and references matter
-    assert full_grid(face, "Blond_Hair", 1, None).width > full_grid(face, "Blond_Hair", 1, reference).width  # 8 styles vs 1 reference
+    styles, one_reference = full_grid(face, "Blond_Hair", 1, None, 8), full_grid(face, "Blond_Hair", 1, reference, 8)
+    assert styles.width == 9 * 34 + 2 and one_reference.width == 2 * 34 + 2  # the input and 8 styles; the input and 1 reference
+    assert full_grid(face, "Blond_Hair", 1, None, 3).width == 4 * 34 + 2
     import gradio as gr
 
-    with pytest.raises(gr.Error, match="unknown domain"):
-        translate(face, "Purple_Hair", 1, None)
+    with pytest.raises(gr.Error, match="'Purple_Hair' is not one of Black_Hair, Blond_Hair, Brown_Hair"):
+        translate(face, "Purple_Hair", 1, None, 8)

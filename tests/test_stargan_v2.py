@@ -220,9 +220,11 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert styles.width >= 5 * size and 3 * size <= styles.height < 4 * size
     # Mistakes are one-line errors.
     bad = cli(*common, "--output", "x.png", "--domain", "lion")
-    assert bad.exit_code == 2 and "unknown domain 'lion'" in bad.output and "cat, dog, wild" in bad.output
+    assert bad.exit_code == 2 and "--domain: 'lion' is not one of cat, dog, wild" in bad.output
     bad = cli(*common, "--output", "x.png", "--to", "cat")
-    assert bad.exit_code == 2 and "does not take to" in bad.output
+    assert bad.exit_code == 2 and "no such option: --to; this model takes --domain, --seed, --ref" in bad.output
+    bad = cli(*common, "--output", "x.png", "--domain", "cat", "--seed", "-1")
+    assert bad.exit_code == 2 and "--seed = -1 must be at least 0" in bad.output
     bad = cli(*common, "--output", "several.png", "--domain", "cat", "--num", "2")
     assert bad.exit_code == 2 and "must be a folder" in bad.output
     bad = cli(*inputs, "--output", "r2.png", "--grid", "--ref", root / "val" / "cat")
@@ -249,6 +251,8 @@ def test_python_api_latent_and_reference(registry, tmp_path, cli):
         translator(batch, domain="Blond_Hair", ref=torch.cat([batch, batch]))
     grid = translator.grid([picture, picture], domain="Black_Hair", num=3)
     assert grid.size[0] > grid.size[1]
+    by_references = translator.grid([picture, picture], domain="Black_Hair", ref=[picture, picture, picture])
+    assert by_references.size == (4 * 34 + 2, 12 + 3 * 34 + 2)  # input + 3 references; a row of references + 2 inputs
 
 
 def test_a_short_source_batch_uses_as_many_pairs(registry):

@@ -64,7 +64,11 @@ def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
     [
         (["--to", "Blond_Hiar"], "unknown label 'Blond_Hiar' (did you mean 'Blond_Hair'?)"),
         (["--to", "Glasses=2"], "must be set to 0 or 1"),
-        ([], "give --to (StarGAN) or --domain (StarGAN v2) with the target, or --grid"),
+        ([], "give --to (the target labels, e.g. Blond_Hair,Male=0; the others keep the input's), or --grid for every target"),
+        (["--domain", "cat"], "no such option: --domain; this model takes --to, --from (mdt translate --checkpoint RUN --help)"),
+        (["--grid", "--num", "3"], "--num 3: this model gives one output per request; its outputs do not vary"),
+        (["--grid", "--to", "Glasses"], "--to is not for a grid: a grid shows every target"),
+        (["--to", "Glasses=yes"], "--to 'Glasses=yes': the value must be a number such as 0 or 1"),
     ],
 )
 def test_bad_requests_are_one_line(cli, trained, photo, args, expected):
@@ -107,3 +111,27 @@ def test_unnamed_labels_keep_the_source_values(trained):
     known = {"Black_Hair": 1, "Glasses": 1, "Smiling": 0}
     inner.translate(images, to={"Blond_Hair": 1}, known=known)
     assert seen[-1].tolist() == [[0, 1, 0, 1, 0]] * 2
+
+
+def test_help_lists_the_models_own_options(cli, trained):
+    result = cli("translate", "--checkpoint", trained, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--checkpoint" in result.output and "this model's options" in result.output
+    assert "--to" in result.output and "the target labels" in result.output and "--from" in result.output
+
+
+def test_the_python_api_checks_requests_against_the_options(trained):
+    from mdt.errors import MdtError
+    from mdt.inference import load_translator
+
+    translator = load_translator(trained)
+    assert [o.name for o in translator.options] == ["to", "known"]
+    images = torch.rand(1, 3, 32, 32) * 2 - 1
+    with pytest.raises(MdtError, match="this model's translation does not take 'domain'; it takes: to, known"):
+        translator(images, domain="cat")
+    with pytest.raises(MdtError, match=r"give --to: the target labels"):
+        translator(images)
+    with pytest.raises(MdtError, match="must be labels by name"):
+        translator(images, to="Blond_Hair")
+    with pytest.raises(MdtError, match="this model's grid does not take 'to'"):
+        translator.grid(images, to={"Blond_Hair": 1})

@@ -19,6 +19,7 @@ from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
 from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator
+from mdt.options import Option
 
 
 def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
@@ -227,9 +228,16 @@ class StarGAN(Method):
 class StarGANTranslator(Translator):
     """Translate images to target labels; values not named keep the source's, read by D."""
 
+    options = (
+        Option("to", "labels", "the target labels, e.g. Blond_Hair,Male=0; the others keep the input's", required=True, grid=False),
+        Option("known", "labels", "labels of the input, e.g. Black_Hair,Male; by default the discriminator reads them", flag="from",
+               page=False),
+    )
+
     def __init__(self, generator, discriminator, encoder: LabelEncoder, image_size: int) -> None:
         self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
         self.image_size = image_size
+        self.schemas = encoder.schemas
 
     @torch.no_grad()
     def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
@@ -271,10 +279,8 @@ class StarGANTranslator(Translator):
             base = self.read_labels(images, dataset)
         return set_labels(schema, base, names)
 
-    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None, **unused) -> torch.Tensor:
+    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None) -> torch.Tensor:
         """``to``: label name -> 0/1 for the target; ``known``: known labels of the inputs."""
-        if unused:
-            raise MdtError(f"StarGAN translation does not take {', '.join(sorted(unused))}; use --to")
         if not to:
             raise MdtError("name at least one target label, for example --to Blond_Hair")
         dataset, labels_to = self._target_dataset(list(to))
@@ -285,13 +291,11 @@ class StarGANTranslator(Translator):
         return self.generator(images, self.encoder.encode(target, dataset))
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None, **unused):
+    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
         """Each input followed by its translation to every grid column of the encoder.
 
         ``source`` and ``labels``: the inputs' dataset and labels when known (training
         samples); ``known``: some labels by name; anything else is read by D."""
-        if unused:
-            raise MdtError(f"StarGAN grids do not take {', '.join(sorted(unused))}; a grid shows every target label")
         self.generator.eval()
         columns, titles = [], []
         for title, dataset, assignments in self.encoder.targets():

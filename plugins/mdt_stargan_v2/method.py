@@ -24,9 +24,10 @@ import torch
 
 from mdt.data import Batch
 from mdt.errors import MdtError, did_you_mean
-from mdt.labels import LabelEncoder
+from mdt.labels import LabelEncoder, LabelSchema
 from mdt.loss import weight_at, weighted_total
 from mdt.method import Method, Role, Translator
+from mdt.options import Option
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 
 
@@ -281,7 +282,7 @@ class StarGANv2(Method):
         return self._landmarks.masks(images)
 
     def translator(self) -> StarGANv2Translator:
-        return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.domain_names, self.image_size,
+        return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.encoder.schemas, self.image_size,
                                    self.masks)
 
 
@@ -290,12 +291,20 @@ class StarGANv2Translator(Translator):
     reference image (``ref``). The moving-average networks do the work."""
 
     modes = ("latent", "reference")
+    varies = "seed"
 
-    def __init__(self, generator, mapping_network, style_encoder, domain_names: Sequence[str], image_size: int, masks=None) -> None:
+    def __init__(self, generator, mapping_network, style_encoder, schemas: Sequence[LabelSchema], image_size: int, masks=None) -> None:
         self.generator, self.mapping_network, self.style_encoder = generator, mapping_network, style_encoder
         self.masks = masks or (lambda images: None)  # face-landmark masks for a generator with high-pass skips
-        self.domain_names = tuple(domain_names)
+        self.schemas = list(schemas)
+        self.domain_names = tuple(schemas[0].names)
         self.image_size = image_size
+        self.options = (
+            Option("domain", "choice", "the target domain (with a reference: the reference's domain)", choices=self.domain_names,
+                   required=True),
+            Option("seed", "int", "the style drawn from noise: one seed, one style", default=0, minimum=0),
+            Option("ref", "image", "a reference image whose style to use instead (a grid: one column per reference)", many=True),
+        )
 
     def domain_index(self, name: str) -> int:
         if name not in self.domain_names:
@@ -326,11 +335,9 @@ class StarGANv2Translator(Translator):
         self.generator.eval()
         return self.generator(images, style.expand(images.shape[0], -1), self.masks(images))
 
-    def translate(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None, **unused) -> torch.Tensor:
+    def translate(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
         """To ``domain`` with the style of ``seed``, or of the reference image(s) ``ref``
         (one for all inputs, or one per input), whose domain ``domain`` names."""
-        if unused:
-            raise MdtError(f"StarGAN v2 translation does not take {', '.join(sorted(unused))}; use --domain with --seed or --ref")
         if domain is None:
             raise MdtError(f"name the target domain with --domain; domains: {', '.join(self.domain_names)}")
         index = self.domain_index(domain)
@@ -367,39 +374,26 @@ class StarGANv2Translator(Translator):
         raise MdtError("StarGAN v2's discriminator has no domain classifier to read an image's labels")
 
     @torch.no_grad()
-    def grid(
-        self,
-        images: torch.Tensor,
-        domain: str | None = None,
-        seed: int = 0,
-        num: int = 0,
-        refs: torch.Tensor | None = None,
-        ref_domains: Sequence[str] | None = None,
-        per_domain: int = 2,
-        source: int | None = None,
-        labels: torch.Tensor | None = None,
-        **unused,
-    ):
-        """Rows: each input, then its translations. Columns: the references ``refs``
-        (shown in a first row), or ``num`` seeds from ``seed`` in ``domain``, or by default
-        ``per_domain`` seeds in every domain. ``source`` and ``labels`` (what the engine
-        knows of its sample images) are not needed: a style sets the target."""
-        if unused:
-            raise MdtError(f"StarGAN v2 grids do not take {', '.join(sorted(unused))}; use --domain, --num or --ref")
+    def grid(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, num: int | None = None, ref: torch.Tensor | None = None,
+             source: int | None = None, labels: torch.Tensor | None = None):
+        """Rows: each input, then its translations. Columns: the references ``ref`` of
+        ``domain`` (shown in a first row), or ``num`` seeds from ``seed`` in ``domain``
+        (default 1), or ``num`` seeds in every domain (default 2). ``source`` and
+        ``labels`` (what the engine knows of its sample images) are not needed: a style
+        sets the target."""
         rows: list[list[torch.Tensor | None]] = []
-        if refs is not None:
-            if not ref_domains or len(ref_domains) not in (1, refs.shape[0]):
-                raise MdtError("name the references' domain with --domain (one for all, or one per reference)")
-            names = list(ref_domains) * (refs.shape[0] if len(ref_domains) == 1 else 1)
-            styles = self.reference_styles(refs, [self.domain_index(n) for n in names])
-            columns = [self.styled(images, styles[k : k + 1]) for k in range(refs.shape[0])]
-            titles = [f"ref {k + 1} ({n})" for k, n in enumerate(names)]
-            rows.append([None, *refs])
+        if ref is not None:
+            if domain is None:
+                raise MdtError("name the references' domain with --domain")
+            styles = self.reference_styles(ref, self.domain_index(domain))
+            columns = [self.styled(images, styles[k : k + 1]) for k in range(ref.shape[0])]
+            titles = [f"ref {k + 1} ({domain})" for k in range(ref.shape[0])]
+            rows.append([None, *ref])
         else:
             if domain is not None:
-                wanted = [(domain, seed + k) for k in range(max(num, 1))]
+                wanted = [(domain, seed + k) for k in range(num or 1)]
             else:
-                wanted = [(name, seed + k) for name in self.domain_names for k in range(per_domain)]
+                wanted = [(name, seed + k) for name in self.domain_names for k in range(num or 2)]
             columns = [self.styled(images, self.latent_styles(self.domain_index(d), [s])) for d, s in wanted]
             titles = [f"{d} s{s}" for d, s in wanted]
         rows += [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])]

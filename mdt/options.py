@@ -1,0 +1,97 @@
+"""What a user may ask of a translator, described by the translator itself.
+
+A translator lists its :class:`Option` objects. From that one description mdt makes the
+flags of ``mdt translate`` (``--to``, ``--domain``, ``--strength``), the controls of the
+``mdt serve`` page (label radios, a slider, an image upload) and the checks of the
+Python API (``load_translator(...)(image, **request)``), so a third party's method gets
+all three for free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mdt.errors import MdtError, did_you_mean
+from mdt.labels import parse_assignments
+
+OptionType = Literal["labels", "choice", "int", "float", "image"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One keyword of a translator's ``translate`` and ``grid``.
+
+    ``type``: ``labels`` (``{name: value}``, on the command line ``Blond_Hair,Male=0``),
+    ``choice`` (one of ``choices``), ``int`` or ``float`` (within ``minimum`` and
+    ``maximum``; both given: a slider on the page), ``image`` (a picture; with ``many``,
+    several: a grid's columns). ``required``: ``translate`` needs it (a grid may not).
+    ``grid``: ``grid`` takes it. ``page``: the serve page shows it. ``flag``: the command
+    line's name when it is not the keyword (StarGAN's ``known`` is ``--from``).
+    """
+
+    name: str
+    type: OptionType
+    help: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    required: bool = False
+    grid: bool = True
+    many: bool = False
+    page: bool = True
+    flag: str = ""
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + (self.flag or self.name).replace("_", "-")
+
+    def parse(self, text: str) -> Any:
+        """The value of a command-line text."""
+        if self.type == "labels":
+            return parse_assignments(text, self.cli_flag)
+        if self.type in ("int", "float"):
+            try:
+                return self.check(int(text) if self.type == "int" else float(text))
+            except ValueError:
+                raise MdtError(f"{self.cli_flag} '{text}': expected {'an integer' if self.type == 'int' else 'a number'}") from None
+        return self.check(text)
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it fits the option, else a one-line error naming it."""
+        where = self.cli_flag if not self.flag else f"{self.cli_flag} ({self.name})"
+        if self.type in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.type == "int" and not float(value).is_integer()):
+                raise MdtError(f"{where} must be {'an integer' if self.type == 'int' else 'a number'}, not {value!r}")
+            low, high = self.minimum, self.maximum
+            if (low is not None and value < low) or (high is not None and value > high):
+                wanted = f"in [{low:g}, {high:g}]" if low is not None and high is not None else (
+                    f"at least {low:g}" if low is not None else f"at most {high:g}")
+                raise MdtError(f"{where} = {value} must be {wanted}")
+            return int(value) if self.type == "int" else float(value)
+        if self.type == "choice" and value not in self.choices:
+            raise MdtError(f"{where}: '{value}' is not one of {', '.join(self.choices)}{did_you_mean(str(value), self.choices)}")
+        if self.type == "labels" and not isinstance(value, Mapping):
+            raise MdtError(f"{where} must be labels by name, such as {{'Blond_Hair': 1}}")
+        return value
+
+
+def check_request(options: Sequence[Option], request: Mapping[str, Any], for_grid: bool = False) -> dict[str, Any]:
+    """A translator's request checked against its options: no unknown keyword, values in
+    range. ``for_grid``: for ``grid``, which takes the options marked ``grid``."""
+    known = {o.name: o for o in options if o.grid or not for_grid}
+    checked = {}
+    for name, value in request.items():
+        if name not in known:
+            what = "grid" if for_grid else "translation"
+            taken = ", ".join(known) or "nothing"
+            raise MdtError(f"this model's {what} does not take '{name}'{did_you_mean(name, known)}; it takes: {taken}")
+        option = known[name]
+        checked[name] = value if value is None or option.type == "image" else option.check(value)
+    if not for_grid:
+        for option in options:
+            if option.required and checked.get(option.name) is None:
+                raise MdtError(f"give {option.cli_flag}: {option.help}")
+    return checked
