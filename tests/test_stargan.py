@@ -126,3 +126,20 @@ def test_inference_normalises_each_image_by_its_own_statistics():
         generator.eval()
         in_eval_mode = generator(images, condition)
     torch.testing.assert_close(in_eval_mode, in_training_mode)
+
+
+def test_a_decay_window_longer_than_the_run_is_clamped_to_the_run(cli, tmp_path):
+    """The paper recipe shortened with --set run.iterations keeps decay_iterations = 100000:
+    the learning rate must start at its full value, not at iterations / 100000 of it."""
+    assert linear_decay(0, 3000, 100000) == 1.0
+    assert linear_decay(1500, 3000, 100000) == pytest.approx(0.5)
+    assert linear_decay(2999, 3000, 100000) == pytest.approx(1 / 3000)
+    from conftest import REPO, small
+
+    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
+                 "run.iterations=4", "method.decay_iterations=100000", "method.lr_generator=0.001")
+    assert cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args).exit_code == 0
+    import json
+
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"train"' in line]
+    assert rates == pytest.approx([0.001, 0.00075, 0.0005, 0.00025])

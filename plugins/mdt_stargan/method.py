@@ -4,7 +4,7 @@ Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
 ``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
 labels shuffled, as in the official code. Learning rates decay linearly to zero over
-the last ``decay_iterations`` iterations.
+the last ``decay_iterations`` iterations (at most the whole run).
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ from mdt.options import Option
 
 def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
     """Learning-rate factor for the update at 0-based ``step``: 1 until the last
-    ``decay_iterations`` updates, then linear, reaching 0 at ``step == iterations``."""
-    if decay_iterations <= 0:
+    ``decay_iterations`` updates, then linear, reaching 0 at ``step == iterations``. A
+    window longer than the run is the whole run (the paper recipe shortened with
+    ``--set run.iterations=3000`` starts at its full rate, not at 3% of it)."""
+    window = min(decay_iterations, iterations)
+    if window <= 0:
         return 1.0
-    return max(0.0, min(1.0, (iterations - step) / decay_iterations))
+    return max(0.0, min(1.0, (iterations - step) / window))
 
 
 class StepState:
