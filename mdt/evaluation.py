@@ -26,7 +26,7 @@ from mdt import checkpoint as ckpt
 from mdt.build import Components, instantiate
 from mdt.data import collate
 from mdt.errors import MdtError
-from mdt.labels import LabelSchema, column_labels, set_labels
+from mdt.labels import LabelSchema, column_labels, part_agrees, set_labels
 from mdt.recipe import Recipe, Table
 from mdt.registry import Registry
 
@@ -47,8 +47,8 @@ class Target:
         return column_labels(schema, base, self.assignments)
 
     def flips(self, schema: LabelSchema) -> bool:
-        """A single attribute outside any group is flipped, so every image changes."""
-        if len(self.assignments) != 1 or schema.categorical:
+        """A single binary attribute outside any group is flipped, so every image changes."""
+        if len(self.assignments) != 1 or schema.categorical or schema.continuous:
             return False
         return len(schema.group_of(next(iter(self.assignments)))) == 1
 
@@ -196,7 +196,7 @@ def _real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
     right = total = 0.0
     for dataset, schema in enumerate(evaluation.schemas):
         for images, labels in evaluation.batches(dataset, max_images):
-            correct = evaluation.classifier.predict(images, dataset) == labels
+            correct = part_agrees(schema, evaluation.classifier.predict(images, dataset), labels)
             right += correct.sum().item()
             total += correct.numel()
             for column, label in enumerate(schema.names):

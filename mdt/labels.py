@@ -20,9 +20,15 @@ import torch.nn.functional as F
 from mdt.errors import MdtError, did_you_mean
 
 
+#: A continuous label read within this of the wanted value counts as right: one step of
+#: five intensity levels, as action-unit intensities (0-5) are coded.
+CONTINUOUS_TOLERANCE = 0.2
+
+
 @dataclass(frozen=True)
 class LabelSchema:
-    """The labels of one dataset: one 0/1 value per name.
+    """The labels of one dataset: one value per name, 0 or 1, or with ``continuous`` any
+    value in [0, 1] (an attribute's strength, an action unit's intensity).
 
     ``exclusive`` lists groups of names of which at most one is 1 (CelebA's hair
     colours). ``categorical`` means exactly one name is 1 (one class per image).
@@ -32,12 +38,15 @@ class LabelSchema:
     names: tuple[str, ...]
     exclusive: tuple[tuple[str, ...], ...] = ()
     categorical: bool = False
+    continuous: bool = False
 
     def __post_init__(self) -> None:
         for group in self.exclusive:
             for name in group:
                 if name not in self.names:
                     raise ValueError(f"exclusive group names '{name}', which is not one of {self.names}")
+        if self.continuous and (self.categorical or self.exclusive):
+            raise ValueError("continuous labels are independent: neither categorical nor in exclusive groups")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -65,6 +74,7 @@ class LabelSchema:
             "names": list(self.names),
             "exclusive": [list(g) for g in self.exclusive],
             "categorical": self.categorical,
+            "continuous": self.continuous,
         }
 
     @classmethod
@@ -74,6 +84,7 @@ class LabelSchema:
             names=tuple(data["names"]),
             exclusive=tuple(tuple(g) for g in data.get("exclusive", [])),
             categorical=bool(data.get("categorical", False)),
+            continuous=bool(data.get("continuous", False)),
         )
 
 
@@ -120,7 +131,9 @@ def set_labels(schema: LabelSchema, labels: torch.Tensor, assignments: Mapping[s
     labels = labels.clone()
     for name, value in assignments.items():
         column = schema.index(name)
-        if value not in (0, 1):
+        if schema.continuous and not 0 <= value <= 1:
+            raise MdtError(f"label '{name}' must be set to a value in [0, 1], not {value}")
+        if not schema.continuous and value not in (0, 1):
             raise MdtError(f"label '{name}' must be set to 0 or 1, not {value}")
         if schema.categorical and value == 0:
             raise MdtError(f"'{name}' is one class of '{schema.dataset}'; name the class you want instead of '{name}=0'")
@@ -132,9 +145,9 @@ def set_labels(schema: LabelSchema, labels: torch.Tensor, assignments: Mapping[s
 
 
 def column_labels(schema: LabelSchema, base: torch.Tensor, assignments: Mapping[str, float]) -> torch.Tensor:
-    """Labels for one sample-grid column: a single attribute outside any group is
+    """Labels for one sample-grid column: a single binary attribute outside any group is
     flipped (StarGAN's grids); anything else is set as :func:`set_labels` does."""
-    if len(assignments) == 1 and not schema.categorical:
+    if len(assignments) == 1 and not schema.categorical and not schema.continuous:
         name = next(iter(assignments))
         if len(schema.group_of(name)) == 1:
             flipped = base.clone()
@@ -145,14 +158,29 @@ def column_labels(schema: LabelSchema, base: torch.Tensor, assignments: Mapping[
 
 
 def part_loss(schema: LabelSchema, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy for a categorical schema, else binary cross-entropy summed over
-    attributes and averaged over the batch (the official StarGAN scaling)."""
+    """Cross-entropy for a categorical schema; for continuous labels the squared error
+    (a regression), else binary cross-entropy; both summed over attributes and averaged
+    over the batch (the official StarGAN scaling)."""
     if schema.categorical:
         return F.cross_entropy(logits, labels.argmax(dim=1))
+    if schema.continuous:
+        return F.mse_loss(logits, labels, reduction="sum") / logits.shape[0]
     return F.binary_cross_entropy_with_logits(logits, labels, reduction="sum") / logits.shape[0]
 
 
+def part_agrees(schema: LabelSchema, predicted: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+    """(B, n) which read labels are right: equal, or for continuous labels within
+    :data:`CONTINUOUS_TOLERANCE`."""
+    if schema.continuous:
+        return (predicted - wanted).abs() <= CONTINUOUS_TOLERANCE + 1e-6
+    return predicted == wanted
+
+
 def part_predict(schema: LabelSchema, logits: torch.Tensor) -> torch.Tensor:
+    """Labels read off a classifier's outputs: the most likely class, each attribute's
+    sign (an exclusive group's most likely member), or a continuous value in [0, 1]."""
+    if schema.continuous:
+        return logits.clamp(0, 1)
     if schema.categorical:
         return F.one_hot(logits.argmax(dim=1), len(schema)).float()
     predicted = (logits > 0).float()

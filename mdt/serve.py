@@ -52,7 +52,7 @@ def label_controls(schemas) -> list[tuple[str, list[str]]]:
             grouped |= set(group)
         for name in schema.names:
             if name not in grouped:
-                controls.append((prefix + name, [KEEP, SET] if getattr(schema, "continuous", False) else [KEEP, "yes", "no"]))
+                controls.append((prefix + name, [KEEP, SET] if schema.continuous else [KEEP, "yes", "no"]))
     return controls
 
 

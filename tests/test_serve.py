@@ -158,6 +158,11 @@ def test_page_controls_come_from_the_label_names_and_uploads_are_checked():
         ("rafd", ["keep", "rafd.happy", "rafd.sad"]),
     ]
     assert request_from(controls, ["celeba.Blond_Hair", "no", "keep"]) == {"celeba.Blond_Hair": 1.0, "celeba.Male": 0.0}
+    # A continuous label: keep, or set to its slider's value.
+    aus = LabelSchema("faces", ("smile", "brow_raise"), continuous=True)
+    continuous = label_controls([aus])
+    assert continuous == [("smile", ["keep", "set"]), ("brow_raise", ["keep", "set"])]
+    assert request_from(continuous, ["set", "keep"], [0.35, 0.9]) == {"smile": 0.35}
     with pytest.raises(MdtError, match="5000x5000 pixels; the limit"):
         _picture(Image.new("RGB", (5000, 5000)), "the input")
     with pytest.raises(MdtError, match="upload the input"):

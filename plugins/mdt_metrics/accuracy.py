@@ -1,7 +1,9 @@
 """Translation accuracy: do translated images show their target labels?
 
 StarGAN's protocol for RaFD (Table 3), for any dataset: the judge classifier, trained
-on the real training images, reads the held-out images translated to every target. Its
+on the real training images, reads the held-out images translated to every target. A
+continuous label (a strength in [0, 1]) is right within ``CONTINUOUS_TOLERANCE`` (0.2,
+one of five intensity levels), and its mean absolute error is reported too. Its
 accuracy on the *real* held-out images says how far the judge can be trusted; the
 translated images' error rate is read beside it, overall, per label and per
 source -> target pair.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from mdt.evaluation import Evaluation, real_accuracy
+from mdt.labels import part_agrees
 from mdt_metrics.pairs import HeldOutMetric, translations
 
 
@@ -29,9 +32,12 @@ class TranslationAccuracy(HeldOutMetric):
 
         for t in translations(evaluation, self.max_images):
             schema = evaluation.schemas[t.target.dataset]
-            right = evaluation.classifier.predict(t.fake, t.target.dataset) == t.wanted
+            read = evaluation.classifier.predict(t.fake, t.target.dataset)
+            right = part_agrees(schema, read, t.wanted)
             asked = t.asked(schema) & t.changed[:, None]  # images the target changes: translations, not copies
             add("target_accuracy", right[asked])
+            if schema.continuous:  # how far from the wanted strength, on the [0, 1] scale
+                add("target_mae", (read - t.wanted).abs()[asked])
             add(f"target/{t.target.title}", right[asked])
             if t.target.dataset == t.source:
                 add("translated_accuracy", right)  # every label: the ones to keep too
