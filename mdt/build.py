@@ -30,6 +30,7 @@ class Components:
     train_sets: list[Any] = field(default_factory=list)
     test_sets: list[Any] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    recipe: Recipe | None = None  # what built them
 
 
 def pick_device(name: str) -> torch.device:
@@ -127,4 +128,5 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
         train_sets=train_sets,
         test_sets=test_sets,
         metrics=metrics,
+        recipe=recipe,
     )

@@ -367,10 +367,12 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 @click.option("--inception", type=click.Path(dir_okay=False, path_type=Path), help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth): standard FID/KID.")
 @click.option("--lpips", type=click.Path(dir_okay=False, path_type=Path), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
 @click.option("--alexnet", type=click.Path(dir_okay=False, path_type=Path), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
+@click.option("--compare", multiple=True, type=click.Path(path_type=Path), metavar="RUN",
+              help="Another model of the same datasets, measured the same way and shown side by side (repeatable).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier report in --out.")
 def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_names: tuple[str, ...], max_images: int | None,
-          inception: Path | None, lpips: Path | None, alexnet: Path | None, device: str, overwrite: bool) -> None:
+          inception: Path | None, lpips: Path | None, alexnet: Path | None, compare: tuple[Path, ...], device: str, overwrite: bool) -> None:
     """Measure a trained model on its held-out images: accuracy of translations (judged
     by a classifier), cycle error, FID/KID per target, and for StarGAN v2 diversity in
     latent and reference modes. Writes metrics.json and a self-contained report.html."""
@@ -382,7 +384,7 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
         raise MdtError("--alexnet is the backbone of LPIPS: give --lpips too")
     weights = {k: v for k, v in (("inception", inception), ("lpips", lpips), ("alexnet", alexnet)) if v is not None}
     folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
-                                    max_images=max_images, device=device, overwrite=overwrite, console=err_console)
+                                    max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare)
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
 
 

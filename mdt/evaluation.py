@@ -98,7 +98,11 @@ class Evaluation:
 
     @property
     def targets(self) -> list[Target]:
-        return [Target(title, dataset, assignments) for title, dataset, assignments in self.components.label_encoder.targets()]
+        """The translator's own targets, or every column of the label encoder."""
+        columns = self.translator.targets()
+        if columns is None:
+            columns = self.components.label_encoder.targets()
+        return [Target(title, dataset, assignments) for title, dataset, assignments in columns]
 
     @property
     def classifier(self):
@@ -281,32 +285,61 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
     return metrics
 
 
+def _model(path: Path, registry: Registry, device: torch.device, data: Components | None = None):
+    """A checkpoint's recipe and built components with its weights loaded. With ``data``,
+    the datasets of an already built model are used (a compared model is measured on the
+    same held-out images), and the checkpoint must have been trained on the same data."""
+    from mdt.build import build
+    from mdt.inference import load_networks, read_model
+    from mdt.recipe import parse_recipe, resolved
+
+    file, saved = read_model(path)
+    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
+    if data is None:
+        components = build(recipe, registry, device=device)
+    else:
+        ours, theirs = (resolved(r, registry) for r in (recipe, data.recipe))
+        if ours.data["datasets"] != theirs.data["datasets"] or recipe.run.image_size != data.settings.image_size:
+            raise MdtError(f"'{file}' was trained on other data or another image size than the model it is compared with; "
+                           "compare models of the same [datasets] and [run] image_size")
+        components = build(recipe, registry, schemas=data.schemas, device=device)
+        components.train_sets, components.test_sets, components.dataset_names = data.train_sets, data.test_sets, data.dataset_names
+    trained_on = [s.names for s in saved.schemas]
+    if [s.names for s in components.schemas] != trained_on:
+        raise MdtError(f"the datasets of '{file}' now give labels {[s.names for s in components.schemas]}, but the model was trained on {trained_on}")
+    load_networks(components, saved)
+    return file, saved, recipe, components
+
+
+def run_folder(file: Path) -> Path:
+    return file.parent.parent if file.parent.name == "checkpoints" else file.parent
+
+
 def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = None, classifier: Path | None = None,
                         weights: Mapping[str, Path] | None = None, metric_names: Sequence[str] = (), max_images: int | None = None,
-                        device: str = "auto", overwrite: bool = False, console: Console | None = None) -> tuple[Path, dict[str, Any]]:
+                        device: str = "auto", overwrite: bool = False, console: Console | None = None,
+                        compare: Sequence[Path] = ()) -> tuple[Path, dict[str, Any]]:
     """``mdt eval``: every metric on the held-out split; writes ``metrics.json`` and
-    ``report.html`` to ``out`` (default: ``<run>/eval-step_<N>``)."""
+    ``report.html`` to ``out`` (default: ``<run>/eval-step_<N>``). Each model of
+    ``compare`` is measured the same way, on the same held-out images by the same judge,
+    and the report puts them side by side."""
     from mdt import report
-    from mdt.build import build, pick_device
+    from mdt.build import pick_device
     from mdt.grids import grid_image
-    from mdt.inference import load_networks, read_model
+    from mdt.inference import read_model
     from mdt.logbook import read_log
-    from mdt.recipe import parse_recipe
 
     console = console or Console(stderr=True)
     file, saved = read_model(path)
-    run_dir = file.parent.parent if file.parent.name == "checkpoints" else file.parent
+    run_dir = run_folder(file)
     out = out or run_dir / f"eval-step_{saved.step:08d}"
     _fresh_folder(out, overwrite, "--out")
     for name, weight in (weights or {}).items():
         if not Path(weight).is_file():
             raise MdtError(f"--{name} '{weight}' does not exist")
-    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
-    components = build(recipe, registry, device=pick_device(device))
-    trained_on = [s.names for s in saved.schemas]
-    if [s.names for s in components.schemas] != trained_on:
-        raise MdtError(f"the datasets of '{file}' now give labels {[s.names for s in components.schemas]}, but the model was trained on {trained_on}")
-    load_networks(components, saved)
+    for other in compare:
+        read_model(other)  # a wrong path fails now, not after the first model's metrics
+    file, saved, recipe, components = _model(path, registry, pick_device(device))
     judge, judge_accuracy = None, {}
     classifier = classifier or (run_dir / "classifier" if (run_dir / "classifier" / CLASSIFIER_FILE).is_file() else None)
     if classifier is not None:
@@ -316,6 +349,17 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
                             weights=weights, console=console)
     metrics = default_metrics(recipe, registry, evaluation.translator, metric_names, max_images)
     results = run_metrics(evaluation, metrics, console)
+    compared = {}
+    for other in compare:
+        other_file, _, _, other_components = _model(other, registry, components.device, data=components)
+        console.print(f"compared model: {other_file}", markup=False)
+        other_evaluation = Evaluation(other_components, lambda: evaluation.classifier, classifier=evaluation.classifier, weights=weights,
+                                      console=console)
+        other_evaluation.cache = evaluation.cache  # the judge's readings of real images, real features: the same data
+        chosen = default_metrics(recipe, registry, other_evaluation.translator, metric_names, max_images)
+        chosen = {k: m for k, m in chosen.items() if getattr(m, "applies", lambda t: True)(other_evaluation.translator)}
+        name = _unique(run_folder(other_file).name, [run_dir.name, *compared])
+        compared[name] = {"checkpoint": str(other_file), "metrics": run_metrics(other_evaluation, chosen, console)}
     figures = {}
     with torch.no_grad():
         for dataset, name in enumerate(components.dataset_names):
@@ -339,9 +383,21 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
         "pretrained weights given": ", ".join(f"{k}: {v}" for k, v in (weights or {}).items()) or "none",
         "mdt version": mdt.__version__,
     }
-    (out / "metrics.json").write_text(json.dumps({"about": about, "metrics": results}, indent=2) + "\n", encoding="utf-8")
+    for name, entry in compared.items():
+        about[f"compared with {name}"] = entry["checkpoint"]
+    document = {"about": about, "metrics": results, **({"compared": compared} if compared else {})}
+    (out / "metrics.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     log = run_dir / "log.jsonl"
     titles = [t.title for t in evaluation.targets]
-    report.write_html(out / "report.html", f"mdt eval: {file.name}", about, results, titles, figures, read_log(log) if log.is_file() else [])
-    report.print_tables(console, results, titles)
+    side_by_side = {run_dir.name: results, **{name: entry["metrics"] for name, entry in compared.items()}} if compared else {}
+    report.write_html(out / "report.html", f"mdt eval: {file.name}", about, results, titles, figures, read_log(log) if log.is_file() else [],
+                      compared=side_by_side)
+    report.print_tables(console, results, titles, compared=side_by_side)
     return out, results
+
+
+def _unique(name: str, taken: Sequence[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate

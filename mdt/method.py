@@ -75,10 +75,21 @@ class Translator:
         raise NotImplementedError
 
     def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels",
-                  refs: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+                  refs: torch.Tensor | None = None, seed: int = 0, base: torch.Tensor | None = None) -> torch.Tensor:
         """For metrics: translate to exact labels (B, n) of ``dataset``, in one of
-        :attr:`modes`; ``refs`` are one reference per image, ``seed`` draws latent styles."""
+        :attr:`modes`; ``refs`` are one reference per image, ``seed`` draws latent styles,
+        ``base`` are the inputs' own labels in ``dataset``'s space."""
         raise NotImplementedError
+
+    def targets(self) -> list[tuple[str, int, dict[str, float]]] | None:
+        """The targets this model translates to, for metrics: (title, dataset, labels to
+        set). None: every column of the label encoder (a model of all domains)."""
+        return None
+
+    def accepts(self, labels: torch.Tensor, dataset: int) -> torch.Tensor | None:
+        """(B,) which inputs of ``dataset``, by their labels, this model translates (a
+        two-domain model: the images of its two domains). None: all of them."""
+        return None
 
     def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
         """The cycle: ``translated`` images back to the ``originals``' ``labels``."""

@@ -47,7 +47,22 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def print_tables(console: Console, results: Mapping[str, Any], targets: Sequence[str]) -> None:
+def side_by_side(models: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """Tables (caption, header, rows) putting several models' results side by side: the
+    summary values, then each per-target value, one column per model."""
+    split = {name: split_results(results, targets) for name, results in models.items()}
+    keys = list(dict.fromkeys(k for summary, _, _ in split.values() for k in summary))
+    tables = [("models side by side", ["value", *models], [[k, *[s[0].get(k, "") for s in split.values()]] for k in keys])]
+    columns = list(dict.fromkeys(c for _, per_target, _ in split.values() for c in per_target))
+    for column in columns:
+        rows = [[t, *[s[1].get(column, {}).get(t, "") for s in split.values()]] for t in targets]
+        rows = [row for row in rows if any(cell != "" for cell in row[1:])]
+        if rows:
+            tables.append((f"{column} per target, side by side", ["target", *models], rows))
+    return tables
+
+
+def print_tables(console: Console, results: Mapping[str, Any], targets: Sequence[str], compared: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     summary, per_target, per_pair = split_results(results, targets)
     table = RichTable("value", "", title="summary")
     for key, value in summary.items():
@@ -64,6 +79,11 @@ def print_tables(console: Console, results: Mapping[str, Any], targets: Sequence
         table = RichTable("source -> target", *per_pair, title="per pair")
         for pair in pairs:
             table.add_row(pair, *[_format(column.get(pair, "")) for column in per_pair.values()])
+        console.print(table)
+    for caption, header, rows in side_by_side(compared, targets) if compared else []:
+        table = RichTable(*header, title=caption)
+        for row in rows:
+            table.add_row(*[_format(cell) for cell in row])
         console.print(table)
 
 
@@ -141,10 +161,15 @@ def write_html(
     targets: Sequence[str],
     figures: Mapping[str, Image.Image],
     log_records: Sequence[Mapping[str, Any]],
+    compared: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """A report that needs nothing beside it: tables, grids and the loss curves."""
+    """A report that needs nothing beside it: tables, grids and the loss curves; with
+    ``compared`` (model name -> results, the first the report's own), tables of the
+    models side by side first."""
     summary, per_target, per_pair = split_results(results, targets)
     sections = [f"<h1>{html.escape(title)}</h1>", _html_table(["", ""], list(about.items()), "model and evaluation")]
+    for caption, header, rows in side_by_side(compared, targets) if compared else []:
+        sections.append(_html_table(header, rows, caption))
     sections.append(_html_table(["value", ""], list(summary.items()), "summary"))
     if per_target:
         rows = [[t, *[column.get(t, "") for column in per_target.values()]] for t in targets if any(t in c for c in per_target.values())]

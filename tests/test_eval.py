@@ -18,6 +18,7 @@ from test_recipe_errors import one_line_error
 
 from mdt.evaluation import Evaluation
 from mdt.labels import LabelSchema
+from mdt.method import Translator
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 V2_QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
@@ -28,12 +29,12 @@ TINY = ("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.step
 # ---------------------------------------------------------------- known answers
 
 
-class _Translator:
+class _Translator(Translator):
     """Writes the target domain into pixel (0, 0, 0): +1 for 'b', -1 for 'a'; input 0 is left as it was."""
 
     modes = ("labels",)
 
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0):
+    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
         out = images.clone()
         out[1:, 0, 0, 0] = labels[1:, 1] * 2 - 1
         return out
@@ -265,3 +266,35 @@ def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path):
         assert any(k.startswith(f"fid/{mode}/fid/pair/") and "->" in k for k in metrics)  # per source -> target task
     page = Path("report/report.html").read_text()
     assert "latent-guided" in page and "reference-guided" in page
+
+
+def test_two_models_side_by_side_on_the_same_images_and_judge(trained, cli, tmp_path):
+    """--compare measures another model exactly as mdt eval measures it alone."""
+    other = tmp_path / "other"
+    result = cli("run", QUICKSTART, "--out", other, *small(*TINY, "run.seed=7", "generator.residual_blocks=2"))
+    assert result.exit_code == 0, result.output
+    judge = trained / "classifier"
+    both = cli("eval", "--checkpoint", trained, "--compare", other, "--classifier", judge, "--out", tmp_path / "both",
+               "--metric", "accuracy", "--metric", "cycle_error")
+    assert both.exit_code == 0, both.output
+    alone = cli("eval", "--checkpoint", other, "--classifier", judge, "--out", tmp_path / "alone", "--metric", "accuracy",
+                "--metric", "cycle_error")
+    assert alone.exit_code == 0, alone.output
+    data = json.loads((tmp_path / "both" / "metrics.json").read_text())
+    expected = json.loads((tmp_path / "alone" / "metrics.json").read_text())["metrics"]
+    compared = data["compared"]["other"]["metrics"]
+    assert compared.keys() == expected.keys()
+    for key, value in expected.items():
+        assert compared[key] == pytest.approx(value, abs=1e-9), key
+    assert compared["cycle_error/l1"] != data["metrics"]["cycle_error/l1"]  # two different models
+    page = (tmp_path / "both" / "report.html").read_text()
+    assert "models side by side" in page and "<th>run</th><th>other</th>" in page
+
+
+def test_compare_refuses_a_model_of_other_data(trained, cli, tmp_path):
+    other = tmp_path / "other"
+    assert cli("run", QUICKSTART, "--out", other, *small(*TINY, "datasets.faces.seed=3")).exit_code == 0
+    line = _error(cli("eval", "--checkpoint", trained, "--compare", other, "--classifier", trained / "classifier",
+                      "--out", tmp_path / "x", "--metric", "cycle_error"))
+    assert "was trained on other data or another image size" in line
+    assert "does not exist" in one_line_error(cli("eval", "--checkpoint", trained, "--compare", tmp_path / "nothing", "--out", tmp_path / "y"))

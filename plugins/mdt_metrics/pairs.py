@@ -60,6 +60,11 @@ def translations(evaluation: Evaluation, max_images: int, mode: str | None = Non
     mode = mode or translator.modes[0]
     for source, schema in enumerate(evaluation.schemas):
         for batch_index, (images, labels) in enumerate(evaluation.batches(source, max_images)):
+            accepted = translator.accepts(labels, source)
+            if accepted is not None:  # a model of some domains: only their images
+                images, labels = images[accepted], labels[accepted]
+                if images.shape[0] == 0:
+                    continue
             names = source_names(schema, labels)
             for target in evaluation.targets:
                 target_schema = evaluation.schemas[target.dataset]
@@ -72,6 +77,6 @@ def translations(evaluation: Evaluation, max_images: int, mode: str | None = Non
                     if pool.shape[0] == 0:
                         continue  # no held-out image shows this target
                     refs = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
-                fake = translator.to_labels(images, wanted, target.dataset, mode=mode, refs=refs, seed=seed + batch_index)
+                fake = translator.to_labels(images, wanted, target.dataset, mode=mode, refs=refs, seed=seed + batch_index, base=base)
                 pairs = [f"{n}->{target.title}" for n in names]
                 yield Translated(source, images, labels, target, base, wanted, changed, fake, pairs)

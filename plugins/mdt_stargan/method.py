@@ -252,7 +252,8 @@ class StarGANTranslator(Translator):
         return self.encoder.predict(logits, dataset)
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels", refs=None, seed: int = 0) -> torch.Tensor:
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels", refs=None, seed: int = 0,
+                  base=None) -> torch.Tensor:
         """Translate to exact target labels of ``dataset`` (B, n); the labels are the whole request."""
         if mode != "labels":
             raise MdtError(f"StarGAN translates by labels alone, not in '{mode}' mode")

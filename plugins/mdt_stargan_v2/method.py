@@ -349,7 +349,7 @@ class StarGANv2Translator(Translator):
 
     @torch.no_grad()
     def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "latent",
-                  refs: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+                  refs: torch.Tensor | None = None, seed: int = 0, base: torch.Tensor | None = None) -> torch.Tensor:
         """To one-hot target ``labels`` (for metrics): each image with its own style, from
         noise drawn with ``seed`` ("latent") or from its reference in ``refs`` ("reference")."""
         targets = domains(labels)
