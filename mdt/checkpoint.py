@@ -39,7 +39,7 @@ FORMAT = "mdt-checkpoint-2"
 READABLE = ("mdt-checkpoint-1", FORMAT)  # 1: before the generic core; same keys, no 'content'
 MODEL, CLASSIFIER = "model", "classifier"
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
-TRAINING_PREFIXES = ("optim/", "rng/")
+TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
 
 
 @dataclass
@@ -47,7 +47,7 @@ class TrainingState:
     """What a resumed run needs beyond the weights."""
 
     optimizers: dict[str, dict]  # name -> the optimizer's state_dict()
-    method_state: dict[str, Any]  # Method.state()
+    method_state: dict[str, Any]  # Method.state(): JSON values and tensors (an image pool)
     streams: list[int]  # batches each data stream has handed out
     rng: tuple[dict[str, torch.Tensor], dict] = field(default_factory=lambda: capture_rng())
 
@@ -109,7 +109,8 @@ class Checkpoint:
         structures = self._json("optimizers", {})
         optimizers = {name: unflatten_optimizer(name, structure, self.tensors) for name, structure in structures.items()}
         rng = ({k: v for k, v in self.tensors.items() if k.startswith("rng/")}, self._json("rng", {}))
-        return TrainingState(optimizers, self._json("method_state", {}), self._json("streams", []), rng)
+        method_state = _with_tensors(self._json("method_state", {}), self.tensors)
+        return TrainingState(optimizers, method_state, self._json("streams", []), rng)
 
     def _json(self, key: str, default: Any) -> Any:
         return json.loads(self.metadata[key]) if key in self.metadata else default
@@ -131,7 +132,8 @@ def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Te
             tensors.update(flat)
         rng_tensors, rng = training.rng
         tensors.update(rng_tensors)
-        metadata.update(optimizers=json.dumps(structures), method_state=json.dumps(training.method_state),
+        method_state = _without_tensors(training.method_state, "state", tensors)
+        metadata.update(optimizers=json.dumps(structures), method_state=json.dumps(method_state),
                         rng=json.dumps(rng), streams=json.dumps(training.streams))
     return write(path, tensors, metadata)
 
@@ -147,6 +149,31 @@ def save_classifier(path: str | Path, *, weights: Mapping[str, torch.Tensor], ta
 
 
 # ---------------------------------------------------------------- flattening
+
+
+def _without_tensors(value: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``value`` with every tensor moved into ``tensors`` (under ``path``) and replaced by
+    a reference to it, so the rest is JSON."""
+    if isinstance(value, torch.Tensor):
+        tensors[path] = value
+        return {"tensor": path}
+    if isinstance(value, Mapping):
+        return {str(k): _without_tensors(v, f"{path}/{k}", tensors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_tensors(v, f"{path}/{i}", tensors) for i, v in enumerate(value)]
+    return value
+
+
+def _with_tensors(value: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    """The inverse of :func:`_without_tensors`."""
+    if isinstance(value, dict):
+        if set(value) == {"tensor"} and value["tensor"] in tensors:
+            return tensors[value["tensor"]]
+        return {k: _with_tensors(v, tensors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_tensors(v, tensors) for v in value]
+    return value
+
 
 
 def flatten_optimizer(name: str, state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:

@@ -91,9 +91,11 @@ class Translator:
         two-domain model: the images of its two domains). None: all of them."""
         return None
 
-    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
-        """The cycle: ``translated`` images back to the ``originals``' ``labels``."""
-        return self.to_labels(translated, labels, dataset)
+    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int,
+                    translated_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The cycle: ``translated`` images (of ``translated_labels``) back to the
+        ``originals``' ``labels``."""
+        return self.to_labels(translated, labels, dataset, base=translated_labels)
 
 
 class Method:
@@ -136,7 +138,8 @@ class Method:
         file, ...); the engine asks before it writes anything."""
 
     def state(self) -> dict[str, Any]:
-        """JSON-able state beyond networks and optimizers (saved in checkpoints)."""
+        """State beyond networks and optimizers, saved in checkpoints: JSON values, and
+        tensors at any depth (CycleGAN's pool of earlier fakes)."""
         return {}
 
     def load_state(self, state: dict[str, Any]) -> None:

@@ -202,3 +202,18 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         assert ckpt.read(ckpt.list_checkpoints(checkpoints)[-1]).step == 40
         assert not list(checkpoints.glob(".*.tmp"))
+
+
+def test_a_method_state_with_tensors_round_trips(tmp_path):
+    """A method may keep tensors in its state (CycleGAN's pool of earlier fakes)."""
+    from mdt.labels import LabelSchema
+
+    pool = {"fakes": [torch.rand(2, 3, 4, 4), torch.rand(1, 3, 4, 4)], "count": 3, "name": "a"}
+    training = ckpt.TrainingState(optimizers={}, method_state={"pool": pool, "last": {"G/total": 1.5}}, streams=[4])
+    path = ckpt.save_model(tmp_path / "step_00000001.safetensors", networks={"g": {"w": torch.ones(2)}}, step=1, recipe="",
+                           schemas=[LabelSchema("d", ("a",))], training=training)
+    state = ckpt.read(path).training_state().method_state
+    assert state["last"] == {"G/total": 1.5} and state["pool"]["count"] == 3 and state["pool"]["name"] == "a"
+    assert [t.shape for t in state["pool"]["fakes"]] == [(2, 3, 4, 4), (1, 3, 4, 4)]
+    assert all(torch.equal(a, b) for a, b in zip(state["pool"]["fakes"], pool["fakes"]))
+    assert ckpt.read(path, training=False).network_names() == ["g"]  # the state is no network

@@ -39,7 +39,7 @@ class _Translator(Translator):
         out[1:, 0, 0, 0] = labels[1:, 1] * 2 - 1
         return out
 
-    def reconstruct(self, translated, originals, labels, dataset):
+    def reconstruct(self, translated, originals, labels, dataset, translated_labels=None):
         return originals + 0.5  # off by exactly 0.5 everywhere
 
 

@@ -366,7 +366,8 @@ class StarGANv2Translator(Translator):
         return self.styled(images, styles)
 
     @torch.no_grad()
-    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
+    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int,
+                    translated_labels: torch.Tensor | None = None) -> torch.Tensor:
         """Back with the style the style encoder reads off the originals (the paper's cycle)."""
         return self.styled(translated, self.reference_styles(originals, domains(labels).tolist()))
 
