@@ -21,6 +21,12 @@ from mdt.labels import LabelSchema
 from mdt.options import Option
 
 
+def main_output(result: Any) -> Any:
+    """A network's first declared output: the result itself, or the first of a tuple
+    (a generator that also returns an attention mask returns ``(image, mask, ...)``)."""
+    return result[0] if isinstance(result, tuple) else result
+
+
 @dataclass(frozen=True)
 class Role:
     """A network a method needs, built from the recipe's ``[networks.<role name>]`` table.

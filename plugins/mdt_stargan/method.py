@@ -18,7 +18,7 @@ from mdt.data import Batch
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
 from mdt.loss import weighted_total
-from mdt.method import Method, Role, Translator
+from mdt.method import Method, Role, Translator, main_output
 from mdt.options import Option
 
 
@@ -95,7 +95,7 @@ class StepState:
         """G(real, target): the translations (a constant in the discriminator phase)."""
         condition = self.encoder.encode(self.target_labels, self.source)
         with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
-            return self.generator(self.real, condition).float()
+            return main_output(self.generator(self.real, condition)).float()
 
     @cached_property
     def _fake_out(self):
@@ -122,7 +122,7 @@ class StepState:
     def reconstruction(self) -> torch.Tensor:
         """G(fake, the real images' labels): the cycle back."""
         with self.autocast():
-            return self.generator(self.fake, self.encoder.encode(self.labels, self.source)).float()
+            return main_output(self.generator(self.fake, self.encoder.encode(self.labels, self.source))).float()
 
 
 class StarGAN(Method):
@@ -243,6 +243,13 @@ class StarGANTranslator(Translator):
         self.schemas = encoder.schemas
 
     @torch.no_grad()
+    def generate(self, images: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
+        """G(x, c) with c the condition of ``labels`` of ``dataset``: the one place the
+        translator calls the generator (a method whose generator returns more overrides it)."""
+        self.generator.eval()
+        return main_output(self.generator(images, self.encoder.encode(labels, dataset)))
+
+    @torch.no_grad()
     def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
         """Labels of ``dataset`` that the discriminator's classifier reads off ``images``."""
         if "discriminator" in self.missing_networks:
@@ -258,7 +265,7 @@ class StarGANTranslator(Translator):
         if mode != "labels":
             raise MdtError(f"StarGAN translates by labels alone, not in '{mode}' mode")
         self.generator.eval()
-        return self.generator(images, self.encoder.encode(labels, dataset))
+        return self.generate(images, labels, dataset)
 
     def _target_dataset(self, names: Sequence[str]) -> tuple[int, dict[str, str]]:
         found = {name: self.encoder.find(name) for name in names}
@@ -292,7 +299,7 @@ class StarGANTranslator(Translator):
         base = self._base(images, dataset, known)
         target = set_labels(schema, base, {labels_to[n]: v for n, v in to.items()})
         self.generator.eval()
-        return self.generator(images, self.encoder.encode(target, dataset))
+        return self.generate(images, target, dataset)
 
     @torch.no_grad()
     def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
@@ -309,7 +316,7 @@ class StarGANTranslator(Translator):
                 known_here = {n: v for n, v in (known or {}).items() if self.encoder.find(n)[0] == dataset}
                 base = self._base(images, dataset, known_here)
             target = column_labels(self.encoder.schemas[dataset], base, assignments)
-            columns.append(self.generator(images, self.encoder.encode(target, dataset)))
+            columns.append(self.generate(images, target, dataset))
             titles.append(title)
         rows = [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])]
         return rows, titles
