@@ -207,7 +207,7 @@ class StarGAN(Method):
         return values
 
     def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
-        state = StepState(phase, self, batch, targets)
+        state = self.phases[phase](phase, self, batch, targets)
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
         self.discriminator.requires_grad_(phase == "discriminator")
