@@ -28,7 +28,7 @@ from mdt.plugins import load_plugins
 from mdt.recipe import INJECTED, NETWORKS, SECTIONS, dump_toml, method_roles, parameters, parse_recipe, resolved
 
 REGISTRY = load_plugins().registry
-HOSTS = sorted((REPO / "recipes").glob("*quickstart*.toml"))  # quickstart.toml first: the default host
+HOSTS = sorted((REPO / "recipes").glob("*quickstart*.toml"), key=lambda p: (p.name != "quickstart.toml", p.name))  # the default host first
 RUN = {"iterations": 2, "batch_size": 4, "image_size": 32, "sample_every": 1, "sample_count": 2, "checkpoint_every": 2,
        "log_every": 1, "threads": 0}
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair"]

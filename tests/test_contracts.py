@@ -55,7 +55,7 @@ def test_a_network_that_lacks_an_output(cli):
 def test_a_missing_and_a_foreign_network_table(cli, tmp_path):
     recipe = tmp_path / "r.toml"
     recipe.write_text(STARGAN.read_text().replace("[networks.discriminator]", "[networks.critic]"))
-    one_line_error(check(cli, recipe), "method 'stargan' needs a [networks.discriminator] table (registered discriminators: stargan, stargan_v2)")
+    one_line_error(check(cli, recipe), "method 'stargan' needs a [networks.discriminator] table (registered discriminators: ")
     recipe.write_text(STARGAN.read_text() + '\n[networks.style_encoder]\ntype = "stargan_v2"\n')
     one_line_error(check(cli, recipe), "[networks.style_encoder] is not a network of method 'stargan'; its networks: generator, discriminator")
 

@@ -21,7 +21,7 @@ def data_overrides(recipe_path, tmp_path) -> list[str]:
         if table["type"] == "celeba":
             overrides += [f"datasets.{name}.root={write_celeba(tmp_path / 'celeba')}", f"datasets.{name}.test_size=2"]
         elif table["type"] == "rafd":
-            overrides.append(f"datasets.{name}.root={write_rafd(tmp_path / 'RaFD', per_class=1)}")
+            overrides.append(f"datasets.{name}.root={write_rafd(tmp_path / 'RaFD', per_class=2)}")  # a batch of 2 per domain
         elif table["type"] == "domain_folders":
             overrides.append(f"datasets.{name}.root={write_domain_folders(tmp_path / name, table.get('domains', ('a', 'b', 'c')))}")
         elif table["type"] == "synthetic_faces":
