@@ -85,6 +85,18 @@ def write_domain_folders(root: Path, domains=("cat", "dog", "wild"), per_domain:
     return root
 
 
+def write_intensities(root: Path, columns=("AU01_r", "AU12_r"), count: int = 8, csv_file: str = "aus_openface.csv") -> Path:
+    """OpenFace's action-unit intensities as GANimation uses them: images and a CSV of
+    ``file,AU01_r,...`` with values from 0 to 5."""
+    rng = np.random.default_rng(3)
+    rows = [",".join(["file", *columns])]
+    for i in range(count):
+        random_image(root / f"face_{i:03d}.jpg", 64, 64, 200 + i)
+        rows.append(",".join([f"face_{i:03d}.jpg", *(f"{v:.2f}" for v in rng.uniform(0, 5, len(columns)))]))
+    (root / csv_file).write_text("\n".join(rows) + "\n")
+    return root
+
+
 @pytest.fixture
 def celeba_root(tmp_path: Path) -> Path:
     return write_celeba(tmp_path / "celeba")

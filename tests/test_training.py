@@ -8,7 +8,7 @@ import tomllib
 import pytest
 from PIL import Image
 
-from conftest import REPO, shrunk, small, write_celeba, write_domain_folders, write_rafd
+from conftest import REPO, shrunk, small, write_celeba, write_domain_folders, write_intensities, write_rafd
 
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
@@ -24,7 +24,10 @@ def data_overrides(recipe_path, tmp_path) -> list[str]:
             overrides.append(f"datasets.{name}.root={write_rafd(tmp_path / 'RaFD', per_class=2)}")  # a batch of 2 per domain
         elif table["type"] == "domain_folders":
             overrides.append(f"datasets.{name}.root={write_domain_folders(tmp_path / name, table.get('domains', ('a', 'b', 'c')))}")
-        elif table["type"] == "synthetic_faces":
+        elif table["type"] == "csv_intensities":
+            root = write_intensities(tmp_path / name, table.get("columns") or ("AU01_r", "AU12_r"), csv_file=table["csv_file"])
+            overrides += [f"datasets.{name}.root={root}", f"datasets.{name}.test_size=2"]
+        elif table["type"] in ("synthetic_faces", "synthetic_expressions"):
             overrides += [f"datasets.{name}.size=16", f"datasets.{name}.test_size=4"]
     for name, table in data.get("metrics", {}).items():
         overrides.append(f"metrics.{name}.max_images=4")

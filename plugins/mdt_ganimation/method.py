@@ -1,0 +1,105 @@
+"""The ``ganimation`` method (Pumarola et al., ECCV 2018): StarGAN's updates with a generator
+that predicts a colour image C and an attention mask A (G(x, y) = A·x + (1 − A)·C), targets
+that are continuous (action-unit intensities, an attribute's strength, in [0, 1]), and two
+losses on the masks. Per iteration and batch, as StarGAN, with the discriminator's second
+head regressing the labels:
+
+    D:  L_adv(real, fake) + λ_gp·L_gp + λ_y·L_y(real)                       λ_gp = 10
+    G:  L_adv(fake) + λ_y·L_y(fake) + λ_cyc·L_cyc + λ_A·(mean A + mean A_cyc)
+        + λ_TV·(TV(A) + TV(A_cyc))                                     λ_cyc = 10, λ_A = 0.1, λ_TV = 1e-5
+
+where A_cyc is the mask of the way back. Translation can go part of the way: ``strength``
+s gives the condition y_in + s·(y_target − y_in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+
+import torch
+
+from mdt.labels import set_labels
+from mdt.method import main_output
+from mdt.options import Option
+from mdt_stargan.method import StarGAN, StarGANTranslator, StepState
+
+GRID_VALUES = (0.0, 0.5, 1.0)
+
+
+class AttentionState(StepState):
+    """StarGAN's step state, plus the attention masks of a generator that returns them
+    (``fake_mask``, ``reconstruction_mask``): a loss that reads them needs such a generator."""
+
+    needs_outputs = {"fake_mask": ("generator", "mask"), "reconstruction_mask": ("generator", "mask")}
+
+    @cached_property
+    def _translation(self):
+        condition = self.encoder.encode(self.target_labels, self.source)
+        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
+            return self.generator(self.real, condition)
+
+    @cached_property
+    def _cycle(self):
+        with self.autocast():
+            return self.generator(self.fake, self.encoder.encode(self.labels, self.source))
+
+    @cached_property
+    def fake(self) -> torch.Tensor:
+        """G(real, target): the translations (a constant in the discriminator phase)."""
+        return main_output(self._translation).float()
+
+    @cached_property
+    def fake_mask(self) -> torch.Tensor:
+        """A of the translations (B, 1, S, S): 1 keeps the input's pixel."""
+        return self._translation.mask.float()
+
+    @cached_property
+    def reconstruction(self) -> torch.Tensor:
+        """G(fake, the real images' labels): the cycle back."""
+        return main_output(self._cycle).float()
+
+    @cached_property
+    def reconstruction_mask(self) -> torch.Tensor:
+        """A of the way back."""
+        return self._cycle.mask.float()
+
+
+class GANimation(StarGAN):
+    """GANimation (Pumarola et al. 2018): an attention-mask generator, continuous targets, WGAN-GP; Adam(1e-4, 0.5, 0.999)."""
+
+    phases = {"discriminator": AttentionState, "generator": AttentionState}
+
+    def translator(self) -> GANimationTranslator:
+        return GANimationTranslator(self.generator, self.discriminator, self.encoder, self.image_size)
+
+
+class GANimationTranslator(StarGANTranslator):
+    """StarGAN's translator with labels in [0, 1] and a ``strength``: how far towards the
+    target the condition goes. Grids show each label at 0, 0.5 and 1."""
+
+    options = (
+        Option("to", "labels", "the target strengths, e.g. smile=0.8,eyes_closed=0; the others keep the input's", required=True, grid=False),
+        Option("known", "labels", "the input's strengths, e.g. smile=0.1; by default the discriminator reads them", flag="from", page=False),
+        Option("strength", "float", "how far towards the target: 0 keeps the input, 1 reaches the target", default=1.0, minimum=0.0,
+               maximum=1.0, grid=False),
+    )
+
+    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None,
+                  strength: float = 1.0) -> torch.Tensor:
+        if strength == 1.0:
+            return super().translate(images, to, known)
+        dataset, labels_to = self._target_dataset(list(to or {}))
+        base = self._base(images, dataset, known)
+        target = set_labels(self.encoder.schemas[dataset], base, {labels_to[n]: v for n, v in (to or {}).items()})
+        return self.generate(images, base + strength * (target - base), dataset)
+
+    @torch.no_grad()
+    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
+        """Each input, then each label set to 0, 0.5 and 1 (the others kept)."""
+        base = labels if labels is not None else self._base(images, 0, known)
+        schema = self.encoder.schemas[0]
+        wanted = [(name, value) for name in schema.names for value in GRID_VALUES]
+        columns = [self.generate(images, set_labels(schema, base, {name: value}), 0) for name, value in wanted]
+        rows = [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])]
+        return rows, [f"{name} {value:g}" for name, value in wanted]

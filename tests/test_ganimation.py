@@ -1,0 +1,145 @@
+"""GANimation as a plugin: the attention-mask generator, its losses read through the
+method's contract, continuous targets and their data, --strength and the page's slider."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO, random_image, shrunk
+from mdt.errors import MdtError
+from mdt.labels import LabelSchema
+from mdt_ganimation.datasets import CSVIntensities, SyntheticExpressions
+from mdt_ganimation.labels import Continuous
+from mdt_ganimation.losses import mask_mean, total_variation
+from mdt_ganimation.networks import AttentionGenerator
+from test_recipe_errors import one_line_error
+
+QUICKSTART = REPO / "recipes" / "ganimation_quickstart.toml"
+TINY = ("datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
+        "metrics.accuracy.max_images=6")
+
+
+def test_the_generator_paints_through_its_mask():
+    torch.manual_seed(0)
+    generator = AttentionGenerator(label_dim=3, conv_dim=8, residual_blocks=1)
+    images, condition = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3)
+    out = generator(images, condition)
+    assert out.mask.shape == (2, 1, 32, 32) and out.color.shape == images.shape
+    assert 0 <= out.mask.min() and out.mask.max() <= 1 and -1 <= out.color.min() and out.color.max() <= 1
+    torch.testing.assert_close(out.image, out.mask * images + (1 - out.mask) * out.color)
+    assert out[0] is out.image  # the main output first
+
+
+def test_attention_losses():
+    mask = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
+    assert mask_mean(mask, torch.ones(1, 1, 2, 2))[0].item() == pytest.approx(0.75 + 1.0)
+    # Horizontal steps |1-0| + |1-1|, vertical |1-0| + |1-1|.
+    assert total_variation(mask)[0].item() == pytest.approx(2.0)
+    assert total_variation(torch.ones(2, 1, 4, 4))[0].item() == 0.0
+
+
+def test_continuous_targets_stay_in_range_near_other_images_labels():
+    schema = LabelSchema("faces", ("smile", "brow_raise"), continuous=True)
+    encoder = Continuous([schema], noise=0.1)
+    labels = torch.tensor([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+    targets = encoder.sample_targets(labels, 0, torch.Generator().manual_seed(1))
+    assert targets.min() >= 0 and targets.max() <= 1
+    # Each target is some image's labels, moved by at most the noise.
+    assert all(min((t - l).abs().max().item() for l in labels) <= 0.1 + 1e-6 for t in targets)
+    assert torch.equal(encoder.encode(labels, 0), labels) and encoder.condition_dim == 2
+    with pytest.raises(MdtError, match="continuous needs labels in \\[0, 1\\]"):
+        Continuous([LabelSchema("celeba", ("Male",))])
+
+
+def test_synthetic_expressions_know_their_strengths():
+    data = SyntheticExpressions("train", 32, size=8)
+    assert data.schema.continuous and data.schema.names == ("smile", "brow_raise", "eyes_closed")
+    items = [data[i] for i in range(8)]
+    assert torch.equal(data.labels, torch.stack([item["label"] for item in items]))  # known without drawing
+    assert items[0]["image"].shape == (3, 32, 32) and items[0]["image"].dtype == torch.uint8
+    assert 0 <= data.labels.min() and data.labels.max() <= 1 and data.labels.std() > 0.1
+
+
+def test_openface_intensities_in_a_csv(tmp_path):
+    rows = ["file, AU01_r, AU12_r"]
+    for i in range(5):
+        random_image(tmp_path / "imgs" / f"f{i}.jpg", 40, 40, i)
+        rows.append(f"f{i}.jpg, {i * 0.5}, {5 - i}")
+    (tmp_path / "imgs" / "aus.csv").write_text("\n".join(rows) + "\n")
+    data = CSVIntensities(str(tmp_path / "imgs"), "aus.csv", "train", 32, columns=["AU12_r"], test_size=1)
+    test = CSVIntensities(str(tmp_path / "imgs"), "aus.csv", "test", 32, columns=["AU12_r"], test_size=1)
+    assert len(data) == 4 and len(test) == 1 and data.schema.continuous and data.schema.names == ("AU12_r",)
+    every = sorted(v for d in (data, test) for v in d.labels.flatten().tolist())
+    assert every == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])  # 1..5 of 5 -> [0, 1]
+    rows[3] = "f2.jpg, 1.0, 7.5"
+    (tmp_path / "imgs" / "aus.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(MdtError, match="line 4 has an intensity outside \\[0, 5\\]"):
+        CSVIntensities(str(tmp_path / "imgs"), "aus.csv", "train", 32)
+    with pytest.raises(MdtError, match="column 'AU13_r' is not in .* \\(did you mean 'AU12_r'\\?\\)"):
+        CSVIntensities(str(tmp_path / "imgs"), "aus.csv", "train", 32, columns=["AU13_r"])
+
+
+def test_a_mask_loss_needs_a_generator_that_returns_a_mask(cli):
+    line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "networks.generator.type=stargan"))
+    assert line.endswith("[losses.attention] loss 'attention_mean' reads 'fake_mask', which method 'ganimation' offers only when its "
+                         "generator returns 'mask'; the chosen generator returns (image)")
+    line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "method.type=stargan"))
+    assert "[losses.attention] loss 'attention_mean' reads 'fake_mask', which method 'stargan' does not offer" in line
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+
+    folder = tmp_path_factory.mktemp("ganimation")
+    args = ["run", str(QUICKSTART), "--out", str(folder / "run"), *shrunk(QUICKSTART, *TINY)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return folder / "run"
+
+
+def test_strength_goes_part_of_the_way(trained, cli, tmp_path):
+    from mdt.inference import load_translator
+
+    translator = load_translator(trained)
+    inner = translator.translator
+    seen = []
+    encode = inner.encoder.encode
+    inner.encoder.encode = lambda labels, source: seen.append(labels.clone()) or encode(labels, source)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    known = {"smile": 0.2, "brow_raise": 0.4, "eyes_closed": 0.0}
+    translator(images, to={"smile": 1.0, "eyes_closed": 1}, known=known, strength=0.25)
+    torch.testing.assert_close(seen[-1], torch.tensor([[0.4, 0.4, 0.25]] * 2))  # 0.2 + 0.25 * 0.8, 0.4 kept, 0 + 0.25 * 1
+    with pytest.raises(MdtError, match=r"--strength = 1.5 must be in \[0, 1\]"):
+        translator(images, to={"smile": 1.0}, strength=1.5)
+    photo = random_image(tmp_path / "face.png", 40, 40, seed=4)
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "half.png", "--to", "smile=1", "--strength", "0.5")
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "half.png").tobytes() == translator(Image.open(photo), to={"smile": 1}, strength=0.5).tobytes()
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "x.png", "--to", "smile=1.5")
+    assert result.exit_code == 2 and "label 'smile' must be set to a value in [0, 1], not 1.5" in result.output
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "grid.png", "--grid")
+    assert result.exit_code == 0 and Image.open(tmp_path / "grid.png").width == 10 * 34 + 2  # each label at 0, 0.5, 1
+
+
+def test_the_page_has_a_strength_slider_and_continuous_labels(trained, tmp_path):
+    gr = pytest.importorskip("gradio")
+    from mdt.inference import load_translator
+    from mdt.serve import build_app
+
+    app = build_app(load_translator(trained, "cpu"))
+    sliders = [b for b in app.blocks.values() if isinstance(b, gr.Slider)]
+    strength = [s for s in sliders if s.elem_id == "strength"]
+    assert len(strength) == 1 and (strength[0].minimum, strength[0].maximum) == (0, 1)
+    assert {s.elem_id for s in sliders} >= {"to-0-value", "to-1-value", "to-2-value"}  # one per continuous label
+    translate = next(f.fn for f in app.fns.values() if f.fn is not None and f.fn.__name__ == "translate")
+    face = Image.open(random_image(tmp_path / "face.png", 40, 40, seed=1)).convert("RGB")
+    # Widgets in order: input, keep/set per label, a value per label, strength.
+    full, _ = translate(face, "set", "keep", "keep", 1.0, 0.5, 0.5, 1.0)
+    none, _ = translate(face, "set", "keep", "keep", 1.0, 0.5, 0.5, 0.0)
+    assert full.tobytes() != none.tobytes()
+
