@@ -263,13 +263,11 @@ def validate(recipe: Recipe, registry: Registry) -> None:
     _check_roles(recipe, method.name, recipe.roles, registry)
     for table in recipe.tables():
         component = _component(recipe, table, registry)
-        if table.address.startswith(NETWORKS + "."):  # the wrong network altogether says more than its keys
-            problem = contracts.network_problem(table.name, recipe.roles[table.name], table.type, component.factory, method.name)
-            if problem:
-                raise MdtError(f"{_where(recipe, table.address)} {problem}")
+        problem = _contract_problem(recipe, table, component, method, registry)
+        if problem:  # the wrong component altogether says more than its keys
+            raise MdtError(f"{_where(recipe, table.address)} {problem}")
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
-    _check_losses(recipe, method, registry)
 
 
 def _component(recipe: Recipe, table: Table, registry: Registry):
@@ -304,18 +302,18 @@ def _check_roles(recipe: Recipe, method: str, roles: Mapping[str, Any], registry
             raise MdtError(f"method '{method}' declares the role '{name}' but its constructor takes no '{name}' argument")
 
 
-def _check_losses(recipe: Recipe, method, registry: Registry) -> None:
-    """Every loss fits a phase of the method and reads only what that phase offers."""
+def _contract_problem(recipe: Recipe, table: Table, component, method, registry: Registry) -> str | None:
+    """What keeps a network or a loss from working with the method (:mod:`mdt.contracts`)."""
+    if table.address.startswith(NETWORKS + "."):
+        return contracts.network_problem(table.name, recipe.roles[table.name], table.type, component.factory, method.name)
     phases = getattr(method.factory, "phases", None)
-    if not phases:
-        return  # a method that publishes no state types cannot be checked
-    outputs = {
-        t.name: contracts.interface(registry.get(t.kind, t.type).factory, "outputs") for t in recipe.section(NETWORKS)
-    }
-    for table in recipe.section("losses"):
-        problem = contracts.loss_problem(table.type, registry.get("loss", table.type).factory, method.name, phases, outputs)
-        if problem:
-            raise MdtError(f"{_where(recipe, table.address)} {problem}")
+    if table.address.startswith("losses.") and phases:  # a method that publishes no state types cannot be checked
+        outputs = {}
+        for network in recipe.section(NETWORKS):
+            if network.name in recipe.roles and network.type in registry.names(network.kind):
+                outputs[network.name] = contracts.interface(registry.get(network.kind, network.type).factory, "outputs")
+        return contracts.loss_problem(table.type, component.factory, method.name, phases, outputs)
+    return None
 
 
 def _kind_hint(kind: str, registry: Registry) -> str:

@@ -144,3 +144,9 @@ def test_a_metric_that_does_not_apply_is_refused_before_training(cli, tmp_path):
     result = cli("run", recipe, "--out", "run", "--set", "run.image_size=32", "--set", "datasets.faces.size=16")
     one_line_error(result, "[metrics.diversity] does not apply to the translations of method 'stargan'; remove it")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_loss_of_the_wrong_method_is_named_before_its_keys(cli):
+    # The diversity table's decay_iterations is no key of domain_classification: the contract says more.
+    result = check(cli, V2, "losses.diversity.type=domain_classification")
+    one_line_error(result, "[losses.diversity] loss 'domain_classification' reads 'encoder', which method 'stargan_v2' does not offer")
