@@ -1,0 +1,252 @@
+"""Fader Networks (Lample et al., NeurIPS 2017) as an mdt method: a third party's package.
+
+An encoder E maps an image to codes z; a latent discriminator LD tries to read the image's
+attributes y off z; the encoder learns to make that impossible while a decoder D rebuilds
+the image from (z, y). Attributes then become sliders: D(E(x), y') is x with y'.
+
+    LD:       L_cls(LD(E(x)), y)
+    E and D:  ‖D(E(x), y) − x‖² + λ_E(step)·L_cls(LD(E(x)), 1 − y)     λ_E: 0 -> 1e-4 over 500k steps
+
+Everything mdt needs to know is declared: the kinds of networks, the roles, what the
+losses may read in each phase, what a user may ask of a translation.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import torch
+from torch import nn
+
+import mdt
+from mdt.errors import MdtError
+from mdt.labels import column_labels, set_labels
+from mdt.loss import Loss, weighted_total
+from mdt.method import Method, Role, Translator
+from mdt.options import Option
+
+# ---------------------------------------------------------------- networks
+
+
+def block(c_in: int, c_out: int, up: bool = False) -> nn.Sequential:
+    conv = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1) if up else nn.Conv2d(c_in, c_out, 4, 2, 1)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU() if up else nn.LeakyReLU(0.2))
+
+
+class Encoder(nn.Module):
+    """Image -> codes (B, 8 x conv_dim, S/8, S/8)."""
+
+    inputs = ("images",)
+    outputs = ("codes",)
+
+    def __init__(self, conv_dim: int = 32) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(block(3, conv_dim), block(conv_dim, 2 * conv_dim), block(2 * conv_dim, 8 * conv_dim))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.layers(images)
+
+
+class Decoder(nn.Module):
+    """(codes, labels) -> image: the labels are tiled over the codes at every level."""
+
+    inputs = ("codes", "labels")
+    outputs = ("image",)
+
+    def __init__(self, label_dim: int, conv_dim: int = 32) -> None:
+        super().__init__()
+        self.ups = nn.ModuleList([block(8 * conv_dim + label_dim, 2 * conv_dim, up=True), block(2 * conv_dim + label_dim, conv_dim, up=True)])
+        self.last = nn.ConvTranspose2d(conv_dim + label_dim, 3, 4, 2, 1)
+
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = codes
+        for layer in [*self.ups, self.last]:
+            tiled = labels[:, :, None, None].expand(-1, -1, *h.shape[2:]).to(h.dtype)
+            h = layer(torch.cat([h, tiled], dim=1))
+        return torch.tanh(h)
+
+
+class LatentDiscriminator(nn.Module):
+    """Codes of ``channels`` channels (8 x the encoder's conv_dim) -> attribute logits (B, num_classes)."""
+
+    inputs = ("codes",)
+    outputs = ("logits",)
+
+    def __init__(self, num_classes: int, channels: int = 256, hidden: int = 64) -> None:
+        super().__init__()
+        self.channels = channels
+        self.layers = nn.Sequential(nn.Conv2d(channels, hidden, 3, 1, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                    nn.Linear(hidden, num_classes))
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.layers(codes)
+
+
+# ---------------------------------------------------------------- what the losses may read
+
+
+class FaderState:
+    """One update's values, each computed on first use. Images (B, 3, S, S) in [-1, 1]."""
+
+    phase: str  # "discriminator" (LD learns) or "generator" (E and D learn)
+    real: torch.Tensor  # the batch's images
+    labels: torch.Tensor  # their labels
+    source: int  # their dataset's index
+    encoder: object  # the label encoder: conditions and the classification loss
+
+    def __init__(self, phase: str, method: "Fader", real: torch.Tensor, labels: torch.Tensor, source: int) -> None:
+        self.phase, self.real, self.labels, self.source = phase, real, labels, source
+        self.encoder, self._method = method.label_encoder, method
+
+    @cached_property
+    def codes(self) -> torch.Tensor:
+        """E(real); a constant for the latent discriminator's update."""
+        with torch.set_grad_enabled(self.phase == "generator"):
+            return self._method.encoder(self.real)
+
+    @cached_property
+    def reconstruction(self) -> torch.Tensor:
+        """D(E(real), its labels)."""
+        return self._method.decoder(self.codes, self.encoder.encode(self.labels, self.source))
+
+    @cached_property
+    def latent_logits(self) -> torch.Tensor:
+        """LD(E(real)): the attributes the latent discriminator reads off the codes."""
+        return self._method.latent_discriminator(self.codes)
+
+
+# ---------------------------------------------------------------- losses
+
+
+class Reconstruction(Loss):
+    """‖D(E(x), y) − x‖², averaged over pixels."""
+
+    reads = {"generator": ("real", "reconstruction")}
+
+    def __call__(self, phase, state):
+        return (state.reconstruction - state.real).pow(2).mean(), {}
+
+
+class LatentAdversarial(Loss):
+    """LD reads the attributes off the codes; E learns codes from which it reads the opposite
+    ones. Its weight rises linearly from 0 over ``ramp_iterations`` (the paper: 500k)."""
+
+    reads = {"discriminator": ("encoder", "latent_logits", "labels", "source"),
+             "generator": ("encoder", "latent_logits", "labels", "source")}
+    decays = True  # the weight changes with the step: methods log it
+
+    def __init__(self, weight: float = 1e-4, ramp_iterations: int = 500000) -> None:
+        super().__init__(weight)
+        if ramp_iterations < 0:
+            raise ValueError(f"ramp_iterations must be 0 (no ramp) or positive, not {ramp_iterations}")
+        self.ramp_iterations = ramp_iterations
+
+    def weight_at(self, step: int) -> float:
+        return self.weight * min(1.0, step / self.ramp_iterations) if self.ramp_iterations else self.weight
+
+    def __call__(self, phase, state):
+        wanted = state.labels if phase == "discriminator" else 1 - state.labels
+        return state.encoder.classification_loss(state.latent_logits, wanted, state.source), {}
+
+
+# ---------------------------------------------------------------- the method
+
+
+class Fader(Method):
+    """Fader Networks: an encoder whose codes hide the attributes, a decoder that puts them back."""
+
+    roles = {
+        "encoder": Role("encoder", inputs=("images",), outputs=("codes",), optimizer="autoencoder", inference=True),
+        "decoder": Role("decoder", inputs=("codes", "labels"), outputs=("image",), optimizer="autoencoder", inference=True),
+        "latent_discriminator": Role("discriminator", inputs=("codes",), outputs=("logits",), optimizer="latent_discriminator"),
+    }
+    phases = {"discriminator": FaderState, "generator": FaderState}
+
+    def __init__(self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, lr: float = 2e-3) -> None:
+        self.encoder, self.decoder, self.latent_discriminator = encoder, decoder, latent_discriminator
+        self.label_encoder, self.losses, self.image_size = label_encoder, dict(losses), image_size
+        codes = encoder(torch.zeros(2, 3, image_size, image_size, device=next(encoder.parameters()).device))
+        if codes.shape[1] != latent_discriminator.channels:
+            raise MdtError(f"the encoder's codes have {codes.shape[1]} channels; set [networks.latent_discriminator] channels = {codes.shape[1]}")
+        autoencoder = [*encoder.parameters(), *decoder.parameters()]
+        self._optimizers = {"autoencoder": torch.optim.Adam(autoencoder, lr, (0.5, 0.999)),
+                            "latent_discriminator": torch.optim.Adam(latent_discriminator.parameters(), lr, (0.5, 0.999))}
+
+    def networks(self):
+        return {"encoder": self.encoder, "decoder": self.decoder, "latent_discriminator": self.latent_discriminator}
+
+    def optimizers(self):
+        return dict(self._optimizers)
+
+    def train_step(self, batches, step):
+        logged = {}
+        for batch in batches:
+            for network in self.networks().values():
+                network.train()
+            for phase, optimizer in (("discriminator", "latent_discriminator"), ("generator", "autoencoder")):
+                state = FaderState(phase, self, batch.images, batch.labels, batch.source)
+                total, values = weighted_total(self.losses, phase, state, step, "LD" if phase == "discriminator" else "AE",
+                                               batch.images.device)
+                self._optimizers[optimizer].zero_grad(set_to_none=True)
+                total.backward()
+                self._optimizers[optimizer].step()
+                logged.update(values)
+        values = {k: v.item() for k, v in logged.items()}
+        values.update({f"weight/{n}": loss.weight_at(step) for n, loss in self.losses.items() if getattr(loss, "decays", False)})
+        return values
+
+    def translator(self):
+        return FaderTranslator(self)
+
+
+# ---------------------------------------------------------------- what a user may ask
+
+
+class FaderTranslator(Translator):
+    """D(E(x), y'): the input with the labels y'. The codes carry no attributes, so every
+    label must be known: the ones to change (``to``) and the input's own (``known``)."""
+
+    options = (
+        Option("to", "labels", "the labels to set, e.g. Blond_Hair,Smiling=0", required=True, grid=False),
+        Option("known", "labels", "the input's labels, e.g. Black_Hair,Glasses=0,Smiling", flag="from", required=True),
+    )
+
+    def __init__(self, method: Fader) -> None:
+        self.method, self.image_size, self.schemas = method, method.image_size, method.label_encoder.schemas
+
+    @torch.no_grad()
+    def _decode(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.method.encoder.eval()
+        self.method.decoder.eval()
+        return self.method.decoder(self.method.encoder(images), self.method.label_encoder.encode(labels, 0))
+
+    def _labels(self, images: torch.Tensor, assignments) -> torch.Tensor:
+        return set_labels(self.schemas[0], torch.zeros(images.shape[0], len(self.schemas[0]), device=images.device), assignments)
+
+    def translate(self, images, to=None, known=None):
+        return self._decode(images, set_labels(self.schemas[0], self._labels(images, known or {}), to))
+
+    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+        return self._decode(images, labels)
+
+    def grid(self, images, source=None, labels=None, known=None):
+        """Each input, then each label set (a group's member) or flipped (an attribute)."""
+        base = labels if labels is not None else self._labels(images, known or {})
+        names = self.schemas[0].names
+        columns = [self._decode(images, column_labels(self.schemas[0], base, {name: 1.0})) for name in names]
+        return [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])], list(names)
+
+
+# ---------------------------------------------------------------- the one hook
+
+
+@mdt.hookimpl
+def register_components(register):
+    register("kind", "encoder", "a network from images to codes: forward(images) -> codes")
+    register("kind", "decoder", "a network from codes and labels to images: forward(codes, labels) -> images")
+    register("encoder", "fader", Encoder)
+    register("decoder", "fader", Decoder)
+    register("discriminator", "fader", LatentDiscriminator)
+    register("loss", "fader_reconstruction", Reconstruction)
+    register("loss", "latent_adversarial", LatentAdversarial)
+    register("method", "fader", Fader)

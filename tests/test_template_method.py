@@ -1,0 +1,63 @@
+"""A third-party method package (plugins/template_method: Fader Networks), installed for real:
+its own kinds of networks, roles, step state, losses and translator options work through
+mdt's recipe check, training, mdt translate and its --help with no change to mdt."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, random_image
+
+PACKAGE = REPO / "plugins" / "template_method"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(PACKAGE)],
+        check=True,
+        capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MDT_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+    return env
+
+
+def mdt(env, *args, cwd):
+    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True)
+
+
+def test_a_third_party_method_trains_and_translates(installed, tmp_path):
+    listed = mdt(installed, "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "encoder" in listed.stdout and "fader" in listed.stdout  # its own kinds and components
+    run = mdt(installed, "run", PACKAGE / "recipe.toml", "--out", "run", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    from mdt import checkpoint
+
+    saved = checkpoint.read(tmp_path / "run" / "checkpoints" / "step_00000020.safetensors")
+    assert saved.network_names() == ["decoder", "encoder", "latent_discriminator"]
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    assert '"AE/reconstruction"' in log and '"LD/latent"' in log and '"weight/latent"' in log
+    photo = random_image(tmp_path / "face.png", 40, 40, seed=1)
+    help_text = mdt(installed, "translate", "--checkpoint", "run", "--help", cwd=tmp_path)
+    assert "--to" in help_text.stdout and "--from" in help_text.stdout and "the input's labels" in help_text.stdout
+    done = mdt(installed, "translate", "--checkpoint", "run", "--input", photo, "--output", "blond.png", "--to", "Blond_Hair",
+               "--from", "Black_Hair,Glasses=0,Smiling", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "blond.png").is_file()
+    missing = mdt(installed, "translate", "--checkpoint", "run", "--input", photo, "--output", "x.png", "--to", "Blond_Hair", cwd=tmp_path)
+    assert missing.returncode == 2 and "give --from" in missing.stderr
+
+
+def test_the_recipe_check_knows_the_third_party_contract(installed, tmp_path):
+    wrong = mdt(installed, "recipe", "check", PACKAGE / "recipe.toml", "--set", "losses.latent.type=wgan", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert "loss 'wgan' reads 'real_scores', which method 'fader' does not offer in its discriminator phase" in wrong.stderr
+    wrong = mdt(installed, "recipe", "check", PACKAGE / "recipe.toml", "--set", "networks.latent_discriminator.type=stargan", cwd=tmp_path)
+    assert wrong.returncode == 2 and "takes (images), but method 'fader' gives its latent_discriminator (codes)" in wrong.stderr
