@@ -31,6 +31,6 @@ def register_components(register):  # pragma: no cover - a specification, never 
     recipes write as ``type``; ``factory`` is a class or function whose keyword
     arguments are the recipe keys.
 
-    ``register("kind", name, description)`` declares a new kind (StarGAN v2 declares
-    ``mapping_network`` and ``style_encoder``); a method's network roles may then name it.
+    ``register("kind", name, description)`` declares a new kind (StarGAN v2 declares two,
+    for its mapping network and its style encoder); a method's roles may then name it.
     """

@@ -16,7 +16,7 @@ from typing import Any
 from mdt.errors import MdtError, closest_first, did_you_mean
 
 #: The kinds mdt itself builds from recipes or calls. A plugin declares more kinds with
-#: ``register("kind", name, description)`` (StarGAN v2 declares ``mapping_network``).
+#: ``register("kind", name, description)`` (StarGAN v2 declares its mapping network's).
 CORE_KINDS: dict[str, str] = {
     "dataset": "images and labels: schema, __len__, __getitem__ -> {'image', 'label'} or {'error'}",
     "label_encoder": "labels of each dataset -> the condition a generator sees and the classification loss",

@@ -97,6 +97,22 @@ def write_intensities(root: Path, columns=("AU01_r", "AU12_r"), count: int = 8, 
     return root
 
 
+def install_package(package: Path, target: Path) -> dict[str, str]:
+    """Install a plugin package for real (into ``target``, not the test's environment) and
+    return the environment in which mdt finds it: third-party plugins autoloaded."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(package)],
+        check=True,
+        capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MDT_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+    return env
+
+
 @pytest.fixture
 def celeba_root(tmp_path: Path) -> Path:
     return write_celeba(tmp_path / "celeba")

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, install_package
 
 TEMPLATE = REPO / "plugins" / "template"
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(TEMPLATE)],
-        check=True,
-        capture_output=True,
-    )
-    env = {k: v for k, v in os.environ.items() if k != "MDT_DISABLE_PLUGIN_AUTOLOAD"}
-    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
-    return env
+    return install_package(TEMPLATE, tmp_path_factory.mktemp("site"))
 
 
 def mdt(env, *args, cwd):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mdt_stargan.networks import InstanceNorm, ResidualBlock
+from mdt_stargan.networks import StarGANGenerator
 
 
 class Translation(NamedTuple):
@@ -26,7 +26,7 @@ class Translation(NamedTuple):
     color: torch.Tensor
 
 
-class AttentionGenerator(nn.Module):
+class AttentionGenerator(StarGANGenerator):
     """StarGAN's generator body with a colour head (tanh) and an attention head (sigmoid).
 
     ``label_dim`` comes from the label encoder; ``conv_dim`` is the first layer's width
@@ -37,25 +37,14 @@ class AttentionGenerator(nn.Module):
     outputs = ("image", "mask", "color")
 
     def __init__(self, label_dim: int, conv_dim: int = 64, residual_blocks: int = 6, downsamplings: int = 2) -> None:
-        super().__init__()
-        if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
-            raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
-        layers: list[nn.Module] = [nn.Conv2d(3 + label_dim, conv_dim, 7, 1, 3, bias=False), InstanceNorm(conv_dim), nn.ReLU(inplace=True)]
-        width = conv_dim
-        for _ in range(downsamplings):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), InstanceNorm(width * 2), nn.ReLU(inplace=True)]
-            width *= 2
-        layers += [ResidualBlock(width) for _ in range(residual_blocks)]
-        for _ in range(downsamplings):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), InstanceNorm(width // 2), nn.ReLU(inplace=True)]
-            width //= 2
-        self.body = nn.Sequential(*layers)
-        self.color_head = nn.Sequential(nn.Conv2d(width, 3, 7, 1, 3, bias=False), nn.Tanh())
-        self.attention_head = nn.Sequential(nn.Conv2d(width, 1, 7, 1, 3, bias=False), nn.Sigmoid())
+        super().__init__(label_dim, conv_dim, residual_blocks, downsamplings)
+        self.layers = self.layers[:-2]  # StarGAN's body, without its last convolution and tanh
+        self.color_head = nn.Sequential(nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False), nn.Tanh())
+        self.attention_head = nn.Sequential(nn.Conv2d(conv_dim, 1, 7, 1, 3, bias=False), nn.Sigmoid())
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor) -> Translation:
         """images (B, 3, S, S) in [-1, 1], condition (B, label_dim) -> Translation."""
         tiled = condition.view(condition.shape[0], -1, 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
-        features = self.body(torch.cat([images, tiled.to(images.dtype)], dim=1))
+        features = self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
         color, mask = self.color_head(features), self.attention_head(features)
         return Translation(mask * images + (1 - mask) * color, mask, color)

@@ -11,7 +11,10 @@ from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema, part_loss, part_predict
 
 
-class _SingleDataset(LabelEncoder):
+class SingleDataset(LabelEncoder):
+    """The labels of one dataset are the condition; the discriminator's head reads them
+    (a base for encoders of one dataset, here and in other plugins)."""
+
     def __init__(self, schemas: Sequence[LabelSchema], encoder_name: str) -> None:
         if len(schemas) != 1:
             names = ", ".join(s.dataset for s in schemas)
@@ -37,7 +40,7 @@ class _SingleDataset(LabelEncoder):
         return part_predict(self.schema, logits)
 
 
-class MultiHot(_SingleDataset):
+class MultiHot(SingleDataset):
     """Binary attributes (CelebA): a multi-hot condition and binary cross-entropy."""
 
     def __init__(self, schemas: Sequence[LabelSchema]) -> None:
@@ -47,7 +50,7 @@ class MultiHot(_SingleDataset):
             self.schemas = [self.schema]
 
 
-class OneHot(_SingleDataset):
+class OneHot(SingleDataset):
     """One categorical attribute (RaFD expressions, domains): one-hot and cross-entropy."""
 
     def __init__(self, schemas: Sequence[LabelSchema]) -> None:
