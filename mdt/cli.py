@@ -115,7 +115,8 @@ def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
 @click.argument("name", required=False)
 def list_components(kind: str | None, name: str | None) -> None:
     """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
-    from mdt.recipe import INJECTED, parameters
+    from mdt.contracts import interface, state_fields
+    from mdt.recipe import INJECTED, parameters, role_values
 
     registry = _registry()
     if name:
@@ -123,19 +124,29 @@ def list_components(kind: str | None, name: str | None) -> None:
         found = registry.find(kind, name)
         console.print(f"[bold]{kind} {name}[/] from plugin [bold]{found['plugin']}[/]")
         console.print(f"defined at {found['file']}:{found['line']}")
-        console.print(found["docstring"] or "(no docstring)", markup=False)
+        console.print(found["docstring"] or "(no docstring)", markup=False, soft_wrap=True)
+        roles = getattr(component.factory, "roles", {}) if kind == "method" else {}
+        injected = {**INJECTED, **role_values(roles)}
         for param in parameters(component.factory).values():
-            if param.name in INJECTED:
-                console.print(f"  {param.name}: set by mdt ({INJECTED[param.name]})", markup=False)
+            if param.name in injected:
+                console.print(f"  {param.name}: set by mdt ({injected[param.name]})", markup=False, soft_wrap=True)
             else:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
-                console.print(f"  {param.name}: {default}", markup=False)
+                console.print(f"  {param.name}: {default}", markup=False, soft_wrap=True)
+        for label, names in (("takes", interface(component.factory, "inputs")), ("returns", interface(component.factory, "outputs"))):
+            if names:
+                console.print(f"  {label}: ({', '.join(names)})", markup=False, soft_wrap=True)
+        for role_name, role in roles.items():
+            console.print(f"  network [networks.{role_name}]: a {role.kind} taking ({', '.join(role.inputs)}), read for "
+                          f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}; {role.description}", markup=False, soft_wrap=True)
+        for phase, state in (getattr(component.factory, "phases", {}) or {}).items() if kind == "method" else ():
+            console.print(f"  losses may read in the {phase} phase: {', '.join(state_fields(state))}", markup=False, soft_wrap=True)
         return
     if kind is None:
         kinds = RichTable("kind", "declared by", "what it is", title="kinds")
-        for name in registry.kinds:
-            declared = registry.kind(name)
-            kinds.add_row(name, declared.plugin, escape(declared.description))
+        for kind_name in registry.kinds:
+            declared = registry.kind(kind_name)
+            kinds.add_row(kind_name, declared.plugin, escape(declared.description))
         console.print(kinds)
     table = RichTable("name", "kind", "plugin", "description", title="components")
     for component in registry.components(kind):

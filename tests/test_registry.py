@@ -107,6 +107,11 @@ def test_list_and_plugins_commands(cli):
     assert result.exit_code == 0 and "stargan" in result.output and "StarGAN generator" in result.output
     result = cli("list", "generator", "stargan")
     assert "networks.py" in result.output and "label_dim: set by mdt" in result.output
+    assert "takes: (images, labels)" in result.output and "returns: (image)" in result.output
+    result = cli("list", "method", "stargan")  # a method's contract: its networks and what its losses may read
+    assert "generator: set by mdt (the [networks.generator] network)" in result.output
+    assert "network [networks.discriminator]: a discriminator taking (images), read for (scores, logits)" in result.output
+    assert "losses may read in the discriminator phase:" in result.output and "real_scores" in result.output
     result = cli("plugins")
     assert result.exit_code == 0
     for name in ("datasets", "labels", "stargan", "metrics"):
