@@ -122,7 +122,7 @@ def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     result = cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "blond.png", "--to", "Blond_Hair", "--from", "Black_Hair")
     assert result.exit_code == 0, result.output
     translator = load_translator(tmp_path / "cyclegan")
-    expected = translator(Image.open(photo), to="Blond_Hair", source="Black_Hair")
+    expected = translator(Image.open(photo), to="Blond_Hair", origin="Black_Hair")
     assert Image.open(tmp_path / "blond.png").tobytes() == expected.tobytes()
     result = cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "x.png", "--to", "Blond_Hair")
     assert result.exit_code == 2 and "cannot tell an input's; give its domain with --from" in result.output

@@ -290,7 +290,7 @@ class CycleGAN(Method):
 
 class CycleGANTranslator(Translator):
     """Translate between the method's domains with each pair's generators. An input's
-    domain is given (``source``), known (metrics, sample grids), or with two domains, the
+    domain is given (``origin``), known (metrics, sample grids), or with two domains, the
     one that is not the target."""
 
     def __init__(self, pairs: Sequence[Pair], domains: Sequence[str], assignments, schema: LabelSchema, image_size: int) -> None:
@@ -298,7 +298,7 @@ class CycleGANTranslator(Translator):
         self.schemas, self.image_size = [schema], image_size
         self.options = (
             Option("to", "choice", "the target domain", choices=tuple(self.domains), required=True, grid=False),
-            Option("source", "choice", "the input's domain (with two domains, the one that is not the target)", choices=tuple(self.domains),
+            Option("origin", "choice", "the input's domain (with two domains, the one that is not the target)", choices=tuple(self.domains),
                    flag="from"),
         )
 
@@ -326,22 +326,23 @@ class CycleGANTranslator(Translator):
             out[rows] = self._generator(s, t)(images[rows])
         return out
 
-    def translate(self, images: torch.Tensor, to: str | None = None, source: str | None = None) -> torch.Tensor:
+    def translate(self, images: torch.Tensor, to: str | None = None, origin: str | None = None) -> torch.Tensor:
         target = self.domains.index(to)
-        if source is None:
+        if origin is None:
             if len(self.domains) != 2:
                 raise MdtError("this model has several domains and cannot tell an input's; give its domain with --from")
-            source = self.domains[1 - target]
+            origin = self.domains[1 - target]
         count = images.shape[0]
-        return self._translate(images, torch.full((count,), self.domains.index(source)), torch.full((count,), target))
+        return self._translate(images, torch.full((count,), self.domains.index(origin)), torch.full((count,), target))
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor, source: str | None = None, labels: torch.Tensor | None = None):
-        """Each input, then its translation into every domain (itself in its own)."""
+    def grid(self, images: torch.Tensor, origin: str | None = None, source: int | None = None, labels: torch.Tensor | None = None):
+        """Each input, then its translation into every domain (itself in its own). The
+        inputs' domain: ``origin``, or read off ``labels`` (the engine's sample images)."""
         if labels is not None:
             sources = self.domain_of(labels.cpu())
-        elif source is not None:
-            sources = torch.full((images.shape[0],), self.domains.index(source))
+        elif origin is not None:
+            sources = torch.full((images.shape[0],), self.domains.index(origin))
         else:
             raise MdtError("a grid needs the inputs' domain: give --from")
         columns = [self._translate(images, sources, torch.full_like(sources, t)) for t in range(len(self.domains))]
