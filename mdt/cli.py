@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 import mdt
+from mdt.clitypes import FilePath, FolderPath
 from mdt.errors import MdtError
 
 console = Console()
@@ -58,6 +59,8 @@ def _recipe(path: str, overrides: tuple[str, ...], registry):
     return recipe
 
 
+RECIPE_FILE = FilePath("recipe", "a recipe file (.toml)")
+
 set_option = click.option(
     "--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
     help="Override a recipe value (TOML syntax), e.g. --set run.iterations=10. Repeatable.",
@@ -65,14 +68,15 @@ set_option = click.option(
 
 
 @main.command()
-@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder (default: runs/<recipe name>, never reused).")
+@click.option("--out", type=FolderPath("--out", "a folder for the run"), help="Run folder (default: runs/<recipe name>, never reused).")
 @click.option("--resume", "resume", is_flag=False, flag_value="", default=None, metavar="[RUN_DIR]",
               help="Continue a run from its newest checkpoint (default: the latest run of this recipe).")
 def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: str | None) -> None:
     """Train with a recipe."""
-    from mdt.engine import latest_run_dir, new_run_dir, train
+    from mdt.engine import train
+    from mdt.runfolder import latest_run_dir, new_run_dir
 
     registry = _registry()
     recipe = _recipe(recipe_path, overrides, registry)
@@ -90,7 +94,7 @@ def recipe() -> None:
 
 
 @recipe.command("show")
-@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option
 def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Print the resolved recipe (every default written out) as TOML."""
@@ -101,7 +105,7 @@ def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
 
 
 @recipe.command("check")
-@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option
 def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Check a recipe against the registered components without building anything."""
@@ -116,7 +120,7 @@ def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
 def list_components(kind: str | None, name: str | None) -> None:
     """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
     from mdt.contracts import interface, state_fields
-    from mdt.recipe import INJECTED, parameters, role_values
+    from mdt.recipe import INJECTED, parameters, range_text, role_values, type_hints
 
     registry = _registry()
     if name:
@@ -127,12 +131,14 @@ def list_components(kind: str | None, name: str | None) -> None:
         console.print(found["docstring"] or "(no docstring)", markup=False, soft_wrap=True)
         roles = getattr(component.factory, "roles", {}) if kind == "method" else {}
         injected = {**INJECTED, **role_values(roles)}
+        hints = type_hints(component.factory)
         for param in parameters(component.factory).values():
             if param.name in injected:
                 console.print(f"  {param.name}: set by mdt ({injected[param.name]})", markup=False, soft_wrap=True)
             else:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
-                console.print(f"  {param.name}: {default}", markup=False, soft_wrap=True)
+                allowed = range_text(hints.get(param.name))
+                console.print(f"  {param.name}: {default}{'; ' + allowed if allowed else ''}", markup=False, soft_wrap=True)
         for label, names in (("takes", interface(component.factory, "inputs")), ("returns", interface(component.factory, "outputs"))):
             if names:
                 console.print(f"  {label}: ({', '.join(names)})", markup=False, soft_wrap=True)
@@ -182,15 +188,23 @@ def _inputs(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_picture(file: Path):
+def _read_picture(file: Path, crop: int):
+    """An input image, checked here so that a crop too big for it names the file."""
     from PIL import Image
+
+    from mdt.images import ImageProblem, check_crop
 
     try:
         with Image.open(file) as img:
             img.load()
-            return img.convert("RGB")
+            picture = img.convert("RGB")
     except (OSError, ValueError) as exc:
         raise MdtError(f"cannot read image '{file}': {exc}") from None
+    try:
+        check_crop(*picture.size, crop, str(file))
+    except ImageProblem as exc:
+        raise MdtError(str(exc)) from None
+    return picture
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
@@ -229,9 +243,11 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
             raise MdtError(f"give {name}")
     if num is not None and num < 1:
         raise MdtError(f"--num {num}: give at least 1")
+    if crop < 0:
+        raise MdtError(f"--crop {crop}: give 0 (the largest centred square) or a size in pixels")
     _check_output(input_path, output, grid, num or 1)
     translator = load_translator(checkpoint, device)
-    request = _parse_request(translator.options, ctx.args, grid)
+    request = _parse_request(translator.options, ctx.args, grid, crop)
     files = _inputs(input_path)
     inner = translator.translator
     if num is not None and num > 1 and not inner.varies:
@@ -252,7 +268,7 @@ def _print_options(options) -> None:
     console.print(table)
 
 
-def _parse_request(options, args: list[str], grid: bool) -> dict:
+def _parse_request(options, args: list[str], grid: bool, crop: int) -> dict:
     """The model's own flags, read from what the generic ones left: --to, --domain, ..."""
     params = [click.Option([o.cli_flag, o.name], multiple=o.type == "image" and o.many) for o in options]
     parser = click.Command("translate", params=params, add_help_option=False)
@@ -274,7 +290,7 @@ def _parse_request(options, args: list[str], grid: bool) -> dict:
             files = [f for path in (value if option.many else [value]) for f in _inputs(Path(path))]
             if len(files) > 1 and not grid:
                 raise MdtError(f"{option.cli_flag} gives {len(files)} images; translate with one, or add --grid for one column each")
-            request[option.name] = [_read_picture(f) for f in files] if grid else _read_picture(files[0])
+            request[option.name] = [_read_picture(f, crop) for f in files] if grid else _read_picture(files[0], crop)
         else:
             request[option.name] = option.parse(value)
     missing = [o for o in options if o.required and o.name not in request]
@@ -293,6 +309,10 @@ def _check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
 
 
 def _fresh_outputs(outputs: list[Path], overwrite: bool) -> None:
+    """Nothing is written unless every output can be: a folder is never replaced."""
+    folders = [p for p in outputs if p.is_dir()]
+    if folders:
+        raise MdtError(f"output '{folders[0]}' is a folder; give another name for the image")
     taken = [p for p in outputs if p.exists()]
     if taken and not overwrite:
         raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
@@ -309,7 +329,7 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
     groups = [files] if one_grid else [[f] for f in files]
     try:
         for group, target in zip(groups, outputs):
-            save_png(translator.grid([_read_picture(f) for f in group], crop_size=crop, num=num, **request), target)
+            save_png(translator.grid([_read_picture(f, crop) for f in group], crop_size=crop, num=num, **request), target)
             console.print(f"wrote {target}", markup=False)
     except ImageProblem as exc:
         raise MdtError(str(exc)) from None
@@ -340,7 +360,7 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
     targets = iter(outputs)
     try:
         for file in files:
-            picture = _read_picture(file)
+            picture = _read_picture(file, crop)
             for wanted in requests:
                 target = next(targets)
                 save_png(translator(picture, crop_size=crop, **wanted), target)
@@ -350,9 +370,9 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
 
 
 @main.command("train-classifier")
-@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for classifier.safetensors.")
+@click.option("--out", required=True, type=FolderPath("--out", "a folder for the classifier"), help="Folder for classifier.safetensors.")
 @click.option("--max-images", default=1000, show_default=True, help="Held-out images to score it on, per dataset.")
 @click.option("--overwrite", is_flag=True, help="Replace a classifier already in --out.")
 def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, max_images: int, overwrite: bool) -> None:
@@ -372,12 +392,12 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 @main.command("eval")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
 @click.option("--classifier", type=click.Path(path_type=Path), help="Judge from mdt train-classifier (default: the run's, else trained now).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder (default: RUN/eval-step_N).")
+@click.option("--out", type=FolderPath("--out", "a folder for the report"), help="Report folder (default: RUN/eval-step_N).")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME", help="Run only this metric (repeatable; default: all that apply).")
 @click.option("--max-images", type=int, help="Held-out images per dataset for every metric (default: each metric's own).")
-@click.option("--inception", type=click.Path(dir_okay=False, path_type=Path), help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth): standard FID/KID.")
-@click.option("--lpips", type=click.Path(dir_okay=False, path_type=Path), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
-@click.option("--alexnet", type=click.Path(dir_okay=False, path_type=Path), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
+@click.option("--inception", type=FilePath("--inception", "the Inception weights file"), help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth): standard FID/KID.")
+@click.option("--lpips", type=FilePath("--lpips", "the LPIPS weights file"), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
+@click.option("--alexnet", type=FilePath("--alexnet", "the AlexNet weights file"), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path), metavar="RUN",
               help="Another model of the same datasets, measured the same way and shown side by side (repeatable).")
 @click.option("--device", default="auto", show_default=True)

@@ -89,7 +89,8 @@ class BatchStream:
 
 def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     """``count`` usable items spread evenly over ``dataset`` (so a folder-per-domain
-    dataset shows every domain): the fixed inputs of sample grids."""
+    dataset shows every domain): the fixed inputs of sample grids. The files skipped to
+    find them are in the batch's ``errors``."""
     samples, errors = [], []
     spread = sorted({k * len(dataset) // count for k in range(count)}) if len(dataset) else []
     taken = set(spread)
@@ -106,4 +107,6 @@ def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     if not samples:
         reason = f": {errors[0]}" if errors else ""
         raise MdtError(f"no readable test image to draw sample grids from{reason}")
-    return collate(samples)
+    batch = collate(samples)
+    batch.errors = errors  # skipped on the way: the caller names and counts them
+    return batch

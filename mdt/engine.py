@@ -1,13 +1,14 @@
 """The training engine: data in, method steps, logs, sample grids and checkpoints out.
 
-Read :func:`train` top to bottom: it builds the recipe's components, restores a
-checkpoint when resuming, then loops — one batch per dataset, one method step, then
-logging, sampling and saving on their schedules — and finally runs the recipe's
-metrics.
+Read :func:`train` top to bottom: it locks the run folder, builds the recipe's
+components and restores a checkpoint when resuming (:func:`_prepare`), then loops — one
+batch per dataset, one method step, then logging, sampling and saving on their
+schedules — and finally runs the recipe's metrics (:func:`_loop`).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook
 from mdt.recipe import Recipe, parse_recipe, resolved
 from mdt.registry import Registry
+from mdt.runfolder import RunLock, holds_files, is_started_run
 
 
 @dataclass
@@ -51,25 +53,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def new_run_dir(recipe_path: str, runs_root: Path = Path("runs")) -> Path:
-    """``runs/<recipe name>``, or ``-2``, ``-3``... so no earlier run is touched."""
-    stem = Path(recipe_path).stem
-    candidate = runs_root / stem
-    n = 2
-    while candidate.exists() and any(candidate.iterdir()):
-        candidate = runs_root / f"{stem}-{n}"
-        n += 1
-    return candidate
-
-
-def latest_run_dir(recipe_path: str, runs_root: Path = Path("runs")) -> Path:
-    stem = Path(recipe_path).stem
-    runs = [p for p in runs_root.glob(f"{stem}*") if p.is_dir() and ckpt.list_checkpoints(p / "checkpoints")]
-    if not runs:
-        raise MdtError(f"--resume: no run of '{stem}' with a checkpoint under {runs_root}/; name the run folder")
-    return max(runs, key=lambda p: ckpt.list_checkpoints(p / "checkpoints")[-1].stat().st_mtime)
 
 
 def to_batch(raw: RawBatch, source: int, components: Components, train: bool = True, role: str = "images") -> Batch:
@@ -97,12 +80,47 @@ def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, ste
     return path
 
 
-def restore(components: Components, path: Path) -> tuple[int, ckpt.TrainingState]:
+def resume_point(run_dir: Path, resume: bool, main: bool, console: Console) -> list[Path]:
+    """The checkpoints to resume from, newest last; none for a run that starts at step 0
+    (a new one, or one stopped before its first checkpoint)."""
+    if not resume:
+        if main and holds_files(run_dir):
+            raise MdtError(f"'{run_dir}' already holds files; pass --resume to continue a run there, or --out for a new folder")
+        return []
+    found = ckpt.list_checkpoints(run_dir / "checkpoints")
+    if found:
+        return found
+    if is_started_run(run_dir):
+        console.print(f"'{run_dir}' holds no checkpoint yet; starting it from step 0", markup=False, soft_wrap=True)
+        return []
+    raise MdtError(f"--resume: '{run_dir}' holds no checkpoint to resume from")
+
+
+def restore_newest(components: Components, found: list[Path], main: bool, console: Console) -> tuple[int, ckpt.TrainingState]:
+    """Restore the newest checkpoint that can be read. One that cannot (torn by a full
+    disk, damaged on a copy) is set aside as ``*.unreadable``, never deleted, and named."""
+    for path in reversed(found):
+        try:
+            saved = ckpt.read(path, content=ckpt.MODEL)
+        except MdtError as exc:
+            aside = path.with_name(path.name + ".unreadable")
+            if main:
+                os.replace(path, aside)
+            console.print(f"skipped {path.name}: {exc}; kept as {aside.name}", markup=False, soft_wrap=True)
+            continue
+        console.print(f"resuming {path.parent.parent} from step {saved.step} ({path.name})", markup=False, soft_wrap=True)
+        return restore(components, saved, path)
+    raise MdtError(f"no checkpoint in '{found[0].parent}' can be read (each is kept as *.unreadable)")
+
+
+def restore(components: Components, saved: ckpt.Checkpoint, path: Path) -> tuple[int, ckpt.TrainingState]:
     """Load a checkpoint's weights, optimizer and method state into the built components.
 
     Random states are restored separately, by the caller, as the last thing before the
     loop: setting up data loaders draws from torch's generator."""
-    saved = ckpt.read(path, content=ckpt.MODEL)
+    if saved.schemas != components.schemas:
+        raise MdtError(f"{path}: the run was trained with the labels {describe_labels(saved.schemas)}, but the recipe gives "
+                       f"{describe_labels(components.schemas)}; resume with the run's own recipe.toml, or start a new run")
     method = components.method
     for name, network in method.networks().items():
         ckpt.load_network(network, saved.network(name), name, path)
@@ -115,21 +133,115 @@ def restore(components: Components, path: Path) -> tuple[int, ckpt.TrainingState
     return saved.step, state
 
 
+def describe_labels(schemas) -> str:
+    return "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in schemas)
+
+
+class RecentRate:
+    """Iterations per second over the last ``window`` seconds, and the time left at
+    that pace: after a slow start (compiling, a cold cache) the average since the start
+    would under-report for a long time."""
+
+    def __init__(self, window: float = 30.0) -> None:
+        self.window = window
+        self._points: collections.deque[tuple[int, float]] = collections.deque()
+
+    def update(self, step: int, now: float) -> None:
+        self._points.append((step, now))
+        while len(self._points) > 2 and now - self._points[1][1] >= self.window:
+            self._points.popleft()  # keep one point at or beyond the window's start
+
+    def per_second(self) -> float:
+        if len(self._points) < 2:
+            return 0.0
+        (s0, t0), (s1, t1) = self._points[0], self._points[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def eta(self, done: int, total: int) -> float | None:
+        rate = self.per_second()
+        return (total - done) / rate if rate > 0 else None
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class SkippedFiles:
+    """Unreadable files passed over with ``[run] skip_bad_files``: counted for the log,
+    the first few named on the console, every one listed in the run's skipped_files.txt."""
+
+    SHOWN = 10
+
+    def __init__(self, console: Console, run_dir: Path, main: bool) -> None:
+        self.console, self.path, self.main = console, run_dir / "skipped_files.txt", main
+        self.count = 0
+
+    def add(self, errors: list[str]) -> None:
+        for error in errors:
+            self.count += 1
+            if self.count <= self.SHOWN:
+                self.console.print(f"[yellow]skipped:[/] {escape(error)}", soft_wrap=True)
+            elif self.count == self.SHOWN + 1:
+                self.console.print(f"[yellow]more files skipped:[/] each is listed in {escape(str(self.path))}")
+            if self.main:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(error + "\n")
+
+
+def next_batch(stream: BatchStream, name: str, settings, skipped: SkippedFiles) -> RawBatch:
+    """The next batch with usable images; unreadable files stop the run, or are skipped
+    with ``skip_bad_files`` until a whole epoch's worth of reads has given nothing."""
+    raw = next(stream)
+    reads, usable = 0, False
+    while raw.errors or raw.images.numel() == 0:
+        if not settings.skip_bad_files:
+            raise MdtError(f"{raw.errors[0]} (set run.skip_bad_files=true to skip such files)")
+        skipped.add(raw.errors)
+        usable |= raw.images.numel() > 0
+        if usable and not stream.whole_batches:
+            break
+        reads += settings.batch_size
+        size = len(stream.dataset)
+        if not usable and reads >= size:
+            raise MdtError(f"no image of dataset '{name}' could be read in {reads} tries, as many as it holds "
+                           f"(the first: {raw.errors[0] if raw.errors else 'an empty batch'})")
+        if reads >= 20 * size:
+            raise MdtError(f"dataset '{name}' has too many unreadable files to draw batches without one; "
+                           f"{skipped.count} were skipped so far (see {skipped.path})")
+        raw = next(stream)
+    return raw
+
+
 def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = False, console: Console | None = None) -> RunResult:
     console = console or Console(stderr=True)
-    settings = recipe.run
     topology = distributed.from_environment()
     main = topology.is_main
     if not main:
         console = Console(file=open(os.devnull, "w"))
+    lock = RunLock(run_dir) if main else None
+    notice = lock.acquire() if lock else None
+    if notice:
+        console.print(f"notice: {notice}", markup=False, soft_wrap=True)
+    begun = False
+    try:
+        found = resume_point(run_dir, resume, main, console)
+        components, start, saved, streams, plan = _prepare(recipe, registry, run_dir, found, topology, console)
+        begun = True
+        return _loop(recipe, registry, run_dir, components, start, saved, streams, plan, resume, topology, console)
+    finally:
+        if lock:
+            lock.release(remove_folder=not begun)
+
+
+def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path], topology, console: Console):
+    """Build the recipe's components on the device, restore ``found``'s newest readable
+    checkpoint into them, and open the training streams where it stopped."""
+    settings = recipe.run
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
-    if resume:
-        found = ckpt.list_checkpoints(run_dir / "checkpoints")
-        if not found:
-            raise MdtError(f"--resume: '{run_dir}' holds no checkpoint to resume from")
-    elif main and run_dir.exists() and any(run_dir.iterdir()):
-        raise MdtError(f"'{run_dir}' already holds files; pass --resume to continue a run there, or --out for a new folder")
     device = pick_device(settings.device)
     if topology.distributed:
         distributed.shard_size(settings.batch_size, topology)
@@ -145,17 +257,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())
         distributed.synchronise_optimizers(components.method.optimizers())
-    recipe_text = resolved(recipe, registry).to_toml()
-
-    start, consumed, saved = 0, [], None
-    if resume:
-        start, saved = restore(components, found[-1])
-        consumed = saved.streams
-        console.print(f"resuming {run_dir} from step {start} ({found[-1].name})", markup=False)
-    fixed = [
-        to_batch(first_items(ds, settings.sample_count, settings.skip_bad_files), i, components, train=False)
-        for i, ds in enumerate(components.test_sets)
-    ]
+    start, saved = restore_newest(components, found, topology.is_main, console) if found else (0, None)
     train_sets = components.train_sets
     if settings.cache_images:
         def cached():
@@ -163,58 +265,57 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
 
         # Rank 0 creates the cache files; the others open them once they exist, so no
         # process recreates (truncates) a file another is already filling.
-        train_sets = cached() if main else train_sets
+        train_sets = cached() if topology.is_main else train_sets
         if topology.distributed:
             distributed.barrier()
-            train_sets = train_sets if main else cached()
-    plan, streams = open_streams(components, registry, train_sets, consumed, topology)
+            train_sets = train_sets if topology.is_main else cached()
+    plan, streams = open_streams(components, registry, train_sets, saved.streams if saved else [], topology)
+    return components, start, saved, streams, plan
+
+
+def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Components, start: int, saved, streams, plan,
+          resume: bool, topology, console: Console) -> RunResult:
+    """Write the run's recipe, then train from ``start``: one batch per stream, one method
+    step, then logging, sampling and saving on their schedules; finally the metrics."""
+    settings, main = recipe.run, topology.is_main
+    recipe_text = resolved(recipe, registry).to_toml()
+    skipped = SkippedFiles(console, run_dir, main)
+    fixed = []
+    for i, ds in enumerate(components.test_sets):
+        raw = first_items(ds, settings.sample_count, settings.skip_bad_files)
+        skipped.add(raw.errors)
+        fixed.append(to_batch(raw, i, components, train=False))
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        console.print(f"run folder: {run_dir}", markup=False)
+        console.print(f"run folder: {run_dir}", markup=False, soft_wrap=True)
         recipe_file = run_dir / "recipe.toml"
         if recipe_file.exists() and not same_recipe(recipe_file, recipe_text, registry):
             recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
             console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
         recipe_file.write_text(recipe_text, encoding="utf-8")
-    logbook = Logbook(run_dir, settings.tensorboard) if main else None
+    logbook = Logbook(run_dir, settings.tensorboard, resumed_from=start if resume else None) if main else None
     if saved is not None:
         ckpt.restore_rng(saved.rng)
-    skipped = 0
     last_saved: Path | None = None
+    rate = RecentRate()
     try:
         with _progress(console) as progress:
             task = progress.add_task("training", total=settings.iterations, completed=start, losses="", rate="-")
-            started, started_step = time.perf_counter(), start
+            rate.update(start, time.perf_counter())
             for step in range(start, settings.iterations):
-                batches = []
-                for stream, (i, role) in zip(streams, plan):
-                    raw = next(stream)
-                    while raw.errors or raw.images.numel() == 0:
-                        if not settings.skip_bad_files:
-                            raise MdtError(f"{raw.errors[0]} (set run.skip_bad_files=true to skip such files)")
-                        for error in raw.errors:
-                            console.print(f"[yellow]skipped:[/] {escape(error)}")
-                        skipped += len(raw.errors)
-                        if raw.images.numel() and not stream.whole_batches:
-                            break
-                        raw = next(stream)
-                    batches.append(to_batch(raw, i, components, role=role))
+                batches = [to_batch(next_batch(stream, components.dataset_names[i], settings, skipped), i, components, role=role)
+                           for stream, (i, role) in zip(streams, plan)]
                 values = components.method.train_step(batches, step)
-                finite = distributed.all_finite(values, components.device) if topology.distributed else True
-                for key, value in values.items():
-                    if not math.isfinite(value) or not finite:
-                        kept = f"; the last good checkpoint {last_saved} is untouched" if last_saved else "; no checkpoint was written"
-                        where = f"loss '{key}' is {value}" if not math.isfinite(value) else "a loss on another process is not finite"
-                        raise MdtError(f"{where} at step {step + 1}{kept}")
+                check_finite(values, step, last_saved, topology, components.device)
                 done = step + 1
+                rate.update(done, time.perf_counter())
                 if main and (done % settings.log_every == 0 or done == settings.iterations):
-                    elapsed = time.perf_counter() - started
-                    rate = (done - started_step) / elapsed if elapsed > 0 else 0.0
-                    logbook.write(done, {**values, "it_per_s": rate, "skipped_files": skipped})
+                    per_second = rate.per_second()
+                    logbook.write(done, {**values, "it_per_s": per_second, "skipped_files": skipped.count})
                     shown = _summary(values)
-                    progress.update(task, losses=shown, rate=f"{rate:.2f}")
+                    progress.update(task, losses=shown, rate=f"{per_second:.2f}")
                     if not console.is_terminal:
-                        console.print(f"step {done}/{settings.iterations}  {rate:.2f} it/s  {shown}", markup=False)
+                        eta = clock(rate.eta(done, settings.iterations))
+                        console.print(f"step {done}/{settings.iterations}  {per_second:.2f} it/s  eta {eta}  {shown}", markup=False, soft_wrap=True)
                 if main and (done % settings.sample_every == 0 or done == settings.iterations):
                     write_samples(components, fixed, run_dir / "samples" / f"step_{done:08d}.png")
                 if main and (done % settings.checkpoint_every == 0 or done == settings.iterations):
@@ -228,6 +329,16 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
         if logbook is not None:
             logbook.close()
     return RunResult(run_dir, settings.iterations, metrics)
+
+
+def check_finite(values: dict[str, float], step: int, last_saved: Path | None, topology, device) -> None:
+    """Stop at the first loss that is NaN or infinite (on any process), keeping the last checkpoint."""
+    finite = distributed.all_finite(values, device) if topology.distributed else True
+    for key, value in values.items():
+        if not math.isfinite(value) or not finite:
+            kept = f"; the last good checkpoint {last_saved} is untouched" if last_saved else "; no checkpoint was written"
+            where = f"loss '{key}' is {value}" if not math.isfinite(value) else "a loss on another process is not finite"
+            raise MdtError(f"{where} at step {step + 1}{kept}")
 
 
 def same_recipe(recipe_file: Path, recipe_text: str, registry: Registry) -> bool:

@@ -32,11 +32,17 @@ def load_image(path: str | Path, crop_size: int, image_size: int) -> torch.Tenso
     return crop_and_resize(rgb, crop_size, image_size, str(path))
 
 
-def crop_and_resize(rgb: Image.Image, crop_size: int, image_size: int, name: str = "image") -> torch.Tensor:
-    width, height = rgb.size
+def check_crop(width: int, height: int, crop_size: int, name: str) -> int:
+    """The side of the centre crop, or :class:`ImageProblem` naming the file it does not fit."""
     side = crop_size or min(width, height)
     if width < side or height < side:
         raise ImageProblem(f"image '{name}' is {width}x{height}, smaller than the {side}x{side} centre crop")
+    return side
+
+
+def crop_and_resize(rgb: Image.Image, crop_size: int, image_size: int, name: str = "image") -> torch.Tensor:
+    width, height = rgb.size
+    side = check_crop(width, height, crop_size, name)
     # Same rounding as torchvision's CenterCrop, so crops match the official code.
     left = int(round((width - side) / 2.0))
     top = int(round((height - side) / 2.0))

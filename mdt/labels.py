@@ -129,6 +129,11 @@ def set_labels(schema: LabelSchema, labels: torch.Tensor, assignments: Mapping[s
     """``labels`` (B, len(schema)) with named values set; setting a name to 1 clears
     the others of its exclusive group, so hair colours stay exclusive."""
     labels = labels.clone()
+    chosen = [name for name, value in assignments.items() if value == 1 and not schema.continuous]
+    for name in chosen:
+        rivals = [other for other in chosen if other != name and other in schema.group_of(name)]
+        if rivals:
+            raise MdtError(f"'{name}' and '{rivals[0]}' exclude each other in '{schema.dataset}'; choose only one of them")
     for name, value in assignments.items():
         column = schema.index(name)
         if schema.continuous and not 0 <= value <= 1:

@@ -1,28 +1,42 @@
-"""The run log: JSON lines always, TensorBoard event files when tensorboard is installed."""
+"""The run log: JSON lines always, TensorBoard event files when tensorboard is installed.
+
+``log.jsonl`` holds one record per line: ``{"event", "step", "time", ...values}``. A
+run resumed from step S first moves the records after S (written before a kill, and
+about to be written again) to ``log.discarded.jsonl`` and notes ``{"event": "resumed"}``,
+so every curve runs forward once.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+DISCARDED = "log.discarded.jsonl"
+
 
 class Logbook:
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = True, resumed_from: int | None = None) -> None:
         self.path = run_dir / "log.jsonl"
+        discarded = cut_after(self.path, resumed_from) if resumed_from is not None else []
         torn = self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
         self._file = open(self.path, "a", encoding="utf-8")
-        if torn:  # a run killed mid-line: end that line so the next record stays readable
+        if torn:  # a line cut by a kill: end it so the next record stays readable
             self._file.write("\n")
         self._writer = None
+        if resumed_from is not None:
+            steps = [r.get("step", 0) for r in discarded]
+            self.write(resumed_from, {"discarded": [min(steps), max(steps)] if steps else None}, event="resumed")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is optional
                 pass
-            else:
-                self._writer = SummaryWriter(str(run_dir / "tensorboard"))
+            else:  # purge_step: TensorBoard hides the events after the resumed step
+                purge = None if resumed_from is None else resumed_from + 1
+                self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
 
     def write(self, step: int, values: dict[str, Any], event: str = "train") -> None:
         record = {"event": event, "step": step, "time": round(time.time(), 3), **values}
@@ -37,6 +51,31 @@ class Logbook:
         self._file.close()
         if self._writer is not None:
             self._writer.close()
+
+
+def cut_after(path: Path, step: int) -> list[dict[str, Any]]:
+    """Move the records of ``path`` after ``step`` to ``log.discarded.jsonl``; return them.
+    A line torn by a kill is moved too."""
+    if not path.exists():
+        return []
+    kept, moved = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            moved.append((line, None))
+            continue
+        if isinstance(record, dict) and record.get("event") != "resumed" and record.get("step", 0) > step:
+            moved.append((line, record))
+        else:
+            kept.append(line)
+    if moved:
+        with open(path.with_name(DISCARDED), "a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line, _ in moved)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, path)
+    return [record for _, record in moved if record is not None]
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

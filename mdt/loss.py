@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from mdt.contracts import loss_phases
+from mdt.ranges import Weight
 
 Terms = dict[str, torch.Tensor]
 
@@ -26,7 +27,7 @@ class Loss:
     reads: dict[str, tuple[str, ...]] = {}
     decays = False  # whether weight_at changes with the step (methods then log it)
 
-    def __init__(self, weight: float = 1.0) -> None:
+    def __init__(self, weight: Weight = 1.0) -> None:
         self.weight = float(weight)
 
     def weight_at(self, step: int) -> float:

@@ -32,6 +32,7 @@ from typing import Any
 
 from mdt import contracts
 from mdt.errors import MdtError, did_you_mean
+from mdt.ranges import RANGES
 from mdt.registry import Registry
 from mdt.settings import RunSettings
 
@@ -148,7 +149,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Regis
     """Read, override and check a recipe file. Raises :class:`MdtError` on any problem."""
     path = Path(path)
     if not path.is_file():
-        raise MdtError(f"recipe file '{path}' does not exist" if not path.exists() else f"recipe '{path}' is not a file")
+        raise MdtError(f"recipe file '{path}' does not exist" if not path.exists() else f"recipe '{path}' is a folder; give a recipe file (.toml)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -340,7 +341,7 @@ def parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
 def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
-        return typing.get_type_hints(target)
+        return typing.get_type_hints(target, include_extras=True)
     except Exception:  # unresolvable annotations are not checked, not fatal
         return {}
 
@@ -367,10 +368,27 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
             raise MdtError(f"{_where(recipe, address)} missing required key '{name}'")
 
 
+def range_text(expected: Any) -> str | None:
+    """What an argument's range annotation allows, as ``mdt list`` shows it ("an integer of at least 1")."""
+    if typing.get_origin(expected) is not typing.Annotated:
+        return None
+    base, *extras = typing.get_args(expected)
+    ranges = [r.describe() for r in extras if isinstance(r, RANGES)]
+    return f"{problem_noun(base)} {' and '.join(ranges)}" if ranges else None
+
+
 def type_problem(value: Any, expected: Any) -> str | None:
     """None when ``value`` fits the annotation ``expected``, else what was expected."""
     if expected in (inspect.Parameter.empty, Any, object):
         return None
+    if typing.get_origin(expected) is typing.Annotated:
+        base, *extras = typing.get_args(expected)
+        problem = type_problem(value, base)
+        ranges = [r for r in extras if isinstance(r, RANGES)]
+        if problem or not ranges or not isinstance(value, (int, float)):
+            return problem
+        out_of_range = [p for r in ranges if (p := r.problem(value))]
+        return f"{problem_noun(base)} {out_of_range[0]}" if out_of_range else None
     origin = typing.get_origin(expected)
     args = typing.get_args(expected)
     if origin in (typing.Union, types.UnionType):
@@ -406,6 +424,10 @@ def type_problem(value: Any, expected: Any) -> str | None:
     if origin is dict or expected is dict:
         return None if isinstance(value, dict) else "a table"
     return None
+
+
+def problem_noun(expected: Any) -> str:
+    return "an integer" if expected is int else "a number"
 
 
 def format_value(value: Any) -> str:

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+from mdt.ranges import AtLeast, Count, Positive
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How long to train, on what, and how often to log, sample and save."""
+    """How long to train, on what, and how often to log, sample and save. Every number
+    is range-checked by ``mdt recipe check`` (:mod:`mdt.ranges`)."""
 
-    iterations: int = 1000
-    batch_size: int = 16
-    image_size: int = 128
-    seed: int = 0
+    iterations: Positive = 1000
+    batch_size: Positive = 16
+    image_size: Annotated[int, AtLeast(8)] = 128
+    seed: Count = 0
     device: str = "auto"
     deterministic: bool = False
-    num_workers: int = 0
-    threads: int = 0
-    log_every: int = 10
-    sample_every: int = 1000
-    sample_count: int = 8
-    checkpoint_every: int = 10000
-    keep_checkpoints: int = 3
+    num_workers: Count = 0
+    threads: Count = 0  # 0: torch's default
+    log_every: Positive = 10
+    sample_every: Positive = 1000
+    sample_count: Positive = 8
+    checkpoint_every: Positive = 10000
+    keep_checkpoints: Count = 3  # 0: keep every checkpoint
     skip_bad_files: bool = False
     tensorboard: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"

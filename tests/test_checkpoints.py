@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import random
 import re
-import signal
-import subprocess
-import sys
-import time
 import types
 
 import pytest
 import torch
+from rich.console import Console
 
 import mdt
 from conftest import REPO, small
@@ -47,7 +43,13 @@ def test_resume_gives_the_same_losses_and_weights(registry, tmp_path):
     train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, split)
     # As if killed after the step-4 checkpoint: the rest of that run never happened.
     (split / "checkpoints" / "step_00000008.safetensors").unlink()
-    train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, split, resume=True)
+    said = io.StringIO()
+    train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, split, resume=True,
+          console=Console(file=said, width=400))
+    shown = [line.split()[1] for line in said.getvalue().splitlines() if line.startswith("step ")]
+    assert f"resuming {split} from step 4 (step_00000004.safetensors)" in said.getvalue()
+    assert shown == ["5/8", "6/8", "7/8", "8/8"]  # the remaining steps only, not a retraining from 0
+    assert [r["step"] for r in read_log(split / "log.jsonl") if r["event"] == "train"] == list(range(1, 9))
 
     a = ckpt.read(straight / "checkpoints" / "step_00000008.safetensors")
     b = ckpt.read(split / "checkpoints" / "step_00000008.safetensors")
@@ -98,11 +100,11 @@ def test_a_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
-def _nan_plugin(after: int):
+def _nan_plugin(after: int, poison: float = float("nan")):
     plugin = types.ModuleType("nan_plugin")
 
     class NaNAfter:
-        """A loss that turns NaN after a number of calls."""
+        """A loss that turns NaN (or infinite) after a number of calls."""
 
         phases = ("discriminator",)
 
@@ -112,7 +114,7 @@ def _nan_plugin(after: int):
         def __call__(self, phase, state):
             self.calls += 1
             value = state.real_scores.mean() * 0
-            return (value + float("nan") if self.calls > after else value), {}
+            return (value + poison if self.calls > after else value), {}
 
     @mdt.hookimpl
     def register_components(register):
@@ -122,14 +124,15 @@ def _nan_plugin(after: int):
     return plugin
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    registry = load_plugins(extra={"nan_plugin": _nan_plugin(after=3)}).registry
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), float("-inf")])
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, poison):
+    registry = load_plugins(extra={"nan_plugin": _nan_plugin(after=3, poison=poison)}).registry
     recipe = tiny_recipe(registry, "run.iterations=6", "run.checkpoint_every=2")
     recipe.data["losses"]["poison"] = {"type": "nan_after"}
     with pytest.raises(MdtError) as caught:
         train(recipe, registry, tmp_path / "run")
     message = str(caught.value)
-    assert "loss 'D/poison' is nan at step 4" in message and "step_00000002.safetensors is untouched" in message
+    assert f"loss 'D/poison' is {poison} at step 4" in message and "step_00000002.safetensors is untouched" in message
     files = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()]
     assert files == ["step_00000002.safetensors"]
     assert ckpt.read(tmp_path / "run" / "checkpoints" / files[0]).step == 2
@@ -147,7 +150,8 @@ def test_a_checkpoint_that_does_not_fit_is_refused(registry, tmp_path, cli):
     assert re.search(r"generator tensor 'layers\.0\.weight' has shape \(8, 8, 7, 7\) in the checkpoint but \(16, 8, 7, 7\) in the recipe", str(caught.value))
     # Resuming a run with a recipe whose labels differ: one line, nothing written.
     result = cli("run", QUICKSTART, "--resume", tmp_path / "run", *small(*TINY[5:], "run.iterations=2", 'datasets.faces.attributes=["Glasses"]'))
-    assert result.exit_code == 2 and "has shape" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "the run was trained with the labels" in result.output and "faces: Glasses" in result.output
 
 
 def test_checkpoint_info(registry, tmp_path, cli):
@@ -175,33 +179,6 @@ def test_no_code_path_unpickles():
             if re.search(r"^\s*(import pickle|from pickle|import cloudpickle|import dill)", text, re.M):
                 offenders.append(f"{path}: imports pickle")
     assert not offenders
-
-
-def test_sigkill_at_random_moments_then_resume(tmp_path):
-    """Killed at any moment, a run leaves a loadable checkpoint and resumes to the end."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = [sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run"]
-    settings = ["run.iterations=40", "run.checkpoint_every=1", "run.keep_checkpoints=2", "run.sample_every=5"]
-    for item in [*TINY, *settings, "classifier.steps=1", "metrics.accuracy.max_images=2"]:
-        args += ["--set", item]
-    chance = random.Random(int(time.time()))
-    for attempt in range(3):
-        folder = tmp_path / f"attempt{attempt}"
-        folder.mkdir()
-        process = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        checkpoints = folder / "run" / "checkpoints"
-        deadline = time.time() + 120
-        while not ckpt.list_checkpoints(checkpoints) and time.time() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        time.sleep(chance.uniform(0.0, 1.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        newest = ckpt.list_checkpoints(checkpoints)[-1]
-        assert ckpt.read(newest).step >= 1  # complete and loadable
-        resumed = subprocess.run([*args, "--resume", "run"], cwd=folder, env=env, capture_output=True, text=True)
-        assert resumed.returncode == 0, resumed.stderr
-        assert ckpt.read(ckpt.list_checkpoints(checkpoints)[-1]).step == 40
-        assert not list(checkpoints.glob(".*.tmp"))
 
 
 def test_a_method_state_with_tensors_round_trips(tmp_path):

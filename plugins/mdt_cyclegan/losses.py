@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from mdt.loss import Loss, Terms
+from mdt.ranges import Weight
 
 
 def least_squares_discriminator(real_a, fake_a, real_b, fake_b) -> tuple[torch.Tensor, Terms]:
@@ -48,7 +49,7 @@ class CycleConsistency(Loss):
 
     reads = {"generator": ("real_a", "reconstruction_a", "real_b", "reconstruction_b")}
 
-    def __init__(self, weight: float = 10.0) -> None:
+    def __init__(self, weight: Weight = 10.0) -> None:
         super().__init__(weight)
 
     def __call__(self, phase, state):
@@ -61,7 +62,7 @@ class Identity(Loss):
 
     reads = {"generator": ("real_a", "identity_a", "real_b", "identity_b")}
 
-    def __init__(self, weight: float = 5.0) -> None:
+    def __init__(self, weight: Weight = 5.0) -> None:
         super().__init__(weight)
 
     def __call__(self, phase, state):

@@ -31,6 +31,7 @@ from mdt.labels import LabelEncoder, LabelSchema, matching, parse_assignments
 from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator
 from mdt.options import Option
+from mdt.ranges import Beta, Count, Fraction, Rate
 
 
 class ImagePool:
@@ -200,11 +201,11 @@ class CycleGAN(Method):
         image_size: int,
         precision: str = "fp32",
         domains: Sequence[str] = (),
-        lr: float = 2e-4,
-        beta1: float = 0.5,
-        beta2: float = 0.999,
-        pool_size: int = 50,
-        decay_fraction: float = 0.5,
+        lr: Rate = 2e-4,
+        beta1: Beta = 0.5,
+        beta2: Beta = 0.999,
+        pool_size: Count = 50,
+        decay_fraction: Fraction = 0.5,
     ) -> None:
         schemas = label_encoder.schemas
         if len(schemas) != 1:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mdt.ranges import Count, Positive
+
 
 def normal_init(module: nn.Module) -> None:
     """The paper's initialisation: weights from N(0, 0.02), biases 0."""
@@ -39,7 +41,7 @@ class ResnetGenerator(nn.Module):
     inputs = ("images",)
     outputs = ("image",)
 
-    def __init__(self, conv_dim: int = 64, residual_blocks: int = 9, downsamplings: int = 2) -> None:
+    def __init__(self, conv_dim: Positive = 64, residual_blocks: Count = 9, downsamplings: Positive = 2) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
             raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
@@ -69,7 +71,7 @@ class PatchDiscriminator(nn.Module):
     inputs = ("images",)
     outputs = ("scores",)
 
-    def __init__(self, conv_dim: int = 64, layers: int = 3) -> None:
+    def __init__(self, conv_dim: Positive = 64, layers: Positive = 3) -> None:
         super().__init__()
         if conv_dim < 1 or layers < 1:
             raise ValueError("conv_dim and layers must be positive")

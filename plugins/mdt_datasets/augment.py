@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from kornia import augmentation as K
 from kornia.geometry.transform import resize
+
+from mdt.ranges import Above, Between
 
 
 class StandardAugmentation:
     """Random horizontal flip (and optional random resized crop), resize, scale to [-1, 1]."""
 
-    def __init__(self, image_size: int, flip: bool = True, crop_scale: float = 1.0) -> None:
+    def __init__(self, image_size: int, flip: bool = True, crop_scale: Annotated[float, Above(0), Between(0, 1)] = 1.0) -> None:
         if not 0.0 < crop_scale <= 1.0:
             raise ValueError(f"crop_scale must be in (0, 1], not {crop_scale}")
         self.image_size = image_size

@@ -9,6 +9,7 @@ import torch
 
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelSchema
+from mdt.ranges import Count
 from mdt_datasets.files import ImageFiles, Split, listed_split
 
 DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
@@ -53,8 +54,8 @@ class CelebA(ImageFiles):
         split: Split,
         image_size: int,
         attributes: Sequence[str] = DEFAULT_ATTRIBUTES,
-        crop_size: int = 178,
-        test_size: int = 2000,
+        crop_size: Count = 178,
+        test_size: Count = 2000,
         images: str = "img_align_celeba",
         attribute_file: str = "list_attr_celeba.txt",
     ) -> None:

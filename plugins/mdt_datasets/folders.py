@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
 from mdt.errors import MdtError, did_you_mean
 from mdt.images import is_image
 from mdt.labels import LabelSchema
+from mdt.ranges import Between, Count
 from mdt_datasets.files import ImageFiles, Split, held_out, listed_split
 
 RAFD_EXPRESSIONS = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
@@ -36,8 +38,8 @@ class DomainFolders(ImageFiles):
         split: Split,
         image_size: int,
         domains: Sequence[str] = (),
-        crop_size: int = 0,
-        test_fraction: float = 0.1,
+        crop_size: Count = 0,
+        test_fraction: Annotated[float, Between(0, 1, below_maximum=True)] = 0.1,
     ) -> None:
         base = Path(root)
         if not base.is_dir():
@@ -47,6 +49,9 @@ class DomainFolders(ImageFiles):
         wanted = list(domains) or found
         if not wanted:
             raise MdtError(f"'{folder}' has no class folders; expected one folder of images per domain")
+        if len(wanted) < 2:
+            raise MdtError(f"'{folder}' gives one domain ('{wanted[0]}'); translation needs at least two domains, "
+                           "one folder of images each")
         files, classes = [], []
         for index, domain in enumerate(wanted):
             directory = folder / domain
@@ -79,8 +84,8 @@ class RaFD(DomainFolders):
         split: Split,
         image_size: int,
         expressions: Sequence[str] = RAFD_EXPRESSIONS,
-        crop_size: int = 256,
-        test_fraction: float = 0.1,
+        crop_size: Count = 256,
+        test_fraction: Annotated[float, Between(0, 1, below_maximum=True)] = 0.1,
     ) -> None:
         super().__init__(root, split, image_size, expressions, crop_size, test_fraction)
 
@@ -96,8 +101,8 @@ class CSVAttributes(ImageFiles):
         image_size: int,
         attributes: Sequence[str] = (),
         exclusive: Sequence[Sequence[str]] = (),
-        crop_size: int = 0,
-        test_size: int = 0,
+        crop_size: Count = 0,
+        test_size: Count = 0,
     ) -> None:
         image_dir = Path(root)
         csv_path = Path(csv_file) if Path(csv_file).is_absolute() else image_dir / csv_file

@@ -15,6 +15,7 @@ import torch
 
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelSchema
+from mdt.ranges import Count, Positive
 from mdt_datasets.files import Split
 
 HAIR = ("Black_Hair", "Blond_Hair", "Brown_Hair")
@@ -57,7 +58,7 @@ def draw_face(hair: int, glasses: bool, smiling: bool, size: int, generator: tor
 class SyntheticFaces:
     """Synthetic faces with three exclusive hair colours, glasses and smiling; drawn on the fly."""
 
-    def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: int = 4096, test_size: int = 512, seed: int = 0) -> None:
+    def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: Positive = 4096, test_size: Count = 512, seed: Count = 0) -> None:
         for name in attributes:
             if name not in ATTRIBUTES:
                 raise MdtError(f"synthetic attribute '{name}' does not exist{did_you_mean(name, ATTRIBUTES)}; attributes: {', '.join(ATTRIBUTES)}")

@@ -10,10 +10,11 @@ from functools import cached_property
 from pathlib import Path
 
 import torch
+from mdt_datasets.files import ImageFiles, Split, listed_split
 
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelSchema
-from mdt_datasets.files import ImageFiles, Split, listed_split
+from mdt.ranges import Count, Positive, Rate
 
 EXPRESSIONS = ("smile", "brow_raise", "eyes_closed")
 
@@ -52,8 +53,8 @@ class SyntheticExpressions:
     """Synthetic faces whose expressions have known intensities in [0, 1]: smile,
     brow_raise, eyes_closed. Drawn on the fly; no files."""
 
-    def __init__(self, split: Split, image_size: int, expressions: Sequence[str] = EXPRESSIONS, size: int = 4096,
-                 test_size: int = 512, seed: int = 0) -> None:
+    def __init__(self, split: Split, image_size: int, expressions: Sequence[str] = EXPRESSIONS, size: Positive = 4096,
+                 test_size: Count = 512, seed: Count = 0) -> None:
         for name in expressions:
             if name not in EXPRESSIONS:
                 raise MdtError(f"expression '{name}' does not exist{did_you_mean(name, EXPRESSIONS)}; expressions: {', '.join(EXPRESSIONS)}")
@@ -92,8 +93,8 @@ class CSVIntensities(ImageFiles):
     """Images in a folder with a CSV of intensities: ``file,AU01_r,AU02_r,...`` (OpenFace's
     action-unit columns, 0 to ``scale``), read as labels in [0, 1]."""
 
-    def __init__(self, root: str, csv_file: str, split: Split, image_size: int, columns: Sequence[str] = (), scale: float = 5.0,
-                 crop_size: int = 0, test_size: int = 0) -> None:
+    def __init__(self, root: str, csv_file: str, split: Split, image_size: int, columns: Sequence[str] = (), scale: Rate = 5.0,
+                 crop_size: Count = 0, test_size: Count = 0) -> None:
         image_dir = Path(root)
         path = Path(csv_file) if Path(csv_file).is_absolute() else image_dir / csv_file
         if not image_dir.is_dir():

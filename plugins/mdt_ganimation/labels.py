@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from mdt_labels.encoders import SingleDataset
 
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
-from mdt_labels.encoders import SingleDataset
+from mdt.ranges import Weight
 
 
 class Continuous(SingleDataset):
@@ -17,7 +18,7 @@ class Continuous(SingleDataset):
     images' labels with uniform noise of ``noise`` added, clipped to [0, 1] (as GANimation
     draws them), so the generator sees strengths between the ones in the data."""
 
-    def __init__(self, schemas: Sequence[LabelSchema], noise: float = 0.1) -> None:
+    def __init__(self, schemas: Sequence[LabelSchema], noise: Weight = 0.1) -> None:
         super().__init__(schemas, "continuous")
         if not self.schema.continuous:
             raise MdtError(f"continuous needs labels in [0, 1], but '{self.schema.dataset}' has 0/1 labels; use type = \"multi_hot\"")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from mdt.loss import Loss, Terms
+from mdt.ranges import Weight
 
 
 def mask_mean(*masks: torch.Tensor) -> tuple[torch.Tensor, Terms]:
@@ -30,7 +31,7 @@ class AttentionMean(Loss):
 
     reads = {"generator": ("fake_mask", "reconstruction_mask")}
 
-    def __init__(self, weight: float = 0.1) -> None:
+    def __init__(self, weight: Weight = 0.1) -> None:
         super().__init__(weight)
 
     def __call__(self, phase, state):
@@ -42,7 +43,7 @@ class AttentionSmoothness(Loss):
 
     reads = {"generator": ("fake_mask", "reconstruction_mask")}
 
-    def __init__(self, weight: float = 1e-5) -> None:
+    def __init__(self, weight: Weight = 1e-5) -> None:
         super().__init__(weight)
 
     def __call__(self, phase, state):

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from functools import cached_property
 
 import torch
+from mdt_stargan.method import StarGAN, StarGANTranslator, StepState
 
 from mdt.labels import set_labels
 from mdt.method import main_output
 from mdt.options import Option
-from mdt_stargan.method import StarGAN, StarGANTranslator, StepState
 
 GRID_VALUES = (0.0, 0.5, 1.0)
 

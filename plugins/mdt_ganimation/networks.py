@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+from mdt_stargan.networks import StarGANGenerator
 from torch import nn
 
-from mdt_stargan.networks import StarGANGenerator
+from mdt.ranges import Count, Positive
 
 
 class Translation(NamedTuple):
@@ -36,7 +37,7 @@ class AttentionGenerator(StarGANGenerator):
     inputs = ("images", "labels")
     outputs = ("image", "mask", "color")
 
-    def __init__(self, label_dim: int, conv_dim: int = 64, residual_blocks: int = 6, downsamplings: int = 2) -> None:
+    def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2) -> None:
         super().__init__(label_dim, conv_dim, residual_blocks, downsamplings)
         self.layers = self.layers[:-2]  # StarGAN's body, without its last convolution and tanh
         self.color_head = nn.Sequential(nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False), nn.Tanh())

@@ -16,6 +16,7 @@ import torch
 from mdt.data import collate
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema, part_loss, part_predict
+from mdt.ranges import Count, Positive, Rate
 
 
 def _load_backbone_weights(model: torch.nn.Module, path: str) -> None:
@@ -50,10 +51,10 @@ class TimmClassifier:
         self,
         schemas: Sequence[LabelSchema],
         backbone: str = "resnet18",
-        steps: int = 300,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        seed: int = 0,
+        steps: Positive = 300,
+        batch_size: Positive = 64,
+        lr: Rate = 1e-3,
+        seed: Count = 0,
         weights: str = "",
     ) -> None:
         import timm

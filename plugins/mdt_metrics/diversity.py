@@ -18,6 +18,7 @@ import torch
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
 from mdt.grids import grid_image
+from mdt.ranges import Count, Positive
 from mdt_metrics.features import feature_space, image_features
 from mdt_metrics.pairs import translations
 
@@ -53,7 +54,7 @@ def perceptual_distance(evaluation: Evaluation):
 class Diversity:
     """Mean pairwise distance (LPIPS, else judge features; and pixel L1) among one input's outputs, per mode and domain."""
 
-    def __init__(self, samples: int = 10, max_images: int = 64, seed: int = 0) -> None:
+    def __init__(self, samples: Positive = 10, max_images: Positive = 64, seed: Count = 0) -> None:
         if samples < 2:
             raise ValueError(f"samples must be at least 2 to compare outputs, not {samples}")
         if max_images < 1:

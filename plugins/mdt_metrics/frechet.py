@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from mdt.evaluation import Evaluation
+from mdt.ranges import Positive
 from mdt_metrics.distances import fid, kid
 from mdt_metrics.features import feature_space, image_features, inception, real_features
 from mdt_metrics.pairs import translations
@@ -21,7 +22,7 @@ from mdt_metrics.pairs import translations
 class FrechetDistance:
     """FID and KID between real images of each target and held-out images translated into it."""
 
-    def __init__(self, max_images: int = 256, real_images: int = 1000, kid_subsets: int = 100, kid_subset_size: int = 1000) -> None:
+    def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100, kid_subset_size: Positive = 1000) -> None:
         if min(max_images, real_images, kid_subsets, kid_subset_size) < 1:
             raise ValueError("max_images, real_images, kid_subsets and kid_subset_size must be at least 1")
         self.max_images, self.real_images = max_images, real_images

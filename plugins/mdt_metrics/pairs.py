@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import torch
 
 from mdt.evaluation import Evaluation, Target
+from mdt.ranges import Positive
 
 
 class HeldOutMetric:
     """Base of metrics over up to ``max_images`` held-out images per dataset."""
 
-    def __init__(self, max_images: int = 256) -> None:
+    def __init__(self, max_images: Positive = 256) -> None:
         if max_images < 1:
             raise ValueError(f"max_images must be at least 1, not {max_images}")
         self.max_images = max_images

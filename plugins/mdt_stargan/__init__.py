@@ -2,7 +2,12 @@
 
 import mdt
 from mdt_stargan.importer import stargan_v1_command
-from mdt_stargan.losses import CycleReconstruction, DomainClassification, GradientPenalty, WassersteinAdversarial
+from mdt_stargan.losses import (
+    CycleReconstruction,
+    DomainClassification,
+    GradientPenalty,
+    WassersteinAdversarial,
+)
 from mdt_stargan.method import StarGAN
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
 

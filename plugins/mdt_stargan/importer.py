@@ -15,6 +15,7 @@ import click
 import torch
 
 from mdt import checkpoint as ckpt
+from mdt.clitypes import FolderPath
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.recipe import dump_toml
@@ -65,13 +66,28 @@ def convert_discriminator(state: dict, path: Path) -> tuple[dict[str, torch.Tens
     }
 
 
+def discriminator_layers(image_size: int) -> int:
+    """The official depth rule without an official file: halve down to a 2 px map, six times at most."""
+    layers = 1
+    while layers < 6 and image_size % 2 ** (layers + 1) == 0 and image_size // 2 ** (layers + 1) >= 2:
+        layers += 1
+    return layers
+
+
+def check_image_size(image_size: int) -> None:
+    if image_size < 8 or image_size % 4:
+        raise MdtError(f"--image-size {image_size} must be at least 8 and divisible by 4: "
+                       "the generator halves the image twice and doubles it back")
+
+
 def recipe_for(attrs: list[str], categorical: bool, image_size: int, generator: dict, discriminator: dict | None) -> dict:
     dataset = (
         {"type": "rafd", "root": "data/RaFD", "expressions": attrs}
         if categorical
         else {"type": "celeba", "root": "data/celeba", "attributes": attrs}
     )
-    d_table = {"type": "stargan", "conv_dim": discriminator["conv_dim"], "layers": discriminator["layers"]} if discriminator else {"type": "stargan"}
+    layers = discriminator["layers"] if discriminator else discriminator_layers(image_size)
+    d_table = {"type": "stargan", "conv_dim": discriminator["conv_dim"] if discriminator else 64, "layers": layers}
     return {
         "run": {"image_size": image_size, "iterations": 200000, "batch_size": 16},
         "datasets": {"rafd" if categorical else "celeba": dataset},
@@ -95,6 +111,7 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
     """Convert official StarGAN weights; returns the written checkpoint's path."""
     if not attrs:
         raise MdtError("--attrs is empty; list the labels the model was trained with, in order")
+    check_image_size(image_size)
     g_tensors, g_info = convert_generator(read_official(generator_path, "generator"), generator_path)
     if g_info["label_dim"] != len(attrs):
         raise MdtError(
@@ -133,7 +150,7 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
 @click.option("--attrs", required=True, help="Labels in training order, e.g. Black_Hair,Blond_Hair,Brown_Hair,Male,Young.")
 @click.option("--image-size", default=128, show_default=True)
 @click.option("--categorical", is_flag=True, help="One label per image (RaFD expressions) instead of binary attributes.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
+@click.option("--out", required=True, type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
 def stargan_v1_command(generator_path, discriminator_path, attrs, image_size, categorical, out):
     """Convert the official StarGAN v1 checkpoints into an mdt checkpoint."""
     names = [a.strip() for a in attrs.split(",") if a.strip()]

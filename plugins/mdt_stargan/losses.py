@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from mdt.loss import Loss, Terms
+from mdt.ranges import Weight
 
 
 def wgan_critic(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> tuple[torch.Tensor, Terms]:
@@ -55,7 +56,7 @@ class GradientPenalty(Loss):
 
     reads = {"discriminator": ("discriminator", "real", "fake", "mix_weights")}
 
-    def __init__(self, weight: float = 10.0) -> None:
+    def __init__(self, weight: Weight = 10.0) -> None:
         super().__init__(weight)
 
     def __call__(self, phase, state):
@@ -86,7 +87,7 @@ class CycleReconstruction(Loss):
 
     reads = {"generator": ("real", "reconstruction")}
 
-    def __init__(self, weight: float = 10.0) -> None:
+    def __init__(self, weight: Weight = 10.0) -> None:
         super().__init__(weight)
 
     def __call__(self, phase, state):

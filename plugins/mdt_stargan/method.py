@@ -20,6 +20,7 @@ from mdt.labels import LabelEncoder, column_labels, set_labels
 from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator, main_output
 from mdt.options import Option
+from mdt.ranges import Beta, Count, Positive, Rate
 
 
 def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
@@ -145,12 +146,12 @@ class StarGAN(Method):
         iterations: int,
         image_size: int,
         precision: str = "fp32",
-        lr_generator: float = 1e-4,
-        lr_discriminator: float = 1e-4,
-        beta1: float = 0.5,
-        beta2: float = 0.999,
-        d_steps_per_g: int = 5,
-        decay_iterations: int = 100000,
+        lr_generator: Rate = 1e-4,
+        lr_discriminator: Rate = 1e-4,
+        beta1: Beta = 0.5,
+        beta2: Beta = 0.999,
+        d_steps_per_g: Positive = 5,
+        decay_iterations: Count = 100000,
     ) -> None:
         if d_steps_per_g < 1:
             raise ValueError("d_steps_per_g must be at least 1")

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdt.ranges import Count, Positive
+
 
 class InstanceNorm(nn.InstanceNorm2d):
     """Instance norm that always normalises each image by its own statistics.
@@ -59,7 +61,7 @@ class StarGANGenerator(nn.Module):
     inputs = ("images", "labels")
     outputs = ("image",)
 
-    def __init__(self, label_dim: int, conv_dim: int = 64, residual_blocks: int = 6, downsamplings: int = 2) -> None:
+    def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
             raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
@@ -96,7 +98,7 @@ class StarGANDiscriminator(nn.Module):
     inputs = ("images",)
     outputs = ("scores", "logits")
 
-    def __init__(self, image_size: int, num_classes: int, conv_dim: int = 64, layers: int = 6) -> None:
+    def __init__(self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6) -> None:
         super().__init__()
         if layers < 1 or image_size % (2**layers) != 0:
             raise ValueError(f"image_size {image_size} must be divisible by 2**layers = {2 ** layers}")

@@ -2,9 +2,19 @@
 
 import mdt
 from mdt_stargan_v2.importer import stargan_v2_command
-from mdt_stargan_v2.losses import DiversitySensitive, NonSaturatingAdversarial, R1Penalty, StyleReconstruction
+from mdt_stargan_v2.losses import (
+    DiversitySensitive,
+    NonSaturatingAdversarial,
+    R1Penalty,
+    StyleReconstruction,
+)
 from mdt_stargan_v2.method import StarGANv2
-from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
+from mdt_stargan_v2.networks import (
+    MappingNetwork,
+    StarGANv2Discriminator,
+    StarGANv2Generator,
+    StyleEncoder,
+)
 
 
 @mdt.hookimpl

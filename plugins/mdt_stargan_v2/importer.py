@@ -18,6 +18,7 @@ import click
 import torch
 
 from mdt import checkpoint as ckpt
+from mdt.clitypes import FilePath, FolderPath
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.recipe import dump_toml
@@ -170,10 +171,10 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
 
 @click.command("stargan-v2")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
+@click.option("--out", required=True, type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
 @click.option("--domains", help="Domain names in training order (default: female,male for 2 domains, cat,dog,wild for 3).")
 @click.option("--image-size", type=int, help="Image size (default: read off the generator's width, as the official code sets it).")
-@click.option("--landmarks", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--landmarks", type=FilePath("--landmarks", "the file wing.ckpt"),
               help="CelebA-HQ models: the FAN landmark network's weights (wing.ckpt, published with StarGAN v2).")
 def stargan_v2_command(checkpoint, out, domains, image_size, landmarks):
     """Convert an official StarGAN v2 *_nets_ema.ckpt into an mdt checkpoint."""

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mdt.loss import Loss, Terms
+from mdt.ranges import Count, Weight
 
 
 def nonsaturating_discriminator(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, Terms]:
@@ -83,7 +84,7 @@ class DiversitySensitive(Loss):
     reads = {"generator": ("fake", "other_fake")}
     decays = True
 
-    def __init__(self, weight: float = 1.0, decay_iterations: int = 100000) -> None:
+    def __init__(self, weight: Weight = 1.0, decay_iterations: Count = 100000) -> None:
         super().__init__(weight)
         if decay_iterations < 0:
             raise ValueError(f"decay_iterations must be 0 (no decay) or positive, not {decay_iterations}")

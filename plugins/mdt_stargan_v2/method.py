@@ -28,8 +28,8 @@ from mdt.labels import LabelEncoder, LabelSchema
 from mdt.loss import weight_at, weighted_total
 from mdt.method import Method, Role, Translator
 from mdt.options import Option
+from mdt.ranges import Beta, Rate, Weight
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
-
 
 
 @torch.no_grad()
@@ -162,12 +162,12 @@ class StarGANv2(Method):
         losses: Mapping[str, object],
         image_size: int,
         precision: str = "fp32",
-        lr: float = 1e-4,
-        lr_mapping_network: float = 1e-6,
-        beta1: float = 0.0,
-        beta2: float = 0.99,
-        weight_decay: float = 1e-4,
-        ema_decay: float = 0.999,
+        lr: Rate = 1e-4,
+        lr_mapping_network: Rate = 1e-6,
+        beta1: Beta = 0.0,
+        beta2: Beta = 0.99,
+        weight_decay: Weight = 1e-4,
+        ema_decay: Beta = 0.999,
         landmark_weights: str = "",
     ) -> None:
         schemas = label_encoder.schemas

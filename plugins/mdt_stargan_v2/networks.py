@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdt.ranges import Positive, Weight
+
 
 def he_init(module: nn.Module) -> None:
     """The paper's initialisation: He (fan-in) normal weights, zero biases."""
@@ -115,7 +117,7 @@ class StarGANv2Generator(nn.Module):
     # is used at 32 px, the second at 64 and 128 (as the official model at 256 px).
     SKIP_SIZES = (32, 64, 128)
 
-    def __init__(self, image_size: int, style_dim: int = 64, base_channels: int = 64, max_channels: int = 512, high_pass: float = 0.0) -> None:
+    def __init__(self, image_size: int, style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512, high_pass: Weight = 0.0) -> None:
         super().__init__()
         if high_pass < 0:
             raise ValueError(f"high_pass must be 0 (off) or positive, not {high_pass}")
@@ -167,7 +169,7 @@ class MappingNetwork(nn.Module):
     inputs = ("latent", "domains")
     outputs = ("style",)
 
-    def __init__(self, num_classes: int, latent_dim: int = 16, style_dim: int = 64, hidden: int = 512, shared_layers: int = 4, head_layers: int = 4) -> None:
+    def __init__(self, num_classes: int, latent_dim: Positive = 16, style_dim: Positive = 64, hidden: Positive = 512, shared_layers: Positive = 4, head_layers: Positive = 4) -> None:
         super().__init__()
         if shared_layers < 1 or head_layers < 1:
             raise ValueError("shared_layers and head_layers must be at least 1")
@@ -209,7 +211,7 @@ class StyleEncoder(nn.Module):
     inputs = ("images", "domains")
     outputs = ("style",)
 
-    def __init__(self, image_size: int, num_classes: int, style_dim: int = 64, base_channels: int = 64, max_channels: int = 512) -> None:
+    def __init__(self, image_size: int, num_classes: int, style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
         super().__init__()
         self.style_dim, self.num_domains = style_dim, num_classes
         layers, channels = _trunk(image_size, base_channels, max_channels)
@@ -233,7 +235,7 @@ class StarGANv2Discriminator(nn.Module):
     inputs = ("images",)
     outputs = ("domain_scores",)
 
-    def __init__(self, image_size: int, num_classes: int, base_channels: int = 64, max_channels: int = 512) -> None:
+    def __init__(self, image_size: int, num_classes: int, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
         super().__init__()
         self.num_domains = num_classes
         layers, channels = _trunk(image_size, base_channels, max_channels)

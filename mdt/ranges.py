@@ -1,0 +1,61 @@
+"""Ranges of the numbers a recipe may hold: ``Annotated[int, AtLeast(1)]`` on a
+constructor argument (or a ``[run]`` setting) makes ``mdt recipe check`` refuse values
+outside it, naming the key, before anything is built; ``mdt list KIND NAME`` shows it.
+The aliases below are the ranges most components need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    minimum: float
+
+    def problem(self, value: float) -> str | None:
+        return None if value >= self.minimum else self.describe()
+
+    def describe(self) -> str:
+        return f"of at least {self.minimum:g}"
+
+
+@dataclass(frozen=True)
+class Above:
+    """Strictly greater: a learning rate or a scale of 0 means nothing."""
+
+    minimum: float
+
+    def problem(self, value: float) -> str | None:
+        return None if value > self.minimum else self.describe()
+
+    def describe(self) -> str:
+        return f"greater than {self.minimum:g}"
+
+
+@dataclass(frozen=True)
+class Between:
+    """Both ends included unless ``below_maximum`` (Adam's betas must stay under 1)."""
+
+    minimum: float
+    maximum: float
+    below_maximum: bool = False
+
+    def problem(self, value: float) -> str | None:
+        fits = self.minimum <= value and (value < self.maximum if self.below_maximum else value <= self.maximum)
+        return None if fits else self.describe()
+
+    def describe(self) -> str:
+        if self.below_maximum:
+            return f"of at least {self.minimum:g} and below {self.maximum:g}"
+        return f"from {self.minimum:g} to {self.maximum:g}"
+
+
+RANGES = (AtLeast, Above, Between)
+
+Positive = Annotated[int, AtLeast(1)]  # widths, depths, counts of steps or images
+Count = Annotated[int, AtLeast(0)]  # seeds, sizes where 0 means "none" or "the default"
+Weight = Annotated[float, AtLeast(0)]  # loss weights, decays
+Rate = Annotated[float, Above(0)]  # learning rates, scales
+Fraction = Annotated[float, Between(0, 1)]
+Beta = Annotated[float, Between(0, 1, below_maximum=True)]  # Adam's betas, moving-average decays
