@@ -107,6 +107,7 @@ def install_package(package: Path, target: Path) -> dict[str, str]:
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(package)],
         check=True,
         capture_output=True,
+        timeout=300,
     )
     env = {k: v for k, v in os.environ.items() if k != "MDT_DISABLE_PLUGIN_AUTOLOAD"}
     env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])

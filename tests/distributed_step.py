@@ -1,5 +1,5 @@
 """One discriminator and one generator update on a fixed global batch; the gradients go
-to OUT/world<N>.safetensors. Run with plain python for one process, or under
+to OUT/world<N>_rank<R>.safetensors, with the generator's weights as each rank drew them. Run with plain python for one process, or under
 ``torchrun --nproc_per_node N`` for N processes sharing the batch."""
 
 import os
@@ -27,9 +27,10 @@ registry = load_plugins().registry
 overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
              "datasets.faces.size=16", "datasets.faces.test_size=4"]
 recipe = load_recipe(recipe_path, overrides, registry)
-seed_everything(0, deterministic=True)
+seed_everything(topology.rank, deterministic=True)  # each rank draws its own weights: the broadcast must fix that
 components = build(recipe, registry)
 method = components.method
+initial = {f"initial/{n}": p.detach().clone() for n, p in method.generator.named_parameters()}
 if topology.distributed:
     distributed.broadcast_networks(method.networks())
     distributed.synchronise_optimizers(method.optimizers())
@@ -43,7 +44,7 @@ part = slice(topology.rank * share, (topology.rank + 1) * share)
 StepState.mix_weights = property(lambda self: alpha[part])  # the same mixing as one process would draw
 batch = Batch(images[part], raw.labels[part], 0)
 
-grads = {}
+grads = dict(initial)
 method._update("discriminator", batch, targets[part])
 grads.update({f"discriminator/{n}": p.grad.detach().clone() for n, p in method.discriminator.named_parameters()})
 method._update("generator", batch, targets[part])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from conftest import REPO, small
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 STEP = Path(__file__).with_name("distributed_step.py")
+AUDITED_CLI = Path(__file__).with_name("audited_cli.py")
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -31,13 +33,15 @@ def test_two_processes_give_the_gradients_of_one_on_the_full_batch(tmp_path):
     rank0 = load_file(tmp_path / "world2_rank0.safetensors")
     rank1 = load_file(tmp_path / "world2_rank1.safetensors")
     assert one.keys() == rank0.keys() and any(k.startswith("generator/") for k in one)
-    for name in one:
+    drawn = [k for k in one if k.startswith("initial/")]
+    assert any(not torch.equal(rank0[k], rank1[k]) for k in drawn)  # seeded apart: only the broadcast makes them agree
+    for name in (k for k in one if not k.startswith("initial/")):
         torch.testing.assert_close(rank0[name], rank1[name], rtol=0, atol=0, msg=name)  # ranks agree exactly
         torch.testing.assert_close(rank0[name], one[name], rtol=1e-4, atol=1e-6, msg=name)  # gradient penalty included
 
 
 def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
-    args = ["-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run"]
+    args = [str(AUDITED_CLI), "run", str(QUICKSTART), "--out", "run"]
     args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
                   "run.cache_images=true")
     result = torchrun(*args, cwd=tmp_path)
@@ -47,6 +51,12 @@ def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001.safetensors", "step_00000002.safetensors"]
     lines = (run / "log.jsonl").read_text().splitlines()
     assert len([line for line in lines if '"event": "train"' in line]) == 2  # one writer
+    rank0 = json.loads((tmp_path / "writes_rank0.json").read_text())
+    assert any("step_00000002.safetensors" in path for path in rank0)  # the audit sees mdt's writes
+    # Rank 1 writes no log, sample, checkpoint, recipe or lock: only the images it decoded
+    # into the shared cache, where every process (and DataLoader worker) adds what it read.
+    rank1 = json.loads((tmp_path / "writes_rank1.json").read_text())
+    assert rank1 and all(Path(path.split()[-1]).parts[:2] == ("run", "cache") for path in rank1), rank1
 
 
 def test_a_batch_that_does_not_split_evenly(tmp_path):

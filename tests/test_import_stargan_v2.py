@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+import official_stargan_v2 as official
 from mdt.inference import load_translator
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEncoder
 
@@ -29,18 +31,42 @@ def test_state_dicts_use_the_official_names():
 
 
 def official_file(tmp_path, prefix: str = "", high_pass: float = 0.0, filter_buffer: bool = False):
+    """A small model saved as the official code saves one, its networks built by
+    tests/official_stargan_v2.py (not by mdt)."""
     torch.manual_seed(0)
     networks = {
-        "generator": StarGANv2Generator(image_size=32, style_dim=8, base_channels=8, max_channels=16, high_pass=high_pass),
-        "mapping_network": MappingNetwork(num_classes=3, latent_dim=4, style_dim=8, hidden=16),
-        "style_encoder": StyleEncoder(image_size=32, num_classes=3, style_dim=8, base_channels=8, max_channels=16),
+        "generator": official.Generator(32, style_dim=8, max_width=16, high_pass=high_pass, first_width=8),
+        "mapping_network": official.MappingNetwork(latent_dim=4, style_dim=8, domains=3, hidden=16),
+        "style_encoder": official.StyleEncoder(32, style_dim=8, domains=3, max_width=16, first_width=8),
     }
+    for network in networks.values():  # the norms' affine parameters away from their 1 and 0 start
+        for name, tensor in network.state_dict().items():
+            if "norm" in name or "to_rgb.0" in name:
+                tensor.copy_(torch.randn_like(tensor) * 0.3 + (1.0 if name.endswith("weight") else 0.0))
     saved = {name: {prefix + k: v for k, v in n.state_dict().items()} for name, n in networks.items()}
     if filter_buffer:  # the official code's later versions keep the high-pass filter as a buffer
         saved["generator"][prefix + "hpf.filter"] = torch.tensor([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]]) / high_pass
     path = tmp_path / "100000_nets_ema.ckpt"
     torch.save(saved, path)
     return path, networks
+
+
+@pytest.mark.parametrize("high_pass", [0.0, 1.0])
+def test_mdt_networks_have_the_official_tensors_at_full_size(high_pass):
+    ours = {
+        "generator": StarGANv2Generator(image_size=256, high_pass=high_pass),
+        "mapping_network": MappingNetwork(num_classes=3),
+        "style_encoder": StyleEncoder(image_size=256, num_classes=3),
+    }
+    theirs = {
+        "generator": official.Generator(256, style_dim=64, max_width=512, high_pass=high_pass),
+        "mapping_network": official.MappingNetwork(latent_dim=16, style_dim=64, domains=3),
+        "style_encoder": official.StyleEncoder(256, style_dim=64, domains=3, max_width=512),
+    }
+    for name in ours:
+        mine = {k: tuple(v.shape) for k, v in ours[name].state_dict().items()}
+        official_shapes = {k: tuple(v.shape) for k, v in theirs[name].state_dict().items()}
+        assert mine == official_shapes, name
 
 
 def test_round_trip_gives_the_same_translations(cli, tmp_path, registry):

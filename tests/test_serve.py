@@ -100,8 +100,9 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
         link = page.locator("#download a").first.get_attribute("href")
         assert link.endswith("result.png") and _fetch(page, link).tobytes() == result.tobytes()  # the download is the result
         # A sample from the page instead of an upload: translated too, to another picture.
+        uploaded = page.locator("#input-image img").first.get_attribute("src")
         page.locator(".gallery-item").first.click()
-        page.wait_for_timeout(500)
+        expect(page.locator("#input-image img").first).not_to_have_attribute("src", uploaded, timeout=60_000)  # not a fixed wait: CI is slow
         sample = _fetch(page, page.locator("#input-image img").first.get_attribute("src"))
         page.click("#translate")
         expect(page.locator("#result img")).not_to_have_attribute("src", page.locator("#result img").get_attribute("src"), timeout=60_000)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from conftest import REPO, small
 from mdt.cache import ImageCache
 from mdt.data import Batch
+from mdt.logbook import read_log
 
 
 class CountingDataset:
@@ -75,6 +79,54 @@ def test_bf16_training_runs_with_finite_fp32_losses(cli, tmp_path):
     result = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "cache" / "faces.images").is_file()
+    losses = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r["event"] == "train"]
+    assert losses and all(math.isfinite(v) for r in losses for k, v in r.items() if k.startswith(("D/", "G/")))
+
+
+def one_update_in(precision: str, registry):
+    """One D and one G update of the quickstart's networks from the same weights and batch:
+    the losses, and the dtype of each network call's output, with whether its input is
+    a leaf needing a gradient (only the gradient penalty's mixed images are)."""
+    from mdt.build import build
+    from mdt.recipe import load_recipe
+
+    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
+                 "discriminator.layers=3", "datasets.faces.size=8", "datasets.faces.test_size=2", f"run.precision={precision}"]
+    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry)
+    torch.manual_seed(0)
+    method = build(recipe, registry).method
+    seen = []  # (network, whether its input is a leaf needing a gradient, its first output's dtype)
+
+    def record(module, inputs, output, role):
+        first = output[0] if isinstance(output, tuple) else output
+        seen.append((role, inputs[0].requires_grad and inputs[0].is_leaf, first.dtype))
+
+    for role in ("generator", "discriminator"):
+        getattr(method, role).register_forward_hook(lambda m, i, o, role=role: record(m, i, o, role))
+    torch.manual_seed(1)
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
+    batch = Batch(images, labels, 0)
+    losses = {}
+    for phase in ("discriminator", "generator"):
+        torch.manual_seed(2)
+        losses.update({k: float(v) for k, v in method._update(phase, batch, labels.flip(0)).items()})
+    penalty_grads = [p.grad.dtype for p in method.discriminator.parameters() if p.grad is not None]
+    return losses, seen, penalty_grads
+
+
+def test_bf16_runs_networks_in_bf16_and_the_penalty_and_losses_in_fp32(registry):
+    fp32, _, _ = one_update_in("fp32", registry)
+    bf16, seen, grads = one_update_in("bf16", registry)
+    assert {dtype for role, mixed, dtype in seen if role == "generator"} == {torch.bfloat16}
+    assert any(mixed for role, mixed, dtype in seen if role == "discriminator")
+    assert {dtype for role, mixed, dtype in seen if role == "discriminator" and not mixed} == {torch.bfloat16}
+    # The gradient penalty differentiates D at the mixed images: that forward stays fp32.
+    assert {dtype for role, mixed, dtype in seen if mixed} == {torch.float32}
+    assert grads and set(grads) == {torch.float32}
+    assert fp32.keys() == bf16.keys()
+    for name, value in fp32.items():
+        assert bf16[name] == pytest.approx(value, rel=0.05, abs=0.02), name
 
 
 def test_precision_must_be_known(cli):

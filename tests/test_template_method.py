@@ -20,7 +20,7 @@ def installed(tmp_path_factory):
 
 
 def mdt(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def test_a_third_party_method_trains_and_translates(installed, tmp_path):
