@@ -216,10 +216,12 @@ def _read_picture(file: Path, crop: int):
 @click.option("--crop", default=0, show_default=True, help="Centre-crop this many pixels before resizing (0: largest square).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--batch-size", default=16, show_default=True, help="Images per generator call when translating a folder.")
+@click.option("--skip-bad-files", is_flag=True, help="Skip (and name) input images that cannot be read, instead of stopping.")
 @click.option("-h", "--help", "show_help", is_flag=True, help="Show this help; with --checkpoint, the model's own options too.")
 @click.pass_context
 def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | None, output: Path | None, grid: bool, num: int | None,
-              crop: int, device: str, overwrite: bool, show_help: bool) -> None:
+              crop: int, device: str, overwrite: bool, batch_size: int, skip_bad_files: bool, show_help: bool) -> None:
     """Translate images with a trained model. What to ask for comes from the model itself:
     `mdt translate --checkpoint RUN --help` lists its options.
 
@@ -245,6 +247,8 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
         raise MdtError(f"--num {num}: give at least 1")
     if crop < 0:
         raise MdtError(f"--crop {crop}: give 0 (the largest centred square) or a size in pixels")
+    if batch_size < 1:
+        raise MdtError(f"--batch-size {batch_size}: give at least 1")
     _check_output(input_path, output, grid, num or 1)
     translator = load_translator(checkpoint, device)
     request = _parse_request(translator.options, ctx.args, grid, crop)
@@ -255,7 +259,7 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
     if grid:
         _write_grids(translator, files, input_path, output, request, num, crop, overwrite)
     else:
-        _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite)
+        _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite, batch_size, skip_bad_files)
 
 
 def _print_options(options) -> None:
@@ -335,9 +339,12 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
         raise MdtError(str(exc)) from None
 
 
-def _write_translations(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int, crop: int, overwrite: bool) -> None:
-    """One image per input and request; with --num, one per value of the varying option,
-    named by the request's choices and that value (``dog_cat_5.png``)."""
+def _write_translations(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int, crop: int,
+                        overwrite: bool, batch_size: int = 16, skip_bad_files: bool = False) -> None:
+    """One image per input and request, ``batch_size`` inputs per generator call; with
+    --num, one per value of the varying option, named by the request's choices and that
+    value (``dog_cat_5.png``). A file that cannot be read stops here with nothing
+    half-written, or is named and skipped with --skip-bad-files."""
     from mdt.grids import save_png
     from mdt.images import ImageProblem
 
@@ -355,18 +362,46 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
         choices = [str(wanted[o.name]) for o in translator.options if o.type == "choice" and o.name in wanted]
         return output / ("_".join([file.stem, *choices, str(wanted[varies])]) + ".png")
 
-    outputs = [output] if single else [name(f, r) for f in files for r in requests]
-    _fresh_outputs(outputs, overwrite)
-    targets = iter(outputs)
-    try:
-        for file in files:
-            picture = _read_picture(file, crop)
-            for wanted in requests:
-                target = next(targets)
-                save_png(translator(picture, crop_size=crop, **wanted), target)
-                console.print(f"wrote {target}", markup=False)
-    except ImageProblem as exc:
-        raise MdtError(str(exc)) from None
+    targets = {(file, k): output if single else name(file, r) for file in files for k, r in enumerate(requests)}
+    _fresh_outputs(list(targets.values()), overwrite)
+    written, skipped = 0, 0
+    with _translation_progress(len(files) > 1) as progress:
+        task = progress.add_task("translating", total=len(files))
+        for first in range(0, len(files), batch_size):
+            readable, pictures = [], []
+            for file in files[first:first + batch_size]:
+                try:
+                    pictures.append(_read_picture(file, crop))
+                    readable.append(file)
+                except MdtError as exc:
+                    if not skip_bad_files:
+                        raise MdtError(f"{exc}; {written} outputs written before it, none half-written "
+                                       "(--skip-bad-files skips such files)") from None
+                    skipped += 1
+                    progress.console.print(f"skipped: {exc}", markup=False, soft_wrap=True)
+            for k, wanted in enumerate(requests):
+                try:
+                    outputs = translator(pictures, crop_size=crop, **wanted) if pictures else []
+                except ImageProblem as exc:
+                    raise MdtError(str(exc)) from None
+                for file, picture in zip(readable, outputs):
+                    save_png(picture, targets[file, k])
+                    written += 1
+                    if len(targets) <= 20:
+                        console.print(f"wrote {targets[file, k]}", markup=False, soft_wrap=True)
+            progress.advance(task, len(files[first:first + batch_size]))
+    if len(targets) > 20:
+        console.print(f"wrote {written} images to {output}" + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
+    elif skipped:
+        console.print(f"skipped {skipped} unreadable", markup=False)
+
+
+def _translation_progress(shown: bool):
+    """A progress bar with an ETA on stderr for a folder; nothing for one image."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"), TimeRemainingColumn())
+    return Progress(*columns, console=err_console, disable=not shown or not err_console.is_terminal)
 
 
 @main.command("train-classifier")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from conftest import REPO, random_image, small
+from test_recipe_errors import one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,37 @@ def test_the_python_api_checks_requests_against_the_options(trained):
         translator(images, to="Blond_Hair")
     with pytest.raises(MdtError, match="this model's grid does not take 'to'"):
         translator.grid(images, to={"Blond_Hair": 1})
+
+
+def test_a_folder_goes_through_in_batches_with_the_outputs_of_one_at_a_time(cli, trained, tmp_path):
+    for i in range(5):
+        random_image(tmp_path / "in" / f"p{i}.png", 40 + 3 * i, 50, seed=i)  # sizes differ: each is cropped alone
+    batched = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "batched", "--to", "Glasses",
+                  "--batch-size", "2")
+    assert batched.exit_code == 0, batched.output
+    for i in range(5):
+        alone = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in" / f"p{i}.png", "--output", f"alone{i}.png",
+                    "--to", "Glasses")
+        assert alone.exit_code == 0, alone.output
+        a = np.asarray(Image.open(tmp_path / "batched" / f"p{i}.png"), dtype=np.int16)
+        b = np.asarray(Image.open(tmp_path / f"alone{i}.png"), dtype=np.int16)
+        assert np.abs(a - b).max() <= 1  # batching changes float rounding at most
+
+
+def test_an_unreadable_image_in_a_folder_stops_or_is_skipped(cli, trained, tmp_path):
+    for i in range(4):
+        random_image(tmp_path / "in" / f"p{i}.png", 40, 40, seed=i)
+    (tmp_path / "in" / "p2.png").write_bytes(b"not a png")
+    stopped = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses",
+                  "--batch-size", "2")
+    assert stopped.exit_code == 2
+    (line,) = [line for line in stopped.stderr.splitlines() if line.strip()]  # one line; the outputs written are on stdout
+    assert line.startswith("error: ") and f"cannot read image '{tmp_path / 'in' / 'p2.png'}'" in line and "2 outputs written before it" in line
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png"]  # whole files only, no .tmp
+    skipped = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses",
+                  "--overwrite", "--skip-bad-files")
+    assert skipped.exit_code == 0, skipped.output
+    assert f"skipped: cannot read image '{tmp_path / 'in' / 'p2.png'}'" in skipped.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p3.png"]
+    assert "error: --batch-size 0: give at least 1" == one_line_error(
+        cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "0"))

@@ -1,0 +1,95 @@
+"""`mdt translate --input FOLDER`: images per second at batch 1 (one image per generator
+call) and at larger batches, as a user runs it (a process each, model loading included,
+and without it). The model is the quickstart's networks (or the paper's, at 128 px) after one training step; the
+folder holds drawn 178x178 PNGs. Prints a table.
+
+    python benchmarks/translate_folder.py                 # 256 images, batches 1 and 16
+    python benchmarks/translate_folder.py --paper-size    # StarGAN's networks at 128 px
+    python benchmarks/translate_folder.py --images 512 --batch-sizes 1,8,16,32
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+PAPER = ["run.image_size=128", "run.batch_size=2", "generator.conv_dim=64", "generator.residual_blocks=6",
+         "discriminator.conv_dim=64", "discriminator.layers=6", "datasets.faces.size=64", "datasets.faces.test_size=8"]
+
+
+def quickstart_model(folder: Path, overrides: list[str]) -> Path:
+    """A run of the quickstart recipe, one step long, without its judge."""
+    from mdt.engine import train
+    from mdt.plugins import load_plugins
+    from mdt.recipe import dump_toml, load_recipe
+
+    data = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
+    data.pop("metrics", None), data.pop("classifier", None)
+    (folder / "recipe.toml").write_text(dump_toml(data))
+    registry = load_plugins().registry
+    recipe = load_recipe(folder / "recipe.toml", ["run.iterations=1", *overrides], registry)
+    train(recipe, registry, folder / "run", console=Console(file=open(os.devnull, "w")))
+    return folder / "run"
+
+
+def drawn_images(folder: Path, count: int, size: int = 178) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for i in range(count):
+        low = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)  # smooth colour fields, as photos compress
+        Image.fromarray(low).resize((size, size), Image.BICUBIC).save(folder / f"{i:05d}.png")
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--batch-sizes", default="1,16")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--paper-size", action="store_true", help="StarGAN's paper networks at 128 px (G 64/6, D 64/6) instead of the quickstart's")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run = quickstart_model(tmp, PAPER if args.paper_size else [])
+        drawn_images(tmp / "in", args.images)
+        base = [sys.executable, "-m", "mdt.cli", "translate", "--checkpoint", str(run), "--to", "Blond_Hair", "--device", args.device]
+        load = timed([*base, "--input", str(tmp / "in" / "00000.png"), "--output", str(tmp / "one.png")])
+        table = Table(title=f"mdt translate, {args.images} images, {'paper-size' if args.paper_size else 'quickstart'} model, {args.device}; {platform.processor() or platform.machine()}, "
+                            f"{os.cpu_count()} cores")
+        for column in ("batch", "seconds", "images/s", "images/s without loading", "vs batch 1"):
+            table.add_column(column, justify="right")
+        first = None
+        for size in sizes:
+            seconds = timed([*base, "--input", str(tmp / "in"), "--output", str(tmp / f"out{size}"), "--batch-size", str(size)])
+            rate = args.images / (seconds - load)
+            first = first or rate
+            table.add_row(str(size), f"{seconds:.1f}", f"{args.images / seconds:.1f}", f"{rate:.1f}", f"{rate / first:.2f}x")
+        Console().print(table)
+        print(f"loading the model and translating one image: {load:.1f} s (subtracted in 'without loading')")
+
+
+if __name__ == "__main__":
+    main()
