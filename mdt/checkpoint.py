@@ -38,6 +38,7 @@ from mdt.labels import LabelSchema, schemas_from_json, schemas_to_json
 FORMAT = "mdt-checkpoint-2"
 READABLE = ("mdt-checkpoint-1", FORMAT)  # 1: before the generic core; same keys, no 'content'
 MODEL, CLASSIFIER = "model", "classifier"
+PRETRAINED_FILE = "model.safetensors"  # a model folder's one checkpoint (mdt/pretrained.py)
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
 TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
 
@@ -324,16 +325,19 @@ def prune(directory: str | Path, keep: int) -> None:
 
 
 def resolve(path: str | Path) -> Path:
-    """A checkpoint file, or the newest one of a run folder or its ``checkpoints/``."""
+    """A checkpoint file, a model folder's ``model.safetensors``, or the newest
+    checkpoint of a run folder or its ``checkpoints/``."""
     path = Path(path)
     if path.is_file():
         return path
+    if (path / PRETRAINED_FILE).is_file():
+        return path / PRETRAINED_FILE
     for directory in (path / "checkpoints", path):
         found = list_checkpoints(directory)
         if found:
             return found[-1]
     if path.exists():
-        raise MdtError(f"'{path}' holds no checkpoint (expected checkpoints/step_*.safetensors)")
+        raise MdtError(f"'{path}' holds no checkpoint (expected checkpoints/step_*.safetensors, or {PRETRAINED_FILE})")
     raise MdtError(f"checkpoint or run folder '{path}' does not exist")
 
 

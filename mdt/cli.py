@@ -404,6 +404,21 @@ def _translation_progress(shown: bool):
     return Progress(*columns, console=err_console, disable=not shown or not err_console.is_terminal)
 
 
+@main.command("save-pretrained")
+@click.argument("source", metavar="RUN_OR_FILE", type=click.Path(path_type=Path))
+@click.argument("out", metavar="DIR", type=FolderPath("DIR", "a folder for the model"))
+@click.option("--license", "licence", default="other", show_default=True,
+              help="The licence of the weights, as a Hub identifier (mit, apache-2.0, cc-by-nc-4.0, ...).")
+@click.option("--overwrite", is_flag=True, help="Replace files already in DIR.")
+def save_pretrained_command(source: Path, out: Path, licence: str, overwrite: bool) -> None:
+    """Write a model folder to share (Hub layout): model.safetensors, recipe, labels,
+    a sample grid and a README.md model card with the run's metrics."""
+    from mdt.pretrained import save_pretrained
+
+    card = save_pretrained(source, out, licence=licence, overwrite=overwrite)
+    console.print(f"wrote {out} (model card: {card})", markup=False, soft_wrap=True)
+
+
 @main.command("train-classifier")
 @click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option

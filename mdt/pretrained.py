@@ -1,0 +1,78 @@
+"""Model folders to share, in the layout of the Hugging Face Hub: ``model.safetensors``
+(the networks, no optimizer or random state), ``recipe.toml``, ``labels.json``, a sample
+grid and a ``README.md`` model card whose YAML front matter names the library, licence,
+datasets, labels and metrics. ``load_translator(FOLDER)`` and ``mdt translate
+--checkpoint FOLDER`` read it like a run folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+from mdt import checkpoint as ckpt
+from mdt.errors import MdtError
+
+SAMPLE = "sample.png"
+
+
+def save_pretrained(source: str | Path, out: Path, *, licence: str, overwrite: bool = False) -> Path:
+    """Write the model folder ``out`` from a run folder or checkpoint file; returns the card's path."""
+    file = ckpt.resolve(source)
+    saved = ckpt.read(file, training=False, content=ckpt.MODEL)
+    if out.exists() and not out.is_dir():
+        raise MdtError(f"'{out}' is a file; give a folder for the model")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise MdtError(f"'{out}' already holds files; pass --overwrite to replace them, or choose another folder")
+    run = file.parent.parent if file.parent.name == "checkpoints" else None
+    out.mkdir(parents=True, exist_ok=True)
+    networks = {name: saved.network(name) for name in saved.network_names()}
+    ckpt.save_model(out / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=saved.recipe_text,
+                    schemas=saved.schemas, origin=saved.origin)
+    (out / "recipe.toml").write_text(saved.recipe_text, encoding="utf-8")
+    (out / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
+    metrics = _metrics(run)
+    samples = sorted((run / "samples").glob("step_*.png")) if run else []
+    if samples:
+        shutil.copyfile(samples[-1], out / SAMPLE)
+    card = out / "README.md"
+    card.write_text(model_card(saved, out, licence, metrics, bool(samples)), encoding="utf-8")
+    return card
+
+
+def _metrics(run: Path | None) -> dict[str, float]:
+    """The run's metrics.json (what `mdt run` measured at its end), flat numbers only."""
+    if run is None or not (run / "metrics.json").is_file():
+        return {}
+    data = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool) -> str:
+    recipe = tomllib.loads(saved.recipe_text)
+    method = recipe.get("method", {}).get("type", "?")
+    datasets = sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
+    labels = [name for schema in saved.schemas for name in schema.names]
+    # YAML front matter; lists and keys in JSON's syntax, which YAML reads as written
+    front = ["---", "library_name: mdt", f"license: {json.dumps(licence)}", "pipeline_tag: image-to-image",
+             f"tags: {json.dumps(['mdt', method, 'image-to-image'])}", f"datasets: {json.dumps(datasets)}",
+             f"labels: {json.dumps(labels)}"]
+    if metrics:
+        front.append("metrics:")
+        front += [f"  {json.dumps(key)}: {value:.6g}" for key, value in sorted(metrics.items())]
+    front.append("---")
+    body = [f"# {out.name}", "",
+            f"A `{method}` model trained with mdt for {saved.step} iterations"
+            + (f" (imported from {saved.origin})" if saved.origin else "") + f", on {', '.join(datasets)}.", "",
+            f"Licence: {licence}.", "",
+            "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".", ""]
+    if metrics:
+        body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
+    if has_sample:
+        body += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
+    body += ["Translate (the model's own options: `mdt translate --checkpoint . --help`):", "", "```bash",
+             f"mdt translate --checkpoint {out.name} --input photo.jpg --output out.png --grid", "```", "",
+             "Train it again (the recipe names the data it was trained on):", "", "```bash",
+             "mdt run recipe.toml", "```", ""]
+    return "\n".join(front + [""] + body)

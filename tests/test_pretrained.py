@@ -1,0 +1,65 @@
+"""Model folders to share (Hub layout): the same translations as the run, a model card
+that says what the model is, what it scored and under which licence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from safetensors import safe_open
+
+from conftest import REPO, random_image, small
+from mdt import checkpoint as ckpt
+from test_recipe_errors import one_line_error
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+def test_a_model_folder_translates_as_the_run_does(cli, trained, tmp_path):
+    result = cli("save-pretrained", trained, "shared", "--license", "mit")
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "shared"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "labels.json", "model.safetensors", "recipe.toml", "sample.png"]
+    with safe_open(folder / "model.safetensors", "pt") as f:
+        keys = list(f.keys())
+    assert keys and not any(k.startswith(ckpt.TRAINING_PREFIXES) for k in keys)  # weights only: no optimizer, no random state
+    photo = random_image(tmp_path / "face.png", 60, 50, 4)
+    for checkpoint, output in ((trained, "from_run.png"), (folder, "from_folder.png")):
+        result = cli("translate", "--checkpoint", checkpoint, "--input", photo, "--output", output, "--to", "Blond_Hair")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "from_run.png").read_bytes() == (tmp_path / "from_folder.png").read_bytes()
+
+
+def test_the_model_card_names_the_licence_labels_and_metrics(cli, trained, tmp_path):
+    assert cli("save-pretrained", trained, "shared", "--license", "cc-by-nc-4.0").exit_code == 0
+    text = (tmp_path / "shared" / "README.md").read_text()
+    _, front, body = text.split("---\n", 2)
+    card = yaml.safe_load(front)
+    measured = json.loads((trained / "metrics.json").read_text())
+    assert card["library_name"] == "mdt" and card["license"] == "cc-by-nc-4.0"
+    assert card["labels"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"]
+    assert card["datasets"] == ["synthetic_faces"]
+    assert card["metrics"]["accuracy/target_accuracy"] == pytest.approx(measured["accuracy/target_accuracy"], abs=1e-5)
+    assert "Licence: cc-by-nc-4.0." in body and "| accuracy/target_accuracy |" in body and "![samples" in body
+    assert "mdt translate --checkpoint shared" in body
+
+
+def test_a_model_folder_is_not_written_over(cli, trained, tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    line = one_line_error(cli("save-pretrained", trained, "taken"))
+    assert line == "error: 'taken' already holds files; pass --overwrite to replace them, or choose another folder"
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]
