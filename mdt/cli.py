@@ -404,6 +404,19 @@ def _translation_progress(shown: bool):
     return Progress(*columns, console=err_console, disable=not shown or not err_console.is_terminal)
 
 
+@main.command("export")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder or model folder.")
+@click.option("--format", "fmt", required=True, help="onnx (for onnxruntime) or torchscript (for torch.jit.load).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="A folder (one file per network the model uses), or a .onnx/.pt file for a one-network model.")
+def export_command(checkpoint: Path, fmt: str, out: Path) -> None:
+    """Export the networks a model translates with, batch size dynamic, labels in the metadata."""
+    from mdt.export import export_model
+
+    for path in export_model(checkpoint, out, fmt):
+        console.print(f"wrote {path}", markup=False, soft_wrap=True)
+
+
 @main.command("save-pretrained")
 @click.argument("source", metavar="RUN_OR_FILE", type=click.Path(path_type=Path))
 @click.argument("out", metavar="DIR", type=FolderPath("DIR", "a folder for the model"))

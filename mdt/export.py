@@ -1,0 +1,125 @@
+"""Export a model's networks for serving without mdt: ONNX (run with onnxruntime) or
+TorchScript (``torch.jit.load``), with a dynamic batch size.
+
+Which networks, and with what inputs, comes from the method itself: the translator
+draws its grid (every target) once on random images while each network's inputs are
+recorded, and every network it called is exported with those inputs as the example.
+Input and output names are the network's role's (``images``, ``labels``, ``style``,
+...), so a plugin's method exports like the built-in ones. Each file carries the label
+schemas and the image size (ONNX metadata ``mdt.labels``, ``mdt.image_size``; a
+TorchScript file's extra file ``mdt.json``); images are (B, 3, S, S) in [-1, 1]."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mdt.errors import MdtError
+from mdt.labels import schemas_to_json
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+def recorded_calls(translator) -> dict[str, tuple[torch.Tensor, ...]]:
+    """The first inputs each network received while the translator drew its grid."""
+    method = translator.components.method
+    calls: dict[str, tuple[torch.Tensor, ...]] = {}
+    hooks = []
+    for name, network in method.networks().items():
+        def record(module, args, kwargs, name=name):
+            if name not in calls:
+                calls[name] = tuple(a for a in (*args, *kwargs.values()) if a is not None)
+        hooks.append(network.register_forward_pre_hook(record, with_kwargs=True))
+    try:
+        torch.manual_seed(0)
+        images = torch.rand(2, 3, translator.image_size, translator.image_size, device=translator.device) * 2 - 1
+        with torch.no_grad():
+            translator.translator.grid(images)
+            # An image option (a style reference) calls networks of its own; it may need a
+            # choice made too (the reference's domain): the first of each is taken.
+            choices = {o.name: o.choices[0] for o in translator.options if o.type == "choice" and o.choices and o.grid}
+            for option in translator.options:
+                if option.type == "image" and option.grid:
+                    translator.translator.grid(images, **{option.name: images, **choices})
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not calls:
+        raise MdtError("this model's translator called no network; nothing to export")
+    return calls
+
+
+def role_names(method, network: str, inputs: int, outputs: int) -> tuple[list[str], list[str]]:
+    """The role's input and output names for a network (``generator_ab.x`` is a ``generator``)."""
+    role = next((r for n, r in sorted(method.roles.items(), key=lambda item: -len(item[0])) if network.startswith(n)), None)
+    ins = list(role.inputs) if role and len(role.inputs) == inputs else [f"input_{i}" for i in range(inputs)]
+    outs = list(role.outputs) if role and len(role.outputs) == outputs else [f"output_{i}" for i in range(outputs)]
+    return ins, outs
+
+
+def export_model(source: str | Path, out: Path, fmt: str) -> list[Path]:
+    """Write one file per network the translator uses; returns their paths. ``out`` is a
+    folder, or a file name when the model has one such network."""
+    from mdt.inference import load_translator
+
+    if fmt not in FORMATS:
+        raise MdtError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    translator = load_translator(source, device="cpu")
+    calls = recorded_calls(translator)
+    suffix = FORMATS[fmt]
+    if out.suffix:
+        if len(calls) > 1:
+            raise MdtError(f"--out '{out}' is one file, but this model uses {len(calls)} networks "
+                           f"({', '.join(calls)}); give a folder")
+        if out.suffix != suffix:
+            raise MdtError(f"--out '{out}': a {fmt} file ends in {suffix}")
+        targets = {next(iter(calls)): out}
+    else:
+        targets = {name: out / f"{name}{suffix}" for name in calls}
+    about = {"mdt.labels": schemas_to_json(translator.components.schemas), "mdt.image_size": str(translator.image_size)}
+    networks = translator.components.method.networks()
+    for name, path in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        network, example = networks[name].eval(), calls[name]
+        with torch.no_grad():
+            result = network(*example)
+        count = len(result) if isinstance(result, (tuple, list)) else 1
+        inputs, outputs = role_names(translator.components.method, name, len(example), count)
+        if fmt == "onnx":
+            _onnx(network, example, path, inputs, outputs, about)
+        else:
+            _torchscript(network, example, path, {**about, "inputs": inputs, "outputs": outputs})
+    return list(targets.values())
+
+
+def _onnx(network, example, path: Path, inputs: list[str], outputs: list[str], about: dict[str, str]) -> None:
+    try:
+        import onnx
+        import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
+    except ImportError:
+        raise MdtError("ONNX export needs the onnx and onnxscript packages: pip install -e '.[export]'") from None
+
+    batch = torch.export.Dim("batch", min=1)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter's progress and notes
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(network, example, dynamic_shapes=tuple({0: batch} for _ in example),
+                                    input_names=inputs, output_names=outputs, dynamo=True, verbose=False)
+    model = program.model_proto
+    for key, value in about.items():
+        model.metadata_props.add(key=key, value=value)
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+
+
+def _torchscript(network, example, path: Path, about: dict[str, Any]) -> None:
+    traced = torch.jit.trace(network, example, check_trace=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.jit.save(traced, str(tmp), _extra_files={"mdt.json": json.dumps(about)})
+    tmp.replace(path)

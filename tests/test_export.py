@@ -1,0 +1,121 @@
+"""`mdt export`: the networks a model translates with, run outside mdt (onnxruntime,
+torch.jit.load) at another batch size, give mdt's own outputs within 1e-4."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from conftest import REPO, install_package, small
+from mdt.export import recorded_calls
+from mdt.inference import load_translator
+from test_recipe_errors import one_line_error
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
+def one_more(example: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The recorded inputs with one more row (a batch size the export never saw)."""
+    torch.manual_seed(3)
+    grown = []
+    for tensor in example:
+        extra = tensor[-1:] + 0.1 * torch.randn_like(tensor[-1:]) if tensor.is_floating_point() else tensor[:1]
+        grown.append(torch.cat([tensor, extra]))
+    return tuple(grown)
+
+
+def as_list(result) -> list[np.ndarray]:
+    return [t.numpy() for t in (result if isinstance(result, (tuple, list)) else (result,))]
+
+
+def exported_agree(run, folder, fmt: str) -> set[str]:
+    translator = load_translator(run, device="cpu")
+    networks = translator.components.method.networks()
+    checked = set()
+    for name, example in recorded_calls(translator).items():
+        inputs = one_more(example)
+        with torch.no_grad():
+            expected = as_list(networks[name].eval()(*inputs))
+        if fmt == "onnx":
+            session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
+            got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)})
+            labels = {p.key: p.value for p in onnx.load(str(folder / f"{name}.onnx")).metadata_props}["mdt.labels"]
+        else:
+            files = {"mdt.json": ""}
+            loaded = torch.jit.load(str(folder / f"{name}.pt"), _extra_files=files)
+            with torch.no_grad():
+                got = as_list(loaded(*inputs))
+            labels = json.loads(files["mdt.json"])["mdt.labels"]
+        assert json.loads(labels)[0]["names"] == list(translator.label_names[0])
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected):
+            assert a.shape == b.shape and a.shape[0] == example[0].shape[0] + 1
+            np.testing.assert_allclose(a, b, atol=1e-4, rtol=0, err_msg=name)
+        checked.add(name)
+    return checked
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_stargan_exports_agree(cli, trained, tmp_path, fmt):
+    result = cli("export", "--checkpoint", trained, "--format", fmt, "--out", "exported")
+    assert result.exit_code == 0, result.output
+    # G translates; D reads an input's labels when they are not given
+    assert exported_agree(trained, tmp_path / "exported", fmt) == {"generator", "discriminator"}
+
+
+def test_stargan_v2_exports_its_three_networks(cli, tmp_path):
+    from test_import_stargan_v2 import official_file
+
+    path, _ = official_file(tmp_path)
+    assert cli("import", "stargan-v2", path, "--out", "imported", "--image-size", "32").exit_code == 0
+    result = cli("export", "--checkpoint", "imported", "--format", "onnx", "--out", "exported")
+    assert result.exit_code == 0, result.output
+    # the moving averages are what StarGAN v2 translates with; the style encoder serves references
+    assert exported_agree(tmp_path / "imported", tmp_path / "exported", "onnx") == {
+        "generator_ema", "mapping_network_ema", "style_encoder_ema"}
+
+
+def test_a_third_party_generator_exports(tmp_path_factory, tmp_path):
+    template = REPO / "plugins" / "template"
+    env = install_package(template, tmp_path_factory.mktemp("site"))
+
+    def mdt(*args):
+        return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+
+    assert mdt("run", template / "recipe.toml", "--out", "run", "--set", "run.iterations=2").returncode == 0
+    done = mdt("export", "--checkpoint", "run", "--format", "onnx", "--out", "exported")
+    assert done.returncode == 0, done.stderr
+    script = (f"import os, sys; sys.path.insert(0, {str(REPO / 'tests')!r}); from test_export import exported_agree; "
+              "os.environ.pop('MDT_DISABLE_PLUGIN_AUTOLOAD'); "  # the test helpers turn autoload off; the plugin needs it
+              f"print(sorted(exported_agree({str(tmp_path / 'run')!r}, __import__('pathlib').Path({str(tmp_path / 'exported')!r}), 'onnx')))")
+    checked = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert "'generator'" in checked.stdout
+
+
+def test_export_errors_are_one_line(cli, trained):
+    assert one_line_error(cli("export", "--checkpoint", trained, "--format", "tflite", "--out", "x")) == \
+        "error: --format 'tflite': expected one of onnx, torchscript"
+    line = one_line_error(cli("export", "--checkpoint", trained, "--format", "onnx", "--out", "g.onnx"))
+    assert "is one file, but this model uses 2 networks (discriminator, generator)" in line or \
+        "is one file, but this model uses 2 networks (generator, discriminator)" in line
