@@ -326,7 +326,12 @@ def prune(directory: str | Path, keep: int) -> None:
 
 def resolve(path: str | Path) -> Path:
     """A checkpoint file, a model folder's ``model.safetensors``, or the newest
-    checkpoint of a run folder or its ``checkpoints/``."""
+    checkpoint of a run folder or its ``checkpoints/``; ``hf://OWNER/NAME`` is a model
+    folder on the Hugging Face Hub (:func:`mdt.pretrained.from_hub`)."""
+    if str(path).startswith("hf:/"):  # a Path made of "hf://x/y" reads "hf:/x/y"
+        from mdt.pretrained import HUB, from_hub
+
+        path = from_hub(HUB + str(path)[len("hf:/"):].lstrip("/"))
     path = Path(path)
     if path.is_file():
         return path

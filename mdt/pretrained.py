@@ -15,6 +15,28 @@ from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
 
 SAMPLE = "sample.png"
+HUB = "hf://"
+HUB_FILES = [ckpt.PRETRAINED_FILE, "recipe.toml", "labels.json", "README.md", SAMPLE]
+
+
+def from_hub(location: str) -> Path:
+    """The local folder of ``hf://owner/name[@revision]``: downloaded into (or, with
+    ``HF_HUB_OFFLINE=1``, only read from) huggingface_hub's cache."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError:
+        raise MdtError(f"'{location}' is on the Hugging Face Hub: pip install -e '.[hub]' to read it") from None
+    repo, _, revision = location[len(HUB):].partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise MdtError(f"'{location}': expected hf://OWNER/NAME[@REVISION]")
+    try:
+        return Path(snapshot_download(repo, revision=revision or None, allow_patterns=HUB_FILES))
+    except LocalEntryNotFoundError:
+        raise MdtError(f"'{location}' is not in the Hugging Face cache and cannot be downloaded now "
+                       "(HF_HUB_OFFLINE is set, or there is no network)") from None
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise MdtError(f"'{location}': {str(exc).splitlines()[0]}") from None
 
 
 def save_pretrained(source: str | Path, out: Path, *, licence: str, overwrite: bool = False) -> Path:

@@ -63,3 +63,30 @@ def test_a_model_folder_is_not_written_over(cli, trained, tmp_path):
     line = one_line_error(cli("save-pretrained", trained, "taken"))
     assert line == "error: 'taken' already holds files; pass --overwrite to replace them, or choose another folder"
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]
+
+
+def test_an_hf_location_reads_the_model_folder_from_the_hub_cache(cli, trained, tmp_path, monkeypatch):
+    """The cache is written here in huggingface_hub's own layout; nothing is downloaded."""
+    assert cli("save-pretrained", trained, "shared", "--license", "mit").exit_code == 0
+    cache, commit = tmp_path / "hub-cache", "0123456789abcdef0123456789abcdef01234567"
+    snapshot = cache / "models--someone--quickstart" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in (tmp_path / "shared").iterdir():
+        (snapshot / file.name).write_bytes(file.read_bytes())
+    (cache / "models--someone--quickstart" / "refs").mkdir()
+    (cache / "models--someone--quickstart" / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    photo = random_image(tmp_path / "face.png", 60, 50, 4)
+    for checkpoint, output in (("shared", "local.png"), ("hf://someone/quickstart", "hub.png")):
+        result = cli("translate", "--checkpoint", checkpoint, "--input", photo, "--output", output, "--to", "Blond_Hair")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "local.png").read_bytes() == (tmp_path / "hub.png").read_bytes()
+    line = one_line_error(cli("translate", "--checkpoint", "hf://someone/elsewhere", "--input", photo, "--output", "x.png",
+                              "--to", "Blond_Hair"))
+    assert line == ("error: 'hf://someone/elsewhere' is not in the Hugging Face cache and cannot be downloaded now "
+                    "(HF_HUB_OFFLINE is set, or there is no network)")
