@@ -108,8 +108,9 @@ def restore_newest(components: Components, found: list[Path], main: bool, consol
                 os.replace(path, aside)
             console.print(f"skipped {path.name}: {exc}; kept as {aside.name}", markup=False, soft_wrap=True)
             continue
+        restored = restore(components, saved, path)
         console.print(f"resuming {path.parent.parent} from step {saved.step} ({path.name})", markup=False, soft_wrap=True)
-        return restore(components, saved, path)
+        return restored
     raise MdtError(f"no checkpoint in '{found[0].parent}' can be read (each is kept as *.unreadable)")
 
 

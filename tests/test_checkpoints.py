@@ -19,6 +19,7 @@ from mdt.errors import MdtError
 from mdt.logbook import read_log
 from mdt.plugins import load_plugins
 from mdt.recipe import load_recipe
+from test_recipe_errors import one_line_error
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 TINY = [
@@ -150,8 +151,8 @@ def test_a_checkpoint_that_does_not_fit_is_refused(registry, tmp_path, cli):
     assert re.search(r"generator tensor 'layers\.0\.weight' has shape \(8, 8, 7, 7\) in the checkpoint but \(16, 8, 7, 7\) in the recipe", str(caught.value))
     # Resuming a run with a recipe whose labels differ: one line, nothing written.
     result = cli("run", QUICKSTART, "--resume", tmp_path / "run", *small(*TINY[5:], "run.iterations=2", 'datasets.faces.attributes=["Glasses"]'))
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "the run was trained with the labels" in result.output and "faces: Glasses" in result.output
+    line = one_line_error(result)  # nothing said of resuming before the refusal
+    assert "the run was trained with the labels" in line and "faces: Glasses" in line
 
 
 def test_checkpoint_info(registry, tmp_path, cli):
