@@ -114,6 +114,20 @@ def install_package(package: Path, target: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory) -> Path:
+    """A 2-iteration quickstart run with small networks and its judge, shared read-only
+    by the tests that translate, export or share a trained model."""
+    from mdt.cli import main
+
+    root = tmp_path_factory.mktemp("quickstart")
+    args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
+    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root / "run"
+
+
 @pytest.fixture
 def celeba_root(tmp_path: Path) -> Path:
     return write_celeba(tmp_path / "celeba")

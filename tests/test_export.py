@@ -13,24 +13,15 @@ import onnxruntime
 import pytest
 import torch
 
-from conftest import REPO, install_package, small
+from conftest import REPO, install_package
 from mdt.export import recorded_calls
 from mdt.inference import load_translator
 from test_recipe_errors import one_line_error
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from mdt.cli import main
-
-    root = tmp_path_factory.mktemp("trained")
-    args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
-    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return root / "run"
+@pytest.fixture
+def trained(quickstart_run):
+    return quickstart_run
 
 
 def one_more(example: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:

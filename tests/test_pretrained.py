@@ -9,23 +9,14 @@ import pytest
 import yaml
 from safetensors import safe_open
 
-from conftest import REPO, random_image, small
+from conftest import random_image
 from mdt import checkpoint as ckpt
 from test_recipe_errors import one_line_error
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from click.testing import CliRunner
-
-    from mdt.cli import main
-
-    root = tmp_path_factory.mktemp("trained")
-    args = ["run", str(REPO / "recipes" / "quickstart.toml"), "--out", str(root / "run")]
-    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return root / "run"
+@pytest.fixture
+def trained(quickstart_run):
+    return quickstart_run
 
 
 def test_a_model_folder_translates_as_the_run_does(cli, trained, tmp_path):
