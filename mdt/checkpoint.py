@@ -88,6 +88,11 @@ class Checkpoint:
         return self.metadata.get("imported_from", "")
 
     @property
+    def licence(self) -> str:
+        """The weights' licence when the file records one (imports of official weights do)."""
+        return self.metadata.get("license", "")
+
+    @property
     def classifier_table(self) -> dict[str, Any]:
         """The ``[classifier]`` table that builds a judge."""
         return self._json("table", {})
@@ -118,7 +123,8 @@ class Checkpoint:
 
 
 def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Tensor]], step: int, recipe: str,
-               schemas: Sequence[LabelSchema], training: TrainingState | None = None, origin: str = "") -> Path:
+               schemas: Sequence[LabelSchema], training: TrainingState | None = None, origin: str = "",
+               licence: str = "") -> Path:
     """A model checkpoint: each network's state dict, the resolved recipe that rebuilds
     them, the label schemas, and for a run that can resume its ``training`` state."""
     tensors = {f"{name}/{key}": value for name, state in networks.items() for key, value in state.items()}
@@ -126,6 +132,8 @@ def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Te
                 "schemas": schemas_to_json(schemas)}
     if origin:
         metadata["imported_from"] = origin
+    if licence:
+        metadata["license"] = licence  # of the weights, as a Hub identifier: an import's upstream terms
     if training is not None:
         structures = {}
         for name, state in training.optimizers.items():

@@ -420,10 +420,10 @@ def export_command(checkpoint: Path, fmt: str, out: Path) -> None:
 @main.command("save-pretrained")
 @click.argument("source", metavar="RUN_OR_FILE", type=click.Path(path_type=Path))
 @click.argument("out", metavar="DIR", type=FolderPath("DIR", "a folder for the model"))
-@click.option("--license", "licence", default="other", show_default=True,
-              help="The licence of the weights, as a Hub identifier (mit, apache-2.0, cc-by-nc-4.0, ...).")
+@click.option("--license", "licence", help="The weights' licence as a Hub identifier (mit, apache-2.0, cc-by-nc-4.0, ...); "
+              "default: the one an imported checkpoint records, else other.")
 @click.option("--overwrite", is_flag=True, help="Replace files already in DIR.")
-def save_pretrained_command(source: Path, out: Path, licence: str, overwrite: bool) -> None:
+def save_pretrained_command(source: Path, out: Path, licence: str | None, overwrite: bool) -> None:
     """Write a model folder to share (Hub layout): model.safetensors, recipe, labels,
     a sample grid and a README.md model card with the run's metrics."""
     from mdt.pretrained import save_pretrained

@@ -39,10 +39,13 @@ def from_hub(location: str) -> Path:
         raise MdtError(f"'{location}': {str(exc).splitlines()[0]}") from None
 
 
-def save_pretrained(source: str | Path, out: Path, *, licence: str, overwrite: bool = False) -> Path:
-    """Write the model folder ``out`` from a run folder or checkpoint file; returns the card's path."""
+def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False) -> Path:
+    """Write the model folder ``out`` from a run folder or checkpoint file; returns the
+    card's path. The licence defaults to the one the checkpoint records (an import's
+    upstream terms), else "other"."""
     file = ckpt.resolve(source)
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
+    licence = licence or saved.licence or "other"
     if out.exists() and not out.is_dir():
         raise MdtError(f"'{out}' is a file; give a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -51,7 +54,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str, overwrite: b
     out.mkdir(parents=True, exist_ok=True)
     networks = {name: saved.network(name) for name in saved.network_names()}
     ckpt.save_model(out / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=saved.recipe_text,
-                    schemas=saved.schemas, origin=saved.origin)
+                    schemas=saved.schemas, origin=saved.origin, licence=licence)
     (out / "recipe.toml").write_text(saved.recipe_text, encoding="utf-8")
     (out / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
     metrics = _metrics(run)

@@ -81,3 +81,21 @@ def test_an_hf_location_reads_the_model_folder_from_the_hub_cache(cli, trained, 
                               "--to", "Blond_Hair"))
     assert line == ("error: 'hf://someone/elsewhere' is not in the Hugging Face cache and cannot be downloaded now "
                     "(HF_HUB_OFFLINE is set, or there is no network)")
+
+
+def test_imported_official_weights_carry_their_upstream_licence(cli, tmp_path):
+    """StarGAN v2's published weights are CC BY-NC 4.0: a model folder of them must say so."""
+    from test_import_stargan_v2 import official_file
+
+    path, _ = official_file(tmp_path)
+    assert cli("import", "stargan-v2", path, "--out", "imported", "--image-size", "32").exit_code == 0
+    assert cli("save-pretrained", "imported", "shared").exit_code == 0
+    text = (tmp_path / "shared" / "README.md").read_text()
+    assert yaml.safe_load(text.split("---\n")[1])["license"] == "cc-by-nc-4.0"
+    assert "imported from official StarGAN v2: 100000_nets_ema.ckpt" in text
+    assert ckpt.read(tmp_path / "shared" / "model.safetensors").licence == "cc-by-nc-4.0"
+
+
+def test_a_run_of_ones_own_has_licence_other_unless_given(cli, trained, tmp_path):
+    assert cli("save-pretrained", trained, "shared").exit_code == 0
+    assert yaml.safe_load((tmp_path / "shared" / "README.md").read_text().split("---\n")[1])["license"] == "other"

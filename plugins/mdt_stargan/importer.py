@@ -66,6 +66,9 @@ def convert_discriminator(state: dict, path: Path) -> tuple[dict[str, torch.Tens
     }
 
 
+LICENCE = "mit"  # yunjey/stargan's, code and published weights
+
+
 def discriminator_layers(image_size: int) -> int:
     """The official depth rule without an official file: halve down to a 2 px map, six times at most."""
     layers = 1
@@ -141,7 +144,8 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
     origin = f"official StarGAN v1: {generator_path.name}" + (f", {discriminator_path.name}" if discriminator_path else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.toml").write_text(text, encoding="utf-8")
-    return ckpt.save_model(target, networks=networks, step=step, recipe=text, schemas=[schema], origin=origin)
+    return ckpt.save_model(target, networks=networks, step=step, recipe=text, schemas=[schema], origin=origin,
+                           licence=LICENCE)
 
 
 @click.command("stargan-v1")

@@ -27,6 +27,7 @@ from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEnc
 
 NETWORKS = ("generator", "mapping_network", "style_encoder")
 DEFAULT_DOMAINS = {2: ("female", "male"), 3: ("cat", "dog", "wild")}  # CelebA-HQ, AFHQ
+LICENCE = "cc-by-nc-4.0"  # clovaai/stargan-v2's published weights: non-commercial use only
 
 
 def read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -166,7 +167,8 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
     schemas = [LabelSchema("domains", tuple(domains), (), categorical=True)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.toml").write_text(recipe, encoding="utf-8")
-    return ckpt.save_model(target, networks=networks, step=step, recipe=recipe, schemas=schemas, origin=f"official StarGAN v2: {path.name}")
+    return ckpt.save_model(target, networks=networks, step=step, recipe=recipe, schemas=schemas,
+                           origin=f"official StarGAN v2: {path.name}", licence=LICENCE)
 
 
 @click.command("stargan-v2")
