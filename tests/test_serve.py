@@ -11,12 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import REPO, random_image, small
+from mdt import checkpoint as ckpt
 from PIL import Image
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
@@ -47,12 +49,15 @@ def server(tmp_path_factory):
     _need(shutil.which("chromium") is not None, "chromium (apt install chromium)")
     folder = tmp_path_factory.mktemp("serve")
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
-    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
-    subprocess.run([sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *args], cwd=folder, env=env, check=True,
-                   capture_output=True, timeout=600)
+    model = os.environ.get("MDT_SERVE_CHECKPOINT")  # the README's screenshot: a trained quickstart run
+    if not model:
+        args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+        subprocess.run([sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *args], cwd=folder, env=env, check=True,
+                       capture_output=True, timeout=600)
+        model = str(folder / "run")
     port = _free_port()
     log = open(folder / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", "run", "--port", str(port)], cwd=folder,
+    process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", model, "--port", str(port)], cwd=folder,
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
@@ -65,7 +70,7 @@ def server(tmp_path_factory):
                 process.kill()
                 pytest.fail("mdt serve did not start:\n" + (folder / "serve.log").read_text())
             time.sleep(1)
-    yield url, folder
+    yield url, Path(model)
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -79,7 +84,8 @@ def _fetch(page, src: str) -> Image.Image:
 def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    url, folder = server
+    url, model = server
+    size = tomllib.loads(ckpt.read(ckpt.resolve(model), training=False).recipe_text)["run"]["image_size"]
     face = random_image(tmp_path / "face.png", 48, 48, seed=3)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
@@ -114,9 +120,9 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
         browser.close()
     with Image.open(face) as original:
         source = np.asarray(original.convert("RGB").resize(result.size), dtype=np.float32)
-    assert result.size == (32, 32) and from_sample.size == (32, 32)  # the model's image size
+    assert result.size == (size, size) and from_sample.size == (size, size)  # the model's image size
     assert np.abs(np.asarray(result, dtype=np.float32) - source).mean() > 5  # a translation, not the input back
-    shown = np.asarray(sample.resize((32, 32)), dtype=np.float32)
+    shown = np.asarray(sample.resize((size, size)), dtype=np.float32)
     assert np.abs(np.asarray(from_sample, dtype=np.float32) - shown).mean() > 5
 
 
