@@ -208,7 +208,7 @@ def _read_picture(file: Path, crop: int):
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
 @click.option("--input", "input_path", type=click.Path(path_type=Path), help="Image file or folder of images.")
 @click.option("--output", type=click.Path(path_type=Path), help="Output PNG (one input, or one grid) or folder.")
 @click.option("--grid", is_flag=True, help="Write a grid: inputs x every target (or x --num outputs, or x every reference).")
@@ -405,7 +405,7 @@ def _translation_progress(shown: bool):
 
 
 @main.command("export")
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder or model folder.")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
 @click.option("--format", "fmt", required=True, help="onnx (for onnxruntime) or torchscript (for torch.jit.load).")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="A folder (one file per network the model uses), or a .onnx/.pt file for a one-network model.")
@@ -453,7 +453,7 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 
 
 @main.command("eval")
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
 @click.option("--classifier", type=click.Path(path_type=Path), help="Judge from mdt train-classifier (default: the run's, else trained now).")
 @click.option("--out", type=FolderPath("--out", "a folder for the report"), help="Report folder (default: RUN/eval-step_N).")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME", help="Run only this metric (repeatable; default: all that apply).")
@@ -483,7 +483,7 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
 
 
 @main.command()
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file or run folder.")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
 @click.option("--port", default=7860, show_default=True, help="Port of the local web page.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: reachable from other machines).")
 @click.option("--max-file-mb", default=20, show_default=True, help="Largest upload accepted.")

@@ -330,6 +330,9 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     from mdt.logbook import read_log
 
     console = console or Console(stderr=True)
+    if out is None and str(path).startswith("hf:/"):
+        location = "hf://" + str(path)[len("hf:/"):].lstrip("/")  # a Path made of "hf://x/y" reads "hf:/x/y"
+        raise MdtError(f"give --out for '{location}': its folder is huggingface_hub's cache, not a place for a report")
     file, saved = read_model(path)
     run_dir = run_folder(file)
     out = out or run_dir / f"eval-step_{saved.step:08d}"

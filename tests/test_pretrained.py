@@ -99,3 +99,8 @@ def test_imported_official_weights_carry_their_upstream_licence(cli, tmp_path):
 def test_a_run_of_ones_own_has_licence_other_unless_given(cli, trained, tmp_path):
     assert cli("save-pretrained", trained, "shared").exit_code == 0
     assert yaml.safe_load((tmp_path / "shared" / "README.md").read_text().split("---\n")[1])["license"] == "other"
+
+
+def test_eval_of_a_hub_model_asks_for_a_report_folder(cli):
+    line = one_line_error(cli("eval", "--checkpoint", "hf://someone/quickstart"))
+    assert line == "error: give --out for 'hf://someone/quickstart': its folder is huggingface_hub's cache, not a place for a report"
