@@ -336,10 +336,10 @@ def resolve(path: str | Path) -> Path:
     """A checkpoint file, a model folder's ``model.safetensors``, or the newest
     checkpoint of a run folder or its ``checkpoints/``; ``hf://OWNER/NAME`` is a model
     folder on the Hugging Face Hub (:func:`mdt.pretrained.from_hub`)."""
-    if str(path).startswith("hf:/"):  # a Path made of "hf://x/y" reads "hf:/x/y"
-        from mdt.pretrained import HUB, from_hub
+    from mdt.pretrained import from_hub, hub_location  # here, not at the top: it reads checkpoints itself
 
-        path = from_hub(HUB + str(path)[len("hf:/"):].lstrip("/"))
+    if location := hub_location(path):
+        path = from_hub(location)
     path = Path(path)
     if path.is_file():
         return path

@@ -328,10 +328,10 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     from mdt.grids import grid_image
     from mdt.inference import read_model
     from mdt.logbook import read_log
+    from mdt.pretrained import hub_location
 
     console = console or Console(stderr=True)
-    if out is None and str(path).startswith("hf:/"):
-        location = "hf://" + str(path)[len("hf:/"):].lstrip("/")  # a Path made of "hf://x/y" reads "hf:/x/y"
+    if out is None and (location := hub_location(path)):
         raise MdtError(f"give --out for '{location}': its folder is huggingface_hub's cache, not a place for a report")
     file, saved = read_model(path)
     run_dir = run_folder(file)

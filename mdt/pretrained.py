@@ -19,6 +19,12 @@ HUB = "hf://"
 HUB_FILES = [ckpt.PRETRAINED_FILE, "recipe.toml", "labels.json", "README.md", SAMPLE]
 
 
+def hub_location(path: str | Path) -> str | None:
+    """``hf://OWNER/NAME`` when ``path`` names one (a Path made of it reads ``hf:/OWNER/NAME``), else None."""
+    text = str(path)
+    return HUB + text[len("hf:/"):].lstrip("/") if text.startswith("hf:/") else None
+
+
 def from_hub(location: str) -> Path:
     """The local folder of ``hf://owner/name[@revision]``: downloaded into (or, with
     ``HF_HUB_OFFLINE=1``, only read from) huggingface_hub's cache."""
