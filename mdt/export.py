@@ -70,15 +70,15 @@ def export_model(source: str | Path, out: Path, fmt: str) -> list[Path]:
 
     if fmt not in FORMATS:
         raise MdtError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    suffix = FORMATS[fmt]
+    if out.suffix and out.suffix != suffix:
+        raise MdtError(f"--out '{out}': a {fmt} file ends in {suffix}")
     translator = load_translator(source, device="cpu")
     calls = recorded_calls(translator)
-    suffix = FORMATS[fmt]
     if out.suffix:
         if len(calls) > 1:
             raise MdtError(f"--out '{out}' is one file, but this model uses {len(calls)} networks "
                            f"({', '.join(calls)}); give a folder")
-        if out.suffix != suffix:
-            raise MdtError(f"--out '{out}': a {fmt} file ends in {suffix}")
         targets = {next(iter(calls)): out}
     else:
         targets = {name: out / f"{name}{suffix}" for name in calls}

@@ -22,6 +22,7 @@ from mdt import checkpoint as ckpt
 from mdt.engine import train
 from mdt.logbook import read_log
 from mdt.recipe import load_recipe
+from test_catalogue import tiny_recipe
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 ITERATIONS, EVERY, KILLS = 90, 4, 20
@@ -34,19 +35,6 @@ SETTINGS = [
 ]
 STEP = re.compile(r"^step (\d+)/")
 RESUMED = re.compile(r"resuming .* from step (\d+)|holds no checkpoint yet; starting it from step (0)")
-
-
-def without_metrics(folder):
-    """The quickstart less its judge (minutes to train): written as a recipe file."""
-    import tomllib
-
-    from mdt.recipe import dump_toml
-
-    data = tomllib.loads(QUICKSTART.read_text())
-    data.pop("metrics"), data.pop("classifier")
-    path = folder / "tiny.toml"
-    path.write_text(dump_toml(data))
-    return path
 
 
 class Life:
@@ -78,7 +66,7 @@ class Life:
 
 @pytest.mark.slow
 def test_twenty_kills_at_random_moments(registry, tmp_path):
-    recipe = without_metrics(tmp_path)
+    recipe = tiny_recipe(tmp_path)
     args = [sys.executable, "-m", "mdt.cli", "run", str(recipe), "--out", "run"]
     for item in SETTINGS:
         args += ["--set", item]

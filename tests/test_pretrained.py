@@ -104,3 +104,8 @@ def test_a_run_of_ones_own_has_licence_other_unless_given(cli, trained, tmp_path
 def test_eval_of_a_hub_model_asks_for_a_report_folder(cli):
     line = one_line_error(cli("eval", "--checkpoint", "hf://someone/quickstart"))
     assert line == "error: give --out for 'hf://someone/quickstart': its folder is huggingface_hub's cache, not a place for a report"
+
+
+def test_a_malformed_hub_location_is_one_line(cli):
+    line = one_line_error(cli("checkpoint", "info", "hf://just-a-name"))
+    assert line == "error: 'hf://just-a-name': expected hf://OWNER/NAME[@REVISION]"
