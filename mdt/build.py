@@ -10,6 +10,7 @@ import torch
 
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema
+from mdt.loggers import Loggers
 from mdt.method import Method
 from mdt.recipe import INJECTED, NETWORKS, Recipe, Table, parameters
 from mdt.registry import Registry
@@ -85,6 +86,11 @@ def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], d
 
         networks[name] = make if role.many else make()
     return networks
+
+
+def build_loggers(recipe: Recipe, registry: Registry, console) -> Loggers:
+    """The recipe's ``[loggers]``, for the main process of a training run."""
+    return Loggers([(t.name, instantiate(recipe, t, registry, {})) for t in recipe.section("loggers")], console)
 
 
 def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None) -> Components:

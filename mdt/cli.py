@@ -109,7 +109,11 @@ def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
 @set_option
 def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Check a recipe against the registered components without building anything."""
-    recipe_obj = _recipe(recipe_path, overrides, _registry())
+    from mdt.recipe import missing_package
+
+    registry = _registry()
+    recipe_obj = _recipe(recipe_path, overrides, registry)
+    missing_package(recipe_obj, registry)
     tables = sum(1 for _ in recipe_obj.tables())
     console.print(f"{recipe_path}: ok ({tables} components)")
 
@@ -458,7 +462,12 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 @click.option("--out", type=FolderPath("--out", "a folder for the report"), help="Report folder (default: RUN/eval-step_N).")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME", help="Run only this metric (repeatable; default: all that apply).")
 @click.option("--max-images", type=int, help="Held-out images per dataset for every metric (default: each metric's own).")
-@click.option("--inception", type=FilePath("--inception", "the Inception weights file"), help="FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth): standard FID/KID.")
+@click.option("--inception", type=FilePath("--inception", "the Inception weights file"),
+              help="FID Inception weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth (--fid-protocol pytorch-fid) "
+                   "or torchvision's inception_v3_google-0cc3c7bd.pth (--fid-protocol stargan-v2).")
+@click.option("--fid-protocol", type=click.Choice(["pytorch-fid", "stargan-v2"]),
+              help="How FID is measured (default: each fid metric's own, pytorch-fid): see docs/evaluation.md.")
+@click.option("--seeds", type=int, help="Measure FID this many times, with other latent codes and references; report mean and spread.")
 @click.option("--lpips", type=FilePath("--lpips", "the LPIPS weights file"), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
 @click.option("--alexnet", type=FilePath("--alexnet", "the AlexNet weights file"), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path), metavar="RUN",
@@ -466,7 +475,8 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier report in --out.")
 def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_names: tuple[str, ...], max_images: int | None,
-          inception: Path | None, lpips: Path | None, alexnet: Path | None, compare: tuple[Path, ...], device: str, overwrite: bool) -> None:
+          inception: Path | None, fid_protocol: str | None, seeds: int | None, lpips: Path | None, alexnet: Path | None,
+          compare: tuple[Path, ...], device: str, overwrite: bool) -> None:
     """Measure a trained model on its held-out images: accuracy of translations (judged
     by a classifier), cycle error, FID/KID per target, and for StarGAN v2 diversity in
     latent and reference modes. Writes metrics.json and a self-contained report.html."""
@@ -474,11 +484,14 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
 
     if max_images is not None and max_images < 1:
         raise MdtError(f"--max-images {max_images}: give at least 1")
+    if seeds is not None and not 1 <= seeds <= 100:
+        raise MdtError(f"--seeds {seeds}: give a number from 1 to 100")
     if alexnet and not lpips:
         raise MdtError("--alexnet is the backbone of LPIPS: give --lpips too")
     weights = {k: v for k, v in (("inception", inception), ("lpips", lpips), ("alexnet", alexnet)) if v is not None}
     folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
-                                    max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare)
+                                    max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare,
+                                    settings={"protocol": fid_protocol, "seeds": seeds})
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
 
 
@@ -536,7 +549,7 @@ def checkpoint_info(path: Path) -> None:
     if saved.content == ckpt.MODEL:
         from mdt.recipe import parse_recipe
 
-        for table in parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=_registry()).tables():
+        for table in parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=_registry(), model_only=True).tables():
             say(f"  [{table.address}] {table.type}")
     else:
         say("  [classifier] " + ", ".join(f"{k}: {v}" for k, v in saved.classifier_table.items()))

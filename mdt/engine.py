@@ -20,20 +20,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mdt import checkpoint as ckpt
 from mdt import distributed
-from mdt.build import Components, build, pick_device
+from mdt.build import Components, build, build_loggers, pick_device
 from mdt.cache import ImageCache
 from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook
-from mdt.recipe import Recipe, parse_recipe, resolved
+from mdt.loggers import Loggers, RunInfo
+from mdt.recipe import Recipe, missing_package, parse_recipe, resolved
 from mdt.registry import Registry
 from mdt.runfolder import RunLock, holds_files, is_started_run
 
@@ -230,8 +232,15 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     try:
         found = resume_point(run_dir, resume, main, console)
         components, start, saved, streams, plan = _prepare(recipe, registry, run_dir, found, topology, console)
+        loggers = open_loggers(recipe, registry, run_dir, start if resume else None, main, console)
         begun = True
-        return _loop(recipe, registry, run_dir, components, start, saved, streams, plan, resume, topology, console)
+        try:
+            result = _loop(recipe, registry, run_dir, components, start, saved, streams, plan, resume, topology, console, loggers)
+        except BaseException:
+            loggers.close(False)
+            raise
+        loggers.close(True)
+        return result
     finally:
         if lock:
             lock.release(remove_folder=not begun)
@@ -241,6 +250,7 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
     """Build the recipe's components on the device, restore ``found``'s newest readable
     checkpoint into them, and open the training streams where it stopped."""
     settings = recipe.run
+    missing_package(recipe, registry)
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     device = pick_device(settings.device)
@@ -274,8 +284,19 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
     return components, start, saved, streams, plan
 
 
+def open_loggers(recipe: Recipe, registry: Registry, run_dir: Path, resumed_from: int | None, main: bool, console: Console) -> Loggers:
+    """The recipe's loggers, open, on the main process only; one that cannot start stops
+    the run before its first step."""
+    if not main:
+        return Loggers([], console)
+    loggers = build_loggers(recipe, registry, console)
+    full = resolved(recipe, registry)
+    loggers.open(RunInfo(run_dir, full.data, full.to_toml(), resumed_from))
+    return loggers
+
+
 def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Components, start: int, saved, streams, plan,
-          resume: bool, topology, console: Console) -> RunResult:
+          resume: bool, topology, console: Console, loggers: Loggers) -> RunResult:
     """Write the run's recipe, then train from ``start``: one batch per stream, one method
     step, then logging, sampling and saving on their schedules; finally the metrics."""
     settings, main = recipe.run, topology.is_main
@@ -293,7 +314,7 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
             recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
             console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
         recipe_file.write_text(recipe_text, encoding="utf-8")
-    logbook = Logbook(run_dir, settings.tensorboard, resumed_from=start if resume else None) if main else None
+    logbook = Logbook(run_dir, resumed_from=start if resume else None) if main else None
     if saved is not None:
         ckpt.restore_rng(saved.rng)
     last_saved: Path | None = None
@@ -311,21 +332,27 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
                 rate.update(done, time.perf_counter())
                 if main and (done % settings.log_every == 0 or done == settings.iterations):
                     per_second = rate.per_second()
-                    logbook.write(done, {**values, "it_per_s": per_second, "skipped_files": skipped.count})
+                    logged = {**values, "it_per_s": per_second, "skipped_files": skipped.count}
+                    logbook.write(done, logged)
+                    loggers.scalars(done, logged)
                     shown = _summary(values)
                     progress.update(task, losses=shown, rate=f"{per_second:.2f}")
                     if not console.is_terminal:
                         eta = clock(rate.eta(done, settings.iterations))
                         console.print(f"step {done}/{settings.iterations}  {per_second:.2f} it/s  eta {eta}  {shown}", markup=False, soft_wrap=True)
                 if main and (done % settings.sample_every == 0 or done == settings.iterations):
-                    write_samples(components, fixed, run_dir / "samples" / f"step_{done:08d}.png")
+                    sample_file = run_dir / "samples" / f"step_{done:08d}.png"
+                    grid = write_samples(components, fixed, sample_file)
+                    loggers.image(done, "samples", np.asarray(grid), sample_file)
                 if main and (done % settings.checkpoint_every == 0 or done == settings.iterations):
                     last_saved = save_checkpoint(components, recipe_text, run_dir, done, streams)
+                    loggers.checkpoint(done, last_saved)
                 progress.update(task, completed=done)
         metrics = evaluate(components, recipe, registry, run_dir, console) if main else {}
         if metrics:
             logbook.write(settings.iterations, metrics, event="metrics")
             (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            loggers.metrics(settings.iterations, metrics)
     finally:
         if logbook is not None:
             logbook.close()
@@ -374,14 +401,16 @@ def open_streams(components: Components, registry: Registry, train_sets: list, c
     return plan, streams
 
 
-def write_samples(components: Components, fixed: list[Batch], path: Path) -> None:
+def write_samples(components: Components, fixed: list[Batch], path: Path) -> Image.Image:
     translator = components.method.translator()
     rows, titles = [], None
     with torch.no_grad():
         for batch in fixed:
             batch_rows, titles = translator.grid(batch.images, source=batch.source, labels=batch.labels)
             rows.extend(batch_rows)
-    save_png(grid_image(rows, ["input", *titles] if titles else None), path)
+    grid = grid_image(rows, ["input", *titles] if titles else None)
+    save_png(grid, path)
+    return grid
 
 
 def evaluate(components: Components, recipe: Recipe, registry: Registry, run_dir: Path, console: Console) -> dict[str, Any]:

@@ -258,9 +258,12 @@ def train_judge(recipe: Recipe, registry: Registry, out: Path, *, max_images: in
     return save_classifier(evaluation.classifier, table, components.schemas, out, accuracy), accuracy
 
 
-def default_metrics(recipe: Recipe, registry: Registry, translator, names: Sequence[str] = (), max_images: int | None = None) -> dict[str, Any]:
+def default_metrics(recipe: Recipe, registry: Registry, translator, names: Sequence[str] = (), max_images: int | None = None,
+                    settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The metrics of ``mdt eval``: those named, else the recipe's ``[metrics]`` (with
-    their settings) and every other registered metric that applies to this method."""
+    their settings) and every other registered metric that applies to this method.
+    ``settings`` (``{"protocol": "stargan-v2"}``) go to every metric whose constructor
+    takes them, like ``max_images``."""
     from mdt.recipe import parameters
 
     tables = {t.name: t for t in recipe.section("metrics")}
@@ -276,8 +279,8 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
     for name, table in chosen.items():
         values = dict(table.values)
         factory = registry.get("metric", values["type"]).factory
-        if max_images is not None and "max_images" in parameters(factory):
-            values["max_images"] = max_images
+        given = {"max_images": max_images, **(settings or {})}
+        values.update({k: v for k, v in given.items() if v is not None and k in parameters(factory)})
         metric = instantiate(recipe, Table(table.address, "metric", values), registry, {})
         applies = getattr(metric, "applies", None)
         if names or applies is None or applies(translator):
@@ -294,7 +297,7 @@ def _model(path: Path, registry: Registry, device: torch.device, data: Component
     from mdt.recipe import parse_recipe, resolved
 
     file, saved = read_model(path)
-    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
+    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
     if data is None:
         components = build(recipe, registry, device=device)
     else:
@@ -318,7 +321,7 @@ def run_folder(file: Path) -> Path:
 def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = None, classifier: Path | None = None,
                         weights: Mapping[str, Path] | None = None, metric_names: Sequence[str] = (), max_images: int | None = None,
                         device: str = "auto", overwrite: bool = False, console: Console | None = None,
-                        compare: Sequence[Path] = ()) -> tuple[Path, dict[str, Any]]:
+                        compare: Sequence[Path] = (), settings: Mapping[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
     """``mdt eval``: every metric on the held-out split; writes ``metrics.json`` and
     ``report.html`` to ``out`` (default: ``<run>/eval-step_<N>``). Each model of
     ``compare`` is measured the same way, on the same held-out images by the same judge,
@@ -350,7 +353,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
         console.print(f"judge classifier: {classifier}", markup=False)
     evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
                             weights=weights, console=console)
-    metrics = default_metrics(recipe, registry, evaluation.translator, metric_names, max_images)
+    metrics = default_metrics(recipe, registry, evaluation.translator, metric_names, max_images, settings)
     results = run_metrics(evaluation, metrics, console)
     compared = {}
     for other in compare:
@@ -359,7 +362,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
         other_evaluation = Evaluation(other_components, lambda: evaluation.classifier, classifier=evaluation.classifier, weights=weights,
                                       console=console)
         other_evaluation.cache = evaluation.cache  # the judge's readings of real images, real features: the same data
-        chosen = default_metrics(recipe, registry, other_evaluation.translator, metric_names, max_images)
+        chosen = default_metrics(recipe, registry, other_evaluation.translator, metric_names, max_images, settings)
         chosen = {k: m for k, m in chosen.items() if getattr(m, "applies", lambda t: True)(other_evaluation.translator)}
         name = _unique(run_folder(other_file).name, [run_dir.name, *compared])
         compared[name] = {"checkpoint": str(other_file), "metrics": run_metrics(other_evaluation, chosen, console)}

@@ -100,7 +100,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     """Load a checkpoint file (or the newest checkpoint of a run folder) for inference."""
     registry = registry or get_registry()
     file, saved = read_model(path)
-    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry)
+    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
     components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device))
     missing = load_networks(components, saved)
     translator = ImageTranslator(components, file, saved.step, missing)

@@ -1,4 +1,4 @@
-"""The run log: JSON lines always, TensorBoard event files when tensorboard is installed.
+"""The run log ``log.jsonl``, always written; trackers are loggers (:mod:`mdt.loggers`).
 
 ``log.jsonl`` holds one record per line: ``{"event", "step", "time", ...values}``. A
 run resumed from step S first moves the records after S (written before a kill, and
@@ -18,39 +18,24 @@ DISCARDED = "log.discarded.jsonl"
 
 
 class Logbook:
-    def __init__(self, run_dir: Path, tensorboard: bool = True, resumed_from: int | None = None) -> None:
+    def __init__(self, run_dir: Path, resumed_from: int | None = None) -> None:
         self.path = run_dir / "log.jsonl"
         discarded = cut_after(self.path, resumed_from) if resumed_from is not None else []
         torn = self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
         self._file = open(self.path, "a", encoding="utf-8")
         if torn:  # a line cut by a kill: end it so the next record stays readable
             self._file.write("\n")
-        self._writer = None
         if resumed_from is not None:
             steps = [r.get("step", 0) for r in discarded]
             self.write(resumed_from, {"discarded": [min(steps), max(steps)] if steps else None}, event="resumed")
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard is optional
-                pass
-            else:  # purge_step: TensorBoard hides the events after the resumed step
-                purge = None if resumed_from is None else resumed_from + 1
-                self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
 
     def write(self, step: int, values: dict[str, Any], event: str = "train") -> None:
         record = {"event": event, "step": step, "time": round(time.time(), 3), **values}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
-        if self._writer is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._writer.add_scalar(key, value, step)
 
     def close(self) -> None:
         self._file.close()
-        if self._writer is not None:
-            self._writer.close()
 
 
 def cut_after(path: Path, step: int) -> list[dict[str, Any]]:

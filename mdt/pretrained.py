@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
+from mdt.recipe import model_recipe_text
 
 SAMPLE = "sample.png"
 HUB = "hf://"
@@ -59,9 +60,10 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     run = file.parent.parent if file.parent.name == "checkpoints" else None
     out.mkdir(parents=True, exist_ok=True)
     networks = {name: saved.network(name) for name in saved.network_names()}
-    ckpt.save_model(out / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=saved.recipe_text,
+    recipe_text = model_recipe_text(saved.recipe_text)
+    ckpt.save_model(out / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
                     schemas=saved.schemas, origin=saved.origin, licence=licence)
-    (out / "recipe.toml").write_text(saved.recipe_text, encoding="utf-8")
+    (out / "recipe.toml").write_text(recipe_text, encoding="utf-8")
     (out / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
     metrics = _metrics(run)
     samples = sorted((run / "samples").glob("step_*.png")) if run else []

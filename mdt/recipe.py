@@ -2,7 +2,7 @@
 
 One table per component. ``type`` names a registered component; every other key is an
 argument of its constructor. Tables that hold several components (``datasets``,
-``losses``, ``metrics``) have one named sub-table each; the name is what logs show.
+``losses``, ``metrics``, ``loggers``) have one named sub-table each; the name is what logs show.
 ``[networks.<role>]`` holds one table per network role of the method (see
 :class:`mdt.method.Role`): the method decides which networks exist and of what kind.
 Values mdt knows itself (:data:`INJECTED`, and a method's networks) are passed in by
@@ -13,11 +13,14 @@ built.
 Older recipes wrote networks as top-level tables (``[generator]``); a top-level table
 named like a role of the recipe's method is read as ``[networks.<role>]``, with a notice,
 and ``--set generator.conv_dim=8`` is short for ``--set networks.generator.conv_dim=8``.
+Older recipes' ``[run] tensorboard = true`` is read as ``[loggers.tensorboard]`` when the
+tensorboard package is installed (what it did then), and is dropped otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import json
 import math
@@ -46,6 +49,7 @@ class Section:
 
 RUN = "run"
 NETWORKS = "networks"
+LOGGERS = "loggers"
 SECTIONS: dict[str, Section] = {
     "datasets": Section("dataset", many=True),
     "labels": Section("label_encoder"),
@@ -55,6 +59,7 @@ SECTIONS: dict[str, Section] = {
     "method": Section("method"),
     "metrics": Section("metric", many=True, required=False),
     "classifier": Section("classifier", required=False),  # the judge of translations (mdt eval)
+    LOGGERS: Section("logger", many=True, required=False),  # trackers besides log.jsonl (mdt.loggers)
 }
 
 INJECTED: dict[str, str] = {
@@ -142,6 +147,13 @@ class Recipe:
         return dump_toml(self.data)
 
 
+def model_recipe_text(text: str) -> str:
+    """A checkpoint's recipe without its ``[loggers]``: what a shared model folder carries
+    (someone's tracking server is not part of their model)."""
+    data = tomllib.loads(text)
+    return dump_toml(data) if data.pop(LOGGERS, None) is not None else text
+
+
 # ---------------------------------------------------------------- loading
 
 
@@ -157,14 +169,20 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Regis
     return parse_recipe(text, str(path), overrides, registry)
 
 
-def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
+def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None,
+                 model_only: bool = False) -> Recipe:
+    """A checked recipe. ``model_only``: a checkpoint's recipe, read to rebuild its model;
+    its loggers are left out, so a tracker need not be installed where the model is used."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MdtError(f"{source}: malformed TOML: {exc}") from None
+    if model_only:
+        data.pop(LOGGERS, None)
     recipe = Recipe(source, data)
     roles = method_roles(data, registry) if registry is not None else {}
     _read_old_network_tables(recipe, roles)
+    _read_old_run_keys(recipe)
     _check_layout(recipe, roles)
     for override in overrides:
         apply_override(recipe, override, roles)
@@ -185,6 +203,31 @@ def _read_old_network_tables(recipe: Recipe, roles: Mapping[str, Any]) -> None:
     if isinstance(recipe.data.get(NETWORKS), dict):  # in the order the method declares its roles
         networks = recipe.data.pop(NETWORKS)
         recipe.data[NETWORKS] = {**{k: networks[k] for k in roles if k in networks}, **networks}
+
+
+def _read_old_run_keys(recipe: Recipe) -> None:
+    """``[run] tensorboard`` (before loggers were components) becomes ``[loggers.tensorboard]``."""
+    run = recipe.data.get(RUN)
+    if not isinstance(run, dict) or "tensorboard" not in run:
+        return
+    wanted = run.pop("tensorboard")
+    if wanted is True and importlib.util.find_spec("tensorboard") is not None:
+        loggers = recipe.data.setdefault(LOGGERS, {})
+        if isinstance(loggers, dict) and not any(isinstance(t, dict) and t.get("type") == "tensorboard" for t in loggers.values()):
+            loggers.setdefault("tensorboard", {"type": "tensorboard"})
+            recipe.notices.append(f"{recipe.source}: [run] tensorboard = true is read as [loggers.tensorboard]; write it so")
+
+
+def missing_package(recipe: Recipe, registry: Registry) -> None:
+    """Raise when a component the recipe trains with needs a Python package that is not
+    installed (a factory's ``requires``). Not part of :func:`validate`: a run folder whose
+    recipe names an MLflow logger still translates on a machine without MLflow."""
+    for table in recipe.tables():
+        factory = registry.get(table.kind, table.type).factory
+        for package in getattr(factory, "requires", ()):
+            if importlib.util.find_spec(package) is None:
+                raise MdtError(f"{_where(recipe, table.address, 'type')} type '{table.type}' needs the Python package "
+                               f"'{package}', which is not installed (pip install {package})")
 
 
 def _check_layout(recipe: Recipe, roles: Mapping[str, Any]) -> None:

@@ -27,7 +27,6 @@ class RunSettings:
     checkpoint_every: Positive = 10000
     keep_checkpoints: Count = 3  # 0: keep every checkpoint
     skip_bad_files: bool = False
-    tensorboard: bool = True
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     cache_images: bool = False

@@ -56,3 +56,34 @@ def test_kid_grows_with_a_shift_and_is_unbiased_near_zero():
     shifted, _ = kid(a, b + 1.0, subsets=50, subset_size=200)
     # Two samples of one distribution: zero within the estimate's spread, tiny beside a real shift.
     assert abs(same) < 3 * spread and abs(same) < 0.01 * shifted
+
+
+class _Features(torch.nn.Module):
+    """Hands torchmetrics the features themselves: a 'network' that reads the first D
+    numbers of each input (also of the dummy image it probes the feature size with)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1)[:, : self.dim].double()
+
+
+def test_fid_and_kid_arithmetic_match_torchmetrics():
+    """torchmetrics computes both from the same features on its own: means and covariances,
+    its matrix square root, its polynomial-kernel MMD (one subset of all features)."""
+    tm_fid = pytest.importorskip("torchmetrics.image.fid")
+    tm_kid = pytest.importorskip("torchmetrics.image.kid")
+    g = torch.Generator().manual_seed(4)
+    real = torch.randn(60, 12, generator=g, dtype=torch.float64)
+    fake = 0.7 * torch.randn(50, 12, generator=g, dtype=torch.float64) + 0.3
+    theirs = tm_fid.FrechetInceptionDistance(feature=_Features(12))
+    theirs.update(real, real=True)
+    theirs.update(fake, real=False)
+    assert fid(real, fake) == pytest.approx(float(theirs.compute()), rel=1e-6)
+    theirs = tm_kid.KernelInceptionDistance(feature=_Features(12), subsets=1, subset_size=50)
+    theirs.update(real[:50], real=True)
+    theirs.update(fake, real=False)
+    mean, _ = theirs.compute()
+    assert kid(real[:50], fake, subsets=1, subset_size=50)[0] == pytest.approx(float(mean), rel=1e-6)

@@ -41,7 +41,9 @@ def test_two_processes_give_the_gradients_of_one_on_the_full_batch(tmp_path):
 
 
 def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
-    args = [str(AUDITED_CLI), "run", str(QUICKSTART), "--out", "run"]
+    recipe = tmp_path / "logged.toml"  # the quickstart with a logger: only rank 0 may write its table
+    recipe.write_text(QUICKSTART.read_text() + '\n[loggers.table]\ntype = "csv"\n')
+    args = [str(AUDITED_CLI), "run", str(recipe), "--out", "run"]
     args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
                   "run.cache_images=true")
     result = torchrun(*args, cwd=tmp_path)
@@ -51,6 +53,7 @@ def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001.safetensors", "step_00000002.safetensors"]
     lines = (run / "log.jsonl").read_text().splitlines()
     assert len([line for line in lines if '"event": "train"' in line]) == 2  # one writer
+    assert [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()] == ["step", "1", "2"]
     rank0 = json.loads((tmp_path / "writes_rank0.json").read_text())
     assert any("step_00000002.safetensors" in path for path in rank0)  # the audit sees mdt's writes
     # Rank 1 writes no log, sample, checkpoint, recipe or lock: only the images it decoded

@@ -235,7 +235,7 @@ def test_eval_refuses_to_overwrite_and_names_bad_inputs(trained, cli, tmp_path):
     assert "--inception" in one_line_error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "a", "--inception", tmp_path / "none.pth"))
     torch.save({"x": torch.zeros(2)}, tmp_path / "bad.pth")
     line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "b", "--inception", tmp_path / "bad.pth", "--metric", "fid"))
-    assert "bad.pth" in line and "FID Inception" in line
+    assert "bad.pth" in line and "holds neither pytorch-fid's Inception" in line
     line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "c", "--metric", "no_such_metric"))
     assert "no_such_metric" in line and "translation_accuracy" in line
     assert "--max-images 0" in one_line_error(cli("eval", "--checkpoint", trained, "--max-images", "0"))

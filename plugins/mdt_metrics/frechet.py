@@ -1,71 +1,123 @@
-"""FID and KID per target: do translations into a domain look like its real images?
+"""FID and KID: do translations into a domain look like its real images?
 
-StarGAN v2's protocol: for each target, the held-out images translated into it from
-elsewhere are compared with the real training images of that target, in Inception's
-feature space when the user gave the FID Inception weights (``mdt eval --inception``),
-otherwise in the judge classifier's — always available offline, and named in
-``feature_space`` so the numbers are never mistaken for standard FIDs. StarGAN v2's
-two modes, latent- and reference-guided, are measured separately.
+For each target, the held-out images translated into it from elsewhere are compared
+with the real *training* images of that target (StarGAN v2's setting), in the feature
+space of the Inception file the user gave (``mdt eval --inception``), otherwise in the
+judge classifier's — always available offline, and named in ``feature_space`` so the
+numbers are never mistaken for published ones. Two protocols, named in the results:
+
+- ``pytorch-fid`` (default): pytorch-fid's TF-Inception; one FID per target over all its
+  translations, ``fid_mean`` the mean over targets.
+- ``stargan-v2``: torchvision's ImageNet Inception on PNG-quantised images; one FID per
+  source -> target task, ``fid_mean`` the mean over tasks (StarGAN v2's ``metrics/eval.py``).
+
+``seeds`` repeats the measurement with other latent codes and references and reports the
+mean, with the spread over seeds (``fid_mean_std``). StarGAN v2's two modes, latent- and
+reference-guided, are measured separately.
 """
 
 from __future__ import annotations
 
+import statistics
+from typing import Literal
+
 import torch
 
+from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
 from mdt.ranges import Positive
 from mdt_metrics.distances import fid, kid
-from mdt_metrics.features import feature_space, image_features, inception, real_features
+from mdt_metrics.features import feature_space, feature_weights, image_features, inception, real_features
 from mdt_metrics.pairs import translations
+
+SEED_STRIDE = 1009  # seeds this far apart draw no latent code twice (pairs.translations adds the batch index)
+PROTOCOLS = ("pytorch-fid", "stargan-v2")
+WEIGHTS_FILE = {"pytorch-fid": "pytorch-fid's pt_inception-2015-12-05-6726825d.pth",
+                "stargan-v2": "torchvision's inception_v3_google-0cc3c7bd.pth"}
 
 
 class FrechetDistance:
     """FID and KID between real images of each target and held-out images translated into it."""
 
-    def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100, kid_subset_size: Positive = 1000) -> None:
-        if min(max_images, real_images, kid_subsets, kid_subset_size) < 1:
-            raise ValueError("max_images, real_images, kid_subsets and kid_subset_size must be at least 1")
+    def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100, kid_subset_size: Positive = 1000,
+                 protocol: Literal["pytorch-fid", "stargan-v2"] = "pytorch-fid", seeds: Positive = 1) -> None:
+        if min(max_images, real_images, kid_subsets, kid_subset_size, seeds) < 1:
+            raise ValueError("max_images, real_images, kid_subsets, kid_subset_size and seeds must be at least 1")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
         self.max_images, self.real_images = max_images, real_images
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
+        self.protocol, self.seeds = protocol, seeds
 
     def prepare(self, evaluation: Evaluation) -> None:
+        """Load the weights now: a wrong file, or the other protocol's, fails before any work."""
         if "inception" in evaluation.weights:
-            inception(evaluation)  # load the weights now: a wrong file fails before any work
+            network = inception(evaluation)
+            if network.protocol != self.protocol:
+                raise MdtError(f"the {self.protocol} FID protocol measures with {WEIGHTS_FILE[self.protocol]}, but "
+                               f"--inception '{evaluation.weights['inception']}' is {WEIGHTS_FILE[network.protocol]} "
+                               f"(use --fid-protocol {network.protocol} with it)")
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float | str]:
-        results: dict[str, float | str] = {"feature_space": feature_space(evaluation)}
+        results: dict[str, float | str] = {"protocol": self.protocol, "feature_space": feature_space(evaluation),
+                                           "feature_weights_sha256": feature_weights(evaluation)}
         modes = evaluation.translator.modes
         for mode in modes:
             prefix = f"{mode}/" if len(modes) > 1 else ""
-            fakes: dict[str, list[torch.Tensor]] = {}
-            by_pair: dict[str, list[torch.Tensor]] = {}
-            for t in translations(evaluation, self.max_images, mode):
-                if t.changed.any():
-                    features = image_features(evaluation, t.fake[t.changed], t.target.dataset)
-                    fakes.setdefault(t.target.title, []).append(features)
-                    pairs = [p for p, changed in zip(t.pairs, t.changed.tolist()) if changed]
-                    for row, pair in enumerate(pairs):
-                        by_pair.setdefault(pair, []).append(features[row : row + 1])
-            fids, kids = [], []
-            for target in evaluation.targets:
-                real = real_features(evaluation, target, self.real_images)
-                fake = torch.cat(fakes.get(target.title, [torch.empty(0, dtype=torch.float64)]))
-                if real.shape[0] < 2 or fake.shape[0] < 2:
-                    evaluation.console.print(f"fid: '{target.title}' has {real.shape[0]} real and {fake.shape[0]} translated images; at least 2 each are needed", markup=False)
-                    continue
-                fids.append(fid(real, fake))
-                kids.append(kid(real, fake, self.kid_subsets, self.kid_subset_size)[0])
-                results[f"{prefix}fid/{target.title}"] = fids[-1]
-                results[f"{prefix}kid/{target.title}"] = kids[-1]
-                # StarGAN v2 reports FID per source -> target task; with one source per target
-                # (StarGAN's attributes) a pair is its target, already measured.
-                several_sources = len(by_pair) > len(evaluation.targets)
-                for pair, rows in by_pair.items():
-                    fake_pair = torch.cat(rows)
-                    if several_sources and pair.endswith(f"->{target.title}") and fake_pair.shape[0] >= 2:
-                        results[f"{prefix}fid/pair/{pair}"] = fid(real, fake_pair)
-            if fids:
-                results[f"{prefix}fid_mean"] = sum(fids) / len(fids)
-                results[f"{prefix}kid_mean"] = sum(kids) / len(kids)
+            runs = [self._measure(evaluation, mode, seed) for seed in range(self.seeds)]
+            for key in runs[0]:
+                values = [run[key] for run in runs if key in run]
+                results[prefix + key] = sum(values) / len(values)
+                if self.seeds > 1 and key in ("fid_mean", "kid_mean"):
+                    results[f"{prefix}{key}_std"] = statistics.stdev(values)
         return results
+
+    def _measure(self, evaluation: Evaluation, mode: str, seed: int) -> dict[str, float]:
+        """One seed's values: per target (or task), their mean, and the images counted."""
+        by_target: dict[str, list[torch.Tensor]] = {}
+        by_pair: dict[str, list[torch.Tensor]] = {}
+        for t in translations(evaluation, self.max_images, mode, seed=seed * SEED_STRIDE):
+            if t.changed.any():
+                features = image_features(evaluation, t.fake[t.changed], t.target.dataset)
+                by_target.setdefault(t.target.title, []).append(features)
+                for row, pair in enumerate(p for p, changed in zip(t.pairs, t.changed.tolist()) if changed):
+                    by_pair.setdefault(pair, []).append(features[row : row + 1])
+        values: dict[str, float] = {}
+        fids, kids = [], []
+        for target in evaluation.targets:
+            real = real_features(evaluation, target, self.real_images)
+            fake = torch.cat(by_target.get(target.title, [torch.empty(0, dtype=torch.float64)]))
+            values[f"real_images/{target.title}"] = real.shape[0]
+            values[f"translated_images/{target.title}"] = fake.shape[0]
+            if real.shape[0] < 2 or fake.shape[0] < 2:
+                if seed == 0:
+                    evaluation.console.print(f"fid: '{target.title}' has {real.shape[0]} real and {fake.shape[0]} translated images; "
+                                             "at least 2 each are needed", markup=False)
+                continue
+            tasks = {pair: torch.cat(rows) for pair, rows in by_pair.items() if pair.endswith(f"->{target.title}")}
+            if self.protocol == "stargan-v2":  # a FID per task; the target's value is their mean
+                scores = {pair: (fid(real, f), self._kid(real, f)) for pair, f in tasks.items() if f.shape[0] >= 2}
+                for pair, (f, k) in scores.items():
+                    values[f"fid/pair/{pair}"], values[f"kid/pair/{pair}"] = f, k
+                    fids.append(f)
+                    kids.append(k)
+                if scores:
+                    values[f"fid/{target.title}"] = sum(f for f, _ in scores.values()) / len(scores)
+                    values[f"kid/{target.title}"] = sum(k for _, k in scores.values()) / len(scores)
+                continue
+            fids.append(fid(real, fake))
+            kids.append(self._kid(real, fake))
+            values[f"fid/{target.title}"], values[f"kid/{target.title}"] = fids[-1], kids[-1]
+            # With one source per target (StarGAN's attributes) a task is its target, already measured.
+            if len(by_pair) > len(evaluation.targets):
+                for pair, f in tasks.items():
+                    if f.shape[0] >= 2:
+                        values[f"fid/pair/{pair}"] = fid(real, f)
+        if fids:
+            values["fid_mean"] = sum(fids) / len(fids)
+            values["kid_mean"] = sum(kids) / len(kids)
+        return values
+
+    def _kid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
+        return kid(real, fake, self.kid_subsets, self.kid_subset_size)[0]

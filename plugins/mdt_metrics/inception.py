@@ -1,20 +1,28 @@
-"""The Inception network of the standard FID, for files of its published weights.
+"""The two Inception networks published FIDs are measured with, from files of their weights.
 
-FID numbers are comparable across papers only in one feature space: the 2048 pooled
-features of TensorFlow's 2015 Inception graph, whose PyTorch port (pytorch-fid's
-``pt_inception-2015-12-05-6726825d.pth``) the user passes to ``mdt eval --inception``.
-That graph differs from torchvision's Inception v3 in its pooling: the average-pool
-branches leave padding out of the mean, and the last block max-pools. Inputs are
-resized to 299 x 299 (bilinear), as pytorch-fid does.
+- ``pytorch-fid``: TensorFlow's 2015 Inception graph, ported to PyTorch by pytorch-fid
+  (``pt_inception-2015-12-05-6726825d.pth``): the feature space of most GAN papers'
+  FIDs. It differs from torchvision's Inception v3 in its pooling: the average-pool
+  branches leave padding out of the mean, and the last block max-pools. Inputs are
+  resized to 299 x 299 (bilinear on tensors), as pytorch-fid does.
+- ``stargan-v2``: torchvision's ImageNet Inception v3 (``inception_v3_google-0cc3c7bd.pth``),
+  which StarGAN v2's published FIDs use (its ``metrics/fid.py``): images saved as PNG
+  (uint8), read back, resized to 299 x 299 by PIL (bilinear), normalised with ImageNet's
+  mean and deviation, and passed through the blocks without torchvision's input transform.
+
+:func:`load_inception` tells the two files apart by their tensors.
 """
 
 from __future__ import annotations
 
+import hashlib
 import types
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from mdt.errors import MdtError
 
@@ -56,6 +64,9 @@ def _block_e_max(self, x):
 class FidInception(torch.nn.Module):
     """Images in [-1, 1] -> (B, 2048) pool3 features of FID's Inception."""
 
+    protocol = "pytorch-fid"
+    feature_space = "inception (pool3, 2048)"
+
     def __init__(self) -> None:
         super().__init__()
         from torchvision.models import inception_v3
@@ -91,3 +102,70 @@ class FidInception(torch.nn.Module):
                       n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
             x = block(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def png_quantised(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] -> uint8, as saving a PNG does (torchvision's save_image rounds half up)."""
+    return ((images.detach().float().cpu() + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+def pil_resized(images: torch.Tensor, size: int = 299) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> (B, 3, size, size) floats in [0, 1], each resized by PIL (bilinear)."""
+    out = []
+    for image in images:
+        pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+        out.append(torch.from_numpy(np.asarray(pil.resize((size, size), Image.BILINEAR), dtype=np.float32) / 255).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+class ImageNetInception(torch.nn.Module):
+    """Images in [-1, 1] -> (B, 2048) pooled features of torchvision's ImageNet Inception v3,
+    the way StarGAN v2 measures FID (see the module's docstring)."""
+
+    protocol = "stargan-v2"
+    feature_space = "torchvision inception v3 (pool, 2048; uint8 images, PIL resize)"
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.models import inception_v3
+
+        self.net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = ((pil_resized(png_quantised(images)).to(self.mean.device)) - self.mean) / self.std
+        x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), kernel_size=3, stride=2)
+        x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
+        for block in (n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
+                      n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
+            x = block(x)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def load_inception(path: str | Path) -> FidInception | ImageNetInception:
+    """The network whose weights ``path`` holds: pytorch-fid's or torchvision's Inception."""
+    from mdt.checkpoint import load_foreign
+
+    state = load_foreign(path, "Inception weights")
+    for network in (FidInception(), ImageNetInception()):
+        own = network.net.state_dict()
+        if isinstance(state, dict) and set(state) == set(own) and all(state[k].shape == own[k].shape for k in own):
+            network.net.load_state_dict(state)
+            return network
+    raise MdtError(f"'{path}' holds neither pytorch-fid's Inception (pt_inception-2015-12-05-6726825d.pth) "
+                   "nor torchvision's Inception v3 (inception_v3_google-0cc3c7bd.pth)")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
