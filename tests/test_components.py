@@ -85,6 +85,7 @@ EXAMPLES = {
     ("dataset", "csv_intensities"): lambda tmp: (_intensities(tmp), {}),
     ("label_encoder", "one_hot"): lambda tmp: ({}, {"datasets": {"faces": {"type": "synthetic_faces", "attributes": HAIR, "size": 16, "test_size": 4}}}),
     ("classifier", "timm"): lambda tmp: ({"steps": 2, "batch_size": 4}, {}),
+    ("logger", "mlflow"): lambda tmp: ({"tracking_uri": str(tmp / "mlflow.db")}, {}),  # not the working folder's
 }
 
 RECIPE_KINDS = {spec.kind for spec in SECTIONS.values()}
