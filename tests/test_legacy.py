@@ -3,8 +3,18 @@
 tests/fixtures/legacy/ holds files written by mdt before the generic core (see make.py
 there): 2-step runs of the StarGAN and StarGAN v2 quickstarts with the checkpoint their
 4th step wrote, imports of official weights, a judge classifier, and the PNG files that
-`mdt translate` wrote from them. Resuming must give the old code's step-4 weights and
-translating the old code's pictures, pixel for pixel.
+`mdt translate` wrote from them. Resuming must give the old code's step-4 training state
+and translating the old code's pictures.
+
+The fixtures were written with another PyTorch build on another CPU, and float arithmetic
+is not bit-identical across those: the code of the fixtures' commit, run on the machine of
+2026-12-02 (torch 2.14.1), gives pixels one level apart and, two GAN steps on, weights
+within 1e-3 of their scale and Adam moments within 2.2e-2 (StarGAN v2's biases before
+instance norm get gradients that are rounding noise, and beta1 = 0 keeps them as they are);
+today's code gives exactly the old code's values on one machine. So the comparisons allow
+for that and little more: step counters exactly, weights within 2e-3 and moments within
+5e-2 of the largest value of their kind, pixels at most one level apart in at most 1% of
+them. Bit-exact resume on one machine is tested in test_checkpoints.py.
 """
 
 from __future__ import annotations
@@ -35,10 +45,17 @@ def test_an_old_run_resumes_to_the_old_codes_weights(cli, tmp_path, run):
     expected = load_file(LEGACY / "expected" / f"{run}_step_00000004.safetensors")
     resumed = load_file(folder / "checkpoints" / "step_00000004.safetensors")
     weights = [k for k in expected if not k.startswith(("optim/", "rng/"))]
-    assert len(weights) > 20
-    for name in weights:
-        assert name in resumed, name
+    moments = [k for k in expected if k.startswith("optim/") and k.endswith(("exp_avg", "exp_avg_sq"))]
+    steps = [k for k in expected if k.startswith("optim/") and k.endswith("/step")]
+    assert len(weights) > 20 and len(moments) > 20 and steps
+    for name in steps:
         assert resumed[name].equal(expected[name]), name
+    for names, scale in ((weights, 2e-3), ([k for k in moments if k.endswith("exp_avg")], 5e-2), ([k for k in moments if k.endswith("sq")], 5e-2)):
+        atol = scale * max(float(expected[name].abs().max()) for name in names)
+        for name in names:
+            assert name in resumed, name
+            worst = float((resumed[name] - expected[name]).abs().max())
+            assert worst <= atol, f"{name}: {worst} > {atol}"
 
 
 TRANSLATIONS = [
@@ -60,7 +77,10 @@ TRANSLATIONS = [
 def test_an_old_checkpoint_translates_to_the_same_pixels(cli, tmp_path, model, expected, args):
     result = cli("translate", "--checkpoint", LEGACY / model, "--input", LEGACY / "input.png", "--output", "out.png", *args)
     assert result.exit_code == 0, result.output
-    assert np.array_equal(pixels(tmp_path / "out.png"), pixels(LEGACY / "expected" / expected))
+    ours, theirs = pixels(tmp_path / "out.png").astype(int), pixels(LEGACY / "expected" / expected).astype(int)
+    assert ours.shape == theirs.shape
+    difference = np.abs(ours - theirs)
+    assert difference.max() <= 1 and (difference > 0).mean() <= 0.01
 
 
 def test_an_old_judge_still_judges(cli, tmp_path):
