@@ -192,8 +192,9 @@ def _inputs(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_picture(file: Path, crop: int):
-    """An input image, checked here so that a crop too big for it names the file."""
+def _read_picture(file: Path, crop: int, aligner=None):
+    """An input image, checked here so that a crop too big for it names the file; with
+    ``aligner``, framed like the model's training images (mdt.align)."""
     from PIL import Image
 
     from mdt.images import ImageProblem, check_crop
@@ -204,6 +205,8 @@ def _read_picture(file: Path, crop: int):
             picture = img.convert("RGB")
     except (OSError, ValueError) as exc:
         raise MdtError(f"cannot read image '{file}': {exc}") from None
+    if aligner is not None:
+        return aligner(file, picture)
     try:
         check_crop(*picture.size, crop, str(file))
     except ImageProblem as exc:
@@ -222,10 +225,13 @@ def _read_picture(file: Path, crop: int):
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--batch-size", default=16, show_default=True, help="Images per generator call when translating a folder.")
 @click.option("--skip-bad-files", is_flag=True, help="Skip (and name) input images that cannot be read, instead of stopping.")
+@click.option("--align", "align_faces", is_flag=True, help="Frame each input like the model's training images (as mdt align does), not the centre square.")
+@click.option("--landmarks", type=FilePath("--landmarks", "the landmark network's weights file"), help="With --align: the face-landmark network's weights (wing.ckpt).")
 @click.option("-h", "--help", "show_help", is_flag=True, help="Show this help; with --checkpoint, the model's own options too.")
 @click.pass_context
 def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | None, output: Path | None, grid: bool, num: int | None,
-              crop: int, device: str, overwrite: bool, batch_size: int, skip_bad_files: bool, show_help: bool) -> None:
+              crop: int, device: str, overwrite: bool, batch_size: int, skip_bad_files: bool, align_faces: bool, landmarks: Path | None,
+              show_help: bool) -> None:
     """Translate images with a trained model. What to ask for comes from the model itself:
     `mdt translate --checkpoint RUN --help` lists its options.
 
@@ -253,17 +259,41 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
         raise MdtError(f"--crop {crop}: give 0 (the largest centred square) or a size in pixels")
     if batch_size < 1:
         raise MdtError(f"--batch-size {batch_size}: give at least 1")
+    if landmarks is not None and not align_faces:
+        raise MdtError("--landmarks is for --align: give --align too")
+    if align_faces and crop:
+        raise MdtError("--align frames the face itself; leave out --crop")
     _check_output(input_path, output, grid, num or 1)
     translator = load_translator(checkpoint, device)
+    aligner = _aligner(translator, landmarks) if align_faces else None
     request = _parse_request(translator.options, ctx.args, grid, crop)
     files = _inputs(input_path)
     inner = translator.translator
     if num is not None and num > 1 and not inner.varies:
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
     if grid:
-        _write_grids(translator, files, input_path, output, request, num, crop, overwrite)
+        _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner)
     else:
-        _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite, batch_size, skip_bad_files)
+        _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite, batch_size, skip_bad_files, aligner)
+
+
+def _aligner(translator, landmarks: Path | None):
+    """(file, picture) -> the picture framed like the model's training images."""
+    from mdt.align import align, dataset_framing, detector
+
+    registry = _registry()
+    framing = dataset_framing(translator.recipe.data, registry)
+    if framing is None and landmarks is not None:
+        raise MdtError("no dataset of this model says where its faces sit (a framing); --align without --landmarks takes the centre square")
+    find = detector(registry, str(landmarks) if landmarks else None, None)
+
+    def framed(file: Path, picture):
+        aligned, way = align(picture, framing, translator.image_size, find)
+        if find is not None and way != "landmarks":
+            err_console.print(f"{file}: no face found; centre crop", markup=False)
+        return aligned
+
+    return framed
 
 
 def _print_options(options) -> None:
@@ -326,7 +356,8 @@ def _fresh_outputs(outputs: list[Path], overwrite: bool) -> None:
         raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
 
 
-def _write_grids(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int | None, crop: int, overwrite: bool) -> None:
+def _write_grids(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int | None, crop: int, overwrite: bool,
+                 aligner=None) -> None:
     """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
     from mdt.grids import save_png
     from mdt.images import ImageProblem
@@ -337,14 +368,14 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
     groups = [files] if one_grid else [[f] for f in files]
     try:
         for group, target in zip(groups, outputs):
-            save_png(translator.grid([_read_picture(f, crop) for f in group], crop_size=crop, num=num, **request), target)
+            save_png(translator.grid([_read_picture(f, crop, aligner) for f in group], crop_size=crop, num=num, **request), target)
             console.print(f"wrote {target}", markup=False)
     except ImageProblem as exc:
         raise MdtError(str(exc)) from None
 
 
 def _write_translations(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int, crop: int,
-                        overwrite: bool, batch_size: int = 16, skip_bad_files: bool = False) -> None:
+                        overwrite: bool, batch_size: int = 16, skip_bad_files: bool = False, aligner=None) -> None:
     """One image per input and request, ``batch_size`` inputs per generator call; with
     --num, one per value of the varying option, named by the request's choices and that
     value (``dog_cat_5.png``). A file that cannot be read stops here with nothing
@@ -375,7 +406,7 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
             readable, pictures = [], []
             for file in files[first:first + batch_size]:
                 try:
-                    pictures.append(_read_picture(file, crop))
+                    pictures.append(_read_picture(file, crop, aligner))
                     readable.append(file)
                 except MdtError as exc:
                     if not skip_bad_files:
@@ -493,6 +524,59 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
                                     max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare,
                                     settings={"protocol": fid_protocol, "seeds": seeds})
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Frame like this model's training images (its datasets and image size).")
+@click.option("--recipe", "recipe_path", type=click.Path(path_type=Path), help="Frame like this recipe's training images.")
+@click.option("--landmarks", type=FilePath("--landmarks", "the landmark network's weights file"),
+              help="Weights of a face-landmark network (StarGAN v2's wing.ckpt for FAN); without it: the centre square.")
+@click.option("--detector", help="The registered landmark detector to use (default: the only one).")
+@click.option("--size", type=int, help="Output size in pixels (default: the model's or recipe's image size).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: Path | None, landmarks: Path | None,
+          detector: str | None, size: int | None, overwrite: bool) -> None:
+    """Crop and align photos (INPUT: an image or a folder) the way a model's training
+    images are framed: eyes and mouth where its dataset puts them, found by a landmark
+    network; without one (or where it finds no face), the centre square."""
+    from mdt.align import align as align_image
+    from mdt.align import dataset_framing
+    from mdt.align import detector as make_detector
+    from mdt.grids import save_png
+
+    if (checkpoint is None) == (recipe_path is None):
+        raise MdtError("give --checkpoint (a model) or --recipe (a recipe): whose training images to frame like")
+    registry = _registry()
+    if checkpoint is not None:
+        from mdt.inference import read_model
+        from mdt.recipe import parse_recipe
+
+        file, saved = read_model(checkpoint)
+        recipe_obj = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
+    else:
+        recipe_obj = _recipe(str(recipe_path), (), registry)
+    size = size if size is not None else recipe_obj.run.image_size
+    if not 8 <= size <= 4096:
+        raise MdtError(f"--size {size}: give a size from 8 to 4096 pixels")
+    framing = dataset_framing(recipe_obj.data, registry)
+    if framing is None and landmarks is not None:
+        raise MdtError("no dataset of this model says where its faces sit (a framing); align without --landmarks for the centre square")
+    find = make_detector(registry, str(landmarks) if landmarks else None, detector)
+    files = _inputs(input_path)
+    targets = [output] if input_path.is_file() else [output / f"{f.stem}.png" for f in files]
+    if input_path.is_file() and output.suffix.lower() != ".png":
+        raise MdtError(f"OUTPUT '{output}' must be a .png file for a single input image")
+    _fresh_outputs(targets, overwrite)
+    how: dict[str, int] = {}
+    for file, target in zip(files, targets):
+        picture, way = align_image(_read_picture(file, 0), framing, size, find)
+        save_png(picture, target)
+        how[way] = how.get(way, 0) + 1
+        if find is not None and way != "landmarks":
+            err_console.print(f"{file}: no face found; centre crop", markup=False)
+    console.print(f"aligned {len(files)} image(s) to {size} px: " + ", ".join(f"{n} by {w}" for w, n in how.items()), markup=False)
 
 
 @main.command()

@@ -109,3 +109,20 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
              "Train it again (the recipe names the data it was trained on):", "", "```bash",
              "mdt run recipe.toml", "```", ""]
     return "\n".join(front + [""] + body)
+
+
+def imported(write_run, out: Path | None, model_folder: Path | None) -> list[Path]:
+    """What an importer's command writes: the run folder ``out`` that ``write_run(folder)``
+    fills, and/or the model folder ``model_folder`` made from it (the run then lives only
+    in a temporary folder). Returns the files written: checkpoint, model card."""
+    import tempfile
+
+    if out is None and model_folder is None:
+        raise MdtError("give --out (a run folder) or --model-folder (a model folder to share), or both")
+    if model_folder is not None and model_folder.is_dir() and any(model_folder.iterdir()):
+        raise MdtError(f"--model-folder '{model_folder}' already holds files; choose another folder")
+    if out is not None:
+        checkpoint = write_run(out)
+        return [checkpoint, *([save_pretrained(checkpoint, model_folder)] if model_folder is not None else [])]
+    with tempfile.TemporaryDirectory() as scratch:
+        return [save_pretrained(write_run(Path(scratch) / "run"), model_folder)]

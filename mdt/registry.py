@@ -29,6 +29,7 @@ CORE_KINDS: dict[str, str] = {
     "classifier": "the judge of translations: fit, predict, features",
     "sampler": "the order of a dataset's items: batches of indices, resumable at any position",
     "importer": "a click command run by `mdt import NAME`",
+    "landmarks": "a face-landmark detector built from a weights file: (PIL image) -> mdt.align.FacePoints or None (mdt align)",
     "logger": "a tracker a run's scalars, sample grids, recipe and metrics go to, besides log.jsonl (mdt.loggers)",
 }
 KIND = "kind"  # register(KIND, name, description) declares a kind

@@ -109,3 +109,25 @@ def test_eval_of_a_hub_model_asks_for_a_report_folder(cli):
 def test_a_malformed_hub_location_is_one_line(cli):
     line = one_line_error(cli("checkpoint", "info", "hf://just-a-name"))
     assert line == "error: 'hf://just-a-name': expected hf://OWNER/NAME[@REVISION]"
+
+
+def test_importers_write_a_model_folder_in_one_command(cli, tmp_path):
+    """--model-folder alone: no run folder is left behind, and the folder translates exactly
+    as the run an import with --out gives."""
+    from test_import_stargan_v2 import official_file
+
+    path, _ = official_file(tmp_path)
+    result = cli("import", "stargan-v2", path, "--model-folder", "shared", "--image-size", "32")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["shared"]  # no run folder left behind
+    card = (tmp_path / "shared" / "README.md").read_text()
+    assert yaml.safe_load(card.split("---\n")[1])["license"] == "cc-by-nc-4.0"
+    assert cli("import", "stargan-v2", path, "--out", "imported", "--image-size", "32").exit_code == 0
+    photo = random_image(tmp_path / "photo.png", 40, 40, seed=2)
+    for model, out in (("shared", "a.png"), ("imported", "b.png")):
+        assert cli("translate", "--checkpoint", model, "--input", photo, "--output", out, "--domain", "dog", "--seed", "1").exit_code == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    line = one_line_error(cli("import", "stargan-v2", path, "--image-size", "32"))
+    assert "give --out (a run folder) or --model-folder" in line
+    line = one_line_error(cli("import", "stargan-v2", path, "--model-folder", "shared", "--image-size", "32"))
+    assert "--model-folder 'shared' already holds files" in line

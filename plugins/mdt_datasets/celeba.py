@@ -1,12 +1,15 @@
-"""CelebA in its published layout: ``img_align_celeba/`` and ``list_attr_celeba.txt``."""
+"""CelebA in its published layout: ``img_align_celeba/`` and ``list_attr_celeba.txt``
+(and, for ``mdt align``, ``list_landmarks_align_celeba.txt``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from mdt.align import FacePoints
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelSchema
 from mdt.ranges import Count
@@ -14,6 +17,7 @@ from mdt_datasets.files import ImageFiles, Split, listed_split
 
 DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
+ALIGNED_SIZE = (178, 218)  # width, height of img_align_celeba's images
 
 
 def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
@@ -45,8 +49,35 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int
     return names, rows
 
 
+LANDMARK_FILE = "list_landmarks_align_celeba.txt"
+
+
+def celeba_framing(table) -> FacePoints:
+    """The mean eye and mouth centres of CelebA's aligned landmark file (in ``root``), in
+    the centre crop of ``crop_size`` the dataset trains on, as fractions of it."""
+    root = Path(table.get("root", "."))
+    path = root / LANDMARK_FILE
+    if not path.is_file():
+        raise MdtError(f"CelebA's framing comes from its landmark file '{path}', which does not exist (root = '{root}')")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        points = np.array([[float(v) for v in line.split()[1:11]] for line in lines[2:] if line.strip()])
+    except ValueError:
+        raise MdtError(f"{path}: expected lines 'file lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x "
+                       "leftmouth_y rightmouth_x rightmouth_y' after two header lines") from None
+    if points.ndim != 2 or points.shape[1] != 10:
+        raise MdtError(f"{path}: expected 10 numbers per image after the file name")
+    mean = points.mean(axis=0)
+    side = table.get("crop_size", 178) or min(ALIGNED_SIZE)
+    left, top = round((ALIGNED_SIZE[0] - side) / 2.0), round((ALIGNED_SIZE[1] - side) / 2.0)
+    at = lambda x, y: ((x - left) / side, (y - top) / side)  # noqa: E731
+    return FacePoints(at(mean[0], mean[1]), at(mean[2], mean[3]), at((mean[6] + mean[8]) / 2, (mean[7] + mean[9]) / 2))
+
+
 class CelebA(ImageFiles):
     """CelebA faces with binary attributes chosen by name; 178 centre crop, fixed 2000-image test split."""
+
+    framing = staticmethod(celeba_framing)  # for mdt align
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import torch
 
+from mdt.align import FacePoints
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelSchema
 from mdt.ranges import Count, Positive
@@ -55,8 +56,17 @@ def draw_face(hair: int, glasses: bool, smiling: bool, size: int, generator: tor
     return image.clamp(0, 1)
 
 
+def synthetic_framing(table) -> FacePoints:
+    """Where draw_face puts the eyes and mouth on average: (x, y) = (±0.25, -0.08) and
+    (0, 0.42) (a smile curves up, a closed mouth sits at 0.45) on the [-1, 1] grid, as
+    fractions of the image."""
+    return FacePoints(left_eye=(0.375, 0.46), right_eye=(0.625, 0.46), mouth=(0.5, 0.71))
+
+
 class SyntheticFaces:
     """Synthetic faces with three exclusive hair colours, glasses and smiling; drawn on the fly."""
+
+    framing = staticmethod(synthetic_framing)  # for mdt align
 
     def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: Positive = 4096, test_size: Count = 512, seed: Count = 0) -> None:
         for name in attributes:

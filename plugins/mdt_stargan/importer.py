@@ -18,6 +18,7 @@ from mdt import checkpoint as ckpt
 from mdt.clitypes import FolderPath
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
+from mdt.pretrained import imported
 from mdt.recipe import dump_toml
 
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
@@ -154,9 +155,12 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
 @click.option("--attrs", required=True, help="Labels in training order, e.g. Black_Hair,Blond_Hair,Brown_Hair,Male,Young.")
 @click.option("--image-size", default=128, show_default=True)
 @click.option("--categorical", is_flag=True, help="One label per image (RaFD expressions) instead of binary attributes.")
-@click.option("--out", required=True, type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
-def stargan_v1_command(generator_path, discriminator_path, attrs, image_size, categorical, out):
-    """Convert the official StarGAN v1 checkpoints into an mdt checkpoint."""
+@click.option("--out", type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
+@click.option("--model-folder", type=FolderPath("--model-folder", "a folder for the model"),
+              help="Also (or only) write a model folder to share, as mdt save-pretrained does, with the weights' licence (MIT).")
+def stargan_v1_command(generator_path, discriminator_path, attrs, image_size, categorical, out, model_folder):
+    """Convert the official StarGAN v1 checkpoints into an mdt checkpoint (and/or a model folder)."""
     names = [a.strip() for a in attrs.split(",") if a.strip()]
-    path = import_stargan_v1(generator_path, discriminator_path, names, image_size, out, categorical)
-    click.echo(f"wrote {path}")
+    for path in imported(lambda folder: import_stargan_v1(generator_path, discriminator_path, names, image_size, folder, categorical),
+                         out, model_folder):
+        click.echo(f"wrote {path}")

@@ -2,6 +2,7 @@
 
 import mdt
 from mdt_stargan_v2.importer import stargan_v2_command
+from mdt_stargan_v2.landmarks import FanFacePoints
 from mdt_stargan_v2.losses import (
     DiversitySensitive,
     NonSaturatingAdversarial,
@@ -31,3 +32,4 @@ def register_components(register):
     register("loss", "diversity", DiversitySensitive)
     register("method", "stargan_v2", StarGANv2)
     register("importer", "stargan-v2", stargan_v2_command)
+    register("landmarks", "fan", FanFacePoints)

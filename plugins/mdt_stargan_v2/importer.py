@@ -21,6 +21,7 @@ from mdt import checkpoint as ckpt
 from mdt.clitypes import FilePath, FolderPath
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
+from mdt.pretrained import imported
 from mdt.recipe import dump_toml
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEncoder
@@ -173,13 +174,15 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
 
 @click.command("stargan-v2")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
+@click.option("--out", type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
+@click.option("--model-folder", type=FolderPath("--model-folder", "a folder for the model"),
+              help="Also (or only) write a model folder to share, as mdt save-pretrained does, with the weights' licence (CC BY-NC 4.0).")
 @click.option("--domains", help="Domain names in training order (default: female,male for 2 domains, cat,dog,wild for 3).")
 @click.option("--image-size", type=int, help="Image size (default: read off the generator's width, as the official code sets it).")
 @click.option("--landmarks", type=FilePath("--landmarks", "the file wing.ckpt"),
               help="CelebA-HQ models: the FAN landmark network's weights (wing.ckpt, published with StarGAN v2).")
-def stargan_v2_command(checkpoint, out, domains, image_size, landmarks):
-    """Convert an official StarGAN v2 *_nets_ema.ckpt into an mdt checkpoint."""
+def stargan_v2_command(checkpoint, out, model_folder, domains, image_size, landmarks):
+    """Convert an official StarGAN v2 *_nets_ema.ckpt into an mdt checkpoint (and/or a model folder)."""
     names = [d.strip() for d in domains.split(",") if d.strip()] if domains else None
-    path = import_stargan_v2(checkpoint, out, names, image_size, landmarks)
-    click.echo(f"wrote {path}")
+    for path in imported(lambda folder: import_stargan_v2(checkpoint, folder, names, image_size, landmarks), out, model_folder):
+        click.echo(f"wrote {path}")

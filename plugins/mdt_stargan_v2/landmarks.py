@@ -185,3 +185,36 @@ def landmark_masks(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     whole, inner = x.sum(dim=1, keepdim=True), inner.sum(dim=1, keepdim=True)
     whole, inner = torch.nan_to_num(whole, nan=0.0), torch.nan_to_num(inner, nan=0.0)
     return whole.clamp(0, 1), inner.clamp(0, 1)
+
+
+EYES = {"left_eye": (60, 68), "right_eye": (68, 76)}  # WFLW: the eye on the image's left first
+MOUTH = (76, 96)
+CONFIDENT = 0.2  # a heatmap peak below this, on average over the eyes and mouth: no face found
+
+
+class FanFacePoints:
+    """Eyes and mouth of a photo from StarGAN v2's FAN (``wing.ckpt``): heatmap peaks of the
+    98 landmarks on the centre square at 256 px; None when the peaks are weak (no face)."""
+
+    def __init__(self, weights: str) -> None:
+        self.network = FaceAlignmentNetwork.from_file(weights)
+
+    @torch.no_grad()
+    def __call__(self, image):
+        from mdt.align import FacePoints
+        from mdt.images import from_pil
+
+        side = min(image.size)
+        left, top = round((image.width - side) / 2.0), round((image.height - side) / 2.0)  # as from_pil crops
+        heatmaps = self.network.heatmaps(from_pil(image, 256)[None])[0]  # (98, 256, 256) of the centre square
+        peaks, where = heatmaps.flatten(1).max(dim=1)
+        xy = torch.stack([where % 256, where // 256], dim=1).double() + 0.5
+        used = [*range(*EYES["left_eye"]), *range(*EYES["right_eye"]), *range(*MOUTH)]
+        if float(peaks[used].mean()) < CONFIDENT:
+            return None
+
+        def centre(first: int, end: int) -> tuple[float, float]:
+            x, y = xy[first:end].mean(dim=0).tolist()
+            return (left + x * side / 256, top + y * side / 256)
+
+        return FacePoints(centre(*EYES["left_eye"]), centre(*EYES["right_eye"]), centre(*MOUTH))
