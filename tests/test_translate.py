@@ -162,3 +162,19 @@ def test_an_unreadable_image_in_a_folder_stops_or_is_skipped(cli, trained, tmp_p
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p3.png"]
     assert "error: --batch-size 0: give at least 1" == one_line_error(
         cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "0"))
+
+
+def test_loading_a_model_to_translate_builds_no_optimizer(trained):
+    """Translating needs no optimizer; torch's first one imports its compiler (about 3 s of
+    every `mdt translate` on two cores), so the methods build theirs when training asks."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from mdt.inference import load_translator; translator = load_translator(sys.argv[1]); "
+            "method = translator.components.method; "
+            "print('torch._dynamo' in sys.modules, any(k in vars(method) for k in ('g_optimizer', 'd_optimizer', '_optimizers')))")
+    done = subprocess.run([sys.executable, "-c", code, str(trained)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MDT_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]

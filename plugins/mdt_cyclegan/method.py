@@ -223,10 +223,7 @@ class CycleGAN(Method):
                  ImagePool(pool_size), ImagePool(pool_size))
             for a, b in itertools.combinations(range(len(self.domains)), 2)
         ]
-        betas = (beta1, beta2)
-        generators = [p for pair in self.pairs for net in (pair.generator_ab, pair.generator_ba) for p in net.parameters()]
-        discriminators = [p for pair in self.pairs for net in (pair.discriminator_a, pair.discriminator_b) for p in net.parameters()]
-        self._optimizers = {"generators": torch.optim.Adam(generators, lr, betas), "discriminators": torch.optim.Adam(discriminators, lr, betas)}
+        self._adam = {"lr": lr, "betas": (beta1, beta2)}
         # One unpaired stream per domain.
         self.samplers = {f"domain_{k}": Stream("domain", {"domain": name}) for k, name in enumerate(self.domains)}
 
@@ -236,6 +233,14 @@ class CycleGAN(Method):
     @property
     def inference_networks(self) -> tuple[str, ...]:
         return tuple(name for name in self.networks() if name.startswith("generator"))
+
+    @cached_property
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Built when training first asks: a model loaded to translate never builds them
+        (torch's first optimizer imports its compiler, seconds of every `mdt translate`)."""
+        generators = [p for pair in self.pairs for net in (pair.generator_ab, pair.generator_ba) for p in net.parameters()]
+        discriminators = [p for pair in self.pairs for net in (pair.discriminator_a, pair.discriminator_b) for p in net.parameters()]
+        return {"generators": torch.optim.Adam(generators, **self._adam), "discriminators": torch.optim.Adam(discriminators, **self._adam)}
 
     def optimizers(self):
         return dict(self._optimizers)

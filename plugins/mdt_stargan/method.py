@@ -165,10 +165,18 @@ class StarGAN(Method):
         self.base_lr = {"generator": lr_generator, "discriminator": lr_discriminator}
         self.d_steps_per_g = d_steps_per_g
         self.decay_iterations = decay_iterations
-        betas = (beta1, beta2)
-        self.g_optimizer = torch.optim.Adam(generator.parameters(), lr_generator, betas)
-        self.d_optimizer = torch.optim.Adam(discriminator.parameters(), lr_discriminator, betas)
+        self.betas = (beta1, beta2)
         self._last_generator_values: dict[str, float] = {}
+
+    # Built when training first asks: a model loaded to translate never builds them (torch's
+    # first optimizer imports its compiler, seconds of every `mdt translate`).
+    @cached_property
+    def g_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.generator.parameters(), self.base_lr["generator"], self.betas)
+
+    @cached_property
+    def d_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.discriminator.parameters(), self.base_lr["discriminator"], self.betas)
 
     def networks(self):
         return {"generator": self.generator, "discriminator": self.discriminator}

@@ -196,18 +196,15 @@ class StarGANv2(Method):
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
         self.mapping_network_ema = copy.deepcopy(mapping_network).requires_grad_(False)
         self.style_encoder_ema = copy.deepcopy(style_encoder).requires_grad_(False)
-        betas = (beta1, beta2)
-
-        def adam(network, rate):
-            return torch.optim.Adam(network.parameters(), rate, betas, weight_decay=weight_decay)
-
-        self._optimizers = {
-            "generator": adam(generator, lr),
-            "mapping_network": adam(mapping_network, lr_mapping_network),
-            "style_encoder": adam(style_encoder, lr),
-            "discriminator": adam(discriminator, lr),
-        }
+        self._adam = {"betas": (beta1, beta2), "weight_decay": weight_decay}
+        self._rates = {"generator": lr, "mapping_network": lr_mapping_network, "style_encoder": lr, "discriminator": lr}
         self._last_values: dict[str, float] = {}
+
+    @cached_property
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Built when training first asks: a model loaded to translate never builds them
+        (torch's first optimizer imports its compiler, seconds of every `mdt translate`)."""
+        return {name: torch.optim.Adam(getattr(self, name).parameters(), rate, **self._adam) for name, rate in self._rates.items()}
 
     def networks(self):
         return {
