@@ -494,10 +494,9 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME", help="Run only this metric (repeatable; default: all that apply).")
 @click.option("--max-images", type=int, help="Held-out images per dataset for every metric (default: each metric's own).")
 @click.option("--inception", type=FilePath("--inception", "the Inception weights file"),
-              help="FID Inception weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth (--fid-protocol pytorch-fid) "
-                   "or torchvision's inception_v3_google-0cc3c7bd.pth (--fid-protocol stargan-v2).")
-@click.option("--fid-protocol", type=click.Choice(["pytorch-fid", "stargan-v2"]),
-              help="How FID is measured (default: each fid metric's own, pytorch-fid): see docs/evaluation.md.")
+              help="Inception weights for FID/KID: the file of the protocol's network (docs/evaluation.md).")
+@click.option("--fid-protocol", metavar="NAME",
+              help="How FID is measured: the 'protocol' of every metric that takes one (mdt list metric fid names them).")
 @click.option("--seeds", type=int, help="Measure FID this many times, with other latent codes and references; report mean and spread.")
 @click.option("--lpips", type=FilePath("--lpips", "the LPIPS weights file"), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
 @click.option("--alexnet", type=FilePath("--alexnet", "the AlexNet weights file"), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
@@ -522,7 +521,7 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
     weights = {k: v for k, v in (("inception", inception), ("lpips", lpips), ("alexnet", alexnet)) if v is not None}
     folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
                                     max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare,
-                                    settings={"protocol": fid_protocol, "seeds": seeds})
+                                    settings={"protocol": ("--fid-protocol", fid_protocol), "seeds": ("--seeds", seeds)})
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
 
 

@@ -262,9 +262,12 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
                     settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The metrics of ``mdt eval``: those named, else the recipe's ``[metrics]`` (with
     their settings) and every other registered metric that applies to this method.
-    ``settings`` (``{"protocol": "stargan-v2"}``) go to every metric whose constructor
-    takes them, like ``max_images``."""
-    from mdt.recipe import parameters
+    ``settings`` (``{"protocol": ("--fid-protocol", value)}``: a value from a command-line
+    option) go to every metric whose constructor takes them, like ``max_images``, checked
+    against the constructor's annotation."""
+    import inspect
+
+    from mdt.recipe import format_value, parameters, type_hints, type_problem
 
     tables = {t.name: t for t in recipe.section("metrics")}
     if names:  # a recipe's metric by its name, or any registered metric by its type
@@ -279,8 +282,15 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
     for name, table in chosen.items():
         values = dict(table.values)
         factory = registry.get("metric", values["type"]).factory
-        given = {"max_images": max_images, **(settings or {})}
-        values.update({k: v for k, v in given.items() if v is not None and k in parameters(factory)})
+        given = {"max_images": ("--max-images", max_images), **(settings or {})}
+        hints = type_hints(factory)
+        for key, (flag, value) in given.items():
+            if value is None or key not in parameters(factory):
+                continue
+            problem = type_problem(value, hints.get(key, inspect.Parameter.empty))
+            if problem:
+                raise MdtError(f"{flag} {format_value(value)}: metric '{name}' takes {key} {problem}")
+            values[key] = value
         metric = instantiate(recipe, Table(table.address, "metric", values), registry, {})
         applies = getattr(metric, "applies", None)
         if names or applies is None or applies(translator):
@@ -346,6 +356,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     for other in compare:
         read_model(other)  # a wrong path fails now, not after the first model's metrics
     file, saved, recipe, components = _model(path, registry, pick_device(device))
+    metrics = default_metrics(recipe, registry, components.method.translator(), metric_names, max_images, settings)  # bad settings fail now
     judge, judge_accuracy = None, {}
     classifier = classifier or (run_dir / "classifier" if (run_dir / "classifier" / CLASSIFIER_FILE).is_file() else None)
     if classifier is not None:
@@ -353,7 +364,6 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
         console.print(f"judge classifier: {classifier}", markup=False)
     evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
                             weights=weights, console=console)
-    metrics = default_metrics(recipe, registry, evaluation.translator, metric_names, max_images, settings)
     results = run_metrics(evaluation, metrics, console)
     compared = {}
     for other in compare:

@@ -412,7 +412,10 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
 
 
 def range_text(expected: Any) -> str | None:
-    """What an argument's range annotation allows, as ``mdt list`` shows it ("an integer of at least 1")."""
+    """What an argument's range annotation allows, as ``mdt list`` shows it ("an integer of
+    at least 1", "one of 'pytorch-fid', 'stargan-v2'")."""
+    if typing.get_origin(expected) is typing.Literal:
+        return "one of " + ", ".join(format_value(a) for a in typing.get_args(expected))
     if typing.get_origin(expected) is not typing.Annotated:
         return None
     base, *extras = typing.get_args(expected)

@@ -127,6 +127,9 @@ def test_celeba_framing_is_the_mean_of_its_landmark_file(tmp_path):
     assert framing.mouth == pytest.approx(((73 + 108 + 69 + 105) / 4 / 178, ((152 + 154 + 152 + 152) / 4 - 20) / 178))
     with pytest.raises(Exception, match="list_landmarks_align_celeba.txt"):
         celeba_framing({"root": str(tmp_path / "elsewhere")})
+    (tmp_path / "list_landmarks_align_celeba.txt").write_text("1\nheader\n000001.jpg 69 109 106 eleven\n")
+    with pytest.raises(Exception, match="expected lines 'file lefteye_x"):
+        celeba_framing({"root": str(tmp_path)})
 
 
 def test_mdt_align_and_translate_align_agree(quickstart_run, cli, tmp_path, askew_photo):
@@ -156,6 +159,9 @@ def test_align_refuses_what_it_cannot_do(quickstart_run, cli, tmp_path, askew_ph
     line = one_line_error(cli("translate", "--checkpoint", quickstart_run, "--input", "photo.png", "--output", "b.png", "--to", "Blond_Hair",
                               "--landmarks", "w.ckpt"))
     assert "--landmarks is for --align" in line
+    line = one_line_error(cli("translate", "--checkpoint", quickstart_run, "--input", "photo.png", "--output", "b.png", "--to", "Blond_Hair",
+                              "--align", "--crop", "100"))
+    assert "--align frames the face itself; leave out --crop" in line
     line = one_line_error(cli("align", "photo.png", "o.png", "--checkpoint", quickstart_run, "--landmarks", "w.ckpt"))
     assert "w.ckpt" in line and not (tmp_path / "o.png").exists()
 

@@ -161,3 +161,9 @@ def test_eval_records_protocol_weights_images_and_seed_spread(trained, cli, tmp_
 @pytest.fixture
 def trained(quickstart_run):
     return quickstart_run
+
+
+def test_an_unknown_protocol_is_named_with_the_choices(trained, cli, tmp_path):
+    line = one_line_error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "r", "--metric", "fid", "--fid-protocol", "tf-fid"))
+    assert line == 'error: --fid-protocol "tf-fid": metric \'fid\' takes protocol one of "pytorch-fid", "stargan-v2"'
+    assert not (tmp_path / "r").exists()

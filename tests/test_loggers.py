@@ -305,3 +305,18 @@ def test_mlflow_file_store_folder(cli, tmp_path, monkeypatch):
     metrics = found[0].data.metrics
     assert metrics["D.total"] == pytest.approx(train_values(tmp_path / "run", "D/total")[2])
     assert metrics["D.adversarial.real"] == pytest.approx(train_values(tmp_path / "run", "D/adversarial/real")[2])
+
+
+@pytest.mark.parametrize("table, expected", [
+    ({"type": "tensorboard", "folder": "../elsewhere"}, "folder = '../elsewhere' must be a folder name inside the run folder"),
+    ({"type": "csv", "file": "curves.txt"}, "file = 'curves.txt' must be a file name ending in .csv"),
+    ({"type": "mlflow", "experiment": ""}, "tracking_uri and experiment must not be empty"),
+    ({"type": "wandb", "mode": "shared"}, 'key \'mode\' = "shared": expected one of "offline", "online"'),
+])
+def test_bad_logger_settings_are_one_line(cli, tmp_path, table, expected):
+    data = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
+    data["loggers"] = {"tracker": table}
+    (tmp_path / "r.toml").write_text(dump_toml(data))
+    line = one_line_error(cli("run", "r.toml", "--out", "run", *small()))
+    assert "[loggers.tracker]" in line and expected in line
+    assert not (tmp_path / "run").exists()  # stopped before the run began

@@ -61,6 +61,16 @@ def _block_e_max(self, x):
     return _block_e(self, x, pool=_max_pool)
 
 
+def pooled_features(n, x: torch.Tensor) -> torch.Tensor:
+    """Inception v3's blocks without its input transform, average-pooled: (B, 2048)."""
+    x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), kernel_size=3, stride=2)
+    x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
+    for block in (n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
+              n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
+        x = block(x)
+    return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
 class FidInception(torch.nn.Module):
     """Images in [-1, 1] -> (B, 2048) pool3 features of FID's Inception."""
 
@@ -94,14 +104,8 @@ class FidInception(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        n = self.net
         x = F.interpolate((images + 1) / 2, size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1
-        x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), kernel_size=3, stride=2)
-        x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
-        for block in (n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
-                      n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
-            x = block(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return pooled_features(self.net, x)
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -139,14 +143,8 @@ class ImageNetInception(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        n = self.net
         x = ((pil_resized(png_quantised(images)).to(self.mean.device)) - self.mean) / self.std
-        x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), kernel_size=3, stride=2)
-        x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
-        for block in (n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
-                      n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
-            x = block(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return pooled_features(self.net, x)
 
 
 def load_inception(path: str | Path) -> FidInception | ImageNetInception:
