@@ -107,3 +107,16 @@ class SyntheticFaces:
         generator, hair, glasses, smiling = self._draw_attributes(index)
         image = draw_face(hair, glasses, smiling, self.image_size, generator)
         return {"image": (image * 255).round().to(torch.uint8), "label": self._label(hair, glasses, smiling)}
+
+    def counterfactual(self, index: int, label: torch.Tensor) -> torch.Tensor:
+        """Item ``index`` as it would be drawn with ``label`` (in this dataset's attribute
+        order): the same face, position, skin, background and noise, other attributes. Its
+        true translation, for the counterfactual metric. uint8 (3, S, S)."""
+        generator, hair, glasses, smiling = self._draw_attributes(index)
+        wanted = dict(zip(self.attributes, (float(v) for v in label)))
+        shown = [i for i, h in enumerate(HAIR) if wanted.get(h, 0.0) > 0.5]
+        hair = shown[0] if shown else hair
+        glasses = wanted.get("Glasses", float(glasses)) > 0.5
+        smiling = wanted.get("Smiling", float(smiling)) > 0.5
+        image = draw_face(hair, glasses, smiling, self.image_size, generator)
+        return (image * 255).round().to(torch.uint8)

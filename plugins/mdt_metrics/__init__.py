@@ -3,6 +3,7 @@
 import mdt
 from mdt_metrics.accuracy import TranslationAccuracy
 from mdt_metrics.classifier import TimmClassifier
+from mdt_metrics.counterfactual import CounterfactualError
 from mdt_metrics.cycle import CycleError
 from mdt_metrics.diversity import Diversity
 from mdt_metrics.frechet import FrechetDistance
@@ -15,3 +16,4 @@ def register_components(register):
     register("metric", "cycle_error", CycleError)
     register("metric", "fid", FrechetDistance)
     register("metric", "diversity", Diversity)
+    register("metric", "counterfactual", CounterfactualError)

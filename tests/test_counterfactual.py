@@ -1,0 +1,101 @@
+"""The counterfactual metric on constructed cases with known answers: a model that changes
+nothing, one that draws the true counterfactual, and one that draws it recoloured."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mdt.evaluation import Evaluation
+from mdt.method import Translator
+from mdt_datasets.synthetic import SyntheticFaces
+from mdt_metrics.counterfactual import CounterfactualError
+
+FACES = SyntheticFaces("test", 32, size=4, test_size=6, seed=3)
+TARGETS = [("Blond_Hair", 0, {"Blond_Hair": 1.0}), ("Smiling", 0, {"Smiling": 1.0})]
+
+
+def to_float(images):
+    return images.float() / 127.5 - 1
+
+
+class _Translator(Translator):
+    """'identity', 'truth' (the dataset's own counterfactual, found by matching the input
+    to its item) or 'recoloured' (the truth moved 0.1 towards the middle grey)."""
+
+    modes = ("labels",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+        if self.kind == "identity":
+            return images.clone()
+        out = []
+        for image, label in zip(images, labels):
+            index = next(i for i in range(len(FACES)) if torch.equal(to_float(FACES[i]["image"]), image))
+            out.append(to_float(FACES.counterfactual(index, label)))
+        truth = torch.stack(out)
+        return truth if self.kind == "truth" else truth - 0.1 * torch.sign(truth)
+
+
+def measure(kind: str) -> dict:
+    components = SimpleNamespace(
+        device=torch.device("cpu"), schemas=[FACES.schema], test_sets=[FACES], train_sets=[FACES],
+        label_encoder=SimpleNamespace(targets=lambda: TARGETS), augmentation=lambda x, train: to_float(x),
+        method=SimpleNamespace(translator=lambda: _Translator(kind)),
+    )
+    return CounterfactualError()(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
+
+
+def test_a_model_that_changes_nothing_scores_the_identity_distance_and_keeps_everything():
+    values = measure("identity")
+    assert values["preservation_l1"] == 0.0
+    assert values["counterfactual_l1"] == pytest.approx(values["identity_l1"]) and values["identity_l1"] > 0.005
+    # Independently: the mean [0, 1] distance between each changed input and its truth.
+    expected = []
+    for i in range(len(FACES)):
+        item = FACES[i]
+        if item["label"][FACES.attributes.index("Blond_Hair")] == 0:
+            wanted = item["label"].clone()
+            wanted[[FACES.attributes.index(h) for h in ("Black_Hair", "Blond_Hair", "Brown_Hair")]] = torch.tensor([0.0, 1.0, 0.0])
+            expected.append(float((FACES.counterfactual(i, wanted).float() - item["image"].float()).abs().mean() / 255))
+    assert values["identity_l1/Blond_Hair"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+
+
+def test_the_true_counterfactual_scores_zero():
+    values = measure("truth")
+    assert values["counterfactual_l1"] == 0.0 and values["preservation_l1"] == 0.0
+    assert set(values) == {f"{n}/{t}" for n in ("counterfactual_l1", "preservation_l1", "identity_l1") for t in ("Blond_Hair", "Smiling")} | {
+        "counterfactual_l1", "preservation_l1", "identity_l1"}
+
+
+def test_a_recolouring_is_seen_in_both_distances():
+    values = measure("recoloured")  # every pixel 0.1 off in [-1, 1]: 0.05 in [0, 1]
+    assert values["counterfactual_l1"] == pytest.approx(0.05, abs=1e-6)
+    assert values["preservation_l1"] == pytest.approx(0.05, abs=1e-6)
+
+
+def test_counterfactuals_change_only_what_the_label_says():
+    item = FACES[0]
+    same = FACES.counterfactual(0, item["label"])
+    assert torch.equal(same, item["image"])  # its own label: the very image
+    flipped = item["label"].clone()
+    smiling = FACES.attributes.index("Smiling")
+    flipped[smiling] = 1 - flipped[smiling]
+    moved = (FACES.counterfactual(0, flipped).int() - item["image"].int()).abs().amax(dim=0) > 0
+    rows = moved.nonzero()[:, 0].float() / 32
+    assert 0 < moved.float().mean() < 0.1 and rows.min() > 0.55  # a few pixels, all in the lower face (the mouth)
+
+
+def test_eval_reports_it_for_drawn_faces(cli, tmp_path, quickstart_run):
+    import json
+
+    result = cli("eval", "--checkpoint", quickstart_run, "--out", tmp_path / "r", "--metric", "counterfactual")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())["metrics"]
+    for name in ("counterfactual_l1", "preservation_l1", "identity_l1"):
+        assert 0.0 <= metrics[f"counterfactual/{name}"] <= 1.0
+    assert "preservation_l1" in (tmp_path / "r" / "report.html").read_text()
