@@ -143,3 +143,24 @@ def test_a_decay_window_longer_than_the_run_is_clamped_to_the_run(cli, tmp_path)
 
     rates = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines() if '"train"' in line]
     assert rates == pytest.approx([0.001, 0.00075, 0.0005, 0.00025])
+
+
+def test_identity_loss_is_the_l1_of_the_generator_asked_for_the_inputs_own_labels(registry, tmp_path):
+    """The step state's `identity` is G(x, c_x), computed on its own from the generator."""
+    from mdt.data import Batch
+    from mdt_stargan.losses import IdentityL1
+    from mdt_stargan.method import StepState
+    from test_components import built
+
+    components = built(registry, tmp_path)
+    method = components.method
+    raw = torch.stack([components.train_sets[0][i]["image"] for i in range(3)])
+    labels = torch.stack([components.train_sets[0][i]["label"] for i in range(3)])
+    real = components.augmentation(raw)
+    state = StepState("generator", method, Batch(real, labels, 0), labels.flip(0))
+    value, terms = IdentityL1()("generator", state)
+    with torch.no_grad():
+        expected = (method.generator(real, components.label_encoder.encode(labels, 0)) - real).abs().mean()
+    assert float(value) == pytest.approx(float(expected), rel=1e-6) and float(value) > 0
+    value.backward()  # the loss trains the generator
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.generator.parameters())

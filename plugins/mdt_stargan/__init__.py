@@ -6,6 +6,7 @@ from mdt_stargan.losses import (
     CycleReconstruction,
     DomainClassification,
     GradientPenalty,
+    IdentityL1,
     WassersteinAdversarial,
 )
 from mdt_stargan.method import StarGAN
@@ -20,5 +21,6 @@ def register_components(register):
     register("loss", "gradient_penalty", GradientPenalty)
     register("loss", "domain_classification", DomainClassification)
     register("loss", "cycle_l1", CycleReconstruction)
+    register("loss", "identity_l1", IdentityL1)
     register("method", "stargan", StarGAN)
     register("importer", "stargan-v1", stargan_v1_command)

@@ -92,3 +92,17 @@ class CycleReconstruction(Loss):
 
     def __call__(self, phase, state):
         return cycle_l1(state.real, state.reconstruction)
+
+
+class IdentityL1(Loss):
+    """‖G(x, c_x) − x‖₁: asked for the labels it already has, the generator should return
+    the input (CycleGAN's identity loss for one conditional generator). Not in StarGAN's
+    paper; a switch for what translations keep."""
+
+    reads = {"generator": ("real", "identity")}
+
+    def __init__(self, weight: Weight = 5.0) -> None:
+        super().__init__(weight)
+
+    def __call__(self, phase, state):
+        return cycle_l1(state.real, state.identity)

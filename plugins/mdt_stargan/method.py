@@ -120,6 +120,12 @@ class StepState:
         return torch.rand(self.real.shape[0], 1, 1, 1, device=self.real.device)
 
     @cached_property
+    def identity(self) -> torch.Tensor:
+        """G(real, the real images' own labels): a translation that asks for no change."""
+        with self.autocast():
+            return main_output(self.generator(self.real, self.encoder.encode(self.labels, self.source))).float()
+
+    @cached_property
     def reconstruction(self) -> torch.Tensor:
         """G(fake, the real images' labels): the cycle back."""
         with self.autocast():
