@@ -413,7 +413,7 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
 
 def range_text(expected: Any) -> str | None:
     """What an argument's range annotation allows, as ``mdt list`` shows it ("an integer of
-    at least 1", "one of 'pytorch-fid', 'stargan-v2'")."""
+    at least 1", "one of 'offline', 'online'")."""
     if typing.get_origin(expected) is typing.Literal:
         return "one of " + ", ".join(format_value(a) for a in typing.get_args(expected))
     if typing.get_origin(expected) is not typing.Annotated:
