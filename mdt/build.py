@@ -10,6 +10,7 @@ import torch
 
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema
+from mdt.precision import choose_precision
 from mdt.loggers import Loggers
 from mdt.method import Method
 from mdt.recipe import INJECTED, NETWORKS, Recipe, Table, parameters
@@ -112,7 +113,7 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     common: dict[str, Any] = {
         "image_size": settings.image_size,
         "iterations": settings.iterations,
-        "precision": settings.precision,
+        "precision": choose_precision(settings.precision, device)[0],
         "schemas": schemas,
     }
     encoder = instantiate(recipe, recipe.table("labels"), registry, common)

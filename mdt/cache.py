@@ -8,10 +8,43 @@ worker, sees what others have already decoded.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+AUTO = "auto"
+GiB = 1 << 30
+
+
+def cache_bytes(dataset, image_size: int) -> int:
+    """Disk the cache of ``dataset`` takes: uint8 images, float32 labels, one flag each."""
+    labels = getattr(dataset, "labels", None)
+    label_size = int(labels.shape[1]) if labels is not None and labels.ndim == 2 else len(dataset.schema.names)
+    return len(dataset) * (3 * image_size * image_size + 4 * label_size + 1)
+
+
+def choose_cache(setting: bool | str, datasets: Sequence, image_size: int, directory: Path) -> tuple[bool, str]:
+    """(cache the training images?, why) for a run's ``cache_images`` setting. ``"auto"``
+    caches when every dataset says each index always gives the same image
+    (``deterministic_items = True``: a dataset that draws a random crop per call must not be
+    frozen) and the cache takes at most half the free disk, leaving at least 2 GiB."""
+    if setting != AUTO:
+        return bool(setting), "set in the recipe"
+    varying = [type(d).__name__ for d in datasets if not getattr(d, "deterministic_items", False)]
+    if varying:
+        return False, f"auto: {varying[0]} does not declare deterministic_items"
+    needed = sum(cache_bytes(d, image_size) for d in datasets)
+    probe = directory
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    spare = min(free // 2, free - 2 * GiB)
+    if needed > spare:
+        return False, f"auto: it needs {needed / GiB:.1f} GiB and {max(spare, 0) / GiB:.1f} GiB can be spared"
+    return True, f"auto: {needed / GiB:.2f} GiB under {directory}"
 
 
 class ImageCache:

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,6 +293,17 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
     if saved.content == MODEL and "recipe" not in metadata:
         raise MdtError(f"'{path}' is an mdt file without a recipe: not a model checkpoint")
     return saved
+
+
+def saved_run_setting(path: str | Path, key: str) -> Any:
+    """``[run] key`` of the recipe a model checkpoint was saved with, read from its header
+    only (no tensors); None where the file or the key cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            recipe = (f.metadata() or {}).get("recipe", "")
+        return tomllib.loads(recipe).get("run", {}).get(key)
+    except (SafetensorError, OSError, ValueError, tomllib.TOMLDecodeError):
+        return None
 
 
 def load_foreign(path: str | Path, what: str) -> Any:

@@ -28,16 +28,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mdt import checkpoint as ckpt
 from mdt import distributed
 from mdt.build import Components, build, build_loggers, pick_device
-from mdt.cache import ImageCache
+from mdt.cache import ImageCache, choose_cache
 from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook
 from mdt.loggers import Loggers, RunInfo
+from mdt.precision import choose_precision
 from mdt.recipe import Recipe, missing_package, parse_recipe, resolved
 from mdt.registry import Registry
-from mdt.runfolder import RunLock, holds_files, is_started_run
+from mdt.runfolder import CACHE_NAME, RunLock, holds_files, is_started_run
 
 
 @dataclass
@@ -231,11 +232,13 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     begun = False
     try:
         found = resume_point(run_dir, resume, main, console)
-        components, start, saved, streams, plan = _prepare(recipe, registry, run_dir, found, topology, console)
+        choices = [_choose_precision(recipe, found)]  # what "auto" became, said once the run starts
+        components, start, saved, streams, plan = _prepare(recipe, registry, run_dir, found, topology, console, choices)
         loggers = open_loggers(recipe, registry, run_dir, start if resume else None, main, console)
         begun = True
         try:
-            result = _loop(recipe, registry, run_dir, components, start, saved, streams, plan, resume, topology, console, loggers)
+            result = _loop(recipe, registry, run_dir, components, start, saved, streams, plan, resume, topology, console, loggers,
+                           choices)
         except BaseException:
             loggers.close(False)
             raise
@@ -246,7 +249,25 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             lock.release(remove_folder=not begun)
 
 
-def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path], topology, console: Console):
+def _choose_precision(recipe: Recipe, found: list[Path]) -> str:
+    """Settle ``[run] precision = "auto"`` for this run and write the choice into its recipe,
+    so recipe.toml and every checkpoint say what the run computed in. Returns the line
+    that tells the user."""
+    resumed = ckpt.saved_run_setting(found[-1], "precision") if found else None
+    precision, why = choose_precision(recipe.run.precision, pick_device(recipe.run.device), resumed)
+    recipe.settle("precision", precision)
+    return f"precision: {precision} ({why})"
+
+
+def _choose_cache(recipe: Recipe, components: Components, run_dir: Path, choices: list[str]) -> bool:
+    """Settle ``[run] cache_images = "auto"`` (mdt/cache.py) and write the choice into the recipe."""
+    cache, why = choose_cache(recipe.run.cache_images, components.train_sets, recipe.run.image_size, run_dir / CACHE_NAME)
+    recipe.settle("cache_images", cache)
+    choices.append(f"image cache: {'on' if cache else 'off'} ({why})")
+    return cache
+
+
+def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path], topology, console: Console, choices: list[str]):
     """Build the recipe's components on the device, restore ``found``'s newest readable
     checkpoint into them, and open the training streams where it stopped."""
     settings = recipe.run
@@ -270,9 +291,9 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
         distributed.synchronise_optimizers(components.method.optimizers())
     start, saved = restore_newest(components, found, topology.is_main, console) if found else (0, None)
     train_sets = components.train_sets
-    if settings.cache_images:
+    if _choose_cache(recipe, components, run_dir, choices):
         def cached():
-            return [ImageCache(ds, run_dir / "cache", components.dataset_names[i]) for i, ds in enumerate(components.train_sets)]
+            return [ImageCache(ds, run_dir / CACHE_NAME, components.dataset_names[i]) for i, ds in enumerate(components.train_sets)]
 
         # Rank 0 creates the cache files; the others open them once they exist, so no
         # process recreates (truncates) a file another is already filling.
@@ -296,7 +317,7 @@ def open_loggers(recipe: Recipe, registry: Registry, run_dir: Path, resumed_from
 
 
 def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Components, start: int, saved, streams, plan,
-          resume: bool, topology, console: Console, loggers: Loggers) -> RunResult:
+          resume: bool, topology, console: Console, loggers: Loggers, choices: list[str]) -> RunResult:
     """Write the run's recipe, then train from ``start``: one batch per stream, one method
     step, then logging, sampling and saving on their schedules; finally the metrics."""
     settings, main = recipe.run, topology.is_main
@@ -308,6 +329,8 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
         skipped.add(raw.errors)
         fixed.append(to_batch(raw, i, components, train=False))
     if main:
+        for line in choices:
+            console.print(line, markup=False, soft_wrap=True)
         console.print(f"run folder: {run_dir}", markup=False, soft_wrap=True)
         recipe_file = run_dir / "recipe.toml"
         if recipe_file.exists() and not same_recipe(recipe_file, recipe_text, registry):

@@ -146,6 +146,11 @@ class Recipe:
     def to_toml(self) -> str:
         return dump_toml(self.data)
 
+    def settle(self, key: str, value: Any) -> None:
+        """Write what an ``"auto"`` ``[run]`` setting became for this run, so the run's
+        recipe.toml and checkpoints record it."""
+        self.data.setdefault(RUN, {})[key] = value
+
 
 def model_recipe_text(text: str) -> str:
     """A checkpoint's recipe without its ``[loggers]``: what a shared model folder carries

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
 
 LOCK_NAME = ".mdt-run.lock"
+CACHE_NAME = "cache"  # decoded training images (mdt/cache.py): derived from the data, rebuilt on demand
 RUN_FILES = ("recipe.toml", "log.jsonl")  # what a run writes before its first checkpoint
 
 
@@ -72,14 +74,15 @@ class RunLock:
 
     def release(self, remove_folder: bool = False) -> None:
         """Unlock; with ``remove_folder``, also remove the folder if this run created it
-        and wrote nothing else there (it stopped before starting)."""
+        and wrote nothing there but the image cache (it stopped before starting)."""
         if self._fd is None:
             return
         os.ftruncate(self._fd, 0)  # a clean end leaves no process id to report as stale
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
-        if remove_folder and self.created_folder and [p.name for p in self.run_dir.iterdir()] == [LOCK_NAME]:
+        if remove_folder and self.created_folder and {p.name for p in self.run_dir.iterdir()} <= {LOCK_NAME, CACHE_NAME}:
+            shutil.rmtree(self.run_dir / CACHE_NAME, ignore_errors=True)
             self.path.unlink(missing_ok=True)
             self.run_dir.rmdir()
 

@@ -27,7 +27,7 @@ class RunSettings:
     checkpoint_every: Positive = 10000
     keep_checkpoints: Count = 3  # 0: keep every checkpoint
     skip_bad_files: bool = False
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the hardware has it (mdt/precision.py)
     channels_last: bool = False
-    cache_images: bool = False
+    cache_images: bool | Literal["auto"] = "auto"  # auto: when the datasets allow it and it fits (mdt/cache.py)
     compile_generator: bool = False

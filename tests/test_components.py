@@ -181,7 +181,11 @@ def test_round_trips_through_a_recipe_and_trains(kind, name, tmp_path):
 
 
 def built(registry, tmp_path, kind="generator", name="stargan"):
-    return build(recipe_with(kind, name, tmp_path), registry)
+    """Built in fp32 whatever the machine ("auto" may pick bf16): these tests check
+    arithmetic against fp32 computations; test_speed_switches.py checks bf16."""
+    recipe = recipe_with(kind, name, tmp_path)
+    recipe.settle("precision", "fp32")
+    return build(recipe, registry)
 
 
 def batches_of(components, step: int):

@@ -58,6 +58,7 @@ def test_batched_discriminator_gives_the_same_loss_and_gradients(registry, tmp_p
 
     components = built(registry, tmp_path)
     method = components.method
+    method.precision = "fp32"  # what is compared is batching, not precision ("auto" may be bf16 here)
     raw = torch.stack([components.train_sets[0][i]["image"] for i in range(4)])
     labels = torch.stack([components.train_sets[0][i]["label"] for i in range(4)])
     batch = Batch(components.augmentation(raw, train=False), labels, 0)
@@ -131,7 +132,7 @@ def test_bf16_runs_networks_in_bf16_and_the_penalty_and_losses_in_fp32(registry)
 
 def test_precision_must_be_known(cli):
     result = cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", "run.precision=fp8")
-    assert result.exit_code == 2 and "expected one of \"fp32\", \"bf16\"" in result.output
+    assert result.exit_code == 2 and "expected one of \"auto\", \"fp32\", \"bf16\"" in result.output
 
 
 def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
@@ -142,7 +143,7 @@ def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
     grads = []
     for compiled in (False, True):
         overrides = ["run.image_size=16", "generator.conv_dim=4", "generator.residual_blocks=1", "discriminator.conv_dim=4",
-                     "discriminator.layers=2", "datasets.faces.size=8", "datasets.faces.test_size=2",
+                     "discriminator.layers=2", "datasets.faces.size=8", "datasets.faces.test_size=2", "run.precision=fp32",
                      f"run.compile_generator={'true' if compiled else 'false'}"]
         recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry)
         torch.manual_seed(0)
@@ -160,3 +161,166 @@ def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
         assert not any(k.startswith("_orig_mod") for k in method.generator.state_dict())
     for name in grads[0]:
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+# -- "auto": what a recipe gets when it does not say -------------------------------------
+
+
+def fake_hardware(monkeypatch, amx=False, avx512_bf16=False, cuda_bf16=False):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: cuda_bf16)
+
+
+@pytest.mark.parametrize(("device", "hardware", "expected"), [
+    ("cpu", {"amx": True}, "bf16"),
+    ("cpu", {"avx512_bf16": True}, "bf16"),
+    ("cpu", {}, "fp32"),
+    ("cpu", {"cuda_bf16": True}, "fp32"),  # a GPU's bf16 says nothing of the CPU
+    ("cuda", {"cuda_bf16": True}, "bf16"),
+    ("cuda", {"amx": True}, "fp32"),  # an old GPU on a new CPU
+    ("mps", {"amx": True}, "fp32"),
+])
+def test_auto_precision_is_bf16_only_where_the_device_computes_in_bf16(monkeypatch, device, hardware, expected):
+    from mdt.precision import choose_precision
+
+    fake_hardware(monkeypatch, **hardware)
+    precision, why = choose_precision("auto", torch.device(device))
+    assert precision == expected and why.startswith("auto:")
+
+
+def test_auto_precision_reads_cpuinfo_where_torch_cannot_tell(monkeypatch, tmp_path):
+    from mdt import precision
+
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr(precision, "CPUINFO", cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_vnni\n")
+    assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    assert precision.choose_precision("auto", torch.device("cpu"))[0] == "bf16"
+    cpuinfo.unlink()  # not Linux
+    assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
+
+
+def test_a_written_precision_is_kept_and_a_resumed_run_keeps_its_own(monkeypatch):
+    from mdt.precision import choose_precision
+
+    fake_hardware(monkeypatch, amx=True)
+    assert choose_precision("fp32", torch.device("cpu"))[0] == "fp32"
+    assert choose_precision("auto", torch.device("cpu"), resumed="fp32") == ("fp32", "what the resumed checkpoint used")
+    fake_hardware(monkeypatch)
+    assert choose_precision("bf16", torch.device("cpu"))[0] == "bf16"  # asked for: slow, but the user's choice
+
+
+def run_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith(("precision:", "image cache:", "run folder:"))]
+
+
+def test_a_run_says_first_what_auto_chose_and_records_it(cli, tmp_path, monkeypatch):
+    """The run's first lines say what "auto" became; recipe.toml and the checkpoints record
+    the choice, and resuming an fp32 run (as every run before "auto" was) stays fp32 on
+    hardware where a new run would be bf16."""
+    from mdt import checkpoint as ckpt
+
+    fake_hardware(monkeypatch)  # no bf16 hardware
+    args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    first = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
+    assert first.exit_code == 0, first.output
+    assert run_lines(first)[:2] == ["precision: fp32 (auto: no bf16 hardware on cpu)", run_lines(first)[1]]
+    assert run_lines(first)[1].startswith("image cache: on (auto:")
+    assert (tmp_path / "run" / "cache" / "faces.images").is_file()
+    assert 'precision = "fp32"' in (tmp_path / "run" / "recipe.toml").read_text()
+    newest = ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")[-1]
+    assert ckpt.saved_run_setting(newest, "precision") == "fp32"
+    assert ckpt.saved_run_setting(newest, "cache_images") is True
+
+    fake_hardware(monkeypatch, amx=True)
+    resumed = cli("run", REPO / "recipes" / "quickstart.toml", "--resume", "run", *args, "--set", "run.iterations=3")
+    assert resumed.exit_code == 0, resumed.output
+    assert run_lines(resumed)[0] == "precision: fp32 (what the resumed checkpoint used)"
+    fresh = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "new", *args)
+    assert fresh.exit_code == 0, fresh.output
+    assert run_lines(fresh)[0] == "precision: bf16 (auto: cpu has AMX)"
+    assert 'precision = "bf16"' in (tmp_path / "new" / "recipe.toml").read_text()
+
+
+class Drawn(CountingDataset):
+    deterministic_items = True
+
+
+def test_auto_cache_only_for_datasets_that_give_the_same_image_each_time(tmp_path):
+    from mdt.cache import choose_cache
+
+    assert choose_cache("auto", [Drawn()], 4, tmp_path) == (True, choose_cache("auto", [Drawn()], 4, tmp_path)[1])
+    cache, why = choose_cache("auto", [Drawn(), CountingDataset()], 4, tmp_path)  # may draw a random crop per call
+    assert not cache and "CountingDataset does not declare deterministic_items" in why
+    assert choose_cache(True, [CountingDataset()], 4, tmp_path)[0] is True  # asked for
+    assert choose_cache(False, [Drawn()], 4, tmp_path)[0] is False
+
+
+def test_auto_cache_leaves_the_disk_room(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from mdt.cache import GiB, cache_bytes, choose_cache
+
+    assert cache_bytes(Drawn(), 4) == 6 * (3 * 4 * 4 + 4 * 1 + 1)  # 6 images, 1 label each, one flag each
+    usage = namedtuple("usage", "total used free")
+
+    class Large(Drawn):
+        def __len__(self):
+            return 200_000  # CelebA at 128 px: 9.8 GB of uint8
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * GiB, 82 * GiB, 18 * GiB))
+    cache, why = choose_cache("auto", [Large()], 128, tmp_path / "run" / "cache")
+    assert not cache and "needs 9.2 GiB and 9.0 GiB can be spared" in why  # half of what is free
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * GiB, 80 * GiB, 20 * GiB))
+    assert choose_cache("auto", [Large()], 128, tmp_path / "run" / "cache")[0] is True
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * GiB, 98.5 * GiB, 1.5 * GiB))
+    cache, why = choose_cache("auto", [Drawn()], 4, tmp_path)
+    assert not cache and "0.0 GiB can be spared" in why  # 2 GiB stay free, however small the cache
+
+
+# -- every speed switch keeps the gradient penalty's gradients ---------------------------
+
+GP_TOLERANCE = {"rtol": 1e-4, "atol": 1e-6}  # float reassociation only (docs/performance.md)
+
+
+def penalty_gradients(registry, *switches: str) -> dict[str, torch.Tensor]:
+    """D's gradients from the gradient penalty alone, for fixed real and fake images and
+    mixing weights, with ``switches`` set: whatever they speed up must not change these."""
+    from mdt_stargan.method import StepState
+
+    from mdt.build import build
+    from mdt.recipe import load_recipe
+
+    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
+                 "discriminator.layers=3", "datasets.faces.size=8", "datasets.faces.test_size=2", "run.precision=fp32", *switches]
+    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry)
+    torch.manual_seed(0)
+    components = build(recipe, registry)
+    method = components.method
+    torch.manual_seed(1)
+    real, fake = torch.rand(2, 4, 3, 32, 32) * 2 - 1
+    if recipe.run.channels_last:
+        real, fake = (t.contiguous(memory_format=torch.channels_last) for t in (real, fake))
+    labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
+    state = StepState("discriminator", method, Batch(real, labels, 0), labels.flip(0))
+    state.__dict__.update(fake=fake, mix_weights=torch.linspace(0.1, 0.9, 4).view(4, 1, 1, 1))
+    penalty, _ = method.losses["gradient_penalty"]("discriminator", state)
+    penalty.backward()
+    return {name: p.grad.clone() for name, p in method.discriminator.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("switch", ["run.precision=bf16", "run.channels_last=true", "run.compile_generator=true"])
+def test_every_speed_switch_keeps_the_gradient_penalty_gradients(registry, switch):
+    reference = penalty_gradients(registry)
+    switched = penalty_gradients(registry, switch)
+    assert reference.keys() == switched.keys()
+    assert {"trunk.0.weight", "real_fake_head.weight"} <= reference.keys()  # the class head is not in the penalty
+    for name, grad in reference.items():
+        # it reaches every weight; D is piecewise linear, so not the biases
+        assert (grad.abs().sum() > 0) == name.endswith("weight"), name
+        torch.testing.assert_close(switched[name], grad, **GP_TOLERANCE, msg=name)

@@ -20,6 +20,8 @@ class ImageFiles:
     """Items ``{"image": uint8 (3, S, S), "label": float (n,)}``, or ``{"error": ...}``
     for a file that cannot be decoded or is too small for the crop."""
 
+    deterministic_items = True  # index i is the same image on every call: the engine may cache it
+
     def __init__(self, files: Sequence[Path], labels: torch.Tensor, schema: LabelSchema, crop_size: int, image_size: int) -> None:
         self.files = list(files)
         self.labels = labels.float()

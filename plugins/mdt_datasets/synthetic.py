@@ -66,6 +66,8 @@ def synthetic_framing(table) -> FacePoints:
 class SyntheticFaces:
     """Synthetic faces with three exclusive hair colours, glasses and smiling; drawn on the fly."""
 
+    deterministic_items = True  # index i is the same image on every call: the engine may cache it
+
     framing = staticmethod(synthetic_framing)  # for mdt align
 
     def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: Positive = 4096, test_size: Count = 512, seed: Count = 0) -> None:

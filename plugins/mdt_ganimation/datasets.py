@@ -53,6 +53,8 @@ class SyntheticExpressions:
     """Synthetic faces whose expressions have known intensities in [0, 1]: smile,
     brow_raise, eyes_closed. Drawn on the fly; no files."""
 
+    deterministic_items = True  # index i is the same image on every call: the engine may cache it
+
     def __init__(self, split: Split, image_size: int, expressions: Sequence[str] = EXPRESSIONS, size: Positive = 4096,
                  test_size: Count = 512, seed: Count = 0) -> None:
         for name in expressions:
