@@ -1,13 +1,22 @@
-"""Training, data and translation speed: mdt beside a reference loop, in one run.
+"""Training, data and translation speed: mdt beside the official StarGAN code, in one run.
 
-The reference loop does per iteration what the official StarGAN implementation does:
-fp32, eager, per-image PIL decode + flip + centre crop + resize in a DataLoader worker,
-one discriminator step every iteration and one generator step every 5. Both use the
-same networks (the paper's, at the chosen size), the same batch and the same data: a
-CelebA-layout folder of JPEGs this script writes. Prints a table.
+``--official CLONE`` runs the official training loop (main.py of the user's own clone of
+yunjey/stargan, unchanged, in a subprocess; nothing of it is copied here) and mdt's
+``mdt run recipes/stargan_celeba.toml`` as a user gets it — its defaults, with only the
+data folder, image size, iteration count and log interval set — on the same generated
+CelebA-layout folder (JPEGs: 2,000 held out, as the official loader does, and
+``--images`` to train on), with the same networks (G 64 channels / 6 residual blocks,
+D 64 channels with 5 strided layers at 64 px, 6 at 128), batch 16, 1 data worker for
+the official code (its default). Both are timed between their log lines, every 10
+iterations, after the first. A reference loop (the official per-iteration work written
+here, in-process) is a second row, and mdt's fp32 path without the cache a third.
 
-    python benchmarks/train_speed.py --size 64            # the CPU configuration
-    python benchmarks/train_speed.py --size 128 --device cuda   # the paper configuration
+Also printed: the FLOPs of one iteration (mdt's, fp32, counted by torch) and, with
+``--peak-tflops``, the share of the device's peak they reach; the data pipelines alone;
+translation speed.
+
+    python benchmarks/train_speed.py --size 64 --official ~/src/stargan     # the CPU configuration
+    python benchmarks/train_speed.py --size 128 --device cuda --official ~/src/stargan --peak-tflops 989
 """
 
 from __future__ import annotations
@@ -15,6 +24,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,17 +46,111 @@ from mdt.cache import ImageCache  # noqa: E402
 from mdt.data import BatchStream  # noqa: E402
 from mdt_datasets.samplers import EpochOrder  # noqa: E402
 from mdt.engine import to_batch  # noqa: E402
+from mdt.logbook import read_log  # noqa: E402
 from mdt.plugins import load_plugins  # noqa: E402
 from mdt.recipe import load_recipe  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 BATCH = 16
+HELD_OUT = 2000  # the official CelebA loader holds out the first 2,000 (shuffled) images
+LOG_EVERY = 10
+
+
+def d_layers(size: int) -> int:
+    return 5 if size <= 64 else 6
+
+
+def official_loop(clone: Path, root: Path, size: int, iterations: int, work: Path, device: str) -> float:
+    """Seconds per iteration of the official training loop, timed between its log lines
+    as they arrive (it prints one every LOG_EVERY iterations)."""
+    command = [
+        sys.executable, "-u", str(clone / "main.py"), "--mode", "train", "--dataset", "CelebA",
+        "--celeba_image_dir", str(root / "img_align_celeba"), "--attr_path", str(root / "list_attr_celeba.txt"),
+        "--image_size", str(size), "--celeba_crop_size", "178", "--batch_size", str(BATCH), "--num_iters", str(iterations),
+        "--g_conv_dim", "64", "--d_conv_dim", "64", "--g_repeat_num", "6", "--d_repeat_num", str(d_layers(size)),
+        "--log_step", str(LOG_EVERY), "--sample_step", "100000000", "--model_save_step", "100000000", "--use_tensorboard", "False",
+        "--log_dir", str(work / "logs"), "--model_save_dir", str(work / "models"), "--sample_dir", str(work / "samples"),
+        "--result_dir", str(work / "results"),
+    ]
+    environment = dict(os.environ, CUDA_VISIBLE_DEVICES="" if device == "cpu" else os.environ.get("CUDA_VISIBLE_DEVICES", "0"))
+    arrivals = []
+    with subprocess.Popen(command, cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment) as child:
+        lines = []
+        for line in child.stdout:
+            lines.append(line)
+            found = re.search(r"Iteration \[(\d+)/", line)
+            if found:
+                arrivals.append((int(found.group(1)), time.perf_counter()))
+    if child.returncode != 0 or len(arrivals) < 2:
+        sys.exit(f"the official loop failed ({' '.join(command)}):\n{''.join(lines[-30:])}")
+    return between_logs(arrivals)
+
+
+def between_logs(arrivals: list[tuple[int, float]]) -> float:
+    """Seconds per iteration from (iteration, time) pairs, first to last."""
+    (first_step, first_time), (last_step, last_time) = arrivals[0], arrivals[-1]
+    return (last_time - first_time) / (last_step - first_step)
+
+
+def mdt_run(root: Path, size: int, iterations: int, device: str, work: Path, extra=()) -> tuple[float, list[str]]:
+    """Seconds per iteration of ``mdt run recipes/stargan_celeba.toml`` as written, but for
+    the data, size and schedule; timed between its log records. Also its first lines (what
+    "auto" chose)."""
+    run_dir = work / "mdt-run"
+    overrides = [f"datasets.celeba.root={root}", f"datasets.celeba.test_size={HELD_OUT}", f"run.image_size={size}",
+                 f"run.iterations={iterations}", f"run.log_every={LOG_EVERY}", "run.sample_every=100000000",
+                 "run.checkpoint_every=100000000", f"run.device={device}", f"discriminator.layers={d_layers(size)}", *extra]
+    command = [str(Path(sys.executable).with_name("mdt")), "run", str(REPO / "recipes" / "stargan_celeba.toml"), "--out", str(run_dir)]
+    for item in overrides:
+        command += ["--set", item]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"mdt run failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
+    records = [r for r in read_log(run_dir / "log.jsonl") if r["event"] == "train"]
+    chosen = [line for line in done.stderr.splitlines() if line.startswith(("precision:", "image cache:"))]
+    return between_logs([(r["step"], r["time"]) for r in records]), chosen
+
+
+def flops_per_iteration(root: Path, size: int) -> float:
+    """FLOPs of one mdt iteration in fp32 (a discriminator and a generator update), counted
+    by torch's FlopCounterMode: convolutions and matrix products, forward and backward,
+    the gradient penalty's double backward included. Averaged as 1 G step per 5 D steps."""
+    c = mdt_components(root, size, "cpu", "fp32", [f"discriminator.layers={d_layers(size)}"])
+    batch = to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
+    counts = {}
+    for phase in ("discriminator", "generator"):
+        with FlopCount() as counter:
+            c.method._update(phase, batch, batch.labels.flip(0))
+        counts[phase] = counter.total
+    return counts["discriminator"] + counts["generator"] / 5
+
+
+class FlopCount(TorchDispatchMode):
+    """Sums the FLOPs of every aten call torch's flop counter knows (convolutions and matrix
+    products, forward and backward). FlopCounterMode itself tracks modules with hooks that
+    refuse the gradient penalty's autograd.grad, so only its formulas are used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.formulas = FlopCounterMode(display=False).flop_registry
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = self.formulas.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
 
 
 def write_celeba(root: Path, count: int) -> None:
-    """CelebA's layout with 178x218 JPEGs of smooth noise (decode cost like real photos)."""
+    """CelebA's layout with 178x218 JPEGs of smooth noise (decode cost like real photos);
+    ``count`` images in all, the first HELD_OUT of them are held out by both loaders."""
     rng = np.random.default_rng(0)
     (root / "img_align_celeba").mkdir(parents=True)
     names = ATTRS + [f"Other_{i}" for i in range(40 - len(ATTRS))]
@@ -94,7 +200,7 @@ def endless(loader):
 def reference_loop(root: Path, size: int, device: torch.device, warmup: int, iterations: int) -> float:
     """Seconds per iteration of the official per-iteration work."""
     torch.manual_seed(0)
-    G, D = StarGANGenerator(len(ATTRS)).to(device), StarGANDiscriminator(size, len(ATTRS)).to(device)
+    G, D = StarGANGenerator(len(ATTRS)).to(device), StarGANDiscriminator(size, len(ATTRS), layers=d_layers(size)).to(device)
     g_opt = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(D.parameters(), 1e-4, betas=(0.5, 0.999))
     batches = endless(DataLoader(ReferenceCelebA(root, size), batch_size=BATCH, shuffle=True, num_workers=1, drop_last=True))
@@ -136,26 +242,12 @@ def reference_loop(root: Path, size: int, device: torch.device, warmup: int, ite
 def mdt_components(root: Path, size: int, device: str, precision: str, extra=()):
     registry = load_plugins().registry
     overrides = [
-        f"datasets.celeba.root={root}", "datasets.celeba.test_size=16", f"run.image_size={size}",
+        f"datasets.celeba.root={root}", f"datasets.celeba.test_size={HELD_OUT}", f"run.image_size={size}",
         f"run.device={device}", f"run.precision={precision}", f"run.batch_size={BATCH}", *extra,
     ]
     recipe = load_recipe(REPO / "recipes" / "stargan_celeba.toml", overrides, registry)
     torch.manual_seed(0)
     return build(recipe, registry)
-
-
-def mdt_loop(root: Path, size: int, device: str, precision: str, cache: bool, workers: int, warmup: int, iterations: int, cache_dir: Path) -> float:
-    """Seconds per iteration of mdt's training path (the engine's inner loop)."""
-    c = mdt_components(root, size, device, precision, [f"run.num_workers={workers}"])
-    dataset = ImageCache(c.train_sets[0], cache_dir, f"bench-{precision}-{workers}") if cache else c.train_sets[0]
-    stream = BatchStream(dataset, EpochOrder(dataset, BATCH, seed=0), num_workers=workers)
-    for i in range(warmup + iterations):
-        if i == warmup:
-            sync(c.device)
-            start = time.perf_counter()
-        c.method.train_step([to_batch(next(stream), 0, c)], i)
-    sync(c.device)
-    return (time.perf_counter() - start) / iterations
 
 
 def data_speed(root: Path, size: int, cache_dir: Path, rounds: int = 3) -> dict[str, float]:
@@ -199,29 +291,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=64, help="image size (64: CPU configuration, 128: paper)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--images", type=int, default=96, help="images in the generated dataset")
-    parser.add_argument("--workers", type=int, default=1, help="DataLoader workers for mdt (the reference uses 1, as the official code)")
+    parser.add_argument("--official", type=Path, help="a clone of github.com/yunjey/stargan (its main.py is run unchanged)")
+    parser.add_argument("--iterations", type=int, default=50, help="iterations each loop trains (timed from the first log line)")
+    parser.add_argument("--reference-iterations", type=int, default=10, help="timed iterations of the in-process reference loop")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed first iterations of the reference loop")
+    parser.add_argument("--images", type=int, default=96, help="training images in the generated dataset")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s at the precision used, to print the share reached")
     args = parser.parse_args()
+    if args.official and not (args.official / "solver.py").is_file():
+        parser.error(f"--official {args.official}: no solver.py there; give a clone of github.com/yunjey/stargan")
+    if args.iterations < 2 * LOG_EVERY:
+        parser.error(f"--iterations: give at least {2 * LOG_EVERY} (timing runs between log lines, every {LOG_EVERY})")
     device = torch.device(args.device)
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "celeba"
-        write_celeba(root, args.images)
-        cache_dir = Path(tmp) / "cache"
+        write_celeba(root, HELD_OUT + args.images)
         rows = []
-        reference = reference_loop(root, args.size, device, args.warmup, args.iterations)
-        rows.append(("reference loop (official per-iteration work, fp32)", reference))
-        variants = [("mdt, fp32, decode every epoch", "fp32", False), ("mdt, fp32, uint8 cache", "fp32", True), ("mdt, bf16 autocast, uint8 cache", "bf16", True)]
-        for name, precision, cache in variants:
-            rows.append((name, mdt_loop(root, args.size, args.device, precision, cache, args.workers, args.warmup, args.iterations, cache_dir)))
-        table = Table(title=f"training, {args.size} px, batch {BATCH}, full networks, {device} ({torch.get_num_threads()} threads)")
-        for column in ("loop", "it/s", "images/s", "vs reference"):
+        if args.official:
+            rows.append(("official StarGAN (main.py of the clone, fp32)", official_loop(args.official, root, args.size, args.iterations,
+                                                                                          Path(tmp) / "official", args.device)))
+        seconds, chosen = mdt_run(root, args.size, args.iterations, args.device, Path(tmp) / "defaults")
+        rows.append((f"mdt run, recipe defaults ({'; '.join(chosen)})", seconds))
+        seconds, _ = mdt_run(root, args.size, args.iterations, args.device, Path(tmp) / "fp32", ["run.precision=fp32", "run.cache_images=false"])
+        rows.append(("mdt run, fp32, no image cache", seconds))
+        rows.append(("reference loop (official per-iteration work, in-process, fp32)",
+                     reference_loop(root, args.size, device, args.warmup, args.reference_iterations)))
+        baseline_name, baseline = rows[0]
+        flops = flops_per_iteration(root, args.size)
+        table = Table(title=f"training, {args.size} px, batch {BATCH}, G 64/6, D 64/{d_layers(args.size)}, {device} "
+                            f"({torch.get_num_threads()} threads); {flops / 1e9:.1f} GFLOP per iteration")
+        for column in ("loop", "s/iteration", "images/s", f"vs {baseline_name.split(' (')[0]}", "TFLOP/s"):
             table.add_column(column)
+        if args.peak_tflops:
+            table.add_column("of peak")
         for name, seconds in rows:
-            table.add_row(name, f"{1 / seconds:.3f}", f"{BATCH / seconds:.2f}", f"{reference / seconds:.2f}x")
+            achieved = flops / seconds / 1e12
+            cells = [name, f"{seconds:.3f}", f"{BATCH / seconds:.2f}", f"{baseline / seconds:.2f}x", f"{achieved:.3f}"]
+            if args.peak_tflops:
+                cells.append(f"{achieved / args.peak_tflops:.1%}")
+            table.add_row(*cells)
         console.print(table)
+        cache_dir = Path(tmp) / "cache"
         data = Table(title=f"data pipeline, {args.size} px (one process)")
         data.add_column("pipeline")
         data.add_column("images/s")
