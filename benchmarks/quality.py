@@ -1,0 +1,256 @@
+"""Translation quality: the paper's StarGAN recipe beside candidate recipes, same data and seeds.
+
+Every candidate trains on the same synthetic faces (6,000 drawn at 64 px; the held-out
+faces' true translations are known) with the networks the recipe's size keys give (by
+default G 32 channels / 4 residual blocks, D 32 channels / 5 layers), batch 16, no
+learning-rate decay, fp32 (``--precision``), for each seed. Its checkpoints at the chosen iteration counts are
+judged by one classifier trained once on the same faces (``mdt train-classifier``) and
+measured by ``mdt eval``: target accuracy, ``counterfactual_l1`` (translation vs. the true
+translation) and ``preservation_l1`` (translation vs. input where the truth keeps the
+input). Prints a table (mean over seeds, and the range), writes it as quality.json, a
+plot quality.png (with matplotlib) and grids side by side (samples_step_N.png).
+
+    python benchmarks/quality.py                                   # every candidate
+    python benchmarks/quality.py --candidates paper,plus --iterations 1000,3000 --seeds 0,1
+
+A candidate is a recipe file (``paper``: recipes/stargan_celeba.toml, ``plus``:
+recipes/stargan_plus_celeba.toml) or the paper recipe with one change, as listed by
+``--help``. Runs that finished are reused (delete --out to start over), so a table can be
+extended candidate by candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mdt.recipe import dump_toml
+
+REPO = Path(__file__).resolve().parent.parent
+Recipe = dict
+
+
+def _add_loss(name: str, table: dict) -> Callable[[Recipe], None]:
+    def change(recipe: Recipe) -> None:
+        recipe["losses"][name] = dict(table)
+    return change
+
+
+def _set(path: str, value) -> Callable[[Recipe], None]:
+    def change(recipe: Recipe) -> None:
+        *tables, key = path.split(".")
+        node = recipe
+        for name in tables:
+            node = node[name]
+        node[key] = value
+    return change
+
+
+def _all(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
+    def change(recipe: Recipe) -> None:
+        for one in changes:
+            one(recipe)
+    return change
+
+
+# name -> (recipe file, change to it, what it is)
+CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
+    "paper": ("recipes/stargan_celeba.toml", _all(), "StarGAN as in the paper: WGAN-GP, lr 1e-4, 5 D steps per G step"),
+    "identity": ("recipes/stargan_celeba.toml", _add_loss("identity", {"type": "identity_l1", "weight": 5.0}),
+                 "paper + identity loss |G(x, c_x) - x| (weight 5)"),
+    "attention": ("recipes/stargan_celeba.toml", _set("networks.generator.type", "ganimation"),
+                  "paper + attention-masked output A*x + (1-A)*C (GANimation's generator)"),
+    "steps2": ("recipes/stargan_celeba.toml", _all(_set("method.d_steps_per_g", 2), _set("method.lr_generator", 2e-4),
+                                                  _set("method.lr_discriminator", 2e-4)),
+               "paper with 2 D steps per G step and lr 2e-4"),
+    "identity+attention": ("recipes/stargan_celeba.toml", _all(_add_loss("identity", {"type": "identity_l1", "weight": 5.0}),
+                                                               _set("networks.generator.type", "ganimation")),
+                           "paper + identity loss + attention output"),
+    "plus": ("recipes/stargan_plus_celeba.toml", _all(), "recipes/stargan_plus_celeba.toml"),
+}
+
+
+def benchmark_recipe(name: str, seed: int, args) -> Recipe:
+    """The candidate's recipe on the benchmark's data, sizes, iterations and seed."""
+    path, change, _ = CANDIDATES[name]
+    recipe = tomllib.loads((REPO / path).read_text())
+    change(recipe)
+    recipe["datasets"] = {"faces": {"type": "synthetic_faces", "size": args.faces, "test_size": args.eval_images}}
+    every = min(args.iterations)
+    recipe["run"].update({"iterations": max(args.iterations), "image_size": args.size, "seed": seed, "threads": args.threads,
+                          "log_every": 100, "sample_every": every, "sample_count": 6, "checkpoint_every": every, "keep_checkpoints": 0,
+                          "num_workers": 0, "precision": args.precision, "cache_images": True})
+    recipe["networks"]["generator"].update({"conv_dim": args.g_dim, "residual_blocks": args.g_blocks})
+    recipe["networks"]["discriminator"].update({"conv_dim": args.d_dim, "layers": args.d_layers})
+    recipe["method"]["decay_iterations"] = 0
+    recipe.pop("classifier", None)
+    recipe.pop("metrics", None)
+    recipe.pop("loggers", None)
+    return recipe
+
+
+def mdt(*arguments: str, log: Path) -> None:
+    """Run an mdt command, its output to ``log`` (not a pipe: a run outlives this script)."""
+    command = [str(Path(sys.executable).with_name("mdt")), *arguments]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        done = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{log.read_text()[-3000:]}")
+
+
+def train(name: str, seed: int, args, console: Console) -> Path:
+    """The candidate's run for this seed: reused if an earlier call finished it (it may have
+    stopped at other iteration counts; steps it lacks stay blank in the table)."""
+    folder = args.out / f"{name}-seed{seed}"
+    recipe_file = args.out / f"{name}-seed{seed}.toml"
+    if folder.exists():
+        planned = tomllib.loads(recipe_file.read_text())["run"]["iterations"] if recipe_file.exists() else 0
+        if (folder / "checkpoints" / f"step_{planned:08d}.safetensors").exists():
+            return folder
+        sys.exit(f"{folder} holds an unfinished run: delete it or run `mdt run --resume {folder}`")
+    args.out.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(dump_toml(benchmark_recipe(name, seed, args)))
+    console.print(f"training {name}, seed {seed}, {max(args.iterations)} iterations -> {folder}")
+    mdt("run", str(recipe_file), "--out", str(folder), log=args.out / f"{name}-seed{seed}.log")
+    return folder
+
+
+def judge(args, console: Console) -> Path:
+    """One classifier for every candidate, trained on the benchmark's training faces."""
+    folder = args.out / "judge"
+    if (folder / "classifier.safetensors").exists():
+        return folder
+    recipe = benchmark_recipe("paper", 0, args)
+    recipe["classifier"] = {"type": "timm", "backbone": "resnet18", "steps": args.judge_steps}
+    recipe_file = args.out / "judge.toml"
+    args.out.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(dump_toml(recipe))
+    console.print(f"training the judge -> {folder}")
+    mdt("train-classifier", str(recipe_file), "--out", str(folder), log=args.out / "judge.log")
+    return folder
+
+
+def measure(run: Path, step: int, judge_folder: Path, args) -> dict[str, float]:
+    out = run / f"quality-step_{step:08d}"
+    if not (out / "metrics.json").exists():
+        mdt("eval", "--checkpoint", str(run / "checkpoints" / f"step_{step:08d}.safetensors"), "--classifier", str(judge_folder),
+            "--metric", "translation_accuracy", "--metric", "counterfactual", "--max-images", str(args.eval_images),
+            "--out", str(out), "--overwrite", log=run / f"quality-step_{step:08d}.log")
+    values = json.loads((out / "metrics.json").read_text())["metrics"]
+    return {"target_accuracy": values["translation_accuracy/target_accuracy"],
+            **{key: values[f"counterfactual/{key}"] for key in ("counterfactual_l1", "preservation_l1", "identity_l1")}}
+
+
+def summary(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def print_table(results: dict, args, console: Console) -> None:
+    table = Table(title=f"quality at {args.size} px, mean over seeds {args.seeds} (range)")
+    table.add_column("candidate")
+    table.add_column("measure")
+    for step in args.iterations:
+        table.add_column(str(step), justify="right")
+    for name, by_step in results.items():
+        for measure, label in (("target_accuracy", "target accuracy"), ("counterfactual_l1", "counterfactual L1"),
+                               ("preservation_l1", "preservation L1")):
+            cells = [summary([r[measure] for r in by_step[step]]) if step in by_step else "" for step in args.iterations]
+            table.add_row(name if measure == "target_accuracy" else "", label, *cells)
+        table.add_section()
+    console.print(table)
+    unchanged = [r["identity_l1"] for by_step in results.values() for runs in by_step.values() for r in runs]
+    console.print(f"an input left unchanged is {statistics.fmean(unchanged):.3f} from its true translation (counterfactual L1)")
+
+
+def plot(results: dict, args, console: Console) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        console.print("no plot: pip install matplotlib")
+        return
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for axis, (measure, label) in zip(axes, (("target_accuracy", "target accuracy"), ("counterfactual_l1", "counterfactual L1"),
+                                             ("preservation_l1", "preservation L1"))):
+        for name, by_step in results.items():
+            steps = [s for s in args.iterations if s in by_step]
+            axis.plot(steps, [statistics.fmean(r[measure] for r in by_step[s]) for s in steps], marker="o", label=name)
+        axis.set_xlabel("iterations")
+        axis.set_title(label)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(args.out / "quality.png", dpi=110)
+    console.print(f"wrote {args.out / 'quality.png'}")
+
+
+def side_by_side(results: dict, args, console: Console) -> None:
+    """Each candidate's sample grid (seed 0) at each step, left to right, for a person to look at."""
+    from PIL import Image
+
+    for step in args.iterations:
+        grids = [Image.open(p) for name in results if (p := args.out / f"{name}-seed{args.seeds[0]}" / "samples" / f"step_{step:08d}.png").exists()]
+        if len(grids) < 2:
+            continue
+        sheet = Image.new("RGB", (sum(g.width for g in grids) + 8 * (len(grids) - 1), max(g.height for g in grids)), "white")
+        x = 0
+        for grid in grids:
+            sheet.paste(grid, (x, 0))
+            x += grid.width + 8
+        sheet.save(args.out / f"samples_step_{step:08d}.png")
+    console.print(f"grids side by side ({', '.join(results)}): {args.out}/samples_step_*.png")
+
+
+def main() -> None:
+    listing = "; ".join(f"{name}: {text}" for name, (_, _, text) in CANDIDATES.items())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"candidates — {listing}")
+    numbers = lambda text: [int(v) for v in text.split(",")]
+    parser.add_argument("--candidates", default=",".join(CANDIDATES), type=lambda t: t.split(","))
+    parser.add_argument("--iterations", default=[500, 1000, 2000, 3000], type=numbers)
+    parser.add_argument("--seeds", default=[0, 1], type=numbers)
+    parser.add_argument("--size", default=64, type=int)
+    parser.add_argument("--faces", default=6000, type=int, help="training faces")
+    parser.add_argument("--eval-images", default=256, type=int, help="held-out faces measured")
+    parser.add_argument("--g-dim", default=32, type=int)
+    parser.add_argument("--g-blocks", default=4, type=int)
+    parser.add_argument("--d-dim", default=32, type=int)
+    parser.add_argument("--d-layers", default=5, type=int)
+    parser.add_argument("--judge-steps", default=300, type=int, help="training steps of the judge classifier")
+    parser.add_argument("--threads", default=2, type=int)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"], help="every candidate's [run] precision")
+    parser.add_argument("--out", default=REPO / "benchmarks" / "out" / "quality", type=Path)
+    args = parser.parse_args()
+    args.iterations = sorted(set(args.iterations))
+    unknown = [n for n in args.candidates if n not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown candidate {unknown[0]!r}; candidates: {', '.join(CANDIDATES)}")
+    if any(step % args.iterations[0] for step in args.iterations):
+        parser.error("every --iterations value must be a multiple of the smallest (checkpoints are saved every that many)")
+    console = Console()
+    judge_folder = judge(args, console)
+    results: dict[str, dict[int, list[dict[str, float]]]] = {}
+    for name in args.candidates:
+        for seed in args.seeds:
+            run = train(name, seed, args, console)
+            for step in args.iterations:
+                if (run / "checkpoints" / f"step_{step:08d}.safetensors").exists():
+                    results.setdefault(name, {}).setdefault(step, []).append(measure(run, step, judge_folder, args))
+    (args.out / "quality.json").write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
+    print_table(results, args, console)
+    plot(results, args, console)
+    side_by_side(results, args, console)
+
+
+if __name__ == "__main__":
+    main()
