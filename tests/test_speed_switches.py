@@ -102,8 +102,9 @@ def one_update_in(precision: str, registry):
         first = output[0] if isinstance(output, tuple) else output
         seen.append((role, inputs[0].requires_grad and inputs[0].is_leaf, first.dtype))
 
-    for role in ("generator", "discriminator"):
-        getattr(method, role).register_forward_hook(lambda m, i, o, role=role: record(m, i, o, role))
+    for role in ("generator", "discriminator"):  # each network's first convolution: what it computes in
+        first_conv = next(m for m in getattr(method, role).modules() if isinstance(m, torch.nn.Conv2d))
+        first_conv.register_forward_hook(lambda m, i, o, role=role: record(m, i, o, role))
     torch.manual_seed(1)
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
