@@ -134,6 +134,8 @@ def test_bf16_runs_networks_in_bf16_and_the_penalty_and_losses_in_fp32(registry)
 def test_precision_must_be_known(cli):
     result = cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", "run.precision=fp8")
     assert result.exit_code == 2 and "expected one of \"auto\", \"fp32\", \"bf16\"" in result.output
+    result = cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", 'run.cache_images="sometimes"')
+    assert result.exit_code == 2 and "cache_images' = \"sometimes\": expected true or false or one of \"auto\"" in result.output
 
 
 def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
