@@ -20,10 +20,9 @@ GiB = 1 << 30
 
 
 def cache_bytes(dataset, image_size: int) -> int:
-    """Disk the cache of ``dataset`` takes: uint8 images, float32 labels, one flag each."""
-    labels = getattr(dataset, "labels", None)
-    label_size = int(labels.shape[1]) if labels is not None and labels.ndim == 2 else len(dataset.schema.names)
-    return len(dataset) * (3 * image_size * image_size + 4 * label_size + 1)
+    """Disk the cache of ``dataset`` takes: uint8 images, float32 labels (one value per
+    schema name, as every item's label has), one flag each. Reads no item and no label."""
+    return len(dataset) * (3 * image_size * image_size + 4 * len(dataset.schema.names) + 1)
 
 
 def choose_cache(setting: bool | str, datasets: Sequence, image_size: int, directory: Path) -> tuple[bool, str]:
