@@ -45,6 +45,12 @@ def _add_loss(name: str, table: dict) -> Callable[[Recipe], None]:
     return change
 
 
+def _drop_loss(name: str) -> Callable[[Recipe], None]:
+    def change(recipe: Recipe) -> None:
+        del recipe["losses"][name]
+    return change
+
+
 def _set(path: str, value) -> Callable[[Recipe], None]:
     def change(recipe: Recipe) -> None:
         *tables, key = path.split(".")
@@ -75,6 +81,15 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
     "identity+attention": ("recipes/stargan_celeba.toml", _all(_add_loss("identity", {"type": "identity_l1", "weight": 5.0}),
                                                                _set("networks.generator.type", "ganimation")),
                            "paper + identity loss + attention output"),
+    "residual": ("recipes/stargan_celeba.toml", _set("networks.generator.residual_output", True),
+                 "paper + residual output clamp(x + G(x, c), -1, 1)"),
+    "spectral": ("recipes/stargan_celeba.toml", _set("networks.discriminator.spectral_norm", True),
+                 "paper + spectral normalisation of D's convolutions"),
+    "ns_r1": ("recipes/stargan_celeba.toml", _all(_set("losses.adversarial.type", "nonsaturating"), _drop_loss("gradient_penalty"),
+                                                 _add_loss("r1", {"type": "r1", "weight": 1.0})),
+              "paper with the non-saturating loss and R1 (weight 1) instead of WGAN-GP"),
+    "ema": ("recipes/stargan_celeba.toml", _set("method.ema_decay", 0.99),
+            "paper + a moving average of G (decay 0.99: a half-life of 69 G steps) that translates"),
     "plus": ("recipes/stargan_plus_celeba.toml", _all(), "recipes/stargan_plus_celeba.toml"),
 }
 

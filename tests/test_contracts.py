@@ -31,8 +31,13 @@ def check(cli, recipe, *sets):
 
 
 def test_a_loss_reading_what_the_method_does_not_offer(cli):
-    result = check(cli, STARGAN, "losses.adversarial.type=r1")
-    one_line_error(result, "[losses.adversarial] loss 'r1' reads 'real_input', which method 'stargan' does not offer in its discriminator phase")
+    result = check(cli, STARGAN, "losses.adversarial.type=least_squares")
+    one_line_error(result, "[losses.adversarial] loss 'least_squares' reads 'real_scores_a', which method 'stargan' does not offer in its discriminator phase")
+
+
+def test_r1_fits_stargan_in_place_of_the_gradient_penalty(cli):
+    result = check(cli, STARGAN, "losses.gradient_penalty.type=r1")
+    assert result.exit_code == 0, result.output
 
 
 def test_a_loss_in_a_phase_the_method_does_not_run(cli, tmp_path):

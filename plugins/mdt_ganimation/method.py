@@ -71,7 +71,7 @@ class GANimation(StarGAN):
     phases = {"discriminator": AttentionState, "generator": AttentionState}
 
     def translator(self) -> GANimationTranslator:
-        return GANimationTranslator(self.generator, self.discriminator, self.encoder, self.image_size)
+        return GANimationTranslator(self.translating_generator, self.discriminator, self.encoder, self.image_size)
 
 
 class GANimationTranslator(StarGANTranslator):

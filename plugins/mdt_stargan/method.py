@@ -15,6 +15,7 @@ from functools import cached_property
 import torch
 
 from mdt.data import Batch
+from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
 from mdt.loss import weighted_total
@@ -34,6 +35,11 @@ def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
     return max(0.0, min(1.0, (iterations - step) / window))
 
 
+def reads(loss, phase: str, field: str) -> bool:
+    """Whether ``loss`` reads ``field`` of the step state in ``phase``."""
+    return field in (getattr(loss, "reads", None) or {}).get(phase, ())
+
+
 class StepState:
     """What the losses of one update may read (in both phases); each value is computed on
     first use. Images are (B, 3, S, S) in [-1, 1]; labels are in the batch's dataset's space."""
@@ -43,6 +49,7 @@ class StepState:
     discriminator: torch.nn.Module  # D(x) -> (scores, logits)
     encoder: LabelEncoder  # the label encoder: conditions and the classification loss
     real: torch.Tensor  # the batch's images
+    real_input: torch.Tensor  # the same, requiring grad in the discriminator phase (R1)
     labels: torch.Tensor  # their labels
     source: int  # the index of their dataset
     target_labels: torch.Tensor  # the labels each image is translated to
@@ -57,6 +64,9 @@ class StepState:
         self.labels = batch.labels
         self.source = batch.source
         self.target_labels = target_labels
+        # A penalty on real images (R1) differentiates D's real scores by the images; only
+        # then do the real images carry a gradient (else it would cost D's first layer).
+        self._real_gradient = phase == "discriminator" and any(reads(loss, phase, "real_input") for loss in method.losses.values())
 
     def autocast(self):
         """Network forwards run in bf16 when asked; every loss is computed in fp32."""
@@ -71,7 +81,8 @@ class StepState:
     def _real_and_fake_out(self):
         """D on real and fake images in one batch: the same values as two calls (D has no
         batch statistics), but each weight is read once, which matters where D is weight-bound."""
-        scores, logits = self._discriminate(torch.cat([self.real, self.fake]))
+        real = self.real_input if self._real_gradient else self.real
+        scores, logits = self._discriminate(torch.cat([real, self.fake]))
         n = self.real.shape[0]
         return (scores[:n], logits[:n]), (scores[n:], logits[n:])
 
@@ -80,6 +91,12 @@ class StepState:
         if self.phase == "discriminator":
             return self._real_and_fake_out[0]
         return self._discriminate(self.real)
+
+    @cached_property
+    def real_input(self) -> torch.Tensor:
+        """The real images as a leaf that requires grad (discriminator phase), for R1;
+        ``real_scores`` are computed from it when a loss reads it."""
+        return self.real.detach().requires_grad_(self.phase == "discriminator")
 
     @property
     def real_scores(self) -> torch.Tensor:
@@ -158,10 +175,17 @@ class StarGAN(Method):
         beta2: Beta = 0.999,
         d_steps_per_g: Positive = 5,
         decay_iterations: Count = 100000,
+        ema_decay: Beta = 0.0,
     ) -> None:
         if d_steps_per_g < 1:
             raise ValueError("d_steps_per_g must be at least 1")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), not {ema_decay}")
         self.generator = generator
+        # Not in the paper (StarGAN v2 has it): a moving average of G's weights, updated
+        # after each G step, translates and draws the samples; 0 (the default) is off.
+        self.ema_decay = ema_decay
+        self.generator_ema = moving_average(generator) if ema_decay else None
         self.discriminator = discriminator
         self.encoder = label_encoder
         self.losses = dict(losses)
@@ -185,7 +209,19 @@ class StarGAN(Method):
         return torch.optim.Adam(self.discriminator.parameters(), self.base_lr["discriminator"], self.betas)
 
     def networks(self):
-        return {"generator": self.generator, "discriminator": self.discriminator}
+        networks = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.generator_ema is not None:
+            networks["generator_ema"] = self.generator_ema
+        return networks
+
+    @property
+    def inference_networks(self) -> tuple[str, ...]:
+        return ("generator_ema",) if self.generator_ema is not None else ("generator",)
+
+    @property
+    def translating_generator(self) -> torch.nn.Module:
+        """The generator translations use: the moving average when there is one."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     def optimizers(self):
         return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
@@ -214,6 +250,8 @@ class StarGAN(Method):
                 g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step).items()}
                 logged.update(g_values)
                 generator_keys += list(g_values)
+                if self.generator_ema is not None:
+                    ema_update(self.generator, self.generator_ema, self.ema_decay)
         # One transfer for all logged values: a float() per value would wait for the device each time.
         values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))
         self._last_generator_values.update({k: values[k] for k in generator_keys})
@@ -240,7 +278,7 @@ class StarGAN(Method):
         self._last_generator_values = dict(state.get("last_generator_values", {}))
 
     def translator(self) -> StarGANTranslator:
-        return StarGANTranslator(self.generator, self.discriminator, self.encoder, self.image_size)
+        return StarGANTranslator(self.translating_generator, self.discriminator, self.encoder, self.image_size)
 
 
 class StarGANTranslator(Translator):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdt.layers import LeakyReLU
 from mdt.ranges import Count, Positive
 
 
@@ -56,16 +57,21 @@ class StarGANGenerator(nn.Module):
 
     ``label_dim`` comes from the label encoder. ``conv_dim`` is the first layer's width
     (doubled at each of the ``downsamplings``), ``residual_blocks`` the bottleneck depth.
+    ``residual_output`` (not in the paper; a switch for what translations keep): the
+    network's output is added to the input, clamped to [-1, 1], so "no change" is an
+    output of zeros.
     """
 
     inputs = ("images", "labels")
     outputs = ("image",)
 
-    def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2) -> None:
+    def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2,
+                 residual_output: bool = False) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
             raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
         self.label_dim = label_dim
+        self.residual_output = residual_output
         layers: list[nn.Module] = [
             nn.Conv2d(3 + label_dim, conv_dim, 7, 1, 3, bias=False),
             _norm(conv_dim),
@@ -85,31 +91,42 @@ class StarGANGenerator(nn.Module):
     def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S) in [-1, 1], condition (B, label_dim) -> (B, 3, S, S)."""
         tiled = condition.view(condition.shape[0], -1, 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
-        return self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
+        out = self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
+        return (images + out).clamp(-1, 1) if self.residual_output else out
 
 
 class StarGANDiscriminator(nn.Module):
-    """PatchGAN critic with an auxiliary domain classifier; no normalisation.
+    """PatchGAN critic with an auxiliary domain classifier; no normalisation. Its leaky
+    ReLUs are :mod:`mdt.layers`' (same values), which keep the gradient penalty's double
+    backward to the passes it needs.
 
     ``layers`` stride-2 4x4 convolutions (width ``conv_dim`` doubling each time), then a
     3x3 real/fake head over the remaining map and a classifier whose kernel covers it.
+    ``spectral_norm`` (not in the paper; a switch): every convolution's weight is divided
+    by its largest singular value (Miyato et al. 2018), estimated by one power iteration
+    per forward in training.
     """
 
     inputs = ("images",)
     outputs = ("scores", "logits")
 
-    def __init__(self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6) -> None:
+    def __init__(self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6,
+                 spectral_norm: bool = False) -> None:
         super().__init__()
         if layers < 1 or image_size % (2**layers) != 0:
             raise ValueError(f"image_size {image_size} must be divisible by 2**layers = {2 ** layers}")
-        blocks: list[nn.Module] = [nn.Conv2d(3, conv_dim, 4, 2, 1), nn.LeakyReLU(0.01)]
+        blocks: list[nn.Module] = [nn.Conv2d(3, conv_dim, 4, 2, 1), LeakyReLU(0.01)]
         width = conv_dim
         for _ in range(1, layers):
-            blocks += [nn.Conv2d(width, width * 2, 4, 2, 1), nn.LeakyReLU(0.01)]
+            blocks += [nn.Conv2d(width, width * 2, 4, 2, 1), LeakyReLU(0.01)]
             width *= 2
         self.trunk = nn.Sequential(*blocks)
         self.real_fake_head = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
         self.class_head = nn.Conv2d(width, num_classes, image_size // 2**layers, bias=False)
+        if spectral_norm:
+            for module in [*self.trunk, self.real_fake_head, self.class_head]:
+                if isinstance(module, nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (B, 3, S, S) -> (real/fake map (B, 1, S/2^L, S/2^L), class logits (B, num_classes))."""

@@ -15,7 +15,6 @@ grids, the metrics and every translation.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 
 from mdt.data import Batch
+from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.loss import weight_at, weighted_total
@@ -30,15 +30,6 @@ from mdt.method import Method, Role, Translator
 from mdt.options import Option
 from mdt.ranges import Beta, Rate, Weight
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
-
-
-@torch.no_grad()
-def ema_update(model: torch.nn.Module, average: torch.nn.Module, decay: float) -> None:
-    """average <- decay * average + (1 - decay) * model, parameter by parameter."""
-    for p, a in zip(model.parameters(), average.parameters()):
-        a.lerp_(p, 1.0 - decay)
-    for b, a in zip(model.buffers(), average.buffers()):
-        a.copy_(b)
 
 
 def domains(labels: torch.Tensor) -> torch.Tensor:
@@ -193,9 +184,9 @@ class StarGANv2(Method):
         self.latent_dim = mapping_network.latent_dim
         # The averages start from the initial weights (the official code starts them from
         # PyTorch's default initialisation instead, before He initialisation).
-        self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
-        self.mapping_network_ema = copy.deepcopy(mapping_network).requires_grad_(False)
-        self.style_encoder_ema = copy.deepcopy(style_encoder).requires_grad_(False)
+        self.generator_ema = moving_average(generator)
+        self.mapping_network_ema = moving_average(mapping_network)
+        self.style_encoder_ema = moving_average(style_encoder)
         self._adam = {"betas": (beta1, beta2), "weight_decay": weight_decay}
         self._rates = {"generator": lr, "mapping_network": lr_mapping_network, "style_encoder": lr, "discriminator": lr}
         self._last_values: dict[str, float] = {}

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdt.layers import LeakyReLU, leaky_relu
 from mdt.ranges import Positive, Weight
 
 
@@ -37,7 +38,8 @@ def _levels(image_size: int, smallest: int) -> int:
 class ResBlock(nn.Module):
     """Pre-activation residual block: [norm] lrelu conv [pool] [norm] lrelu conv, plus a
     shortcut (1x1 projection when widths differ, then pooling); the sum is scaled by
-    1/sqrt(2) to keep unit variance."""
+    1/sqrt(2) to keep unit variance. Its leaky ReLUs are :mod:`mdt.layers`' (same values),
+    so R1's double backward through the discriminator skips a pass of zeros."""
 
     def __init__(self, c_in: int, c_out: int, normalize: bool = False, downsample: bool = False) -> None:
         super().__init__()
@@ -52,12 +54,12 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.conv1x1(x) if self.conv1x1 is not None else x
         h = self.norm1(x) if self.normalize else x
-        h = self.conv1(F.leaky_relu(h, 0.2))
+        h = self.conv1(leaky_relu(h, 0.2))
         if self.downsample:
             shortcut = F.avg_pool2d(shortcut, 2)
             h = F.avg_pool2d(h, 2)
         h = self.norm2(h) if self.normalize else h
-        h = self.conv2(F.leaky_relu(h, 0.2))
+        h = self.conv2(leaky_relu(h, 0.2))
         return (shortcut + h) / math.sqrt(2)
 
 
@@ -201,7 +203,7 @@ def _trunk(image_size: int, base_channels: int, max_channels: int) -> tuple[list
         c_out = min(c_in * 2, max_channels)
         layers.append(ResBlock(c_in, c_out, downsample=True))
         c_in = c_out
-    layers += [nn.LeakyReLU(0.2), nn.Conv2d(c_in, c_in, 4, 1, 0), nn.LeakyReLU(0.2)]
+    layers += [LeakyReLU(0.2), nn.Conv2d(c_in, c_in, 4, 1, 0), LeakyReLU(0.2)]
     return layers, c_in
 
 

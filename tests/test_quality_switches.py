@@ -1,0 +1,132 @@
+"""Switches for what translations keep (issue 14's candidates, measured by
+benchmarks/quality.py): a residual generator output, spectral normalisation of StarGAN's
+discriminator, and StarGAN trained with the non-saturating loss and R1 instead of WGAN-GP."""
+
+from __future__ import annotations
+
+import tomllib
+
+import torch
+from conftest import REPO
+from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
+
+from mdt.data import Batch
+from mdt.recipe import dump_toml
+
+
+def test_a_residual_output_is_the_input_plus_the_networks_output():
+    torch.manual_seed(0)
+    plain = StarGANGenerator(5, conv_dim=8, residual_blocks=1)
+    residual = StarGANGenerator(5, conv_dim=8, residual_blocks=1, residual_output=True)
+    residual.load_state_dict(plain.state_dict())  # the same tensors: checkpoints do not change
+    images, condition = torch.rand(3, 3, 16, 16) * 2 - 1, torch.eye(5)[:3]
+    expected = (images + plain(images, condition)).clamp(-1, 1)
+    assert torch.equal(residual(images, condition), expected)
+
+
+def test_spectral_norm_divides_each_weight_by_its_largest_singular_value():
+    torch.manual_seed(0)
+    critic = StarGANDiscriminator(32, 5, conv_dim=8, layers=3, spectral_norm=True).train()
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        for _ in range(300):  # one power iteration per training forward
+            critic(images[:1])
+    convolutions = [m for m in critic.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convolutions) == 5
+    for conv in convolutions:
+        raw = conv.parametrizations.weight.original
+        sigma = torch.linalg.matrix_norm(raw.flatten(1), ord=2)
+        torch.testing.assert_close(conv.weight, raw / sigma, rtol=2e-3, atol=1e-6)
+        assert abs(sigma.item() - 1) > 0.05  # the raw weights were not normalised already
+    # the state loads into a fresh critic and gives the same outputs in eval mode
+    again = StarGANDiscriminator(32, 5, conv_dim=8, layers=3, spectral_norm=True)
+    again.load_state_dict(critic.state_dict())
+    critic.eval(), again.eval()
+    for a, b in zip(critic(images), again(images)):
+        assert torch.equal(a, b)
+
+
+def test_stargan_trains_with_the_nonsaturating_loss_and_r1(registry, tmp_path):
+    """The v2 plugin's ``nonsaturating`` and ``r1`` losses fit StarGAN's step state; R1's
+    value is half the mean squared norm of D's input gradient on the real images."""
+    from mdt_stargan.method import StepState
+
+    from mdt.build import build
+    from mdt.recipe import load_recipe
+
+    recipe = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
+    recipe["losses"]["adversarial"]["type"] = "nonsaturating"
+    del recipe["losses"]["gradient_penalty"]
+    recipe["losses"]["r1"] = {"type": "r1", "weight": 1.0}
+    path = tmp_path / "ns_r1.toml"
+    path.write_text(dump_toml(recipe))
+    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
+                 "discriminator.layers=3", "datasets.faces.size=8", "datasets.faces.test_size=2", "run.precision=fp32"]
+    torch.manual_seed(0)
+    method = build(load_recipe(path, overrides, registry), registry).method
+    torch.manual_seed(1)
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
+    state = StepState("discriminator", method, Batch(real, labels, 0), labels.flip(0))
+    value, terms = method.losses["r1"]("discriminator", state)
+
+    leaf = real.clone().requires_grad_(True)
+    scores, _ = method.discriminator(leaf)
+    (grad,) = torch.autograd.grad(scores.sum(), leaf)
+    expected = 0.5 * grad.pow(2).flatten(1).sum(1).mean()
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(state.real_scores, scores.detach(), rtol=1e-5, atol=1e-6)
+    adversarial, _ = method.losses["adversarial"]("discriminator", state)
+    independent = torch.nn.functional.softplus(-scores).mean() + torch.nn.functional.softplus(state.fake_scores).mean()
+    torch.testing.assert_close(adversarial, independent.detach(), rtol=1e-5, atol=1e-6)
+
+    # without R1 the real images carry no gradient: D's first layer computes none for them
+    plain = StepState("discriminator", build(load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry), registry).method,
+                      Batch(real, labels, 0), labels.flip(0))
+    assert plain.real_scores.requires_grad and not plain.real.requires_grad and "real_input" not in plain.__dict__
+
+
+def test_stargans_moving_average_generator_follows_each_generator_step(registry, tmp_path):
+    """``ema_decay`` d: after each G update the average becomes d * average + (1 - d) * G,
+    and translations use the average; without it nothing changes (no extra network)."""
+    from test_components import batches_of
+
+    from mdt.build import build
+    from mdt.recipe import load_recipe
+
+    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
+                 "discriminator.layers=3", "datasets.faces.size=32", "datasets.faces.test_size=2", "run.precision=fp32"]
+    plain = build(load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry), registry).method
+    assert set(plain.networks()) == {"generator", "discriminator"} and plain.translator().generator is plain.generator
+
+    components = build(load_recipe(REPO / "recipes" / "quickstart.toml", [*overrides, "method.ema_decay=0.9"], registry), registry)
+    method = components.method
+    assert method.d_steps_per_g == 2
+    snapshots = [[p.detach().clone() for p in method.generator.parameters()]]
+    for step in range(4):  # G updates after steps 1 and 3
+        method.train_step(batches_of(components, step), step)
+        snapshots.append([p.detach().clone() for p in method.generator.parameters()])
+    w0, w1, w3 = snapshots[0], snapshots[2], snapshots[4]
+    for average, a, b, c in zip(method.generator_ema.parameters(), w0, w1, w3):
+        expected = 0.9 * (0.9 * a + 0.1 * b) + 0.1 * c
+        torch.testing.assert_close(average, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(w3[0], w0[0])
+    assert "generator_ema" in method.networks() and method.translator().generator is method.generator_ema
+    assert method.inference_networks == ("generator_ema",)
+
+
+def test_the_average_of_a_compiled_network_runs_its_own_weights():
+    """compile_generator compiles G in place; its moving average must not call G's forward."""
+    from mdt.ema import moving_average
+
+    torch.manual_seed(0)
+    network = torch.nn.Conv2d(3, 4, 3, padding=1)
+    network.compile()
+    average = moving_average(network)
+    with torch.no_grad():
+        for p in average.parameters():
+            p.zero_()
+    images = torch.rand(2, 3, 8, 8)
+    assert torch.count_nonzero(network(images)) > 0
+    assert torch.count_nonzero(average(images)) == 0
+    assert not any(p.requires_grad for p in average.parameters())
