@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 import torch
 from conftest import REPO
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
@@ -130,3 +131,15 @@ def test_the_average_of_a_compiled_network_runs_its_own_weights():
     assert torch.count_nonzero(network(images)) > 0
     assert torch.count_nonzero(average(images)) == 0
     assert not any(p.requires_grad for p in average.parameters())
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("method.ema_decay=1", "key 'ema_decay' = 1: expected a number of at least 0 and below 1"),
+    ("discriminator.spectral_norm=2", "key 'spectral_norm' = 2: expected true or false"),
+    ("generator.residual_output=yes", """key 'residual_output' = "yes": expected true or false"""),
+])
+def test_a_switch_out_of_range_is_one_line(cli, setting, expected):
+    from test_recipe_errors import one_line_error
+
+    line = one_line_error(cli("recipe", "check", REPO / "recipes" / "stargan_celeba.toml", "--set", setting))
+    assert f"--set {setting.split('=')[0]}" in line and expected in line
