@@ -14,6 +14,7 @@ from functools import cached_property
 
 import torch
 
+from mdt.contracts import loss_reads
 from mdt.data import Batch
 from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError
@@ -33,11 +34,6 @@ def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
     if window <= 0:
         return 1.0
     return max(0.0, min(1.0, (iterations - step) / window))
-
-
-def reads(loss, phase: str, field: str) -> bool:
-    """Whether ``loss`` reads ``field`` of the step state in ``phase``."""
-    return field in (getattr(loss, "reads", None) or {}).get(phase, ())
 
 
 class StepState:
@@ -66,7 +62,8 @@ class StepState:
         self.target_labels = target_labels
         # A penalty on real images (R1) differentiates D's real scores by the images; only
         # then do the real images carry a gradient (else it would cost D's first layer).
-        self._real_gradient = phase == "discriminator" and any(reads(loss, phase, "real_input") for loss in method.losses.values())
+        self._real_gradient = phase == "discriminator" and any(
+            "real_input" in (loss_reads(loss) or {}).get(phase, ()) for loss in method.losses.values())
 
     def autocast(self):
         """Network forwards run in bf16 when asked; every loss is computed in fp32."""
