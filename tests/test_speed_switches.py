@@ -177,7 +177,8 @@ def fake_hardware(monkeypatch, amx=False, avx512_bf16=False, cuda_bf16=False):
 
 @pytest.mark.parametrize(("device", "hardware", "expected"), [
     ("cpu", {"amx": True}, "bf16"),
-    ("cpu", {"avx512_bf16": True}, "bf16"),
+    ("cpu", {"amx": True, "avx512_bf16": True}, "bf16"),
+    ("cpu", {"avx512_bf16": True}, "fp32"),  # bf16 dot products without AMX: slower than fp32 (docs/performance.md)
     ("cpu", {}, "fp32"),
     ("cpu", {"cuda_bf16": True}, "fp32"),  # a GPU's bf16 says nothing of the CPU
     ("cuda", {"cuda_bf16": True}, "bf16"),
@@ -202,7 +203,9 @@ def test_auto_precision_reads_cpuinfo_where_torch_cannot_tell(monkeypatch, tmp_p
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_vnni\n")
     assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
-    assert precision.choose_precision("auto", torch.device("cpu"))[0] == "bf16"
+    assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert precision.choose_precision("auto", torch.device("cpu")) == ("bf16", "auto: cpu has AMX")
     cpuinfo.unlink()  # not Linux
     assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
 
@@ -227,11 +230,11 @@ def test_a_run_says_first_what_auto_chose_and_records_it(cli, tmp_path, monkeypa
     hardware where a new run would be bf16."""
     from mdt import checkpoint as ckpt
 
-    fake_hardware(monkeypatch)  # no bf16 hardware
+    fake_hardware(monkeypatch, avx512_bf16=True)  # bf16 dot products, but no AMX
     args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2")
     first = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert first.exit_code == 0, first.output
-    assert run_lines(first)[:2] == ["precision: fp32 (auto: no bf16 hardware on cpu)", run_lines(first)[1]]
+    assert run_lines(first)[:2] == ["precision: fp32 (auto: cpu has no AMX)", run_lines(first)[1]]
     assert run_lines(first)[1].startswith("image cache: on (auto:")
     assert (tmp_path / "run" / "cache" / "faces.images").is_file()
     assert 'precision = "fp32"' in (tmp_path / "run" / "recipe.toml").read_text()
