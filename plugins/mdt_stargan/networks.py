@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdt.layers import LeakyReLU
+from mdt.layers import LeakyReLU, SmallMapConv2d
 from mdt.ranges import Count, Positive
 
 
@@ -98,7 +98,8 @@ class StarGANGenerator(nn.Module):
 class StarGANDiscriminator(nn.Module):
     """PatchGAN critic with an auxiliary domain classifier; no normalisation. Its leaky
     ReLUs are :mod:`mdt.layers`' (same values), which keep the gradient penalty's double
-    backward to the passes it needs.
+    backward to the passes it needs; so are its convolutions, which compute the last,
+    weight-heavy ones as one matrix product on a CPU.
 
     ``layers`` stride-2 4x4 convolutions (width ``conv_dim`` doubling each time), then a
     3x3 real/fake head over the remaining map and a classifier whose kernel covers it.
@@ -115,10 +116,10 @@ class StarGANDiscriminator(nn.Module):
         super().__init__()
         if layers < 1 or image_size % (2**layers) != 0:
             raise ValueError(f"image_size {image_size} must be divisible by 2**layers = {2 ** layers}")
-        blocks: list[nn.Module] = [nn.Conv2d(3, conv_dim, 4, 2, 1), LeakyReLU(0.01)]
+        blocks: list[nn.Module] = [SmallMapConv2d(3, conv_dim, 4, 2, 1), LeakyReLU(0.01)]
         width = conv_dim
         for _ in range(1, layers):
-            blocks += [nn.Conv2d(width, width * 2, 4, 2, 1), LeakyReLU(0.01)]
+            blocks += [SmallMapConv2d(width, width * 2, 4, 2, 1), LeakyReLU(0.01)]
             width *= 2
         self.trunk = nn.Sequential(*blocks)
         self.real_fake_head = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
