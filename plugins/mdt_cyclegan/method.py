@@ -30,6 +30,7 @@ from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema, matching, parse_assignments
 from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator
+from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Fraction, Rate
 
@@ -240,7 +241,7 @@ class CycleGAN(Method):
         (torch's first optimizer imports its compiler, seconds of every `mdt translate`)."""
         generators = [p for pair in self.pairs for net in (pair.generator_ab, pair.generator_ba) for p in net.parameters()]
         discriminators = [p for pair in self.pairs for net in (pair.discriminator_a, pair.discriminator_b) for p in net.parameters()]
-        return {"generators": torch.optim.Adam(generators, **self._adam), "discriminators": torch.optim.Adam(discriminators, **self._adam)}
+        return {"generators": adam(generators, **self._adam), "discriminators": adam(discriminators, **self._adam)}
 
     def optimizers(self):
         return dict(self._optimizers)

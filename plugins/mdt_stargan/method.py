@@ -21,6 +21,7 @@ from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
 from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator, main_output
+from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Positive, Rate
 
@@ -199,11 +200,11 @@ class StarGAN(Method):
     # first optimizer imports its compiler, seconds of every `mdt translate`).
     @cached_property
     def g_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.generator.parameters(), self.base_lr["generator"], self.betas)
+        return adam(self.generator.parameters(), self.base_lr["generator"], self.betas)
 
     @cached_property
     def d_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.discriminator.parameters(), self.base_lr["discriminator"], self.betas)
+        return adam(self.discriminator.parameters(), self.base_lr["discriminator"], self.betas)
 
     def networks(self):
         networks = {"generator": self.generator, "discriminator": self.discriminator}

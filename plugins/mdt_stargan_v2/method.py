@@ -27,6 +27,7 @@ from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.loss import weight_at, weighted_total
 from mdt.method import Method, Role, Translator
+from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Rate, Weight
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
@@ -195,7 +196,7 @@ class StarGANv2(Method):
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Built when training first asks: a model loaded to translate never builds them
         (torch's first optimizer imports its compiler, seconds of every `mdt translate`)."""
-        return {name: torch.optim.Adam(getattr(self, name).parameters(), rate, **self._adam) for name, rate in self._rates.items()}
+        return {name: adam(getattr(self, name).parameters(), rate, **self._adam) for name, rate in self._rates.items()}
 
     def networks(self):
         return {
