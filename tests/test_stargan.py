@@ -164,3 +164,69 @@ def test_identity_loss_is_the_l1_of_the_generator_asked_for_the_inputs_own_label
     assert float(value) == pytest.approx(float(expected), rel=1e-6) and float(value) > 0
     value.backward()  # the loss trains the generator
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.generator.parameters())
+
+
+def _official_iteration(G, D, g_opt, d_opt, x_real, label_org, label_trg, alpha):
+    """One iteration that updates both networks, as the official solver.py writes it out
+    (WGAN-GP; lambda_cls 1, lambda_gp 10, lambda_rec 10), from the weights' state in."""
+    import torch.nn.functional as F
+
+    def cls(logits, target):
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.size(0)
+
+    out_src, out_cls = D(x_real)
+    d_loss = -out_src.mean() + cls(out_cls, label_org)
+    x_fake = G(x_real, label_trg)
+    out_src, _ = D(x_fake.detach())
+    d_loss = d_loss + out_src.mean()
+    x_hat = (alpha * x_real + (1 - alpha) * x_fake.detach()).requires_grad_(True)
+    out_src, _ = D(x_hat)
+    (grad,) = torch.autograd.grad(out_src, x_hat, torch.ones_like(out_src), create_graph=True)
+    d_loss = d_loss + 10 * ((grad.view(grad.size(0), -1).norm(2, dim=1) - 1) ** 2).mean()
+    d_opt.zero_grad()
+    g_opt.zero_grad()
+    d_loss.backward()
+    d_opt.step()
+    d_grads = [p.grad.clone() for p in D.parameters()]
+    x_fake = G(x_real, label_trg)  # generated again for the generator's update
+    out_src, out_cls = D(x_fake)
+    g_loss = -out_src.mean() + cls(out_cls, label_trg) + 10 * (x_real - G(x_fake, label_org)).abs().mean()
+    d_opt.zero_grad()
+    g_opt.zero_grad()
+    g_loss.backward()
+    return d_grads, [p.grad.clone() for p in G.parameters()]
+
+
+def test_an_iteration_that_updates_both_networks_is_the_official_one():
+    """mdt's StarGAN iteration (which generates the fakes once and hands them from the
+    discriminator's update to the generator's) against the official iteration written out:
+    D's gradients of its update and G's of its own, at the paper's loss weights."""
+    import copy
+
+    from mdt_stargan.losses import CycleReconstruction, DomainClassification, GradientPenalty, WassersteinAdversarial
+    from mdt_stargan.method import StarGAN
+
+    from mdt.data import Batch
+
+    torch.manual_seed(0)
+    G, D = StarGANGenerator(5, conv_dim=8, residual_blocks=1), StarGANDiscriminator(32, 5, conv_dim=8, layers=4)
+    official_G, official_D = copy.deepcopy(G), copy.deepcopy(D)
+    losses = {"adversarial": WassersteinAdversarial(1.0), "gradient_penalty": GradientPenalty(10.0),
+              "classification": DomainClassification(1.0), "reconstruction": CycleReconstruction(10.0)}
+    method = StarGAN(G, D, MultiHot([CELEBA]), losses, iterations=10**6, image_size=32, d_steps_per_g=5, decay_iterations=1)
+    images = torch.rand(6, 3, 32, 32) * 2 - 1
+    labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0], [0, 1, 0, 1, 1], [0, 0, 0, 0, 1]])
+
+    torch.manual_seed(7)
+    values = method.train_step([Batch(images, labels, 0)], 4)  # (4 + 1) % 5 == 0: both networks
+    assert "G/total" in values
+    torch.manual_seed(7)  # the same draws, in the same order: the target shuffle, then the penalty's mix
+    targets = labels[torch.randperm(6)]
+    alpha = torch.rand(6, 1, 1, 1)
+    adam = {"lr": 1e-4, "betas": (0.5, 0.999)}
+    d_grads, g_grads = _official_iteration(official_G, official_D, torch.optim.Adam(official_G.parameters(), **adam),
+                                           torch.optim.Adam(official_D.parameters(), **adam), images, labels, targets, alpha)
+    for (name, p), expected in zip(D.named_parameters(), d_grads):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=f"D {name}")
+    for (name, p), expected in zip(G.named_parameters(), g_grads):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=f"G {name}")

@@ -3,7 +3,9 @@
 Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
 ``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
-labels shuffled, as in the official code. Learning rates decay linearly to zero over
+labels shuffled, as in the official code. An iteration with both updates runs G on
+the batch once: the discriminator's update keeps G's graph and hands the fakes on (G
+is unchanged in between; the official code computes them again). Learning rates decay linearly to zero over
 the last ``decay_iterations`` iterations (at most the whole run).
 """
 
@@ -51,8 +53,13 @@ class StepState:
     source: int  # the index of their dataset
     target_labels: torch.Tensor  # the labels each image is translated to
 
-    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor) -> None:
+    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor,
+                 handoff: dict | None = None) -> None:
         self.phase = phase
+        # An iteration that updates both networks generates its fakes once: the
+        # discriminator phase keeps G's graph and hands the fakes to the generator phase
+        # (G has not changed in between, so they are the values it would compute again).
+        self._handoff = handoff
         self._bf16 = method.precision == "bf16"
         self.generator = method.generator
         self.discriminator = method.discriminator
@@ -107,11 +114,26 @@ class StepState:
         return self._real_out[1]
 
     @cached_property
+    def _translation(self):
+        """G's output for (real, target), with G's graph where the generator's update will use it."""
+        handoff = self._handoff
+        if self.phase == "generator" and handoff and "translation" in handoff:
+            return handoff.pop("translation")
+        condition = self.encoder.encode(self.target_labels, self.source)
+        with torch.set_grad_enabled(self.phase == "generator" or handoff is not None), self.autocast():
+            translation = self.generator(self.real, condition)
+        if handoff is not None and self.phase == "discriminator":
+            handoff["translation"] = translation
+        return translation
+
+    def _constant_for_discriminator(self, value: torch.Tensor) -> torch.Tensor:
+        """What G made, cut from G's graph in the discriminator phase (which must not train G)."""
+        return value if self.phase == "generator" else value.detach()
+
+    @cached_property
     def fake(self) -> torch.Tensor:
         """G(real, target): the translations (a constant in the discriminator phase)."""
-        condition = self.encoder.encode(self.target_labels, self.source)
-        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
-            return main_output(self.generator(self.real, condition)).float()
+        return self._constant_for_discriminator(main_output(self._translation).float())
 
     @cached_property
     def _fake_out(self):
@@ -243,9 +265,10 @@ class StarGAN(Method):
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step).items()})
+            handoff = {} if update_generator else None
+            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step, handoff).items()})
             if update_generator:
-                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step).items()}
+                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step, handoff).items()}
                 logged.update(g_values)
                 generator_keys += list(g_values)
                 if self.generator_ema is not None:
@@ -257,8 +280,9 @@ class StarGAN(Method):
         values["lr"] = rates["generator"]
         return values
 
-    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
-        state = self.phases[phase](phase, self, batch, targets)
+    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0,
+                handoff: dict | None = None) -> dict[str, torch.Tensor]:
+        state = self.phases[phase](phase, self, batch, targets, handoff)
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
         self.discriminator.requires_grad_(phase == "discriminator")
