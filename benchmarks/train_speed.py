@@ -11,7 +11,7 @@ the official code (its default). Both are timed between their log lines, every 1
 iterations, after the first. A reference loop (the official per-iteration work written
 here, in-process) is a second row, and mdt's fp32 path without the cache a third.
 
-Also printed: the FLOPs of one iteration (mdt's, fp32, counted by torch) and, with
+Also printed: the FLOPs of one iteration (the official work, fp32, counted by torch) and, with
 ``--peak-tflops``, the share of the device's peak they reach; the data pipelines alone;
 translation speed.
 
@@ -116,9 +116,11 @@ def mdt_run(root: Path, size: int, iterations: int, device: str, work: Path, ext
 
 
 def flops_per_iteration(root: Path, size: int) -> float:
-    """FLOPs of one mdt iteration in fp32 (a discriminator and a generator update), counted
-    by torch's FlopCounterMode: convolutions and matrix products, forward and backward,
-    the gradient penalty's double backward included. Averaged as 1 G step per 5 D steps."""
+    """FLOPs of one iteration of the official work in fp32 (a discriminator and a generator
+    update), counted on mdt's networks by torch's FlopCounterMode: convolutions and matrix
+    products, forward and backward, the gradient penalty's double backward included.
+    Averaged as 1 G step per 5 D steps. The updates run apart, so the generator's update
+    generates its fakes again, as the official code does (mdt's iteration hands them over)."""
     c = mdt_components(root, size, "cpu", "fp32", [f"discriminator.layers={d_layers(size)}"])
     batch = to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
     counts = {}

@@ -5,8 +5,8 @@ training with a mask vector). Per batch the discriminator is updated, and every
 ``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
 labels shuffled, as in the official code. An iteration with both updates runs G on
 the batch once: the discriminator's update keeps G's graph and hands the fakes on (G
-is unchanged in between; the official code computes them again). Learning rates decay linearly to zero over
-the last ``decay_iterations`` iterations (at most the whole run).
+is unchanged in between; the official code computes them again). Learning rates decay
+linearly to zero over the last ``decay_iterations`` iterations (at most the whole run).
 """
 
 from __future__ import annotations
@@ -56,10 +56,7 @@ class StepState:
     def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor,
                  handoff: dict | None = None) -> None:
         self.phase = phase
-        # An iteration that updates both networks generates its fakes once: the
-        # discriminator phase keeps G's graph and hands the fakes to the generator phase
-        # (G has not changed in between, so they are the values it would compute again).
-        self._handoff = handoff
+        self._handoff = handoff  # G's output, from the discriminator phase to the generator phase
         self._bf16 = method.precision == "bf16"
         self.generator = method.generator
         self.discriminator = method.discriminator
