@@ -119,8 +119,7 @@ def flops_per_iteration(root: Path, size: int) -> float:
     """FLOPs of one iteration of the official work in fp32 (a discriminator and a generator
     update), counted on mdt's networks by torch's FlopCounterMode: convolutions and matrix
     products, forward and backward, the gradient penalty's double backward included.
-    Averaged as 1 G step per 5 D steps. The updates run apart, so the generator's update
-    generates its fakes again, as the official code does (mdt's iteration hands them over)."""
+    Averaged as 1 G step per 5 D steps."""
     c = mdt_components(root, size, "cpu", "fp32", [f"discriminator.layers={d_layers(size)}"])
     batch = to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
     counts = {}

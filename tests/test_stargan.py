@@ -198,9 +198,8 @@ def _official_iteration(G, D, g_opt, d_opt, x_real, label_org, label_trg, alpha)
 
 
 def test_an_iteration_that_updates_both_networks_is_the_official_one():
-    """mdt's StarGAN iteration (which generates the fakes once and hands them from the
-    discriminator's update to the generator's) against the official iteration written out:
-    D's gradients of its update and G's of its own, at the paper's loss weights."""
+    """mdt's StarGAN iteration against the official iteration written out: D's gradients of
+    its update and G's of its own, at the paper's loss weights."""
     import copy
 
     from mdt_stargan.losses import CycleReconstruction, DomainClassification, GradientPenalty, WassersteinAdversarial

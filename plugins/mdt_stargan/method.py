@@ -3,10 +3,8 @@
 Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
 ``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
-labels shuffled, as in the official code. An iteration with both updates runs G on
-the batch once: the discriminator's update keeps G's graph and hands the fakes on (G
-is unchanged in between; the official code computes them again). Learning rates decay
-linearly to zero over the last ``decay_iterations`` iterations (at most the whole run).
+labels shuffled, as in the official code. Learning rates decay linearly to zero over
+the last ``decay_iterations`` iterations (at most the whole run).
 """
 
 from __future__ import annotations
@@ -53,10 +51,8 @@ class StepState:
     source: int  # the index of their dataset
     target_labels: torch.Tensor  # the labels each image is translated to
 
-    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor,
-                 handoff: dict | None = None) -> None:
+    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor) -> None:
         self.phase = phase
-        self._handoff = handoff  # G's output, from the discriminator phase to the generator phase
         self._bf16 = method.precision == "bf16"
         self.generator = method.generator
         self.discriminator = method.discriminator
@@ -111,26 +107,11 @@ class StepState:
         return self._real_out[1]
 
     @cached_property
-    def _translation(self):
-        """G's output for (real, target), with G's graph where the generator's update will use it."""
-        handoff = self._handoff
-        if self.phase == "generator" and handoff and "translation" in handoff:
-            return handoff.pop("translation")
-        condition = self.encoder.encode(self.target_labels, self.source)
-        with torch.set_grad_enabled(self.phase == "generator" or handoff is not None), self.autocast():
-            translation = self.generator(self.real, condition)
-        if handoff is not None and self.phase == "discriminator":
-            handoff["translation"] = translation
-        return translation
-
-    def _constant_for_discriminator(self, value: torch.Tensor) -> torch.Tensor:
-        """What G made, cut from G's graph in the discriminator phase (which must not train G)."""
-        return value if self.phase == "generator" else value.detach()
-
-    @cached_property
     def fake(self) -> torch.Tensor:
         """G(real, target): the translations (a constant in the discriminator phase)."""
-        return self._constant_for_discriminator(main_output(self._translation).float())
+        condition = self.encoder.encode(self.target_labels, self.source)
+        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
+            return main_output(self.generator(self.real, condition)).float()
 
     @cached_property
     def _fake_out(self):
@@ -262,10 +243,9 @@ class StarGAN(Method):
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            handoff = {} if update_generator else None
-            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step, handoff).items()})
+            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step).items()})
             if update_generator:
-                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step, handoff).items()}
+                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step).items()}
                 logged.update(g_values)
                 generator_keys += list(g_values)
                 if self.generator_ema is not None:
@@ -277,9 +257,8 @@ class StarGAN(Method):
         values["lr"] = rates["generator"]
         return values
 
-    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0,
-                handoff: dict | None = None) -> dict[str, torch.Tensor]:
-        state = self.phases[phase](phase, self, batch, targets, handoff)
+    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+        state = self.phases[phase](phase, self, batch, targets)
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
         self.discriminator.requires_grad_(phase == "discriminator")
