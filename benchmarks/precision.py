@@ -64,6 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10, help="timed train steps per precision (a multiple of 5: whole G cycles)")
     args = parser.parse_args()
+    if args.repeats < 5 or args.repeats % 5:
+        parser.error(f"--repeats {args.repeats}: give a positive multiple of 5 (whole generator cycles)")
     chosen, why = choose_precision("auto", torch.device("cpu"))
     table = Table(title=f"fp32 against bf16 autocast, cpu ({torch.get_num_threads()} threads); auto chose {chosen} ({why})")
     for column in ("precision", "conv 3x3 GFLOP/s", "train step s/iteration (64 px)"):
