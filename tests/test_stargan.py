@@ -229,3 +229,44 @@ def test_an_iteration_that_updates_both_networks_is_the_official_one():
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=f"D {name}")
     for (name, p), expected in zip(G.named_parameters(), g_grads):
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=f"G {name}")
+    # The official code runs G three times (the fakes twice, then the way back), and G's
+    # instance norms update their running statistics each time: a checkpoint holds them.
+    for (name, b), expected in zip(G.named_buffers(), official_G.buffers()):
+        assert torch.equal(b, expected), f"G {name}"
+
+
+class _WithDropout(torch.nn.Module):
+    """A generator whose output depends on random draws: its fakes cannot be reused."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x, c):
+        return torch.nn.functional.dropout(self.generator(x, c), 0.1, self.training)
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_an_iteration_with_both_updates_runs_g_for_the_fakes_once(stochastic):
+    """The official code generates the fakes in D's update and again in G's; mdt reuses the
+    first when a second forward could not differ (the test above checks the values)."""
+    from mdt_stargan.losses import CycleReconstruction, DomainClassification, GradientPenalty, WassersteinAdversarial
+    from mdt_stargan.method import StarGAN
+
+    from mdt.data import Batch
+
+    torch.manual_seed(0)
+    G = StarGANGenerator(5, conv_dim=8, residual_blocks=1)
+    G = _WithDropout(G) if stochastic else G
+    D = StarGANDiscriminator(32, 5, conv_dim=8, layers=4)
+    losses = {"adversarial": WassersteinAdversarial(1.0), "gradient_penalty": GradientPenalty(10.0),
+              "classification": DomainClassification(1.0), "reconstruction": CycleReconstruction(10.0)}
+    method = StarGAN(G, D, MultiHot([CELEBA]), losses, iterations=100, image_size=32, d_steps_per_g=5)
+    calls = []
+    G.register_forward_hook(lambda *_: calls.append(1))
+    batch = Batch(torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]]), 0)
+    method.train_step([batch], 0)
+    assert len(calls) == 1  # D's update alone: the fakes
+    calls.clear()
+    method.train_step([batch], 4)
+    assert len(calls) == (3 if stochastic else 2)  # the fakes (once or twice) and the way back

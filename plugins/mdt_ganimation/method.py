@@ -34,25 +34,14 @@ class AttentionState(StepState):
     needs_outputs = {"fake_mask": ("generator", "mask"), "reconstruction_mask": ("generator", "mask")}
 
     @cached_property
-    def _translation(self):
-        condition = self.encoder.encode(self.target_labels, self.source)
-        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
-            return self.generator(self.real, condition)
-
-    @cached_property
     def _cycle(self):
         with self.autocast():
             return self.generator(self.fake, self.encoder.encode(self.labels, self.source))
 
     @cached_property
-    def fake(self) -> torch.Tensor:
-        """G(real, target): the translations (a constant in the discriminator phase)."""
-        return main_output(self._translation).float()
-
-    @cached_property
     def fake_mask(self) -> torch.Tensor:
         """A of the translations (B, 1, S, S): 1 keeps the input's pixel."""
-        return self._translation.mask.float()
+        return self._constant_for_discriminator(self._translation.mask.float())
 
     @cached_property
     def reconstruction(self) -> torch.Tensor:

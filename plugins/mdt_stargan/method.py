@@ -3,8 +3,11 @@
 Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
 ``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
-labels shuffled, as in the official code. Learning rates decay linearly to zero over
-the last ``decay_iterations`` iterations (at most the whole run).
+labels shuffled, as in the official code. An iteration with both updates runs G on
+the batch for the fakes once: the discriminator's update keeps G's graph and hands them
+on (the official code computes them again with the same G; ``mdt.reuse`` replays what
+that second forward does to G's running statistics). Learning rates decay linearly to
+zero over the last ``decay_iterations`` iterations (at most the whole run).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from mdt.method import Method, Role, Translator, main_output
 from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Positive, Rate
+from mdt.reuse import recorded_forward
 
 
 def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
@@ -51,8 +55,12 @@ class StepState:
     source: int  # the index of their dataset
     target_labels: torch.Tensor  # the labels each image is translated to
 
-    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor) -> None:
+    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor,
+                 handoff: dict | None = None) -> None:
         self.phase = phase
+        # Shared by the two updates of one iteration (None when only D is updated): the
+        # discriminator's phase leaves its fakes there for the generator's.
+        self._handoff = handoff
         self._bf16 = method.precision == "bf16"
         self.generator = method.generator
         self.discriminator = method.discriminator
@@ -107,11 +115,32 @@ class StepState:
         return self._real_out[1]
 
     @cached_property
+    def _translation(self):
+        """G's whole output for (real, target), with G's graph where the generator's update
+        will use it: computed once in an iteration with both updates when G's forward can be
+        reused (``mdt.reuse``), else in each phase as the official code does."""
+        handoff = self._handoff
+        if self.phase == "generator" and handoff and "translation" in handoff:
+            translation, record = handoff.pop("translation")
+            record.replay()
+            return translation
+        keep = self.phase == "discriminator" and handoff is not None
+        condition = self.encoder.encode(self.target_labels, self.source)
+        with torch.set_grad_enabled(self.phase == "generator" or keep), self.autocast(), \
+                recorded_forward(self.generator, self.real.device) as record:
+            translation = self.generator(self.real, condition)
+        if keep and record.reusable:
+            handoff["translation"] = (translation, record)
+        return translation
+
+    def _constant_for_discriminator(self, value: torch.Tensor) -> torch.Tensor:
+        """What G made, cut from G's graph in the discriminator phase (which must not train G)."""
+        return value if self.phase == "generator" else value.detach()
+
+    @cached_property
     def fake(self) -> torch.Tensor:
         """G(real, target): the translations (a constant in the discriminator phase)."""
-        condition = self.encoder.encode(self.target_labels, self.source)
-        with torch.set_grad_enabled(self.phase == "generator"), self.autocast():
-            return main_output(self.generator(self.real, condition)).float()
+        return self._constant_for_discriminator(main_output(self._translation).float())
 
     @cached_property
     def _fake_out(self):
@@ -243,9 +272,10 @@ class StarGAN(Method):
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step).items()})
+            handoff = {} if update_generator else None
+            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step, handoff).items()})
             if update_generator:
-                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step).items()}
+                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step, handoff).items()}
                 logged.update(g_values)
                 generator_keys += list(g_values)
                 if self.generator_ema is not None:
@@ -257,8 +287,9 @@ class StarGAN(Method):
         values["lr"] = rates["generator"]
         return values
 
-    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
-        state = self.phases[phase](phase, self, batch, targets)
+    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0,
+                handoff: dict | None = None) -> dict[str, torch.Tensor]:
+        state = self.phases[phase](phase, self, batch, targets, handoff)
         short = "D" if phase == "discriminator" else "G"
         optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
         self.discriminator.requires_grad_(phase == "discriminator")
