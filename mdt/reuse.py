@@ -63,4 +63,4 @@ def recorded_forward(module: torch.nn.Module, device: torch.device) -> Iterator[
     finally:
         for handle in handles:
             handle.remove()
-        record.drew_random = any(not torch.equal(a, b) for a, b in zip(before, _rng_states(device)))
+        record.drew_random = any(not torch.equal(a, b) for a, b in zip(before, _rng_states(device), strict=True))

@@ -25,7 +25,7 @@ def test_replay_leaves_the_statistics_of_a_second_forward():
     record.replay()
     assert torch.equal(out, twice(x))
     twice(x)  # what the official code does: the same forward again
-    for (name, a), b in zip(once.named_buffers(), twice.buffers()):
+    for (name, a), b in zip(once.named_buffers(), twice.buffers(), strict=True):
         assert torch.equal(a, b), name  # running means, variances and BatchNorm's counter
     assert int(once[1].num_batches_tracked) == 2
 

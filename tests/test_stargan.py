@@ -231,7 +231,7 @@ def test_an_iteration_that_updates_both_networks_is_the_official_one():
         torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-6, msg=f"G {name}")
     # The official code runs G three times (the fakes twice, then the way back), and G's
     # instance norms update their running statistics each time: a checkpoint holds them.
-    for (name, b), expected in zip(G.named_buffers(), official_G.buffers()):
+    for (name, b), expected in zip(G.named_buffers(), official_G.buffers(), strict=True):
         assert torch.equal(b, expected), f"G {name}"
 
 
