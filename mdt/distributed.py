@@ -78,6 +78,13 @@ def broadcast_networks(networks: dict[str, torch.nn.Module]) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
+def agree(choice: str, options: tuple[str, ...], device: torch.device) -> str:
+    """Rank 0's ``choice`` on every process, for choices a process makes by measuring."""
+    index = torch.tensor([options.index(choice)], device=device)
+    dist.broadcast(index, src=0)
+    return options[int(index.item())]
+
+
 def barrier() -> None:
     dist.barrier()
 

@@ -232,7 +232,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     begun = False
     try:
         found = resume_point(run_dir, resume, main, console)
-        choices = [_choose_precision(recipe, found)]  # what "auto" became, said once the run starts
+        choices: list[str] = []  # what "auto" became, said once the run starts
         components, start, saved, streams, plan = _prepare(recipe, registry, run_dir, found, topology, console, choices)
         loggers = open_loggers(recipe, registry, run_dir, start if resume else None, main, console)
         begun = True
@@ -249,12 +249,15 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             lock.release(remove_folder=not begun)
 
 
-def _choose_precision(recipe: Recipe, found: list[Path]) -> str:
+def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, topology) -> str:
     """Settle ``[run] precision = "auto"`` for this run and write the choice into its recipe,
-    so recipe.toml and every checkpoint say what the run computed in. Returns the line
-    that tells the user."""
+    so recipe.toml and every checkpoint say what the run computed in. Every process takes
+    rank 0's choice: one made by timing could differ between them. Returns the line that
+    tells the user."""
     resumed = ckpt.saved_run_setting(found[-1], "precision") if found else None
-    precision, why = choose_precision(recipe.run.precision, pick_device(recipe.run.device), resumed)
+    precision, why = choose_precision(recipe.run.precision, device, resumed)
+    if topology.distributed:
+        precision = distributed.agree(precision, ("fp32", "bf16"), device)
     recipe.settle("precision", precision)
     return f"precision: {precision} ({why})"
 
@@ -280,6 +283,7 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
         if device.type == "cuda":
             device = torch.device("cuda", topology.local_rank)
         distributed.initialise(topology, device.type)
+    choices.append(_choose_precision(recipe, found, device, topology))
     seed_everything(settings.seed + topology.rank, settings.deterministic)
     if device.type == "cuda" and not settings.deterministic:
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels

@@ -15,6 +15,7 @@ from conftest import REPO, small
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 STEP = Path(__file__).with_name("distributed_step.py")
+PRECISION = Path(__file__).with_name("distributed_precision.py")
 AUDITED_CLI = Path(__file__).with_name("audited_cli.py")
 
 
@@ -60,6 +61,14 @@ def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     # into the shared cache, where every process (and DataLoader worker) adds what it read.
     rank1 = json.loads((tmp_path / "writes_rank1.json").read_text())
     assert rank1 and all(Path(path.split()[-1]).parts[:2] == ("run", "cache") for path in rank1), rank1
+
+
+def test_every_process_takes_rank_zeros_measured_precision(tmp_path):
+    result = torchrun(str(PRECISION), str(QUICKSTART), str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rank0, rank1 = ((tmp_path / f"precision_rank{r}.txt").read_text().splitlines() for r in (0, 1))
+    assert rank0 == ["bf16", "precision: bf16 (auto: cpu has avx512_bf16 without AMX; a bf16 convolution ran 2x as fast as fp32)"]
+    assert rank1[0] == "bf16"  # its own timing said fp32: ranks computing in different precisions would drift apart
 
 
 def test_a_batch_that_does_not_split_evenly(tmp_path):

@@ -169,16 +169,29 @@ def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
 # -- "auto": what a recipe gets when it does not say -------------------------------------
 
 
-def fake_hardware(monkeypatch, amx=False, avx512_bf16=False, cuda_bf16=False):
+def fake_hardware(monkeypatch, amx=False, avx512_bf16=False, cuda_bf16=False, bf16_speedup=None):
+    """Pretend the machine has these features; ``bf16_speedup`` is what timing a bf16
+    convolution against fp32 would measure (None: measuring it fails the test)."""
+    from mdt import precision
+
+    def measured() -> float:
+        assert bf16_speedup is not None, "auto measured bf16 where the hardware alone decides"
+        return bf16_speedup
+
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: cuda_bf16)
+    monkeypatch.setattr(precision, "bf16_convolution_speedup", measured)
 
 
 @pytest.mark.parametrize(("device", "hardware", "expected"), [
     ("cpu", {"amx": True}, "bf16"),
     ("cpu", {"amx": True, "avx512_bf16": True}, "bf16"),
-    ("cpu", {"avx512_bf16": True}, "fp32"),  # bf16 dot products without AMX: slower than fp32 (docs/performance.md)
+    # bf16 dot products without AMX: slower than fp32 on one Xeon, twice as fast on one EPYC
+    # (docs/performance.md), so "auto" times a convolution both ways
+    ("cpu", {"avx512_bf16": True, "bf16_speedup": 0.55}, "fp32"),
+    ("cpu", {"avx512_bf16": True, "bf16_speedup": 1.1}, "fp32"),  # not worth bf16's rounding
+    ("cpu", {"avx512_bf16": True, "bf16_speedup": 2.0}, "bf16"),
     ("cpu", {}, "fp32"),
     ("cpu", {"cuda_bf16": True}, "fp32"),  # a GPU's bf16 says nothing of the CPU
     ("cuda", {"cuda_bf16": True}, "bf16"),
@@ -203,11 +216,38 @@ def test_auto_precision_reads_cpuinfo_where_torch_cannot_tell(monkeypatch, tmp_p
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_vnni\n")
     assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    monkeypatch.setattr(precision, "bf16_convolution_speedup", lambda: 0.55)
     assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
+    monkeypatch.setattr(precision, "bf16_convolution_speedup", lambda: 2.0)
+    assert precision.choose_precision("auto", torch.device("cpu"))[0] == "bf16"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
     assert precision.choose_precision("auto", torch.device("cpu")) == ("bf16", "auto: cpu has AMX")
     cpuinfo.unlink()  # not Linux
     assert precision.choose_precision("auto", torch.device("cpu"))[0] == "fp32"
+
+
+def test_measuring_bf16_times_a_real_convolution_without_touching_the_run(monkeypatch):
+    """The measurement "auto" makes on a CPU with avx512_bf16 and no AMX: a ratio of two
+    real timings, taken once per process, and invisible to the run that follows — the
+    global random stream, the thread count and autocast are as they were."""
+    from mdt import precision
+
+    calls = []
+    real_conv2d = torch.nn.functional.conv2d
+    monkeypatch.setattr(torch.nn.functional, "conv2d", lambda *a, **k: calls.append(torch.is_autocast_enabled("cpu")) or real_conv2d(*a, **k))
+    precision.bf16_convolution_speedup.cache_clear()
+    torch.manual_seed(3)
+    expected_next = torch.rand(4)
+    torch.manual_seed(3)
+    threads = torch.get_num_threads()
+    ratio = precision.bf16_convolution_speedup()
+    assert 0.05 < ratio < 20 and ratio == precision.bf16_convolution_speedup()
+    assert set(calls) == {False, True}  # timed in fp32 and under bf16 autocast
+    n = len(calls)
+    assert precision.bf16_convolution_speedup() == ratio and len(calls) == n  # measured once
+    assert torch.equal(torch.rand(4), expected_next)
+    assert torch.get_num_threads() == threads and not torch.is_autocast_enabled("cpu")
+    precision.bf16_convolution_speedup.cache_clear()
 
 
 def test_a_written_precision_is_kept_and_a_resumed_run_keeps_its_own(monkeypatch):
@@ -230,11 +270,11 @@ def test_a_run_says_first_what_auto_chose_and_records_it(cli, tmp_path, monkeypa
     hardware where a new run would be bf16."""
     from mdt import checkpoint as ckpt
 
-    fake_hardware(monkeypatch, avx512_bf16=True)  # bf16 dot products, but no AMX
+    fake_hardware(monkeypatch, avx512_bf16=True, bf16_speedup=0.55)  # bf16 dot products, slower than fp32
     args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2")
     first = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert first.exit_code == 0, first.output
-    assert run_lines(first)[:2] == ["precision: fp32 (auto: cpu has no AMX)", run_lines(first)[1]]
+    assert run_lines(first)[:2] == ["precision: fp32 (auto: cpu has avx512_bf16 without AMX; a bf16 convolution ran 0.55x as fast as fp32)", run_lines(first)[1]]
     assert run_lines(first)[1].startswith("image cache: on (auto:")
     assert (tmp_path / "run" / "cache" / "faces.images").is_file()
     assert 'precision = "fp32"' in (tmp_path / "run" / "recipe.toml").read_text()
