@@ -22,3 +22,5 @@ recipe = load_recipe(recipe_path, [], load_plugins().registry)  # precision: "au
 line = engine._choose_precision(recipe, [], torch.device("cpu"), topology)
 with open(os.path.join(out, f"precision_rank{topology.rank}.txt"), "w") as f:
     f.write(f"{recipe.run.precision}\n{line}\n")
+torch.distributed.barrier()
+torch.distributed.destroy_process_group()  # no process leaves while another still talks to it
