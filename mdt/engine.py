@@ -35,7 +35,7 @@ from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifi
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook
 from mdt.loggers import Loggers, RunInfo
-from mdt.precision import choose_precision
+from mdt.precision import PRECISIONS, choose_precision
 from mdt.recipe import Recipe, missing_package, parse_recipe, resolved
 from mdt.registry import Registry
 from mdt.runfolder import CACHE_NAME, RunLock, holds_files, is_started_run
@@ -257,7 +257,7 @@ def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, t
     resumed = ckpt.saved_run_setting(found[-1], "precision") if found else None
     precision, why = choose_precision(recipe.run.precision, device, resumed)
     if topology.distributed:
-        precision = distributed.agree(precision, ("fp32", "bf16"), device)
+        precision = distributed.agree(precision, PRECISIONS, device)
     recipe.settle("precision", precision)
     return f"precision: {precision} ({why})"
 

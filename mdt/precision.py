@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 AUTO = "auto"
+PRECISIONS = ("fp32", "bf16")  # what "auto" settles to
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -80,7 +81,7 @@ def choose_precision(setting: str, device: torch.device, resumed: str | None = N
     ``resumed`` is the precision of the checkpoint a run continues from, if any."""
     if setting != AUTO:
         return setting, "set in the recipe"
-    if resumed in ("fp32", "bf16"):
+    if resumed in PRECISIONS:
         return resumed, "what the resumed checkpoint used"
     hardware = bf16_hardware(device)
     if hardware:
