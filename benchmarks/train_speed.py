@@ -138,15 +138,67 @@ class FlopCount(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.formulas = FlopCounterMode(display=False).flop_registry
-        self.total = 0
+        self.by_dtype: dict[torch.dtype, int] = {}  # the dtype of the call's first tensor: what it computes in
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_dtype.values())
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         formula = self.formulas.get(func._overloadpacket)
         if formula is not None:
-            self.total += formula(*args, **kwargs, out_val=out)
+            dtype = next(a.dtype for a in args if isinstance(a, torch.Tensor))
+            self.by_dtype[dtype] = self.by_dtype.get(dtype, 0) + formula(*args, **kwargs, out_val=out)
         return out
+
+
+def mdt_flops_by_dtype(root: Path, size: int, device: str, precision: str) -> dict[torch.dtype, float]:
+    """FLOPs of one average iteration of mdt's own training step in ``precision`` (its
+    D-only iterations and the one in ``d_steps_per_g`` that also updates G, which reuses
+    G's fakes), split by the dtype each product computes in."""
+    c = mdt_components(root, size, device, precision, [f"discriminator.layers={d_layers(size)}"])
+    batch = to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
+    period = c.method.d_steps_per_g
+    totals: dict[torch.dtype, float] = {}
+    for step, share in ((0, (period - 1) / period), (period - 1, 1 / period)):
+        with FlopCount() as counter:
+            c.method.train_step([batch], step)
+        for dtype, flops in counter.by_dtype.items():
+            totals[dtype] = totals.get(dtype, 0.0) + share * flops
+    return totals
+
+
+PEAK_CONVOLUTIONS = ((256, 16), (512, 16), (256, 32), (128, 32))  # (channels, map size) of 3x3 convolutions, batch 16
+
+
+def best_rate(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
+    """The best FLOP/s this device showed, in ``dtype``, for any of a few large 3x3
+    convolutions (G's bottleneck shape and wider) and a 2048 x 2048 matrix product: the
+    rate the floor below assumes for all of an iteration's products."""
+    rates = []
+    generator = torch.Generator().manual_seed(0)
+    shapes = [((BATCH, ch, s, s), (ch, ch, 3, 3)) for ch, s in PEAK_CONVOLUTIONS] + [((2048, 2048), (2048, 2048))]
+    for a_shape, b_shape in shapes:
+        a = torch.randn(a_shape, generator=generator).to(device, dtype)
+        b = torch.randn(b_shape, generator=generator).to(device, dtype)
+        product = (lambda a=a, b=b: F.conv2d(a, b, padding=1)) if a.dim() == 4 else (lambda a=a, b=b: a @ b)
+        flops = 2 * a.numel() * b_shape[0] * 9 if a.dim() == 4 else 2 * 2048 ** 3
+        for _ in range(2):
+            product()
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            product()
+            sync(device)
+            rates.append(flops / (time.perf_counter() - start))
+    return max(rates)
+
+
+def floor_seconds(flops: dict[torch.dtype, float], rates: dict[torch.dtype, float]) -> float:
+    """Seconds an iteration would take if each of its products ran at its dtype's best rate."""
+    return sum(count / rates[dtype] for dtype, count in flops.items())
 
 
 def write_celeba(root: Path, count: int) -> None:
@@ -288,6 +340,21 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def floor_table(root: Path, size: int, device: str, precision: str, baseline_name: str, baseline: float) -> Table:
+    """How fast mdt's defaults could go here at all: their FLOPs by precision, this
+    device's best measured rate for each, and the seconds per iteration that gives."""
+    flops = mdt_flops_by_dtype(root, size, device, precision)
+    rates = {dtype: best_rate(device, dtype) for dtype in flops}
+    floor = floor_seconds(flops, rates)
+    table = Table(title=f"the floor: mdt's defaults ({precision}) with every product at this {device}'s best measured rate")
+    for column in ("computes in", "GFLOP per iteration", "best rate, GFLOP/s", "seconds at that rate"):
+        table.add_column(column)
+    for dtype, count in flops.items():
+        table.add_row(str(dtype).removeprefix("torch."), f"{count / 1e9:.1f}", f"{rates[dtype] / 1e9:.0f}", f"{count / rates[dtype]:.3f}")
+    table.add_row("all", f"{sum(flops.values()) / 1e9:.1f}", "", f"{floor:.3f} (at most {baseline / floor:.2f}x {baseline_name})")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=64, help="image size (64: CPU configuration, 128: paper)")
@@ -333,6 +400,8 @@ def main() -> None:
                 cells.append(f"{achieved / args.peak_tflops:.1%}")
             table.add_row(*cells)
         console.print(table)
+        precision = next((line.split()[1] for line in chosen if line.startswith("precision:")), "fp32")
+        console.print(floor_table(root, args.size, args.device, precision, baseline_name.split(" (")[0], baseline))
         cache_dir = Path(tmp) / "cache"
         data = Table(title=f"data pipeline, {args.size} px (one process)")
         data.add_column("pipeline")
