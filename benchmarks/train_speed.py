@@ -12,8 +12,9 @@ iterations, after the first. A reference loop (the official per-iteration work w
 here, in-process) is a second row, and mdt's fp32 path without the cache a third.
 
 Also printed: the FLOPs of one iteration (the official work, fp32, counted by torch) and, with
-``--peak-tflops``, the share of the device's peak they reach; the data pipelines alone;
-translation speed.
+``--peak-tflops``, the share of the device's peak they reach; the floor of mdt's defaults
+(their FLOPs by the dtype each product computes in, at the device's best rate measured in
+that dtype in this run); the data pipelines alone; translation speed.
 
     python benchmarks/train_speed.py --size 64 --official ~/src/stargan     # the CPU configuration
     python benchmarks/train_speed.py --size 128 --device cuda --official ~/src/stargan --peak-tflops 989
