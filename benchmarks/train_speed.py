@@ -116,13 +116,18 @@ def mdt_run(root: Path, size: int, iterations: int, device: str, work: Path, ext
     return between_logs([(r["step"], r["time"]) for r in records]), chosen
 
 
+def first_batch(c):
+    """The first training batch of built components, on their device."""
+    return to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
+
+
 def flops_per_iteration(root: Path, size: int) -> float:
     """FLOPs of one iteration of the official work in fp32 (a discriminator and a generator
     update), counted on mdt's networks by torch's FlopCounterMode: convolutions and matrix
     products, forward and backward, the gradient penalty's double backward included.
     Averaged as 1 G step per 5 D steps."""
     c = mdt_components(root, size, "cpu", "fp32", [f"discriminator.layers={d_layers(size)}"])
-    batch = to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
+    batch = first_batch(c)
     counts = {}
     for phase in ("discriminator", "generator"):
         with FlopCount() as counter:
@@ -160,7 +165,7 @@ def mdt_flops_by_dtype(root: Path, size: int, device: str, precision: str) -> di
     D-only iterations and the one in ``d_steps_per_g`` that also updates G, which reuses
     G's fakes), split by the dtype each product computes in."""
     c = mdt_components(root, size, device, precision, [f"discriminator.layers={d_layers(size)}"])
-    batch = to_batch(next(BatchStream(c.train_sets[0], EpochOrder(c.train_sets[0], BATCH, seed=0))), 0, c)
+    batch = first_batch(c)
     period = c.method.d_steps_per_g
     totals: dict[torch.dtype, float] = {}
     for step, share in ((0, (period - 1) / period), (period - 1, 1 / period)):
