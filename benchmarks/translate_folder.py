@@ -1,7 +1,8 @@
 """`mdt translate --input FOLDER`: images per second at batch 1 (one image per generator
 call) and at larger batches, as a user runs it (a new process each: imports and model
-loading included) and warm (the command again in one process, median of 3). The model is the quickstart's networks (or the paper's, at 128 px) after one training step; the
-folder holds drawn 178x178 PNGs. Prints a table.
+loading included) and warm (the command again in one process, median of 5, the batch
+sizes taking turns). The model is the quickstart's networks (or the paper's, at 128 px)
+after one training step; the folder holds drawn 178x178 PNGs. Prints a table.
 
     python benchmarks/translate_folder.py                 # 256 images, batches 1 and 16
     python benchmarks/translate_folder.py --paper-size    # StarGAN's networks at 128 px
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,22 +65,26 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def warm_seconds(base: list[str], folder: Path, out: Path, size: int, repeats: int = 3) -> float:
-    """The median time of the whole command in this process, once Python, torch and mdt
-    are imported and warmed up: what each further folder costs."""
+def warm_seconds(base: list[str], folder: Path, out: Path, sizes: list[int], repeats: int) -> dict[int, float]:
+    """The median time of the whole command per batch size in this process, once Python,
+    torch and mdt are imported and warmed up: what each further folder costs. The batch
+    sizes take turns, round after round, so a machine that speeds up or slows down
+    during the benchmark moves them all alike."""
     from click.testing import CliRunner
 
     from mdt.cli import main as cli
 
     runner = CliRunner()
-    times = []
-    for r in range(repeats + 1):
-        start = time.perf_counter()
-        result = runner.invoke(cli, [*base, "--input", str(folder), "--output", str(out / f"{size}_{r}"), "--batch-size", str(size)])
-        if result.exit_code != 0:
-            raise SystemExit(result.output)
-        times.append(time.perf_counter() - start)
-    return sorted(times[1:])[len(times[1:]) // 2]  # the first run warms up
+    times: dict[int, list[float]] = {size: [] for size in sizes}
+    for r in range(repeats + 1):  # the first round warms up
+        for size in sizes:
+            start = time.perf_counter()
+            result = runner.invoke(cli, [*base, "--input", str(folder), "--output", str(out / f"{size}_{r}"), "--batch-size", str(size)])
+            if result.exit_code != 0:
+                raise SystemExit(result.output)
+            if r:
+                times[size].append(time.perf_counter() - start)
+    return {size: statistics.median(t) for size, t in times.items()}
 
 
 def main() -> None:
@@ -86,6 +92,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch-sizes", default="1,16")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5, help="warm runs per batch size (the median is shown)")
     parser.add_argument("--paper-size", action="store_true", help="StarGAN's paper networks at 128 px (G 64/6, D 64/6) instead of the quickstart's")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
@@ -98,15 +105,15 @@ def main() -> None:
                             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
         for column in ("batch", "new process: seconds", "images/s", "warm: seconds", "images/s", "warm, vs batch 1"):
             table.add_column(column, justify="right")
-        first = None
+        cold = {size: timed([sys.executable, "-m", "mdt.cli", *flags, "--input", str(tmp / "in"), "--output", str(tmp / f"out{size}"),
+                             "--batch-size", str(size)]) for size in sizes}
+        warm = warm_seconds(flags, tmp / "in", tmp / "warm", sizes, args.repeats)
         for size in sizes:
-            cold = timed([sys.executable, "-m", "mdt.cli", *flags, "--input", str(tmp / "in"), "--output", str(tmp / f"out{size}"), "--batch-size", str(size)])
-            warm = warm_seconds(flags, tmp / "in", tmp / "warm", size)
-            first = first or warm
-            table.add_row(str(size), f"{cold:.2f}", f"{args.images / cold:.1f}", f"{warm:.2f}", f"{args.images / warm:.1f}", f"{first / warm:.2f}x")
+            table.add_row(str(size), f"{cold[size]:.2f}", f"{args.images / cold[size]:.1f}", f"{warm[size]:.2f}", f"{args.images / warm[size]:.1f}",
+                          f"{warm[sizes[0]] / warm[size]:.2f}x")
         Console().print(table)
         print("new process: `mdt translate` as typed (Python, torch and the model load first); warm: the same command run again "
-              "in one process (median of 3), where batching shows")
+              f"in one process (median of {args.repeats}, batch sizes taking turns), where batching shows")
 
 
 if __name__ == "__main__":

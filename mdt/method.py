@@ -27,6 +27,13 @@ def main_output(result: Any) -> Any:
     return result[0] if isinstance(result, tuple) else result
 
 
+def in_eval_mode(network: Any) -> Any:
+    """``network`` switched to eval mode, walking its modules only when it is not there
+    already: a translator calls this on every request, and the walk costs about as much
+    as a small network's forward on one image."""
+    return network.eval() if network.training else network
+
+
 @dataclass(frozen=True)
 class Role:
     """A network a method needs, built from the recipe's ``[networks.<role name>]`` table.

@@ -32,6 +32,23 @@ def test_the_generator_paints_through_its_mask():
     assert out[0] is out.image  # the main output first
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_each_head_is_its_own_convolution(training):
+    """The two heads run as one convolution; each must still be GANimation's own head:
+    a 7x7 convolution of the body's features with that head's weights, then tanh or sigmoid."""
+    torch.manual_seed(1)
+    generator = AttentionGenerator(label_dim=3, conv_dim=8, residual_blocks=1).train(training)
+    images, condition = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3)
+    with torch.no_grad():
+        out = generator(images, condition)
+        tiled = condition[:, :, None, None].expand(-1, -1, 16, 16)
+        features = generator.layers(torch.cat([images, tiled], dim=1))
+        color = torch.tanh(torch.nn.functional.conv2d(features, generator.color_head[0].weight, padding=3))
+        mask = torch.sigmoid(torch.nn.functional.conv2d(features, generator.attention_head[0].weight, padding=3))
+    torch.testing.assert_close(out.color, color, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.mask, mask, atol=1e-5, rtol=0)
+
+
 def test_attention_losses():
     mask = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
     assert mask_mean(mask, torch.ones(1, 1, 2, 2))[0].item() == pytest.approx(0.75 + 1.0)

@@ -23,7 +23,7 @@ from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
 from mdt.loss import weighted_total
-from mdt.method import Method, Role, Translator, main_output
+from mdt.method import Method, Role, Translator, in_eval_mode, main_output
 from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Positive, Rate
@@ -328,7 +328,7 @@ class StarGANTranslator(Translator):
     def generate(self, images: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
         """G(x, c) with c the condition of ``labels`` of ``dataset``: the one place the
         translator calls the generator (a method whose generator returns more overrides it)."""
-        self.generator.eval()
+        in_eval_mode(self.generator)
         return main_output(self.generator(images, self.encoder.encode(labels, dataset)))
 
     @torch.no_grad()
@@ -336,7 +336,7 @@ class StarGANTranslator(Translator):
         """Labels of ``dataset`` that the discriminator's classifier reads off ``images``."""
         if "discriminator" in self.missing_networks:
             raise MdtError("this checkpoint has no discriminator to read the input's labels; give them all with --from")
-        self.discriminator.eval()
+        in_eval_mode(self.discriminator)
         _, logits = self.discriminator(images)
         return self.encoder.predict(logits, dataset)
 
@@ -346,7 +346,7 @@ class StarGANTranslator(Translator):
         """Translate to exact target labels of ``dataset`` (B, n); the labels are the whole request."""
         if mode != "labels":
             raise MdtError(f"StarGAN translates by labels alone, not in '{mode}' mode")
-        self.generator.eval()
+        in_eval_mode(self.generator)
         return self.generate(images, labels, dataset)
 
     def _target_dataset(self, names: Sequence[str]) -> tuple[int, dict[str, str]]:
@@ -380,7 +380,7 @@ class StarGANTranslator(Translator):
         schema = self.encoder.schemas[dataset]
         base = self._base(images, dataset, known)
         target = set_labels(schema, base, {labels_to[n]: v for n, v in to.items()})
-        self.generator.eval()
+        in_eval_mode(self.generator)
         return self.generate(images, target, dataset)
 
     @torch.no_grad()
@@ -389,7 +389,7 @@ class StarGANTranslator(Translator):
 
         ``source`` and ``labels``: the inputs' dataset and labels when known (training
         samples); ``known``: some labels by name; anything else is read by D."""
-        self.generator.eval()
+        in_eval_mode(self.generator)
         columns, titles = [], []
         for title, dataset, assignments in self.encoder.targets():
             if labels is not None and dataset == source:

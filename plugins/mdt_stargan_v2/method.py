@@ -26,7 +26,7 @@ from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.loss import weight_at, weighted_total
-from mdt.method import Method, Role, Translator
+from mdt.method import Method, Role, Translator, in_eval_mode
 from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Rate, Weight
@@ -307,13 +307,13 @@ class StarGANv2Translator(Translator):
     def latent_styles(self, domain: int, seeds: Sequence[int]) -> torch.Tensor:
         """One style per seed; a seed always gives the same z, on any device."""
         z = torch.stack([torch.randn(self.mapping_network.latent_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        self.mapping_network.eval()
+        in_eval_mode(self.mapping_network)
         z = z.to(self._device())
         return self.mapping_network(z, torch.full((len(seeds),), domain, device=z.device))
 
     @torch.no_grad()
     def reference_styles(self, references: torch.Tensor, domain: int | Sequence[int]) -> torch.Tensor:
-        self.style_encoder.eval()
+        in_eval_mode(self.style_encoder)
         count = references.shape[0]
         indices = torch.tensor([domain] * count if isinstance(domain, int) else list(domain), device=references.device)
         return self.style_encoder(references, indices)
@@ -321,7 +321,7 @@ class StarGANv2Translator(Translator):
     @torch.no_grad()
     def styled(self, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         """``images`` (B, ...) with one style (1, D) or one per image (B, D)."""
-        self.generator.eval()
+        in_eval_mode(self.generator)
         return self.generator(images, style.expand(images.shape[0], -1), self.masks(images))
 
     def translate(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
@@ -344,7 +344,7 @@ class StarGANv2Translator(Translator):
         targets = domains(labels)
         if mode == "latent":
             z = torch.randn(images.shape[0], self.mapping_network.latent_dim, generator=torch.Generator().manual_seed(seed))
-            self.mapping_network.eval()
+            in_eval_mode(self.mapping_network)
             styles = self.mapping_network(z.to(images.device), targets)
         elif mode == "reference":
             if refs is None or refs.shape[0] != images.shape[0]:
