@@ -50,6 +50,16 @@ def initialise(topology: Topology, device_type: str) -> None:
         dist.init_process_group(backend)
 
 
+def group_open() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def close() -> None:
+    """Close this process's group once its run is over, as torch asks: one left to the
+    interpreter's exit makes NCCL warn and can hang the exit."""
+    dist.destroy_process_group()
+
+
 def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
     """Replace each gradient by its mean over all processes (missing ones count as zero)."""
     world = dist.get_world_size()

@@ -230,6 +230,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     if notice:
         console.print(f"notice: {notice}", markup=False, soft_wrap=True)
     begun = False
+    opens_group = topology.distributed and not distributed.group_open()  # not when a caller opened it
     try:
         found = resume_point(run_dir, resume, main, console)
         choices: list[str] = []  # what "auto" became, said once the run starts
@@ -243,6 +244,8 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             loggers.close(False)
             raise
         loggers.close(True)
+        if opens_group:
+            distributed.close()  # only after a run that ended well: with collectives pending it could hang
         return result
     finally:
         if lock:

@@ -1,6 +1,7 @@
 """``mdt`` with every file this process writes into the current folder recorded by a
 Python audit hook, written at exit to ``writes_rank<R>.json`` beside the run: the
-distributed test reads it to check that only rank 0 writes."""
+distributed test reads it to check that only rank 0 writes. ``group_rank<R>.txt`` says
+whether the process group was still open at exit ("open" or "closed")."""
 
 import atexit
 import json
@@ -29,6 +30,10 @@ def save() -> None:
     writes.clear()
     with open(path, "w") as f:  # recorded into the cleared list, never saved: harmless
         f.write(text)
+    import torch.distributed as dist
+
+    with open(os.path.join(here, f"group_rank{os.environ.get('RANK', '0')}.txt"), "w") as f:
+        f.write("open" if dist.is_initialized() else "closed")
 
 
 sys.addaudithook(record)

@@ -61,6 +61,8 @@ def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     # into the shared cache, where every process (and DataLoader worker) adds what it read.
     rank1 = json.loads((tmp_path / "writes_rank1.json").read_text())
     assert rank1 and all(Path(path.split()[-1]).parts[:2] == ("run", "cache") for path in rank1), rank1
+    # Each process closes the group it opened when its run ends, as torch asks.
+    assert [(tmp_path / f"group_rank{r}.txt").read_text() for r in (0, 1)] == ["closed", "closed"]
 
 
 def test_every_process_takes_rank_zeros_measured_precision(tmp_path):
