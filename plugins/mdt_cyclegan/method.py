@@ -29,7 +29,7 @@ from mdt.data import Batch, Stream
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema, matching, parse_assignments
 from mdt.loss import weighted_total
-from mdt.method import Method, Role, Translator
+from mdt.method import Method, Role, Translator, in_eval_mode
 from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Fraction, Rate
@@ -312,9 +312,9 @@ class CycleGANTranslator(Translator):
     def _generator(self, source: int, target: int) -> torch.nn.Module:
         for pair in self.pairs:
             if (pair.a, pair.b) == (source, target):
-                return pair.generator_ab.eval()
+                return in_eval_mode(pair.generator_ab)
             if (pair.b, pair.a) == (source, target):
-                return pair.generator_ba.eval()
+                return in_eval_mode(pair.generator_ba)
         raise MdtError(f"no model translates '{self.domains[source]}' to '{self.domains[target]}'")
 
     def domain_of(self, labels: torch.Tensor) -> torch.Tensor:
