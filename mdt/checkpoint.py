@@ -42,6 +42,7 @@ MODEL, CLASSIFIER = "model", "classifier"
 PRETRAINED_FILE = "model.safetensors"  # a model folder's one checkpoint (mdt/pretrained.py)
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
 TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
+JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy")
 
 
 @dataclass
@@ -253,6 +254,7 @@ def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mappi
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(ready, str(tmp), metadata=meta)
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors creates its files owner-only; a shared model must be readable
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -265,6 +267,12 @@ def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mappi
     finally:
         os.close(directory)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read(path: str | Path, training: bool = True, content: str | None = None) -> Checkpoint:
@@ -285,6 +293,7 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
     except (OSError, ValueError) as exc:
         raise MdtError(f"cannot read checkpoint '{path}': {exc}") from None
     saved = Checkpoint(path, dict(metadata), tensors)
+    _check_metadata(path, saved.metadata)
     if content is not None and saved.content != content:
         if content == MODEL:
             raise MdtError(f"'{path}' is a judge classifier (mdt train-classifier), not a model checkpoint; "
@@ -293,6 +302,23 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
     if saved.content == MODEL and "recipe" not in metadata:
         raise MdtError(f"'{path}' is an mdt file without a recipe: not a model checkpoint")
     return saved
+
+
+def _check_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    """Parse once what readers parse later, so a damaged header is one line naming the field."""
+    key = "step"
+    try:
+        if int(metadata.get("step", 0)) < 0:
+            raise ValueError("a negative step")
+        for key in JSON_METADATA:
+            if key in metadata:
+                json.loads(metadata[key])
+        key = "schemas"
+        if key in metadata:
+            schemas_from_json(metadata[key])
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MdtError(f"'{path}': its '{key}' metadata is damaged ({reason}); the file was not written by mdt as it is now") from None
 
 
 def saved_run_setting(path: str | Path, key: str) -> Any:

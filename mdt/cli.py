@@ -14,22 +14,23 @@ from rich.table import Table as RichTable
 
 import mdt
 from mdt.clitypes import FilePath, FolderPath
-from mdt.errors import MdtError
+from mdt.errors import MdtError, os_error_line
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 class MdtGroup(click.Group):
-    """Turns :class:`MdtError` into one line and exit code 2."""
+    """Turns :class:`MdtError`, and a file the system refuses (an output under a file, a
+    folder without write permission), into one line and exit code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except MdtError as exc:
+        except (MdtError, OSError) as exc:
             if ctx.params.get("debug") or os.environ.get("MDT_DEBUG"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {os_error_line(exc) if isinstance(exc, OSError) else exc}", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -195,19 +196,12 @@ def _inputs(path: Path) -> list[Path]:
 def _read_picture(file: Path, crop: int, aligner=None):
     """An input image, checked here so that a crop too big for it names the file; with
     ``aligner``, framed like the model's training images (mdt.align)."""
-    from PIL import Image
-
-    from mdt.images import ImageProblem, check_crop
+    from mdt.images import ImageProblem, check_crop, read_rgb
 
     try:
-        with Image.open(file) as img:
-            img.load()
-            picture = img.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise MdtError(f"cannot read image '{file}': {exc}") from None
-    if aligner is not None:
-        return aligner(file, picture)
-    try:
+        picture = read_rgb(file)
+        if aligner is not None:
+            return aligner(file, picture)
         check_crop(*picture.size, crop, str(file))
     except ImageProblem as exc:
         raise MdtError(str(exc)) from None
@@ -346,8 +340,15 @@ def _check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
         raise MdtError(f"--output '{output}' must be a folder for --num {num}: each input gets one image per output")
 
 
-def _fresh_outputs(outputs: list[Path], overwrite: bool) -> None:
-    """Nothing is written unless every output can be: a folder is never replaced."""
+def _fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | None = None) -> None:
+    """Nothing is written unless every output can be: a folder is never replaced, and no
+    two inputs (``sources``, one per output) write the same file (a.png and a.jpg)."""
+    first: dict[Path, Path] = {}
+    for source, output in zip(sources or [], outputs):
+        if output in first and first[output] != source:
+            raise MdtError(f"inputs '{first[output]}' and '{source}' would both be written to '{output}'; "
+                           "rename one, or translate them into different folders")
+        first.setdefault(output, source)
     folders = [p for p in outputs if p.is_dir()]
     if folders:
         raise MdtError(f"output '{folders[0]}' is a folder; give another name for the image")
@@ -364,7 +365,7 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
 
     one_grid = output.suffix.lower() == ".png"
     outputs = [output] if one_grid else [output / f"{f.stem}.png" for f in files]
-    _fresh_outputs(outputs, overwrite)
+    _fresh_outputs(outputs, overwrite, None if one_grid else files)
     groups = [files] if one_grid else [[f] for f in files]
     try:
         for group, target in zip(groups, outputs):
@@ -398,7 +399,7 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
         return output / ("_".join([file.stem, *choices, str(wanted[varies])]) + ".png")
 
     targets = {(file, k): output if single else name(file, r) for file in files for k, r in enumerate(requests)}
-    _fresh_outputs(list(targets.values()), overwrite)
+    _fresh_outputs(list(targets.values()), overwrite, [file for file, _ in targets])
     written, skipped = 0, 0
     with _translation_progress(len(files) > 1) as progress:
         task = progress.add_task("translating", total=len(files))
@@ -444,11 +445,12 @@ def _translation_progress(shown: bool):
 @click.option("--format", "fmt", required=True, help="onnx (for onnxruntime) or torchscript (for torch.jit.load).")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="A folder (one file per network the model uses), or a .onnx/.pt file for a one-network model.")
-def export_command(checkpoint: Path, fmt: str, out: Path) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace files that exist.")
+def export_command(checkpoint: Path, fmt: str, out: Path, overwrite: bool) -> None:
     """Export the networks a model translates with, batch size dynamic, labels in the metadata."""
     from mdt.export import export_model
 
-    for path in export_model(checkpoint, out, fmt):
+    for path in export_model(checkpoint, out, fmt, overwrite):
         console.print(f"wrote {path}", markup=False, soft_wrap=True)
 
 
@@ -567,7 +569,7 @@ def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: 
     targets = [output] if input_path.is_file() else [output / f"{f.stem}.png" for f in files]
     if input_path.is_file() and output.suffix.lower() != ".png":
         raise MdtError(f"OUTPUT '{output}' must be a .png file for a single input image")
-    _fresh_outputs(targets, overwrite)
+    _fresh_outputs(targets, overwrite, files)
     how: dict[str, int] = {}
     for file, target in zip(files, targets):
         picture, way = align_image(_read_picture(file, 0), framing, size, find)

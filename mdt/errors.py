@@ -28,3 +28,17 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when something close to ``word`` exists, else ``''``."""
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a file the system refused: which path, and why in plain words."""
+    where = f"'{exc.filename}'" if exc.filename is not None else "a file"
+    if isinstance(exc, FileExistsError):
+        import os
+
+        if exc.filename is not None and os.path.isdir(exc.filename):
+            return f"{where} already exists"
+        return f"{where} is a file, where a folder is needed"
+    if isinstance(exc, NotADirectoryError):
+        return f"{where}: a part of this path is a file, where a folder is needed"
+    return f"cannot use {where}: {exc.strerror or exc}"

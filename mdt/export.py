@@ -63,9 +63,10 @@ def role_names(method, network: str, inputs: int, outputs: int) -> tuple[list[st
     return ins, outs
 
 
-def export_model(source: str | Path, out: Path, fmt: str) -> list[Path]:
+def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = False) -> list[Path]:
     """Write one file per network the translator uses; returns their paths. ``out`` is a
-    folder, or a file name when the model has one such network."""
+    folder, or a file name when the model has one such network. Existing files are
+    replaced only with ``overwrite``."""
     from mdt.inference import load_translator
 
     if fmt not in FORMATS:
@@ -82,6 +83,9 @@ def export_model(source: str | Path, out: Path, fmt: str) -> list[Path]:
         targets = {next(iter(calls)): out}
     else:
         targets = {name: out / f"{name}{suffix}" for name in calls}
+    taken = [path for path in targets.values() if path.exists()]
+    if taken and not overwrite:
+        raise MdtError(f"'{taken[0]}' exists; pass --overwrite to replace it, or choose another --out")
     about = {"mdt.labels": schemas_to_json(translator.components.schemas), "mdt.image_size": str(translator.image_size)}
     networks = translator.components.method.networks()
     for name, path in targets.items():

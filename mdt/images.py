@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -22,14 +22,25 @@ def is_image(path: Path) -> bool:
 def load_image(path: str | Path, crop_size: int, image_size: int) -> torch.Tensor:
     """Decode, centre-crop to ``crop_size`` (0: the largest centred square) and resize
     to ``image_size``; returns uint8 (3, image_size, image_size)."""
+    return crop_and_resize(read_rgb(path), crop_size, image_size, str(path))
+
+
+def read_rgb(path: str | Path) -> Image.Image:
+    """An image file as 8-bit RGB, the way it is meant to be seen: turned upright by its
+    EXIF orientation (as a phone photo is shown) and, when its samples are 16-bit, scaled
+    to 8 bits rather than clipped. Any file that cannot be decoded, a header claiming
+    more pixels than PIL's decompression-bomb limit included, is an :class:`ImageProblem`."""
     try:
         with Image.open(path) as img:
             img.load()
-            rgb = img.convert("RGB")
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            ImageOps.exif_transpose(img, in_place=True)
+            upright = img
+            if upright.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+                upright = Image.fromarray((np.asarray(upright, dtype=np.uint16) >> 8).astype(np.uint8))
+            return upright.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ImageProblem(f"cannot read image '{path}': {reason}") from None
-    return crop_and_resize(rgb, crop_size, image_size, str(path))
 
 
 def check_crop(width: int, height: int, crop_size: int, name: str) -> int:

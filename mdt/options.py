@@ -9,6 +9,8 @@ all three for free.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -65,10 +67,13 @@ class Option:
         if self.type in ("int", "float"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (self.type == "int" and not float(value).is_integer()):
                 raise MdtError(f"{where} must be {'an integer' if self.type == 'int' else 'a number'}, not {value!r}")
+            if not math.isfinite(value):
+                raise MdtError(f"{where} = {value} must be a finite number")
             low, high = self.minimum, self.maximum
             if (low is not None and value < low) or (high is not None and value > high):
-                wanted = f"in [{low:g}, {high:g}]" if low is not None and high is not None else (
-                    f"at least {low:g}" if low is not None else f"at most {high:g}")
+                shown = (lambda v: str(int(v))) if self.type == "int" else (lambda v: f"{v:g}")
+                wanted = f"in [{shown(low)}, {shown(high)}]" if low is not None and high is not None else (
+                    f"at least {shown(low)}" if low is not None else f"at most {shown(high)}")
                 raise MdtError(f"{where} = {value} must be {wanted}")
             return int(value) if self.type == "int" else float(value)
         if self.type == "choice" and value not in self.choices:

@@ -7,7 +7,9 @@ datasets, labels and metrics. ``load_translator(FOLDER)`` and ``mdt translate
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -49,7 +51,8 @@ def from_hub(location: str) -> Path:
 def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False) -> Path:
     """Write the model folder ``out`` from a run folder or checkpoint file; returns the
     card's path. The licence defaults to the one the checkpoint records (an import's
-    upstream terms), else "other"."""
+    upstream terms), else "other". Everything is read and checked first and written into
+    a temporary folder beside ``out``, so a failure leaves ``out`` as it was."""
     file = ckpt.resolve(source)
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
     licence = licence or saved.licence or "other"
@@ -58,27 +61,38 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise MdtError(f"'{out}' already holds files; pass --overwrite to replace them, or choose another folder")
     run = file.parent.parent if file.parent.name == "checkpoints" else None
-    out.mkdir(parents=True, exist_ok=True)
     networks = {name: saved.network(name) for name in saved.network_names()}
     recipe_text = model_recipe_text(saved.recipe_text)
-    ckpt.save_model(out / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
-                    schemas=saved.schemas, origin=saved.origin, licence=licence)
-    (out / "recipe.toml").write_text(recipe_text, encoding="utf-8")
-    (out / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
     metrics = _metrics(run)
     samples = sorted((run / "samples").glob("step_*.png")) if run else []
-    if samples:
-        shutil.copyfile(samples[-1], out / SAMPLE)
-    card = out / "README.md"
-    card.write_text(model_card(saved, out, licence, metrics, bool(samples)), encoding="utf-8")
-    return card
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
+        ready = Path(scratch)
+        ckpt.save_model(ready / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
+                        schemas=saved.schemas, origin=saved.origin, licence=licence)
+        (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
+        (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
+        if samples:
+            shutil.copyfile(samples[-1], ready / SAMPLE)
+        (ready / "README.md").write_text(model_card(saved, out, licence, metrics, bool(samples)), encoding="utf-8")
+        out.mkdir(exist_ok=True)
+        (out / SAMPLE).unlink(missing_ok=True)  # an older folder's sample must not outlive a model without one
+        for written in ready.iterdir():
+            os.replace(written, out / written.name)
+    return out / "README.md"
 
 
 def _metrics(run: Path | None) -> dict[str, float]:
     """The run's metrics.json (what `mdt run` measured at its end), flat numbers only."""
     if run is None or not (run / "metrics.json").is_file():
         return {}
-    data = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    path = run / "metrics.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MdtError(f"'{path}' is not valid JSON ({exc}); mend or remove it to share the model without metrics") from None
+    if not isinstance(data, dict):
+        raise MdtError(f"'{path}' should hold an object of metric names and values, not {type(data).__name__}")
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -115,8 +129,6 @@ def imported(write_run, out: Path | None, model_folder: Path | None) -> list[Pat
     """What an importer's command writes: the run folder ``out`` that ``write_run(folder)``
     fills, and/or the model folder ``model_folder`` made from it (the run then lives only
     in a temporary folder). Returns the files written: checkpoint, model card."""
-    import tempfile
-
     if out is None and model_folder is None:
         raise MdtError("give --out (a run folder) or --model-folder (a model folder to share), or both")
     if model_folder is not None and model_folder.is_dir() and any(model_folder.iterdir()):

@@ -1,0 +1,177 @@
+"""Inputs an adversarial review of translate, export, save-pretrained and align tried:
+each is refused in one line with exit code 2, and nothing is left half-written; images
+that can be read are read as a person would see them."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from conftest import random_image
+from mdt.errors import MdtError
+from mdt.images import read_rgb
+from mdt.options import Option
+from test_recipe_errors import one_line_error
+
+
+@pytest.fixture
+def trained(quickstart_run):
+    return quickstart_run
+
+
+def newest_checkpoint(run):
+    return sorted((run / "checkpoints").glob("step_*.safetensors"))[-1]
+
+
+def with_metadata(source, target, **changes):
+    """A copy of the checkpoint ``source`` whose header metadata has ``changes``."""
+    with safe_open(str(source), framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, str(target), metadata={**metadata, **changes})
+    return target
+
+
+def png_claiming(width: int, height: int, path):
+    """A PNG whose header claims ``width`` x ``height`` pixels (and holds none)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("command", ["translate", "export", "save-pretrained", "align"])
+def test_an_output_under_a_file_is_one_line(cli, trained, tmp_path, command):
+    (tmp_path / "afile").write_text("keep me")
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    args = {
+        "translate": ["translate", "--checkpoint", trained, "--input", photo, "--output", "afile/x.png", "--to", "Blond_Hair"],
+        "export": ["export", "--checkpoint", trained, "--format", "torchscript", "--out", "afile/models"],
+        "save-pretrained": ["save-pretrained", trained, "afile/model"],
+        "align": ["align", photo, "afile/x.png", "--checkpoint", trained],
+    }[command]
+    line = one_line_error(cli(*args))
+    assert "afile" in line and "where a folder is needed" in line
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_a_header_claiming_billions_of_pixels_is_a_bad_file(cli, trained, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    random_image(folder / "a.png", 64, 64, seed=1)
+    png_claiming(60000, 60000, folder / "b.png")
+    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder / "b.png", "--output", "b_out.png", "--to", "Blond_Hair"))
+    assert "cannot read image" in line and "b.png" in line
+    result = cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair", "--skip-bad-files")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("field,value", [("schemas", "{broken"), ("schemas", '[{"x": 1}]'), ("step", "abc"), ("streams", "[1,")])
+def test_a_damaged_checkpoint_header_names_the_field(cli, trained, tmp_path, field, value):
+    damaged = with_metadata(newest_checkpoint(trained), tmp_path / "damaged.safetensors", **{field: value})
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    line = one_line_error(cli("translate", "--checkpoint", damaged, "--input", photo, "--output", "o.png", "--to", "Blond_Hair"))
+    assert f"'{field}' metadata is damaged" in line and "damaged.safetensors" in line
+    line = one_line_error(cli("save-pretrained", damaged, "model"))
+    assert f"'{field}' metadata is damaged" in line
+    assert not (tmp_path / "model").exists()
+
+
+def test_save_pretrained_writes_nothing_when_the_metrics_are_damaged(cli, trained, tmp_path):
+    import shutil
+
+    run = shutil.copytree(trained, tmp_path / "run")
+    (run / "metrics.json").write_text("{broken")
+    line = one_line_error(cli("save-pretrained", run, "model"))
+    assert "metrics.json" in line and "not valid JSON" in line
+    assert not (tmp_path / "model").exists()
+    (run / "metrics.json").write_text("[1, 2]")
+    assert "should hold an object" in one_line_error(cli("save-pretrained", run, "model"))
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_model_folder_is_readable_by_others(cli, trained, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert cli("save-pretrained", trained, "model").exit_code == 0
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "model" / "model.safetensors").st_mode & 0o777 == 0o644
+
+
+def test_export_replaces_files_only_when_asked(cli, trained, tmp_path):
+    args = ["export", "--checkpoint", trained, "--format", "torchscript", "--out", "models"]
+    assert cli(*args).exit_code == 0
+    written = sorted((tmp_path / "models").iterdir())
+    before = {p: p.stat().st_mtime_ns for p in written}
+    line = one_line_error(cli(*args))
+    assert "exists; pass --overwrite" in line and str(written[0].name) in line
+    assert {p: p.stat().st_mtime_ns for p in written} == before
+    assert cli(*args, "--overwrite").exit_code == 0
+
+
+@pytest.mark.parametrize("grid", [False, True])
+def test_two_inputs_with_one_name_would_overwrite_each_other(cli, trained, tmp_path, grid):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    random_image(folder / "a.png", 64, 64, seed=1)
+    random_image(folder / "a.jpg", 64, 64, seed=2)
+    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out",
+                              *(["--grid"] if grid else ["--to", "Blond_Hair"])))
+    assert "a.jpg" in line and "a.png" in line and "would both be written" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_align_refuses_two_inputs_with_one_name(cli, trained, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    random_image(folder / "a.png", 64, 64, seed=1)
+    random_image(folder / "a.jpg", 64, 64, seed=2)
+    assert "would both be written" in one_line_error(cli("align", folder, "aligned", "--checkpoint", trained))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_number_option_refuses_what_is_not_a_finite_number(value):
+    strength = Option("strength", "float", "how far to go", default=1.0, minimum=0.0, maximum=1.0)
+    with pytest.raises(MdtError, match="must be a finite number"):
+        strength.check(value)
+    with pytest.raises(MdtError, match="must be a finite number"):
+        Option("offset", "float", "unbounded").parse(str(value))
+
+
+def test_a_phone_photo_is_read_upright(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown rotated 90 degrees clockwise
+    Image.fromarray(pixels).save(tmp_path / "phone.jpg", exif=exif, quality=100, subsampling=0)
+    stored = np.asarray(Image.open(tmp_path / "phone.jpg").convert("RGB")).astype(int)
+    upright = np.asarray(read_rgb(tmp_path / "phone.jpg")).astype(int)
+    assert upright.shape == (30, 20, 3)
+    np.testing.assert_array_equal(upright, np.rot90(stored, k=-1))
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
+    grey = np.array([[0, 0x8000, 0xFFFF, 0x0100]], dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I;16")
+    rgb = np.asarray(read_rgb(tmp_path / "deep.png"))
+    assert rgb[0, :, 0].tolist() == [0, 128, 255, 1] and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_the_bad_header_json_is_rejected_before_anything_is_built(tmp_path, trained):
+    from mdt import checkpoint as ckpt
+
+    damaged = with_metadata(newest_checkpoint(trained), tmp_path / "d.safetensors", optimizers=json.dumps({"g": 1})[:-1])
+    with pytest.raises(MdtError, match="'optimizers' metadata is damaged"):
+        ckpt.read(damaged, training=False)
