@@ -266,7 +266,7 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
     if num is not None and num > 1 and not inner.varies:
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
     if grid:
-        _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner)
+        _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner, skip_bad_files)
     else:
         _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite, batch_size, skip_bad_files, aligner)
 
@@ -357,8 +357,17 @@ def _fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | N
         raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
 
 
+def _bad_input(exc: MdtError, written: int, skip: bool, where: Console) -> None:
+    """At an unreadable input: stop, saying how many outputs came before it (none is
+    ever half-written); or, with --skip-bad-files, name it on ``where`` and go on."""
+    if not skip:
+        raise MdtError(f"{exc}; {written} output{'s' if written != 1 else ''} written before it, none half-written "
+                       "(--skip-bad-files skips such files)") from None
+    where.print(f"skipped: {exc}", markup=False, soft_wrap=True)
+
+
 def _write_grids(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int | None, crop: int, overwrite: bool,
-                 aligner=None) -> None:
+                 aligner=None, skip_bad_files: bool = False) -> None:
     """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
     from mdt.grids import save_png
     from mdt.images import ImageProblem
@@ -367,12 +376,23 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
     outputs = [output] if one_grid else [output / f"{f.stem}.png" for f in files]
     _fresh_outputs(outputs, overwrite, None if one_grid else files)
     groups = [files] if one_grid else [[f] for f in files]
-    try:
-        for group, target in zip(groups, outputs):
-            save_png(translator.grid([_read_picture(f, crop, aligner) for f in group], crop_size=crop, num=num, **request), target)
-            console.print(f"wrote {target}", markup=False)
-    except ImageProblem as exc:
-        raise MdtError(str(exc)) from None
+    written = 0
+    for group, target in zip(groups, outputs):
+        pictures = []
+        for file in group:
+            try:
+                pictures.append(_read_picture(file, crop, aligner))
+            except MdtError as exc:
+                _bad_input(exc, written, skip_bad_files, err_console)
+        if not pictures:
+            continue
+        try:
+            grid = translator.grid(pictures, crop_size=crop, num=num, **request)
+        except ImageProblem as exc:
+            raise MdtError(str(exc)) from None
+        save_png(grid, target)
+        written += 1
+        console.print(f"wrote {target}", markup=False)
 
 
 def _write_translations(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int, crop: int,
@@ -410,11 +430,8 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
                     pictures.append(_read_picture(file, crop, aligner))
                     readable.append(file)
                 except MdtError as exc:
-                    if not skip_bad_files:
-                        raise MdtError(f"{exc}; {written} outputs written before it, none half-written "
-                                       "(--skip-bad-files skips such files)") from None
+                    _bad_input(exc, written, skip_bad_files, progress.console)
                     skipped += 1
-                    progress.console.print(f"skipped: {exc}", markup=False, soft_wrap=True)
             for k, wanted in enumerate(requests):
                 try:
                     outputs = translator(pictures, crop_size=crop, **wanted) if pictures else []
@@ -537,8 +554,9 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
 @click.option("--detector", help="The registered landmark detector to use (default: the only one).")
 @click.option("--size", type=int, help="Output size in pixels (default: the model's or recipe's image size).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--skip-bad-files", is_flag=True, help="Name and skip unreadable images instead of stopping at the first.")
 def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: Path | None, landmarks: Path | None,
-          detector: str | None, size: int | None, overwrite: bool) -> None:
+          detector: str | None, size: int | None, overwrite: bool, skip_bad_files: bool) -> None:
     """Crop and align photos (INPUT: an image or a folder) the way a model's training
     images are framed: eyes and mouth where its dataset puts them, found by a landmark
     network; without one (or where it finds no face), the centre square."""
@@ -572,12 +590,19 @@ def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: 
     _fresh_outputs(targets, overwrite, files)
     how: dict[str, int] = {}
     for file, target in zip(files, targets):
-        picture, way = align_image(_read_picture(file, 0), framing, size, find)
+        try:
+            picture = _read_picture(file, 0)
+        except MdtError as exc:
+            _bad_input(exc, sum(how.values()), skip_bad_files, err_console)
+            continue
+        picture, way = align_image(picture, framing, size, find)
         save_png(picture, target)
         how[way] = how.get(way, 0) + 1
         if find is not None and way != "landmarks":
             err_console.print(f"{file}: no face found; centre crop", markup=False)
-    console.print(f"aligned {len(files)} image(s) to {size} px: " + ", ".join(f"{n} by {w}" for w, n in how.items()), markup=False)
+    skipped = len(files) - sum(how.values())
+    console.print(f"aligned {sum(how.values())} image(s) to {size} px: " + ", ".join(f"{n} by {w}" for w, n in how.items())
+                  + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
 
 
 @main.command()

@@ -175,3 +175,36 @@ def test_the_bad_header_json_is_rejected_before_anything_is_built(tmp_path, trai
     damaged = with_metadata(newest_checkpoint(trained), tmp_path / "d.safetensors", optimizers=json.dumps({"g": 1})[:-1])
     with pytest.raises(MdtError, match="'optimizers' metadata is damaged"):
         ckpt.read(damaged, training=False)
+
+
+def a_folder_with_a_bad_file(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, seed in (("a", 1), ("c", 3)):
+        random_image(folder / f"{name}.png", 64, 64, seed=seed)
+    (folder / "b.png").write_text("not an image")
+    return folder
+
+
+def test_grids_stop_at_a_bad_file_or_skip_it_when_asked(cli, trained, tmp_path):
+    folder = a_folder_with_a_bad_file(tmp_path)
+    stopped = cli("translate", "--checkpoint", trained, "--input", folder, "--output", "grids", "--grid")
+    line = stopped.output.splitlines()[-1]
+    assert stopped.exit_code == 2 and "Traceback" not in stopped.output
+    assert line.startswith("error: ") and "b.png" in line and "1 output written before it" in line
+    assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == ["a.png"]
+    result = cli("translate", "--checkpoint", trained, "--input", folder, "--output", "all.png", "--grid", "--skip-bad-files")
+    assert result.exit_code == 0 and "skipped: cannot read image" in result.output and "b.png" in result.output
+    rows = Image.open(tmp_path / "all.png").height
+    one = cli("translate", "--checkpoint", trained, "--input", folder / "a.png", "--output", "one.png", "--grid")
+    assert one.exit_code == 0
+    assert rows > Image.open(tmp_path / "one.png").height  # the two readable inputs, not one
+
+
+def test_align_stops_at_a_bad_file_or_skips_it_when_asked(cli, trained, tmp_path):
+    folder = a_folder_with_a_bad_file(tmp_path)
+    line = one_line_error(cli("align", folder, "aligned", "--checkpoint", trained))
+    assert "b.png" in line and "1 output written before it" in line
+    result = cli("align", folder, "aligned", "--checkpoint", trained, "--skip-bad-files", "--overwrite")
+    assert result.exit_code == 0 and "skipped 1 unreadable" in result.output
+    assert sorted(p.name for p in (tmp_path / "aligned").iterdir()) == ["a.png", "c.png"]
