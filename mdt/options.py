@@ -69,6 +69,8 @@ class Option:
                 raise MdtError(f"{where} must be {'an integer' if self.type == 'int' else 'a number'}, not {value!r}")
             if not math.isfinite(value):
                 raise MdtError(f"{where} = {value} must be a finite number")
+            if self.type == "int" and not -(2**63) <= value < 2**63:
+                raise MdtError(f"{where} = {value} is too large: an integer option fits in 64 bits")
             low, high = self.minimum, self.maximum
             if (low is not None and value < low) or (high is not None and value > high):
                 shown = (lambda v: str(int(v))) if self.type == "int" else (lambda v: f"{v:g}")

@@ -150,6 +150,13 @@ def test_a_number_option_refuses_what_is_not_a_finite_number(value):
         Option("offset", "float", "unbounded").parse(str(value))
 
 
+def test_an_integer_option_fits_in_64_bits():
+    seed = Option("seed", "int", "a style's seed", default=0, minimum=0)
+    assert seed.parse(str(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(MdtError, match="too large"):
+        seed.parse("99999999999999999999")
+
+
 def test_a_phone_photo_is_read_upright(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     exif = Image.Exif()

@@ -224,7 +224,7 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     bad = cli(*common, "--output", "x.png", "--to", "cat")
     assert bad.exit_code == 2 and "no such option: --to; this model takes --domain, --seed, --ref" in bad.output
     bad = cli(*common, "--output", "x.png", "--domain", "cat", "--seed", "-1")
-    assert bad.exit_code == 2 and "--seed = -1 must be in [0, 4294967295]" in bad.output
+    assert bad.exit_code == 2 and "--seed = -1 must be at least 0" in bad.output
     bad = cli(*common, "--output", "several.png", "--domain", "cat", "--num", "2")
     assert bad.exit_code == 2 and "must be a folder" in bad.output
     bad = cli(*inputs, "--output", "r2.png", "--grid", "--ref", root / "val" / "cat")

@@ -291,7 +291,7 @@ class StarGANv2Translator(Translator):
         self.options = (
             Option("domain", "choice", "the target domain (with a reference: the reference's domain)", choices=self.domain_names,
                    required=True),
-            Option("seed", "int", "the style drawn from noise: one seed, one style", default=0, minimum=0, maximum=2**32 - 1),
+            Option("seed", "int", "the style drawn from noise: one seed, one style", default=0, minimum=0),
             Option("ref", "image", "a reference image whose style to use instead (a grid: one column per reference)", many=True),
         )
 
