@@ -265,6 +265,7 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
     inner = translator.translator
     if num is not None and num > 1 and not inner.varies:
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
+    _check_replaced(translator.options, request, inner.varies if (num or 1) > 1 else None)
     if grid:
         _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner, skip_bad_files)
     else:
@@ -329,6 +330,18 @@ def _parse_request(options, args: list[str], grid: bool, crop: int) -> dict:
     if missing and not grid:
         raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help}), or --grid for every target")
     return request
+
+
+def _check_replaced(options, request: dict, varied: str | None) -> None:
+    """An option given with the one it takes the place of (``Option.replaces``), or with
+    --num varying that one, would be silently unused: refused."""
+    for option in options:
+        replaced = next((o for o in options if o.name == option.replaces), None)
+        if option.name not in request or replaced is None:
+            continue
+        if replaced.name in request or replaced.name == varied:
+            given = replaced.cli_flag if replaced.name in request else f"--num (which varies {replaced.cli_flag})"
+            raise MdtError(f"{option.cli_flag} takes the place of {replaced.cli_flag}: give {option.cli_flag} or {given}, not both")
 
 
 def _check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
@@ -432,11 +445,13 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
                 except MdtError as exc:
                     _bad_input(exc, written, skip_bad_files, progress.console)
                     skipped += 1
-            for k, wanted in enumerate(requests):
+            results = []  # every request of the batch first: one the model refuses leaves nothing of the batch written
+            for wanted in requests:
                 try:
-                    outputs = translator(pictures, crop_size=crop, **wanted) if pictures else []
+                    results.append(translator(pictures, crop_size=crop, **wanted) if pictures else [])
                 except ImageProblem as exc:
                     raise MdtError(str(exc)) from None
+            for k, outputs in enumerate(results):
                 for file, picture in zip(readable, outputs):
                     save_png(picture, targets[file, k])
                     written += 1

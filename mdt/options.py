@@ -31,6 +31,8 @@ class Option:
     several: a grid's columns). ``required``: ``translate`` needs it (a grid may not).
     ``grid``: ``grid`` takes it. ``page``: the serve page shows it. ``flag``: the command
     line's name when it is not the keyword (StarGAN's ``known`` is ``--from``).
+    ``replaces``: the option this one takes the place of when given (StarGAN v2's ``ref``
+    replaces ``seed``); the command line refuses both, and ``--num`` varying that one.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Option:
     many: bool = False
     page: bool = True
     flag: str = ""
+    replaces: str = ""
 
     @property
     def cli_flag(self) -> str:

@@ -227,6 +227,9 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert bad.exit_code == 2 and "--seed = -1 must be at least 0" in bad.output
     bad = cli(*common, "--output", "several.png", "--domain", "cat", "--num", "2")
     assert bad.exit_code == 2 and "must be a folder" in bad.output
+    for extra, output in ((["--seed", "3"], "rs.png"), (["--num", "3"], "rn")):  # a reference's style takes no seed
+        bad = cli(*common, "--output", output, "--domain", "cat", "--ref", reference, *extra)
+        assert bad.exit_code == 2 and "--ref takes the place of --seed" in bad.output and not (tmp_path / output).exists()
     bad = cli(*inputs, "--output", "r2.png", "--grid", "--ref", root / "val" / "cat")
     assert bad.exit_code == 2 and "references' domain" in bad.output
     assert cli(*common, "--output", "again.png", "--domain", "cat").exit_code == 2  # never overwritten

@@ -292,7 +292,8 @@ class StarGANv2Translator(Translator):
             Option("domain", "choice", "the target domain (with a reference: the reference's domain)", choices=self.domain_names,
                    required=True),
             Option("seed", "int", "the style drawn from noise: one seed, one style", default=0, minimum=0),
-            Option("ref", "image", "a reference image whose style to use instead (a grid: one column per reference)", many=True),
+            Option("ref", "image", "a reference image whose style to use instead (a grid: one column per reference)", many=True,
+                   replaces="seed"),
         )
 
     def domain_index(self, name: str) -> int:
