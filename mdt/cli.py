@@ -21,8 +21,9 @@ err_console = Console(stderr=True)
 
 
 class MdtGroup(click.Group):
-    """Turns :class:`MdtError`, and a file the system refuses (an output under a file, a
-    folder without write permission), into one line and exit code 2."""
+    """Turns :class:`MdtError`, a file the system refuses (an output under a file, a
+    folder without write permission) and a flag click cannot read into one line and
+    exit code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -31,6 +32,14 @@ class MdtGroup(click.Group):
             if ctx.params.get("debug") or os.environ.get("MDT_DEBUG"):
                 raise
             click.echo(f"error: {os_error_line(exc) if isinstance(exc, OSError) else exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:  # a flag's value click cannot read: one line too, not the usage block
+            names, inner = [], exc.ctx
+            while inner is not None and inner.parent is not None:  # the subcommands, whatever the program is called
+                names.insert(0, inner.info_name)
+                inner = inner.parent
+            where = " ".join(["mdt", *names])
+            click.echo(f"error: {exc.format_message().rstrip('.')} ({where} --help)", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

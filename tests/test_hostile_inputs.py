@@ -184,6 +184,16 @@ def test_the_bad_header_json_is_rejected_before_anything_is_built(tmp_path, trai
         ckpt.read(damaged, training=False)
 
 
+@pytest.mark.parametrize("args,expected", [
+    (["translate", "--crop", "abc"], "Invalid value for '--crop': 'abc' is not a valid integer (mdt translate --help)"),
+    (["translate", "--batch-size"], "Option '--batch-size' requires an argument (mdt"),
+    (["export", "--format", "onnx"], "Missing option '--checkpoint' (mdt export --help)"),
+    (["tranlsate"], "No such command 'tranlsate'"),
+])
+def test_a_flag_click_cannot_read_is_one_line(cli, args, expected):
+    assert expected in one_line_error(cli(*args))
+
+
 def a_folder_with_a_bad_file(tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
