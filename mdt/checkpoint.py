@@ -284,7 +284,11 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            if metadata.get("format") not in READABLE:
+            written = metadata.get("format", "")
+            if written.startswith("mdt-checkpoint-") and written not in READABLE:
+                raise MdtError(f"'{path}' is an mdt checkpoint in format '{written}', newer than this mdt reads "
+                               f"({', '.join(READABLE)}); upgrade mdt to read it")
+            if written not in READABLE:
                 raise MdtError(f"'{path}' is a safetensors file but not an mdt checkpoint (no '{FORMAT}' metadata)")
             names = [k for k in f.keys() if training or not k.startswith(TRAINING_PREFIXES)]
             tensors = {k: f.get_tensor(k) for k in names}
@@ -294,6 +298,9 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
         raise MdtError(f"cannot read checkpoint '{path}': {exc}") from None
     saved = Checkpoint(path, dict(metadata), tensors)
     _check_metadata(path, saved.metadata)
+    if saved.content not in (MODEL, CLASSIFIER):
+        raise MdtError(f"'{path}' holds '{saved.content}', which this mdt cannot read (a model or a judge classifier); "
+                       "a newer mdt may")
     if content is not None and saved.content != content:
         if content == MODEL:
             raise MdtError(f"'{path}' is a judge classifier (mdt train-classifier), not a model checkpoint; "
@@ -343,6 +350,8 @@ def load_foreign(path: str | Path, what: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickled objects refused by weights_only, not a torch file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in reason:  # torch's advice here is to unpickle anyway: never
+            reason = "it holds pickled objects besides tensors, which mdt never unpickles (loading them could run code)"
         raise MdtError(f"cannot read {what} '{path}' as a PyTorch file of tensors: {reason}") from None
 
 
@@ -355,7 +364,7 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := PATTERN.fullmatch(p.name))]
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := PATTERN.fullmatch(p.name)) and p.is_file()]
     return [p for _, p in sorted(found)]
 
 

@@ -73,7 +73,7 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
         raise MdtError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     suffix = FORMATS[fmt]
     if out.suffix and out.suffix != suffix:
-        raise MdtError(f"--out '{out}': a {fmt} file ends in {suffix}")
+        raise MdtError(f"--out '{out}': {'an ONNX' if fmt == 'onnx' else 'a TorchScript'} file ends in {suffix}")
     translator = load_translator(source, device="cpu")
     calls = recorded_calls(translator)
     if out.suffix:
@@ -123,7 +123,9 @@ def _onnx(network, example, path: Path, inputs: list[str], outputs: list[str], a
 
 
 def _torchscript(network, example, path: Path, about: dict[str, Any]) -> None:
-    traced = torch.jit.trace(network, example, check_trace=False)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.jit.save(traced, str(tmp), _extra_files={"mdt.json": json.dumps(about)})
+    with warnings.catch_warnings():  # torch.jit's deprecation notices: the format is what was asked for
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(network, example, check_trace=False)
+        torch.jit.save(traced, str(tmp), _extra_files={"mdt.json": json.dumps(about)})
     tmp.replace(path)

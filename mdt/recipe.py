@@ -36,7 +36,7 @@ from typing import Any
 from mdt import contracts
 from mdt.errors import MdtError, did_you_mean
 from mdt.ranges import RANGES
-from mdt.registry import Registry
+from mdt.registry import Registry, plural
 from mdt.settings import RunSettings
 
 
@@ -367,7 +367,7 @@ def _contract_problem(recipe: Recipe, table: Table, component, method, registry:
 
 def _kind_hint(kind: str, registry: Registry) -> str:
     names = registry.names(kind)
-    return f"registered {kind}s: {', '.join(names) if names else 'none'}"
+    return f"registered {plural(kind)}: {', '.join(names) if names else 'none'}"
 
 
 def _where(recipe: Recipe, address: str, key: str | None = None) -> str:

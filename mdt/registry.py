@@ -35,6 +35,13 @@ CORE_KINDS: dict[str, str] = {
 KIND = "kind"  # register(KIND, name, description) declares a kind
 
 
+def plural(kind: str) -> str:
+    """'generators', 'losses', 'landmarks': a kind's name in lists of its components."""
+    if kind.endswith("ss"):
+        return kind + "es"
+    return kind if kind.endswith("s") else kind + "s"
+
+
 @dataclass(frozen=True)
 class Kind:
     """A kind of component, declared by mdt or by a plugin."""
@@ -122,7 +129,7 @@ class Registry:
         if name not in table:
             available = closest_first(name, table)
             listing = ", ".join(f"'{n}'" for n in available) if available else "none"
-            raise MdtError(f"unknown {kind} '{name}'; registered {kind}s, closest first: {listing}")
+            raise MdtError(f"unknown {kind} '{name}'; registered {plural(kind)}, closest first: {listing}")
         return table[name]
 
     def find(self, kind: str, name: str) -> dict[str, str]:

@@ -111,4 +111,4 @@ def test_export_errors_are_one_line(cli, trained):
     assert "is one file, but this model uses 2 networks (discriminator, generator)" in line or \
         "is one file, but this model uses 2 networks (generator, discriminator)" in line
     line = one_line_error(cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "exported/g.onnx"))
-    assert "a torchscript file ends in .pt" in line
+    assert "a TorchScript file ends in .pt" in line

@@ -225,3 +225,53 @@ def test_align_stops_at_a_bad_file_or_skips_it_when_asked(cli, trained, tmp_path
     result = cli("align", folder, "aligned", "--checkpoint", trained, "--skip-bad-files", "--overwrite")
     assert result.exit_code == 0 and "skipped 1 unreadable" in result.output
     assert sorted(p.name for p in (tmp_path / "aligned").iterdir()) == ["a.png", "c.png"]
+
+
+@pytest.mark.parametrize("changes,expected", [
+    ({"format": "mdt-checkpoint-9"}, "in format 'mdt-checkpoint-9', newer than this mdt reads"),
+    ({"content": "gallery"}, "holds 'gallery', which this mdt cannot read"),
+])
+def test_a_checkpoint_from_a_newer_mdt_says_so(cli, trained, tmp_path, changes, expected):
+    newer = with_metadata(newest_checkpoint(trained), tmp_path / "newer.safetensors", **changes)
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    assert expected in one_line_error(cli("translate", "--checkpoint", newer, "--input", photo, "--output", "o.png", "--to", "Blond_Hair"))
+
+
+def test_a_folder_named_like_a_checkpoint_is_not_one(cli, trained, tmp_path):
+    import shutil
+
+    run = shutil.copytree(trained, tmp_path / "run")
+    (run / "checkpoints" / "step_99999999.safetensors").mkdir()
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    result = cli("translate", "--checkpoint", run, "--input", photo, "--output", "o.png", "--to", "Blond_Hair")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_pickled_object_is_refused_without_advice_to_unpickle_it(tmp_path):
+    from fractions import Fraction
+
+    import torch
+
+    from mdt.checkpoint import load_foreign
+
+    torch.save({"weights": torch.zeros(2), "note": Fraction(1, 2)}, tmp_path / "wing.ckpt")
+    with pytest.raises(MdtError) as caught:
+        load_foreign(tmp_path / "wing.ckpt", "landmark weights")
+    assert "pickled objects besides tensors, which mdt never unpickles" in str(caught.value)
+    assert "weights_only=False" not in str(caught.value)
+
+
+def test_an_unknown_name_lists_the_kinds_components_in_plural(registry):
+    with pytest.raises(MdtError, match="unknown landmarks 'wing'; registered landmarks, closest first"):
+        registry.get("landmarks", "wing")
+    with pytest.raises(MdtError, match="registered losses, closest first"):
+        registry.get("loss", "wgam")
+
+
+def test_torchscript_export_says_nothing_of_torch_jit_deprecation(cli, trained):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "models").exit_code == 0
+    assert not [w for w in seen if issubclass(w.category, FutureWarning)]
