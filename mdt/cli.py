@@ -192,8 +192,8 @@ def plugins() -> None:
 def _inputs(path: Path) -> list[Path]:
     from mdt.images import is_image
 
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and is_image(p))
+    if path.is_dir():  # a broken link named like an image is an input that cannot be read, not nothing
+        files = sorted(p for p in path.iterdir() if (p.is_file() or p.is_symlink()) and is_image(p))
         if not files:
             raise MdtError(f"input folder '{path}' holds no images")
         return files
@@ -467,6 +467,8 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
                     if len(targets) <= 20:
                         console.print(f"wrote {targets[file, k]}", markup=False, soft_wrap=True)
             progress.advance(task, len(files[first:first + batch_size]))
+    if not written and skipped:
+        raise MdtError(f"nothing translated: all {skipped} inputs in '{input_path}' were unreadable")
     if len(targets) > 20:
         console.print(f"wrote {written} images to {output}" + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
     elif skipped:

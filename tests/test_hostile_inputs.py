@@ -275,3 +275,15 @@ def test_torchscript_export_says_nothing_of_torch_jit_deprecation(cli, trained):
         warnings.simplefilter("always")
         assert cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "models").exit_code == 0
     assert not [w for w in seen if issubclass(w.category, FutureWarning)]
+
+
+def test_a_broken_link_is_a_bad_file_and_all_bad_is_an_error(cli, trained, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair"))
+    assert "gone.png" in line and "0 outputs written before it" in line
+    result = cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair", "--skip-bad-files")
+    assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: nothing translated: all 2 inputs")
+    assert not (tmp_path / "out").exists()
