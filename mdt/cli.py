@@ -415,6 +415,8 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
         save_png(grid, target)
         written += 1
         console.print(f"wrote {target}", markup=False)
+    if not written:
+        raise MdtError(f"nothing translated: all {len(files)} inputs in '{input_path}' were unreadable")
 
 
 def _write_translations(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int, crop: int,
@@ -627,6 +629,8 @@ def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: 
         if find is not None and way != "landmarks":
             err_console.print(f"{file}: no face found; centre crop", markup=False)
     skipped = len(files) - sum(how.values())
+    if not how:
+        raise MdtError(f"nothing aligned: all {skipped} inputs in '{input_path}' were unreadable")
     console.print(f"aligned {sum(how.values())} image(s) to {size} px: " + ", ".join(f"{n} by {w}" for w, n in how.items())
                   + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
 

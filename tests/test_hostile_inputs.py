@@ -284,6 +284,9 @@ def test_a_broken_link_is_a_bad_file_and_all_bad_is_an_error(cli, trained, tmp_p
     (folder / "loop.png").symlink_to(folder / "loop.png")
     line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair"))
     assert "gone.png" in line and "0 outputs written before it" in line
-    result = cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair", "--skip-bad-files")
-    assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: nothing translated: all 2 inputs")
-    assert not (tmp_path / "out").exists()
+    for command in (["translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair"],
+                    ["translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--grid"],
+                    ["align", folder, "out", "--checkpoint", trained]):
+        result = cli(*command, "--skip-bad-files")
+        assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: nothing ")
+        assert "all 2 inputs" in result.output.splitlines()[-1] and not (tmp_path / "out").exists()
