@@ -270,7 +270,16 @@ def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mappi
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read without setting it where Linux allows: setting it to
+    read it would briefly apply to files other threads create."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # elsewhere: the brief mask is the strictest, never a looser one
     os.umask(mask)
     return mask
 
