@@ -35,15 +35,17 @@ class Components:
     recipe: Recipe | None = None  # what built them
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, where: str = "[run] device") -> torch.device:
+    """The device ``name`` asks for; ``where`` names the setting in errors (a recipe's
+    key, or the ``device`` of a command or of the Python API)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise MdtError(f"[run] device = '{name}' is not a device; use 'auto', 'cpu' or 'cuda'") from None
+        raise MdtError(f"{where} = '{name}' is not a device; use 'auto', 'cpu' or 'cuda'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise MdtError(f"[run] device = '{name}', but no CUDA device is available; use 'auto' or 'cpu'")
+        raise MdtError(f"{where} = '{name}', but no CUDA device is available; use 'auto' or 'cpu'")
     return device
 
 

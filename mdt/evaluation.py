@@ -355,7 +355,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
             raise MdtError(f"--{name} '{weight}' does not exist")
     for other in compare:
         read_model(other)  # a wrong path fails now, not after the first model's metrics
-    file, saved, recipe, components = _model(path, registry, pick_device(device))
+    file, saved, recipe, components = _model(path, registry, pick_device(device, "device"))
     metrics = default_metrics(recipe, registry, components.method.translator(), metric_names, max_images, settings)  # bad settings fail now
     judge, judge_accuracy = None, {}
     classifier = classifier or (run_dir / "classifier" if (run_dir / "classifier" / CLASSIFIER_FILE).is_file() else None)

@@ -101,7 +101,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     registry = registry or get_registry()
     file, saved = read_model(path)
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
-    components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device))
+    components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"))
     missing = load_networks(components, saved)
     translator = ImageTranslator(components, file, saved.step, missing)
     translator.recipe = recipe  # what built it: mdt serve builds its datasets for sample images

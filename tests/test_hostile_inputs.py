@@ -290,3 +290,10 @@ def test_a_broken_link_is_a_bad_file_and_all_bad_is_an_error(cli, trained, tmp_p
         result = cli(*command, "--skip-bad-files")
         assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: nothing ")
         assert "all 2 inputs" in result.output.splitlines()[-1] and not (tmp_path / "out").exists()
+
+
+def test_a_device_that_is_not_one_is_named_as_the_command_spells_it(cli, trained, tmp_path):
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", photo, "--output", "o.png", "--to", "Blond_Hair",
+                              "--device", "banana"))
+    assert line == "error: device = 'banana' is not a device; use 'auto', 'cpu' or 'cuda'"
