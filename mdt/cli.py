@@ -276,7 +276,7 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
     _check_replaced(translator.options, request, inner.varies if (num or 1) > 1 else None)
     if grid:
-        _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner, skip_bad_files)
+        _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner, skip_bad_files, batch_size)
     else:
         _write_translations(translator, files, input_path, output, request, num or 1, crop, overwrite, batch_size, skip_bad_files, aligner)
 
@@ -389,7 +389,7 @@ def _bad_input(exc: MdtError, written: int, skip: bool, where: Console) -> None:
 
 
 def _write_grids(translator, files: list[Path], input_path: Path, output: Path, request: dict, num: int | None, crop: int, overwrite: bool,
-                 aligner=None, skip_bad_files: bool = False) -> None:
+                 aligner=None, skip_bad_files: bool = False, batch_size: int = 16) -> None:
     """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
     from mdt.grids import save_png
     from mdt.images import ImageProblem
@@ -409,7 +409,7 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
         if not pictures:
             continue
         try:
-            grid = translator.grid(pictures, crop_size=crop, num=num, **request)
+            grid = translator.grid(pictures, crop_size=crop, num=num, batch_size=batch_size, **request)
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
         save_png(grid, target)

@@ -81,9 +81,10 @@ class ImageTranslator:
         pictures = [to_pil(image) for image in out]
         return pictures[0] if isinstance(images, Image.Image) else pictures
 
-    def grid(self, images, crop_size: int = 0, num: int | None = None, **request: Any) -> Image.Image:
+    def grid(self, images, crop_size: int = 0, num: int | None = None, batch_size: int | None = None, **request: Any) -> Image.Image:
         """One row per input: the input, then its translation to every column (every
-        target; with ``num``, that many outputs of the model's varying option)."""
+        target; with ``num``, that many outputs of the model's varying option).
+        ``batch_size``: inputs per generator call, so a grid of a whole folder fits in memory."""
         batch, _ = self._tensor(images, crop_size)
         request = self._request(request, crop_size, for_grid=True)
         if num is not None:
@@ -92,7 +93,11 @@ class ImageTranslator:
             if num < 1:
                 raise MdtError(f"num = {num}: give at least 1")
             request["num"] = num
-        rows, titles = self.translator.grid(batch, **request)
+        step = batch_size or len(batch)
+        rows, titles = self.translator.grid(batch[:step], **request)
+        for start in range(step, len(batch), step):
+            more, _ = self.translator.grid(batch[start:start + step], **request)
+            rows += more[1:] if more and more[0][0] is None else more  # the column images head the grid once
         return grid_image(rows, ["input", *titles])
 
 

@@ -297,3 +297,15 @@ def test_a_device_that_is_not_one_is_named_as_the_command_spells_it(cli, trained
     line = one_line_error(cli("translate", "--checkpoint", trained, "--input", photo, "--output", "o.png", "--to", "Blond_Hair",
                               "--device", "banana"))
     assert line == "error: device = 'banana' is not a device; use 'auto', 'cpu' or 'cuda'"
+
+
+def test_one_grid_of_a_folder_goes_through_in_batches(cli, trained, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        random_image(folder / f"p{i}.png", 64, 64, seed=i)
+    for size in (16, 2):
+        assert cli("translate", "--checkpoint", trained, "--input", folder, "--output", f"all{size}.png", "--grid",
+                   "--batch-size", size).exit_code == 0
+    chunked, whole = (np.asarray(Image.open(tmp_path / f"all{size}.png"), dtype=np.int16) for size in (2, 16))
+    assert chunked.shape == whole.shape and np.abs(chunked - whole).max() <= 1  # 8-bit rounding of another batch size

@@ -212,7 +212,10 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert cli(*common, "--output", "ref.png", "--domain", "cat", "--ref", reference).exit_code == 0
     inputs = ["translate", "--checkpoint", "run", "--input", root / "val" / "dog"]
     assert cli(*inputs, "--output", "refs.png", "--grid", "--domain", "cat", "--ref", root / "val" / "cat").exit_code == 0
+    assert cli(*inputs, "--output", "refs2.png", "--grid", "--domain", "cat", "--ref", root / "val" / "cat", "--batch-size", "2").exit_code == 0
     grid = Image.open(tmp_path / "refs.png")
+    chunked = np.asarray(Image.open(tmp_path / "refs2.png"), dtype=np.int16)  # two generator calls, one grid
+    assert chunked.shape == np.asarray(grid).shape and np.abs(chunked - np.asarray(grid, dtype=np.int16)).max() <= 1
     size = 32
     assert grid.width >= 4 * size and grid.height >= 4 * size  # header row of references + 3 inputs, input + 3 references
     assert cli(*inputs, "--output", "styles.png", "--grid", "--domain", "wild", "--num", "4").exit_code == 0
