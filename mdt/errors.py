@@ -8,6 +8,7 @@ right. The CLI prints that line and exits with code 2; ``--debug`` shows the tra
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -34,8 +35,6 @@ def os_error_line(exc: OSError) -> str:
     """One line for a file the system refused: which path, and why in plain words."""
     where = f"'{exc.filename}'" if exc.filename is not None else "a file"
     if isinstance(exc, FileExistsError):
-        import os
-
         if exc.filename is not None and os.path.isdir(exc.filename):
             return f"{where} already exists"
         return f"{where} is a file, where a folder is needed"

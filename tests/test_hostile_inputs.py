@@ -65,6 +65,25 @@ def test_an_output_under_a_file_is_one_line(cli, trained, tmp_path, command):
     assert (tmp_path / "afile").read_text() == "keep me"
 
 
+def test_a_folder_the_system_refuses_is_one_line(cli, trained, tmp_path, monkeypatch):
+    import mdt.grids
+
+    def refused(image, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(mdt.grids, "save_png", refused)
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", photo, "--output", "locked/x.png", "--to", "Blond_Hair"))
+    assert line == "error: cannot use 'locked/x.png': Permission denied"
+
+
+def test_a_folder_that_exists_where_a_new_one_is_made(tmp_path):
+    from mdt.errors import os_error_line
+
+    assert os_error_line(FileExistsError(17, "File exists", str(tmp_path))) == f"'{tmp_path}' already exists"
+    assert os_error_line(OSError(28, "No space left on device")) == "cannot use a file: No space left on device"
+
+
 def test_a_header_claiming_billions_of_pixels_is_a_bad_file(cli, trained, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
