@@ -8,8 +8,10 @@ CelebA-layout folder (JPEGs: 2,000 held out, as the official loader does, and
 ``--images`` to train on), with the same networks (G 64 channels / 6 residual blocks,
 D 64 channels with 5 strided layers at 64 px, 6 at 128), batch 16, 1 data worker for
 the official code (its default). Both are timed between their log lines, every 10
-iterations, after the first. A reference loop (the official per-iteration work written
-here, in-process) is a second row, and mdt's fp32 path without the cache a third.
+iterations, after the first; they take turns ``--repeats`` times (3) and each gets the
+median, so the machine's drift between runs moves both alike. A reference loop (the
+official per-iteration work written here, in-process) is a second row, and mdt's fp32
+path without the cache a third.
 
 Also printed: the FLOPs of one iteration (the official work, fp32, counted by torch) and, with
 ``--peak-tflops``, the share of the device's peak they reach; the floor of mdt's defaults
@@ -26,6 +28,7 @@ import argparse
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -367,6 +370,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--official", type=Path, help="a clone of github.com/yunjey/stargan (its main.py is run unchanged)")
     parser.add_argument("--iterations", type=int, default=50, help="iterations each loop trains (timed from the first log line)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of the official loop and of mdt's defaults, taking turns; each row is their median")
     parser.add_argument("--reference-iterations", type=int, default=10, help="timed iterations of the in-process reference loop")
     parser.add_argument("--warmup", type=int, default=5, help="untimed first iterations of the reference loop")
     parser.add_argument("--images", type=int, default=96, help="training images in the generated dataset")
@@ -374,6 +379,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.official and not (args.official / "solver.py").is_file():
         parser.error(f"--official {args.official}: no solver.py there; give a clone of github.com/yunjey/stargan")
+    if args.repeats < 1:
+        parser.error("--repeats: give 1 or more")
     if args.iterations < 2 * LOG_EVERY:
         parser.error(f"--iterations: give at least {2 * LOG_EVERY} (timing runs between log lines, every {LOG_EVERY})")
     device = torch.device(args.device)
@@ -382,11 +389,16 @@ def main() -> None:
         root = Path(tmp) / "celeba"
         write_celeba(root, HELD_OUT + args.images)
         rows = []
+        official, defaults, chosen = [], [], []
+        for turn in range(args.repeats):  # taking turns: a machine that drifts moves both alike
+            if args.official:
+                official.append(official_loop(args.official, root, args.size, args.iterations, Path(tmp) / f"official{turn}", args.device))
+            seconds, chosen = mdt_run(root, args.size, args.iterations, args.device, Path(tmp) / f"defaults{turn}")
+            defaults.append(seconds)
+        turns = f"; median of {args.repeats}, taking turns" if args.repeats > 1 else ""
         if args.official:
-            rows.append(("official StarGAN (main.py of the clone, fp32)", official_loop(args.official, root, args.size, args.iterations,
-                                                                                          Path(tmp) / "official", args.device)))
-        seconds, chosen = mdt_run(root, args.size, args.iterations, args.device, Path(tmp) / "defaults")
-        rows.append((f"mdt run, recipe defaults ({'; '.join(chosen)})", seconds))
+            rows.append((f"official StarGAN (main.py of the clone, fp32{turns})", statistics.median(official)))
+        rows.append((f"mdt run, recipe defaults ({'; '.join(chosen)}{turns})", statistics.median(defaults)))
         seconds, _ = mdt_run(root, args.size, args.iterations, args.device, Path(tmp) / "fp32", ["run.precision=fp32", "run.cache_images=false"])
         rows.append(("mdt run, fp32, no image cache", seconds))
         rows.append(("reference loop (official per-iteration work, in-process, fp32)",

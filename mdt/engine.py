@@ -35,6 +35,7 @@ from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifi
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook
 from mdt.loggers import Loggers, RunInfo
+from mdt.memory import keep_freed_memory
 from mdt.precision import PRECISIONS, choose_precision
 from mdt.recipe import Recipe, missing_package, parse_recipe, resolved
 from mdt.registry import Registry
@@ -281,6 +282,8 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
     if settings.threads > 0:
         torch.set_num_threads(settings.threads)
     device = pick_device(settings.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # the same large tensors every step: reuse their pages (mdt/memory.py)
     if topology.distributed:
         distributed.shard_size(settings.batch_size, topology)
         if device.type == "cuda":

@@ -1,6 +1,7 @@
 """mdt.layers: leaky_relu gives torch's values and gradients, and a gradient penalty's
 double backward that does not pass zeros back through the forward graph; SmallMapConv2d
-gives nn.Conv2d's values and gradients (first and second order) by one matrix product."""
+gives nn.Conv2d's values and gradients (first and second order) by one matrix product;
+FewOutputsConv2d gives them by one convolution per kernel row."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdt.layers import LeakyReLU, SmallMapConv2d, leaky_relu
+from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d, leaky_relu
 
 
 def _critic(activation) -> nn.Module:
@@ -80,10 +81,10 @@ def _ops(work) -> Counter:
     return Counter(event.name for event in profile.events())
 
 
-def _twins(*args, **kwargs) -> tuple[nn.Conv2d, SmallMapConv2d]:
+def _twins(*args, kind=SmallMapConv2d, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
     torch.manual_seed(0)
     theirs = nn.Conv2d(*args, **kwargs)
-    ours = SmallMapConv2d(*args, **kwargs)
+    ours = kind(*args, **kwargs)
     ours.load_state_dict(theirs.state_dict())  # the same parameters, under the same names
     return theirs, ours
 
@@ -148,3 +149,61 @@ def test_small_map_convolution_under_bf16_autocast_computes_in_bf16():
         expected, out = theirs(x), ours(x)
     assert out.dtype == expected.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
+
+
+# -- FewOutputsConv2d --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "kernel", "padding", "bias"), [
+    (64, 3, 7, 3, False),             # StarGAN G's last layer
+    (16, 4, 7, 3, True),              # GANimation's colour and mask heads in one
+    (8, 2, (3, 5), (1, 2), True),     # a kernel wider than high, its own padding per side
+    (5, 8, 3, 0, False),              # no padding: the output shrinks; the most outputs it takes
+    (6, 1, (2, 3), (0, 1), False),    # an even kernel height
+])
+def test_few_outputs_convolution_is_nn_conv2d(inputs, outputs, kernel, padding, bias):
+    theirs, ours = _twins(inputs, outputs, kernel, 1, padding, bias=bias, kind=FewOutputsConv2d)
+    x = torch.randn(3, inputs, 9, 11)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    expected, out = theirs(a), ours(b)
+    assert out.shape == expected.shape and out.dtype == expected.dtype and out.is_contiguous()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    upstream = torch.randn_like(out)
+    expected.backward(upstream)
+    out.backward(upstream)
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-5)
+    for (name, p), q in zip(theirs.named_parameters(), ours.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-5, msg=name)
+    rows = [tuple(i) for op, i in _conv_inputs(lambda: ours(x)) if op == "aten::convolution"]
+    kh, kw = theirs.kernel_size
+    assert rows == [(outputs * kh, inputs, 1, kw)]  # one convolution, a kernel row per output channel
+
+
+def _conv_inputs(work) -> list[tuple[str, list[int]]]:
+    """(name, weight shape) of every aten convolution ``work`` ran."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profile:
+        work()
+    return [(event.name, event.input_shapes[1]) for event in profile.events() if event.name == "aten::convolution"]
+
+
+def test_few_outputs_convolution_under_bf16_autocast_is_torchs_within_bf16_rounding():
+    theirs, ours = _twins(64, 3, 7, 1, 3, bias=False, kind=FewOutputsConv2d)
+    x = torch.randn(2, 64, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, out = theirs(x), ours(x)
+    exact = theirs(x)
+    assert out.dtype == expected.dtype == torch.bfloat16
+    # both are the fp32 result rounded once to bf16, from bf16 inputs: as close to it as torch's
+    assert (out.float() - exact).abs().max() <= 1.5 * (expected.float() - exact).abs().max()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace:FutureWarning")
+@pytest.mark.parametrize("args", [(8, 3, 3, 2, 1), (8, 16, 3, 1, 1), (8, 3, (1, 3), 1, (0, 1))])
+def test_a_stride_many_outputs_one_row_or_a_tracer_keeps_torchs_convolution(args):
+    _, ours = _twins(*args, kind=FewOutputsConv2d)
+    x = torch.randn(2, 8, 8, 8)
+    assert [tuple(shape) for _, shape in _conv_inputs(lambda: ours(x))] == [tuple(ours.weight.shape)]
+    _, rows = _twins(8, 3, 7, 1, 3, kind=FewOutputsConv2d)
+    graph = str(torch.jit.trace(rows, x, check_trace=False).inlined_graph)
+    assert graph.count("aten::_convolution") == 1 and "aten::add_" not in graph and "aten::permute" not in graph
+    torch.testing.assert_close(torch.jit.trace(rows, x, check_trace=False)(x), rows(x), rtol=1e-5, atol=1e-5)

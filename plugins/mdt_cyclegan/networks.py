@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mdt.layers import FewOutputsConv2d
 from mdt.ranges import Count, Positive
 
 
@@ -54,7 +55,7 @@ class ResnetGenerator(nn.Module):
         for _ in range(downsamplings):
             layers += [nn.ConvTranspose2d(width, width // 2, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(width // 2), nn.ReLU(True)]
             width //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), FewOutputsConv2d(width, 3, 7), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
         self.apply(normal_init)
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mdt.layers import LeakyReLU, SmallMapConv2d
+from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d
 from mdt.ranges import Count, Positive
 
 
@@ -87,7 +87,7 @@ class StarGANGenerator(nn.Module):
         for _ in range(downsamplings):
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), _norm(width // 2), nn.ReLU(inplace=True)]
             width //= 2
-        layers += [nn.Conv2d(width, 3, 7, 1, 3, bias=False), nn.Tanh()]
+        layers += [FewOutputsConv2d(width, 3, 7, 1, 3, bias=False), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
