@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,14 +70,21 @@ def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict
         raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {exc}") from None
 
 
-def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], device: torch.device,
+                   check: Callable[[str, torch.nn.Module], None] | None = None) -> dict[str, Any]:
     """The method's networks by role, in the order it declares them: a network, or for a
-    role with ``many`` a function that builds a fresh one per call."""
+    role with ``many`` a function that builds a fresh one per call. With ``check``, each
+    network is first built on torch's meta device (no memory, no initialisation) and given
+    to it, which may refuse it before anything is allocated."""
     settings = recipe.run
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     networks: dict[str, Any] = {}
     for name, role in recipe.roles.items():
         table = recipe.table(f"{NETWORKS}.{name}")
+        if check is not None and not role.many:
+            probe = _on_meta(recipe, table, registry, common)
+            if probe is not None:
+                check(name, probe)
 
         def make(table: Table = table, role=role) -> torch.nn.Module:
             network = instantiate(recipe, table, registry, common).to(device, memory_format=memory_format)
@@ -91,14 +99,28 @@ def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], d
     return networks
 
 
+def _on_meta(recipe: Recipe, table: Table, registry: Registry, common: dict[str, Any]) -> torch.nn.Module | None:
+    """The network built on torch's meta device, or None where it cannot be: one that
+    computes with its own tensors while it is built is checked once built, as before."""
+    try:
+        with torch.device("meta"):
+            return instantiate(recipe, table, registry, common)
+    except Exception:  # noqa: BLE001 (the real build that follows reports any error in the recipe)
+        return None
+
+
 def build_loggers(recipe: Recipe, registry: Registry, console) -> Loggers:
     """The recipe's ``[loggers]``, for the main process of a training run."""
     return Loggers([(t.name, instantiate(recipe, t, registry, {})) for t in recipe.section("loggers")], console)
 
 
-def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None) -> Components:
+def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None,
+          check_network: Callable[[str, torch.nn.Module], None] | None = None) -> Components:
     """Build a recipe's components. With ``schemas`` (from a checkpoint) no dataset is
-    built: that is how ``mdt translate`` works without the training data."""
+    built: that is how ``mdt translate`` works without the training data. With
+    ``check_network`` each network is checked on the meta device first (build_networks):
+    a checkpoint's weights against its recipe, before a recipe edited to absurd sizes
+    allocates them."""
     settings = recipe.run
     device = device or pick_device(settings.device)
     dataset_tables = recipe.section("datasets")
@@ -121,7 +143,7 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     encoder = instantiate(recipe, recipe.table("labels"), registry, common)
     common.update(label_dim=encoder.condition_dim, num_classes=encoder.num_classes, label_encoder=encoder)
     augmentation = instantiate(recipe, recipe.table("augmentation"), registry, common)
-    networks = build_networks(recipe, registry, common, device)
+    networks = build_networks(recipe, registry, common, device, check_network)
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
     common.update(losses=losses)
     method = instantiate(recipe, recipe.table("method"), registry, {**common, **networks})

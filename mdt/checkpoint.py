@@ -412,6 +412,13 @@ def resolve(path: str | Path) -> Path:
 
 def load_network(module: torch.nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str | Path) -> None:
     """Load weights, refusing any mismatch with one line naming the tensor and both shapes."""
+    check_network(module, state, name, source)
+    module.load_state_dict(dict(state))
+
+
+def check_network(module: torch.nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str | Path) -> None:
+    """Refuse, in one line naming the tensor, a ``state`` whose tensors' names or shapes are
+    not ``module``'s. ``module`` may live on torch's meta device: nothing is read or copied."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -425,4 +432,3 @@ def load_network(module: torch.nn.Module, state: Mapping[str, torch.Tensor], nam
                 f"{source}: {name} tensor '{key}' has shape {tuple(tensor.shape)} in the checkpoint "
                 f"but {tuple(own[key].shape)} in the recipe"
             )
-    module.load_state_dict(dict(state))

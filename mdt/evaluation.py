@@ -303,19 +303,19 @@ def _model(path: Path, registry: Registry, device: torch.device, data: Component
     the datasets of an already built model are used (a compared model is measured on the
     same held-out images), and the checkpoint must have been trained on the same data."""
     from mdt.build import build
-    from mdt.inference import load_networks, read_model
+    from mdt.inference import load_networks, read_model, weights_check
     from mdt.recipe import parse_recipe, resolved
 
     file, saved = read_model(path)
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
     if data is None:
-        components = build(recipe, registry, device=device)
+        components = build(recipe, registry, device=device, check_network=weights_check(saved, file))
     else:
         ours, theirs = (resolved(r, registry) for r in (recipe, data.recipe))
         if ours.data["datasets"] != theirs.data["datasets"] or recipe.run.image_size != data.settings.image_size:
             raise MdtError(f"'{file}' was trained on other data or another image size than the model it is compared with; "
                            "compare models of the same [datasets] and [run] image_size")
-        components = build(recipe, registry, schemas=data.schemas, device=device)
+        components = build(recipe, registry, schemas=data.schemas, device=device, check_network=weights_check(saved, file))
         components.train_sets, components.test_sets, components.dataset_names = data.train_sets, data.test_sets, data.dataset_names
     trained_on = [s.names for s in saved.schemas]
     if [s.names for s in components.schemas] != trained_on:

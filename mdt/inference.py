@@ -106,7 +106,8 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     registry = registry or get_registry()
     file, saved = read_model(path)
     recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
-    components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"))
+    components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"),
+                       check_network=weights_check(saved, file))
     missing = load_networks(components, saved)
     translator = ImageTranslator(components, file, saved.step, missing)
     translator.recipe = recipe  # what built it: mdt serve builds its datasets for sample images
@@ -117,6 +118,16 @@ def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
     """A model checkpoint (file, or a run folder's newest) without its training state."""
     file = ckpt.resolve(path)
     return file, ckpt.read(file, training=False, content=ckpt.MODEL)
+
+
+def weights_check(saved: ckpt.Checkpoint, file: Path):
+    """For build(): a network's tensors in ``saved`` against the recipe's network, on the
+    meta device, so an embedded recipe edited to other sizes fails before it allocates."""
+    def check(name: str, network: torch.nn.Module) -> None:
+        state = saved.network(name)
+        if state:  # one the file lacks is the method's to judge once built (load_networks)
+            ckpt.check_network(network, state, name, file)
+    return check
 
 
 def load_networks(components, saved: ckpt.Checkpoint) -> frozenset[str]:

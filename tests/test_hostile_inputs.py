@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import zlib
 
@@ -254,6 +255,24 @@ def test_a_checkpoint_from_a_newer_mdt_says_so(cli, trained, tmp_path, changes, 
     newer = with_metadata(newest_checkpoint(trained), tmp_path / "newer.safetensors", **changes)
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
     assert expected in one_line_error(cli("translate", "--checkpoint", newer, "--input", photo, "--output", "o.png", "--to", "Blond_Hair"))
+
+
+@pytest.mark.parametrize("command", ["translate", "eval"])
+def test_a_recipe_edited_to_absurd_sizes_is_refused_before_its_networks_are_built(cli, trained, tmp_path, command):
+    """A shared checkpoint whose embedded recipe asks for a far wider generator than its
+    weights: one line naming a tensor's two shapes, found on torch's meta device, before
+    the terabytes that generator would take are asked for."""
+    source = newest_checkpoint(trained)
+    with safe_open(str(source), framework="pt") as f:
+        recipe = f.metadata()["recipe"]
+    generator = re.search(r"(?ms)^\[networks\.generator\]\n.*?(?=^\[|\Z)", recipe)
+    wider = generator.group(0).replace("conv_dim = 8", "conv_dim = 100000")
+    assert wider != generator.group(0)
+    edited = with_metadata(source, tmp_path / "edited.safetensors", recipe=recipe.replace(generator.group(0), wider))
+    photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
+    args = ["--input", photo, "--output", "o.png", "--to", "Blond_Hair"] if command == "translate" else ["--out", "report"]
+    line = one_line_error(cli(command, "--checkpoint", edited, *args))
+    assert "edited.safetensors: generator tensor" in line and re.search(r"in the checkpoint but \([\d, ]*100000[\d, ]*\) in the recipe", line)
 
 
 def test_a_folder_named_like_a_checkpoint_is_not_one(cli, trained, tmp_path):
