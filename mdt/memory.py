@@ -6,8 +6,8 @@ step allocates and frees the same large tensors every iteration (StarGAN's 64 px
 discriminator has a 32 MiB weight and as large a gradient, cast and accumulated in
 every step), so the kernel faults in and zeroes each of their 4 KiB pages again every
 time: on 2 CPU cores about 10 ms per 32 MiB. Serving every block from malloc's heap and
-keeping what is freed there lets the next step reuse those pages: 7% of a 64 px StarGAN
-iteration (docs/performance.md). The arithmetic does not change; the process's resident
+keeping what is freed there lets the next step reuse those pages: 5-7% of a 64 px
+StarGAN iteration (docs/performance.md). The arithmetic does not change; the process's resident
 memory stays near its peak instead of shrinking between steps.
 
 Nothing changes where the user already chose: ``MDT_KEEP_FREED_MEMORY=0``, a
@@ -30,7 +30,8 @@ OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 def user_chose(environ=os.environ) -> bool:
     """Whether the environment already says how memory is allocated."""
-    return environ.get("MDT_KEEP_FREED_MEMORY") == "0" or any(name in environ for name in USER_SETTINGS) or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "") \
+    return environ.get("MDT_KEEP_FREED_MEMORY") == "0" or any(name in environ for name in USER_SETTINGS) \
+        or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "") \
         or any(name in environ.get("LD_PRELOAD", "") for name in OTHER_ALLOCATORS)
 
 

@@ -89,6 +89,21 @@ def _twins(*args, kind=SmallMapConv2d, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
     return theirs, ours
 
 
+def _assert_same_values_and_gradients(theirs: nn.Module, ours: nn.Module, x: torch.Tensor, atol: float) -> None:
+    """Outputs (shape, dtype, values, a contiguous layout), input gradients and every
+    parameter's gradient of ``ours`` equal ``theirs``' within float rounding."""
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    expected, out = theirs(a), ours(b)
+    assert out.shape == expected.shape and out.dtype == expected.dtype and out.is_contiguous()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=atol)
+    upstream = torch.randn_like(out)
+    expected.backward(upstream)
+    out.backward(upstream)
+    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=atol)
+    for (name, p), q in zip(theirs.named_parameters(), ours.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=atol, msg=name)
+
+
 @pytest.mark.parametrize(("size", "kernel", "stride", "padding", "bias"), [
     (4, 4, 2, 1, True),    # StarGAN D's last layer: 4x4 -> 2x2
     (2, 4, 2, 1, False),   # -> 1x1
@@ -99,16 +114,7 @@ def _twins(*args, kind=SmallMapConv2d, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
 def test_small_map_convolution_is_nn_conv2d(size, kernel, stride, padding, bias):
     theirs, ours = _twins(6, 10, kernel, stride, padding, bias=bias)
     x = torch.randn(3, 6, size, size)
-    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    expected, out = theirs(a), ours(b)
-    assert out.shape == expected.shape and out.is_contiguous()
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
-    upstream = torch.randn_like(out)
-    expected.backward(upstream)
-    out.backward(upstream)
-    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-6)
-    for (name, p), q in zip(theirs.named_parameters(), ours.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6, msg=name)
+    _assert_same_values_and_gradients(theirs, ours, x, atol=1e-6)
     assert _ops(lambda: ours(x))["aten::mm" if not bias else "aten::addmm"] == 1
 
 
@@ -164,16 +170,7 @@ def test_small_map_convolution_under_bf16_autocast_computes_in_bf16():
 def test_few_outputs_convolution_is_nn_conv2d(inputs, outputs, kernel, padding, bias):
     theirs, ours = _twins(inputs, outputs, kernel, 1, padding, bias=bias, kind=FewOutputsConv2d)
     x = torch.randn(3, inputs, 9, 11)
-    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
-    expected, out = theirs(a), ours(b)
-    assert out.shape == expected.shape and out.dtype == expected.dtype and out.is_contiguous()
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-    upstream = torch.randn_like(out)
-    expected.backward(upstream)
-    out.backward(upstream)
-    torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-5)
-    for (name, p), q in zip(theirs.named_parameters(), ours.parameters()):
-        torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-5, msg=name)
+    _assert_same_values_and_gradients(theirs, ours, x, atol=1e-5)
     rows = [tuple(i) for op, i in _conv_inputs(lambda: ours(x)) if op == "aten::convolution"]
     kh, kw = theirs.kernel_size
     assert rows == [(outputs * kh, inputs, 1, kw)]  # one convolution, a kernel row per output channel
