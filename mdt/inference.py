@@ -21,7 +21,7 @@ whose style to use::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,7 @@ def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
     return file, ckpt.read(file, training=False, content=ckpt.MODEL)
 
 
-def weights_check(saved: ckpt.Checkpoint, file: Path):
+def weights_check(saved: ckpt.Checkpoint, file: Path) -> Callable[[str, torch.nn.Module], None]:
     """For build(): a network's tensors in ``saved`` against the recipe's network, on the
     meta device, so an embedded recipe edited to other sizes fails before it allocates."""
     def check(name: str, network: torch.nn.Module) -> None:
