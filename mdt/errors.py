@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class MdtError(Exception):
@@ -41,3 +43,13 @@ def os_error_line(exc: OSError) -> str:
     if isinstance(exc, NotADirectoryError):
         return f"{where}: a part of this path is a file, where a folder is needed"
     return f"cannot use {where}: {exc.strerror or exc}"
+
+
+@contextmanager
+def written_as(path: str | Path) -> Iterator[None]:
+    """A file written under a temporary name first: a refusal names the file the user
+    asked for (``out/a.png``), not the temporary one (``out/.a.png.tmp``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None

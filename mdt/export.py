@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mdt.errors import MdtError
+from mdt.errors import MdtError, written_as
 from mdt.labels import schemas_to_json
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -86,25 +87,45 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
     taken = [path for path in targets.values() if path.exists()]
     if taken and not overwrite:
         raise MdtError(f"'{taken[0]}' exists; pass --overwrite to replace it, or choose another --out")
+    if folders := [path for path in taken if path.is_dir()]:
+        raise MdtError(f"'{folders[0]}' is a folder; move it away to export there")
     about = {"mdt.labels": schemas_to_json(translator.components.schemas), "mdt.image_size": str(translator.image_size)}
     networks = translator.components.method.networks()
+    contents = {}
     for name, path in targets.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
         network, example = networks[name].eval(), calls[name]
         with torch.no_grad():
             result = network(*example)
         count = len(result) if isinstance(result, (tuple, list)) else 1
         inputs, outputs = role_names(translator.components.method, name, len(example), count)
         if fmt == "onnx":
-            _onnx(network, example, path, inputs, outputs, about)
+            contents[path] = _onnx(network, example, inputs, outputs, about)
         else:
-            _torchscript(network, example, path, {**about, "inputs": inputs, "outputs": outputs})
+            contents[path] = _torchscript(network, example, {**about, "inputs": inputs, "outputs": outputs})
+    write_all(contents)
     return list(targets.values())
 
 
-def _onnx(network, example, path: Path, inputs: list[str], outputs: list[str], about: dict[str, str]) -> None:
+def write_all(contents: dict[Path, bytes]) -> None:
+    """Every file or none: each is written beside its place first, then all are moved in.
+    A refusal names the file as the user asked for it, not its temporary name."""
+    temporaries: dict[Path, Path] = {}
     try:
-        import onnx
+        for path, data in contents.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporaries[path] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with written_as(path):
+                temporaries[path].write_bytes(data)
+        for path, tmp in temporaries.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
+
+
+def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[str, str]) -> bytes:
+    try:
+        import onnx  # noqa: F401 - the model proto's package
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
     except ImportError:
         raise MdtError("ONNX export needs the onnx and onnxscript packages: pip install -e '.[export]'") from None
@@ -117,15 +138,13 @@ def _onnx(network, example, path: Path, inputs: list[str], outputs: list[str], a
     model = program.model_proto
     for key, value in about.items():
         model.metadata_props.add(key=key, value=value)
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(path)
+    return model.SerializeToString()
 
 
-def _torchscript(network, example, path: Path, about: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def _torchscript(network, example, about: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
     with warnings.catch_warnings():  # torch.jit's deprecation notices: the format is what was asked for
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(network, example, check_trace=False)
-        torch.jit.save(traced, str(tmp), _extra_files={"mdt.json": json.dumps(about)})
-    tmp.replace(path)
+        torch.jit.save(traced, buffer, _extra_files={"mdt.json": json.dumps(about)})
+    return buffer.getvalue()

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from mdt.errors import written_as
 from mdt.images import to_pil
 
 
@@ -39,10 +40,11 @@ def save_png(image: Image.Image, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            image.save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with written_as(path):
+            with open(tmp, "wb") as f:
+                image.save(f, format="PNG")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -127,9 +127,9 @@ def few_outputs_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     x kh channels (one per output and kernel row) whose rows are then added, each shifted
     by its kernel row: the same products and sums. A GPU, a tracer (export) or another
     shape gets torch's convolution."""
-    if x.device.type != "cpu" or x.dim() != 4 or weight.shape[0] > FEW_OUTPUTS or weight.shape[2] == 1 \
-            or torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
-        return F.conv2d(x, weight, bias, 1, padding)
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling() \
+            or x.device.type != "cpu" or x.dim() != 4 or weight.shape[0] > FEW_OUTPUTS or weight.shape[2] == 1:
+        return F.conv2d(x, weight, bias, 1, padding)  # tracers first: they would record the shape tests
     pad_h, pad_w = (padding, padding) if isinstance(padding, int) else padding
     outputs, inputs, height, width = weight.shape
     by_row = weight.permute(0, 2, 1, 3).reshape(outputs * height, inputs, 1, width)  # rows (output, u)

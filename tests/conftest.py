@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,18 @@ def shrunk(recipe_path, *extra: str, registry=None) -> list[str]:
     for item in (*sets, *extra):
         args += ["--set", item]
     return args
+
+
+def without_write_permission(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -m mdt.cli ARGS`` so that folder permissions bind it: root keeps its
+    power to write anywhere unless that capability is dropped (setpriv, util-linux)."""
+    import shutil
+    import sys
+
+    command = [sys.executable, "-m", "mdt.cli", *map(str, args)]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: permissions cannot be made to bind")
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)

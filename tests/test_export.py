@@ -112,3 +112,27 @@ def test_export_errors_are_one_line(cli, trained):
         "is one file, but this model uses 2 networks (generator, discriminator)" in line
     line = one_line_error(cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "exported/g.onnx"))
     assert "a TorchScript file ends in .pt" in line
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_into_a_folder_it_cannot_write_is_one_line(trained, tmp_path, fmt):
+    import re
+
+    from conftest import without_write_permission
+
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    done = without_write_permission(["export", "--checkpoint", trained, "--format", fmt, "--out", "ro"], tmp_path)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
+    assert re.fullmatch(r"error: cannot use 'ro/(generator|discriminator)\.(pt|onnx)': Permission denied", lines[0]), lines[0]
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_a_failed_export_changes_no_file(cli, trained, tmp_path):
+    (tmp_path / "out" / "generator.pt").mkdir(parents=True)
+    (tmp_path / "out" / "discriminator.pt").write_text("old")
+    line = one_line_error(cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "out", "--overwrite"))
+    assert line == "error: 'out/generator.pt' is a folder; move it away to export there"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["discriminator.pt", "generator.pt"]
+    assert (tmp_path / "out" / "discriminator.pt").read_text() == "old"

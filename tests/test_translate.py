@@ -178,3 +178,15 @@ def test_loading_a_model_to_translate_builds_no_optimizer(trained):
                           env={**os.environ, "MDT_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_an_output_folder_it_cannot_write_is_named_as_given(trained, photo, tmp_path):
+    from conftest import without_write_permission
+
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    done = without_write_permission(["translate", "--checkpoint", trained, "--input", photo, "--output", "ro/x.png",
+                                     "--to", "Blond_Hair"], tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == "error: cannot use 'ro/x.png': Permission denied"
+    assert list((tmp_path / "ro").iterdir()) == []

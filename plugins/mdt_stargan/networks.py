@@ -6,7 +6,6 @@ At 128 px with 5 labels: generator 8,430,528 parameters, discriminator 44,762,04
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d
@@ -30,7 +29,8 @@ class InstanceNorm(nn.InstanceNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             return super().forward(x)
-        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+        # torch.group_norm: F.group_norm's Python checks would make an export's tracer warn
+        return torch.group_norm(x, self.num_features, self.weight, self.bias, self.eps, False)
 
 
 def _norm(channels: int) -> InstanceNorm:
