@@ -355,6 +355,10 @@ def load_foreign(path: str | Path, what: str) -> Any:
     path = Path(path)
     if not path.is_file():
         raise MdtError(f"{what} '{path}' does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save: a zip archive, or (before torch 1.6) a pickle
+        raise MdtError(f"cannot read {what} '{path}' as a PyTorch file of tensors: it is not a file that torch.save writes")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickled objects refused by weights_only, not a torch file

@@ -140,11 +140,12 @@ def test_without_discriminator_the_source_labels_must_be_given(official, cli, tm
     "damage,expected",
     [
         (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "cannot read generator checkpoint"),
-        (lambda p: p.write_text("hello"), "cannot read generator checkpoint"),
+        (lambda p: p.write_text("hello"), "it is not a file that torch.save writes"),
+        (lambda p: Image.new("RGB", (4, 4)).save(p, format="PNG"), "it is not a file that torch.save writes"),
         (lambda p: torch.save({"conv.weight": torch.zeros(1)}, p), "not an official StarGAN generator"),
         (lambda p: p.unlink(), "does not exist"),
     ],
-    ids=["truncated", "not-torch", "wrong-layout", "missing"],
+    ids=["truncated", "not-torch", "an-image", "wrong-layout", "missing"],
 )
 def test_a_wrong_or_truncated_file_is_one_line(official, cli, damage, expected):
     _, _, folder = official
