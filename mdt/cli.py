@@ -510,7 +510,8 @@ def save_pretrained_command(source: Path, out: Path, licence: str | None, overwr
     a sample grid and a README.md model card with the run's metrics."""
     from mdt.pretrained import save_pretrained
 
-    card = save_pretrained(source, out, licence=licence, overwrite=overwrite)
+    card = save_pretrained(source, out, licence=licence, overwrite=overwrite,
+                           say=lambda line: console.print(line, markup=False, soft_wrap=True))
     console.print(f"wrote {out} (model card: {card})", markup=False, soft_wrap=True)
 
 

@@ -73,3 +73,11 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return records
+
+
+def metrics_step(path: Path) -> int | None:
+    """The step at which the run last measured its metrics (``metrics.json``), or None."""
+    if not path.is_file():
+        return None
+    steps = [r.get("step") for r in read_log(path) if isinstance(r, dict) and r.get("event") == "metrics"]
+    return steps[-1] if steps and isinstance(steps[-1], int) else None

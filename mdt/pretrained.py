@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -15,11 +16,14 @@ from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
+from mdt.logbook import metrics_step
 from mdt.recipe import model_recipe_text
 
 SAMPLE = "sample.png"
+METRICS = "metrics.json"
 HUB = "hf://"
-HUB_FILES = [ckpt.PRETRAINED_FILE, "recipe.toml", "labels.json", "README.md", SAMPLE]
+FOLDER_FILES = [ckpt.PRETRAINED_FILE, "recipe.toml", "labels.json", "README.md", SAMPLE, METRICS]
+HUB_FILES = FOLDER_FILES
 
 
 def hub_location(path: str | Path) -> str | None:
@@ -48,45 +52,92 @@ def from_hub(location: str) -> Path:
         raise MdtError(f"'{location}': {str(exc).splitlines()[0]}") from None
 
 
-def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False) -> Path:
-    """Write the model folder ``out`` from a run folder or checkpoint file; returns the
-    card's path. The licence defaults to the one the checkpoint records (an import's
-    upstream terms), else "other". Everything is read and checked first and written into
-    a temporary folder beside ``out``, so a failure leaves ``out`` as it was."""
+LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
+
+
+def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False,
+                    say=lambda line: None) -> Path:
+    """Write the model folder ``out`` from a run folder, checkpoint file or model folder;
+    returns the card's path. The licence defaults to the one the checkpoint records (an
+    import's upstream terms), else "other". The card's metrics and sample grid are the
+    checkpoint's own step's (a model folder's are carried over); ``say`` hears what was
+    left out and why. Everything is read and checked first and written into a temporary
+    folder beside ``out``, so a failure leaves ``out`` as it was."""
     file = ckpt.resolve(source)
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
-    licence = licence or saved.licence or "other"
+    licence = _licence(licence, saved.licence, say)
     if out.exists() and not out.is_dir():
         raise MdtError(f"'{out}' is a file; give a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise MdtError(f"'{out}' already holds files; pass --overwrite to replace them, or choose another folder")
-    run = file.parent.parent if file.parent.name == "checkpoints" else None
+    for name in FOLDER_FILES:
+        if (out / name).is_dir():
+            raise MdtError(f"'{out / name}' is a folder, where the model folder's file {name} goes; move it away first")
     networks = {name: saved.network(name) for name in saved.network_names()}
     recipe_text = model_recipe_text(saved.recipe_text)
-    metrics = _metrics(run)
-    samples = sorted((run / "samples").glob("step_*.png")) if run else []
+    metrics, sample = _measured(file, saved.step, say)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out.parent):  # the temporary folder goes beside out, and its files into out
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise MdtError(f"cannot write into '{folder}': permission denied")
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
         ready = Path(scratch)
         ckpt.save_model(ready / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
                         schemas=saved.schemas, origin=saved.origin, licence=licence)
         (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
         (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
-        if samples:
-            shutil.copyfile(samples[-1], ready / SAMPLE)
-        (ready / "README.md").write_text(model_card(saved, out, licence, metrics, bool(samples)), encoding="utf-8")
+        if metrics:
+            (ready / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        if sample is not None:
+            shutil.copyfile(sample, ready / SAMPLE)
+        (ready / "README.md").write_text(model_card(saved, out, licence, metrics, sample is not None), encoding="utf-8")
         out.mkdir(exist_ok=True)
-        (out / SAMPLE).unlink(missing_ok=True)  # an older folder's sample must not outlive a model without one
-        for written in ready.iterdir():
-            os.replace(written, out / written.name)
+        written = {path.name for path in ready.iterdir()}
+        for name in sorted(written):
+            os.replace(ready / name, out / name)
+        for stale in {METRICS, SAMPLE} - written:  # an older folder's must not outlive a model without them
+            (out / stale).unlink(missing_ok=True)
     return out / "README.md"
 
 
-def _metrics(run: Path | None) -> dict[str, float]:
-    """The run's metrics.json (what `mdt run` measured at its end), flat numbers only."""
-    if run is None or not (run / "metrics.json").is_file():
-        return {}
-    path = run / "metrics.json"
+def _licence(given: str | None, recorded: str | None, say) -> str:
+    """``--license`` as the Hub's lowercase identifier; an import's upstream licence
+    replaced by another is said aloud (the upstream terms still bind the weights)."""
+    if given is None:
+        return recorded or "other"
+    licence = given.strip().lower()
+    if not LICENCE.fullmatch(licence):
+        raise MdtError(f"--license {given!r}: expected a licence identifier of the Hugging Face Hub, such as "
+                       "mit, apache-2.0, cc-by-4.0, cc-by-nc-4.0 or other")
+    if recorded and recorded != licence:
+        say(f"note: the weights were imported under {recorded}; the card now says {licence}, "
+            f"which does not lift the upstream terms")
+    return licence
+
+
+def _measured(file: Path, step: int, say) -> tuple[dict[str, float], Path | None]:
+    """The metrics and sample grid that belong to the checkpoint ``file`` at ``step``: a run's
+    metrics.json only when the run measured it at that step, and the grid of that step; a
+    model folder's own."""
+    folder = file.parent
+    if file.name == ckpt.PRETRAINED_FILE:
+        metrics = _read_metrics(folder / METRICS) if (folder / METRICS).is_file() else _card_metrics(folder / "README.md")
+        return metrics, folder / SAMPLE if (folder / SAMPLE).is_file() else None
+    run = folder.parent if folder.name == "checkpoints" else None
+    if run is None:
+        return {}, None
+    metrics = _read_metrics(run / METRICS) if (run / METRICS).is_file() else {}
+    measured_at = metrics_step(run / "log.jsonl")
+    if metrics and measured_at != step:
+        say(f"note: {METRICS} is of step {measured_at if measured_at is not None else '?'}, not this checkpoint's "
+            f"step {step}: the card gives no metrics (mdt eval --checkpoint {file} measures them)")
+        metrics = {}
+    sample = run / "samples" / f"step_{step:08d}.png"
+    return metrics, sample if sample.is_file() else None
+
+
+def _read_metrics(path: Path) -> dict[str, float]:
+    """A metrics.json, flat numbers only."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -96,32 +147,56 @@ def _metrics(run: Path | None) -> dict[str, float]:
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _card_metrics(card: Path) -> dict[str, float]:
+    """The metrics of a card written before model folders held metrics.json: front-matter
+    lines ``  "name": value`` under ``metrics:``."""
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    lines = text.split("---\n")[1].splitlines() if text.startswith("---\n") else []
+    found, inside = {}, False
+    for line in lines:
+        if not line.startswith("  "):
+            inside = line.strip() == "metrics:"
+            continue
+        if inside and '": ' in line:
+            key, _, value = line.strip().rpartition(": ")
+            try:
+                found[json.loads(key)] = float(value)
+            except ValueError:
+                continue
+    return found
+
+
 def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool) -> str:
     recipe = tomllib.loads(saved.recipe_text)
     method = recipe.get("method", {}).get("type", "?")
     datasets = sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
     labels = [name for schema in saved.schemas for name in schema.names]
+    name = out.resolve().name
     # YAML front matter; lists and keys in JSON's syntax, which YAML reads as written
     front = ["---", "library_name: mdt", f"license: {json.dumps(licence)}", "pipeline_tag: image-to-image",
              f"tags: {json.dumps(['mdt', method, 'image-to-image'])}", f"datasets: {json.dumps(datasets)}",
              f"labels: {json.dumps(labels)}"]
-    if metrics:
-        front.append("metrics:")
-        front += [f"  {json.dumps(key)}: {value:.6g}" for key, value in sorted(metrics.items())]
+    if metrics:  # the Hub's form: metric ids in "metrics", the values in "model-index"
+        kinds = sorted({key.split("/")[0] for key in metrics})
+        front.append(f"metrics: {json.dumps(kinds)}")
+        front += ["model-index:", f"- name: {json.dumps(name)}", "  results:", "  - task: {type: image-to-image}",
+                  f"    dataset: {json.dumps({'name': ', '.join(datasets), 'type': ', '.join(datasets)})}", "    metrics:"]
+        front += [f"    - {json.dumps({'name': key, 'type': key.split('/')[0], 'value': value})}" for key, value in sorted(metrics.items())]
     front.append("---")
-    body = [f"# {out.name}", "",
-            f"A `{method}` model trained with mdt for {saved.step} iterations"
-            + (f" (imported from {saved.origin})" if saved.origin else "") + f", on {', '.join(datasets)}.", "",
+    made = (f"A `{method}` model imported from {saved.origin} (its step {saved.step})" if saved.origin
+            else f"A `{method}` model trained with mdt for {saved.step} iterations")
+    body = [f"# {name}", "", f"{made}, on {', '.join(datasets)}.", "",
             f"Licence: {licence}.", "",
             "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".", ""]
     if metrics:
         body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
     if has_sample:
         body += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
-    body += ["Translate (the model's own options: `mdt translate --checkpoint . --help`):", "", "```bash",
-             f"mdt translate --checkpoint {out.name} --input photo.jpg --output out.png --grid", "```", "",
-             "Train it again (the recipe names the data it was trained on):", "", "```bash",
-             "mdt run recipe.toml", "```", ""]
+    body += [f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
+             f"(the model's own options: `mdt translate --checkpoint {name} --help`):", "", "```bash",
+             f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid", "```", "",
+             "and train it again (the recipe names the data it was trained on):", "", "```bash",
+             f"mdt run {name}/recipe.toml", "```", ""]
     return "\n".join(front + [""] + body)
 
 

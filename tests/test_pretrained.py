@@ -23,7 +23,7 @@ def test_a_model_folder_translates_as_the_run_does(cli, trained, tmp_path):
     result = cli("save-pretrained", trained, "shared", "--license", "mit")
     assert result.exit_code == 0, result.output
     folder = tmp_path / "shared"
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "labels.json", "model.safetensors", "recipe.toml", "sample.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "labels.json", "metrics.json", "model.safetensors", "recipe.toml", "sample.png"]
     with safe_open(folder / "model.safetensors", "pt") as f:
         keys = list(f.keys())
     assert keys and not any(k.startswith(ckpt.TRAINING_PREFIXES) for k in keys)  # weights only: no optimizer, no random state
@@ -43,7 +43,8 @@ def test_the_model_card_names_the_licence_labels_and_metrics(cli, trained, tmp_p
     assert card["library_name"] == "mdt" and card["license"] == "cc-by-nc-4.0"
     assert card["labels"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"]
     assert card["datasets"] == ["synthetic_faces"]
-    assert card["metrics"]["accuracy/target_accuracy"] == pytest.approx(measured["accuracy/target_accuracy"], abs=1e-5)
+    values = {m["name"]: m["value"] for m in card["model-index"][0]["results"][0]["metrics"]}
+    assert values["accuracy/target_accuracy"] == pytest.approx(measured["accuracy/target_accuracy"], abs=1e-6)
     assert "Licence: cc-by-nc-4.0." in body and "| accuracy/target_accuracy |" in body and "![samples" in body
     assert "mdt translate --checkpoint shared" in body
 
@@ -131,3 +132,93 @@ def test_importers_write_a_model_folder_in_one_command(cli, tmp_path):
     assert "give --out (a run folder) or --model-folder" in line
     line = one_line_error(cli("import", "stargan-v2", path, "--model-folder", "shared", "--image-size", "32"))
     assert "--model-folder 'shared' already holds files" in line
+
+
+def card_of(folder):
+    _, front, body = (folder / "README.md").read_text().split("---\n", 2)
+    return yaml.safe_load(front), body
+
+
+def test_an_earlier_checkpoints_card_has_its_own_sample_and_not_the_final_metrics(cli, trained, tmp_path):
+    """metrics.json was measured on the last step: a card for step 1 must not claim it."""
+    result = cli("save-pretrained", trained / "checkpoints" / "step_00000001.safetensors", "early")
+    assert result.exit_code == 0, result.output
+    card, body = card_of(tmp_path / "early")
+    assert "model-index" not in card and "metrics" not in card and "| metric |" not in body
+    assert "metrics.json is of step 2" in result.output
+    assert (tmp_path / "early" / "sample.png").read_bytes() == (trained / "samples" / "step_00000001.png").read_bytes()
+    assert cli("save-pretrained", trained, "final").exit_code == 0
+    assert (tmp_path / "final" / "sample.png").read_bytes() == (trained / "samples" / "step_00000002.png").read_bytes()
+
+
+def test_a_model_folder_saved_again_keeps_its_metrics_and_sample(cli, trained, tmp_path):
+    assert cli("save-pretrained", trained, "first").exit_code == 0
+    assert cli("save-pretrained", "first", "second", "--license", "mit").exit_code == 0
+    first, second = card_of(tmp_path / "first")[0], card_of(tmp_path / "second")[0]
+    assert second["license"] == "mit" and second["model-index"][0]["results"] == first["model-index"][0]["results"]
+    assert (tmp_path / "second" / "sample.png").read_bytes() == (tmp_path / "first" / "sample.png").read_bytes()
+
+
+def test_a_model_folder_of_an_older_mdt_keeps_its_card_metrics(cli, trained, tmp_path):
+    """Model folders written before metrics.json was part of them carried the metrics only
+    in the card's front matter, as a mapping; saving one again keeps them."""
+    assert cli("save-pretrained", trained, "old").exit_code == 0
+    (tmp_path / "old" / "metrics.json").unlink()
+    card = (tmp_path / "old" / "README.md").read_text()
+    start, end = card.index("model-index:"), card.index("---\n", 4)
+    (tmp_path / "old" / "README.md").write_text(card[:start] + 'metrics:\n  "accuracy/target_accuracy": 0.625\n' + card[end:])
+    assert cli("save-pretrained", "old", "new").exit_code == 0
+    metrics = card_of(tmp_path / "new")[0]["model-index"][0]["results"][0]["metrics"]
+    assert metrics == [{"name": "accuracy/target_accuracy", "type": "accuracy", "value": 0.625}]
+
+
+@pytest.mark.parametrize("licence", ["not a licence!", "", "apache 2.0"])
+def test_a_licence_that_is_no_hub_identifier_is_refused(cli, trained, tmp_path, licence):
+    line = one_line_error(cli("save-pretrained", trained, "shared", "--license", licence))
+    assert line.startswith(f"error: --license {licence!r}: expected a licence identifier of the Hugging Face Hub")
+    assert not (tmp_path / "shared").exists()
+
+
+def test_a_licence_is_written_as_the_hubs_lowercase_identifier(cli, trained, tmp_path):
+    assert cli("save-pretrained", trained, "shared", "--license", "Apache-2.0").exit_code == 0
+    assert card_of(tmp_path / "shared")[0]["license"] == "apache-2.0"
+
+
+def test_the_cards_commands_run_as_written_from_the_folder_beside_it(cli, trained, tmp_path, monkeypatch):
+    import shlex
+
+    assert cli("save-pretrained", trained, "nest/shared/").exit_code == 0
+    _, body = card_of(tmp_path / "nest" / "shared")
+    commands = [line for line in body.splitlines() if line.startswith("mdt ")]
+    assert len(commands) == 2, body
+    random_image(tmp_path / "nest" / "photo.jpg", 60, 50, 4)
+    translate = shlex.split(commands[0])
+    assert translate[:3] == ["mdt", "translate", "--checkpoint"]
+    monkeypatch.chdir(tmp_path / "nest")
+    assert cli(*translate[1:]).exit_code == 0
+    run = shlex.split(commands[1])
+    assert run[:2] == ["mdt", "run"] and run[2] == "shared/recipe.toml"
+    assert cli("recipe", "check", *run[2:]).exit_code == 0
+
+
+def test_the_card_gives_metrics_in_the_hubs_model_index(cli, trained, tmp_path):
+    assert cli("save-pretrained", trained, "shared").exit_code == 0
+    card, _ = card_of(tmp_path / "shared")
+    measured = json.loads((trained / "metrics.json").read_text())
+    results = card["model-index"][0]["results"][0]
+    assert results["task"]["type"] == "image-to-image"
+    values = {m["name"]: m["value"] for m in results["metrics"]}
+    assert values == pytest.approx({k: v for k, v in measured.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}, abs=1e-6)
+    assert card["metrics"] == sorted({name.split("/")[0] for name in values})  # the Hub's list of metric ids
+
+
+def test_a_folder_it_cannot_write_is_named_as_given(trained, tmp_path):
+    from conftest import without_write_permission
+
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    for out in ("ro", "ro/model"):
+        done = without_write_permission(["save-pretrained", trained, out], tmp_path)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert done.stderr.strip() == "error: cannot write into 'ro': permission denied"
+    assert list((tmp_path / "ro").iterdir()) == []
