@@ -4,8 +4,8 @@ TorchScript (``torch.jit.load``), with a dynamic batch size.
 Which networks, and with what inputs, comes from the method itself: the translator
 draws its grid (every target) once on random images while each network's inputs are
 recorded, and every network it called is exported with those inputs as the example.
-Input and output names are the network's role's (``images``, ``labels``, ``style``,
-...), so a plugin's method exports like the built-in ones. Each file carries the label
+Input and output names are those the network declares (else its role's: ``images``,
+``labels``, ``style``, ...), so a plugin's method exports like the built-in ones. Each file carries the label
 schemas and the image size (ONNX metadata ``mdt.labels``, ``mdt.image_size``; a
 TorchScript file's extra file ``mdt.json``); images are (B, 3, S, S) in [-1, 1]."""
 
@@ -56,12 +56,16 @@ def recorded_calls(translator) -> dict[str, tuple[torch.Tensor, ...]]:
     return calls
 
 
-def role_names(method, network: str, inputs: int, outputs: int) -> tuple[list[str], list[str]]:
-    """The role's input and output names for a network (``generator_ab.x`` is a ``generator``)."""
-    role = next((r for n, r in sorted(method.roles.items(), key=lambda item: -len(item[0])) if network.startswith(n)), None)
-    ins = list(role.inputs) if role and len(role.inputs) == inputs else [f"input_{i}" for i in range(inputs)]
-    outs = list(role.outputs) if role and len(role.outputs) == outputs else [f"output_{i}" for i in range(outputs)]
-    return ins, outs
+def io_names(method, name: str, network, inputs: int, outputs: int) -> tuple[list[str], list[str]]:
+    """Input and output names as the network declares them, else as its role does
+    (``generator_ab.x`` is a ``generator``), else numbered."""
+    role = next((r for n, r in sorted(method.roles.items(), key=lambda item: -len(item[0])) if name.startswith(n)), None)
+
+    def first(declared, count: int, prefix: str) -> list[str]:
+        return next((list(names) for names in declared if names and len(names) == count), [f"{prefix}_{i}" for i in range(count)])
+
+    return (first([getattr(network, "inputs", None), role and role.inputs], inputs, "input"),
+            first([getattr(network, "outputs", None), role and role.outputs], outputs, "output"))
 
 
 def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = False) -> list[Path]:
@@ -97,7 +101,7 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
         with torch.no_grad():
             result = network(*example)
         count = len(result) if isinstance(result, (tuple, list)) else 1
-        inputs, outputs = role_names(translator.components.method, name, len(example), count)
+        inputs, outputs = io_names(translator.components.method, name, network, len(example), count)
         if fmt == "onnx":
             contents[path] = _onnx(network, example, inputs, outputs, about)
         else:

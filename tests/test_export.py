@@ -71,6 +71,14 @@ def test_stargan_exports_agree(cli, trained, tmp_path, fmt):
     assert result.exit_code == 0, result.output
     # G translates; D reads an input's labels when they are not given
     assert exported_agree(trained, tmp_path / "exported", fmt) == {"generator", "discriminator"}
+    # named as the networks declare them (the quickstart's generator returns its attention mask and colour too)
+    if fmt == "onnx":
+        names = [o.name for o in onnx.load(str(tmp_path / "exported" / "generator.onnx")).graph.output]
+    else:
+        files = {"mdt.json": ""}
+        torch.jit.load(str(tmp_path / "exported" / "generator.pt"), _extra_files=files)
+        names = json.loads(files["mdt.json"])["outputs"]
+    assert names == ["image", "mask", "color"]
 
 
 def test_stargan_v2_exports_its_three_networks(cli, tmp_path):
