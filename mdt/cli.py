@@ -266,14 +266,14 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
         raise MdtError("--landmarks is for --align: give --align too")
     if align_faces and crop:
         raise MdtError("--align frames the face itself; leave out --crop")
-    _check_output(input_path, output, grid, num or 1)
     translator = load_translator(checkpoint, device)
-    aligner = _aligner(translator, landmarks) if align_faces else None
-    request = _parse_request(translator.options, ctx.args, grid, crop)
-    files = _inputs(input_path)
     inner = translator.translator
     if num is not None and num > 1 and not inner.varies:
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
+    _check_output(input_path, output, grid, num or 1)  # after --num is known to fit the model: its advice must hold
+    aligner = _aligner(translator, landmarks) if align_faces else None
+    request = _parse_request(translator.options, ctx.args, grid, crop)
+    files = _inputs(input_path)
     _check_replaced(translator.options, request, inner.varies if (num or 1) > 1 else None)
     if grid:
         _write_grids(translator, files, input_path, output, request, num, crop, overwrite, aligner, skip_bad_files, batch_size)

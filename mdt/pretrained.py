@@ -29,6 +29,8 @@ HUB_FILES = FOLDER_FILES
 def hub_location(path: str | Path) -> str | None:
     """``hf://OWNER/NAME`` when ``path`` names one (a Path made of it reads ``hf:/OWNER/NAME``), else None."""
     text = str(path)
+    if text in ("hf:", "hf:/"):  # "hf://" with nothing after it, as a Path writes it
+        return HUB
     return HUB + text[len("hf:/"):].lstrip("/") if text.startswith("hf:/") else None
 
 

@@ -107,9 +107,10 @@ def test_eval_of_a_hub_model_asks_for_a_report_folder(cli):
     assert line == "error: give --out for 'hf://someone/quickstart': its folder is huggingface_hub's cache, not a place for a report"
 
 
-def test_a_malformed_hub_location_is_one_line(cli):
-    line = one_line_error(cli("checkpoint", "info", "hf://just-a-name"))
-    assert line == "error: 'hf://just-a-name': expected hf://OWNER/NAME[@REVISION]"
+@pytest.mark.parametrize("location", ["hf://just-a-name", "hf://"])
+def test_a_malformed_hub_location_is_one_line(cli, location):
+    line = one_line_error(cli("checkpoint", "info", location))
+    assert line == f"error: '{location}': expected hf://OWNER/NAME[@REVISION]"
 
 
 def test_importers_write_a_model_folder_in_one_command(cli, tmp_path):

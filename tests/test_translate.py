@@ -60,6 +60,7 @@ def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
         ([], "give --to (the target labels, e.g. Blond_Hair,Male=0; the others keep the input's), or --grid for every target"),
         (["--domain", "cat"], "no such option: --domain; this model takes --to, --from (mdt translate --checkpoint RUN --help)"),
         (["--grid", "--num", "3"], "--num 3: this model gives one output per request; its outputs do not vary"),
+        (["--to", "Glasses", "--num", "3"], "--num 3: this model gives one output per request; its outputs do not vary"),
         (["--grid", "--to", "Glasses"], "--to is not for a grid: a grid shows every target"),
         (["--to", "Glasses=yes"], "--to 'Glasses=yes': the value must be a number such as 0 or 1"),
     ],
