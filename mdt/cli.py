@@ -684,7 +684,8 @@ def checkpoint_info(path: Path) -> None:
 
     file = ckpt.resolve(path)
     saved = ckpt.read(file)
-    say(f"{file}  {saved.content}  step {saved.step}  mdt {saved.version}")
+    step = f"  step {saved.step}" if saved.content == ckpt.MODEL else ""  # a judge's steps are in its table
+    say(f"{file}  {saved.content}{step}  mdt {saved.version}")
     if saved.origin:
         say(f"  imported from {saved.origin}")
     if saved.content == ckpt.MODEL:

@@ -100,7 +100,7 @@ def test_an_old_judge_still_judges(cli, tmp_path):
     ("v1", ["model  step 2", "[networks.generator] stargan", "labels of 'faces': Black_Hair"]),
     ("v2_import", ["model  step 100000", "imported from official StarGAN v2", "[networks.mapping_network] stargan_v2",
                    "generator_ema"]),
-    ("classifier/classifier.safetensors", ["classifier  step 0", "backbone: test_resnet",
+    ("classifier/classifier.safetensors", ["classifier  mdt ", "backbone: test_resnet",
                                            "accuracy on real held-out images, Blond_Hair: 0.3750", "labels of 'faces'"]),
 ])
 def test_checkpoint_info_reads_every_file_mdt_wrote(cli, path, expected):
