@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from mdt.data import Batch, Stream
+from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.options import Option
 
@@ -25,6 +26,21 @@ def main_output(result: Any) -> Any:
     """A network's first declared output: the result itself, or the first of a tuple
     (a generator that also returns an attention mask returns ``(image, mask, ...)``)."""
     return result[0] if isinstance(result, tuple) else result
+
+
+def output(result: Any, network: Any, name: str) -> Any:
+    """The output ``name`` of ``network``'s ``result``: at its place in the outputs the
+    network's class declares (returned as a tuple in that order, or alone when first), so
+    a plugin's network that returns a plain tuple works as well as a named one."""
+    declared = list(getattr(network, "outputs", None) or ())
+    if name not in declared:
+        raise MdtError(f"network {type(network).__name__} declares no output '{name}' (its outputs: {', '.join(declared) or 'none'})")
+    index = declared.index(name)
+    if isinstance(result, (tuple, list)):
+        return result[index]
+    if index == 0:
+        return result
+    raise MdtError(f"network {type(network).__name__} declares the outputs ({', '.join(declared)}) but returned one tensor")
 
 
 def in_eval_mode(network: Any) -> Any:

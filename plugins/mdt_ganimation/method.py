@@ -21,7 +21,7 @@ import torch
 from mdt_stargan.method import StarGAN, StarGANTranslator, StepState
 
 from mdt.labels import set_labels
-from mdt.method import main_output
+from mdt.method import main_output, output
 from mdt.options import Option
 
 GRID_VALUES = (0.0, 0.5, 1.0)
@@ -41,7 +41,7 @@ class AttentionState(StepState):
     @cached_property
     def fake_mask(self) -> torch.Tensor:
         """A of the translations (B, 1, S, S): 1 keeps the input's pixel."""
-        return self._constant_for_discriminator(self._translation.mask.float())
+        return self._constant_for_discriminator(output(self._translation, self.generator, "mask").float())
 
     @cached_property
     def reconstruction(self) -> torch.Tensor:
@@ -51,7 +51,7 @@ class AttentionState(StepState):
     @cached_property
     def reconstruction_mask(self) -> torch.Tensor:
         """A of the way back."""
-        return self._cycle.mask.float()
+        return output(self._cycle, self.generator, "mask").float()
 
 
 class GANimation(StarGAN):
