@@ -177,13 +177,15 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Regis
 def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None,
                  model_only: bool = False) -> Recipe:
     """A checked recipe. ``model_only``: a checkpoint's recipe, read to rebuild its model;
-    its loggers are left out, so a tracker need not be installed where the model is used."""
+    its loggers, and losses of plugins not installed here, are left out: a tracker or a
+    training-only plugin need not be installed where the model is used."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MdtError(f"{source}: malformed TOML: {exc}") from None
     if model_only:
         data.pop(LOGGERS, None)
+        _drop_unknown_losses(data, registry)
     recipe = Recipe(source, data)
     roles = method_roles(data, registry) if registry is not None else {}
     _read_old_network_tables(recipe, roles)
@@ -194,6 +196,18 @@ def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry
     if registry is not None:
         validate(recipe, registry)
     return recipe
+
+
+def _drop_unknown_losses(data: dict, registry: Registry | None) -> None:
+    """A model's recipe keeps the losses this machine knows; one whose plugin is missing
+    only trained it (at least one is kept, so the recipe stays well formed)."""
+    losses = data.get("losses")
+    if registry is None or not isinstance(losses, dict):
+        return
+    known = set(registry.names("loss"))
+    kept = {name: table for name, table in losses.items() if not isinstance(table, dict) or table.get("type") in known}
+    if kept:
+        data["losses"] = kept
 
 
 def _read_old_network_tables(recipe: Recipe, roles: Mapping[str, Any]) -> None:

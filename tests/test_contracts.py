@@ -155,3 +155,35 @@ def test_a_loss_of_the_wrong_method_is_named_before_its_keys(cli):
     # The diversity table's decay_iterations is no key of domain_classification: the contract says more.
     result = check(cli, V2, "losses.diversity.type=domain_classification")
     one_line_error(result, "[losses.diversity] loss 'domain_classification' reads 'encoder', which method 'stargan_v2' does not offer")
+
+
+def test_a_model_trained_with_a_plugin_loss_translates_without_that_plugin(tmp_path):
+    """Losses only train: a model shared with someone who lacks the plugin of one of its
+    losses still loads, translates and shows its checkpoint."""
+    from mdt.engine import train
+    from mdt.inference import load_translator
+
+    class Smooth(Loss):
+        """Keeps the translations smooth."""
+
+        reads = {"generator": ("fake",)}
+
+        def __call__(self, phase, state):
+            return (state.fake[..., 1:] - state.fake[..., :-1]).abs().mean(), {}
+
+    module = types.ModuleType("smooth")
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("loss", "smoothness", Smooth)
+
+    module.register_components = register_components
+    with_plugin = load_plugins(extra={"smooth": module}).registry
+    from conftest import SMALL
+    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*SMALL, "datasets.faces.size=8", "datasets.faces.test_size=2"], with_plugin)
+    recipe.data.pop("metrics", None), recipe.data.pop("classifier", None)
+    recipe.data["losses"]["smooth"] = {"type": "smoothness", "weight": 0.5}
+    train(recipe, with_plugin, tmp_path / "run")
+    translator = load_translator(tmp_path / "run", device="cpu", registry=load_plugins().registry)
+    images = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert translator.translator.translate(images, {"Blond_Hair": 1.0}).shape == (1, 3, 32, 32)
