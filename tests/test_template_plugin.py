@@ -35,6 +35,13 @@ def test_template_plugin_is_found_and_trains(installed, tmp_path):
     assert 'type = "tiny_unet"' in saved.recipe_text
 
 
+def test_the_template_gives_its_width_a_range(installed, tmp_path):
+    """As the guide says: a width of 0 is refused by the check, naming the key and the range."""
+    result = mdt(installed, "recipe", "check", TEMPLATE / "recipe.toml", "--set", "networks.generator.width=0", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "width" in result.stderr and "0" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_autoload_switch_leaves_third_party_plugins_out(installed, tmp_path):
     env = dict(installed, MDT_DISABLE_PLUGIN_AUTOLOAD="1")
     result = mdt(env, "recipe", "check", TEMPLATE / "recipe.toml", cwd=tmp_path)

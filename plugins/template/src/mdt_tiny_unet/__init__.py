@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 import mdt
+from mdt.ranges import Positive
 
 
 class TinyUNet(nn.Module):
@@ -17,7 +18,7 @@ class TinyUNet(nn.Module):
     inputs = ("images", "labels")
     outputs = ("image",)
 
-    def __init__(self, label_dim: int, width: int = 32) -> None:
+    def __init__(self, label_dim: int, width: Positive = 32) -> None:
         super().__init__()
         self.down1 = nn.Sequential(nn.Conv2d(3 + label_dim, width, 3, 1, 1), nn.InstanceNorm2d(width, affine=True), nn.ReLU())
         self.down2 = nn.Sequential(nn.Conv2d(width, width * 2, 4, 2, 1), nn.InstanceNorm2d(width * 2, affine=True), nn.ReLU())

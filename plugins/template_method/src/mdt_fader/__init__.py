@@ -24,6 +24,7 @@ from mdt.labels import column_labels, set_labels
 from mdt.loss import Loss, weighted_total
 from mdt.method import Method, Role, Translator
 from mdt.options import Option
+from mdt.ranges import Rate
 
 # ---------------------------------------------------------------- networks
 
@@ -162,7 +163,7 @@ class Fader(Method):
     }
     phases = {"discriminator": FaderState, "generator": FaderState}
 
-    def __init__(self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, lr: float = 2e-3) -> None:
+    def __init__(self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, lr: Rate = 2e-3) -> None:
         self.encoder, self.decoder, self.latent_discriminator = encoder, decoder, latent_discriminator
         self.label_encoder, self.losses, self.image_size = label_encoder, dict(losses), image_size
         codes = encoder(torch.zeros(2, 3, image_size, image_size, device=next(encoder.parameters()).device))
