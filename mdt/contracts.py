@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
+from mdt.errors import did_you_mean
+
 
 def interface(factory: Any, name: str) -> tuple[str, ...] | None:
     """A network class's declared ``inputs`` or ``outputs``; None when it declares none."""
@@ -30,13 +32,23 @@ def interface(factory: Any, name: str) -> tuple[str, ...] | None:
 
 def network_problem(role_name: str, role, network_type: str, factory: Any, method: str) -> str | None:
     """Why the network ``network_type`` cannot fill ``role_name`` of ``method``, or None."""
+    for name in ("inputs", "outputs"):
+        value = getattr(factory, name, None)
+        if isinstance(value, str):
+            return f"type '{network_type}' declares {name} = {value!r}, a string; write a tuple of names: ({value!r},)"
     inputs = interface(factory, "inputs")
+    outputs = interface(factory, "outputs")
+    if (role.inputs and inputs is None) or (role.outputs and outputs is None):
+        return (
+            f"type '{network_type}' declares no {'inputs' if role.inputs and inputs is None else 'outputs'}; method "
+            f"'{method}' gives its {role_name} ({', '.join(role.inputs)}) and reads ({', '.join(role.outputs)}): declare "
+            "them on the network's class (inputs = (...), outputs = (...))"
+        )
     if role.inputs and inputs is not None and inputs != tuple(role.inputs):
         return (
             f"type '{network_type}' takes ({', '.join(inputs)}), but method '{method}' gives its {role_name} "
             f"({', '.join(role.inputs)})"
         )
-    outputs = interface(factory, "outputs")
     if role.outputs and outputs is not None:
         missing = [o for o in role.outputs if o not in outputs]
         if missing:
@@ -89,6 +101,13 @@ def loss_problem(loss_type: str, loss_factory: Any, method: str, phases: Mapping
     """Why the loss ``loss_type`` cannot run under ``method``, or None. ``phases`` maps
     each of the method's phases to its state type; ``outputs`` each role to the outputs
     its chosen network declares."""
+    reads = getattr(loss_factory, "reads", None)
+    if reads is not None and not isinstance(reads, Mapping):
+        return f"loss '{loss_type}' declares reads = {reads!r}; write a dict of phase: (field, ...)"
+    for phase, fields in (reads or {}).items():
+        if isinstance(fields, str):
+            return (f"loss '{loss_type}' declares reads[{phase!r}] = {fields!r}, a string; "
+                    f"write a tuple of field names: ({fields!r},)")
     own = loss_phases(loss_factory)
     if not own:
         return f"loss '{loss_type}' names no phases"
@@ -100,7 +119,8 @@ def loss_problem(loss_type: str, loss_factory: Any, method: str, phases: Mapping
         available = state_fields(state)
         for field in fields:
             if field not in available:
-                return f"loss '{loss_type}' reads '{field}', which method '{method}' does not offer in its {phase} phase"
+                return (f"loss '{loss_type}' reads '{field}', which method '{method}' does not offer in its {phase} phase"
+                        + did_you_mean(field, available))
             role, output = getattr(state, "needs_outputs", {}).get(field, (None, None))
             declared = outputs.get(role) if role else None
             if role and declared is not None and output not in declared:

@@ -187,3 +187,57 @@ def test_a_model_trained_with_a_plugin_loss_translates_without_that_plugin(tmp_p
     translator = load_translator(tmp_path / "run", device="cpu", registry=load_plugins().registry)
     images = torch.rand(1, 3, 32, 32) * 2 - 1
     assert translator.translator.translate(images, {"Blond_Hair": 1.0}).shape == (1, 3, 32, 32)
+
+
+def declaration_slips():
+    """A third party's usual slips in declaring a network or a loss."""
+    from mdt_stargan.networks import StarGANGenerator
+
+    class Undeclared(torch.nn.Module):
+        def forward(self, images, labels):
+            return images
+
+    class StringInputs(StarGANGenerator):
+        inputs = ("images")  # the missing comma: a string
+
+    class StringReads(Loss):
+        reads = {"generator": "fake"}
+
+    class TypoReads(Loss):
+        reads = {"generator": ("fakes",)}
+
+    module = types.ModuleType("slips")
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("generator", "undeclared", Undeclared)
+        register("generator", "string_inputs", StringInputs)
+        register("loss", "string_reads", StringReads)
+        register("loss", "typo_reads", TypoReads)
+
+    module.register_components = register_components
+    return module
+
+
+@pytest.mark.parametrize("sets,expected", [
+    (["networks.generator.type=undeclared"], "type 'undeclared' declares no inputs; method 'stargan' gives its generator (images, labels)"),
+    (["networks.generator.type=string_inputs"], "type 'string_inputs' declares inputs = 'images', a string; write a tuple of names: ('images',)"),
+    (["losses.adversarial.type=string_reads"], "loss 'string_reads' declares reads['generator'] = 'fake', a string; write a tuple of field names: ('fake',)"),
+    (["losses.adversarial.type=typo_reads"], "loss 'typo_reads' reads 'fakes', which method 'stargan' does not offer in its generator phase (did you mean 'fake'?)"),
+])
+def test_declaration_slips_are_named_by_the_check(sets, expected):
+    from mdt.errors import MdtError
+    from mdt.recipe import validate
+
+    registry = load_plugins(extra={"slips": declaration_slips()}).registry
+    recipe = load_recipe(STARGAN, [], registry)
+    for item in sets:
+        key, value = item.split("=")
+        table, field = key.rsplit(".", 1)
+        node = recipe.data
+        for part in table.split("."):
+            node = node[part]
+        node[field] = value
+    with pytest.raises(MdtError) as caught:
+        validate(recipe, registry)
+    assert expected in str(caught.value), str(caught.value)
