@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
+import re
 from dataclasses import dataclass, field
 from types import ModuleType
 
 import pluggy
 
 from mdt import hookspecs
-from mdt.errors import MdtError
+from mdt.errors import MdtError, did_you_mean
 from mdt.registry import KIND, Component, Kind, Registry
 
 ENTRY_POINT_GROUP = "mdt"
@@ -92,7 +93,11 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise MdtError(f"plugin '{exc.plugin}' implements a hook mdt does not define: {exc}") from exc
+        name = manager.get_name(exc.plugin) or str(exc.plugin)
+        hook = m.group(1) if (m := re.search(r"unknown hook '([^']+)'", str(exc))) else "?"
+        known = [n for n in dir(hookspecs) if getattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec", None) is not None]
+        raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
+                       f"'{hook}', which mdt does not define{did_you_mean(hook, known)}") from None
 
     # Each plugin's calls are collected first, so that a kind declared by one plugin can
     # hold components of any other, whatever order the plugins load in.
@@ -105,7 +110,13 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
         def register(kind: str, component_name: str, factory, _plugin: str = name, _info: PluginInfo = info) -> None:
             calls.append((_plugin, _info, kind, component_name, factory))
 
-        caller(register=register)
+        try:
+            caller(register=register)
+        except MdtError:
+            raise
+        except Exception as exc:  # a broken third-party plugin must not hide behind a traceback
+            raise MdtError(f"plugin '{name}' ({info.distribution}) failed in register_components: "
+                           f"{type(exc).__name__}: {exc}") from None
     registry = Registry()
     for plugin_name, info, kind, component_name, description in calls:
         if kind == KIND:

@@ -113,6 +113,9 @@ class Registry:
         table = self._table(kind)
         if not callable(factory):
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as {factory!r}, which is not callable")
+        if _built(factory):
+            raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as an instance of {type(factory).__name__}; "
+                           "register the class (or a function that builds one)")
         if name in table:
             first = table[name]
             raise MdtError(
@@ -158,3 +161,13 @@ class Registry:
             hint = did_you_mean(kind, self._components)
             raise MdtError(f"unknown component kind '{kind}'{hint}; kinds: {', '.join(self._components)}")
         return self._components[kind]
+
+
+def _built(factory: Any) -> bool:
+    """A network or loss already built, registered where its class belongs (a slip that
+    would fail later, confusingly: the instance would be called with the recipe's keys)."""
+    import torch
+
+    from mdt.loss import Loss
+
+    return isinstance(factory, (torch.nn.Module, Loss))

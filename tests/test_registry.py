@@ -76,8 +76,32 @@ def test_a_misspelt_hook_is_an_error():
         raise AssertionError("never called")
 
     plugin.register_component = register_component
-    with pytest.raises(MdtError, match="typo_plugin.*register_component"):
+    with pytest.raises(MdtError) as caught:
         load_plugins(extra={"typo_plugin": plugin})
+    assert str(caught.value) == ("plugin 'typo_plugin' ((not installed)) implements hook 'register_component', which mdt "
+                                 "does not define (did you mean 'register_components'?)")
+
+
+def test_a_plugin_whose_hook_raises_is_one_line():
+    plugin = types.ModuleType("raising")
+
+    @mdt.hookimpl
+    def register_components(register):
+        raise RuntimeError("boom in hook")
+
+    plugin.register_components = register_components
+    with pytest.raises(MdtError) as caught:
+        load_plugins(extra={"raising": plugin})
+    assert str(caught.value) == "plugin 'raising' ((not installed)) failed in register_components: RuntimeError: boom in hook"
+
+
+def test_registering_an_instance_instead_of_a_class_is_refused():
+    from mdt_stargan.losses import WassersteinAdversarial
+
+    with pytest.raises(MdtError) as caught:
+        Registry().add("loss", "inst", WassersteinAdversarial(), plugin="mine")
+    assert str(caught.value) == ("plugin 'mine' registered loss 'inst' as an instance of WassersteinAdversarial; "
+                                 "register the class (or a function that builds one)")
 
 
 def generator_plugin(module_name: str, generator_name: str) -> types.ModuleType:
