@@ -418,7 +418,7 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
         if key in injected and key in params:
             raise MdtError(f"{where} key '{key}' is set by mdt ({injected[key]}); remove it from the recipe")
         if key not in params:
-            hint = did_you_mean(key, settable)
+            hint = did_you_mean(key, [*settable, "type"])  # a misspelt 'type' itself lands here too
             listing = "" if hint else f"; keys: {', '.join(settable) if settable else 'none'}"
             raise MdtError(f"{where} unknown key '{key}'{hint}{listing}")
         expected = hints.get(key, params[key].annotation)

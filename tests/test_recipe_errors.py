@@ -130,3 +130,8 @@ def test_set_accepts_a_bare_path(cli, tmp_path, celeba_root):
     result = cli("recipe", "show", path, "--set", f"datasets.celeba.root={celeba_root}")
     assert result.exit_code == 0, result.output
     assert str(celeba_root) in result.output
+
+
+def test_a_misspelt_type_key_is_suggested(cli):
+    line = one_line_error(cli("recipe", "check", REPO / "recipes" / "stargan_celeba.toml", "--set", 'losses.adversarial.typ="wgan"'))
+    assert line == "error: --set losses.adversarial.typ: unknown key 'typ' (did you mean 'type'?)"
