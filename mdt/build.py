@@ -145,6 +145,10 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     augmentation = instantiate(recipe, recipe.table("augmentation"), registry, common)
     networks = build_networks(recipe, registry, common, device, check_network)
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
+    for table in recipe.section("losses"):  # every method multiplies by it: missing, it fails mid-step
+        if not isinstance(getattr(losses[table.name], "weight", None), (int, float)):
+            raise MdtError(f"{recipe.source}: [{table.address}] loss '{table.type}' has no number 'weight' once built; "
+                           "a loss class that defines __init__ calls super().__init__(weight)")
     common.update(losses=losses)
     method = instantiate(recipe, recipe.table("method"), registry, {**common, **networks})
     metrics = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("metrics")}

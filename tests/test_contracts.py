@@ -241,3 +241,29 @@ def test_declaration_slips_are_named_by_the_check(sets, expected):
     with pytest.raises(MdtError) as caught:
         validate(recipe, registry)
     assert expected in str(caught.value), str(caught.value)
+
+
+def test_a_loss_that_forgets_its_weight_is_named_when_built():
+    from mdt.build import build
+    from mdt.errors import MdtError
+
+    class NoWeight(Loss):
+        reads = {"generator": ("fake",)}
+
+        def __init__(self, power: float = 1.0) -> None:  # never calls super().__init__(weight)
+            self.power = power
+
+    module = types.ModuleType("no_weight")
+
+    @mdt.hookimpl
+    def register_components(register):
+        register("loss", "no_weight", NoWeight)
+
+    module.register_components = register_components
+    registry = load_plugins(extra={"no_weight": module}).registry
+    from conftest import SMALL
+    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*SMALL, "datasets.faces.size=8", "datasets.faces.test_size=2"], registry)
+    recipe.data["losses"]["smooth"] = {"type": "no_weight"}
+    with pytest.raises(MdtError) as caught:
+        build(recipe, registry)
+    assert "[losses.smooth] loss 'no_weight' has no number 'weight' once built" in str(caught.value)
