@@ -266,11 +266,12 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
         raise MdtError("--landmarks is for --align: give --align too")
     if align_faces and crop:
         raise MdtError("--align frames the face itself; leave out --crop")
+    _check_output(input_path, output, grid, num or 1)
     translator = load_translator(checkpoint, device)
     inner = translator.translator
     if num is not None and num > 1 and not inner.varies:
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
-    _check_output(input_path, output, grid, num or 1)  # after --num is known to fit the model: its advice must hold
+    _check_output_for_num(output, grid, num or 1)  # once --num is known to fit the model: its advice must hold
     aligner = _aligner(translator, landmarks) if align_faces else None
     request = _parse_request(translator.options, ctx.args, grid, crop)
     files = _inputs(input_path)
@@ -354,10 +355,14 @@ def _check_replaced(options, request: dict, varied: str | None) -> None:
 
 
 def _check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
-    """--output fits what will be written: a .png for one image or one grid, else a folder."""
+    """--output fits what will be written: a .png for one image or one grid."""
     png = output.suffix.lower() == ".png"
     if input_path.is_file() and not png and (grid or num == 1):
         raise MdtError(f"--output '{output}' must be a .png file for a single input image")
+
+
+def _check_output_for_num(output: Path, grid: bool, num: int) -> None:
+    """--output is a folder where --num gives each input several images."""
     if not grid and num > 1 and output.suffix:
         raise MdtError(f"--output '{output}' must be a folder for --num {num}: each input gets one image per output")
 
