@@ -227,3 +227,21 @@ def without_write_permission(args: list[str], cwd: Path) -> subprocess.Completed
         drop = "-dac_override,-dac_read_search"
         command = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def plugin_module(name: str, *registrations: tuple):
+    """A plugin module, as a third party writes one, whose hook makes ``registrations``:
+    each a (kind, name, factory) given to ``register``. For ``load_plugins(extra=...)``."""
+    import types
+
+    import mdt
+
+    module = types.ModuleType(name)
+
+    @mdt.hookimpl
+    def register_components(register):
+        for kind, component, factory in registrations:
+            register(kind, component, factory)
+
+    module.register_components = register_components
+    return module

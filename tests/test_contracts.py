@@ -3,13 +3,11 @@ recipe chooses, and its published step states against what each loss reads."""
 
 from __future__ import annotations
 
-import types
 
 import pytest
 import torch
 
-import mdt
-from conftest import REPO
+from conftest import REPO, plugin_module
 from mdt.contracts import state_fields
 from mdt.loss import Loss
 from mdt.plugins import load_plugins
@@ -94,16 +92,8 @@ def mask_plugin():
 
         reads = {"generator": ("fake_mask",)}
 
-    module = types.ModuleType("masks")
-
-    @mdt.hookimpl
-    def register_components(register):
-        register("method", "masked", Masked)
-        register("generator", "masked", MaskedGenerator)
-        register("loss", "mask_mean", MaskMean)
-
-    module.register_components = register_components
-    return module
+    return plugin_module("masks", ("method", "masked", Masked), ("generator", "masked", MaskedGenerator),
+                         ("loss", "mask_mean", MaskMean))
 
 
 def test_a_loss_reading_an_output_the_chosen_network_lacks():
@@ -171,14 +161,7 @@ def test_a_model_trained_with_a_plugin_loss_translates_without_that_plugin(tmp_p
         def __call__(self, phase, state):
             return (state.fake[..., 1:] - state.fake[..., :-1]).abs().mean(), {}
 
-    module = types.ModuleType("smooth")
-
-    @mdt.hookimpl
-    def register_components(register):
-        register("loss", "smoothness", Smooth)
-
-    module.register_components = register_components
-    with_plugin = load_plugins(extra={"smooth": module}).registry
+    with_plugin = load_plugins(extra={"smooth": plugin_module("smooth", ("loss", "smoothness", Smooth))}).registry
     from conftest import SMALL
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*SMALL, "datasets.faces.size=8", "datasets.faces.test_size=2"], with_plugin)
     recipe.data.pop("metrics", None), recipe.data.pop("classifier", None)
@@ -206,17 +189,8 @@ def declaration_slips():
     class TypoReads(Loss):
         reads = {"generator": ("fakes",)}
 
-    module = types.ModuleType("slips")
-
-    @mdt.hookimpl
-    def register_components(register):
-        register("generator", "undeclared", Undeclared)
-        register("generator", "string_inputs", StringInputs)
-        register("loss", "string_reads", StringReads)
-        register("loss", "typo_reads", TypoReads)
-
-    module.register_components = register_components
-    return module
+    return plugin_module("slips", ("generator", "undeclared", Undeclared), ("generator", "string_inputs", StringInputs),
+                         ("loss", "string_reads", StringReads), ("loss", "typo_reads", TypoReads))
 
 
 @pytest.mark.parametrize("sets,expected", [
@@ -253,14 +227,7 @@ def test_a_loss_that_forgets_its_weight_is_named_when_built():
         def __init__(self, power: float = 1.0) -> None:  # never calls super().__init__(weight)
             self.power = power
 
-    module = types.ModuleType("no_weight")
-
-    @mdt.hookimpl
-    def register_components(register):
-        register("loss", "no_weight", NoWeight)
-
-    module.register_components = register_components
-    registry = load_plugins(extra={"no_weight": module}).registry
+    registry = load_plugins(extra={"no_weight": plugin_module("no_weight", ("loss", "no_weight", NoWeight))}).registry
     from conftest import SMALL
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*SMALL, "datasets.faces.size=8", "datasets.faces.test_size=2"], registry)
     recipe.data["losses"]["smooth"] = {"type": "no_weight"}

@@ -165,9 +165,7 @@ def test_the_page_has_a_strength_slider_and_continuous_labels(trained, tmp_path)
 def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):
     """The method reads the mask by its place in the generator's declared outputs, as the
     plugin guide says, not by an attribute of the built-in generator's named tuple."""
-    import types
-
-    import mdt
+    from conftest import plugin_module
     from mdt.engine import train
     from mdt.plugins import load_plugins
     from mdt.recipe import load_recipe
@@ -181,14 +179,7 @@ def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):
             out = super().forward(images, condition)
             return out.image, out.mask
 
-    module = types.ModuleType("mask_first")
-
-    @mdt.hookimpl
-    def register_components(register):
-        register("generator", "plain_tuple", PlainTuple)
-
-    module.register_components = register_components
-    registry = load_plugins(extra={"mask_first": module}).registry
+    registry = load_plugins(extra={"plain_tuple": plugin_module("plain_tuple", ("generator", "plain_tuple", PlainTuple))}).registry
     sets = [*(s for s in shrunk(QUICKSTART)[1::2]), *TINY, "networks.generator.type=plain_tuple", "run.iterations=2"]
     recipe = load_recipe(QUICKSTART, [s for s in sets if not s.startswith(("metrics.", "classifier."))], registry)
     recipe.data.pop("metrics", None)
