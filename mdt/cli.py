@@ -92,6 +92,10 @@ def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: 
     recipe = _recipe(recipe_path, overrides, registry)
     if resume is not None:
         run_dir = Path(resume) if resume else (out or latest_run_dir(recipe_path))
+        if run_dir.is_file():
+            raise MdtError(f"--resume '{run_dir}' is a file; give the run folder (a run resumes from its newest checkpoint)")
+        if not run_dir.exists():
+            raise MdtError(f"--resume: run folder '{run_dir}' does not exist")
     else:
         run_dir = out or new_run_dir(recipe_path)
     result = train(recipe, registry, run_dir, resume=resume is not None, console=err_console)
@@ -571,6 +575,8 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
         raise MdtError(f"--seeds {seeds}: give a number from 1 to 100")
     if alexnet and not lpips:
         raise MdtError("--alexnet is the backbone of LPIPS: give --lpips too")
+    if lpips and not alexnet:
+        raise MdtError("--lpips needs its backbone: give --alexnet too")
     weights = {k: v for k, v in (("inception", inception), ("lpips", lpips), ("alexnet", alexnet)) if v is not None}
     folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
                                     max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare,

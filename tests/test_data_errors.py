@@ -86,3 +86,12 @@ def test_image_too_small_for_the_crop(cli, celeba_root):
 def test_celeba_root_that_does_not_exist(cli, tmp_path):
     line = one_line_error(celeba_run(cli, tmp_path / "nowhere"))
     assert "CelebA attribute file" in line and "nowhere" in line
+
+
+def test_attribute_file_listing_an_image_twice(cli, celeba_root):
+    path = celeba_root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    lines[5] = lines[4]  # line 6 repeats line 5's image (in place of another)
+    path.write_text("\n".join(lines) + "\n")
+    line = one_line_error(celeba_run(cli, celeba_root))
+    assert line.endswith(f"list_attr_celeba.txt: line 6 lists '{lines[4].split()[0]}' again (first on line 5)")

@@ -95,3 +95,17 @@ def test_a_table_written_as_a_value(cli, tmp_path):
     text = QUICKSTART.read_text().replace('[labels]\ntype = "multi_hot"\n', "")
     (tmp_path / "r.toml").write_text('labels = "multi_hot"\n' + text)  # top-level keys come before any table
     assert "'labels' must be a table ([labels]), not a value" in one_line_error(cli("recipe", "check", tmp_path / "r.toml"))
+
+
+def test_resume_takes_a_run_folder(cli, tmp_path):
+    (tmp_path / "step_00000006.safetensors").write_bytes(b"x")
+    line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--resume", "step_00000006.safetensors"))
+    assert line == "error: --resume 'step_00000006.safetensors' is a file; give the run folder (a run resumes from its newest checkpoint)"
+    line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--resume", "nowhere/run"))
+    assert line == "error: --resume: run folder 'nowhere/run' does not exist"
+
+
+def test_lpips_needs_its_backbone(cli, tmp_path):
+    (tmp_path / "lpips.pth").write_bytes(b"x")
+    line = one_line_error(cli("eval", "--checkpoint", tmp_path, "--lpips", "lpips.pth"))
+    assert line == "error: --lpips needs its backbone: give --alexnet too"

@@ -30,7 +30,7 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int
     if len(lines) < 2 or not lines[0].strip().isdigit():
         raise MdtError(f"{path}: line 1 must be the number of images, then a line of attribute names")
     names = lines[1].split()
-    rows = []
+    rows, first_line = [], {}
     for number, line in enumerate(lines[2:], start=3):
         fields = line.split()
         if not fields:
@@ -43,6 +43,9 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int
             raise MdtError(f"{path}: line {number} has a value that is not 1 or -1") from None
         if any(v not in (1, -1) for v in values):
             raise MdtError(f"{path}: line {number} has a value that is not 1 or -1")
+        if fields[0] in first_line:  # two label rows for one image: which is right cannot be told
+            raise MdtError(f"{path}: line {number} lists '{fields[0]}' again (first on line {first_line[fields[0]]})")
+        first_line[fields[0]] = number
         rows.append((fields[0], values))
     if int(lines[0]) != len(rows):
         raise MdtError(f"{path}: line 1 says {int(lines[0])} images, but {len(rows)} rows follow")
