@@ -394,6 +394,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
         "method": recipe.table("method").type,
         "image size": components.settings.image_size,
         "held-out images": ", ".join(f"{n}: {len(t)}" for n, t in zip(components.dataset_names, components.test_sets)),
+        "images measured per metric, at most": f"{max_images} (--max-images)" if max_images else "each metric's own limit",
         "judge classifier": str(classifier or out / "classifier"),
         "judge accuracy on real held-out images": f"{judge_accuracy.get('real_accuracy', float('nan')):.4f}",
         "pretrained weights given": ", ".join(f"{k}: {v}" for k, v in (weights or {}).items()) or "none",

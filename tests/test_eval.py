@@ -259,7 +259,9 @@ def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path):
     assert cli("run", V2_QUICKSTART, "--out", "run", *args).exit_code == 0
     result = cli("eval", "--checkpoint", "run", "--out", "report", "--max-images", "4")
     assert result.exit_code == 0, result.output
-    metrics = json.loads(Path("report/metrics.json").read_text())["metrics"]
+    document = json.loads(Path("report/metrics.json").read_text())
+    metrics = document["metrics"]
+    assert document["about"]["images measured per metric, at most"] == "4 (--max-images)"  # the split's size is not what was measured
     for mode in ("latent", "reference"):
         assert metrics[f"diversity/{mode}/feature_distance"] > 0 and metrics[f"diversity/{mode}/pixel_l1"] > 0
         assert f"fid/{mode}/fid_mean" in metrics
