@@ -176,16 +176,21 @@ def clock(seconds: float | None) -> str:
 
 class SkippedFiles:
     """Unreadable files passed over with ``[run] skip_bad_files``: counted for the log,
-    the first few named on the console, every one listed in the run's skipped_files.txt."""
+    the first few named on the console, every one listed in the run's skipped_files.txt;
+    each once, however many epochs read it (a resumed run goes on from that list)."""
 
     SHOWN = 10
 
     def __init__(self, console: Console, run_dir: Path, main: bool) -> None:
         self.console, self.path, self.main = console, run_dir / "skipped_files.txt", main
-        self.count = 0
+        self.seen = set(self.path.read_text(encoding="utf-8").splitlines()) if self.path.is_file() else set()
+        self.count = len(self.seen)
 
     def add(self, errors: list[str]) -> None:
         for error in errors:
+            if error in self.seen:  # the same file in a later epoch (its message names it)
+                continue
+            self.seen.add(error)
             self.count += 1
             if self.count <= self.SHOWN:
                 self.console.print(f"[yellow]skipped:[/] {escape(error)}", soft_wrap=True)

@@ -95,3 +95,21 @@ def test_attribute_file_listing_an_image_twice(cli, celeba_root):
     path.write_text("\n".join(lines) + "\n")
     line = one_line_error(celeba_run(cli, celeba_root))
     assert line.endswith(f"list_attr_celeba.txt: line 6 lists '{lines[4].split()[0]}' again (first on line 5)")
+
+
+def test_a_bad_file_is_counted_once_over_epochs_and_resumes(cli, celeba_root, tmp_path):
+    """Three epochs read the bad file three times: one file skipped, named once, listed once;
+    a resumed run goes on counting from its list."""
+    (celeba_root / "img_align_celeba" / "000005.jpg").write_bytes(b"not a jpeg at all")
+    result = celeba_run(cli, celeba_root, "run.iterations=15", "run.skip_bad_files=true")  # 10 images, batch 2: 5 per epoch
+    assert result.exit_code == 0, result.output
+    assert sum("000005.jpg" in line for line in result.output.splitlines()) == 1
+    listed = (tmp_path / "run" / "skipped_files.txt").read_text().splitlines()
+    assert len(listed) == 1 and "000005.jpg" in listed[0]
+    assert [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]["skipped_files"] == 1
+    result = cli("run", CELEBA, "--resume", "run", *small(f"datasets.celeba.root={celeba_root}", "datasets.celeba.test_size=2",
+                                                           "run.num_workers=0", "run.iterations=25", "run.skip_bad_files=true"))
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "run" / "skipped_files.txt").read_text().splitlines()) == 1
+    records = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r for r in records if r["event"] == "train"][-1]["skipped_files"] == 1
