@@ -33,7 +33,7 @@ from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
-from mdt.logbook import Logbook
+from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo
 from mdt.memory import keep_freed_memory
 from mdt.precision import PRECISIONS, choose_precision
@@ -386,6 +386,10 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
                     last_saved = save_checkpoint(components, recipe_text, run_dir, done, streams)
                     loggers.checkpoint(done, last_saved)
                 progress.update(task, completed=done)
+        if main and start >= settings.iterations and metrics_step(run_dir / "log.jsonl") == settings.iterations \
+                and (run_dir / "metrics.json").is_file():  # resumed after its end: measured already, judge kept
+            console.print(f"the run ended at step {start}; its metrics are in {run_dir / 'metrics.json'}", markup=False, soft_wrap=True)
+            return RunResult(run_dir, settings.iterations, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
         metrics = evaluate(components, recipe, registry, run_dir, console) if main else {}
         if metrics:
             logbook.write(settings.iterations, metrics, event="metrics")

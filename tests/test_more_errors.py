@@ -109,3 +109,19 @@ def test_lpips_needs_its_backbone(cli, tmp_path):
     (tmp_path / "lpips.pth").write_bytes(b"x")
     line = one_line_error(cli("eval", "--checkpoint", tmp_path, "--lpips", "lpips.pth"))
     assert line == "error: --lpips needs its backbone: give --alexnet too"
+
+
+def test_resuming_a_finished_run_keeps_its_judge_and_metrics(cli, quickstart_run, tmp_path):
+    import shutil
+
+    from mdt.logbook import read_log
+
+    run = tmp_path / "run"
+    shutil.copytree(quickstart_run, run)
+    judge = (run / "classifier" / "classifier.safetensors").read_bytes()
+    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    result = cli("run", REPO / "recipes" / "quickstart.toml", "--resume", run, *args)
+    assert result.exit_code == 0, result.output
+    assert f"the run ended at step 2; its metrics are in {run / 'metrics.json'}" in result.output
+    assert (run / "classifier" / "classifier.safetensors").read_bytes() == judge  # not trained again
+    assert sum(r["event"] == "metrics" for r in read_log(run / "log.jsonl")) == 1
