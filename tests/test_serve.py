@@ -110,8 +110,9 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
         page.locator(".gallery-item").first.click()
         expect(page.locator("#input-image img").first).not_to_have_attribute("src", uploaded, timeout=60_000)  # not a fixed wait: CI is slow
         sample = _fetch(page, page.locator("#input-image img").first.get_attribute("src"))
+        before = page.locator("#result img").get_attribute("src")  # read before the click: a fast reply would race it
         page.click("#translate")
-        expect(page.locator("#result img")).not_to_have_attribute("src", page.locator("#result img").get_attribute("src"), timeout=60_000)
+        expect(page.locator("#result img")).not_to_have_attribute("src", before, timeout=60_000)
         from_sample = _fetch(page, page.locator("#result img").get_attribute("src"))
         page.click("#grid")
         page.wait_for_selector("#full-grid img", timeout=60_000)
