@@ -118,8 +118,10 @@ def write_all(contents: dict[Path, bytes]) -> None:
         for path, data in contents.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             temporaries[path] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with written_as(path):
-                temporaries[path].write_bytes(data)
+            with written_as(path), open(temporaries[path], "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # as every write of mdt's: on disk before it takes the final name
         for path, tmp in temporaries.items():
             os.replace(tmp, path)
     finally:

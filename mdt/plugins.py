@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
-import re
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -94,8 +93,9 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
         name = manager.get_name(exc.plugin) or str(exc.plugin)
-        hook = m.group(1) if (m := re.search(r"unknown hook '([^']+)'", str(exc))) else "?"
-        known = [n for n in dir(hookspecs) if getattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec", None) is not None]
+        known = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")]
+        hooks = [n for n in dir(exc.plugin) if hasattr(getattr(exc.plugin, n, None), f"{hookspecs.PROJECT}_impl")]
+        hook = next((n for n in hooks if n not in known), "?")
         raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
                        f"'{hook}', which mdt does not define{did_you_mean(hook, known)}") from None
 

@@ -189,14 +189,19 @@ def declaration_slips():
     class TypoReads(Loss):
         reads = {"generator": ("fakes",)}
 
+    class TupleReads(Loss):
+        reads = ("fake",)
+
     return plugin_module("slips", ("generator", "undeclared", Undeclared), ("generator", "string_inputs", StringInputs),
-                         ("loss", "string_reads", StringReads), ("loss", "typo_reads", TypoReads))
+                         ("loss", "string_reads", StringReads), ("loss", "typo_reads", TypoReads),
+                         ("loss", "tuple_reads", TupleReads))
 
 
 @pytest.mark.parametrize("sets,expected", [
     (["networks.generator.type=undeclared"], "type 'undeclared' declares no inputs; method 'stargan' gives its generator (images, labels)"),
     (["networks.generator.type=string_inputs"], "type 'string_inputs' declares inputs = 'images', a string; write a tuple of names: ('images',)"),
     (["losses.adversarial.type=string_reads"], "loss 'string_reads' declares reads['generator'] = 'fake', a string; write a tuple of field names: ('fake',)"),
+    (["losses.adversarial.type=tuple_reads"], "loss 'tuple_reads' declares reads = ('fake',); write a dict of phase: (field, ...)"),
     (["losses.adversarial.type=typo_reads"], "loss 'typo_reads' reads 'fakes', which method 'stargan' does not offer in its generator phase (did you mean 'fake'?)"),
 ])
 def test_declaration_slips_are_named_by_the_check(sets, expected):

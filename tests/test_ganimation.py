@@ -188,3 +188,19 @@ def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):
     assert result.step == 2
     logged = (tmp_path / "run" / "log.jsonl").read_text()
     assert '"G/attention": ' in logged and '"G/attention_smoothness": ' in logged  # the mask losses read its mask
+
+
+def test_a_method_reads_a_networks_output_by_its_declared_name():
+    from mdt.method import output
+
+    class Declares(torch.nn.Module):
+        outputs = ("image", "mask")
+
+    image, mask = torch.zeros(1), torch.ones(1)
+    assert output((image, mask), Declares(), "mask") is mask and output(image, Declares(), "image") is image
+    with pytest.raises(MdtError) as caught:
+        output((image, mask), Declares(), "color")
+    assert str(caught.value) == "network Declares declares no output 'color' (its outputs: image, mask)"
+    with pytest.raises(MdtError) as caught:
+        output(image, Declares(), "mask")
+    assert str(caught.value) == "network Declares declares the outputs (image, mask) but returned one tensor"

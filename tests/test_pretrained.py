@@ -223,3 +223,13 @@ def test_a_folder_it_cannot_write_is_named_as_given(trained, tmp_path):
         assert done.returncode == 2, done.stderr[-3000:]
         assert done.stderr.strip() == "error: cannot write into 'ro': permission denied"
     assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_a_folder_where_a_model_file_goes_is_named_and_nothing_changes(cli, trained, tmp_path):
+    assert cli("save-pretrained", trained, "shared").exit_code == 0
+    (tmp_path / "shared" / "README.md").unlink()
+    (tmp_path / "shared" / "README.md").mkdir()
+    before = sorted(p.name for p in (tmp_path / "shared").iterdir())
+    line = one_line_error(cli("save-pretrained", trained, "shared", "--overwrite"))
+    assert line == "error: 'shared/README.md' is a folder, where the model folder's file README.md goes; move it away first"
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == before
