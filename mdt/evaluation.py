@@ -265,9 +265,7 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
     ``settings`` (``{"protocol": ("--fid-protocol", value)}``: a value from a command-line
     option) go to every metric whose constructor takes them, like ``max_images``, checked
     against the constructor's annotation."""
-    import inspect
-
-    from mdt.recipe import format_value, parameters, type_hints, type_problem
+    from mdt.recipe import expected_type, format_value, parameters, type_hints, type_problem
 
     tables = {t.name: t for t in recipe.section("metrics")}
     if names:  # a recipe's metric by its name, or any registered metric by its type
@@ -287,7 +285,7 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
         for key, (flag, value) in given.items():
             if value is None or key not in parameters(factory):
                 continue
-            problem = type_problem(value, hints.get(key, inspect.Parameter.empty))
+            problem = type_problem(value, expected_type(parameters(factory)[key], hints))
             if problem:
                 raise MdtError(f"{flag} {format_value(value)}: metric '{name}' takes {key} {problem}")
             values[key] = value

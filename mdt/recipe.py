@@ -408,6 +408,25 @@ def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
+DEFAULT_TYPES = (bool, int, float, str)  # bool first: True is an int too
+
+
+def expected_type(param: inspect.Parameter, hints: Mapping[str, Any]) -> Any:
+    """What a key's value must be: its annotation, or, where a plugin left the argument
+    unannotated, the type of its default (``width=64`` takes an integer, ``names=[]`` a
+    list), so a wrong value is refused when the recipe is checked rather than deep in a
+    build. No annotation and no default (or a default of None): anything."""
+    annotation = hints.get(param.name, param.annotation)
+    if annotation is not inspect.Parameter.empty or param.default in (inspect.Parameter.empty, None):
+        return annotation
+    default = param.default
+    if isinstance(default, (list, tuple)):
+        return list
+    if isinstance(default, dict):
+        return dict
+    return next((t for t in DEFAULT_TYPES if isinstance(default, t)), inspect.Parameter.empty)
+
+
 def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, Any], factory, injected: Mapping[str, str]) -> None:
     """Check one table's keys against ``factory``'s signature; ``injected`` names are mdt's to fill."""
     params = parameters(factory)
@@ -421,8 +440,7 @@ def _check_table_arguments(recipe: Recipe, address: str, arguments: dict[str, An
             hint = did_you_mean(key, [*settable, "type"])  # a misspelt 'type' itself lands here too
             listing = "" if hint else f"; keys: {', '.join(settable) if settable else 'none'}"
             raise MdtError(f"{where} unknown key '{key}'{hint}{listing}")
-        expected = hints.get(key, params[key].annotation)
-        problem = type_problem(value, expected)
+        problem = type_problem(value, expected_type(params[key], hints))
         if problem:
             raise MdtError(f"{where} key '{key}' = {format_value(value)}: expected {problem}")
     for name, param in params.items():

@@ -239,3 +239,41 @@ def test_a_loss_that_forgets_its_weight_is_named_when_built():
     with pytest.raises(MdtError) as caught:
         build(recipe, registry)
     assert "[losses.smooth] loss 'no_weight' has no number 'weight' once built" in str(caught.value)
+
+
+class Unannotated(Loss):
+    """A third party's loss whose arguments carry defaults but no annotations."""
+
+    reads = {"generator": ("fake",)}
+
+    def __init__(self, weight=1.0, power=2, names=(), smooth=True, note="", anything=None) -> None:
+        super().__init__(weight)
+        self.power, self.names, self.smooth, self.anything = power, names, smooth, anything
+
+    def __call__(self, phase, state):
+        return state.fake.abs().pow(self.power).mean(), {}
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("power", "2", "key 'power' = \"2\": expected an integer"),
+    ("power", 1.5, "key 'power' = 1.5: expected an integer"),
+    ("weight", "high", "key 'weight' = \"high\": expected a number"),
+    ("names", "eyes", "key 'names' = \"eyes\": expected a list"),
+    ("smooth", 1, "key 'smooth' = 1: expected true or false"),
+    ("note", 3, "key 'note' = 3: expected a string"),
+])
+def test_an_unannotated_argument_takes_its_defaults_type(key, value, expected):
+    """Where a plugin annotates nothing, the recipe check still refuses a value its default
+    shows is wrong, naming the table and key; a default of None takes anything."""
+    from mdt.errors import MdtError
+    from mdt.recipe import validate
+
+    registry = load_plugins(extra={"bare": plugin_module("bare", ("loss", "bare", Unannotated))}).registry
+    recipe = load_recipe(STARGAN, [], registry)
+    recipe.data["losses"]["bare"] = {"type": "bare", "weight": 0.5, "power": 3, "names": ["a"], "smooth": False,
+                                     "note": "n", "anything": "x"}
+    validate(recipe, registry)  # values of the defaults' types, and anything for None, pass
+    recipe.data["losses"]["bare"][key] = value
+    with pytest.raises(MdtError) as caught:
+        validate(recipe, registry)
+    assert f"[losses.bare] {expected}" in str(caught.value), str(caught.value)
