@@ -512,7 +512,7 @@ def export_command(checkpoint: Path, fmt: str, out: Path, overwrite: bool) -> No
 @click.argument("source", metavar="RUN_OR_FILE", type=click.Path(path_type=Path))
 @click.argument("out", metavar="DIR", type=FolderPath("DIR", "a folder for the model"))
 @click.option("--license", "licence", help="The weights' licence as a Hub identifier (mit, apache-2.0, cc-by-nc-4.0, ...); "
-              "default: the one an imported checkpoint records, else other.")
+              "default: the one an imported checkpoint records, else 'not stated' (other on the Hub).")
 @click.option("--overwrite", is_flag=True, help="Replace files already in DIR.")
 def save_pretrained_command(source: Path, out: Path, licence: str | None, overwrite: bool) -> None:
     """Write a model folder to share (Hub layout): model.safetensors, recipe, labels,

@@ -54,6 +54,7 @@ def from_hub(location: str) -> Path:
         raise MdtError(f"'{location}': {str(exc).splitlines()[0]}") from None
 
 
+NOT_STATED = "not stated"  # the card of a model saved without a licence: "other" on the Hub, named so
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
 
 
@@ -67,7 +68,8 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     folder beside ``out``, so a failure leaves ``out`` as it was."""
     file = ckpt.resolve(source)
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
-    licence = _licence(licence, saved.licence, say)
+    notes: list[str] = []  # said once every check has passed: a refused command prints one line
+    licence = _licence(licence, saved.licence, notes.append)
     if out.exists() and not out.is_dir():
         raise MdtError(f"'{out}' is a file; give a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -82,10 +84,13 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     for folder in (out, out.parent):  # the temporary folder goes beside out, and its files into out
         if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
             raise MdtError(f"cannot write into '{folder}': permission denied")
+    for note in notes:
+        say(note)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
         ready = Path(scratch)
         ckpt.save_model(ready / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
-                        schemas=saved.schemas, origin=saved.origin, licence=licence)
+                        schemas=saved.schemas, origin=saved.origin,
+                        licence="" if licence == NOT_STATED else licence)  # a file records only a licence given
         (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
         (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
         if metrics:
@@ -106,11 +111,17 @@ def _licence(given: str | None, recorded: str | None, say) -> str:
     """``--license`` as the Hub's lowercase identifier; an import's upstream licence
     replaced by another is said aloud (the upstream terms still bind the weights)."""
     if given is None:
-        return recorded or "other"
+        if not recorded:
+            say(f"note: no --license given; the card says the licence is {NOT_STATED} "
+                "(pass --license mit, apache-2.0, cc-by-4.0 or another Hub identifier to state one)")
+        return recorded or NOT_STATED
     licence = given.strip().lower()
     if not LICENCE.fullmatch(licence):
         raise MdtError(f"--license {given!r}: expected a licence identifier of the Hugging Face Hub, such as "
                        "mit, apache-2.0, cc-by-4.0, cc-by-nc-4.0 or other")
+    if licence == "other":
+        say("note: --license other: add license_name (an id of yours) and license_link (a URL, or LICENSE for a "
+            "file you put in the folder) to README.md's front matter; the Hub asks for both")
     if recorded and recorded != licence:
         say(f"note: the weights were imported under {recorded}; the card now says {licence}, "
             f"which does not lift the upstream terms")
@@ -168,6 +179,14 @@ def _card_metrics(card: Path) -> dict[str, float]:
     return found
 
 
+def _licence_text(licence: str) -> str:
+    if licence == NOT_STATED:
+        return "not stated by whoever saved the model; ask them before you reuse the weights"
+    if licence == "other":
+        return "the author's own (license_name and license_link above)"
+    return licence
+
+
 def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool) -> str:
     recipe = tomllib.loads(saved.recipe_text)
     method = recipe.get("method", {}).get("type", "?")
@@ -175,7 +194,8 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
     labels = [name for schema in saved.schemas for name in schema.names]
     name = out.resolve().name
     # YAML front matter; lists and keys in JSON's syntax, which YAML reads as written
-    front = ["---", "library_name: mdt", f"license: {json.dumps(licence)}", "pipeline_tag: image-to-image",
+    hub_licence = ["license: other", 'license_name: "not-stated"'] if licence == NOT_STATED else [f"license: {json.dumps(licence)}"]
+    front = ["---", "library_name: mdt", *hub_licence, "pipeline_tag: image-to-image",
              f"tags: {json.dumps(['mdt', method, 'image-to-image'])}", f"datasets: {json.dumps(datasets)}",
              f"labels: {json.dumps(labels)}"]
     if metrics:  # the Hub's form: metric ids in "metrics", the values in "model-index"
@@ -188,7 +208,7 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
     made = (f"A `{method}` model imported from {saved.origin} (its step {saved.step})" if saved.origin
             else f"A `{method}` model trained with mdt for {saved.step} iterations")
     body = [f"# {name}", "", f"{made}, on {', '.join(datasets)}.", "",
-            f"Licence: {licence}.", "",
+            f"Licence: {_licence_text(licence)}.", "",
             "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".", ""]
     if metrics:
         body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]

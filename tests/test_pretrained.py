@@ -97,9 +97,27 @@ def test_imported_official_weights_carry_their_upstream_licence(cli, tmp_path):
     assert ckpt.read(tmp_path / "shared" / "model.safetensors").licence == "cc-by-nc-4.0"
 
 
-def test_a_run_of_ones_own_has_licence_other_unless_given(cli, trained, tmp_path):
-    assert cli("save-pretrained", trained, "shared").exit_code == 0
-    assert yaml.safe_load((tmp_path / "shared" / "README.md").read_text().split("---\n")[1])["license"] == "other"
+def test_a_run_of_ones_own_says_its_licence_is_not_stated_unless_given(cli, trained, tmp_path):
+    """The Hub's form for a licence not in its list is "other" with a license_name; a card
+    saved without --license says the licence was not stated, and the command says so."""
+    result = cli("save-pretrained", trained, "shared")
+    assert result.exit_code == 0 and "note: no --license given" in result.output
+    text = (tmp_path / "shared" / "README.md").read_text()
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert (front["license"], front["license_name"]) == ("other", "not-stated")
+    assert "Licence: not stated by whoever saved the model" in text
+    assert ckpt.read(tmp_path / "shared" / "model.safetensors").licence == ""  # nothing recorded as if chosen
+    result = cli("save-pretrained", "shared", "mit", "--license", "MIT")  # stated later: no "imported under" note
+    assert result.exit_code == 0 and "note" not in result.output, result.output
+    assert yaml.safe_load((tmp_path / "mit" / "README.md").read_text().split("---\n")[1])["license"] == "mit"
+    assert "license_name" not in (tmp_path / "mit" / "README.md").read_text()
+
+
+def test_licence_other_asks_for_its_name_and_link(cli, trained, tmp_path):
+    result = cli("save-pretrained", trained, "shared", "--license", "other")
+    assert result.exit_code == 0 and "add license_name" in result.output and "license_link" in result.output
+    front = yaml.safe_load((tmp_path / "shared" / "README.md").read_text().split("---\n")[1])
+    assert front["license"] == "other"
 
 
 def test_eval_of_a_hub_model_asks_for_a_report_folder(cli):
