@@ -40,6 +40,7 @@ FORMAT = "mdt-checkpoint-2"
 READABLE = ("mdt-checkpoint-1", FORMAT)  # 1: before the generic core; same keys, no 'content'
 MODEL, CLASSIFIER = "model", "classifier"
 PRETRAINED_FILE = "model.safetensors"  # a model folder's one checkpoint (mdt/pretrained.py)
+CLASSIFIER_FILE = "classifier.safetensors"  # a judge's folder's one file (mdt/evaluation.py)
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
 TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
 JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy")
@@ -390,6 +391,16 @@ def prune(directory: str | Path, keep: int) -> None:
         return
     for old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
+
+
+def resolve_any(path: str | Path) -> Path:
+    """:func:`resolve`, or the judge classifier of a folder that holds one and no model."""
+    try:
+        return resolve(path)
+    except MdtError:
+        if not (Path(path) / CLASSIFIER_FILE).is_file():
+            raise
+        return Path(path) / CLASSIFIER_FILE
 
 
 def resolve(path: str | Path) -> Path:

@@ -686,14 +686,15 @@ def checkpoint() -> None:
 @checkpoint.command("info")
 @click.argument("path", type=click.Path(path_type=Path))
 def checkpoint_info(path: Path) -> None:
-    """Show what a checkpoint holds: a model's step, recipe and labels, or a judge's
-    backbone, labels and accuracy; its tensors and their sizes."""
+    """Show what a checkpoint holds (PATH: a file, a run or model folder, or a judge's
+    folder): a model's step, recipe and labels, or a judge's backbone, labels and
+    accuracy; its tensors and their sizes."""
     from mdt import checkpoint as ckpt
 
     def say(text: str) -> None:
         console.print(text, markup=False, soft_wrap=True)
 
-    file = ckpt.resolve(path)
+    file = ckpt.resolve_any(path)
     saved = ckpt.read(file)
     step = f"  step {saved.step}" if saved.content == ckpt.MODEL else ""  # a judge's steps are in its table
     say(f"{file}  {saved.content}{step}  mdt {saved.version}")

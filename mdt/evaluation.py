@@ -30,7 +30,7 @@ from mdt.labels import LabelSchema, column_labels, part_agrees, set_labels
 from mdt.recipe import Recipe, Table
 from mdt.registry import Registry
 
-CLASSIFIER_FILE = "classifier.safetensors"
+CLASSIFIER_FILE = ckpt.CLASSIFIER_FILE
 DEFAULT_CLASSIFIER = {"type": "timm"}
 
 

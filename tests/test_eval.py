@@ -4,6 +4,7 @@ of the pretrained feature networks, and the report end to end."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -210,6 +211,12 @@ def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):
     result = cli("train-classifier", QUICKSTART, "--out", tmp_path / "judge", *small(*TINY))
     assert result.exit_code == 0, result.output
     assert "real_accuracy" in result.output and (tmp_path / "judge" / "classifier.safetensors").is_file()
+    accuracy = float(re.search(r"real_accuracy\D*([0-9.]+)", result.output).group(1))
+    for folder in (tmp_path / "judge", trained / "classifier"):  # the folder train-classifier wrote, and a run's
+        shown = cli("checkpoint", "info", folder)
+        assert shown.exit_code == 0, shown.output
+        assert f"{folder / 'classifier.safetensors'}  classifier" in shown.output
+    assert f"{accuracy:.4f}" in cli("checkpoint", "info", tmp_path / "judge").output
     result = cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out", "--metric", "accuracy")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
