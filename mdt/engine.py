@@ -112,6 +112,9 @@ def restore_newest(components: Components, found: list[Path], main: bool, consol
                 os.replace(path, aside)
             console.print(f"skipped {path.name}: {exc}; kept as {aside.name}", markup=False, soft_wrap=True)
             continue
+        if saved.step > components.settings.iterations:  # training backwards is not a thing: say so, touch nothing
+            raise MdtError(f"'{path.parent.parent}' is at step {saved.step}, past [run] iterations = "
+                           f"{components.settings.iterations}; give iterations of at least {saved.step} to go on")
         restored = restore(components, saved, path)
         console.print(f"resuming {path.parent.parent} from step {saved.step} ({path.name})", markup=False, soft_wrap=True)
         return restored
@@ -438,6 +441,8 @@ def open_streams(components: Components, registry: Registry, train_sets: list, c
                                 **stream.options)
             except (TypeError, ValueError) as exc:
                 raise MdtError(f"sampler '{stream.sampler}' of the method's '{role}' batches: {exc}") from None
+            except MdtError as exc:  # the training split of which dataset: there may be several
+                raise MdtError(f"{components.recipe.source}: [datasets.{components.dataset_names[i]}] training split: {exc}") from None
             plan.append((i, role))
             streams.append(BatchStream(dataset, order, settings.num_workers, consumed=start))
     return plan, streams

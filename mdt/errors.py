@@ -29,8 +29,10 @@ def closest_first(word: str, choices: Iterable[str]) -> list[str]:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when something close to ``word`` exists, else ``''``."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    choices = list(choices)
+    by_case = {choice.casefold(): choice for choice in choices}  # HAPPY for happy: the same word
+    matches = difflib.get_close_matches(word.casefold(), list(by_case), n=1, cutoff=0.6)
+    return f" (did you mean '{by_case[matches[0]]}'?)" if matches else ""
 
 
 def os_error_line(exc: OSError) -> str:

@@ -41,6 +41,9 @@ class LabelSchema:
     continuous: bool = False
 
     def __post_init__(self) -> None:
+        twice = sorted({name for name in self.names if self.names.count(name) > 1})
+        if twice:  # two columns of one meaning: a model that learns both of them, contradicting each other
+            raise ValueError(f"label '{twice[0]}' is listed twice; list each label once")
         for group in self.exclusive:
             for name in group:
                 if name not in self.names:
@@ -107,6 +110,8 @@ def parse_assignments(text: str | None, what: str) -> dict[str, float]:
         name = name.strip()
         if not name:
             raise MdtError(f"{what} '{text}': empty label name; write names like Blond_Hair,Male=0")
+        if name in values:  # Male,Male=0: which did they mean?
+            raise MdtError(f"{what} '{text}' names '{name}' twice; give each label once")
         if not sep:
             values[name] = 1.0
             continue

@@ -125,3 +125,31 @@ def test_resuming_a_finished_run_keeps_its_judge_and_metrics(cli, quickstart_run
     assert f"the run ended at step 2; its metrics are in {run / 'metrics.json'}" in result.output
     assert (run / "classifier" / "classifier.safetensors").read_bytes() == judge  # not trained again
     assert sum(r["event"] == "metrics" for r in read_log(run / "log.jsonl")) == 1
+
+
+def test_resuming_with_fewer_iterations_than_done_is_refused_and_touches_nothing(cli, quickstart_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(quickstart_run, run)
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
+                 "run.iterations=1")
+    line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--resume", run, *args))
+    assert line == f"error: '{run}' is at step 2, past [run] iterations = 1; give iterations of at least 2 to go on"
+    after = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before  # no resumed recipe, no log line, no checkpoint
+
+
+@pytest.mark.parametrize("override,expected", [
+    ('datasets.rafd.expressions=["angry","angry","happy"]', "[datasets.rafd] rafd: label 'angry' is listed twice"),
+    ("run.batch_size=40", "[datasets.rafd] training split: the dataset has 16 images, fewer than the batch size 40"),
+])
+def test_a_data_mistake_names_its_dataset_table(cli, tmp_path, override, expected):
+    """A label listed twice would train two contradicting columns; a batch larger than a
+    dataset must say which of the recipe's datasets is too small."""
+    root = write_rafd(tmp_path / "RaFD", per_class=2)
+    line = one_line_error(cli("run", REPO / "recipes" / "stargan_rafd.toml", "--out", "run",
+                              *small(f"datasets.rafd.root={root}", override)))
+    assert expected in line, line
+    assert not (tmp_path / "run" / "checkpoints").exists()

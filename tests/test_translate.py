@@ -63,6 +63,8 @@ def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
         (["--to", "Glasses", "--num", "3"], "--num 3: this model gives one output per request; its outputs do not vary"),
         (["--grid", "--to", "Glasses"], "--to is not for a grid: a grid shows every target"),
         (["--to", "Glasses=yes"], "--to 'Glasses=yes': the value must be a number such as 0 or 1"),
+        (["--to", "Glasses,Glasses=0"], "--to 'Glasses,Glasses=0' names 'Glasses' twice; give each label once"),
+        (["--to", "GLASSES"], "unknown label 'GLASSES' (did you mean 'Glasses'?)"),
     ],
 )
 def test_bad_requests_are_one_line(cli, trained, photo, args, expected):
