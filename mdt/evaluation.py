@@ -27,11 +27,11 @@ from mdt.build import Components, instantiate
 from mdt.data import collate
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema, column_labels, part_agrees, set_labels
-from mdt.recipe import Recipe, Table
+from mdt.recipe import SECTIONS, Recipe, Table
 from mdt.registry import Registry
 
 CLASSIFIER_FILE = ckpt.CLASSIFIER_FILE
-DEFAULT_CLASSIFIER = {"type": "timm"}
+DEFAULT_CLASSIFIER = SECTIONS["classifier"].default
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Section:
     kind: str
     many: bool = False
     required: bool = True
+    default: Mapping[str, Any] | None = None  # the table a recipe without it gets; --set may then set its keys
 
 
 RUN = "run"
@@ -58,7 +59,7 @@ SECTIONS: dict[str, Section] = {
     "losses": Section("loss", many=True),
     "method": Section("method"),
     "metrics": Section("metric", many=True, required=False),
-    "classifier": Section("classifier", required=False),  # the judge of translations (mdt eval)
+    "classifier": Section("classifier", required=False, default={"type": "timm"}),  # the judge of translations (mdt eval)
     LOGGERS: Section("logger", many=True, required=False),  # trackers besides log.jsonl (mdt.loggers)
 }
 
@@ -292,6 +293,8 @@ def apply_override(recipe: Recipe, override: str, roles: Mapping[str, Any] = {})
     value = parse_value(raw.strip())
     if head == RUN:
         recipe.data.setdefault(RUN, {})  # [run] may be left out of a recipe; it can still be set
+    elif head in SECTIONS and SECTIONS[head].default is not None and head not in recipe.data and table_path == head:
+        recipe.data[head] = dict(SECTIONS[head].default)  # the table the recipe gets anyway, now with this key
     node: Any = recipe.data
     walked = []
     for part in table_path.split("."):

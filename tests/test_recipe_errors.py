@@ -125,6 +125,20 @@ def test_set_overrides_and_show_resolves_defaults(cli, tmp_path):
     assert "generator" not in shown["method"]  # nor the method's networks
 
 
+def test_set_reaches_the_judge_of_a_recipe_without_a_classifier_table(cli):
+    """[classifier] is optional (the default judge); --set classifier.KEY sets that judge's
+    key rather than failing for want of the table."""
+    import tomllib
+
+    recipe = REPO / "recipes" / "stargan_rafd.toml"
+    assert "[classifier]" not in recipe.read_text()
+    result = cli("recipe", "show", recipe, "--set", "classifier.steps=3")
+    assert result.exit_code == 0, result.output
+    judge = tomllib.loads(result.output)["classifier"]
+    assert (judge["type"], judge["steps"]) == ("timm", 3)
+    assert "has no table [metrics]" in one_line_error(cli("recipe", "show", recipe, "--set", "metrics.fid.max_images=3"))
+
+
 def test_set_accepts_a_bare_path(cli, tmp_path, celeba_root):
     path = REPO / "recipes" / "stargan_celeba.toml"
     result = cli("recipe", "show", path, "--set", f"datasets.celeba.root={celeba_root}")
