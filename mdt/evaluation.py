@@ -118,12 +118,12 @@ class Evaluation:
         return self._classifier
 
     def batches(self, dataset: int, max_images: int, split: str = "test") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(images in [-1, 1] on the device, labels) of the first ``max_images`` items of a split.
-        Unreadable files are left out: a metric reads what can be read."""
+        """(images in [-1, 1] on the device, labels) of ``max_images`` items of a split, spread
+        evenly over it (:func:`spread`). Unreadable files are left out: a metric reads what can be read."""
         items = (self.components.test_sets if split == "test" else self.components.train_sets)[dataset]
-        count = min(len(items), max_images)
-        for start in range(0, count, self.batch_size):
-            raw = collate([items[i] for i in range(start, min(count, start + self.batch_size))])
+        chosen = spread(len(items), max_images)
+        for start in range(0, len(chosen), self.batch_size):
+            raw = collate([items[i] for i in chosen[start:start + self.batch_size]])
             if raw.images.numel() == 0:
                 continue
             images = self.components.augmentation(raw.images.to(self.device), train=False)
@@ -186,6 +186,15 @@ def build_classifier(recipe: Recipe, registry: Registry, schemas: list[LabelSche
 
 
 @torch.no_grad()
+def spread(total: int, count: int) -> list[int]:
+    """``count`` indices of ``total`` items, evenly spaced from the first: a split listed in
+    folder order (RaFD: one expression after another) is sampled across all its classes,
+    where its first ``count`` items would hold only the first few."""
+    if count >= total:
+        return list(range(total))
+    return [i * total // count for i in range(count)]
+
+
 def real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
     """The judge on real held-out images: overall and per label (``real/<label>``).
     Kept in the evaluation's cache: the accuracy metric and the judge's file both report it."""
@@ -201,13 +210,19 @@ def _real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
     for dataset, schema in enumerate(evaluation.schemas):
         for images, labels in evaluation.batches(dataset, max_images):
             correct = part_agrees(schema, evaluation.classifier.predict(images, dataset), labels)
-            right += correct.sum().item()
-            total += correct.numel()
+            if schema.categorical:  # one class per image: right or wrong as a whole; per class, its images read as it
+                whole = correct.all(dim=1)
+                right += whole.sum().item()
+                total += whole.numel()
+            else:
+                right += correct.sum().item()
+                total += correct.numel()
             for column, label in enumerate(schema.names):
                 entry = hits.setdefault(f"real/{label}", [0.0, 0.0])
-                entry[0] += correct[:, column].sum().item()
-                entry[1] += correct.shape[0]
-    return {"real_accuracy": right / max(1.0, total), **{k: h / max(1.0, n) for k, (h, n) in hits.items()}}
+                counted = labels[:, column] == 1 if schema.categorical else torch.ones_like(correct[:, column])
+                entry[0] += (correct[:, column] & counted).sum().item()
+                entry[1] += counted.sum().item()
+    return {"real_accuracy": right / max(1.0, total), **{k: h / n for k, (h, n) in hits.items() if n}}  # no images: no value
 
 
 def save_classifier(classifier, table: Table, schemas: list[LabelSchema], directory: Path, accuracy: Mapping[str, float]) -> Path:

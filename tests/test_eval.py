@@ -89,6 +89,33 @@ def test_accuracy_and_cycle_error_on_constructed_translations_are_exact():
     assert cycle["l1"] == pytest.approx(0.5) and set(cycle) == {"l1", "l1/a", "l1/b", "pair/a->b", "pair/b->a"}
 
 
+class _FirstClassJudge:
+    """Reads every image as the first class."""
+
+    feature_space = "test"
+
+    def predict(self, images, dataset):
+        return torch.nn.functional.one_hot(torch.zeros(len(images), dtype=torch.long), 4).float()
+
+
+def test_a_judge_of_one_class_per_image_is_scored_per_image_and_per_class_on_a_spread_sample():
+    """RaFD-like held-out images in folder order (three of each of four classes): with
+    --max-images 4 every class is sampled, not only the first; a judge that always reads
+    the first class is right on that class's images alone (1 of 4), and per class it is
+    its recall: 1 for the first, 0 for the others."""
+    from mdt.evaluation import real_accuracy, spread
+
+    assert spread(12, 4) == [0, 3, 6, 9] and spread(5, 9) == [0, 1, 2, 3, 4] and spread(10, 3) == [0, 3, 6]
+    schema = LabelSchema("expressions", ("angry", "happy", "sad", "calm"), categorical=True)
+    items = [{"image": torch.zeros((3, 4, 4), dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(c), 4).float()}
+             for c in range(4) for _ in range(3)]
+    components = SimpleNamespace(device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items],
+                                 augmentation=lambda x, train: x.float() / 127.5 - 1)
+    evaluation = Evaluation(components, make_classifier=None, classifier=_FirstClassJudge(), batch_size=3)
+    values = real_accuracy(evaluation, 4)
+    assert values == {"real_accuracy": 0.25, "real/angry": 1.0, "real/happy": 0.0, "real/sad": 0.0, "real/calm": 0.0}
+
+
 def test_inception_features_match_pytorch_fid(tmp_path, monkeypatch):
     """Same weights file, same images: the same 2048 features and the same FID as pytorch-fid."""
     pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")

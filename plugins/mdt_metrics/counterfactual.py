@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from mdt.data import collate
-from mdt.evaluation import Evaluation
+from mdt.evaluation import Evaluation, spread
 from mdt_metrics.pairs import HeldOutMetric
 
 
@@ -33,9 +33,9 @@ class CounterfactualError(HeldOutMetric):
         for dataset, items in enumerate(evaluation.components.test_sets):
             if not hasattr(items, "counterfactual"):
                 continue
-            count = min(len(items), self.max_images)
-            for start in range(0, count, evaluation.batch_size):
-                indices = list(range(start, min(count, start + evaluation.batch_size)))
+            chosen = spread(len(items), self.max_images)  # the images every other metric measures
+            for start in range(0, len(chosen), evaluation.batch_size):
+                indices = chosen[start:start + evaluation.batch_size]
                 raw = collate([items[i] for i in indices])
                 images = evaluation.components.augmentation(raw.images.to(evaluation.device), train=False)
                 labels = raw.labels.to(evaluation.device)
