@@ -47,6 +47,25 @@ def test_attribute_file_with_a_short_row(cli, celeba_root):
     assert "list_attr_celeba.txt: line 5 has" in line and "expected 40" in line
 
 
+def test_attribute_file_with_a_value_other_than_1_or_minus_1(cli, celeba_root):
+    path = celeba_root / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    fields = lines[4].split()
+    fields[3] = "0"  # the third attribute: Attractive
+    lines[4] = " ".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    line = one_line_error(celeba_run(cli, celeba_root))
+    assert line.endswith("list_attr_celeba.txt: line 5 gives Attractive the value '0'; expected 1 or -1"), line
+
+
+def test_a_dataset_root_that_is_a_file_is_named_as_such(cli, tmp_path):
+    (tmp_path / "root").write_text("not a folder")
+    line = one_line_error(celeba_run(cli, tmp_path / "root"))
+    assert "root '" in line and "is a file; give the CelebA folder that holds list_attr_celeba.txt and img_align_celeba/" in line
+    line = one_line_error(cli("run", RAFD, "--out", "run", *small(f"datasets.rafd.root={tmp_path / 'root'}")))
+    assert line.endswith(f"dataset folder '{tmp_path / 'root'}' is a file; give the folder of class folders"), line
+
+
 def test_truncated_image_is_named_and_nothing_is_written(cli, celeba_root, tmp_path):
     bad = celeba_root / "img_align_celeba" / "000005.jpg"
     bad.write_bytes(bad.read_bytes()[:300])
@@ -76,6 +95,13 @@ def test_missing_expression_folder(cli, rafd_root):
     shutil.rmtree(rafd_root / "train" / "happy")
     line = one_line_error(cli("run", RAFD, "--out", "run", *small(f"datasets.rafd.root={rafd_root}", "run.num_workers=0")))
     assert "train/happy' does not exist" in line
+
+
+def test_an_empty_test_folder_says_it_holds_no_class_folders(cli, rafd_root):
+    shutil.rmtree(rafd_root / "test")
+    (rafd_root / "test").mkdir()
+    line = one_line_error(cli("run", RAFD, "--out", "run", *small(f"datasets.rafd.root={rafd_root}", "run.num_workers=0")))
+    assert line.endswith(f"test/angry' does not exist; '{rafd_root / 'test'}' holds no class folders"), line
 
 
 def test_image_too_small_for_the_crop(cli, celeba_root):

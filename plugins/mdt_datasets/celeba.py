@@ -37,12 +37,10 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int
             continue
         if len(fields) != len(names) + 1:
             raise MdtError(f"{path}: line {number} has {len(fields) - 1} values, expected {len(names)}")
-        try:
-            values = [int(v) for v in fields[1:]]
-        except ValueError:
-            raise MdtError(f"{path}: line {number} has a value that is not 1 or -1") from None
-        if any(v not in (1, -1) for v in values):
-            raise MdtError(f"{path}: line {number} has a value that is not 1 or -1")
+        wrong = [(name, v) for name, v in zip(names, fields[1:], strict=True) if v not in ("1", "-1")]
+        if wrong:
+            raise MdtError(f"{path}: line {number} gives {wrong[0][0]} the value '{wrong[0][1]}'; expected 1 or -1")
+        values = [int(v) for v in fields[1:]]
         if fields[0] in first_line:  # two label rows for one image: which is right cannot be told
             raise MdtError(f"{path}: line {number} lists '{fields[0]}' again (first on line {first_line[fields[0]]})")
         first_line[fields[0]] = number
@@ -94,6 +92,8 @@ class CelebA(ImageFiles):
         attribute_file: str = "list_attr_celeba.txt",
     ) -> None:
         root_path = Path(root)
+        if root_path.exists() and not root_path.is_dir():
+            raise MdtError(f"root '{root}' is a file; give the CelebA folder that holds {attribute_file} and {images}/")
         attr_path = root_path / attribute_file
         image_dir = root_path / images
         if not attr_path.is_file():

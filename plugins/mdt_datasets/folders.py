@@ -43,7 +43,8 @@ class DomainFolders(ImageFiles):
     ) -> None:
         base = Path(root)
         if not base.is_dir():
-            raise MdtError(f"dataset folder '{root}' does not exist")
+            raise MdtError(f"dataset folder '{root}' is a file; give the folder of class folders" if base.exists()
+                           else f"dataset folder '{root}' does not exist")
         folder, has_splits = _split_root(base, split)
         found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         wanted = list(domains) or found
@@ -56,7 +57,8 @@ class DomainFolders(ImageFiles):
         for index, domain in enumerate(wanted):
             directory = folder / domain
             if not directory.is_dir():
-                raise MdtError(f"class folder '{directory}' does not exist{did_you_mean(domain, found)}; found: {', '.join(found)}")
+                listing = f"found: {', '.join(found)}" if found else f"'{folder}' holds no class folders"
+                raise MdtError(f"class folder '{directory}' does not exist{did_you_mean(domain, found)}; {listing}")
             images = sorted(p for p in directory.iterdir() if p.is_file() and is_image(p))
             if not images:
                 raise MdtError(f"class folder '{directory}' holds no images")
@@ -107,7 +109,8 @@ class CSVAttributes(ImageFiles):
         image_dir = Path(root)
         csv_path = Path(csv_file) if Path(csv_file).is_absolute() else image_dir / csv_file
         if not image_dir.is_dir():
-            raise MdtError(f"image folder '{root}' does not exist")
+            raise MdtError(f"image folder '{root}' is a file; give the folder of images" if image_dir.exists()
+                           else f"image folder '{root}' does not exist")
         try:
             with open(csv_path, newline="", encoding="utf-8") as f:
                 table = list(csv.reader(f))
