@@ -581,7 +581,7 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
     folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
                                     max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare,
                                     settings={"protocol": ("--fid-protocol", fid_protocol), "seeds": ("--seeds", seeds)})
-    console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False)
+    console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False, soft_wrap=True)
 
 
 @main.command()

@@ -14,6 +14,7 @@ import math
 import os
 import random
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo
 from mdt.memory import keep_freed_memory
 from mdt.precision import PRECISIONS, choose_precision
-from mdt.recipe import Recipe, missing_package, parse_recipe, resolved
+from mdt.recipe import Recipe, format_value, missing_package, parse_recipe, resolved
 from mdt.registry import Registry
 from mdt.runfolder import CACHE_NAME, RunLock, holds_files, is_started_run
 
@@ -198,7 +199,7 @@ class SkippedFiles:
             if self.count <= self.SHOWN:
                 self.console.print(f"[yellow]skipped:[/] {escape(error)}", soft_wrap=True)
             elif self.count == self.SHOWN + 1:
-                self.console.print(f"[yellow]more files skipped:[/] each is listed in {escape(str(self.path))}")
+                self.console.print(f"[yellow]more files skipped:[/] each is listed in {escape(str(self.path))}", soft_wrap=True)
             if self.main:
                 with open(self.path, "a", encoding="utf-8") as f:
                     f.write(error + "\n")
@@ -351,9 +352,12 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
             console.print(line, markup=False, soft_wrap=True)
         console.print(f"run folder: {run_dir}", markup=False, soft_wrap=True)
         recipe_file = run_dir / "recipe.toml"
-        if recipe_file.exists() and not same_recipe(recipe_file, recipe_text, registry):
+        changes = recipe_changes(recipe_file, recipe_text, registry) if recipe_file.exists() else []
+        if changes:
             recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
-            console.print(f"[yellow]the recipe differs from the run's recipe.toml; this one is saved as {recipe_file.name}[/]")
+            listed = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+            console.print(f"[yellow]the recipe differs from the run's recipe.toml ({escape(listed)}); this one is saved as "
+                          f"{escape(recipe_file.name)}[/]", soft_wrap=True)
         recipe_file.write_text(recipe_text, encoding="utf-8")
     logbook = Logbook(run_dir, resumed_from=start if resume else None) if main else None
     if saved is not None:
@@ -414,16 +418,31 @@ def check_finite(values: dict[str, float], step: int, last_saved: Path | None, t
             raise MdtError(f"{where} at step {step + 1}{kept}")
 
 
-def same_recipe(recipe_file: Path, recipe_text: str, registry: Registry) -> bool:
-    """Whether a run's recipe.toml says what ``recipe_text`` says (an older mdt wrote
-    the same recipe in an older layout)."""
+def recipe_changes(recipe_file: Path, recipe_text: str, registry: Registry) -> list[str]:
+    """What ``recipe_text`` changes of a run's recipe.toml, as ``table.key: old -> new``
+    (an older mdt wrote the same recipe in an older layout: no change); empty when nothing."""
     text = recipe_file.read_text(encoding="utf-8")
     if text == recipe_text:
-        return True
+        return []
     try:
-        return resolved(parse_recipe(text, str(recipe_file), registry=registry), registry).to_toml() == recipe_text
-    except MdtError:
-        return False
+        old = tomllib.loads(resolved(parse_recipe(text, str(recipe_file), registry=registry), registry).to_toml())
+    except (MdtError, tomllib.TOMLDecodeError):
+        return ["the old one could not be read"]
+    before, after = _flat(old), _flat(tomllib.loads(recipe_text))
+    return [f"{key}: {format_value(before[key]) if key in before else '(none)'} -> "
+            f"{format_value(after[key]) if key in after else '(none)'}"
+            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
+
+
+def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
+    """A recipe's values by dotted address: ``{"run.iterations": 10, ...}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def open_streams(components: Components, registry: Registry, train_sets: list, consumed: list[int], topology) -> tuple[list[tuple[int, str]], list[BatchStream]]:

@@ -109,8 +109,9 @@ class Evaluation:
         """The judge: the one given, or one trained now on the real training images."""
         if self._classifier is None:
             classifier = self._make_classifier()
-            total = getattr(classifier, "steps", 0) * len(self.components.train_sets)
-            self.console.print(f"training the judge classifier ({classifier.feature_space}, {total} steps)", markup=False)
+            steps, datasets = getattr(classifier, "steps", 0), len(self.components.train_sets)
+            count = f"{steps} steps" if datasets == 1 else f"{steps} steps on each of {datasets} datasets"
+            self.console.print(f"training the judge classifier ({classifier.feature_space}, {count})", markup=False)
             with torch.enable_grad():
                 classifier.fit(self.components.train_sets, self.components.augmentation, self.device)
             self._classifier = classifier
@@ -169,7 +170,8 @@ def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Con
         for key, value in values.items():
             results[f"{name}/{key}"] = value
         shown = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in list(values.items())[:6])
-        console.print(f"metric [bold]{name}[/]: {shown}{' …' if len(values) > 6 else ''}")
+        shown = shown or "no values (nothing here that it measures)"
+        console.print(f"metric [bold]{name}[/]: {shown}{' …' if len(values) > 6 else ''}", soft_wrap=True)
     return results
 
 

@@ -187,6 +187,9 @@ def test_7_a_stale_lock_of_a_dead_process_is_named_and_taken_over(cli, tmp_path)
     result = cli("run", recipe, "--resume", "run", *sets("run.iterations=3"))
     assert result.exit_code == 0, result.output
     assert f"process {dead.pid}, which is no longer running" in result.output
+    # the recipe changed (iterations 2 -> 3): the message says what changed, on one line
+    assert "the recipe differs from the run's recipe.toml (run.iterations: 2 -> 3); this one is saved as " \
+           "recipe.resumed-00000002.toml" in result.output
 
 
 def test_8_a_run_killed_before_its_first_checkpoint_can_be_resumed(cli, tmp_path):
