@@ -377,6 +377,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=96, help="training images in the generated dataset")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s at the precision used, to print the share reached")
     args = parser.parse_args()
+    if args.official:
+        args.official = args.official.expanduser().resolve()  # the official loop runs with the clone as its folder
     if args.official and not (args.official / "solver.py").is_file():
         parser.error(f"--official {args.official}: no solver.py there; give a clone of github.com/yunjey/stargan")
     if args.repeats < 1:
