@@ -35,7 +35,7 @@ from mdt.errors import MdtError
 from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook, metrics_step
-from mdt.loggers import Loggers, RunInfo
+from mdt.loggers import Loggers, RunInfo, flat
 from mdt.memory import keep_freed_memory
 from mdt.precision import PRECISIONS, choose_precision
 from mdt.recipe import Recipe, format_value, missing_package, parse_recipe, resolved
@@ -428,21 +428,10 @@ def recipe_changes(recipe_file: Path, recipe_text: str, registry: Registry) -> l
         old = tomllib.loads(resolved(parse_recipe(text, str(recipe_file), registry=registry), registry).to_toml())
     except (MdtError, tomllib.TOMLDecodeError):
         return ["the old one could not be read"]
-    before, after = _flat(old), _flat(tomllib.loads(recipe_text))
+    before, after = flat(old), flat(tomllib.loads(recipe_text))
     return [f"{key}: {format_value(before[key]) if key in before else '(none)'} -> "
             f"{format_value(after[key]) if key in after else '(none)'}"
             for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
-
-
-def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
-    """A recipe's values by dotted address: ``{"run.iterations": 10, ...}``."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def open_streams(components: Components, registry: Registry, train_sets: list, consumed: list[int], topology) -> tuple[list[tuple[int, str]], list[BatchStream]]:
