@@ -187,7 +187,6 @@ def build_classifier(recipe: Recipe, registry: Registry, schemas: list[LabelSche
     return instantiate(recipe, table or classifier_table(recipe), registry, {"schemas": schemas})
 
 
-@torch.no_grad()
 def spread(total: int, count: int) -> list[int]:
     """``count`` indices of ``total`` items, evenly spaced from the first: a split listed in
     folder order (RaFD: one expression after another) is sampled across all its classes,
@@ -197,6 +196,7 @@ def spread(total: int, count: int) -> list[int]:
     return [i * total // count for i in range(count)]
 
 
+@torch.no_grad()
 def real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
     """The judge on real held-out images: overall and per label (``real/<label>``).
     Kept in the evaluation's cache: the accuracy metric and the judge's file both report it."""

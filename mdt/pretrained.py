@@ -183,7 +183,7 @@ def _licence_text(licence: str) -> str:
     if licence == NOT_STATED:
         return "not stated by whoever saved the model; ask them before you reuse the weights"
     if licence == "other":
-        return "the author's own (license_name and license_link above)"
+        return "the author's own, named by license_name and license_link in this card's front matter"
     return licence
 
 

@@ -77,6 +77,14 @@ def test_csv_value_that_is_not_binary(cli, tmp_path):
     assert "a.csv: line 3, column 'Smiling' is 'yes', expected 1, 0 or -1" in line
 
 
+def test_a_csv_dataset_root_that_is_a_file_says_so(cli, tmp_path):
+    (tmp_path / "imgs").write_text("not a folder")
+    recipe = QUICKSTART.read_text().replace('type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"')
+    (tmp_path / "csv.toml").write_text(recipe)
+    line = one_line_error(cli("run", tmp_path / "csv.toml", "--out", "run", *small("classifier.steps=1")))
+    assert line.endswith(f"image folder '{tmp_path / 'imgs'}' is a file; give the folder of images"), line
+
+
 def test_a_safetensors_file_that_is_not_an_mdt_checkpoint(cli, tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     line = one_line_error(cli("checkpoint", "info", tmp_path / "other.safetensors"))
