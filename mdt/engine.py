@@ -457,13 +457,16 @@ def open_streams(components: Components, registry: Registry, train_sets: list, c
 
 
 def write_samples(components: Components, fixed: list[Batch], path: Path) -> Image.Image:
+    """One grid of every dataset's fixed inputs; with several datasets, each group of rows
+    is named by its dataset in a margin."""
     translator = components.method.translator()
-    rows, titles = [], None
+    rows, titles, row_titles = [], None, []
     with torch.no_grad():
         for batch in fixed:
             batch_rows, titles = translator.grid(batch.images, source=batch.source, labels=batch.labels)
             rows.extend(batch_rows)
-    grid = grid_image(rows, ["input", *titles] if titles else None)
+            row_titles += [components.dataset_names[batch.source]] + [None] * (len(batch_rows) - 1)
+    grid = grid_image(rows, ["input", *titles] if titles else None, row_titles=row_titles if len(fixed) > 1 else None)
     save_png(grid, path)
     return grid
 
