@@ -9,12 +9,13 @@ from typing import Any
 
 import torch
 
+from mdt.data import item_problem
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.precision import choose_precision
 from mdt.loggers import Loggers
 from mdt.method import Method
-from mdt.recipe import INJECTED, NETWORKS, Recipe, Table, parameters
+from mdt.recipe import NETWORKS, Recipe, Table, parameters, unprovided
 from mdt.registry import Registry
 from mdt.settings import RunSettings
 
@@ -53,21 +54,19 @@ def pick_device(name: str, where: str = "[run] device") -> torch.device:
 def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict[str, Any]) -> Any:
     """Build one table's component, passing the engine's values its constructor asks for."""
     component = registry.get(table.kind, table.type)
+    problem = unprovided(table.address.partition(".")[0], table.type, table.kind, component.factory)
+    if problem:
+        raise MdtError(f"{recipe.source}: [{table.address}] {problem}")
     arguments = dict(table.arguments())
     for name in parameters(component.factory):
         if name in injected and name not in arguments:
             arguments[name] = injected[name]
-        elif name in INJECTED and name not in arguments:
-            raise MdtError(
-                f"{recipe.source}: [{table.address}] type '{table.type}' asks for '{name}' "
-                f"({INJECTED[name]}), which mdt does not provide to a {table.kind}"
-            )
     try:
         return component.factory(**arguments)
     except MdtError as exc:
-        raise MdtError(f"{recipe.source}: [{table.address}] {exc}") from None
+        raise MdtError(f"{recipe.source}: [{table.address}] {exc}") from exc
     except (ValueError, TypeError) as exc:
-        raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {exc}") from None
+        raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {exc}") from exc
 
 
 def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], device: torch.device,
@@ -131,6 +130,10 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
         for table in dataset_tables:
             train = instantiate(recipe, table, registry, {"split": "train", "image_size": settings.image_size})
             test = instantiate(recipe, table, registry, {"split": "test", "image_size": settings.image_size})
+            for split, dataset in (("training", train), ("test", test)):
+                problem = item_problem(dataset[0], len(dataset.schema)) if len(dataset) else None
+                if problem:  # a plugin's dataset, before anything caches or trains on it
+                    raise MdtError(f"{recipe.source}: [{table.address}] {split} item 0: {problem}")
             train_sets.append(train)
             test_sets.append(test)
             schemas.append(dataclasses.replace(train.schema, dataset=table.name))

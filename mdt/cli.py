@@ -138,7 +138,7 @@ def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
 def list_components(kind: str | None, name: str | None) -> None:
     """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
     from mdt.contracts import interface, state_fields
-    from mdt.recipe import INJECTED, parameters, range_text, role_values, type_hints
+    from mdt.recipe import INJECTED, PROVIDED, parameters, range_text, role_values, section_of, type_hints
 
     registry = _registry()
     if name:
@@ -150,8 +150,12 @@ def list_components(kind: str | None, name: str | None) -> None:
         roles = getattr(component.factory, "roles", {}) if kind == "method" else {}
         injected = {**INJECTED, **role_values(roles)}
         hints = type_hints(component.factory)
+        provided = PROVIDED[section_of(kind)]
         for param in parameters(component.factory).values():
-            if param.name in injected:
+            if param.name in INJECTED and param.name not in provided:
+                console.print(f"  {param.name}: {INJECTED[param.name]}, which mdt does not provide to a {kind}: "
+                              "a recipe cannot build this", markup=False, soft_wrap=True)
+            elif param.name in injected:
                 console.print(f"  {param.name}: set by mdt ({injected[param.name]})", markup=False, soft_wrap=True)
             else:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"

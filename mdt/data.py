@@ -96,6 +96,9 @@ def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     taken = set(spread)
     for index in [*spread, *(i for i in range(len(dataset)) if i not in taken)]:
         item = dataset[index]
+        problem = item_problem(item, len(dataset.schema))
+        if problem:
+            raise MdtError(f"test item {index}: {problem}")
         if "error" in item:
             if not skip_bad_files:
                 raise MdtError(f"{item['error']} (set run.skip_bad_files=true to skip such files)")
@@ -110,3 +113,24 @@ def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     batch = collate(samples)
     batch.errors = errors  # skipped on the way: the caller names and counts them
     return batch
+
+
+def item_problem(item, labels: int) -> str | None:
+    """What ``item`` breaks of the dataset contract (the module's docstring), ``labels``
+    the size of the dataset's schema; None when it keeps it. Checked on the items a run
+    draws first, so a plugin's dataset that gives float images or too few labels is
+    named before training rather than trained on or failing deep in a network."""
+    if not isinstance(item, Mapping) or not ("error" in item or {"image", "label"} <= set(item)):
+        return "a dataset's item is {'image': ..., 'label': ...} or {'error': message}, not " + type(item).__name__ + \
+            (f" with keys {sorted(map(str, item))}" if isinstance(item, Mapping) else "")
+    if "error" in item:
+        return None
+    image, label = item["image"], item["label"]
+    if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
+        got = f"{str(image.dtype).removeprefix('torch.')} {tuple(image.shape)}" if isinstance(image, torch.Tensor) \
+            else type(image).__name__
+        return f"its 'image' is {got}; a dataset gives uint8 images (3, S, S), 0 to 255"
+    if not isinstance(label, torch.Tensor) or tuple(label.shape) != (labels,) or label.is_complex():
+        got = f"of shape {tuple(label.shape)}" if isinstance(label, torch.Tensor) else f"a {type(label).__name__}"
+        return f"its 'label' is {got}; the dataset's schema has {labels} labels, so a label is a tensor of shape ({labels},)"
+    return None

@@ -344,7 +344,10 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
     skipped = SkippedFiles(console, run_dir, main)
     fixed = []
     for i, ds in enumerate(components.test_sets):
-        raw = first_items(ds, settings.sample_count, settings.skip_bad_files)
+        try:
+            raw = first_items(ds, settings.sample_count, settings.skip_bad_files)
+        except MdtError as exc:
+            raise MdtError(f"{recipe.source}: [datasets.{components.dataset_names[i]}] {exc}") from exc
         skipped.add(raw.errors)
         fixed.append(to_batch(raw, i, components, train=False))
     if main:

@@ -7,7 +7,9 @@ group. Built-in ones belong to the ``mdt`` distribution itself. Setting
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import importlib.metadata
 import os
 from dataclasses import dataclass, field
@@ -83,12 +85,12 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
         try:
             module = ep.load()
         except Exception as exc:  # a broken third-party plugin must not hide behind a traceback
-            raise MdtError(f"plugin '{ep.name}' ({dist_name}) failed to import {ep.value}: {exc}") from exc
-        manager.register(module, name=ep.name)
+            raise MdtError(f"plugin '{ep.name}' ({dist_name}) failed to import {ep.value}: {exc}{_way_out(dist_name)}") from exc
         infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version, ep.value)
+        _register(manager, module, infos[ep.name])
     for name, module in (extra or {}).items():
-        manager.register(module, name=name)
         infos[name] = PluginInfo(name, "(not installed)", "", module.__name__)
+        _register(manager, module, infos[name])
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -112,19 +114,57 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
 
         try:
             caller(register=register)
-        except MdtError:
-            raise
+        except MdtError as exc:
+            raise MdtError(f"plugin '{name}' ({info.distribution}) in register_components: {exc}{_way_out(info)}") from exc
         except Exception as exc:  # a broken third-party plugin must not hide behind a traceback
             raise MdtError(f"plugin '{name}' ({info.distribution}) failed in register_components: "
-                           f"{type(exc).__name__}: {exc}") from None
+                           f"{type(exc).__name__}: {exc}{_way_out(info)}") from exc
     registry = Registry()
     for plugin_name, info, kind, component_name, description in calls:
         if kind == KIND:
-            info.kinds.append(registry.add_kind(component_name, description, plugin=plugin_name))
+            with _blamed_on(info):
+                info.kinds.append(registry.add_kind(component_name, description, plugin=plugin_name))
     for plugin_name, info, kind, component_name, factory in calls:
         if kind != KIND:
-            info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name))
+            with _blamed_on(info):
+                info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name))
     return PluginHost(registry, list(infos.values()))
+
+
+def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:
+    """Register a plugin module; a hook whose arguments are not the hook's is one line."""
+    try:
+        manager.register(module, name=info.name)
+    except pluggy.PluginValidationError as exc:
+        hooks = [n for n in dir(module) if hasattr(getattr(module, n, None), f"{hookspecs.PROJECT}_impl")]
+        wrong = [n for n in hooks if hasattr(hookspecs, n)
+                 and set(_arguments(getattr(module, n))) - set(_arguments(getattr(hookspecs, n)))]
+        what = ", ".join(f"'{n}' takes ({', '.join(_arguments(getattr(module, n)))}) where mdt's hook gives "
+                         f"({', '.join(_arguments(getattr(hookspecs, n)))})" for n in wrong) or str(exc).splitlines()[0]
+        raise MdtError(f"plugin '{info.name}' ({info.distribution}): hook {what}{_way_out(info)}") from exc
+
+
+def _arguments(function) -> list[str]:
+    return [p for p in inspect.signature(function).parameters if p != "self"]
+
+
+@contextlib.contextmanager
+def _blamed_on(info: PluginInfo):
+    """A registration's error names the plugin that made it, where it does not already."""
+    try:
+        yield
+    except MdtError as exc:
+        if "plugin '" in str(exc):
+            raise
+        raise MdtError(f"plugin '{info.name}' ({info.distribution}): {exc}") from exc
+
+
+def _way_out(info: PluginInfo | str) -> str:
+    """How to get the other commands back while a third-party plugin is broken."""
+    distribution = info if isinstance(info, str) else info.distribution
+    if distribution in (BUILTIN_DISTRIBUTION, "(not installed)"):
+        return ""
+    return f" (until it is fixed: {AUTOLOAD_ENV}=1 runs mdt without third-party plugins, or pip uninstall {distribution})"
 
 
 @functools.cache

@@ -76,6 +76,38 @@ INJECTED: dict[str, str] = {
 }
 
 
+# Which INJECTED values each section's constructors receive: mdt/build.py builds the
+# sections in this order, and a value exists once what it comes from is built. `mdt eval`
+# builds metrics on their own, so they receive none.
+_BEFORE_LABELS = ("image_size", "iterations", "precision", "schemas")
+_AFTER_LABELS = (*_BEFORE_LABELS, "label_dim", "num_classes", "label_encoder")
+PROVIDED: dict[str, tuple[str, ...]] = {
+    "datasets": ("split", "image_size"),
+    "labels": _BEFORE_LABELS,
+    "augmentation": _AFTER_LABELS,
+    NETWORKS: _AFTER_LABELS,
+    "losses": _AFTER_LABELS,
+    "method": (*_AFTER_LABELS, "losses"),
+    "metrics": (),
+    "classifier": ("schemas",),
+    LOGGERS: (),
+}
+
+
+def section_of(kind: str) -> str:
+    """The recipe section whose tables build components of ``kind`` (a network's kind is its role's)."""
+    return next((name for name, section in SECTIONS.items() if section.kind == kind), NETWORKS)
+
+
+def unprovided(section: str, type_name: str, kind: str, factory: Callable[..., Any]) -> str | None:
+    """Why ``factory`` cannot be built in ``section``: it asks for a value mdt gives other
+    sections only (a dataset asking for the label encoder); None when it can."""
+    for name in parameters(factory):
+        if name in INJECTED and name not in PROVIDED.get(section, ()):
+            return f"type '{type_name}' asks for '{name}' ({INJECTED[name]}), which mdt does not provide to a {kind}"
+    return None
+
+
 def role_values(roles: Mapping[str, Any]) -> dict[str, str]:
     """What a method's constructor receives for its roles (its networks), as INJECTED says it."""
     return {name: f"the [{NETWORKS}.{name}] network" for name in roles}
@@ -332,6 +364,9 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         problem = _contract_problem(recipe, table, component, method, registry)
         if problem:  # the wrong component altogether says more than its keys
             raise MdtError(f"{_where(recipe, table.address)} {problem}")
+        problem = unprovided(table.address.partition(".")[0], table.type, table.kind, component.factory)
+        if problem:
+            raise MdtError(f"{_where(recipe, table.address)} {problem}")
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
 
@@ -471,6 +506,9 @@ def type_problem(value: Any, expected: Any) -> str | None:
         base, *extras = typing.get_args(expected)
         problem = type_problem(value, base)
         ranges = [r for r in extras if isinstance(r, RANGES)]
+        if ranges and isinstance(value, float) and not math.isfinite(value):
+            noun = "a finite number" if base is float else problem_noun(base)
+            return f"{noun} {' and '.join(r.describe() for r in ranges)}"
         if problem or not ranges or not isinstance(value, (int, float)):
             return problem
         out_of_range = [p for r in ranges if (p := r.problem(value))]
@@ -489,8 +527,9 @@ def type_problem(value: Any, expected: Any) -> str | None:
         return None if isinstance(value, bool) else "true or false"
     if expected is int:
         return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
-    if expected is float:
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    if expected is float:  # a recipe's inf or nan would only fail later, mid-run
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "a finite number" if number else "a number"
     if expected is str:
         return None if isinstance(value, str) else "a string"
     if origin in (list, tuple, Sequence) or expected in (list, tuple):

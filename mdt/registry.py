@@ -116,6 +116,9 @@ class Registry:
         if _built(factory):
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as an instance of {type(factory).__name__}; "
                            "register the class (or a function that builds one)")
+        if "type" in _parameters(factory):
+            raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' with an argument named 'type', which a recipe "
+                           "cannot set: its table's 'type' key chooses the component; rename the argument")
         if name in table:
             first = table[name]
             raise MdtError(
@@ -171,3 +174,11 @@ def _built(factory: Any) -> bool:
     from mdt.loss import Loss
 
     return isinstance(factory, (torch.nn.Module, Loss))
+
+
+def _parameters(factory: Callable[..., Any]) -> list[str]:
+    """The names a recipe table could set on ``factory`` (none where it has no signature)."""
+    try:
+        return list(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return []

@@ -277,3 +277,21 @@ def test_an_unannotated_argument_takes_its_defaults_type(key, value, expected):
     with pytest.raises(MdtError) as caught:
         validate(recipe, registry)
     assert f"[losses.bare] {expected}" in str(caught.value), str(caught.value)
+
+
+def test_a_constructor_asking_for_what_its_section_is_not_given_fails_the_check():
+    """A generator asking for the dataset split: `recipe check` refuses it as the build
+    would, rather than passing a recipe that `mdt run` then refuses."""
+    from mdt.errors import MdtError
+    from mdt_stargan.networks import StarGANGenerator
+
+    class SplitGenerator(StarGANGenerator):
+        def __init__(self, label_dim: int, split: str) -> None:
+            super().__init__(label_dim)
+
+    registry = load_plugins(extra={"splits": plugin_module("splits", ("generator", "split_aware", SplitGenerator))}).registry
+    with pytest.raises(MdtError) as caught:
+        load_recipe(STARGAN, ["networks.generator={type='split_aware'}"], registry)  # the check runs as it loads
+    assert str(caught.value).endswith("[networks.generator] type 'split_aware' asks for 'split' (the dataset split, "
+                                      "'train' or 'test'), which mdt does not provide to a generator")
+

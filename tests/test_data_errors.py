@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, small
 from test_recipe_errors import one_line_error
 
@@ -139,3 +141,40 @@ def test_a_bad_file_is_counted_once_over_epochs_and_resumes(cli, celeba_root, tm
     assert len((tmp_path / "run" / "skipped_files.txt").read_text().splitlines()) == 1
     records = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r for r in records if r["event"] == "train"][-1]["skipped_files"] == 1
+
+
+def _faces_giving(change):
+    """The built-in synthetic faces, with every item passed through ``change``: a plugin's
+    dataset that breaks the item contract."""
+    from mdt_datasets.synthetic import SyntheticFaces
+
+    class Broken(SyntheticFaces):
+        def __getitem__(self, index):
+            return change(super().__getitem__(index))
+
+    return Broken
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda item: {**item, "image": item["image"].float() / 255},
+     "[datasets.faces] training item 0: its 'image' is float32 (3, 32, 32); a dataset gives uint8 images (3, S, S), 0 to 255"),
+    (lambda item: {**item, "label": item["label"][:2]},
+     "[datasets.faces] training item 0: its 'label' is of shape (2,); the dataset's schema has 5 labels, "
+     "so a label is a tensor of shape (5,)"),
+    (lambda item: {"picture": item["image"]},
+     "[datasets.faces] training item 0: a dataset's item is {'image': ..., 'label': ...} or {'error': message}, "
+     "not dict with keys ['picture']"),
+])
+def test_a_plugin_dataset_breaking_the_item_contract_is_named_before_training(cli, monkeypatch, change, expected):
+    """Float images in [0, 1] would train on near-black inputs, and a label of the wrong
+    size would fail deep in a network with a traceback."""
+    import mdt.plugins
+    from conftest import plugin_module
+
+    host = mdt.plugins.load_plugins(extra={"broken": plugin_module("broken", ("dataset", "broken_faces", _faces_giving(change)))})
+    monkeypatch.setattr(mdt.plugins, "default_host", lambda: host)
+    result = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run",
+                 *small("datasets.faces={type='broken_faces', size=16, test_size=4}"))
+    line = one_line_error(result)
+    assert line.endswith(expected), line
+    assert not (Path("run") / "checkpoints").exists()

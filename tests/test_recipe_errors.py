@@ -149,3 +149,15 @@ def test_set_accepts_a_bare_path(cli, tmp_path, celeba_root):
 def test_a_misspelt_type_key_is_suggested(cli):
     line = one_line_error(cli("recipe", "check", REPO / "recipes" / "stargan_celeba.toml", "--set", 'losses.adversarial.typ="wgan"'))
     assert line == "error: --set losses.adversarial.typ: unknown key 'typ' (did you mean 'type'?)"
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("method.lr_generator=inf", "key 'lr_generator' = inf: expected a finite number greater than 0"),
+    ("losses.reconstruction.weight=inf", "key 'weight' = inf: expected a finite number of at least 0"),
+    ("losses.reconstruction.weight=nan", "key 'weight' = nan: expected a finite number of at least 0"),
+    ("method.beta1=-inf", "key 'beta1' = -inf: expected a finite number of at least 0 and below 1"),
+])
+def test_infinite_and_nan_numbers_are_refused_before_the_run(cli, override, expected):
+    """TOML can spell inf and nan; an infinite learning rate or weight would only fail mid-run."""
+    line = one_line_error(cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", override))
+    assert line.endswith(expected), line

@@ -161,3 +161,63 @@ def test_a_plugin_that_fails_to_import_is_one_line(tmp_path, monkeypatch):
         load_plugins()
     monkeypatch.setenv("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert "broken" not in {p.name for p in load_plugins().plugins}  # the switch leaves it out
+
+
+def plugin_with(module_name: str, hook) -> types.ModuleType:
+    plugin = types.ModuleType(module_name)
+    plugin.register_components = mdt.hookimpl(hook)
+    return plugin
+
+
+def test_a_hook_with_the_wrong_argument_name_is_one_line():
+    def register_components(registry):  # the hook's argument is 'register'
+        raise AssertionError("never called")
+
+    with pytest.raises(MdtError) as caught:
+        load_plugins(extra={"misnamed": plugin_with("misnamed", register_components)})
+    assert str(caught.value) == ("plugin 'misnamed' ((not installed)): hook 'register_components' takes (registry) "
+                                 "where mdt's hook gives (register)")
+
+
+@pytest.mark.parametrize("hook,expected", [
+    (lambda register: register("genrator", "x", make_generator),
+     "plugin 'kindless' ((not installed)): unknown component kind 'genrator' (did you mean 'generator'?)"),
+    (lambda register: (_ for _ in ()).throw(MdtError("set FANCY_HOME first")),
+     "plugin 'kindless' ((not installed)) in register_components: set FANCY_HOME first"),
+])
+def test_an_error_in_a_registration_names_the_plugin(hook, expected):
+    def register_components(register):
+        hook(register)
+
+    with pytest.raises(MdtError) as caught:
+        load_plugins(extra={"kindless": plugin_with("kindless", register_components)})
+    assert str(caught.value).startswith(expected), str(caught.value)
+
+
+def test_an_argument_named_type_is_refused_at_registration():
+    """A recipe table's 'type' key chooses the component, so such an argument could never be set."""
+    def make(type: str = "a"):  # noqa: A002 (the point of the test)
+        return type
+
+    with pytest.raises(MdtError) as caught:
+        Registry().add("generator", "typed", make, plugin="mine")
+    assert str(caught.value) == ("plugin 'mine' registered generator 'typed' with an argument named 'type', which a recipe "
+                                 "cannot set: its table's 'type' key chooses the component; rename the argument")
+
+
+def test_a_broken_installed_plugin_says_how_to_run_without_it_and_keeps_its_traceback(tmp_path, monkeypatch):
+    """``mdt --debug`` shows the plugin's own frames: the one-line error chains its cause."""
+    info = tmp_path / "mdt_raises-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mdt-raises\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mdt]\nraises = mdt_raises_module\n")
+    (tmp_path / "mdt_raises_module.py").write_text(
+        "import mdt\n\n@mdt.hookimpl\ndef register_components(register):\n    raise KeyError('FANCY_HOME')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("MDT_DISABLE_PLUGIN_AUTOLOAD")
+    with pytest.raises(MdtError) as caught:
+        load_plugins()
+    assert str(caught.value) == ("plugin 'raises' (mdt-raises) failed in register_components: KeyError: 'FANCY_HOME' "
+                                 "(until it is fixed: MDT_DISABLE_PLUGIN_AUTOLOAD=1 runs mdt without third-party plugins, "
+                                 "or pip uninstall mdt-raises)")
+    assert isinstance(caught.value.__cause__, KeyError)
