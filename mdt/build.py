@@ -15,6 +15,7 @@ from mdt.labels import LabelEncoder, LabelSchema
 from mdt.precision import choose_precision
 from mdt.loggers import Loggers
 from mdt.method import Method
+from mdt.plugins import third_party_components
 from mdt.recipe import NETWORKS, Recipe, Table, parameters, unprovided
 from mdt.registry import Registry
 from mdt.settings import RunSettings
@@ -35,6 +36,7 @@ class Components:
     test_sets: list[Any] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     recipe: Recipe | None = None  # what built them
+    plugins: list[dict[str, str]] = field(default_factory=list)  # its third-party components (checkpoints record them)
 
 
 def pick_device(name: str, where: str = "[run] device") -> torch.device:
@@ -167,4 +169,5 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
         test_sets=test_sets,
         metrics=metrics,
         recipe=recipe,
+        plugins=third_party_components(recipe, registry),
     )

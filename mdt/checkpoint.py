@@ -22,7 +22,7 @@ import os
 import random
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ PRETRAINED_FILE = "model.safetensors"  # a model folder's one checkpoint (mdt/pr
 CLASSIFIER_FILE = "classifier.safetensors"  # a judge's folder's one file (mdt/evaluation.py)
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
 TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
-JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy")
+JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy", "plugins")
 
 
 @dataclass
@@ -105,6 +105,23 @@ class Checkpoint:
         """A judge's accuracy on real held-out images, per label."""
         return self._json("accuracy", {})
 
+    @property
+    def plugins(self) -> list[dict[str, str]]:
+        """The third-party components its recipe uses (save_model); none before they were recorded."""
+        entries = self._json("plugins", [])
+        return [e for e in entries if isinstance(e, dict) and {"kind", "name", "distribution"} <= set(e)] \
+            if isinstance(entries, list) else []
+
+    def missing_plugin(self, has: Callable[[str, str], bool]) -> str | None:
+        """What to install before this model can be built, where ``has(kind, name)`` says
+        a component is registered here; None when nothing is missing."""
+        for entry in self.plugins:
+            if not has(entry["kind"], entry["name"]):
+                version = f" {entry['version']}" if entry.get("version") else ""
+                return (f"it was made with {entry['kind']} '{entry['name']}' of plugin '{entry.get('plugin', '?')}' "
+                        f"({entry['distribution']}{version}), which is not installed here: pip install {entry['distribution']}")
+        return None
+
     def network(self, name: str) -> dict[str, torch.Tensor]:
         prefix = f"{name}/"
         return {k[len(prefix) :]: v for k, v in self.tensors.items() if k.startswith(prefix)}
@@ -127,9 +144,11 @@ class Checkpoint:
 
 def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Tensor]], step: int, recipe: str,
                schemas: Sequence[LabelSchema], training: TrainingState | None = None, origin: str = "",
-               licence: str = "") -> Path:
+               licence: str = "", plugins: Sequence[Mapping[str, str]] = ()) -> Path:
     """A model checkpoint: each network's state dict, the resolved recipe that rebuilds
-    them, the label schemas, and for a run that can resume its ``training`` state."""
+    them, the label schemas, and for a run that can resume its ``training`` state.
+    ``plugins``: the recipe's components from third-party packages (kind, name, plugin,
+    distribution, version), so that a machine without one is told what to install."""
     tensors = {f"{name}/{key}": value for name, state in networks.items() for key, value in state.items()}
     metadata = {"content": MODEL, "mdt_version": mdt.__version__, "step": str(step), "recipe": recipe,
                 "schemas": schemas_to_json(schemas)}
@@ -137,6 +156,8 @@ def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Te
         metadata["imported_from"] = origin
     if licence:
         metadata["license"] = licence  # of the weights, as a Hub identifier: an import's upstream terms
+    if plugins:
+        metadata["plugins"] = json.dumps([dict(p) for p in plugins])
     if training is not None:
         structures = {}
         for name, state in training.optimizers.items():

@@ -613,11 +613,10 @@ def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: 
         raise MdtError("give --checkpoint (a model) or --recipe (a recipe): whose training images to frame like")
     registry = _registry()
     if checkpoint is not None:
-        from mdt.inference import read_model
-        from mdt.recipe import parse_recipe
+        from mdt.inference import model_recipe, read_model
 
         file, saved = read_model(checkpoint)
-        recipe_obj = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
+        recipe_obj = model_recipe(file, saved, registry)
     else:
         recipe_obj = _recipe(str(recipe_path), (), registry)
     size = size if size is not None else recipe_obj.run.image_size
@@ -705,9 +704,9 @@ def checkpoint_info(path: Path) -> None:
     if saved.origin:
         say(f"  imported from {saved.origin}")
     if saved.content == ckpt.MODEL:
-        from mdt.recipe import parse_recipe
+        from mdt.inference import model_recipe
 
-        for table in parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=_registry(), model_only=True).tables():
+        for table in model_recipe(file, saved, _registry()).tables():
             say(f"  [{table.address}] {table.type}")
     else:
         say("  [classifier] " + ", ".join(f"{k}: {v}" for k, v in saved.classifier_table.items()))

@@ -79,7 +79,7 @@ def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, ste
     path = ckpt.save_model(
         ckpt.step_path(directory, step),
         networks={name: network.state_dict() for name, network in method.networks().items()},
-        step=step, recipe=recipe_text, schemas=components.schemas, training=training,
+        step=step, recipe=recipe_text, schemas=components.schemas, training=training, plugins=components.plugins,
     )
     ckpt.prune(directory, components.settings.keep_checkpoints)
     return path

@@ -318,11 +318,11 @@ def _model(path: Path, registry: Registry, device: torch.device, data: Component
     the datasets of an already built model are used (a compared model is measured on the
     same held-out images), and the checkpoint must have been trained on the same data."""
     from mdt.build import build
-    from mdt.inference import load_networks, read_model, weights_check
-    from mdt.recipe import parse_recipe, resolved
+    from mdt.inference import load_networks, model_recipe, read_model, weights_check
+    from mdt.recipe import resolved
 
     file, saved = read_model(path)
-    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
+    recipe = model_recipe(file, saved, registry)
     if data is None:
         components = build(recipe, registry, device=device, check_network=weights_check(saved, file))
     else:

@@ -35,7 +35,7 @@ from mdt.grids import grid_image
 from mdt.images import from_pil, to_pil
 from mdt.options import Option, check_request
 from mdt.plugins import get_registry
-from mdt.recipe import parse_recipe
+from mdt.recipe import Recipe, parse_recipe
 from mdt.registry import Registry
 
 
@@ -105,7 +105,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     """Load a checkpoint file (or the newest checkpoint of a run folder) for inference."""
     registry = registry or get_registry()
     file, saved = read_model(path)
-    recipe = parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
+    recipe = model_recipe(file, saved, registry)
     components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"),
                        check_network=weights_check(saved, file))
     missing = load_networks(components, saved)
@@ -118,6 +118,16 @@ def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
     """A model checkpoint (file, or a run folder's newest) without its training state."""
     file = ckpt.resolve(path)
     return file, ckpt.read(file, training=False, content=ckpt.MODEL)
+
+
+def model_recipe(file: Path, saved: ckpt.Checkpoint, registry: Registry) -> Recipe:
+    """The recipe a model checkpoint was saved with, to rebuild its model here. A
+    third-party component it needs that is not installed is named with its package (a
+    loss or logger need not be: the model is built without them)."""
+    missing = saved.missing_plugin(lambda kind, name: kind in ("loss", "logger") or registry.has(kind, name))
+    if missing:
+        raise MdtError(f"'{file}': {missing}")
+    return parse_recipe(saved.recipe_text, f"{file} (recipe)", registry=registry, model_only=True)
 
 
 def weights_check(saved: ckpt.Checkpoint, file: Path) -> Callable[[str, torch.nn.Module], None]:

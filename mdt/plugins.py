@@ -127,7 +127,8 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
     for plugin_name, info, kind, component_name, factory in calls:
         if kind != KIND:
             with _blamed_on(info):
-                info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name))
+                info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name,
+                                                    distribution=info.distribution, version=info.version))
     return PluginHost(registry, list(infos.values()))
 
 
@@ -175,3 +176,17 @@ def default_host() -> PluginHost:
 
 def get_registry() -> Registry:
     return default_host().registry
+
+
+def third_party_components(recipe, registry: Registry) -> list[dict[str, str]]:
+    """The components of ``recipe`` that come from installed third-party plugins: what a
+    checkpoint records, so that where one is missing mdt can say which package to install."""
+    used = []
+    for table in recipe.tables():
+        component = registry.get(table.kind, table.type)
+        if component.distribution and component.distribution not in (BUILTIN_DISTRIBUTION, "(not installed)"):
+            entry = {"kind": table.kind, "name": table.type, "plugin": component.plugin,
+                     "distribution": component.distribution, "version": component.version}
+            if entry not in used:
+                used.append(entry)
+    return used

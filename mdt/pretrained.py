@@ -89,7 +89,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
         ready = Path(scratch)
         ckpt.save_model(ready / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
-                        schemas=saved.schemas, origin=saved.origin,
+                        schemas=saved.schemas, origin=saved.origin, plugins=saved.plugins,
                         licence="" if licence == NOT_STATED else licence)  # a file records only a licence given
         (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
         (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
@@ -214,6 +214,12 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
         body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
     if has_sample:
         body += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
+    packages = sorted({p["distribution"] for p in saved.plugins})
+    if packages:
+        uses = ", ".join(f"{p['kind']} `{p['name']}` ({p['distribution']} {p.get('version', '')})".replace(" )", ")")
+                         for p in saved.plugins)
+        body += [f"It uses components of mdt plugins ({uses}); install them first:", "", "```bash",
+                 f"pip install mdt {' '.join(packages)}", "```", ""]
     body += [f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
              f"(the model's own options: `mdt translate --checkpoint {name} --help`):", "", "```bash",
              f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid", "```", "",

@@ -59,6 +59,8 @@ class Component:
     name: str
     factory: Callable[..., Any]
     plugin: str
+    distribution: str = ""  # the installed package that holds the plugin, and its version
+    version: str = ""
 
     @property
     def description(self) -> str:
@@ -108,7 +110,8 @@ class Registry:
         self._components[name] = {}
         return self._kinds[name]
 
-    def add(self, kind: str, name: str, factory: Callable[..., Any], *, plugin: str) -> Component:
+    def add(self, kind: str, name: str, factory: Callable[..., Any], *, plugin: str, distribution: str = "",
+            version: str = "") -> Component:
         """Register ``factory`` as ``name`` of ``kind``; a taken name is an error."""
         table = self._table(kind)
         if not callable(factory):
@@ -125,9 +128,12 @@ class Registry:
                 f"{kind} '{name}' is registered twice: by plugin '{first.plugin}' ({first.location}) "
                 f"and by plugin '{plugin}' ({Component(kind, name, factory, plugin).location})"
             )
-        component = Component(kind, name, factory, plugin)
+        component = Component(kind, name, factory, plugin, distribution, version)
         table[name] = component
         return component
+
+    def has(self, kind: str, name: str) -> bool:
+        return name in self._components.get(kind, {})
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``; an unknown name lists the registered ones."""

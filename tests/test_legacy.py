@@ -78,6 +78,10 @@ def test_an_old_checkpoint_translates_to_the_same_pixels(cli, tmp_path, model, e
     result = cli("translate", "--checkpoint", LEGACY / model, "--input", LEGACY / "input.png", "--output", "out.png", *args)
     assert result.exit_code == 0, result.output
     ours, theirs = pixels(tmp_path / "out.png").astype(int), pixels(LEGACY / "expected" / expected).astype(int)
+    if "grid" in expected:  # the images, not the titles: these grids had a 12-pixel header, now titles wrap
+        cells = theirs.shape[0] - 12
+        assert ours.shape[0] >= theirs.shape[0] and (ours.shape[0] - cells) % 12 == 0
+        ours, theirs = ours[-cells:], theirs[-cells:]
     assert ours.shape == theirs.shape
     difference = np.abs(ours - theirs)
     assert difference.max() <= 1 and (difference > 0).mean() <= 0.01

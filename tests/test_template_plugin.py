@@ -21,18 +21,51 @@ def mdt(env, *args, cwd):
     return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_template_plugin_is_found_and_trains(installed, tmp_path):
+@pytest.fixture(scope="module")
+def template_run(installed, tmp_path_factory):
+    """The template's recipe trained by the installed plugin: (its folder, mdt's output)."""
+    where = tmp_path_factory.mktemp("template-run")
+    return where / "run", mdt(installed, "run", TEMPLATE / "recipe.toml", "--out", "run", cwd=where)
+
+
+def test_template_plugin_is_found_and_trains(installed, template_run, tmp_path):
     listed = mdt(installed, "plugins", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "tiny_unet" in listed.stdout and "mdt-tiny-unet" in listed.stdout
 
-    run = mdt(installed, "run", TEMPLATE / "recipe.toml", "--out", "run", cwd=tmp_path)
+    run_dir, run = template_run
     assert run.returncode == 0, run.stderr
     from mdt import checkpoint
 
-    saved = checkpoint.read(tmp_path / "run" / "checkpoints" / "step_00000020.safetensors")
+    saved = checkpoint.read(run_dir / "checkpoints" / "step_00000020.safetensors")
     assert any(name.startswith("generator/down1.") for name in saved.tensors)
     assert 'type = "tiny_unet"' in saved.recipe_text
+
+
+def test_a_model_says_which_plugin_package_it_needs(installed, template_run, tmp_path):
+    """Its checkpoint records the third-party components; where the package is missing,
+    translating names it, and the model card says to install it."""
+    from mdt import checkpoint
+
+    run_dir, _ = template_run
+    saved = checkpoint.read(run_dir / "checkpoints" / "step_00000020.safetensors", training=False)
+    assert saved.plugins == [{"kind": "generator", "name": "tiny_unet", "plugin": "tiny_unet",
+                              "distribution": "mdt-tiny-unet", "version": "0.1.0"}]
+    without = dict(installed, MDT_DISABLE_PLUGIN_AUTOLOAD="1")
+    picture = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (120, 80, 60)).save(picture)
+    result = mdt(without, "translate", "--checkpoint", run_dir, "--input", picture, "--output", "out.png", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.strip().endswith("it was made with generator 'tiny_unet' of plugin 'tiny_unet' (mdt-tiny-unet 0.1.0), "
+                                          "which is not installed here: pip install mdt-tiny-unet")
+    assert not (tmp_path / "out.png").exists()
+    shared = mdt(installed, "save-pretrained", run_dir, "model", cwd=tmp_path)
+    assert shared.returncode == 0, shared.stderr
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "generator `tiny_unet` (mdt-tiny-unet 0.1.0)" in card and "pip install mdt mdt-tiny-unet" in card
+    assert checkpoint.read(tmp_path / "model" / "model.safetensors", training=False).plugins == saved.plugins
 
 
 def test_the_template_gives_its_width_a_range(installed, tmp_path):
