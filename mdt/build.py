@@ -67,8 +67,16 @@ def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict
         return component.factory(**arguments)
     except MdtError as exc:
         raise MdtError(f"{recipe.source}: [{table.address}] {exc}") from exc
-    except (ValueError, TypeError) as exc:
-        raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {exc}") from exc
+    except (ValueError, TypeError) as exc:  # the first line: torch appends its C++ stack to some
+        raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {_first_line(exc)}") from exc
+    except (RuntimeError, MemoryError, OverflowError) as exc:  # sizes beyond memory or a C integer
+        raise MdtError(f"{recipe.source}: [{table.address}] {table.type} could not be built with these values: "
+                       f"{_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], device: torch.device,

@@ -165,8 +165,10 @@ def list_components(kind: str | None, name: str | None) -> None:
             if names:
                 console.print(f"  {label}: ({', '.join(names)})", markup=False, soft_wrap=True)
         for role_name, role in roles.items():
-            console.print(f"  network [networks.{role_name}]: a {role.kind} taking ({', '.join(role.inputs)}), read for "
-                          f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}; {role.description}", markup=False, soft_wrap=True)
+            article = "an" if role.kind[:1] in "aeiou" else "a"
+            console.print(f"  network [networks.{role_name}]: {article} {role.kind} taking ({', '.join(role.inputs)}), read for "
+                          f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}"
+                          f"{'; ' + role.description if role.description else ''}", markup=False, soft_wrap=True)
         for phase, state in (getattr(component.factory, "phases", {}) or {}).items() if kind == "method" else ():
             console.print(f"  losses may read in the {phase} phase: {', '.join(state_fields(state))}", markup=False, soft_wrap=True)
         return

@@ -37,6 +37,7 @@ from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo, flat
 from mdt.memory import keep_freed_memory
+from mdt.method import optimizer_problem
 from mdt.precision import PRECISIONS, choose_precision
 from mdt.recipe import Recipe, format_value, missing_package, parse_recipe, resolved
 from mdt.registry import Registry
@@ -304,6 +305,9 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels
     components = build(recipe, registry, device=device)
     components.method.check_ready()
+    problem = optimizer_problem(components.method)
+    if problem:
+        raise MdtError(f"{recipe.source}: [method] {problem}")
     check_metrics(components, recipe)
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())

@@ -73,6 +73,17 @@ class Role:
     description: str = ""
 
 
+def optimizer_problem(method) -> str | None:
+    """A role whose ``optimizer`` names no entry of the method's ``optimizers()``: a
+    network the method says it trains but no optimizer would (checked before training)."""
+    optimizers = method.optimizers()
+    for name, role in type(method).roles.items():
+        if role.optimizer and role.optimizer not in optimizers:
+            return (f"method '{type(method).__name__}' says its {name} is trained by optimizer '{role.optimizer}', "
+                    f"but its optimizers() are: {', '.join(optimizers) or 'none'}")
+    return None
+
+
 class Translator:
     """Translates batches of images (B, 3, S, S) in [-1, 1] on the method's device.
 

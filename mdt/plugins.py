@@ -120,6 +120,8 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
             raise MdtError(f"plugin '{name}' ({info.distribution}) failed in register_components: "
                            f"{type(exc).__name__}: {exc}{_way_out(info)}") from exc
     registry = Registry()
+    if only_builtin:
+        registry.unknown_note = f" ({AUTOLOAD_ENV} is set: third-party plugins are not loaded)"
     for plugin_name, info, kind, component_name, description in calls:
         if kind == KIND:
             with _blamed_on(info):
@@ -134,6 +136,11 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
 
 def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:
     """Register a plugin module; a hook whose arguments are not the hook's is one line."""
+    unmarked = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")
+                and callable(getattr(module, n, None)) and not hasattr(getattr(module, n), f"{hookspecs.PROJECT}_impl")]
+    if unmarked:
+        raise MdtError(f"plugin '{info.name}' ({info.distribution}) defines {unmarked[0]} without @mdt.hookimpl, so mdt "
+                       f"would never call it; decorate it{_way_out(info)}")
     try:
         manager.register(module, name=info.name)
     except pluggy.PluginValidationError as exc:

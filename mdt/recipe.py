@@ -525,8 +525,9 @@ def type_problem(value: Any, expected: Any) -> str | None:
         return None if value in args else "one of " + ", ".join(format_value(a) for a in args)
     if expected is bool:
         return None if isinstance(value, bool) else "true or false"
-    if expected is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if expected is int:  # TOML's integers are 64-bit; Python's parser takes any
+        return None if isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63 \
+            else "an integer (64-bit)" if isinstance(value, int) and not isinstance(value, bool) else "an integer"
     if expected is float:  # a recipe's inf or nan would only fail later, mid-run
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         return None if number and math.isfinite(value) else "a finite number" if number else "a number"
@@ -547,8 +548,22 @@ def type_problem(value: Any, expected: Any) -> str | None:
                 return f"a list whose items are {problem}"
         return None
     if origin is dict or expected is dict:
-        return None if isinstance(value, dict) else "a table"
+        if not isinstance(value, dict):
+            return "a table"
+        key_type, value_type = args if len(args) == 2 else (Any, Any)
+        for key, item in value.items():
+            problem = type_problem(key, key_type) or type_problem(item, value_type)
+            if problem:
+                return f"a table of {_noun(key_type)} keys and {_noun(value_type)} values"
+        return None
+    if isinstance(expected, type) and issubclass(expected, Path):
+        return None if isinstance(value, str) else "a path (a string)"
     return None
+
+
+def _noun(expected: Any) -> str:
+    """What a table's keys or values are, for a message ("number", "string")."""
+    return {str: "string", int: "integer", float: "number", bool: "true or false"}.get(expected, "any")
 
 
 def problem_noun(expected: Any) -> str:

@@ -83,12 +83,16 @@ class Component:
         return inspect.signature(self.factory)
 
 
+LISTED = 8  # names an "unknown NAME" error lists, closest first
+
+
 class Registry:
     """Components by kind and name."""
 
     def __init__(self) -> None:
         self._kinds: dict[str, Kind] = {}
         self._components: dict[str, dict[str, Component]] = {}
+        self.unknown_note = ""  # added to "unknown NAME" errors: why a component may be missing (the plugin host's)
         for name, description in CORE_KINDS.items():
             self.add_kind(name, description, plugin="mdt")
 
@@ -139,9 +143,13 @@ class Registry:
         """The component ``name`` of ``kind``; an unknown name lists the registered ones."""
         table = self._table(kind)
         if name not in table:
+            elsewhere = [other for other, components in self._components.items() if name in components and other != kind]
+            if elsewhere:
+                raise MdtError(f"unknown {kind} '{name}': '{name}' is a registered {elsewhere[0]}, not a {kind}")
             available = closest_first(name, table)
-            listing = ", ".join(f"'{n}'" for n in available) if available else "none"
-            raise MdtError(f"unknown {kind} '{name}'; registered {plural(kind)}, closest first: {listing}")
+            listing = ", ".join(f"'{n}'" for n in available[:LISTED]) if available else "none"
+            more = f" and {len(available) - LISTED} more (mdt list {kind})" if len(available) > LISTED else ""
+            raise MdtError(f"unknown {kind} '{name}'; registered {plural(kind)}, closest first: {listing}{more}{self.unknown_note}")
         return table[name]
 
     def find(self, kind: str, name: str) -> dict[str, str]:

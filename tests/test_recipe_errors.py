@@ -161,3 +161,27 @@ def test_infinite_and_nan_numbers_are_refused_before_the_run(cli, override, expe
     """TOML can spell inf and nan; an infinite learning rate or weight would only fail mid-run."""
     line = one_line_error(cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", override))
     assert line.endswith(expected), line
+
+
+def test_paths_tables_and_64_bit_integers_are_checked():
+    """Annotations a plugin writes beyond the basic ones: a Path takes a string, a
+    dict[str, float] a table of numbers; TOML's integers are 64-bit."""
+    from pathlib import Path
+
+    from mdt.recipe import type_problem
+
+    assert type_problem(42, Path | None) == "a path (a string)" and type_problem("w.ckpt", Path | None) is None
+    assert type_problem({"a": "x"}, dict[str, float]) == "a table of string keys and number values"
+    assert type_problem({"a": 1.5, "b": 2}, dict[str, float]) is None
+    assert type_problem(2**63, int) == "an integer (64-bit)" and type_problem(2**63 - 1, int) is None
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("99999999999999999999", "key 'conv_dim' = 99999999999999999999: expected an integer (64-bit)"),
+    ("9223372036854775807", "[networks.discriminator] stargan could not be built with these values: "
+                            "Storage size calculation overflowed with sizes=[9223372036854775807, 3, 4, 4]"),
+])
+def test_a_network_too_large_to_build_is_one_line(cli, value, expected):
+    line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", "--set", "run.iterations=1",
+                              "--set", f"networks.discriminator.conv_dim={value}"))
+    assert line.endswith(expected), line

@@ -221,3 +221,37 @@ def test_a_broken_installed_plugin_says_how_to_run_without_it_and_keeps_its_trac
                                  "(until it is fixed: MDT_DISABLE_PLUGIN_AUTOLOAD=1 runs mdt without third-party plugins, "
                                  "or pip uninstall mdt-raises)")
     assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_an_unknown_name_says_when_it_is_another_kind_and_lists_at_most_eight():
+    registry = Registry()
+    for k in range(12):
+        registry.add("loss", f"loss_{k:02d}", make_generator, plugin="many")
+    registry.add("generator", "unet", make_generator, plugin="nets")
+    with pytest.raises(MdtError) as caught:
+        registry.get("loss", "unet")
+    assert str(caught.value) == "unknown loss 'unet': 'unet' is a registered generator, not a loss"
+    with pytest.raises(MdtError) as caught:
+        registry.get("loss", "loss_1x")
+    message = str(caught.value)
+    assert message.count("'loss_") == 1 + 8 and message.endswith(" and 4 more (mdt list loss)")  # the name asked for, and eight
+
+
+def test_unknown_names_say_when_third_party_plugins_are_off(monkeypatch):
+    monkeypatch.setenv("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
+    with pytest.raises(MdtError) as caught:
+        load_plugins().registry.get("generator", "tiny_unet")
+    assert str(caught.value).endswith("(MDT_DISABLE_PLUGIN_AUTOLOAD is set: third-party plugins are not loaded)")
+
+
+def test_a_hook_without_the_marker_is_an_error_not_silence():
+    plugin = types.ModuleType("unmarked")
+
+    def register_components(register):  # no @mdt.hookimpl: pluggy would never call it
+        register("generator", "never", make_generator)
+
+    plugin.register_components = register_components
+    with pytest.raises(MdtError) as caught:
+        load_plugins(extra={"unmarked": plugin})
+    assert str(caught.value) == ("plugin 'unmarked' ((not installed)) defines register_components without @mdt.hookimpl, "
+                                 "so mdt would never call it; decorate it")

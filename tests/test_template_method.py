@@ -52,3 +52,22 @@ def test_the_recipe_check_knows_the_third_party_contract(installed, tmp_path):
     assert "loss 'wgan' reads 'real_scores', which method 'fader' does not offer in its discriminator phase" in wrong.stderr
     wrong = mdt(installed, "recipe", "check", PACKAGE / "recipe.toml", "--set", "networks.latent_discriminator.type=stargan", cwd=tmp_path)
     assert wrong.returncode == 2 and "takes (images), but method 'fader' gives its latent_discriminator (codes)" in wrong.stderr
+
+
+def test_a_role_trained_by_an_optimizer_the_method_lacks_is_refused(tmp_path, monkeypatch):
+    """Role.optimizer names the entry of optimizers() that trains the network; a misspelt
+    one would leave the network untrained without a word."""
+    import dataclasses
+
+    from mdt.method import optimizer_problem
+
+    class Method:
+        roles = {"encoder": dataclasses.make_dataclass("R", [("optimizer", str, "autoencodr")])()}
+
+        def optimizers(self):
+            return {"autoencoder": None, "latent_discriminator": None}
+
+    assert optimizer_problem(Method()) == ("method 'Method' says its encoder is trained by optimizer 'autoencodr', "
+                                           "but its optimizers() are: autoencoder, latent_discriminator")
+    Method.roles["encoder"].optimizer = "autoencoder"
+    assert optimizer_problem(Method()) is None

@@ -378,7 +378,7 @@ class StarGANv2Translator(Translator):
                 raise MdtError("name the references' domain with --domain")
             styles = self.reference_styles(ref, self.domain_index(domain))
             columns = [self.styled(images, styles[k : k + 1]) for k in range(ref.shape[0])]
-            titles = [f"ref {k + 1} ({domain})" for k in range(ref.shape[0])]
+            titles = [f"{domain} ref {k + 1}" for k in range(ref.shape[0])]
             rows.append([None, *ref])
         else:
             if domain is not None:

@@ -24,7 +24,8 @@ from mdt.labels import column_labels, set_labels
 from mdt.loss import Loss, weighted_total
 from mdt.method import Method, Role, Translator
 from mdt.options import Option
-from mdt.ranges import Rate
+from mdt.optim import adam
+from mdt.ranges import Count, Positive, Rate, Weight
 
 # ---------------------------------------------------------------- networks
 
@@ -40,7 +41,7 @@ class Encoder(nn.Module):
     inputs = ("images",)
     outputs = ("codes",)
 
-    def __init__(self, conv_dim: int = 32) -> None:
+    def __init__(self, conv_dim: Positive = 32) -> None:
         super().__init__()
         self.layers = nn.Sequential(block(3, conv_dim), block(conv_dim, 2 * conv_dim), block(2 * conv_dim, 8 * conv_dim))
 
@@ -54,7 +55,7 @@ class Decoder(nn.Module):
     inputs = ("codes", "labels")
     outputs = ("image",)
 
-    def __init__(self, label_dim: int, conv_dim: int = 32) -> None:
+    def __init__(self, label_dim: int, conv_dim: Positive = 32) -> None:
         super().__init__()
         self.ups = nn.ModuleList([block(8 * conv_dim + label_dim, 2 * conv_dim, up=True), block(2 * conv_dim + label_dim, conv_dim, up=True)])
         self.last = nn.ConvTranspose2d(conv_dim + label_dim, 3, 4, 2, 1)
@@ -73,7 +74,7 @@ class LatentDiscriminator(nn.Module):
     inputs = ("codes",)
     outputs = ("logits",)
 
-    def __init__(self, num_classes: int, channels: int = 256, hidden: int = 64) -> None:
+    def __init__(self, num_classes: int, channels: Positive = 256, hidden: Positive = 64) -> None:
         super().__init__()
         self.channels = channels
         self.layers = nn.Sequential(nn.Conv2d(channels, hidden, 3, 1, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -136,10 +137,8 @@ class LatentAdversarial(Loss):
              "generator": ("encoder", "latent_logits", "labels", "source")}
     decays = True  # the weight changes with the step: methods log it
 
-    def __init__(self, weight: float = 1e-4, ramp_iterations: int = 500000) -> None:
+    def __init__(self, weight: Weight = 1e-4, ramp_iterations: Count = 500000) -> None:  # 0: no ramp
         super().__init__(weight)
-        if ramp_iterations < 0:
-            raise ValueError(f"ramp_iterations must be 0 (no ramp) or positive, not {ramp_iterations}")
         self.ramp_iterations = ramp_iterations
 
     def weight_at(self, step: int) -> float:
@@ -170,8 +169,8 @@ class Fader(Method):
         if codes.shape[1] != latent_discriminator.channels:
             raise MdtError(f"the encoder's codes have {codes.shape[1]} channels; set [networks.latent_discriminator] channels = {codes.shape[1]}")
         autoencoder = [*encoder.parameters(), *decoder.parameters()]
-        self._optimizers = {"autoencoder": torch.optim.Adam(autoencoder, lr, (0.5, 0.999)),
-                            "latent_discriminator": torch.optim.Adam(latent_discriminator.parameters(), lr, (0.5, 0.999))}
+        self._optimizers = {"autoencoder": adam(autoencoder, lr, (0.5, 0.999)),
+                            "latent_discriminator": adam(latent_discriminator.parameters(), lr, (0.5, 0.999))}
 
     def networks(self):
         return {"encoder": self.encoder, "decoder": self.decoder, "latent_discriminator": self.latent_discriminator}
