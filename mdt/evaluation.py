@@ -394,8 +394,8 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     figures = {}
     with torch.no_grad():
         for dataset, name in enumerate(components.dataset_names):
-            for images, _ in evaluation.batches(dataset, components.settings.sample_count):
-                rows, titles = evaluation.translator.grid(images)
+            for images, labels in evaluation.batches(dataset, components.settings.sample_count):
+                rows, titles = evaluation.translator.grid(images, source=dataset, labels=labels)  # as the run's samples
                 figures[f"held-out images of '{name}' translated to every target"] = grid_image(rows, ["input", *titles])
                 break
     figures.update(evaluation.figures)

@@ -41,10 +41,17 @@ def recorded_calls(translator) -> dict[str, tuple[torch.Tensor, ...]]:
         torch.manual_seed(0)
         images = torch.rand(2, 3, translator.image_size, translator.image_size, device=translator.device) * 2 - 1
         with torch.no_grad():
-            translator.translator.grid(images)
-            # An image option (a style reference) calls networks of its own; it may need a
-            # choice made too (the reference's domain): the first of each is taken.
-            choices = {o.name: o.choices[0] for o in translator.options if o.type == "choice" and o.choices and o.grid}
+            # A grid may need a choice made (CycleGAN: the inputs' domain): then a grid for
+            # each of its values, so that every network is called (each pair's generator).
+            options = [o for o in translator.options if o.type == "choice" and o.choices and o.grid]
+            try:
+                translator.translator.grid(images)
+            except MdtError:
+                for option in options:
+                    for value in option.choices:
+                        translator.translator.grid(images, **{option.name: value})
+            choices = {o.name: o.choices[0] for o in options}  # for a style reference: its domain
+            # An image option (a style reference) calls networks of its own.
             for option in translator.options:
                 if option.type == "image" and option.grid:
                     translator.translator.grid(images, **{option.name: images, **choices})

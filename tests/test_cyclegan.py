@@ -138,3 +138,19 @@ def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     assert "accuracy/target/Glasses" in ours and "accuracy/target/Glasses" not in theirs  # no CycleGAN of glasses
     assert theirs["accuracy/real_accuracy"] == ours["accuracy/real_accuracy"]  # one judge, one set of held-out images
     assert "models side by side" in (tmp_path / "report" / "report.html").read_text()
+    # Its own report draws grids of held-out images (their labels say each one's domain),
+    # and its generators export (a grid asks for a domain: the first is taken).
+    result = cli("eval", "--checkpoint", "cyclegan", "--out", "own", "--metric", "cycle_error")
+    assert result.exit_code == 0, result.output
+    assert "cycle_error/l1/Blond_Hair" in json.loads((tmp_path / "own" / "metrics.json").read_text())["metrics"]
+    result = cli("export", "--checkpoint", "cyclegan", "--format", "torchscript", "--out", "exported")
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (tmp_path / "exported").iterdir())
+    pairs = ("0-1", "0-2", "1-2")  # each pair's two generators (a to b, b to a)
+    assert files == [f"generator_{d}.{p}.pt" for d in ("ab", "ba") for p in pairs], files
+    import torch
+
+    exported = torch.jit.load(str(tmp_path / "exported" / "generator_ab.0-1.pt"))  # Black_Hair -> Blond_Hair
+    picture = torch.rand(2, 3, 32, 32) * 2 - 1
+    by_translator = translator.translator.translate(picture, to="Blond_Hair", origin="Black_Hair")
+    assert torch.allclose(exported(picture), by_translator, atol=1e-5)
