@@ -54,6 +54,7 @@ class TrainingState:
     method_state: dict[str, Any]  # Method.state(): JSON values and tensors (an image pool)
     streams: list[int]  # batches each data stream has handed out
     rng: tuple[dict[str, torch.Tensor], dict] = field(default_factory=lambda: capture_rng())
+    recipe: str = ""  # the resolved recipe it was saved with (read back only: save_model writes its own)
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Checkpoint:
         optimizers = {name: unflatten_optimizer(name, structure, self.tensors) for name, structure in structures.items()}
         rng = ({k: v for k, v in self.tensors.items() if k.startswith("rng/")}, self._json("rng", {}))
         method_state = _with_tensors(self._json("method_state", {}), self.tensors)
-        return TrainingState(optimizers, method_state, self._json("streams", []), rng)
+        return TrainingState(optimizers, method_state, self._json("streams", []), rng, self.recipe_text)
 
     def _json(self, key: str, default: Any) -> Any:
         return json.loads(self.metadata[key]) if key in self.metadata else default

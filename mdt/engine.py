@@ -143,6 +143,19 @@ def restore(components: Components, saved: ckpt.Checkpoint, path: Path) -> tuple
     return saved.step, state
 
 
+def hyperparameters(method) -> dict[str, list[dict[str, Any]]]:
+    """Each optimizer's settings per parameter group (lr, betas, ...), as the recipe made them."""
+    return {name: [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+            for name, optimizer in method.optimizers().items()}
+
+
+def reapply(method, settings: dict[str, list[dict[str, Any]]]) -> None:
+    """Put :func:`hyperparameters` back over those a checkpoint's optimizer state restored."""
+    for name, optimizer in method.optimizers().items():
+        for group, values in zip(optimizer.param_groups, settings.get(name, []), strict=False):
+            group.update(values)
+
+
 def describe_labels(schemas) -> str:
     return "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in schemas)
 
@@ -312,7 +325,11 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())
         distributed.synchronise_optimizers(components.method.optimizers())
+    fresh = hyperparameters(components.method) if found else {}  # the recipe's, before a checkpoint's replace them
     start, saved = restore_newest(components, found, topology.is_main, console) if found else (0, None)
+    if saved is not None and any(change.startswith("method.") for change in
+                                 recipe_changes(saved.recipe, resolved(recipe, registry).to_toml(), registry)):
+        reapply(components.method, fresh)  # a changed [method] (lr, betas) takes effect, as the run announces
     train_sets = components.train_sets
     if _choose_cache(recipe, components, run_dir, choices):
         def cached():
@@ -359,11 +376,16 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
             console.print(line, markup=False, soft_wrap=True)
         console.print(f"run folder: {run_dir}", markup=False, soft_wrap=True)
         recipe_file = run_dir / "recipe.toml"
-        changes = recipe_changes(recipe_file, recipe_text, registry) if recipe_file.exists() else []
+        if saved is not None and saved.recipe:  # what the checkpoint trained with (an earlier resume may have changed it)
+            changes, against = recipe_changes(saved.recipe, recipe_text, registry), f"the checkpoint's (step {start})"
+        elif recipe_file.exists():
+            changes, against = recipe_changes(recipe_file.read_text(encoding="utf-8"), recipe_text, registry, str(recipe_file)), \
+                "the run's recipe.toml"
+        else:
+            changes, against = [], ""
         if changes:
             recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
-            listed = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
-            console.print(f"[yellow]the recipe differs from the run's recipe.toml ({escape(listed)}); this one is saved as "
+            console.print(f"[yellow]the recipe differs from {against} ({escape('; '.join(changes))}); this one is saved as "
                           f"{escape(recipe_file.name)}[/]", soft_wrap=True)
         recipe_file.write_text(recipe_text, encoding="utf-8")
     logbook = Logbook(run_dir, resumed_from=start if resume else None) if main else None
@@ -425,14 +447,14 @@ def check_finite(values: dict[str, float], step: int, last_saved: Path | None, t
             raise MdtError(f"{where} at step {step + 1}{kept}")
 
 
-def recipe_changes(recipe_file: Path, recipe_text: str, registry: Registry) -> list[str]:
-    """What ``recipe_text`` changes of a run's recipe.toml, as ``table.key: old -> new``
-    (an older mdt wrote the same recipe in an older layout: no change); empty when nothing."""
-    text = recipe_file.read_text(encoding="utf-8")
+def recipe_changes(text: str, recipe_text: str, registry: Registry, source: str = "the checkpoint's recipe") -> list[str]:
+    """What ``recipe_text`` changes of the recipe ``text`` a run was trained with, as
+    ``table.key: old -> new`` (an older mdt wrote the same recipe in an older layout: no
+    change); empty when nothing."""
     if text == recipe_text:
         return []
     try:
-        old = tomllib.loads(resolved(parse_recipe(text, str(recipe_file), registry=registry), registry).to_toml())
+        old = tomllib.loads(resolved(parse_recipe(text, source, registry=registry), registry).to_toml())
     except (MdtError, tomllib.TOMLDecodeError):
         return ["the old one could not be read"]
     before, after = flat(old), flat(tomllib.loads(recipe_text))

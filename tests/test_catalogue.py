@@ -188,7 +188,7 @@ def test_7_a_stale_lock_of_a_dead_process_is_named_and_taken_over(cli, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"process {dead.pid}, which is no longer running" in result.output
     # the recipe changed (iterations 2 -> 3): the message says what changed, on one line
-    assert "the recipe differs from the run's recipe.toml (run.iterations: 2 -> 3); this one is saved as " \
+    assert "the recipe differs from the checkpoint's (step 2) (run.iterations: 2 -> 3); this one is saved as " \
            "recipe.resumed-00000002.toml" in result.output
 
 

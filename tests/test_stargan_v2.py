@@ -275,3 +275,28 @@ def test_a_short_source_batch_uses_as_many_pairs(registry):
 def test_style_sizes_must_agree(cli, tmp_path):
     result = cli("run", QUICKSTART, *small(*TINY, "mapping_network.style_dim=8", v2=True))
     assert result.exit_code == 2 and "style sizes differ: generator 16, mapping_network 8" in result.output
+
+
+def test_a_learning_rate_changed_on_resume_takes_effect_and_the_change_is_announced(cli, tmp_path):
+    """The checkpoint's optimizer state holds the old lr and betas; a recipe that changes
+    [method] says so when resumed, and trains with the new values (it used to announce
+    them and keep the old)."""
+    from mdt import checkpoint
+
+    args = ["run", QUICKSTART, "--out", "run", *small(*TINY, v2=True)]
+    assert cli(*args).exit_code == 0
+    resumed = [a if a != "run.iterations=2" else "run.iterations=3" for a in args[4:]]
+    result = cli("run", QUICKSTART, "--resume", "run", *resumed, "--set", "method.lr=0.001", "--set", "method.beta2=0.9")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "the recipe differs from the checkpoint's (step 2) (method.beta2: 0.99 -> 0.9; method.lr: 0.0004 -> 0.001; " \
+           "run.iterations: 2 -> 3)" in said, said
+    saved = checkpoint.read(tmp_path / "run" / "checkpoints" / "step_00000003.safetensors").training_state()
+    for name in ("generator", "style_encoder", "discriminator"):
+        group = saved.optimizers[name]["param_groups"][0]
+        assert group["lr"] == 0.001 and tuple(group["betas"])[1] == 0.9, (name, group)
+    # resumed again without a change: the checkpoint's values stay (and the notice compares with its recipe)
+    again = cli("run", QUICKSTART, "--resume", "run", *[a if a != "run.iterations=3" else "run.iterations=4" for a in resumed],
+                "--set", "method.lr=0.001", "--set", "method.beta2=0.9")
+    assert again.exit_code == 0, again.output
+    assert "(run.iterations: 3 -> 4)" in " ".join(again.output.split())
