@@ -334,3 +334,15 @@ def test_compare_refuses_a_model_of_other_data(trained, cli, tmp_path):
                       "--out", tmp_path / "x", "--metric", "cycle_error"))
     assert "was trained on other data or another image size" in line
     assert "does not exist" in one_line_error(cli("eval", "--checkpoint", trained, "--compare", tmp_path / "nothing", "--out", tmp_path / "y"))
+
+
+def test_real_images_of_a_continuous_target_are_those_within_the_tolerance():
+    """GANimation's targets set a strength to 1; real strengths drawn from [0, 1] are never
+    exactly 1, so FID against 'the real images of the target' found none."""
+    from mdt.evaluation import Target
+    from mdt.labels import LabelSchema
+
+    schema = LabelSchema("faces", ("smile", "brow_raise"), continuous=True)
+    labels = torch.tensor([[0.95, 0.1], [0.81, 0.9], [0.79, 0.0], [0.2, 1.0]])
+    assert Target("smile", 0, {"smile": 1.0}).holds(schema, labels).tolist() == [True, True, False, False]
+    assert Target("no brow", 0, {"brow_raise": 0.0}).holds(schema, labels).tolist() == [True, False, True, False]
