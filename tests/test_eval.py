@@ -346,3 +346,28 @@ def test_real_images_of_a_continuous_target_are_those_within_the_tolerance():
     labels = torch.tensor([[0.95, 0.1], [0.81, 0.9], [0.79, 0.0], [0.2, 1.0]])
     assert Target("smile", 0, {"smile": 1.0}).holds(schema, labels).tolist() == [True, True, False, False]
     assert Target("no brow", 0, {"brow_raise": 0.0}).holds(schema, labels).tolist() == [True, False, True, False]
+
+
+def test_a_translation_counts_right_only_when_the_new_domain_is_read():
+    """a -> b read as a third class c: the judge missed the old domain but did not read the
+    new one. Scored entry by entry that was half right (the 0.5 of a judge that reads no
+    domain at all); a translation is right when every label the target sets is."""
+    from mdt_metrics.accuracy import TranslationAccuracy
+
+    class ThirdClassJudge:
+        feature_space = "test"
+
+        def predict(self, images, dataset):
+            return torch.nn.functional.one_hot(torch.full((len(images),), 2), 3).float()
+
+    schema = LabelSchema("toy", ("a", "b", "c"), categorical=True)
+    items = [{"image": torch.zeros((3, 4, 4), dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(c), 3).float()}
+             for c in (0, 1)]
+    encoder = SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})])
+    components = SimpleNamespace(
+        device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items], label_encoder=encoder,
+        augmentation=lambda x, train: x.float() / 127.5 - 1, method=SimpleNamespace(translator=_Translator),
+    )
+    values = TranslationAccuracy()(Evaluation(components, make_classifier=None, classifier=ThirdClassJudge(), batch_size=8))
+    assert values["target_accuracy"] == 0.0 and values["target/a"] == 0.0 and values["target/b"] == 0.0
+    assert values["pair/a->b"] == 0.0 and values["pair/b->a"] == 0.0

@@ -35,17 +35,22 @@ class TranslationAccuracy(HeldOutMetric):
             read = evaluation.classifier.predict(t.fake, t.target.dataset)
             right = part_agrees(schema, read, t.wanted)
             asked = t.asked(schema) & t.changed[:, None]  # images the target changes: translations, not copies
-            add("target_accuracy", right[asked])
+            # A translation is right when every label the target sets is read right: a hair
+            # colour is the new colour read, not only the old one missed (which a judge that
+            # reads no colour at all would get half credit for, entry by entry).
+            translated = asked.any(dim=1)
+            whole = (right | ~asked).all(dim=1)
+            add("target_accuracy", whole[translated])
             if schema.continuous:  # how far from the wanted strength, on the [0, 1] scale
                 add("target_mae", (read - t.wanted).abs()[asked])
-            add(f"target/{t.target.title}", right[asked])
+            add(f"target/{t.target.title}", whole[translated])
             if t.target.dataset == t.source:
                 add("translated_accuracy", right)  # every label: the ones to keep too
             if schema.categorical:  # one domain per image: the requested one?
                 add("domain_accuracy", right.all(dim=1))
             for i, pair in enumerate(t.pairs):
-                if t.changed[i]:
-                    add(f"pair/{pair}", right[i][asked[i]])
+                if translated[i]:
+                    add(f"pair/{pair}", whole[i:i + 1])
         results = real_accuracy(evaluation, self.max_images)
         results["real_error"] = 1.0 - results["real_accuracy"]
         for key, (hits, total) in counts.items():
