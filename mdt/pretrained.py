@@ -203,7 +203,7 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
         front.append(f"metrics: {json.dumps(kinds)}")
         front += ["model-index:", f"- name: {json.dumps(name)}", "  results:", "  - task: {type: image-to-image}",
                   f"    dataset: {json.dumps({'name': ', '.join(datasets), 'type': ', '.join(datasets)})}", "    metrics:"]
-        front += [f"    - {json.dumps({'name': key, 'type': key.split('/')[0], 'value': value})}" for key, value in sorted(metrics.items())]
+        front += [f"    - {json.dumps({'name': key, 'type': metric_type(key), 'value': value})}" for key, value in sorted(metrics.items())]
     front.append("---")
     made = (f"A `{method}` model imported from {saved.origin} (its step {saved.step})" if saved.origin
             else f"A `{method}` model trained with mdt for {saved.step} iterations")
@@ -226,6 +226,21 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
              "and train it again (the recipe names the data it was trained on):", "", "```bash",
              f"mdt run {name}/recipe.toml", "```", ""]
     return "\n".join(front + [""] + body)
+
+
+ERROR_KINDS = ("error", "mae", "l1")  # a value's own kind, where its name says it: lower is better
+
+
+def metric_type(key: str) -> str:
+    """The Hub's metric type of a metrics.json key: its metric's name ("accuracy/target/smile"
+    is an accuracy), unless the value names an error of its own ("accuracy/real_error" is
+    an error, not an accuracy, and a card would show 1.0 as a perfect score)."""
+    metric, *rest = key.split("/")
+    for part in rest:
+        kind = next((k for k in ERROR_KINDS if part == k or part.endswith("_" + k)), None)
+        if kind:
+            return kind
+    return metric
 
 
 def imported(write_run, out: Path | None, model_folder: Path | None) -> list[Path]:

@@ -45,6 +45,8 @@ def test_the_model_card_names_the_licence_labels_and_metrics(cli, trained, tmp_p
     assert card["datasets"] == ["synthetic_faces"]
     values = {m["name"]: m["value"] for m in card["model-index"][0]["results"][0]["metrics"]}
     assert values["accuracy/target_accuracy"] == pytest.approx(measured["accuracy/target_accuracy"], abs=1e-6)
+    types = {m["name"]: m["type"] for m in card["model-index"][0]["results"][0]["metrics"]}
+    assert types["accuracy/target_accuracy"] == "accuracy" and types["accuracy/real_error"] == "error"  # not an accuracy of 1.0
     assert "Licence: cc-by-nc-4.0." in body and "| accuracy/target_accuracy |" in body and "![samples" in body
     assert "mdt translate --checkpoint shared" in body
 
