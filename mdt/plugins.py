@@ -24,6 +24,7 @@ from mdt.registry import KIND, Component, Kind, Registry
 ENTRY_POINT_GROUP = "mdt"
 BUILTIN_DISTRIBUTION = "mdt"
 AUTOLOAD_ENV = "MDT_DISABLE_PLUGIN_AUTOLOAD"
+NOT_INSTALLED = "(not installed)"  # the distribution of a plugin module given to load_plugins(extra=...)
 
 
 @dataclass
@@ -89,13 +90,13 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
         infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version, ep.value)
         _register(manager, module, infos[ep.name])
     for name, module in (extra or {}).items():
-        infos[name] = PluginInfo(name, "(not installed)", "", module.__name__)
+        infos[name] = PluginInfo(name, NOT_INSTALLED, "", module.__name__)
         _register(manager, module, infos[name])
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
         name = manager.get_name(exc.plugin) or str(exc.plugin)
-        known = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")]
+        known = _hook_names()
         hooks = [n for n in dir(exc.plugin) if hasattr(getattr(exc.plugin, n, None), f"{hookspecs.PROJECT}_impl")]
         hook = next((n for n in hooks if n not in known), "?")
         raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
@@ -136,8 +137,8 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
 
 def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:
     """Register a plugin module; a hook whose arguments are not the hook's is one line."""
-    unmarked = [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")
-                and callable(getattr(module, n, None)) and not hasattr(getattr(module, n), f"{hookspecs.PROJECT}_impl")]
+    unmarked = [n for n in _hook_names() if callable(getattr(module, n, None))
+                and not hasattr(getattr(module, n), f"{hookspecs.PROJECT}_impl")]
     if unmarked:
         raise MdtError(f"plugin '{info.name}' ({info.distribution}) defines {unmarked[0]} without @mdt.hookimpl, so mdt "
                        f"would never call it; decorate it{_way_out(info)}")
@@ -150,6 +151,11 @@ def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:
         what = ", ".join(f"'{n}' takes ({', '.join(_arguments(getattr(module, n)))}) where mdt's hook gives "
                          f"({', '.join(_arguments(getattr(hookspecs, n)))})" for n in wrong) or str(exc).splitlines()[0]
         raise MdtError(f"plugin '{info.name}' ({info.distribution}): hook {what}{_way_out(info)}") from exc
+
+
+def _hook_names() -> list[str]:
+    """The hooks mdt defines (mdt.hookspecs)."""
+    return [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")]
 
 
 def _arguments(function) -> list[str]:
@@ -170,7 +176,7 @@ def _blamed_on(info: PluginInfo):
 def _way_out(info: PluginInfo | str) -> str:
     """How to get the other commands back while a third-party plugin is broken."""
     distribution = info if isinstance(info, str) else info.distribution
-    if distribution in (BUILTIN_DISTRIBUTION, "(not installed)"):
+    if distribution in (BUILTIN_DISTRIBUTION, NOT_INSTALLED):
         return ""
     return f" (until it is fixed: {AUTOLOAD_ENV}=1 runs mdt without third-party plugins, or pip uninstall {distribution})"
 
@@ -191,7 +197,7 @@ def third_party_components(recipe, registry: Registry) -> list[dict[str, str]]:
     used = []
     for table in recipe.tables():
         component = registry.get(table.kind, table.type)
-        if component.distribution and component.distribution not in (BUILTIN_DISTRIBUTION, "(not installed)"):
+        if component.distribution not in ("", BUILTIN_DISTRIBUTION, NOT_INSTALLED):
             entry = {"kind": table.kind, "name": table.type, "plugin": component.plugin,
                      "distribution": component.distribution, "version": component.version}
             if entry not in used:

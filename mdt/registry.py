@@ -123,7 +123,12 @@ class Registry:
         if _built(factory):
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as an instance of {type(factory).__name__}; "
                            "register the class (or a function that builds one)")
-        if "type" in _parameters(factory):
+        component = Component(kind, name, factory, plugin, distribution, version)
+        try:
+            arguments = component.signature().parameters
+        except (TypeError, ValueError):  # a builtin without a signature: nothing a recipe could set
+            arguments = {}
+        if "type" in arguments:
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' with an argument named 'type', which a recipe "
                            "cannot set: its table's 'type' key chooses the component; rename the argument")
         if name in table:
@@ -132,7 +137,6 @@ class Registry:
                 f"{kind} '{name}' is registered twice: by plugin '{first.plugin}' ({first.location}) "
                 f"and by plugin '{plugin}' ({Component(kind, name, factory, plugin).location})"
             )
-        component = Component(kind, name, factory, plugin, distribution, version)
         table[name] = component
         return component
 
@@ -189,10 +193,3 @@ def _built(factory: Any) -> bool:
 
     return isinstance(factory, (torch.nn.Module, Loss))
 
-
-def _parameters(factory: Callable[..., Any]) -> list[str]:
-    """The names a recipe table could set on ``factory`` (none where it has no signature)."""
-    try:
-        return list(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        return []
