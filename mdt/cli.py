@@ -415,16 +415,18 @@ def _write_grids(translator, files: list[Path], input_path: Path, output: Path, 
     groups = [files] if one_grid else [[f] for f in files]
     written = 0
     for group, target in zip(groups, outputs):
-        pictures = []
+        pictures, names = [], []
         for file in group:
             try:
                 pictures.append(_read_picture(file, crop, aligner))
+                names.append(file.stem)
             except MdtError as exc:
                 _bad_input(exc, written, skip_bad_files, err_console)
         if not pictures:
             continue
-        try:
-            grid = translator.grid(pictures, crop_size=crop, num=num, batch_size=batch_size, **request)
+        try:  # one grid of a folder names each row's file
+            grid = translator.grid(pictures, crop_size=crop, num=num, batch_size=batch_size,
+                                   names=names if one_grid and input_path.is_dir() else None, **request)
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
         save_png(grid, target)

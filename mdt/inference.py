@@ -81,10 +81,12 @@ class ImageTranslator:
         pictures = [to_pil(image) for image in out]
         return pictures[0] if isinstance(images, Image.Image) else pictures
 
-    def grid(self, images, crop_size: int = 0, num: int | None = None, batch_size: int | None = None, **request: Any) -> Image.Image:
+    def grid(self, images, crop_size: int = 0, num: int | None = None, batch_size: int | None = None,
+             names: Sequence[str] | None = None, **request: Any) -> Image.Image:
         """One row per input: the input, then its translation to every column (every
         target; with ``num``, that many outputs of the model's varying option).
-        ``batch_size``: inputs per generator call, so a grid of a whole folder fits in memory."""
+        ``batch_size``: inputs per generator call, so a grid of a whole folder fits in memory.
+        ``names``: one per input, written left of its row (which file a row is)."""
         batch, _ = self._tensor(images, crop_size)
         request = self._request(request, crop_size, for_grid=True)
         if num is not None:
@@ -98,7 +100,9 @@ class ImageTranslator:
         for start in range(step, len(batch), step):
             more, _ = self.translator.grid(batch[start:start + step], **request)
             rows += more[1:] if more and more[0][0] is None else more  # the column images head the grid once
-        return grid_image(rows, ["input", *titles])
+        headed = 1 if rows and rows[0][0] is None else 0  # a row of references above the inputs
+        row_titles = [None] * headed + list(names) if names is not None and len(names) == len(rows) - headed else None
+        return grid_image(rows, ["input", *titles], row_titles=row_titles)
 
 
 def load_translator(path: str | Path, device: str = "auto", registry: Registry | None = None) -> ImageTranslator:

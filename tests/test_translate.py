@@ -193,3 +193,22 @@ def test_an_output_folder_it_cannot_write_is_named_as_given(trained, photo, tmp_
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.strip() == "error: cannot use 'ro/x.png': Permission denied"
     assert list((tmp_path / "ro").iterdir()) == []
+
+
+def test_one_grid_of_a_folder_names_each_rows_file(cli, trained, tmp_path):
+    for i in range(3):
+        random_image(tmp_path / "in" / f"face{i}.png", 40, 40, seed=i)
+    result = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "all.png", "--grid")
+    assert result.exit_code == 0, result.output
+    grid = Image.open(tmp_path / "all.png")
+    alone = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in" / "face0.png", "--output", "one.png", "--grid")
+    assert alone.exit_code == 0, alone.output
+    single = Image.open(tmp_path / "one.png")
+    margin = 5 * 6 + 4  # "face0": five characters and a pad each side
+    assert grid.width == single.width + margin
+    header = single.height - 34 - 2
+    text = np.asarray(grid.convert("L"))[header:, :margin] < 128
+    assert [text[2 + r * 34: 2 + (r + 1) * 34].any() for r in range(3)] == [True, True, True]
+    # the translations themselves are those of one image at a time
+    first = np.asarray(grid, dtype=np.int16)[header:header + 36, margin:]
+    assert np.abs(first - np.asarray(single, dtype=np.int16)[header:]).max() <= 1
