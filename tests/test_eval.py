@@ -371,3 +371,15 @@ def test_a_translation_counts_right_only_when_the_new_domain_is_read():
     values = TranslationAccuracy()(Evaluation(components, make_classifier=None, classifier=ThirdClassJudge(), batch_size=8))
     assert values["target_accuracy"] == 0.0 and values["target/a"] == 0.0 and values["target/b"] == 0.0
     assert values["pair/a->b"] == 0.0 and values["pair/b->a"] == 0.0
+
+
+def test_pairs_of_an_exclusive_group_name_each_images_own_member():
+    """A hair-colour target's pairs read Black_Hair->Blond_Hair, not faces->Blond_Hair:
+    a model of one generator per pair (CycleGAN) is judged per pair."""
+    from mdt.evaluation import Target
+    from mdt_metrics.pairs import source_names
+
+    schema = LabelSchema("faces", ("Black_Hair", "Blond_Hair", "Glasses"), exclusive=(("Black_Hair", "Blond_Hair"),))
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert source_names(schema, labels, Target("Blond_Hair", 0, {"Blond_Hair": 1.0})) == ["Black_Hair", "Blond_Hair", "faces"]
+    assert source_names(schema, labels, Target("Glasses", 0, {"Glasses": 1.0})) == ["faces"] * 3

@@ -45,11 +45,18 @@ class Translated:
         return mask
 
 
-def source_names(schema, labels: torch.Tensor) -> list[str]:
-    """Each image's domain where there is one per image, else its dataset's name."""
+def source_names(schema, labels: torch.Tensor, target: Target | None = None) -> list[str]:
+    """Each image's domain where there is one per image; for a target in an exclusive
+    group (a hair colour), each image's member of that group (CycleGAN's and StarGAN's
+    Black_Hair->Blond_Hair); else its dataset's name."""
     if schema.categorical:
         return [schema.names[i] for i in labels.argmax(dim=1).tolist()]
-    return [schema.dataset or "images"] * labels.shape[0]
+    fallback = schema.dataset or "images"
+    group = schema.group_of(next(iter(target.assignments))) if target is not None and len(target.assignments) == 1 else ()
+    if len(group) < 2:
+        return [fallback] * labels.shape[0]
+    columns = labels[:, [schema.index(n) for n in group]]
+    return [group[int(row.argmax())] if row.max() > 0.5 else fallback for row in columns.cpu()]
 
 
 @torch.no_grad()
@@ -66,8 +73,8 @@ def translations(evaluation: Evaluation, max_images: int, mode: str | None = Non
                 images, labels = images[accepted], labels[accepted]
                 if images.shape[0] == 0:
                     continue
-            names = source_names(schema, labels)
             for target in evaluation.targets:
+                names = source_names(schema, labels, target if target.dataset == source else None)
                 target_schema = evaluation.schemas[target.dataset]
                 base = labels if target.dataset == source else evaluation.classifier.predict(images, target.dataset)
                 wanted = target.labels(target_schema, base)
