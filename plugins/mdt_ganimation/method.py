@@ -67,12 +67,17 @@ class GANimationTranslator(StarGANTranslator):
     """StarGAN's translator with labels in [0, 1] and a ``strength``: how far towards the
     target the condition goes. Grids show each label at 0, 0.5 and 1."""
 
-    options = (
-        Option("to", "labels", "the target strengths, e.g. smile=0.8,eyes_closed=0; the others keep the input's", required=True, grid=False),
-        Option("known", "labels", "the input's strengths, e.g. smile=0.1; by default the discriminator reads them", flag="from", page=False),
-        Option("strength", "float", "how far towards the target: 0 keeps the input, 1 reaches the target", default=1.0, minimum=0.0,
-               maximum=1.0, grid=False),
-    )
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        first, second = self._example_names()
+        self.options = (
+            Option("to", "labels", f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's", required=True,
+                   grid=False),
+            Option("known", "labels", f"the input's strengths, e.g. {first}=0.1; by default the discriminator reads them", flag="from",
+                   page=False),
+            Option("strength", "float", "how far towards the target: 0 keeps the input, 1 reaches the target", default=1.0,
+                   minimum=0.0, maximum=1.0, grid=False),
+        )
 
     def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None,
                   strength: float = 1.0) -> torch.Tensor:

@@ -313,16 +313,22 @@ class StarGAN(Method):
 class StarGANTranslator(Translator):
     """Translate images to target labels; values not named keep the source's, read by D."""
 
-    options = (
-        Option("to", "labels", "the target labels, e.g. Blond_Hair,Male=0; the others keep the input's", required=True, grid=False),
-        Option("known", "labels", "labels of the input, e.g. Black_Hair,Male; by default the discriminator reads them", flag="from",
-               page=False),
-    )
-
     def __init__(self, generator, discriminator, encoder: LabelEncoder, image_size: int) -> None:
         self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
         self.image_size = image_size
         self.schemas = encoder.schemas
+        first, second = self._example_names()
+        self.options = (  # the examples name this model's own labels (`mdt translate --checkpoint RUN --help`)
+            Option("to", "labels", f"the target labels, e.g. {first},{second}=0; the others keep the input's", required=True,
+                   grid=False),
+            Option("known", "labels", f"labels of the input, e.g. {first},{second}; by default the discriminator reads them",
+                   flag="from", page=False),
+        )
+
+    def _example_names(self) -> tuple[str, str]:
+        """Two of the model's label names for the options' examples (one twice if it has one)."""
+        names = self.schemas[0].names
+        return names[0], names[1] if len(names) > 1 else names[0]
 
     @torch.no_grad()
     def generate(self, images: torch.Tensor, labels: torch.Tensor, dataset: int) -> torch.Tensor:
