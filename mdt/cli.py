@@ -340,10 +340,13 @@ def _parse_request(options, args: list[str], grid: bool, crop: int) -> dict:
             raise MdtError(f"{option.cli_flag} is not for a grid: a grid shows every target")
         value = given[option.name]
         if option.type == "image":
-            files = [f for path in (value if option.many else [value]) for f in _inputs(Path(path))]
-            if len(files) > 1 and not grid:
-                raise MdtError(f"{option.cli_flag} gives {len(files)} images; translate with one, or add --grid for one column each")
-            request[option.name] = [_read_picture(f, crop) for f in files] if grid else _read_picture(files[0], crop)
+            try:  # a missing or unreadable reference is named as the option's, not as an input
+                files = [f for path in (value if option.many else [value]) for f in _inputs(Path(path))]
+                if len(files) > 1 and not grid:
+                    raise MdtError(f"{len(files)} images; translate with one, or add --grid for one column each")
+                request[option.name] = [_read_picture(f, crop) for f in files] if grid else _read_picture(files[0], crop)
+            except MdtError as exc:
+                raise MdtError(f"{option.cli_flag}: {exc}") from exc
         else:
             request[option.name] = option.parse(value)
     missing = [o for o in options if o.required and o.name not in request]

@@ -228,6 +228,8 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert bad.exit_code == 2 and "no such option: --to; this model takes --domain, --seed, --ref" in bad.output
     bad = cli(*common, "--output", "x.png", "--domain", "cat", "--seed", "-1")
     assert bad.exit_code == 2 and "--seed = -1 must be at least 0" in bad.output
+    bad = cli(*common, "--output", "x.png", "--domain", "cat", "--ref", "nope.jpg")  # the reference is named as one
+    assert bad.exit_code == 2 and "error: --ref: input 'nope.jpg' does not exist" in bad.output and not (tmp_path / "x.png").exists()
     bad = cli(*common, "--output", "several.png", "--domain", "cat", "--num", "2")
     assert bad.exit_code == 2 and "must be a folder" in bad.output
     for extra, output in ((["--seed", "3"], "rs.png"), (["--num", "3"], "rn")):  # a reference's style takes no seed
