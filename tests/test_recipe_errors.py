@@ -185,3 +185,10 @@ def test_a_network_too_large_to_build_is_one_line(cli, value, expected):
     line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", "--set", "run.iterations=1",
                               "--set", f"networks.discriminator.conv_dim={value}"))
     assert line.endswith(expected), line
+
+
+@pytest.mark.parametrize("recipe", ["quickstart.toml", "ganimation_quickstart.toml"])
+def test_a_synthetic_dataset_needs_held_out_images(cli, recipe):
+    """No held-out image leaves nothing to draw sample grids from or to measure; the check says so."""
+    line = one_line_error(cli("recipe", "check", REPO / "recipes" / recipe, "--set", "datasets.faces.test_size=0"))
+    assert line.endswith("key 'test_size' = 0: expected an integer of at least 1"), line

@@ -70,7 +70,7 @@ class SyntheticFaces:
 
     framing = staticmethod(synthetic_framing)  # for mdt align
 
-    def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: Positive = 4096, test_size: Count = 512, seed: Count = 0) -> None:
+    def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: Positive = 4096, test_size: Positive = 512, seed: Count = 0) -> None:
         for name in attributes:
             if name not in ATTRIBUTES:
                 raise MdtError(f"synthetic attribute '{name}' does not exist{did_you_mean(name, ATTRIBUTES)}; attributes: {', '.join(ATTRIBUTES)}")
