@@ -69,7 +69,9 @@ def io_names(method, name: str, network, inputs: int, outputs: int) -> tuple[lis
     role = next((r for n, r in sorted(method.roles.items(), key=lambda item: -len(item[0])) if name.startswith(n)), None)
 
     def first(declared, count: int, prefix: str) -> list[str]:
-        return next((list(names) for names in declared if names and len(names) == count), [f"{prefix}_{i}" for i in range(count)])
+        # a call leaves out trailing inputs it gives as None (StarGAN v2's landmark masks)
+        return next((list(names)[:count] for names in declared if names and len(names) >= count),
+                    [f"{prefix}_{i}" for i in range(count)])
 
     return (first([getattr(network, "inputs", None), role and role.inputs], inputs, "input"),
             first([getattr(network, "outputs", None), role and role.outputs], outputs, "output"))

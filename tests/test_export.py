@@ -91,6 +91,9 @@ def test_stargan_v2_exports_its_three_networks(cli, tmp_path):
     # the moving averages are what StarGAN v2 translates with; the style encoder serves references
     assert exported_agree(tmp_path / "imported", tmp_path / "exported", "onnx") == {
         "generator_ema", "mapping_network_ema", "style_encoder_ema"}
+    # inputs named as the generator declares them, without the landmark masks it is given as None
+    names = [i.name for i in onnx.load(str(tmp_path / "exported" / "generator_ema.onnx")).graph.input]
+    assert names == ["images", "style"]
 
 
 def test_a_third_party_generator_exports(tmp_path_factory, tmp_path):
