@@ -138,7 +138,7 @@ def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
 def list_components(kind: str | None, name: str | None) -> None:
     """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
     from mdt.contracts import interface, state_fields
-    from mdt.recipe import INJECTED, PROVIDED, parameters, range_text, role_values, section_of, type_hints
+    from mdt.recipe import INJECTED, PROVIDED, parameters, role_values, section_of, type_hints, value_text
 
     registry = _registry()
     if name:
@@ -159,7 +159,7 @@ def list_components(kind: str | None, name: str | None) -> None:
                 console.print(f"  {param.name}: set by mdt ({injected[param.name]})", markup=False, soft_wrap=True)
             else:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
-                allowed = range_text(hints.get(param.name))
+                allowed = value_text(param, hints)
                 console.print(f"  {param.name}: {default}{'; ' + allowed if allowed else ''}", markup=False, soft_wrap=True)
         for label, names in (("takes", interface(component.factory, "inputs")), ("returns", interface(component.factory, "outputs"))):
             if names:

@@ -367,6 +367,9 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         problem = unprovided(table.address.partition(".")[0], table.type, table.kind, component.factory)
         if problem:
             raise MdtError(f"{_where(recipe, table.address)} {problem}")
+        if table.kind == "loss" and "weight" not in parameters(component.factory):  # every method multiplies by it
+            raise MdtError(f"{_where(recipe, table.address)} loss '{table.type}' takes no 'weight' argument; a loss is "
+                           "weighted in its method's sum (subclass mdt.loss.Loss, whose constructor takes it)")
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
 
@@ -496,6 +499,20 @@ def range_text(expected: Any) -> str | None:
     base, *extras = typing.get_args(expected)
     ranges = [r.describe() for r in extras if isinstance(r, RANGES)]
     return f"{problem_noun(base)} {' and '.join(ranges)}" if ranges else None
+
+
+def value_text(param: inspect.Parameter, hints: Mapping[str, Any]) -> str | None:
+    """What ``mdt list`` says an argument takes: its range ("an integer of at least 1"),
+    else its type ("a list", "a number"), else None (anything)."""
+    expected = expected_type(param, hints)
+    options = [expected]
+    if typing.get_origin(expected) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(expected) if a is not type(None)]
+    texts = [range_text(option) or type_problem(_ANY_VALUE, option) for option in options]
+    return " or ".join(t for t in texts if t) or None
+
+
+_ANY_VALUE = object()  # fits no type: type_problem then names the type
 
 
 def type_problem(value: Any, expected: Any) -> str | None:

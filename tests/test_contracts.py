@@ -241,6 +241,26 @@ def test_a_loss_that_forgets_its_weight_is_named_when_built():
     assert "[losses.smooth] loss 'no_weight' has no number 'weight' once built" in str(caught.value)
 
 
+def test_a_loss_that_takes_no_weight_fails_the_check():
+    """The check, not only the build, refuses a loss whose constructor has no weight."""
+    from mdt.errors import MdtError
+    from mdt.recipe import validate
+
+    class NoWeight(Loss):
+        reads = {"generator": ("fake",)}
+
+        def __init__(self, power: float = 1.0) -> None:
+            self.power = power
+
+    registry = load_plugins(extra={"no_weight": plugin_module("no_weight", ("loss", "no_weight", NoWeight))}).registry
+    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [], registry)
+    recipe.data["losses"]["smooth"] = {"type": "no_weight"}
+    with pytest.raises(MdtError) as caught:
+        validate(recipe, registry)
+    assert str(caught.value).endswith("[losses.smooth] loss 'no_weight' takes no 'weight' argument; a loss is weighted in its "
+                                      "method's sum (subclass mdt.loss.Loss, whose constructor takes it)")
+
+
 class Unannotated(Loss):
     """A third party's loss whose arguments carry defaults but no annotations."""
 

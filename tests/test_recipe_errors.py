@@ -192,3 +192,8 @@ def test_a_synthetic_dataset_needs_held_out_images(cli, recipe):
     """No held-out image leaves nothing to draw sample grids from or to measure; the check says so."""
     line = one_line_error(cli("recipe", "check", REPO / "recipes" / recipe, "--set", "datasets.faces.test_size=0"))
     assert line.endswith("key 'test_size' = 0: expected an integer of at least 1"), line
+
+
+def test_diversity_needs_two_samples_to_compare_and_the_check_says_so(cli):
+    line = one_line_error(cli("recipe", "check", REPO / "recipes" / "stargan_v2_quickstart.toml", "--set", "metrics.diversity.samples=1"))
+    assert line.endswith("key 'samples' = 1: expected an integer of at least 2"), line

@@ -255,3 +255,11 @@ def test_a_hook_without_the_marker_is_an_error_not_silence():
         load_plugins(extra={"unmarked": plugin})
     assert str(caught.value) == ("plugin 'unmarked' ((not installed)) defines register_components without @mdt.hookimpl, "
                                  "so mdt would never call it; decorate it")
+
+
+def test_list_shows_what_each_argument_takes_ranged_or_not(cli):
+    result = cli("list", "dataset", "celeba")
+    assert result.exit_code == 0, result.output
+    assert "  root: required; a string\n" in result.output
+    assert "  crop_size: default 178; an integer of at least 0\n" in result.output
+    assert "  attributes: default ('Black_Hair', 'Blond_Hair', 'Brown_Hair', 'Male', 'Young'); a list\n" in result.output

@@ -12,13 +12,14 @@ reported too. Zero means the style is ignored.
 from __future__ import annotations
 
 import itertools
+from typing import Annotated
 
 import torch
 
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
 from mdt.grids import grid_image
-from mdt.ranges import Count, Positive
+from mdt.ranges import AtLeast, Count, Positive
 from mdt_metrics.features import feature_space, image_features
 from mdt_metrics.pairs import translations
 
@@ -54,9 +55,7 @@ def perceptual_distance(evaluation: Evaluation):
 class Diversity:
     """Mean pairwise distance (LPIPS, else judge features; and pixel L1) among one input's outputs, per mode and domain."""
 
-    def __init__(self, samples: Positive = 10, max_images: Positive = 64, seed: Count = 0) -> None:
-        if samples < 2:
-            raise ValueError(f"samples must be at least 2 to compare outputs, not {samples}")
+    def __init__(self, samples: Annotated[int, AtLeast(2)] = 10, max_images: Positive = 64, seed: Count = 0) -> None:  # pairs of outputs
         if max_images < 1:
             raise ValueError(f"max_images must be at least 1, not {max_images}")
         self.samples, self.max_images, self.seed = samples, max_images, seed
