@@ -69,21 +69,39 @@ def print_tables(console: Console, results: Mapping[str, Any], targets: Sequence
         table.add_row(key, _format(value))
     console.print(table)
     if per_target:
-        table = RichTable("target", *per_target, title="per target")
-        for target in targets:
-            if any(target in column for column in per_target.values()):
-                table.add_row(target, *[_format(column.get(target, "")) for column in per_target.values()])
-        console.print(table)
+        _print_wide(console, "target", per_target, list(targets), "per target")
     if per_pair:
-        pairs = sorted({p for column in per_pair.values() for p in column})
-        table = RichTable("source -> target", *per_pair, title="per pair")
-        for pair in pairs:
-            table.add_row(pair, *[_format(column.get(pair, "")) for column in per_pair.values()])
-        console.print(table)
+        _print_wide(console, "source -> target", per_pair, sorted({p for column in per_pair.values() for p in column}), "per pair")
     for caption, header, rows in side_by_side(compared, targets) if compared else []:
         table = RichTable(*header, title=caption)
         for row in rows:
             table.add_row(*[_format(cell) for cell in row])
+        console.print(table)
+
+
+def _print_wide(console: Console, first: str, columns: Mapping[str, Mapping[str, Any]], rows: Sequence[str], title: str) -> None:
+    """``rows`` x ``columns`` as a table, split into tables of whole columns where it is
+    wider than the console, each repeating the first column: a narrow terminal shows every
+    header and value, where one wide table cut them to "tar..."."""
+    def width(texts) -> int:
+        return max(len(t) for t in texts) + 3  # a cell's padding and border
+
+    first_width = width([first, *rows])
+    chunks: list[list[str]] = [[]]
+    used = first_width
+    for name, column in columns.items():
+        needed = width([name, *(_format(column.get(r, "")) for r in rows)])
+        if chunks[-1] and used + needed > console.width:
+            chunks.append([])
+            used = first_width
+        chunks[-1].append(name)
+        used += needed
+    for k, names in enumerate(chunks):
+        table = RichTable(first, *names, title=title if len(chunks) == 1 else f"{title} ({k + 1} of {len(chunks)})")
+        for row in rows:
+            cells = [_format(columns[n].get(row, "")) for n in names]
+            if any(cell != "" for cell in cells):
+                table.add_row(row, *cells)
         console.print(table)
 
 

@@ -383,3 +383,22 @@ def test_pairs_of_an_exclusive_group_name_each_images_own_member():
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     assert source_names(schema, labels, Target("Blond_Hair", 0, {"Blond_Hair": 1.0})) == ["Black_Hair", "Blond_Hair", "faces"]
     assert source_names(schema, labels, Target("Glasses", 0, {"Glasses": 1.0})) == ["faces"] * 3
+
+
+def test_per_target_tables_split_rather_than_cut_in_a_narrow_terminal():
+    """At 80 columns one table of nine metric columns cut every header to "tar…"; the
+    columns go into several tables instead, each repeating the target column."""
+    from rich.console import Console
+
+    from mdt.report import print_tables
+
+    targets = ["Black_Hair", "Blond_Hair"]
+    columns = [f"metric_{k}/target_accuracy" for k in range(9)]
+    results = {f"{c}/{t}": 0.5 + k / 100 for k, c in enumerate(columns) for t in targets}
+    console = Console(width=80, record=True, color_system=None)
+    print_tables(console, results, targets)
+    text = console.export_text()
+    assert "…" not in text
+    for k, column in enumerate(columns):
+        assert column in text and f"{0.5 + k / 100:.4g}" in text
+    assert "per target (1 of" in text and all(len(line) <= 80 for line in text.splitlines())
