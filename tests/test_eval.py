@@ -285,14 +285,22 @@ def test_a_judge_of_other_labels_is_refused(trained, cli, tmp_path):
     assert "already holds files" in line
 
 
-def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path):
+def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path, monkeypatch):
     from conftest import SMALL_V2  # noqa: F401  (the reduced v2 sizes)
+    import mdt_metrics.diversity
 
     args = small("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.steps=1", "classifier.batch_size=4",
                  "metrics.accuracy.max_images=4", "metrics.diversity.samples=2", "metrics.diversity.max_images=4", v2=True)
     assert cli("run", V2_QUICKSTART, "--out", "run", *args).exit_code == 0
+    drawn = []  # the diversity figures' row titles: which target each row's outputs are of
+    real_grid = mdt_metrics.diversity.grid_image
+    monkeypatch.setattr(mdt_metrics.diversity, "grid_image", lambda rows, titles, row_titles=None: (
+        drawn.append((len(rows), row_titles)), real_grid(rows, titles, row_titles=row_titles))[1])
     result = cli("eval", "--checkpoint", "run", "--out", "report", "--max-images", "4")
     assert result.exit_code == 0, result.output
+    assert len(drawn) == 2  # latent and reference
+    for count, row_titles in drawn:
+        assert len(row_titles) == count and all(t.startswith("to ") for t in row_titles), row_titles
     document = json.loads(Path("report/metrics.json").read_text())
     metrics = document["metrics"]
     assert document["about"]["images measured per metric, at most"] == "4 (--max-images)"  # the split's size is not what was measured

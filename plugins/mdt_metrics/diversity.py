@@ -77,6 +77,7 @@ class Diversity:
         for mode in evaluation.translator.modes:
             sums: dict[str, list[float]] = {}
             rows: list[list[torch.Tensor]] = []
+            targets: list[str] = []
             runs = [translations(evaluation, self.max_images, mode, seed=self.seed + 100_003 * k) for k in range(self.samples)]
             for drawn in zip(*runs):
                 first = drawn[0]
@@ -98,8 +99,10 @@ class Diversity:
                 inputs = first.images[keep]
                 for i in range(min(2, inputs.shape[0], GRID_ROWS - len(rows))):
                     rows.append([inputs[i], *outputs[:, i]])
+                    targets.append(f"to {first.target.title}")  # which target a row's outputs are of
             results.update({key: total / count for key, (total, count) in sums.items()})
             if rows:
                 titles = ["input", *[f"{mode} {k + 1}" for k in range(self.samples)]]
-                evaluation.figures[f"diversity, {mode}-guided: {self.samples} outputs per input"] = grid_image(rows, titles)
+                evaluation.figures[f"diversity, {mode}-guided: {self.samples} outputs per input"] = grid_image(
+                    rows, titles, row_titles=targets)
         return results
