@@ -130,7 +130,7 @@ def item_problem(item, labels: int) -> str | None:
         got = f"{str(image.dtype).removeprefix('torch.')} {tuple(image.shape)}" if isinstance(image, torch.Tensor) \
             else type(image).__name__
         return f"its 'image' is {got}; a dataset gives uint8 images (3, S, S), 0 to 255"
-    if not isinstance(label, torch.Tensor) or tuple(label.shape) != (labels,) or label.is_complex():
+    if not isinstance(label, torch.Tensor) or tuple(label.shape) != (labels,):
         got = f"of shape {tuple(label.shape)}" if isinstance(label, torch.Tensor) else f"a {type(label).__name__}"
         return f"its 'label' is {got}; the dataset's schema has {labels} labels, so a label is a tensor of shape ({labels},)"
     return None

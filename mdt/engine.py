@@ -258,12 +258,12 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     try:
         found = resume_point(run_dir, resume, main, console)
         choices: list[str] = []  # what "auto" became, said once the run starts
-        components, start, saved, streams, plan = _prepare(recipe, registry, run_dir, found, topology, console, choices)
+        components, start, saved, streams, plan, changes = _prepare(recipe, registry, run_dir, found, topology, console, choices)
         loggers = open_loggers(recipe, registry, run_dir, start if resume else None, main, console)
         begun = True
         try:
             result = _loop(recipe, registry, run_dir, components, start, saved, streams, plan, resume, topology, console, loggers,
-                           choices)
+                           choices, changes)
         except BaseException:
             loggers.close(False)
             raise
@@ -327,9 +327,6 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
         distributed.synchronise_optimizers(components.method.optimizers())
     fresh = hyperparameters(components.method) if found else {}  # the recipe's, before a checkpoint's replace them
     start, saved = restore_newest(components, found, topology.is_main, console) if found else (0, None)
-    if saved is not None and any(change.startswith("method.") for change in
-                                 recipe_changes(saved.recipe, resolved(recipe, registry).to_toml(), registry)):
-        reapply(components.method, fresh)  # a changed [method] (lr, betas) takes effect, as the run announces
     train_sets = components.train_sets
     if _choose_cache(recipe, components, run_dir, choices):
         def cached():
@@ -341,8 +338,14 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
         if topology.distributed:
             distributed.barrier()
             train_sets = train_sets if topology.is_main else cached()
+    # What this recipe, its "auto" choices made, changes of the checkpoint's (None: no
+    # checkpoint's recipe to compare with); a changed [method] (lr, betas) takes effect.
+    changes = recipe_changes(saved.recipe, resolved(recipe, registry).to_toml(), registry) if saved is not None and saved.recipe \
+        else None
+    if any(change.startswith("method.") for change in changes or ()):
+        reapply(components.method, fresh)
     plan, streams = open_streams(components, registry, train_sets, saved.streams if saved else [], topology)
-    return components, start, saved, streams, plan
+    return components, start, saved, streams, plan, changes
 
 
 def open_loggers(recipe: Recipe, registry: Registry, run_dir: Path, resumed_from: int | None, main: bool, console: Console) -> Loggers:
@@ -357,7 +360,7 @@ def open_loggers(recipe: Recipe, registry: Registry, run_dir: Path, resumed_from
 
 
 def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Components, start: int, saved, streams, plan,
-          resume: bool, topology, console: Console, loggers: Loggers, choices: list[str]) -> RunResult:
+          resume: bool, topology, console: Console, loggers: Loggers, choices: list[str], changes: list[str] | None) -> RunResult:
     """Write the run's recipe, then train from ``start``: one batch per stream, one method
     step, then logging, sampling and saving on their schedules; finally the metrics."""
     settings, main = recipe.run, topology.is_main
@@ -376,13 +379,10 @@ def _loop(recipe: Recipe, registry: Registry, run_dir: Path, components: Compone
             console.print(line, markup=False, soft_wrap=True)
         console.print(f"run folder: {run_dir}", markup=False, soft_wrap=True)
         recipe_file = run_dir / "recipe.toml"
-        if saved is not None and saved.recipe:  # what the checkpoint trained with (an earlier resume may have changed it)
-            changes, against = recipe_changes(saved.recipe, recipe_text, registry), f"the checkpoint's (step {start})"
-        elif recipe_file.exists():
+        against = f"the checkpoint's (step {start})"  # what it trained with: an earlier resume may have changed it
+        if changes is None and recipe_file.exists():
             changes, against = recipe_changes(recipe_file.read_text(encoding="utf-8"), recipe_text, registry, str(recipe_file)), \
                 "the run's recipe.toml"
-        else:
-            changes, against = [], ""
         if changes:
             recipe_file = run_dir / f"recipe.resumed-{start:08d}.toml"
             console.print(f"[yellow]the recipe differs from {against} ({escape('; '.join(changes))}); this one is saved as "

@@ -26,7 +26,7 @@ from mdt import checkpoint as ckpt
 from mdt.build import Components, instantiate
 from mdt.data import collate
 from mdt.errors import MdtError
-from mdt.labels import CONTINUOUS_TOLERANCE, LabelSchema, column_labels, part_agrees, set_labels
+from mdt.labels import LabelSchema, column_labels, part_agrees, set_labels
 from mdt.recipe import SECTIONS, Recipe, Table
 from mdt.registry import Registry
 
@@ -55,15 +55,11 @@ class Target:
     def holds(self, schema: LabelSchema, labels: torch.Tensor) -> torch.Tensor:
         """(B,) which images already show this target: the real images of its domain.
         For a flip, every image: flipped translations mix both directions. A continuous
-        label counts within ``CONTINUOUS_TOLERANCE`` of the target's value, as the judge's
-        readings do: strengths drawn from [0, 1] are never exactly 1."""
+        label counts within the tolerance the judge's readings get (``part_agrees``):
+        strengths drawn from [0, 1] are never exactly 1."""
         if self.flips(schema):
             return torch.ones(labels.shape[0], dtype=torch.bool, device=labels.device)
-        if schema.continuous:
-            columns = [schema.index(name) for name in self.assignments]
-            wanted = torch.tensor(list(self.assignments.values()), dtype=labels.dtype, device=labels.device)
-            return ((labels[:, columns] - wanted).abs() <= CONTINUOUS_TOLERANCE).all(dim=1)
-        return (set_labels(schema, labels, self.assignments) == labels).all(dim=1)
+        return part_agrees(schema, labels, set_labels(schema, labels, self.assignments)).all(dim=1)
 
 
 class Evaluation:
