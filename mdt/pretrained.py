@@ -6,6 +6,7 @@ datasets, labels and metrics. ``load_translator(FOLDER)`` and ``mdt translate
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -56,6 +57,18 @@ def from_hub(location: str) -> Path:
 
 NOT_STATED = "not stated"  # the card of a model saved without a licence: "other" on the Hub, named so
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
+# The identifiers the Hub's licence list names (its docs, repositories-licenses.md); the Hub
+# shows any other as no licence, so a typo would publish weights as unlicensed.
+HUB_LICENCES = frozenset("""
+    apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0
+    bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda
+    cc cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0
+    cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0
+    cdla-sharing-1.0 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0
+    eupl-1.1 eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc lppl-1.3c ms-pl mpl-2.0
+    odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
+    llama2 llama3 llama3.1 llama3.2 llama3.3 gemma unknown other
+""".split())
 
 
 def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False,
@@ -119,6 +132,11 @@ def _licence(given: str | None, recorded: str | None, say) -> str:
     if not LICENCE.fullmatch(licence):
         raise MdtError(f"--license {given!r}: expected a licence identifier of the Hugging Face Hub, such as "
                        "mit, apache-2.0, cc-by-4.0, cc-by-nc-4.0 or other")
+    if licence not in HUB_LICENCES:
+        closest = [f"'{name}'" for name in difflib.get_close_matches(licence, sorted(HUB_LICENCES), n=3, cutoff=0.5)]
+        hint = f"did you mean {' or '.join(closest)}? " if closest else ""
+        raise MdtError(f"--license {given!r}: not a licence identifier of the Hugging Face Hub; {hint}"
+                       "for a licence the Hub does not list, pass --license other and name it in the card")
     if licence == "other":
         say("note: --license other: add license_name (an id of yours) and license_link (a URL, or LICENSE for a "
             "file you put in the folder) to README.md's front matter; the Hub asks for both")

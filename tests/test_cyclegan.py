@@ -103,6 +103,12 @@ def test_domains_are_checked(cli, tmp_path):
     assert "'Purple_Hair' is not a label of dataset" in line
     line = one_line_error(cli("run", QUICKSTART, "--out", "x", "--set", 'method.domains=["Black_Hair"]'))
     assert "cyclegan needs at least two domains" in line
+    # An image can be both black-haired and smiling: the two streams would share images.
+    line = one_line_error(cli("run", QUICKSTART, "--out", "x", "--set", 'method.domains=["Black_Hair", "Smiling"]'))
+    assert "cyclegan domains 'Black_Hair' and 'Smiling' can both hold one image" in line
+    line = one_line_error(cli("run", QUICKSTART, "--out", "x", "--set", 'method.domains=["Smiling=1", "Smiling"]'))
+    assert "cyclegan domains 'Smiling=1' and 'Smiling' can both hold one image" in line
+    assert not (tmp_path / "x").exists()
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "networks.generator_ab.type=stargan"))
     assert "type 'stargan' takes (images, labels), but method 'cyclegan' gives its generator_ab (images)" in line
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "losses.cycle.type=cycle_l1"))

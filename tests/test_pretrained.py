@@ -200,6 +200,16 @@ def test_a_licence_that_is_no_hub_identifier_is_refused(cli, trained, tmp_path, 
     assert not (tmp_path / "shared").exists()
 
 
+@pytest.mark.parametrize("licence, closest", [("apache2", "apache-2.0"), ("cc-by-nc4.0", "cc-by-nc-4.0"), ("gpl3", "gpl-3.0")])
+def test_a_licence_the_hub_does_not_list_is_refused_with_the_closest(cli, trained, tmp_path, licence, closest):
+    """The Hub shows an identifier outside its list as no licence at all, so a typo would
+    publish weights as unlicensed; the error names the nearest listed identifier."""
+    line = one_line_error(cli("save-pretrained", trained, "shared", "--license", licence))
+    assert line.startswith(f"error: --license {licence!r}: not a licence identifier of the Hugging Face Hub")
+    assert "did you mean " in line and f"'{closest}'" in line and "--license other" in line
+    assert not (tmp_path / "shared").exists()
+
+
 def test_a_licence_is_written_as_the_hubs_lowercase_identifier(cli, trained, tmp_path):
     assert cli("save-pretrained", trained, "shared", "--license", "Apache-2.0").exit_code == 0
     assert card_of(tmp_path / "shared")[0]["license"] == "apache-2.0"

@@ -166,10 +166,27 @@ def domain_names(schema: LabelSchema, domains: Sequence[str]) -> list[str]:
         )
     if len(set(names)) != len(names):
         raise MdtError(f"cyclegan domains {names} name one domain twice")
-    for name in names:
-        for label in parse_assignments(name, "domain"):
+    assignments = [parse_assignments(name, "domain") for name in names]
+    for values in assignments:
+        for label in values:
             schema.index(label)
+    for (k, a), (j, b) in itertools.combinations(enumerate(assignments), 2):
+        if not exclusive(schema, a, b):
+            raise MdtError(
+                f"cyclegan domains '{names[k]}' and '{names[j]}' can both hold one image, so their streams would share "
+                "images; name domains that exclude each other: classes of one exclusive group (Black_Hair, Blond_Hair) "
+                "or values of one label (Male=0, Male=1)"
+            )
     return names
+
+
+def exclusive(schema: LabelSchema, a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Whether no image can match both assignments: they set one label to two values, or
+    each sets a different member of one exclusive group."""
+    if any(name in b and b[name] != value for name, value in a.items()):
+        return True
+    return any(value == 1 and other != name and b.get(other) == 1 and other in schema.group_of(name)
+               for name, value in a.items() for other in b)
 
 
 def linear_decay(step: int, iterations: int, fraction: float) -> float:
