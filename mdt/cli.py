@@ -317,7 +317,8 @@ def _print_options(options) -> None:
         takes = {"labels": "NAME[=VALUE],...", "choice": " | ".join(option.choices), "image": "IMAGE or FOLDER"}.get(option.type, option.type)
         if option.type in ("int", "float") and (option.minimum is not None or option.maximum is not None):
             takes += f" in [{'' if option.minimum is None else option.minimum}, {'' if option.maximum is None else option.maximum}]"
-        table.add_row(option.cli_flag, escape(takes), escape(option.help + ("" if option.grid else " (not in a grid)")))
+        where = " (a grid needs it)" if option.grid_required else "" if option.grid else " (not in a grid)"
+        table.add_row(option.cli_flag, escape(takes), escape(option.help + where))
     console.print(table)
 
 
@@ -349,9 +350,9 @@ def _parse_request(options, args: list[str], grid: bool, crop: int) -> dict:
                 raise MdtError(f"{option.cli_flag}: {exc}") from exc
         else:
             request[option.name] = option.parse(value)
-    missing = [o for o in options if o.required and o.name not in request]
-    if missing and not grid:
-        raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help}), or --grid for every target")
+    missing = [o for o in options if (o.grid_required if grid else o.required) and o.name not in request]
+    if missing:
+        raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help})" + (": a grid needs it" if grid else ", or --grid for every target"))
     return request
 
 

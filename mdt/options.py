@@ -32,6 +32,8 @@ class Option:
     line's name when it is not the keyword (StarGAN's ``known`` is ``--from``).
     ``replaces``: the option this one takes the place of when given (StarGAN v2's ``ref``
     replaces ``seed``); the command line refuses both, and ``--num`` varying that one.
+    ``grid_required``: a grid needs it too (CycleGAN's ``origin``: a grid translates from
+    one known domain into every other); model cards show it in their grid example.
     """
 
     name: str
@@ -47,6 +49,16 @@ class Option:
     page: bool = True
     flag: str = ""
     replaces: str = ""
+    grid_required: bool = False
+
+    @property
+    def example(self) -> str | None:
+        """A value to show in an example command line, where one can be named without the model's labels."""
+        if self.type == "choice" and self.choices:
+            return self.choices[0]
+        if self.type in ("int", "float"):
+            return str(next(v for v in (self.default, self.minimum, 0) if v is not None))
+        return None
 
     @property
     def cli_flag(self) -> str:
@@ -99,8 +111,8 @@ def check_request(options: Sequence[Option], request: Mapping[str, Any], for_gri
             raise MdtError(f"this model's {what} does not take '{name}'{did_you_mean(name, known)}; it takes: {taken}")
         option = known[name]
         checked[name] = value if value is None or option.type == "image" else option.check(value)
-    if not for_grid:
-        for option in options:
-            if option.required and checked.get(option.name) is None:
-                raise MdtError(f"give {option.cli_flag}: {option.help}")
+    for option in options:
+        needed = option.grid_required if for_grid else option.required
+        if needed and checked.get(option.name) is None:
+            raise MdtError(f"give {option.cli_flag}: {option.help}" + (" (a grid needs it)" if for_grid else ""))
     return checked

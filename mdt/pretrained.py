@@ -93,6 +93,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     networks = {name: saved.network(name) for name in saved.network_names()}
     recipe_text = model_recipe_text(saved.recipe_text)
     metrics, sample = _measured(file, saved.step, say)
+    grid_flags = _grid_flags(file, notes.append)
     out.parent.mkdir(parents=True, exist_ok=True)
     for folder in (out, out.parent):  # the temporary folder goes beside out, and its files into out
         if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
@@ -110,7 +111,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
             (ready / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         if sample is not None:
             shutil.copyfile(sample, ready / SAMPLE)
-        (ready / "README.md").write_text(model_card(saved, out, licence, metrics, sample is not None), encoding="utf-8")
+        (ready / "README.md").write_text(model_card(saved, out, licence, metrics, sample is not None, grid_flags), encoding="utf-8")
         out.mkdir(exist_ok=True)
         written = {path.name for path in ready.iterdir()}
         for name in sorted(written):
@@ -205,7 +206,21 @@ def _licence_text(licence: str) -> str:
     return licence
 
 
-def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool) -> str:
+def _grid_flags(file: Path, say) -> str:
+    """The flags the model's translator needs for a grid (its options marked
+    ``grid_required``, each with an example value), for the card's example command."""
+    from mdt.inference import load_translator  # builds the networks: only here, for their options
+
+    try:
+        options = load_translator(file, "cpu").options
+    except MdtError as exc:
+        say(f"note: the card's example names no model options: the model cannot be loaded here ({exc})")
+        return ""
+    return "".join(f" {o.cli_flag} {o.example or o.name.upper()}" for o in options if o.grid_required)
+
+
+def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool,
+               grid_flags: str = "") -> str:
     recipe = tomllib.loads(saved.recipe_text)
     method = recipe.get("method", {}).get("type", "?")
     datasets = sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
@@ -240,7 +255,7 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
                  f"pip install mdt {' '.join(packages)}", "```", ""]
     body += [f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
              f"(the model's own options: `mdt translate --checkpoint {name} --help`):", "", "```bash",
-             f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid", "```", "",
+             f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid{grid_flags}", "```", "",
              "and train it again (the recipe names the data it was trained on):", "", "```bash",
              f"mdt run {name}/recipe.toml", "```", ""]
     return "\n".join(front + [""] + body)

@@ -198,10 +198,9 @@ def build_app(translator, max_file_mb: int = 20):
                 position += len(control.widgets)
                 if value is not None and (control.option.grid or not for_grid):
                     wanted[control.option.name] = value if control.option.type != "image" or for_grid else value[0]
-            if not for_grid:
-                for option in (c.option for c in controls):
-                    if option.required and option.name not in wanted:
-                        raise MdtError(f"choose {option.help}")
+            for option in (c.option for c in controls):
+                if (option.grid_required if for_grid else option.required) and option.name not in wanted:
+                    raise MdtError(f"choose {option.help}")
             return wanted
 
         def translate(*values):

@@ -134,6 +134,17 @@ def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     assert result.exit_code == 2 and "cannot tell an input's; give its domain with --from" in result.output
     assert cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "grid.png", "--grid", "--from", "Brown_Hair").exit_code == 0
     assert Image.open(tmp_path / "grid.png").width == 4 * 34 + 2  # the input and its three hair colours
+    result = cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "nofrom.png", "--grid")
+    assert result.exit_code == 2 and "give --from (the input's domain" in result.output and "a grid needs it" in result.output
+    # The model card's example command runs as written (a grid names the input's domain).
+    assert cli("save-pretrained", "cyclegan", "shared", "--license", "mit").exit_code == 0
+    card = (tmp_path / "shared" / "README.md").read_text()
+    example = next(line for line in card.splitlines() if line.startswith("mdt translate"))
+    assert example.endswith("--grid --from Black_Hair"), example
+    random_image(tmp_path / "photo.jpg", 40, 40, seed=3)
+    result = cli(*example.split()[1:])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out.png").width == 4 * 34 + 2
     result = cli("eval", "--checkpoint", "stargan", "--compare", "cyclegan", "--out", "report", "--metric", "accuracy",
                  "--metric", "cycle_error")
     assert result.exit_code == 0, result.output

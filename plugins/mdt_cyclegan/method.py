@@ -323,7 +323,7 @@ class CycleGANTranslator(Translator):
         self.options = (
             Option("to", "choice", "the target domain", choices=tuple(self.domains), required=True, grid=False),
             Option("origin", "choice", "the input's domain (with two domains, the one that is not the target)", choices=tuple(self.domains),
-                   flag="from"),
+                   flag="from", grid_required=True),
         )
 
     def _generator(self, source: int, target: int) -> torch.nn.Module:
