@@ -43,7 +43,7 @@ PRETRAINED_FILE = "model.safetensors"  # a model folder's one checkpoint (mdt/pr
 CLASSIFIER_FILE = "classifier.safetensors"  # a judge's folder's one file (mdt/evaluation.py)
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
 TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
-JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy", "plugins")
+JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy", "accuracy_images", "plugins")
 
 
 @dataclass
@@ -105,6 +105,12 @@ class Checkpoint:
     def accuracy(self) -> dict[str, float]:
         """A judge's accuracy on real held-out images, per label."""
         return self._json("accuracy", {})
+
+    @property
+    def accuracy_images(self) -> dict[str, int]:
+        """How many held-out images each of :attr:`accuracy`'s values counts (empty in a
+        judge's file written before mdt recorded them)."""
+        return self._json("accuracy_images", {})
 
     @property
     def plugins(self) -> list[dict[str, str]]:
@@ -173,12 +179,13 @@ def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Te
 
 
 def save_classifier(path: str | Path, *, weights: Mapping[str, torch.Tensor], table: Mapping[str, Any],
-                    schemas: Sequence[LabelSchema], accuracy: Mapping[str, float]) -> Path:
+                    schemas: Sequence[LabelSchema], accuracy: Mapping[str, float], accuracy_images: Mapping[str, int]) -> Path:
     """A judge classifier: its weights, the ``[classifier]`` table that builds it, the
-    label schemas it reads and its accuracy on real held-out images."""
+    label schemas it reads and its accuracy on real held-out images (and on how many)."""
     tensors = {f"{CLASSIFIER}/{k}": v for k, v in weights.items()}
     metadata = {"content": CLASSIFIER, "mdt_version": mdt.__version__, "table": json.dumps(dict(table)),
-                "schemas": schemas_to_json(schemas), "accuracy": json.dumps(dict(accuracy))}
+                "schemas": schemas_to_json(schemas), "accuracy": json.dumps(dict(accuracy)),
+                "accuracy_images": json.dumps(dict(accuracy_images))}
     return write(path, tensors, metadata)
 
 

@@ -718,8 +718,10 @@ def checkpoint_info(path: Path) -> None:
             say(f"  [{table.address}] {table.type}")
     else:
         say("  [classifier] " + ", ".join(f"{k}: {v}" for k, v in saved.classifier_table.items()))
+        counts = saved.accuracy_images  # a judge written before mdt counted its images: none
         for key, value in saved.accuracy.items():
-            say(f"  accuracy on real held-out images, {key.removeprefix('real/')}: {value:.4f}")
+            on = f"{counts[key]} " if key in counts else ""
+            say(f"  accuracy on {on}real held-out images, {key.removeprefix('real/')}: {value:.4f}")
     for schema in saved.schemas:
         say(f"  labels of '{schema.dataset}': {', '.join(schema.names)}")
     groups: dict[str, list[int]] = {}

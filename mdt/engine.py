@@ -32,7 +32,7 @@ from mdt.build import Components, build, build_loggers, pick_device
 from mdt.cache import ImageCache, choose_cache
 from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
-from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, real_accuracy, run_metrics, save_classifier
+from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, earlier_judge, run_metrics, save_judge
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo, flat
@@ -502,14 +502,15 @@ def write_samples(components: Components, fixed: list[Batch], path: Path) -> Ima
 
 def evaluate(components: Components, recipe: Recipe, registry: Registry, run_dir: Path, console: Console) -> dict[str, Any]:
     """The recipe's metrics. A judge classifier trained for them is kept in the run folder
-    (``classifier/``), where ``mdt eval`` finds it."""
+    (``classifier/``), where ``mdt eval`` finds it and where a run taken further reuses it."""
     if not components.metrics:
         return {}
-    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), console=console)
+    judge = earlier_judge(recipe, registry, components, run_dir / "classifier", console)
+    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
+                            console=console)
     results = run_metrics(evaluation, components.metrics, console)
     if evaluation.classifier_trained:
-        accuracy = real_accuracy(evaluation, max_images=256)
-        save_classifier(evaluation.classifier, classifier_table(recipe), components.schemas, run_dir / "classifier", accuracy)
+        save_judge(evaluation, classifier_table(recipe), run_dir / "classifier", max_images=256)
     return results
 
 

@@ -202,17 +202,24 @@ def spread(total: int, count: int) -> list[int]:
 def real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
     """The judge on real held-out images: overall and per label (``real/<label>``).
     Kept in the evaluation's cache: the accuracy metric and the judge's file both report it."""
+    return dict(_real_accuracy(evaluation, max_images)[0])
+
+
+def _real_accuracy(evaluation: Evaluation, max_images: int) -> tuple[dict[str, float], dict[str, int]]:
+    """:func:`real_accuracy`'s values and how many images each counts."""
     key = ("real_accuracy", max_images)
     if key not in evaluation.cache:
-        evaluation.cache[key] = _real_accuracy(evaluation, max_images)
-    return dict(evaluation.cache[key])
+        evaluation.cache[key] = _measure_real_accuracy(evaluation, max_images)
+    return evaluation.cache[key]
 
 
-def _real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
+def _measure_real_accuracy(evaluation: Evaluation, max_images: int) -> tuple[dict[str, float], dict[str, int]]:
     hits: dict[str, list[float]] = {}
     right = total = 0.0
+    images_seen = 0
     for dataset, schema in enumerate(evaluation.schemas):
         for images, labels in evaluation.batches(dataset, max_images):
+            images_seen += images.shape[0]
             correct = part_agrees(schema, evaluation.classifier.predict(images, dataset), labels)
             if schema.categorical:  # one class per image: right or wrong as a whole; per class, its images read as it
                 whole = correct.all(dim=1)
@@ -226,14 +233,19 @@ def _real_accuracy(evaluation: Evaluation, max_images: int) -> dict[str, float]:
                 counted = labels[:, column] == 1 if schema.categorical else torch.ones_like(correct[:, column])
                 entry[0] += (correct[:, column] & counted).sum().item()
                 entry[1] += counted.sum().item()
-    return {"real_accuracy": right / max(1.0, total), **{k: h / n for k, (h, n) in hits.items() if n}}  # no images: no value
+    counted = {k: n for k, (h, n) in hits.items() if n}  # no images: no value
+    values = {"real_accuracy": right / max(1.0, total), **{k: hits[k][0] / n for k, n in counted.items()}}
+    return values, {"real_accuracy": images_seen, **{k: int(n) for k, n in counted.items()}}
 
 
-def save_classifier(classifier, table: Table, schemas: list[LabelSchema], directory: Path, accuracy: Mapping[str, float]) -> Path:
-    """``directory/classifier.safetensors``: weights, the table that builds it, the label
-    schemas it reads and its accuracy on real held-out images."""
-    return ckpt.save_classifier(directory / CLASSIFIER_FILE, weights=classifier.state_dict(), table=table.values, schemas=schemas,
-                                accuracy=accuracy)
+def save_judge(evaluation: Evaluation, table: Table, directory: Path, max_images: int) -> dict[str, float]:
+    """``directory/classifier.safetensors``: the evaluation's judge, the table that builds
+    it, the label schemas it reads and its accuracy on (at most ``max_images``) real
+    held-out images per dataset, with how many each value counts; returns the accuracy."""
+    accuracy, images = _real_accuracy(evaluation, max_images)
+    ckpt.save_classifier(directory / CLASSIFIER_FILE, weights=evaluation.classifier.state_dict(), table=table.values,
+                         schemas=evaluation.schemas, accuracy=accuracy, accuracy_images=images)
+    return dict(accuracy)
 
 
 def load_classifier(path: Path, registry: Registry, schemas: list[LabelSchema], device: torch.device):
@@ -250,6 +262,32 @@ def load_classifier(path: Path, registry: Registry, schemas: list[LabelSchema], 
     classifier = build_classifier(recipe, registry, schemas, table)
     classifier.load_state_dict(saved.network("classifier"))
     return classifier.to(device), saved.accuracy
+
+
+def earlier_judge(recipe: Recipe, registry: Registry, components: Components, folder: Path, console: Console):
+    """The judge an earlier stretch of this run trained and kept in ``folder``, while the
+    recipe's ``[classifier]`` is the one it was trained with: the metrics of a run's
+    stretches then come from one judge, and a run taken further trains no other. None
+    where there is none to reuse (the reason said)."""
+    file = folder / CLASSIFIER_FILE
+    if not file.is_file():
+        return None
+    try:
+        saved = ckpt.read(file, content=ckpt.CLASSIFIER)
+        kept = {k: v for k, v in saved.classifier_table.items() if k != "weights"}
+        wanted = classifier_table(recipe).values
+        if kept != wanted:
+            changed = ", ".join(f"{k}: {kept.get(k)} -> {wanted.get(k)}" for k in sorted(set(kept) | set(wanted))
+                                if kept.get(k) != wanted.get(k))
+            console.print(f"[classifier] is not the one the run's judge was trained with ({changed}); training a new judge",
+                          markup=False, soft_wrap=True)
+            return None
+        judge, _ = load_classifier(folder, registry, components.schemas, components.device)
+    except MdtError as exc:  # the end of a long run is no place to stop for a judge: train another
+        console.print(f"the run's judge cannot be used ({exc}); training a new judge", markup=False, soft_wrap=True)
+        return None
+    console.print(f"judge classifier: {folder}", markup=False, soft_wrap=True)
+    return judge
 
 
 # ---------------------------------------------------------------- mdt train-classifier, mdt eval
@@ -273,8 +311,8 @@ def train_judge(recipe: Recipe, registry: Registry, out: Path, *, max_images: in
     components = build(recipe, registry)
     table = classifier_table(recipe)
     evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas, table), console=console)
-    accuracy = real_accuracy(evaluation, max_images)
-    return save_classifier(evaluation.classifier, table, components.schemas, out, accuracy), accuracy
+    accuracy = save_judge(evaluation, table, out, max_images)
+    return out / CLASSIFIER_FILE, accuracy
 
 
 def default_metrics(recipe: Recipe, registry: Registry, translator, names: Sequence[str] = (), max_images: int | None = None,
@@ -403,8 +441,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     figures.update(evaluation.figures)
     out.mkdir(parents=True, exist_ok=True)
     if evaluation.classifier_trained:
-        judge_accuracy = real_accuracy(evaluation, max_images or 1000)
-        save_classifier(evaluation.classifier, classifier_table(recipe), components.schemas, out / "classifier", judge_accuracy)
+        judge_accuracy = save_judge(evaluation, classifier_table(recipe), out / "classifier", max_images or 1000)
     about = {
         "checkpoint": str(file),
         "step": saved.step,

@@ -243,12 +243,34 @@ def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):
         shown = cli("checkpoint", "info", folder)
         assert shown.exit_code == 0, shown.output
         assert f"{folder / 'classifier.safetensors'}  classifier" in shown.output
-    assert f"{accuracy:.4f}" in cli("checkpoint", "info", tmp_path / "judge").output
+    info = cli("checkpoint", "info", tmp_path / "judge").output
+    assert f"accuracy on 6 real held-out images, real_accuracy: {accuracy:.4f}" in info  # TINY: test_size=6
+    per_label = re.findall(r"accuracy on (\d+) real held-out images, (\w+):", info)
+    assert dict((name, int(n)) for n, name in per_label) == {"real_accuracy": 6, "Black_Hair": 6, "Blond_Hair": 6, "Brown_Hair": 6,
+                                                             "Glasses": 6, "Smiling": 6}
     result = cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out", "--metric", "accuracy")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(k.split("/")[0] for k in data["metrics"]) == {"accuracy"}
     assert data["about"]["judge classifier"] == str(tmp_path / "judge")
+
+
+def test_an_extended_run_keeps_its_judge(trained, cli, tmp_path):
+    """Metrics of a run's two stretches are comparable only by one judge: a resumed run that
+    goes on to more iterations reuses the judge its first stretch trained, unless its
+    [classifier] changed."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    judge = run / "classifier" / "classifier.safetensors"
+    before = judge.read_bytes()
+    result = cli("run", QUICKSTART, "--resume", "run", *small(*TINY, "run.iterations=3"))  # relative: one line
+    assert result.exit_code == 0, result.output
+    assert "training the judge classifier" not in result.output and "judge classifier: run/classifier" in result.output
+    assert judge.read_bytes() == before
+    result = cli("run", QUICKSTART, "--resume", "run", *small(*TINY, "run.iterations=4", "classifier.steps=3"))
+    assert result.exit_code == 0, result.output
+    assert "[classifier] is not the one the run's judge was trained with (steps: 2 -> 3); training a new judge" in result.output
+    assert "training the judge classifier" in result.output and judge.read_bytes() != before
 
 
 def _error(result) -> str:
