@@ -132,7 +132,11 @@ def restore(components: Components, saved: ckpt.Checkpoint, path: Path) -> tuple
         raise MdtError(f"{path}: the run was trained with the labels {describe_labels(saved.schemas)}, but the recipe gives "
                        f"{describe_labels(components.schemas)}; resume with the run's own recipe.toml, or start a new run")
     method = components.method
+    kept = saved.network_names()
     for name, network in method.networks().items():
+        if name not in kept:
+            raise MdtError(f"{path}: the run has no network '{name}' (its networks: {', '.join(kept)}); the recipe builds "
+                           "other networks than the run did: resume with the run's own recipe.toml, or start a new run")
         ckpt.load_network(network, saved.network(name), name, path)
     state = saved.training_state()
     for name, optimizer in method.optimizers().items():

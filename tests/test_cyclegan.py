@@ -115,6 +115,24 @@ def test_domains_are_checked(cli, tmp_path):
     assert "loss 'cycle_l1' reads 'real', which method 'cyclegan' does not offer in its generator phase" in line
 
 
+def test_a_resumed_run_keeps_its_domains(cli, tmp_path):
+    """A run's generators are trained between its domains in their order: a resume with
+    fewer domains is refused naming the networks, and with the same ones reordered (which
+    would turn each pair's generators around) naming both orders."""
+    from test_recipe_errors import one_line_error
+
+    assert cli("run", QUICKSTART, "--out", "run", *shrunk(QUICKSTART, *TINY)).exit_code == 0
+    line = one_line_error(cli("run", QUICKSTART, "--resume", "run", *shrunk(QUICKSTART, *TINY, "run.iterations=3"),
+                              "--set", 'method.domains=["Black_Hair", "Blond_Hair"]'))
+    assert "the run has no network 'generator_ab' (its networks: discriminator_a.0-1," in line
+    assert "the recipe builds other networks than the run did" in line
+    line = one_line_error(cli("run", QUICKSTART, "--resume", "run", *shrunk(QUICKSTART, *TINY, "run.iterations=3"),
+                              "--set", 'method.domains=["Blond_Hair", "Black_Hair", "Brown_Hair"]'))
+    assert ("the run was trained between the domains Black_Hair, Blond_Hair, Brown_Hair in this order, "
+            "but the recipe gives Blond_Hair, Black_Hair, Brown_Hair") in line
+    assert ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")[-1].name == "step_00000002.safetensors"  # nothing trained
+
+
 def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     from PIL import Image
 

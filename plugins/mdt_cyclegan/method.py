@@ -300,9 +300,14 @@ class CycleGAN(Method):
         return state
 
     def state(self) -> dict:
-        return {"pools": {str(k): [pair.pool_a.state(), pair.pool_b.state()] for k, pair in enumerate(self.pairs)}}
+        return {"pools": {str(k): [pair.pool_a.state(), pair.pool_b.state()] for k, pair in enumerate(self.pairs)},
+                "domains": list(self.domains)}
 
     def load_state(self, state: dict) -> None:
+        trained = state.get("domains", self.domains)  # a checkpoint from before domains were kept: taken as given
+        if list(trained) != self.domains:  # the pairs' generators would be turned around, or belong to other domains
+            raise MdtError(f"the run was trained between the domains {', '.join(trained)} in this order, but the recipe "
+                           f"gives {', '.join(self.domains)}; resume with the run's own method.domains")
         device = next(self.pairs[0].generator_ab.parameters()).device
         for k, (pool_a, pool_b) in state.get("pools", {}).items():
             self.pairs[int(k)].pool_a.load(pool_a, device)
