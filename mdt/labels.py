@@ -203,14 +203,23 @@ def part_predict(schema: LabelSchema, logits: torch.Tensor) -> torch.Tensor:
     return predicted
 
 
+LABEL_LAYOUTS = {  # what a label encoder gives and a method may need (their ``label_layout``)
+    "one_class": "one class per image (a one-hot condition)",
+    "attributes": "independent attributes (a multi-hot condition)",
+}
+
+
 class LabelEncoder:
     """Interface of the ``label_encoder`` components.
 
     ``source`` is the index of the dataset a batch comes from (0 when there is one),
     and ``labels`` are always in that dataset's own space: (B, len(schemas[source])).
+    ``label_layout`` (a key of :data:`LABEL_LAYOUTS`, or None where it depends on the
+    datasets) lets ``mdt recipe check`` match the encoder with its method.
     """
 
     schemas: list[LabelSchema]
+    label_layout: str | None = None
 
     @property
     def condition_dim(self) -> int:

@@ -61,7 +61,9 @@ class Role:
     network whose inputs differ or that lacks an output. ``optimizer`` names the entry of
     :meth:`Method.optimizers` that trains it; ``inference`` says a translator needs it.
     With ``many`` the method receives a function that builds a fresh network per call
-    (one per pair of domains, say) instead of one network.
+    (one per pair of domains, say) instead of one network. ``shared`` names constructor
+    arguments that must be equal in every role's network that lists them (StarGAN v2's
+    ``style_dim``): ``mdt recipe check`` compares the values, written or by default.
     """
 
     kind: str
@@ -71,6 +73,7 @@ class Role:
     inference: bool = False
     many: bool = False
     description: str = ""
+    shared: tuple[str, ...] = ()
 
 
 def optimizer_problem(method) -> str | None:
@@ -150,6 +153,11 @@ class Method:
     #: The networks the recipe builds for this method, by role name (the constructor's
     #: parameters of those names receive them).
     roles: dict[str, Role] = {}
+
+    #: The labels it needs, as a key of :data:`mdt.labels.LABEL_LAYOUTS` ("one_class":
+    #: one class per image, as StarGAN v2's domains); None: any. ``mdt recipe check``
+    #: refuses a ``[labels]`` encoder that declares another.
+    label_layout: str | None = None
 
     #: Networks (keys of :meth:`networks`) a translator needs; any other may be absent
     #: from a checkpoint (an imported generator without its discriminator). Default: the

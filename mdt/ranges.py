@@ -1,6 +1,7 @@
 """Ranges of the numbers a recipe may hold: ``Annotated[int, AtLeast(1)]`` on a
 constructor argument (or a ``[run]`` setting) makes ``mdt recipe check`` refuse values
 outside it, naming the key, before anything is built; ``mdt list KIND NAME`` shows it.
+On an argument mdt fills from ``[run]`` (``image_size``), the range checks that value.
 The aliases below are the ranges most components need."""
 
 from __future__ import annotations
@@ -51,7 +52,21 @@ class Between:
         return f"from {self.minimum:g} to {self.maximum:g}"
 
 
-RANGES = (AtLeast, Above, Between)
+@dataclass(frozen=True)
+class PowerOfTwo:
+    """A size halved to a fixed smallest map (StarGAN v2's networks): 16, 32, 64, ..."""
+
+    minimum: int
+
+    def problem(self, value: float) -> str | None:
+        fits = value >= self.minimum and float(value).is_integer() and int(value) & (int(value) - 1) == 0
+        return None if fits else self.describe()
+
+    def describe(self) -> str:
+        return f"that is a power of two of at least {self.minimum}"
+
+
+RANGES = (AtLeast, Above, Between, PowerOfTwo)
 
 Positive = Annotated[int, AtLeast(1)]  # widths, depths, counts of steps or images
 Count = Annotated[int, AtLeast(0)]  # seeds, sizes where 0 means "none" or "the default"

@@ -35,6 +35,7 @@ from typing import Any
 
 from mdt import contracts
 from mdt.errors import MdtError, did_you_mean
+from mdt.labels import LABEL_LAYOUTS
 from mdt.ranges import RANGES
 from mdt.registry import Registry, plural
 from mdt.settings import RunSettings
@@ -372,6 +373,58 @@ def validate(recipe: Recipe, registry: Registry) -> None:
                            "weighted in its method's sum (subclass mdt.loss.Loss, whose constructor takes it)")
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
+        _check_run_values(recipe, table, component.factory)
+    _check_shared_arguments(recipe, method.name, registry)
+    _check_label_layout(recipe, method, registry)
+
+
+RUN_FILLED = ("image_size", "iterations")  # INJECTED values that are [run] settings
+
+
+def _check_run_values(recipe: Recipe, table: Table, factory) -> None:
+    """A range on an argument mdt fills from ``[run]`` (a network that takes only powers of
+    two as ``image_size``) checks the recipe's ``[run]`` value."""
+    params, hints = parameters(factory), type_hints(factory)
+    for name in RUN_FILLED:
+        if name in params:
+            value = getattr(recipe.run, name)
+            problem = type_problem(value, expected_type(params[name], hints))
+            if problem:
+                raise MdtError(f"{_where(recipe, RUN, name)} key '{name}' = {format_value(value)}: "
+                               f"[{table.address}] type '{table.type}' takes {problem}")
+
+
+def _check_shared_arguments(recipe: Recipe, method: str, registry: Registry) -> None:
+    """Arguments the method's roles declare ``shared`` (StarGAN v2's ``style_dim``) have one
+    value in every network that shares them, written or by default."""
+    values: dict[str, dict[str, Any]] = {}
+    for name, role in recipe.roles.items():
+        table = recipe.table(f"{NETWORKS}.{name}")
+        params = parameters(registry.get(table.kind, table.type).factory)
+        for argument in getattr(role, "shared", ()):
+            if argument not in params:
+                raise MdtError(f"{_where(recipe, table.address)} type '{table.type}' takes no '{argument}', which method "
+                               f"'{method}' needs in its {name} (the same in every network that shares it)")
+            default = params[argument].default
+            values.setdefault(argument, {})[name] = table.values.get(argument, default)
+    for argument, by_role in values.items():
+        if len({json.dumps(v, sort_keys=True, default=str) for v in by_role.values()}) > 1:
+            shown = ", ".join(f"{role} {format_value(v)}" for role, v in by_role.items())
+            raise MdtError(f"{recipe.source}: method '{method}' needs one {argument} in its networks, but they have {shown}; "
+                           f"set [{NETWORKS}.<role>] {argument} the same in all {len(by_role)}")
+
+
+def _check_label_layout(recipe: Recipe, method, registry: Registry) -> None:
+    """A method that needs one class per image (``label_layout``) and a ``[labels]``
+    encoder that declares another layout cannot work together."""
+    needed = getattr(method.factory, "label_layout", None)
+    labels = recipe.table("labels")
+    given = getattr(registry.get(labels.kind, labels.type).factory, "label_layout", None)
+    if needed and given and needed != given:
+        fitting = [n for n in registry.names(labels.kind) if getattr(registry.get(labels.kind, n).factory, "label_layout", None) == needed]
+        such = f"; use a type that gives it, such as {', '.join(repr(n) for n in fitting)}" if fitting else ""
+        raise MdtError(f"{_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS[given]}, but method "
+                       f"'{method.name}' needs {LABEL_LAYOUTS[needed]}{such}")
 
 
 def _component(recipe: Recipe, table: Table, registry: Registry):

@@ -17,6 +17,7 @@ from mdt.recipe import load_recipe
 from mdt_datasets.samplers import BalancedOrder, balanced_pairs, domains_of
 from mdt_stargan_v2.losses import DiversitySensitive
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
+from test_recipe_errors import one_line_error
 
 QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
 TINY = ["datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=1", "metrics.accuracy.max_images=2",
@@ -183,8 +184,11 @@ def test_a_stargan_v2_method_needs_its_networks(cli, tmp_path):
 def test_stargan_v2_needs_one_domain_per_image(cli, tmp_path):
     text = QUICKSTART.read_text().replace('attributes = ["Black_Hair", "Blond_Hair", "Brown_Hair"]', 'attributes = ["Black_Hair", "Smiling"]')
     (tmp_path / "r.toml").write_text(text.replace('type = "one_hot"', 'type = "multi_hot"'))
+    line = one_line_error(cli("recipe", "check", "r.toml"))  # the check knows it: the encoder and the method say so
+    assert line == ("error: r.toml: [labels] type 'multi_hot' gives independent attributes (a multi-hot condition), but method "
+                    "'stargan_v2' needs one class per image (a one-hot condition); use a type that gives it, such as 'one_hot'"), line
     result = cli("run", "r.toml", *small(*TINY, v2=True))
-    assert result.exit_code == 2 and "one domain per image" in result.output
+    assert result.exit_code == 2 and "needs one class per image" in result.output and not (tmp_path / "runs").exists()
 
 
 def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
@@ -274,9 +278,25 @@ def test_a_short_source_batch_uses_as_many_pairs(registry):
     assert all(v == v for v in values.values())
 
 
-def test_style_sizes_must_agree(cli, tmp_path):
+def test_style_sizes_must_agree_and_the_check_says_so(cli, tmp_path):
+    """The roles declare style_dim shared: the check compares the written and default values."""
+    line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "mapping_network.style_dim=8"))
+    assert line.endswith("method 'stargan_v2' needs one style_dim in its networks, but they have generator 16, mapping_network 8, "
+                         "style_encoder 16; set [networks.<role>] style_dim the same in all 3"), line
+    text = QUICKSTART.read_text()
+    start = text.index("[networks.style_encoder]")
+    (tmp_path / "r.toml").write_text(text[:start] + text[start:].replace("style_dim = 16\n", "", 1))  # its default: 64
+    line = one_line_error(cli("recipe", "check", "r.toml"))
+    assert "but they have generator 16, mapping_network 16, style_encoder 64" in line, line
     result = cli("run", QUICKSTART, *small(*TINY, "mapping_network.style_dim=8", v2=True))
-    assert result.exit_code == 2 and "style sizes differ: generator 16, mapping_network 8" in result.output
+    assert result.exit_code == 2 and "needs one style_dim in its networks" in result.output
+
+
+@pytest.mark.parametrize("size", [30, 8, 48])
+def test_an_image_size_its_networks_cannot_halve_is_refused_by_the_check(cli, size):
+    line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", f"run.image_size={size}"))
+    assert line.endswith(f"key 'image_size' = {size}: [networks.generator] type 'stargan_v2' takes an integer that is a "
+                         "power of two of at least 16"), line
 
 
 def test_a_learning_rate_changed_on_resume_takes_effect_and_the_change_is_announced(cli, tmp_path):

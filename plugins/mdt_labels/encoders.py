@@ -43,6 +43,8 @@ class SingleDataset(LabelEncoder):
 class MultiHot(SingleDataset):
     """Binary attributes (CelebA): a multi-hot condition and binary cross-entropy."""
 
+    label_layout = "attributes"
+
     def __init__(self, schemas: Sequence[LabelSchema]) -> None:
         super().__init__(schemas, "multi_hot")
         if self.schema.categorical:
@@ -52,6 +54,8 @@ class MultiHot(SingleDataset):
 
 class OneHot(SingleDataset):
     """One categorical attribute (RaFD expressions, domains): one-hot and cross-entropy."""
+
+    label_layout = "one_class"
 
     def __init__(self, schemas: Sequence[LabelSchema]) -> None:
         super().__init__(schemas, "one_hot")

@@ -132,14 +132,15 @@ class StarGANv2(Method):
 
     roles = {
         "generator": Role("generator", inputs=("images", "style", "landmark_masks"), outputs=("image",), optimizer="generator",
-                          description="G(x, s): an input and a style code -> the translation"),
+                          description="G(x, s): an input and a style code -> the translation", shared=("style_dim",)),
         "discriminator": Role("discriminator", inputs=("images",), outputs=("domain_scores",), optimizer="discriminator",
                               description="D(x) -> one real/fake logit per domain"),
         "mapping_network": Role("mapping_network", inputs=("latent", "domains"), outputs=("style",), optimizer="mapping_network",
-                                description="F(z, y): noise -> a style of domain y"),
+                                description="F(z, y): noise -> a style of domain y", shared=("style_dim",)),
         "style_encoder": Role("style_encoder", inputs=("images", "domains"), outputs=("style",), optimizer="style_encoder",
-                              description="E(x, y): a reference image -> its style in domain y"),
+                              description="E(x, y): a reference image -> its style in domain y", shared=("style_dim",)),
     }
+    label_layout = "one_class"
     samplers = {"source": "balanced", "reference": "balanced_pairs"}
     phases = {"discriminator": StepState, "generator": StepState}
     inference_networks = ("generator_ema", "mapping_network_ema", "style_encoder_ema")

@@ -11,13 +11,14 @@ Tensor names inside each network follow the official checkpoints, so that
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mdt.layers import LeakyReLU, leaky_relu
-from mdt.ranges import Positive, Weight
+from mdt.ranges import Positive, PowerOfTwo, Weight
 
 
 def he_init(module: nn.Module) -> None:
@@ -119,7 +120,7 @@ class StarGANv2Generator(nn.Module):
     # is used at 32 px, the second at 64 and 128 (as the official model at 256 px).
     SKIP_SIZES = (32, 64, 128)
 
-    def __init__(self, image_size: int, style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512, high_pass: Weight = 0.0) -> None:
+    def __init__(self, image_size: Annotated[int, PowerOfTwo(16)], style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512, high_pass: Weight = 0.0) -> None:
         super().__init__()
         if high_pass < 0:
             raise ValueError(f"high_pass must be 0 (off) or positive, not {high_pass}")
@@ -213,7 +214,7 @@ class StyleEncoder(nn.Module):
     inputs = ("images", "domains")
     outputs = ("style",)
 
-    def __init__(self, image_size: int, num_classes: int, style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
+    def __init__(self, image_size: Annotated[int, PowerOfTwo(8)], num_classes: int, style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
         super().__init__()
         self.style_dim, self.num_domains = style_dim, num_classes
         layers, channels = _trunk(image_size, base_channels, max_channels)
@@ -237,7 +238,7 @@ class StarGANv2Discriminator(nn.Module):
     inputs = ("images",)
     outputs = ("domain_scores",)
 
-    def __init__(self, image_size: int, num_classes: int, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
+    def __init__(self, image_size: Annotated[int, PowerOfTwo(8)], num_classes: int, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
         super().__init__()
         self.num_domains = num_classes
         layers, channels = _trunk(image_size, base_channels, max_channels)
