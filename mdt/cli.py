@@ -237,7 +237,7 @@ def _read_picture(file: Path, crop: int, aligner=None):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--batch-size", default=16, show_default=True, help="Images per generator call when translating a folder.")
-@click.option("--skip-bad-files", is_flag=True, help="Skip (and name) input images that cannot be read, instead of stopping.")
+@click.option("--skip-bad-files", is_flag=True, help="Skip (and name) input and reference images that cannot be read, instead of stopping.")
 @click.option("--align", "align_faces", is_flag=True, help="Frame each input like the model's training images (as mdt align does), not the centre square.")
 @click.option("--landmarks", type=FilePath("--landmarks", "the landmark network's weights file"), help="With --align: the face-landmark network's weights (wing.ckpt).")
 @click.option("-h", "--help", "show_help", is_flag=True, help="Show this help; with --checkpoint, the model's own options too.")
@@ -283,7 +283,7 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
     _check_output_for_num(output, grid, num or 1)  # once --num is known to fit the model: its advice must hold
     aligner = _aligner(translator, landmarks) if align_faces else None
-    request = _parse_request(translator.options, ctx.args, grid, crop)
+    request = _parse_request(translator.options, ctx.args, grid, crop, skip_bad_files)
     files = _inputs(input_path)
     _check_replaced(translator.options, request, inner.varies if (num or 1) > 1 else None)
     if grid:
@@ -322,7 +322,7 @@ def _print_options(options) -> None:
     console.print(table)
 
 
-def _parse_request(options, args: list[str], grid: bool, crop: int) -> dict:
+def _parse_request(options, args: list[str], grid: bool, crop: int, skip_bad_files: bool = False) -> dict:
     """The model's own flags, read from what the generic ones left: --to, --domain, ..."""
     params = [click.Option([o.cli_flag, o.name], multiple=o.type == "image" and o.many) for o in options]
     parser = click.Command("translate", params=params, add_help_option=False)
@@ -345,15 +345,33 @@ def _parse_request(options, args: list[str], grid: bool, crop: int) -> dict:
                 files = [f for path in (value if option.many else [value]) for f in _inputs(Path(path))]
                 if len(files) > 1 and not grid:
                     raise MdtError(f"{len(files)} images; translate with one, or add --grid for one column each")
-                request[option.name] = [_read_picture(f, crop) for f in files] if grid else _read_picture(files[0], crop)
             except MdtError as exc:
                 raise MdtError(f"{option.cli_flag}: {exc}") from exc
+            request[option.name] = _read_pictures(option.cli_flag, files, crop, skip_bad_files) if grid \
+                else _read_pictures(option.cli_flag, files, crop, False)[0]
         else:
             request[option.name] = option.parse(value)
     missing = [o for o in options if (o.grid_required if grid else o.required) and o.name not in request]
     if missing:
         raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help})" + (": a grid needs it" if grid else ", or --grid for every target"))
     return request
+
+
+def _read_pictures(flag: str, files: list[Path], crop: int, skip_bad_files: bool) -> list:
+    """The images an image option names; an unreadable one stops the command, or with
+    --skip-bad-files (a grid's folder of references) is named and left out."""
+    pictures = []
+    for file in files:
+        try:
+            pictures.append(_read_picture(file, crop))
+        except MdtError as exc:
+            if not skip_bad_files:
+                hint = " (--skip-bad-files leaves out such files)" if len(files) > 1 else ""
+                raise MdtError(f"{flag}: {exc}{hint}") from exc
+            err_console.print(f"skipped: {flag}: {exc}", markup=False, soft_wrap=True)
+    if not pictures:
+        raise MdtError(f"{flag}: none of its {len(files)} images can be read")
+    return pictures
 
 
 def _check_replaced(options, request: dict, varied: str | None) -> None:

@@ -242,6 +242,18 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     bad = cli(*inputs, "--output", "r2.png", "--grid", "--ref", root / "val" / "cat")
     assert bad.exit_code == 2 and "references' domain" in bad.output
     assert cli(*common, "--output", "again.png", "--domain", "cat").exit_code == 2  # never overwritten
+    # An unreadable reference in a folder stops the grid, or with --skip-bad-files is named and left out.
+    import shutil
+
+    shutil.copytree(root / "val" / "cat", tmp_path / "refs")
+    (tmp_path / "refs" / "broken.jpg").write_bytes(b"not a picture")
+    bad = cli(*inputs, "--output", "rb.png", "--grid", "--domain", "cat", "--ref", "refs")
+    assert bad.exit_code == 2 and "--ref: " in bad.output and "broken.jpg" in bad.output and "--skip-bad-files" in bad.output
+    assert not (tmp_path / "rb.png").exists()
+    result = cli(*inputs, "--output", "rb.png", "--grid", "--domain", "cat", "--ref", "refs", "--skip-bad-files")
+    assert result.exit_code == 0, result.output
+    assert "skipped: --ref: " in result.output and "broken.jpg" in result.output
+    assert Image.open(tmp_path / "rb.png").size == grid.size  # the same references as refs.png
 
 
 def test_python_api_latent_and_reference(registry, tmp_path, cli):
