@@ -169,8 +169,8 @@ def _blamed_on(info: PluginInfo):
         yield
     except MdtError as exc:
         if "plugin '" in str(exc):
-            raise
-        raise MdtError(f"plugin '{info.name}' ({info.distribution}): {exc}") from exc
+            raise MdtError(f"{exc}{_way_out(info)}") from exc
+        raise MdtError(f"plugin '{info.name}' ({info.distribution}): {exc}{_way_out(info)}") from exc
 
 
 def _way_out(info: PluginInfo | str) -> str:

@@ -69,6 +69,12 @@ class Component:
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
     @property
+    def origin(self) -> str:
+        """The plugin by name, and its installed package where known: 'mdt_stargan' (mdt 0.1.0)."""
+        package = f" ({self.distribution} {self.version})".replace(" )", ")") if self.distribution else ""
+        return f"'{self.plugin}'{package}"
+
+    @property
     def location(self) -> str:
         """``file:line`` where the factory is defined."""
         try:
@@ -132,10 +138,11 @@ class Registry:
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' with an argument named 'type', which a recipe "
                            "cannot set: its table's 'type' key chooses the component; rename the argument")
         if name in table:
-            first = table[name]
+            first, second = table[name], component
+            same = " (the same object twice)" if first.factory is second.factory else ""
             raise MdtError(
-                f"{kind} '{name}' is registered twice: by plugin '{first.plugin}' ({first.location}) "
-                f"and by plugin '{plugin}' ({Component(kind, name, factory, plugin).location})"
+                f"{kind} '{name}' is registered twice: by plugin {first.origin}, defined at {first.location}, and by plugin "
+                f"{second.origin}, defined at {second.location}{same}; give one of them another name"
             )
         table[name] = component
         return component

@@ -27,8 +27,25 @@ def test_duplicate_name_names_both_origins():
         registry.add("generator", "unet", other_generator, plugin="second")
     message = str(caught.value)
     assert "generator 'unet' is registered twice" in message
-    assert "plugin 'first'" in message and "plugin 'second'" in message
-    assert "test_registry.py" in message
+    assert "plugin 'first', defined at " in message and "plugin 'second', defined at " in message
+    assert message.count("test_registry.py") == 2 and "give one of them another name" in message
+    assert "the same object twice" not in message
+
+
+def test_a_third_party_plugin_that_takes_a_builtin_name_is_named_with_its_package_and_a_way_out():
+    """A plugin registering mdt's own class under its built-in name: both origins point at
+    one file, so the packages tell the user which plugin to change or remove."""
+    from mdt.plugins import _blamed_on, PluginInfo
+
+    registry = Registry()
+    registry.add("generator", "unet", make_generator, plugin="mdt_stargan", distribution="mdt", version="0.1.0")
+    info = PluginInfo("theirs", "their-package", "2.0", "theirs")
+    with pytest.raises(MdtError) as caught, _blamed_on(info):
+        registry.add("generator", "unet", make_generator, plugin="theirs", distribution="their-package", version="2.0")
+    message = str(caught.value)
+    assert "by plugin 'mdt_stargan' (mdt 0.1.0), defined at " in message
+    assert "by plugin 'theirs' (their-package 2.0), defined at " in message and "(the same object twice)" in message
+    assert "MDT_DISABLE_PLUGIN_AUTOLOAD=1" in message and "pip uninstall their-package" in message
 
 
 def test_unknown_name_lists_registered_closest_first():
