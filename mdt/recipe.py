@@ -423,8 +423,8 @@ def _check_label_layout(recipe: Recipe, method, registry: Registry) -> None:
     if needed and given and needed != given:
         fitting = [n for n in registry.names(labels.kind) if getattr(registry.get(labels.kind, n).factory, "label_layout", None) == needed]
         such = f"; use a type that gives it, such as {', '.join(repr(n) for n in fitting)}" if fitting else ""
-        raise MdtError(f"{_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS[given]}, but method "
-                       f"'{method.name}' needs {LABEL_LAYOUTS[needed]}{such}")
+        raise MdtError(f"{_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS.get(given, given)}, but "
+                       f"method '{method.name}' needs {LABEL_LAYOUTS.get(needed, needed)}{such}")
 
 
 def _component(recipe: Recipe, table: Table, registry: Registry):

@@ -197,3 +197,26 @@ def test_a_synthetic_dataset_needs_held_out_images(cli, recipe):
 def test_diversity_needs_two_samples_to_compare_and_the_check_says_so(cli):
     line = one_line_error(cli("recipe", "check", REPO / "recipes" / "stargan_v2_quickstart.toml", "--set", "metrics.diversity.samples=1"))
     assert line.endswith("key 'samples' = 1: expected an integer of at least 2"), line
+
+
+def test_a_label_layout_mdt_does_not_know_is_named_as_written():
+    """A third party's method and encoder may declare layouts of their own: a mismatch is
+    one line naming both, never a KeyError."""
+    from mdt.errors import MdtError
+    from mdt.recipe import Recipe, _check_label_layout
+    from mdt.registry import Registry
+
+    class Method:
+        label_layout = "one_class"
+
+    class Encoder:
+        label_layout = "ordinal"
+
+    registry = Registry()
+    method = registry.add("method", "needs_classes", Method, plugin="theirs")
+    registry.add("label_encoder", "ranks", Encoder, plugin="theirs")
+    recipe = Recipe("r.toml", {"labels": {"type": "ranks"}})
+    with pytest.raises(MdtError) as caught:
+        _check_label_layout(recipe, method, registry)
+    assert str(caught.value) == ("r.toml: [labels] type 'ranks' gives ordinal, but method 'needs_classes' needs one class "
+                                 "per image (a one-hot condition)")
