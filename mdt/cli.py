@@ -464,6 +464,9 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
     --num, one per value of the varying option, named by the request's choices and that
     value (``dog_cat_5.png``). A file that cannot be read stops here with nothing
     half-written, or is named and skipped with --skip-bad-files."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from typing import Any
+
     from mdt.grids import save_png
     from mdt.images import ImageProblem
 
@@ -484,30 +487,61 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
     targets = {(file, k): output if single else name(file, r) for file in files for k, r in enumerate(requests)}
     _fresh_outputs(list(targets.values()), overwrite, [file for file, _ in targets])
     written, skipped = 0, 0
-    with _translation_progress(len(files) > 1) as progress:
+    chunks = [files[first:first + batch_size] for first in range(0, len(files), batch_size)]
+
+    def read(chunk: list[Path]) -> list[tuple[Path, Any]]:
+        """Each file's picture, or the MdtError that reading it raised (reported in order)."""
+        pictures = []
+        for file in chunk:
+            try:
+                pictures.append((file, _read_picture(file, crop, aligner)))
+            except MdtError as exc:
+                pictures.append((file, exc))
+        return pictures
+
+    # The next batch is read, and the last one's outputs written, while the generator runs:
+    # decoding, encoding and file writes release the GIL. The face aligner runs a network
+    # and names files as it goes, so with --align the batches are read in turn.
+    ahead = 0 if aligner is not None else 1
+    saving: list[tuple[Future, Path]] = []
+
+    def finish_writes() -> None:  # in order, so "wrote" lines and counts stay exact
+        nonlocal written
+        for future, target in saving:
+            future.result()
+            written += 1
+            if len(targets) <= 20:
+                console.print(f"wrote {target}", markup=False, soft_wrap=True)
+        saving.clear()
+
+    with _translation_progress(len(files) > 1) as progress, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
         task = progress.add_task("translating", total=len(files))
-        for first in range(0, len(files), batch_size):
+        reads = [reader.submit(read, chunk) for chunk in chunks[:ahead]]
+        for index, chunk in enumerate(chunks):
+            batch = reads.pop(0).result() if reads else read(chunk)
+            if index + ahead < len(chunks) and ahead:
+                reads.append(reader.submit(read, chunks[index + ahead]))
             readable, pictures = [], []
-            for file in files[first:first + batch_size]:
-                try:
-                    pictures.append(_read_picture(file, crop, aligner))
-                    readable.append(file)
-                except MdtError as exc:
-                    _bad_input(exc, written, skip_bad_files, progress.console)
+            for file, picture in batch:
+                if isinstance(picture, MdtError):
+                    finish_writes()  # the count an error gives is of outputs on disk
+                    _bad_input(picture, written, skip_bad_files, progress.console)
                     skipped += 1
+                else:
+                    readable.append(file)
+                    pictures.append(picture)
             results = []  # every request of the batch first: one the model refuses leaves nothing of the batch written
             for wanted in requests:
                 try:
                     results.append(translator(pictures, crop_size=crop, **wanted) if pictures else [])
                 except ImageProblem as exc:
                     raise MdtError(str(exc)) from None
+            finish_writes()  # the previous batch's, written while this one was translated
             for k, outputs in enumerate(results):
                 for file, picture in zip(readable, outputs):
-                    save_png(picture, targets[file, k])
-                    written += 1
-                    if len(targets) <= 20:
-                        console.print(f"wrote {targets[file, k]}", markup=False, soft_wrap=True)
-            progress.advance(task, len(files[first:first + batch_size]))
+                    saving.append((writer.submit(save_png, picture, targets[file, k]), targets[file, k]))
+            progress.advance(task, len(chunk))
+        finish_writes()
     if not written and skipped:
         raise MdtError(f"nothing translated: all {skipped} inputs in '{input_path}' were unreadable")
     if len(targets) > 20:
