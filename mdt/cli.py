@@ -519,8 +519,8 @@ def _write_translations(translator, files: list[Path], input_path: Path, output:
         reads = [reader.submit(read, chunk) for chunk in chunks[:ahead]]
         for index, chunk in enumerate(chunks):
             batch = reads.pop(0).result() if reads else read(chunk)
-            if index + ahead < len(chunks) and ahead:
-                reads.append(reader.submit(read, chunks[index + ahead]))
+            if ahead and index + 1 < len(chunks):
+                reads.append(reader.submit(read, chunks[index + 1]))
             readable, pictures = [], []
             for file, picture in batch:
                 if isinstance(picture, MdtError):

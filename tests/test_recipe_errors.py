@@ -220,3 +220,28 @@ def test_a_label_layout_mdt_does_not_know_is_named_as_written():
         _check_label_layout(recipe, method, registry)
     assert str(caught.value) == ("r.toml: [labels] type 'ranks' gives ordinal, but method 'needs_classes' needs one class "
                                  "per image (a one-hot condition)")
+
+
+def test_a_network_without_an_argument_its_role_shares_is_refused():
+    """A role that declares ``shared=("style_dim",)`` cannot take a network that has no
+    such argument: the method reads it, and the check says so before anything is built."""
+    from mdt.errors import MdtError
+    from mdt.method import Role
+    from mdt.recipe import Recipe, _check_shared_arguments
+    from mdt.registry import Registry
+
+    def styled(style_dim: int = 16):
+        """A generator with a style size."""
+
+    def plain(width: int = 8):
+        """A discriminator without one."""
+
+    registry = Registry()
+    registry.add("generator", "styled", styled, plugin="theirs")
+    registry.add("discriminator", "plain", plain, plugin="theirs")
+    recipe = Recipe("r.toml", {"networks": {"generator": {"type": "styled"}, "discriminator": {"type": "plain"}}})
+    recipe.roles = {"generator": Role("generator", shared=("style_dim",)), "discriminator": Role("discriminator", shared=("style_dim",))}
+    with pytest.raises(MdtError) as caught:
+        _check_shared_arguments(recipe, "styled_gan", registry)
+    assert str(caught.value) == ("r.toml: [networks.discriminator] type 'plain' takes no 'style_dim', which method 'styled_gan' "
+                                 "needs in its discriminator (the same in every network that shares it)")

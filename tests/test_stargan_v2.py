@@ -254,6 +254,10 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "skipped: --ref: " in result.output and "broken.jpg" in result.output
     assert Image.open(tmp_path / "rb.png").size == grid.size  # the same references as refs.png
+    (tmp_path / "unreadable").mkdir()
+    (tmp_path / "unreadable" / "broken.jpg").write_bytes(b"not a picture")
+    bad = cli(*inputs, "--output", "ru.png", "--grid", "--domain", "cat", "--ref", "unreadable", "--skip-bad-files")
+    assert bad.exit_code == 2 and "error: --ref: none of its 1 images can be read" in bad.output and not (tmp_path / "ru.png").exists()
 
 
 def test_python_api_latent_and_reference(registry, tmp_path, cli):
