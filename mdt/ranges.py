@@ -2,7 +2,9 @@
 constructor argument (or a ``[run]`` setting) makes ``mdt recipe check`` refuse values
 outside it, naming the key, before anything is built; ``mdt list KIND NAME`` shows it.
 On an argument mdt fills from ``[run]`` (``image_size``), the range checks that value.
-The aliases below are the ranges most components need."""
+The aliases below are the ranges most components need. Arguments that constrain each
+other, or the run's image size, a component checks in its ``arguments_problem``
+(docs/writing-a-plugin.md)."""
 
 from __future__ import annotations
 
@@ -74,3 +76,16 @@ Weight = Annotated[float, AtLeast(0)]  # loss weights, decays
 Rate = Annotated[float, Above(0)]  # learning rates, scales
 Fraction = Annotated[float, Between(0, 1)]
 Beta = Annotated[float, Between(0, 1, below_maximum=True)]  # Adam's betas, moving-average decays
+
+
+def halving_problem(image_size: int, times: int, key: str, smallest: int = 1, needs: str = "") -> str | None:
+    """For a network's ``arguments_problem``: an image halved ``times`` times by stride-2
+    layers and doubled back (or read whole by a kernel of the last map's size) must
+    divide evenly, or the output has another size than the input; ``needs`` names what
+    takes a last map of at least ``smallest`` pixels a side."""
+    if image_size % 2**times:
+        return f"[run] image_size {image_size} must be divisible by 2**{key} = {2**times}"
+    left = image_size >> times
+    if left < smallest:
+        return f"[run] image_size {image_size} halved {times} times ({key}) leaves a {left}x{left} map; {needs} needs at least {smallest}x{smallest}"
+    return None

@@ -374,6 +374,7 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
         _check_run_values(recipe, table, component.factory)
+        _check_argument_combination(recipe, table, component.factory)
     _check_shared_arguments(recipe, method.name, registry)
     _check_label_layout(recipe, method, registry)
 
@@ -392,6 +393,22 @@ def _check_run_values(recipe: Recipe, table: Table, factory) -> None:
             if problem:
                 raise MdtError(f"{_where(recipe, RUN, name)} key '{name}' = {format_value(value)}: "
                                f"[{table.address}] type '{table.type}' takes {problem}")
+
+
+def _check_argument_combination(recipe: Recipe, table: Table, factory) -> None:
+    """A component whose arguments constrain each other or the run's image size (StarGAN's
+    discriminator halves the image ``layers`` times) says what does not fit in
+    ``arguments_problem(values)``: the table's values, its defaults filled in, with
+    ``[run]``'s ``image_size`` and ``iterations`` whether it takes them or not."""
+    check = getattr(factory, "arguments_problem", None)
+    if check is None:
+        return
+    values = {name: p.default for name, p in parameters(factory).items() if p.default is not inspect.Parameter.empty}
+    values.update(table.arguments())
+    values.update({name: getattr(recipe.run, name) for name in RUN_FILLED})
+    problem = check(values)
+    if problem:
+        raise MdtError(f"{_where(recipe, table.address)} type '{table.type}': {problem}")
 
 
 def _check_shared_arguments(recipe: Recipe, method: str, registry: Registry) -> None:

@@ -231,3 +231,41 @@ def test_label_encoder_contract(name, tmp_path):
         assert targets.shape == labels.shape and 0 <= targets.min() and targets.max() <= 1
     else:  # the batch's own labels, shuffled
         assert sorted(map(tuple, targets.tolist())) == sorted(map(tuple, labels.tolist()))
+
+
+def sized_networks():
+    """Networks that say which image sizes (and depths) they can take (``arguments_problem``)."""
+    return [(k, n) for k, n in all_components() if k in network_kinds() and hasattr(REGISTRY.get(k, n).factory, "arguments_problem")]
+
+
+def runs_at(factory, values: dict, size: int) -> bool:
+    """Whether the network, built with ``values``, takes a (2, 3, size, size) batch and,
+    when it makes images, gives them at that size: the network itself is the judge."""
+    try:
+        network = factory(**{k: v for k, v in values.items() if k in parameters(factory)})
+        given = {"images": torch.rand(2, 3, size, size) * 2 - 1, "labels": torch.zeros(2, values["label_dim"])}
+        out = network(*[given[name] for name in factory.inputs])
+    except (RuntimeError, ValueError):
+        return False
+    first = out[0] if isinstance(out, tuple) else out
+    return "image" not in factory.outputs or tuple(first.shape) == (2, 3, size, size)
+
+
+@pytest.mark.parametrize("kind,name", sized_networks())
+def test_a_network_refuses_exactly_the_sizes_it_cannot_run_at(kind, name):
+    """``arguments_problem``, which ``mdt recipe check`` asks, against building the network
+    and running it in training mode: for every image size from 8 (the least ``[run]``
+    takes) to 40 and depth from 1 to 3."""
+    factory = REGISTRY.get(kind, name).factory
+    params = parameters(factory)
+    small = {k: v for k, v in {"conv_dim": 4, "width": 4, "residual_blocks": 1}.items() if k in params}
+    defaults = {k: p.default for k, p in params.items() if p.default is not p.empty}
+    depths = [k for k in ("downsamplings", "layers") if k in params]
+    refused = accepted = 0
+    for depth in (1, 2, 3) if depths else (None,):
+        for size in range(8, 41):
+            values = {**defaults, **small, **{k: depth for k in depths}, "image_size": size, "label_dim": 3, "num_classes": 3}
+            problem = factory.arguments_problem(values)
+            assert (problem is None) == runs_at(factory, values, size), (size, depth, problem)
+            refused, accepted = refused + (problem is not None), accepted + (problem is None)
+    assert refused and accepted

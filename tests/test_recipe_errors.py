@@ -245,3 +245,24 @@ def test_a_network_without_an_argument_its_role_shares_is_refused():
         _check_shared_arguments(recipe, "styled_gan", registry)
     assert str(caught.value) == ("r.toml: [networks.discriminator] type 'plain' takes no 'style_dim', which method 'styled_gan' "
                                  "needs in its discriminator (the same in every network that shares it)")
+
+
+@pytest.mark.parametrize("recipe,overrides,expected", [
+    # GANimation's generator halves 34 twice to 8 and doubles back to 32: it used to fail at the first step
+    ("quickstart.toml", ["run.image_size=34", "discriminator.layers=1"],
+     "[networks.generator] type 'ganimation': [run] image_size 34 must be divisible by 2**downsamplings = 4"),
+    ("quickstart.toml", ["run.image_size=40"],
+     "[networks.discriminator] type 'stargan': [run] image_size 40 must be divisible by 2**layers = 16"),
+    ("stargan_celeba.toml", ["run.image_size=130"],
+     "[networks.generator] type 'stargan': [run] image_size 130 must be divisible by 2**downsamplings = 4"),
+    ("cyclegan_quickstart.toml", ["run.image_size=30"],
+     "[networks.generator_ab] type 'cyclegan': [run] image_size 30 must be divisible by 2**downsamplings = 4"),
+    ("cyclegan_quickstart.toml", ["run.image_size=8"],
+     "[networks.discriminator_a] type 'patchgan': [run] image_size 8 halved 2 times (layers) leaves a 2x2 map; "
+     "the last two 4x4 convolutions need at least 3x3"),
+])
+def test_an_image_size_a_network_cannot_take_is_refused_before_anything_is_built(cli, recipe, overrides, expected):
+    flags = [f for o in overrides for f in ("--set", o)]
+    for command in (["recipe", "check"], ["run", "--out", "run"]):
+        line = one_line_error(cli(*command, REPO / "recipes" / recipe, *flags))
+        assert line.endswith(expected), line

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mdt.layers import FewOutputsConv2d
-from mdt.ranges import Count, Positive
+from mdt.ranges import Count, Positive, halving_problem
 
 
 def normal_init(module: nn.Module) -> None:
@@ -42,6 +42,10 @@ class ResnetGenerator(nn.Module):
     inputs = ("images",)
     outputs = ("image",)
 
+    @staticmethod
+    def arguments_problem(values: dict) -> str | None:
+        return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
+
     def __init__(self, conv_dim: Positive = 64, residual_blocks: Count = 9, downsamplings: Positive = 2) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
@@ -71,6 +75,14 @@ class PatchDiscriminator(nn.Module):
 
     inputs = ("images",)
     outputs = ("scores",)
+
+    @staticmethod
+    def arguments_problem(values: dict) -> str | None:
+        size, layers = values["image_size"], values["layers"]
+        if size >> layers < 3:
+            return (f"[run] image_size {size} halved {layers} times (layers) leaves a {size >> layers}x{size >> layers} map; "
+                    "the last two 4x4 convolutions need at least 3x3")
+        return None
 
     def __init__(self, conv_dim: Positive = 64, layers: Positive = 3) -> None:
         super().__init__()

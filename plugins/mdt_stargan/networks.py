@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d
-from mdt.ranges import Count, Positive
+from mdt.ranges import Count, Positive, halving_problem
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -67,6 +67,10 @@ class StarGANGenerator(nn.Module):
     inputs = ("images", "labels")
     outputs = ("image",)
 
+    @staticmethod
+    def arguments_problem(values: dict) -> str | None:
+        return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
+
     def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2,
                  residual_output: bool = False) -> None:
         super().__init__()
@@ -113,11 +117,16 @@ class StarGANDiscriminator(nn.Module):
     inputs = ("images",)
     outputs = ("scores", "logits")
 
+    @staticmethod
+    def arguments_problem(values: dict) -> str | None:
+        return halving_problem(values["image_size"], values["layers"], "layers")
+
     def __init__(self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6,
                  spectral_norm: bool = False) -> None:
         super().__init__()
-        if layers < 1 or image_size % (2**layers) != 0:
-            raise ValueError(f"image_size {image_size} must be divisible by 2**layers = {2 ** layers}")
+        problem = self.arguments_problem({"image_size": image_size, "layers": layers}) if layers >= 1 else "layers must be positive"
+        if problem:
+            raise ValueError(problem)
         blocks: list[nn.Module] = [SmallMapConv2d(3, conv_dim, 4, 2, 1), LeakyReLU(0.01)]
         width = conv_dim
         for _ in range(1, layers):
