@@ -273,6 +273,25 @@ def test_an_extended_run_keeps_its_judge(trained, cli, tmp_path):
     assert "training the judge classifier" in result.output and judge.read_bytes() != before
 
 
+def test_a_run_whose_judge_file_is_damaged_trains_a_new_one_and_says_why(trained, cli, tmp_path):
+    """The end of a long run is no place to stop for a judge: a kept judge that cannot be
+    read is named with the reason, and a new one is trained and kept in its place."""
+    from mdt import checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    judge = run / "classifier" / "classifier.safetensors"
+    judge.write_bytes(judge.read_bytes()[:200])  # cut short, as by a full disk
+    result = cli("run", QUICKSTART, "--resume", "run", *small(*TINY, "run.iterations=3"))
+    assert result.exit_code == 0, result.output
+    said = next(line for line in result.output.splitlines() if line.startswith("the run's judge cannot be used"))
+    assert said.startswith("the run's judge cannot be used ('run/classifier/classifier.safetensors' is not a readable "
+                           "safetensors checkpoint"), said
+    assert said.endswith("; training a new judge"), said
+    assert "training the judge classifier" in result.output
+    assert checkpoint.read(judge, content=checkpoint.CLASSIFIER).network("classifier")  # whole again
+
+
 def _error(result) -> str:
     """The one error line (progress lines may come before it), exit code 2, no traceback."""
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
