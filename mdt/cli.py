@@ -137,8 +137,10 @@ def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
 @click.argument("name", required=False)
 def list_components(kind: str | None, name: str | None) -> None:
     """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
+    import inspect
+
     from mdt.contracts import interface, state_fields
-    from mdt.recipe import INJECTED, PROVIDED, parameters, role_values, section_of, type_hints, value_text
+    from mdt.recipe import INJECTED, PROVIDED, expected_type, parameters, range_text, role_values, section_of, type_hints, value_text
 
     registry = _registry()
     if name:
@@ -156,11 +158,16 @@ def list_components(kind: str | None, name: str | None) -> None:
                 console.print(f"  {param.name}: {INJECTED[param.name]}, which mdt does not provide to a {kind}: "
                               "a recipe cannot build this", markup=False, soft_wrap=True)
             elif param.name in injected:
-                console.print(f"  {param.name}: set by mdt ({injected[param.name]})", markup=False, soft_wrap=True)
+                limit = range_text(expected_type(param, hints))
+                console.print(f"  {param.name}: set by mdt ({injected[param.name]}){'; it must be ' + limit if limit else ''}",
+                              markup=False, soft_wrap=True)
             else:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
                 allowed = value_text(param, hints)
                 console.print(f"  {param.name}: {default}{'; ' + allowed if allowed else ''}", markup=False, soft_wrap=True)
+        fits = getattr(component.factory, "arguments_problem", None)
+        if fits is not None and inspect.getdoc(fits):  # its docstring says what it checks
+            console.print(f"  also checked: {' '.join(inspect.getdoc(fits).split())}", markup=False, soft_wrap=True)
         for label, names in (("takes", interface(component.factory, "inputs")), ("returns", interface(component.factory, "outputs"))):
             if names:
                 console.print(f"  {label}: ({', '.join(names)})", markup=False, soft_wrap=True)

@@ -153,6 +153,12 @@ def test_list_and_plugins_commands(cli):
     assert "generator: set by mdt (the [networks.generator] network)" in result.output
     assert "network [networks.discriminator]: a discriminator taking (images), read for (scores, logits)" in result.output
     assert "losses may read in the discriminator phase:" in result.output and "real_scores" in result.output
+    # What the check asks beyond each key's own range: a range on a value mdt fills in, and
+    # how arguments must fit together (the component's arguments_problem, in its words).
+    result = cli("list", "generator", "stargan_v2")
+    assert "image_size: set by mdt ([run] image_size); it must be an integer that is a power of two of at least 16" in result.output
+    result = cli("list", "discriminator", "stargan")
+    assert "also checked: [run] image_size must be divisible by 2**layers" in result.output
     result = cli("plugins")
     assert result.exit_code == 0
     for name in ("datasets", "labels", "stargan", "metrics"):

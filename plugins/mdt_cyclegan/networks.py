@@ -44,6 +44,8 @@ class ResnetGenerator(nn.Module):
 
     @staticmethod
     def arguments_problem(values: dict) -> str | None:
+        """[run] image_size must be divisible by 2**downsamplings and leave a map of at
+        least 2x2 (instance normalisation in training)."""
         return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
 
     def __init__(self, conv_dim: Positive = 64, residual_blocks: Count = 9, downsamplings: Positive = 2) -> None:
@@ -78,6 +80,7 @@ class PatchDiscriminator(nn.Module):
 
     @staticmethod
     def arguments_problem(values: dict) -> str | None:
+        """[run] image_size halved ``layers`` times must leave a map of at least 3x3 (the last two 4x4 convolutions)."""
         size, layers = values["image_size"], values["layers"]
         if size >> layers < 3:
             return (f"[run] image_size {size} halved {layers} times (layers) leaves a {size >> layers}x{size >> layers} map; "

@@ -69,6 +69,8 @@ class StarGANGenerator(nn.Module):
 
     @staticmethod
     def arguments_problem(values: dict) -> str | None:
+        """[run] image_size must be divisible by 2**downsamplings and leave a map of at
+        least 2x2 (instance normalisation in training)."""
         return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
 
     def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2,
@@ -119,6 +121,7 @@ class StarGANDiscriminator(nn.Module):
 
     @staticmethod
     def arguments_problem(values: dict) -> str | None:
+        """[run] image_size must be divisible by 2**layers (the classifier's kernel covers the last map)."""
         return halving_problem(values["image_size"], values["layers"], "layers")
 
     def __init__(self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6,
