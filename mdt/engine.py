@@ -32,7 +32,8 @@ from mdt.build import Components, build, build_loggers, pick_device
 from mdt.cache import ImageCache, choose_cache
 from mdt.data import Batch, BatchStream, RawBatch, first_items, stream_of
 from mdt.errors import MdtError
-from mdt.evaluation import Evaluation, build_classifier, check_metrics, classifier_table, earlier_judge, run_metrics, save_judge
+from mdt.evaluation import (Evaluation, build_classifier, check_judge, check_metrics, classifier_table, earlier_judge, run_metrics,
+                            save_judge)
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo, flat
@@ -326,6 +327,7 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
     if problem:
         raise MdtError(f"{recipe.source}: [method] {problem}")
     check_metrics(components, recipe)
+    check_judge(components, recipe, registry)
     if topology.distributed:
         distributed.broadcast_networks(components.method.networks())
         distributed.synchronise_optimizers(components.method.optimizers())

@@ -111,6 +111,7 @@ class Evaluation:
         """The judge: the one given, or one trained now on the real training images."""
         if self._classifier is None:
             classifier = self._make_classifier()
+            _check_judge_images(classifier, self.components.settings.image_size, "[classifier]")
             steps, datasets = getattr(classifier, "steps", 0), len(self.components.train_sets)
             count = f"{steps} steps" if datasets == 1 else f"{steps} steps on each of {datasets} datasets"
             self.console.print(f"training the judge classifier ({classifier.feature_space}, {count})", markup=False)
@@ -156,6 +157,28 @@ def check_metrics(components: Components, recipe: Recipe) -> None:
         if applies is not None and not applies(translator):
             method = recipe.table("method").type
             raise MdtError(f"{recipe.source}: [metrics.{name}] does not apply to the translations of method '{method}'; remove it")
+
+
+def _check_judge_images(classifier, image_size: int, where: str) -> None:
+    """A classifier's optional ``images_problem(image_size)``: what keeps it from training
+    on the run's images, said before it trains rather than as a traceback."""
+    check = getattr(classifier, "images_problem", None)
+    problem = check(image_size) if check is not None else None
+    if problem:
+        raise MdtError(f"{where} {problem}")
+
+
+def check_judge(components: Components, recipe: Recipe, registry: Registry) -> None:
+    """Before training: the judge the recipe's metrics will train after it builds and can
+    train on the run's images, so that a misspelt backbone or one that cannot take the
+    image size is found now, not after days of training. Built in a forked random state,
+    so the run's own numbers do not change."""
+    if not components.metrics:
+        return
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        classifier = build_classifier(recipe, registry, components.schemas)
+        _check_judge_images(classifier, components.settings.image_size, f"{recipe.source}: [classifier]")
 
 
 def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Console) -> dict[str, Any]:

@@ -451,3 +451,45 @@ def test_per_target_tables_split_rather_than_cut_in_a_narrow_terminal():
     for k, column in enumerate(columns):
         assert column in text and f"{0.5 + k / 100:.4g}" in text
     assert "per target (1 of" in text and all(len(line) <= 80 for line in text.splitlines())
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    # resnet18's batch norm at 32 px leaves 1x1 maps: batches of one cannot train it
+    (["classifier.batch_size=1"], "[classifier] backbone 'resnet18' cannot train on the run's 32x32 images in batches of 1: "
+                                  "Expected more than 1 value per channel when training"),
+    (["run.image_size=16", "classifier.backbone=\"inception_v3\""],
+     "[classifier] backbone 'inception_v3' cannot train on the run's 16x16 images in batches of 2: "),
+    (["classifier.backbone=\"resnet1000\""], "[classifier] timm: backbone 'resnet1000' is not a timm model name"),
+])
+def test_a_judge_that_cannot_train_on_the_run_s_images_is_refused_before_training(cli, tmp_path, overrides, expected):
+    """It used to fail with a traceback (or a late error) after the whole run had trained."""
+    flags = [f for o in overrides for f in ("--set", o)]
+    result = cli("run", QUICKSTART, "--out", "run", *small(*TINY, "run.iterations=100"), *flags)
+    line = one_line_error(result)
+    assert expected in line, line
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
+
+
+def test_kid_needs_subsets_of_two_and_the_check_says_so(cli, tmp_path):
+    """KID compares pairs within a subset: subsets of one used to fail after training."""
+    (tmp_path / "fid.toml").write_text(QUICKSTART.read_text() + '\n[metrics.fid]\ntype = "fid"\n')
+    line = one_line_error(cli("recipe", "check", "fid.toml", "--set", "metrics.fid.kid_subset_size=1"))
+    assert line.endswith("key 'kid_subset_size' = 1: expected an integer of at least 2"), line
+
+
+def test_checking_the_judge_before_training_leaves_the_training_unchanged(cli, tmp_path):
+    """The judge is built before training in a forked random state: a run with metrics
+    trains exactly as the same run without them."""
+    from mdt import checkpoint
+    from mdt.logbook import read_log
+
+    text = QUICKSTART.read_text()
+    (tmp_path / "bare.toml").write_text(text[:text.index("[metrics.accuracy]")])
+    args = small(*TINY[:4], "run.iterations=3")
+    assert cli("run", QUICKSTART, "--out", "with", *args).exit_code == 0
+    assert cli("run", "bare.toml", "--out", "without", *args).exit_code == 0
+    losses = [[{k: v for k, v in r.items() if "/" in k} for r in read_log(tmp_path / run / "log.jsonl") if r["event"] == "train"]
+              for run in ("with", "without")]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+    weights = [checkpoint.read(tmp_path / run / "checkpoints" / "step_00000003.safetensors").tensors for run in ("with", "without")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])

@@ -76,6 +76,23 @@ class TimmClassifier:
         self._std = torch.tensor(config.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
         self.feature_space = f"{backbone} classifier features"
 
+    def images_problem(self, image_size: int) -> str | None:
+        """Whether the backbone can train on batches of the run's images, found by one
+        training-mode forward pass of a copy (its batch-norm statistics stay untouched): a
+        ViT takes only its own input size, and batch norm cannot train on batches of
+        one whose last map is 1x1."""
+        import copy
+
+        count = min(self.batch_size, 2)  # two images already give batch norm two values per channel
+        probe = copy.deepcopy(self.models[0]).train()
+        try:
+            with torch.no_grad():
+                probe(torch.zeros(count, 3, image_size, image_size))
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return f"backbone '{self.backbone}' cannot train on the run's {image_size}x{image_size} images in batches of {count}: {reason}"
+        return None
+
     def _input(self, images: torch.Tensor) -> torch.Tensor:
         return ((images + 1) / 2 - self._mean.to(images.device)) / self._std.to(images.device)
 

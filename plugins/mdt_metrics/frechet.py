@@ -19,13 +19,13 @@ reference-guided, are measured separately.
 from __future__ import annotations
 
 import statistics
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
-from mdt.ranges import Positive
+from mdt.ranges import AtLeast, Positive
 from mdt_metrics.distances import fid, kid
 from mdt_metrics.features import feature_space, feature_weights, image_features, inception, real_features
 from mdt_metrics.pairs import translations
@@ -39,10 +39,11 @@ WEIGHTS_FILE = {"pytorch-fid": "pytorch-fid's pt_inception-2015-12-05-6726825d.p
 class FrechetDistance:
     """FID and KID between real images of each target and held-out images translated into it."""
 
-    def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100, kid_subset_size: Positive = 1000,
+    def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100,
+                 kid_subset_size: Annotated[int, AtLeast(2)] = 1000,
                  protocol: Literal["pytorch-fid", "stargan-v2"] = "pytorch-fid", seeds: Positive = 1) -> None:
-        if min(max_images, real_images, kid_subsets, kid_subset_size, seeds) < 1:
-            raise ValueError("max_images, real_images, kid_subsets, kid_subset_size and seeds must be at least 1")
+        if min(max_images, real_images, kid_subsets, seeds) < 1 or kid_subset_size < 2:
+            raise ValueError("max_images, real_images, kid_subsets and seeds must be at least 1, kid_subset_size at least 2")
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
         self.max_images, self.real_images = max_images, real_images
