@@ -18,7 +18,7 @@ from mdt.method import Method
 from mdt.plugins import third_party_components
 from mdt.recipe import NETWORKS, Recipe, Table, parameters, unprovided
 from mdt.registry import Registry
-from mdt.settings import RunSettings
+from mdt.settings import DEVICE_NAMES, RunSettings, device_problem
 
 
 @dataclass
@@ -44,12 +44,17 @@ def pick_device(name: str, where: str = "[run] device") -> torch.device:
     key, or the ``device`` of a command or of the Python API)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MdtError(f"{where} = '{name}' is not a device; use 'auto', 'cpu' or 'cuda'") from None
+    if device_problem(name):
+        raise MdtError(f"{where} = '{name}' is not a device; use {DEVICE_NAMES}")
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MdtError(f"{where} = '{name}', but no CUDA device is available; use 'auto' or 'cpu'")
+    accelerator = getattr(torch, device.type, None) if device.type != "cpu" else None
+    if device.type != "cpu" and not (accelerator is not None and accelerator.is_available()):
+        raise MdtError(f"{where} = '{name}', but this machine has no such device; use 'auto' or 'cpu'")
+    if device.index is not None and device.type != "cpu" and device.index >= accelerator.device_count():
+        raise MdtError(f"{where} = '{name}', but this machine has {accelerator.device_count()} {device.type} device(s), "
+                       f"numbered from 0")
     return device
 
 

@@ -38,7 +38,7 @@ from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LABEL_LAYOUTS
 from mdt.ranges import RANGES
 from mdt.registry import Registry, plural
-from mdt.settings import RunSettings
+from mdt.settings import RunSettings, device_problem
 
 
 @dataclass(frozen=True)
@@ -352,6 +352,9 @@ def validate(recipe: Recipe, registry: Registry) -> None:
     """Check every table against its component's signature and the method's contracts;
     raise on the first problem."""
     _check_table_arguments(recipe, RUN, dict(recipe.data.get(RUN, {})), RunSettings, injected={})
+    problem = device_problem(recipe.run.device)
+    if problem:
+        raise MdtError(f"{_where(recipe, RUN, 'device')} key 'device' = '{recipe.run.device}': {problem}")
     for name, section in SECTIONS.items():
         if section.required and name not in recipe.data:
             raise MdtError(f"{recipe.source}: missing table [{name}] ({_kind_hint(section.kind, registry)})")

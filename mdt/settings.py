@@ -31,3 +31,16 @@ class RunSettings:
     channels_last: bool = False
     cache_images: bool | Literal["auto"] = "auto"  # auto: when the datasets allow it and it fits (mdt/cache.py)
     compile_generator: bool = False
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")  # torch's device types mdt trains on
+DEVICE_NAMES = "'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N'"
+
+
+def device_problem(name: str) -> str | None:
+    """What is wrong with a device's name on any machine (whether this one has the
+    device is :func:`mdt.build.pick_device`'s question); None when nothing is."""
+    kind, colon, index = name.partition(":")
+    if name == "auto" or (kind in DEVICE_TYPES and (not colon or index.isdigit())):
+        return None
+    return f"mdt trains on {DEVICE_NAMES}, not on '{name}'"

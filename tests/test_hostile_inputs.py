@@ -334,7 +334,7 @@ def test_a_device_that_is_not_one_is_named_as_the_command_spells_it(cli, trained
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
     line = one_line_error(cli("translate", "--checkpoint", trained, "--input", photo, "--output", "o.png", "--to", "Blond_Hair",
                               "--device", "banana"))
-    assert line == "error: device = 'banana' is not a device; use 'auto', 'cpu' or 'cuda'"
+    assert line == "error: device = 'banana' is not a device; use 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N'"
 
 
 def test_one_grid_of_a_folder_goes_through_in_batches(cli, trained, tmp_path):

@@ -32,6 +32,26 @@ def test_cuda_asked_for_without_a_gpu(cli):
     assert "no CUDA device is available" in line
 
 
+@pytest.mark.parametrize("device", ["mps", "xpu", "xpu:1"])
+def test_a_device_this_machine_lacks_is_one_line_before_anything_is_built(cli, tmp_path, device):
+    if getattr(torch, device.split(":")[0]).is_available():
+        pytest.skip(f"this machine has {device}")
+    line = one_line_error(cli("run", QUICKSTART, "--out", "run", *small(*TINY, f"run.device={device}")))
+    assert line.endswith(f"[run] device = '{device}', but this machine has no such device; use 'auto' or 'cpu'"), line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("device,expected", [
+    ("meta", "key 'device' = 'meta': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'meta'"),
+    ("gpu", "key 'device' = 'gpu': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'gpu'"),
+    ("cuda:x", "key 'device' = 'cuda:x': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'cuda:x'"),
+])
+def test_a_device_mdt_cannot_train_on_is_refused_by_the_check(cli, device, expected):
+    """The check cannot know which machine will run the recipe, but it knows the names."""
+    line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", f"run.device={device}"))
+    assert line.endswith(expected), line
+
+
 def test_resume_without_a_checkpoint(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     assert "holds no checkpoint to resume from" in one_line_error(cli("run", QUICKSTART, "--resume", "empty"))
