@@ -322,7 +322,10 @@ def _prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path
     if device.type == "cuda" and not settings.deterministic:
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels
     components = build(recipe, registry, device=device)
-    components.method.check_ready()
+    try:
+        components.method.check_ready()
+    except MdtError as exc:  # what the method needs beyond its networks: its [method] table's
+        raise MdtError(f"{recipe.source}: [method] {exc}") from exc
     problem = optimizer_problem(components.method)
     if problem:
         raise MdtError(f"{recipe.source}: [method] {problem}")

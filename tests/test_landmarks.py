@@ -78,7 +78,11 @@ def test_training_a_high_pass_generator_uses_the_landmark_network(cli, tmp_path)
                  "run.sample_count=1", "run.checkpoint_every=1", v2=True)
     line = one_line_error(cli("run", recipe, "--out", "without", *args))
     assert "face-landmark masks" in line and "landmark_weights" in line
+    assert line.startswith(f"error: {recipe}: [method] this generator uses face-landmark masks"), line  # the recipe's table named
     assert not (tmp_path / "without").exists()  # refused before anything was written
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    line = one_line_error(cli("run", recipe, "--out", "bad", *args, "--set", "method.landmark_weights='bad.ckpt'"))
+    assert line.startswith(f"error: {recipe}: [method] ") and "bad.ckpt" in line, line
     line = one_line_error(cli("run", recipe, "--out", "missing", *args, "--set", "method.landmark_weights='nowhere/wing.ckpt'"))
     assert "nowhere/wing.ckpt" in line and "does not exist" in line
     wing = random_landmark_file(tmp_path / "wing.ckpt")
