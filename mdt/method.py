@@ -183,7 +183,8 @@ class Method:
 
     def check_ready(self) -> None:
         """Raise :class:`mdt.errors.MdtError` if training cannot start (a missing weights
-        file, ...); the engine asks before it writes anything."""
+        file, ...); the engine asks before it writes anything, and puts the recipe and
+        its [method] table before the message."""
 
     def state(self) -> dict[str, Any]:
         """State beyond networks and optimizers, saved in checkpoints: JSON values, and

@@ -108,6 +108,9 @@ def test_domains_are_checked(cli, tmp_path):
     assert "cyclegan domains 'Black_Hair' and 'Smiling' can both hold one image" in line
     line = one_line_error(cli("run", QUICKSTART, "--out", "x", "--set", 'method.domains=["Smiling=1", "Smiling"]'))
     assert "cyclegan domains 'Smiling=1' and 'Smiling' can both hold one image" in line
+    # A 0/1 label set to 2 matches no image: named as the domain's fault, not the batch size's.
+    line = one_line_error(cli("run", QUICKSTART, "--out", "x", "--set", 'method.domains=["Glasses=2", "Glasses=0"]'))
+    assert line.endswith("cyclegan domain 'Glasses=2' sets 'Glasses' to 2, but the labels of 'faces' are 0 or 1"), line
     assert not (tmp_path / "x").exists()
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "networks.generator_ab.type=stargan"))
     assert "type 'stargan' takes (images, labels), but method 'cyclegan' gives its generator_ab (images)" in line

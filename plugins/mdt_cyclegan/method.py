@@ -167,9 +167,12 @@ def domain_names(schema: LabelSchema, domains: Sequence[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise MdtError(f"cyclegan domains {names} name one domain twice")
     assignments = [parse_assignments(name, "domain") for name in names]
-    for values in assignments:
-        for label in values:
+    for name, values in zip(names, assignments):
+        for label, value in values.items():
             schema.index(label)
+            if value not in (0, 1) and not (schema.continuous and 0 <= value <= 1):
+                held = "from 0 to 1" if schema.continuous else "0 or 1"
+                raise MdtError(f"cyclegan domain '{name}' sets '{label}' to {value:g}, but the labels of '{schema.dataset}' are {held}")
     for (k, a), (j, b) in itertools.combinations(enumerate(assignments), 2):
         if not exclusive(schema, a, b):
             raise MdtError(
