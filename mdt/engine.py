@@ -453,7 +453,8 @@ def check_finite(values: dict[str, float], step: int, last_saved: Path | None, t
         if not math.isfinite(value) or not finite:
             kept = f"; the last good checkpoint {last_saved} is untouched" if last_saved else "; no checkpoint was written"
             where = f"loss '{key}' is {value}" if not math.isfinite(value) else "a loss on another process is not finite"
-            raise MdtError(f"{where} at step {step + 1}{kept}")
+            raise MdtError(f"{where} at step {step + 1}{kept}; a learning rate or loss weight set too high is the usual cause "
+                           "(mdt recipe show lists them)")
 
 
 def recipe_changes(text: str, recipe_text: str, registry: Registry, source: str = "the checkpoint's recipe") -> list[str]:

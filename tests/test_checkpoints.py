@@ -134,6 +134,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, poison):
         train(recipe, registry, tmp_path / "run")
     message = str(caught.value)
     assert f"loss 'D/poison' is {poison} at step 4" in message and "step_00000002.safetensors is untouched" in message
+    assert message.endswith("; a learning rate or loss weight set too high is the usual cause (mdt recipe show lists them)")
     files = [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()]
     assert files == ["step_00000002.safetensors"]
     assert ckpt.read(tmp_path / "run" / "checkpoints" / files[0]).step == 2
