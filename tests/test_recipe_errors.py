@@ -251,6 +251,9 @@ def test_a_network_without_an_argument_its_role_shares_is_refused():
     # GANimation's generator halves 34 twice to 8 and doubles back to 32: it used to fail at the first step
     ("quickstart.toml", ["run.image_size=34", "discriminator.layers=1"],
      "[networks.generator] type 'ganimation': [run] image_size 34 must be divisible by 2**downsamplings = 4"),
+    ("quickstart.toml", ["run.image_size=8", "generator.downsamplings=3"],
+     "[networks.generator] type 'ganimation': [run] image_size 8 halved 3 times (downsamplings) leaves a 1x1 map; "
+     "instance normalisation in training needs at least 2x2"),
     ("quickstart.toml", ["run.image_size=40"],
      "[networks.discriminator] type 'stargan': [run] image_size 40 must be divisible by 2**layers = 16"),
     ("stargan_celeba.toml", ["run.image_size=130"],

@@ -130,7 +130,8 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
         expected = own(original.convert("RGB"), **{option.name: option.parse("Blond_Hair")})
     assert np.abs(np.asarray(result, dtype=np.int16) - np.asarray(expected, dtype=np.int16)).max() <= 1
     assert np.abs(np.asarray(from_sample, dtype=np.float32) - np.asarray(result, dtype=np.float32)).mean() > 5  # another picture
-    assert sample.size[0] >= size
+    shown = np.asarray(sample.resize((size, size)), dtype=np.float32)
+    assert np.abs(np.asarray(from_sample, dtype=np.float32) - shown).mean() > 5  # the sample translated, not given back
 
 
 def test_bad_upload_is_an_error_in_the_page(server, tmp_path):
