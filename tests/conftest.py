@@ -153,8 +153,11 @@ def cli(monkeypatch, tmp_path):
     return invoke
 
 
-# Reduced sizes that keep every recipe's structure: a few seconds per run on a CPU.
-SMALL = (
+# Reduced sizes that keep every recipe's structure: a few seconds per run on a CPU. The
+# precision is named: "auto" settles by timing a convolution, which can go either way on
+# a loaded machine, and two runs a test compares must compute alike (tests/test_speed_switches.py
+# tests "auto" itself).
+RUN = (
     "run.iterations=2",
     "run.batch_size=2",
     "run.image_size=32",
@@ -162,6 +165,10 @@ SMALL = (
     "run.sample_count=2",
     "run.checkpoint_every=1",
     "run.log_every=1",
+    "run.precision=fp32",
+)
+SMALL = (
+    *RUN,
     "generator.conv_dim=8",
     "generator.residual_blocks=1",
     "discriminator.conv_dim=8",
@@ -171,7 +178,7 @@ SMALL = (
 
 # The same for StarGAN v2 recipes (their networks have other knobs).
 SMALL_V2 = (
-    *SMALL[:7],
+    *RUN,
     "generator.base_channels=8",
     "generator.max_channels=16",
     "mapping_network.hidden=16",
@@ -204,7 +211,7 @@ def shrunk(recipe_path, *extra: str, registry=None) -> list[str]:
     registry = registry or load_plugins().registry
     data = tomllib.loads(Path(recipe_path).read_text())
     roles = getattr(registry.get("method", data["method"]["type"]).factory, "roles", {})
-    sets = list(SMALL[:7])
+    sets = list(RUN)
     for role, table in data.get("networks", {}).items():
         accepted = parameters(registry.get(roles[role].kind, table["type"]).factory)
         sets += [f"networks.{role}.{key}={value}" for key, value in SMALL_NETWORKS.items() if key in accepted]

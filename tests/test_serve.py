@@ -39,6 +39,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_server(model: str, folder: Path, env: dict, attempts: int = 5):
+    """`mdt serve` on a free port. The port is free when chosen, but another process may
+    take it before the server binds it: then the server exits and another port is tried.
+    The page counts as up only while this server is alive (not someone else's on the port)."""
+    for attempt in range(attempts):
+        port = _free_port()
+        log = open(folder / f"serve-{attempt}.log", "w")
+        process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", model, "--port", str(port)], cwd=folder,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 180
+        while process.poll() is None and time.time() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=5)
+                if process.poll() is None:
+                    return process, url, log
+            except OSError:
+                time.sleep(1)
+        process.kill()
+        process.wait(timeout=30)
+        log.close()
+        output = (folder / f"serve-{attempt}.log").read_text()
+        if "cannot find empty port" not in output.lower() and "address already in use" not in output.lower():  # a real failure
+            pytest.fail("mdt serve did not start:\n" + output)
+    pytest.fail(f"mdt serve found no free port in {attempts} attempts:\n" + output)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A 2-iteration quickstart model behind `mdt serve`, in its own process."""
@@ -55,21 +82,7 @@ def server(tmp_path_factory):
         subprocess.run([sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *args], cwd=folder, env=env, check=True,
                        capture_output=True, timeout=600)
         model = str(folder / "run")
-    port = _free_port()
-    log = open(folder / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", model, "--port", str(port)], cwd=folder,
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                pytest.fail("mdt serve did not start:\n" + (folder / "serve.log").read_text())
-            time.sleep(1)
+    process, url, log = _start_server(model, folder, env)
     yield url, Path(model)
     process.terminate()
     process.wait(timeout=30)
@@ -193,20 +206,37 @@ def test_stargan_v2_page_translates_by_seed_and_by_reference(cli, tmp_path):
     args = small("datasets.faces.size=12", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2",
                  "metrics.diversity.samples=2", "metrics.diversity.max_images=2", v2=True)
     assert cli("run", REPO / "recipes" / "stargan_v2_quickstart.toml", "--out", "run", *args).exit_code == 0
-    app = build_app(load_translator(tmp_path / "run", "cpu"))
+    translator = load_translator(tmp_path / "run", "cpu")
+    app = build_app(translator)
     handlers = {f.fn.__name__: f.fn for f in app.fns.values() if f.fn is not None}
     translate, full_grid = handlers["translate"], handlers["full_grid"]
     face = Image.open(random_image(tmp_path / "face.png", 40, 40, seed=1)).convert("RGB")
     reference = Image.open(random_image(tmp_path / "ref.png", 40, 40, seed=2)).convert("RGB")
+
+    def same(page_picture: Image.Image, api_picture: Image.Image) -> bool:
+        """Equal within one grey level, and of one size."""
+        a, b = np.asarray(page_picture, dtype=np.int16), np.asarray(api_picture, dtype=np.int16)
+        return a.shape == b.shape and np.abs(a - b).max() <= 1
+
     # The page's widgets in order: input, domain, seed, reference, outputs in the grid.
     first, path = translate(face, "Blond_Hair", 1, None, 8)
+    assert first.size == (32, 32) and Path(path).is_file()
+    with Image.open(path) as downloaded:  # the download is the result shown (read now: the next translation replaces it)
+        assert np.array_equal(np.asarray(downloaded.convert("RGB")), np.asarray(first))
     second, _ = translate(face, "Blond_Hair", 2, None, 8)
     by_reference, _ = translate(face, "Blond_Hair", 1, reference, 8)
-    assert first.size == (32, 32) and Path(path).is_file()
+    # each is the Python API's translation of the same request (the reference takes the seed's place)
+    assert same(first, translator(face, domain="Blond_Hair", seed=1))
+    assert same(second, translator(face, domain="Blond_Hair", seed=2))
+    assert same(by_reference, translator(face, domain="Blond_Hair", ref=reference))
+    assert not same(first, translator(face, domain="Black_Hair", seed=1))  # the domain matters in the comparison
     assert first.tobytes() != second.tobytes() and first.tobytes() != by_reference.tobytes()  # seeds and references matter
     styles, one_reference = full_grid(face, "Blond_Hair", 1, None, 8), full_grid(face, "Blond_Hair", 1, reference, 8)
     assert styles.width == 9 * 34 + 2 and one_reference.width == 2 * 34 + 2  # the input and 8 styles; the input and 1 reference
-    assert full_grid(face, "Blond_Hair", 1, None, 3).width == 4 * 34 + 2
+    assert same(styles, translator.grid(face, domain="Blond_Hair", seed=1, num=8))  # seeds 1 to 8
+    assert same(one_reference, translator.grid(face, domain="Blond_Hair", ref=[reference]))
+    three = full_grid(face, "Blond_Hair", 1, None, 3)
+    assert three.width == 4 * 34 + 2 and same(three, translator.grid(face, domain="Blond_Hair", seed=1, num=3))
     import gradio as gr
 
     with pytest.raises(gr.Error, match="'Purple_Hair' is not one of Black_Hair, Blond_Hair, Brown_Hair"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,8 +48,21 @@ def test_the_cache_decodes_each_image_once(tmp_path):
 
 
 def test_the_cache_never_stores_a_bad_file(tmp_path):
-    cache = ImageCache(CountingDataset(broken=2), tmp_path, "broken")
+    dataset = CountingDataset(broken=2)
+    cache = ImageCache(dataset, tmp_path, "broken")
     assert "error" in cache[2] and "error" in cache[2]
+    # Read again each time it is asked for (a file may be fixed while a run goes on), ...
+    decoded = dataset.decoded
+    assert "error" in cache[2] and "error" in cache[2] and dataset.decoded == decoded + 2
+    assert torch.equal(cache[3]["image"], torch.full((3, 4, 4), 3, dtype=torch.uint8))  # a good one beside it: decoded, stored
+    # ... and a dataset that reads it (the file fixed, a resumed run) gets its own image
+    # from the same cache files, decoded, not an empty slot.
+    fixed = CountingDataset()
+    reopened = ImageCache(fixed, tmp_path, "broken")
+    before = fixed.decoded
+    assert torch.equal(reopened[2]["image"], torch.full((3, 4, 4), 2, dtype=torch.uint8)) and fixed.decoded == before + 1
+    assert torch.equal(reopened[2]["image"], torch.full((3, 4, 4), 2, dtype=torch.uint8)) and fixed.decoded == before + 1  # now stored
+    assert torch.equal(reopened[3]["image"], torch.full((3, 4, 4), 3, dtype=torch.uint8)) and fixed.decoded == before + 1  # stored before
 
 
 def test_batched_discriminator_gives_the_same_loss_and_gradients(registry, tmp_path):
@@ -80,8 +94,27 @@ def test_bf16_training_runs_with_finite_fp32_losses(cli, tmp_path):
     result = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "cache" / "faces.images").is_file()
+    # Every training image the run decoded into the cache is the dataset's own item.
+    from mdt_datasets.synthetic import SyntheticFaces
+
+    faces = SyntheticFaces("train", 32, size=16, test_size=4)
+    filled, images, labels = cached(tmp_path / "run" / "cache" / "faces", len(faces), (3, 32, 32), 5)
+    assert filled.sum() >= 4  # at least the 2 x 2 images of its two batches
+    for index in np.flatnonzero(filled):
+        item = faces[int(index)]
+        assert np.array_equal(images[index], item["image"].numpy()) and np.array_equal(labels[index], item["label"].numpy()), index
     losses = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r["event"] == "train"]
     assert losses and all(math.isfinite(v) for r in losses for k, v in r.items() if k.startswith(("D/", "G/")))
+
+
+def cached(stem, count: int, shape: tuple[int, ...], labels: int):
+    """The cache files ``stem``.filled, .images and .labels (mdt/cache.py's layout: one
+    flag, one uint8 image and float32 labels per item), read as plain arrays."""
+    filled = np.fromfile(f"{stem}.filled", dtype=np.uint8)
+    images = np.fromfile(f"{stem}.images", dtype=np.uint8).reshape(count, *shape)
+    values = np.fromfile(f"{stem}.labels", dtype=np.float32).reshape(count, labels)
+    assert filled.shape == (count,) and set(np.unique(filled)) <= {0, 1}
+    return filled, images, values
 
 
 def one_update_in(precision: str, registry):
@@ -271,7 +304,8 @@ def test_a_run_says_first_what_auto_chose_and_records_it(cli, tmp_path, monkeypa
     from mdt import checkpoint as ckpt
 
     fake_hardware(monkeypatch, avx512_bf16=True, bf16_speedup=0.55)  # bf16 dot products, slower than fp32
-    args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2")
+    args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2",
+                 "run.precision='auto'")  # the recipes' default, which small() names
     first = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert first.exit_code == 0, first.output
     assert run_lines(first)[:2] == ["precision: fp32 (auto: cpu has avx512_bf16 without AMX; a bf16 convolution ran 0.55x as fast as fp32)", run_lines(first)[1]]
