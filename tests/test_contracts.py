@@ -38,7 +38,7 @@ def test_r1_fits_stargan_in_place_of_the_gradient_penalty(cli):
     assert result.exit_code == 0, result.output
 
 
-def test_a_loss_in_a_phase_the_method_does_not_run(cli, tmp_path):
+def test_another_methods_loss_names_the_field_this_method_lacks(cli, tmp_path):
     recipe = tmp_path / "odd.toml"
     recipe.write_text(STARGAN.read_text() + '\n[losses.style]\ntype = "style_reconstruction"\n')
     result = check(cli, recipe)
@@ -168,8 +168,13 @@ def test_a_model_trained_with_a_plugin_loss_translates_without_that_plugin(tmp_p
     recipe.data["losses"]["smooth"] = {"type": "smoothness", "weight": 0.5}
     train(recipe, with_plugin, tmp_path / "run")
     translator = load_translator(tmp_path / "run", device="cpu", registry=load_plugins().registry)
-    images = torch.rand(1, 3, 32, 32) * 2 - 1
-    assert translator.translator.translate(images, {"Blond_Hair": 1.0}).shape == (1, 3, 32, 32)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    without = translator.translator.translate(images, {"Blond_Hair": 1.0})
+    assert without.shape == (2, 3, 32, 32)
+    # the same model as with the plugin loaded: every trained weight read, the same translation
+    same_model = load_translator(tmp_path / "run", device="cpu", registry=with_plugin)
+    assert torch.equal(without, same_model.translator.translate(images, {"Blond_Hair": 1.0}))
+    assert not torch.equal(without, same_model.translator.translate(images, {"Brown_Hair": 1.0}))  # the request matters
 
 
 def declaration_slips():
@@ -192,9 +197,12 @@ def declaration_slips():
     class TupleReads(Loss):
         reads = ("fake",)
 
+    class WarmupReads(Loss):  # a phase of another method's (a warm-up update StarGAN does not make)
+        reads = {"warmup": ("real",)}
+
     return plugin_module("slips", ("generator", "undeclared", Undeclared), ("generator", "string_inputs", StringInputs),
                          ("loss", "string_reads", StringReads), ("loss", "typo_reads", TypoReads),
-                         ("loss", "tuple_reads", TupleReads))
+                         ("loss", "tuple_reads", TupleReads), ("loss", "warmup_reads", WarmupReads))
 
 
 @pytest.mark.parametrize("sets,expected", [
@@ -203,6 +211,7 @@ def declaration_slips():
     (["losses.adversarial.type=string_reads"], "loss 'string_reads' declares reads['generator'] = 'fake', a string; write a tuple of field names: ('fake',)"),
     (["losses.adversarial.type=tuple_reads"], "loss 'tuple_reads' declares reads = ('fake',); write a dict of phase: (field, ...)"),
     (["losses.adversarial.type=typo_reads"], "loss 'typo_reads' reads 'fakes', which method 'stargan' does not offer in its generator phase (did you mean 'fake'?)"),
+    (["losses.adversarial.type=warmup_reads"], "loss 'warmup_reads' takes part in the 'warmup' phase, which method 'stargan' does not run (discriminator, generator)"),
 ])
 def test_declaration_slips_are_named_by_the_check(sets, expected):
     from mdt.errors import MdtError

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import REPO, install_package
+from mdt import checkpoint as ckpt
 from mdt.export import recorded_calls
 from mdt.inference import load_translator
 from test_recipe_errors import one_line_error
@@ -49,14 +50,16 @@ def exported_agree(run, folder, fmt: str) -> set[str]:
         if fmt == "onnx":
             session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
             got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)})
-            labels = {p.key: p.value for p in onnx.load(str(folder / f"{name}.onnx")).metadata_props}["mdt.labels"]
+            about = {p.key: p.value for p in onnx.load(str(folder / f"{name}.onnx")).metadata_props}
         else:
             files = {"mdt.json": ""}
             loaded = torch.jit.load(str(folder / f"{name}.pt"), _extra_files=files)
             with torch.no_grad():
                 got = as_list(loaded(*inputs))
-            labels = json.loads(files["mdt.json"])["mdt.labels"]
-        assert json.loads(labels)[0]["names"] == list(translator.label_names[0])
+            about = json.loads(files["mdt.json"])
+        # what a server needs to feed the file: the model's labels and its image size (32 px, as trained or imported)
+        assert json.loads(about["mdt.labels"]) == [s.to_json() for s in ckpt.read(ckpt.resolve(run), training=False).schemas]
+        assert about["mdt.image_size"] == "32"
         assert len(got) == len(expected)
         for a, b in zip(got, expected):
             assert a.shape == b.shape and a.shape[0] == example[0].shape[0] + 1
