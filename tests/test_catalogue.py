@@ -11,6 +11,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -251,8 +252,9 @@ def test_12_checkpoint_info_on_a_file_with_only_the_format_metadata(cli, tmp_pat
 def test_13_import_without_a_discriminator_checks_the_image_size(cli, tmp_path):
     from test_import_stargan_v1 import official_generator
 
+    official = official_generator(3)
     generator = tmp_path / "200000-G.ckpt"
-    torch.save(official_generator(3).state_dict(), generator)
+    torch.save(official.state_dict(), generator)
     result = cli("import", "stargan-v1", "--generator", generator, "--attrs", "Black_Hair,Blond_Hair,Brown_Hair",
                  "--image-size", "30", "--out", "imported")
     line = one_line_error(result)
@@ -266,6 +268,15 @@ def test_13_import_without_a_discriminator_checks_the_image_size(cli, tmp_path):
                  "--from", "Black_Hair")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out.png").size == (32, 32)
+    # The official generator on the official pipeline: the whole 40 px square resized to
+    # 32 (bilinear), [-1, 1], to Blond_Hair from Black_Hair; then 8 bits.
+    picture = Image.open(photo).convert("RGB").resize((32, 32), Image.BILINEAR)
+    x = torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float()[None] / 127.5 - 1
+    with torch.no_grad():
+        expected = official(x, torch.tensor([[0.0, 1.0, 0.0]]))[0]
+    expected = ((expected.clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
+    ours = np.asarray(Image.open(tmp_path / "out.png").convert("RGB")).astype(np.float64)
+    assert np.abs(ours - expected).max() <= 1  # 8-bit rounding only
 
 
 # ------------------------------------------------------------------ 14-17: translate and the CLI

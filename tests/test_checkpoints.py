@@ -79,6 +79,20 @@ def test_checkpoint_contents(registry, tmp_path):
     assert any(k.startswith("optim/generator/") for k in saved.tensors)
     assert json.loads(saved.metadata["optimizers"])["generator"]["param_groups"][0]["betas"] == [0.5, 0.999]
     assert {"rng/torch", "rng/numpy"} <= set(saved.tensors)
+    # Two iterations with d_steps_per_g = 2 (TINY): D updated at both, G at the second
+    # only. Adam's step counter says so for every parameter, and its moments have the
+    # parameters' shapes.
+    from mdt.build import build
+
+    optimizers = saved.training_state().optimizers
+    networks = build(tiny_recipe(registry, "run.iterations=2"), registry).method.networks()  # the order the optimizers take
+    for role, updates in (("generator", 1), ("discriminator", 2)):
+        parameters = [saved.network(role)[name] for name, _ in networks[role].named_parameters()]
+        state = optimizers[role]["state"]
+        assert sorted(state) == list(range(len(parameters))), role
+        for index, parameter in enumerate(parameters):
+            assert float(state[index]["step"]) == updates, (role, index)
+            assert state[index]["exp_avg"].shape == parameter.shape and state[index]["exp_avg_sq"].shape == parameter.shape
     with open(files[0], "rb") as f:
         header_size = int.from_bytes(f.read(8), "little")
         json.loads(f.read(header_size))  # a plain safetensors header: JSON, no pickle

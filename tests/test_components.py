@@ -20,10 +20,11 @@ import pytest
 import torch
 
 from conftest import REPO, SMALL_NETWORKS, write_celeba, write_rafd
+from mdt import checkpoint as ckpt
 from mdt.build import build
 from mdt.engine import train
 from mdt.errors import MdtError
-from mdt.evaluation import check_metrics
+from mdt.evaluation import check_metrics, evaluate_checkpoint
 from mdt.plugins import load_plugins
 from mdt.recipe import INJECTED, NETWORKS, SECTIONS, dump_toml, method_roles, parameters, parse_recipe, resolved
 
@@ -157,12 +158,22 @@ def test_importer_is_a_command_of_mdt_import(name, cli):
 
 
 @pytest.mark.parametrize("kind,name", all_components())
-def test_required_arguments_have_an_example(kind, name):
+def test_required_arguments_have_an_example(kind, name, tmp_path):
+    """Every constructor argument without a default that mdt does not inject gets a value
+    here: from the component's EXAMPLES entry, or else from the table a host recipe
+    already has for it."""
     factory = REGISTRY.get(kind, name).factory
     injected = set(INJECTED) | set(getattr(factory, "roles", {}))
     required = [p.name for p in parameters(factory).values() if p.default is p.empty and p.name not in injected]
-    if required and (kind, name) not in EXAMPLES:
-        recipe_with(kind, name, Path("/nonexistent"))  # a host recipe's table gives them
+    if not required:
+        return
+    if (kind, name) in EXAMPLES:
+        values, _ = EXAMPLES[kind, name](tmp_path)
+        assert [r for r in required if values.get(r) is None] == [], f"EXAMPLES[{kind!r}, {name!r}] lacks required arguments"
+        return
+    recipe = recipe_with(kind, name, tmp_path)  # a host recipe's table gives them
+    table = next(t for t in recipe.tables() if t.kind == kind and t.type == name)
+    assert [r for r in required if table.values.get(r) is None] == [], f"[{table.address}] of {recipe.source}"
 
 
 @pytest.mark.parametrize("kind,name", all_components())
@@ -172,12 +183,32 @@ def test_round_trips_through_a_recipe_and_trains(kind, name, tmp_path):
     again = parse_recipe(shown, "resolved.toml", registry=REGISTRY)
     assert resolved(again, REGISTRY).to_toml() == shown  # nothing lost or changed on the way
     result = train(again, REGISTRY, tmp_path / "run")
-    assert (tmp_path / "run" / "checkpoints" / "step_00000002.safetensors").is_file()
+    newest = tmp_path / "run" / "checkpoints" / "step_00000002.safetensors"
+    assert newest.is_file()
     assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
     numbers = [v for v in result.metrics.values() if not isinstance(v, str)]  # strings name a feature space
     assert numbers and all(isinstance(v, float) and v == v for v in numbers)
     real = [v for k, v in result.metrics.items() if k.endswith("/real_accuracy")]
     assert all(0.0 <= r <= 1.0 for r in real)
+    # The checkpoint of step 2 holds the recipe it was trained with: the one read back, with
+    # the [run] settings that "auto" left to the run written out as it chose them.
+    saved = ckpt.read(newest, training=False)
+    assert saved.step == 2
+    trained_with, asked = tomllib.loads(saved.recipe_text), tomllib.loads(shown)
+    settled = {"precision", "cache_images"}
+    assert {k: v for k, v in trained_with.items() if k != "run"} == {k: v for k, v in asked.items() if k != "run"}
+    assert {k: v for k, v in trained_with["run"].items() if k not in settled} == {k: v for k, v in asked["run"].items() if k not in settled}
+    assert trained_with["run"]["precision"] in ("fp32", "bf16") and trained_with["run"]["cache_images"] in (True, False)
+    # The run's metrics are those mdt eval measures on that checkpoint with the judge the
+    # run kept: the same model, judge and held-out images. (A loss or a logger changes
+    # neither what eval loads nor what it measures: their runs skip this, to stay quick.)
+    if kind in ("loss", "logger"):
+        return
+    _, measured = evaluate_checkpoint(newest, REGISTRY, out=tmp_path / "eval", metric_names=list(again.data["metrics"]),
+                                      device="cpu")
+    assert measured.keys() == result.metrics.keys()
+    for key, value in result.metrics.items():
+        assert measured[key] == (value if isinstance(value, str) else pytest.approx(value, rel=1e-6, abs=1e-9)), key
 
 
 def built(registry, tmp_path, kind="generator", name="stargan"):
@@ -226,6 +257,19 @@ def test_label_encoder_contract(name, tmp_path):
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     assert encoder.predict(logits.detach(), 0).shape == labels.shape
+    # Confident logits built from the labels in the dataset's own part (the first: other
+    # datasets' parts, if any, hold noise): a regression reads the strengths themselves,
+    # any other head +10 for a label that holds and -10 for one that does not. They are
+    # read back as the labels, and cost less than the same logits with each one wrong.
+    schema = components.schemas[0]
+    n = len(schema.names)
+    confident = labels.clone() if schema.continuous else labels * 20 - 10
+    wrong = 1 - labels if schema.continuous else -confident
+    torch.manual_seed(0)
+    right_logits, wrong_logits = torch.randn(4, encoder.num_classes), torch.randn(4, encoder.num_classes)
+    right_logits[:, :n], wrong_logits[:, :n] = confident, wrong
+    assert torch.equal(encoder.predict(right_logits, 0), labels)
+    assert encoder.classification_loss(right_logits, labels, 0) < encoder.classification_loss(wrong_logits, labels, 0)
     targets = encoder.sample_targets(labels, 0)
     if encoder.schemas[0].continuous:  # strengths near other images' (GANimation adds noise)
         assert targets.shape == labels.shape and 0 <= targets.min() and targets.max() <= 1

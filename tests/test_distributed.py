@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -51,6 +52,17 @@ def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     assert result.returncode == 0, result.stderr
     run = tmp_path / "run"
     assert (run / "cache" / "faces.images").is_file()  # one cache, created by rank 0, shared
+    # What both processes decoded into it is the dataset's own items: each rank's half
+    # of the 2 x 2 images of the two batches.
+    from mdt_datasets.synthetic import SyntheticFaces
+    from test_speed_switches import cached
+
+    faces = SyntheticFaces("train", 32, size=16, test_size=4)
+    filled, images, labels = cached(run / "cache" / "faces", len(faces), (3, 32, 32), 5)
+    assert filled.sum() >= 4
+    for index in np.flatnonzero(filled):
+        item = faces[int(index)]
+        assert np.array_equal(images[index], item["image"].numpy()) and np.array_equal(labels[index], item["label"].numpy()), index
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001.safetensors", "step_00000002.safetensors"]
     lines = (run / "log.jsonl").read_text().splitlines()
     assert len([line for line in lines if '"event": "train"' in line]) == 2  # one writer
@@ -77,3 +89,6 @@ def test_a_batch_that_does_not_split_evenly(tmp_path):
     args = ["-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *small("run.batch_size=3")]
     result = torchrun(*args, cwd=tmp_path)
     assert result.returncode != 0 and "cannot be split evenly over 2 processes" in result.stderr
+    # Each process says it in one line, naming the key, its value and what would do.
+    said = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert said == ["error: [run] batch_size = 3 cannot be split evenly over 2 processes; use a multiple of 2"] * 2, said

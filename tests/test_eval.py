@@ -20,6 +20,7 @@ from test_recipe_errors import one_line_error
 from mdt.evaluation import Evaluation
 from mdt.labels import LabelSchema
 from mdt.method import Translator
+from mdt_datasets.synthetic import ATTRIBUTES, HAIR, SyntheticFaces
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 V2_QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
@@ -220,6 +221,52 @@ def test_eval_writes_json_and_a_self_contained_report(trained, cli, tmp_path):
         assert f"fid/fid/{title}" in metrics and f"accuracy/target/{title}" in metrics and f"cycle_error/l1/{title}" in metrics
     assert metrics["fid/feature_space"].startswith("classifier")  # no Inception weights given: said so
     assert data["about"]["judge classifier"] == str(trained / "classifier")
+    # The same checkpoint, judge and held-out images as the run's own measurement at its end.
+    at_the_end = json.loads((trained / "metrics.json").read_text())
+    assert at_the_end.keys() == {k for k in metrics if k.startswith("accuracy/")}
+    for key, value in at_the_end.items():
+        assert metrics[key] == pytest.approx(value, abs=1e-12), key
+    # The judge's file recorded its accuracy on the same six held-out images.
+    from mdt import checkpoint
+
+    recorded = checkpoint.read(trained / "classifier" / "classifier.safetensors", content=checkpoint.CLASSIFIER).accuracy
+    assert recorded.keys() == {"real_accuracy", *(f"real/{t}" for t in ATTRIBUTES)}
+    for key, value in recorded.items():
+        assert metrics[f"accuracy/{key}"] == pytest.approx(value, abs=1e-12), key
+    assert data["about"]["judge accuracy on real held-out images"] == f"{recorded['real_accuracy']:.4f}"
+    # FID: the mean over targets, each measured on the held-out images it changes against
+    # the training images that show it (a flip changes every image, and every image shows it).
+    test_labels, train_labels = (SyntheticFaces(split, 32, size=16, test_size=6).labels for split in ("test", "train"))
+    for column, title in enumerate(ATTRIBUTES):
+        hair = title in HAIR
+        assert metrics[f"fid/translated_images/{title}"] == (int((test_labels[:, column] == 0).sum()) if hair else 6), title
+        assert metrics[f"fid/real_images/{title}"] == (int(train_labels[:, column].sum()) if hair else 16), title
+    for name in ("fid", "kid"):
+        per_target = [metrics[f"fid/{name}/{t}"] for t in ATTRIBUTES]
+        assert metrics[f"fid/{name}_mean"] == pytest.approx(sum(per_target) / 5, rel=1e-12), name
+    # The cycle error by hand: each held-out image to each target and back, counted where
+    # the target changes it.
+    from mdt.inference import load_translator
+
+    translator = load_translator(trained, device="cpu").translator
+    faces = SyntheticFaces("test", 32, size=16, test_size=6)
+    images = torch.stack([faces[i]["image"] for i in range(6)]).float() / 127.5 - 1
+    every = []
+    with torch.no_grad():
+        for column, title in enumerate(ATTRIBUTES):
+            wanted = test_labels.clone()
+            if title in HAIR:
+                wanted[:, :3] = 0.0
+                wanted[:, column] = 1.0
+            else:
+                wanted[:, column] = 1.0 - wanted[:, column]
+            changed = (wanted != test_labels).any(dim=1)
+            fake = translator.to_labels(images, wanted, 0, base=test_labels)
+            back = translator.reconstruct(fake, images, test_labels, 0, translated_labels=wanted)
+            errors = (back - images).abs().flatten(1).mean(1)[changed]
+            assert metrics[f"cycle_error/l1/{title}"] == pytest.approx(errors.mean().item(), rel=1e-5), title
+            every.append(errors)
+    assert metrics["cycle_error/l1"] == pytest.approx(torch.cat(every).mean().item(), rel=1e-5)
     page = (tmp_path / "report" / "report.html").read_text()
     assert "<table>" in page and "per target domain" in page and "Black_Hair" in page
     assert page.count('src="data:image/png;base64,') >= 1 and "<polyline" in page and "D/total" in page
@@ -253,6 +300,17 @@ def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(k.split("/")[0] for k in data["metrics"]) == {"accuracy"}
     assert data["about"]["judge classifier"] == str(tmp_path / "judge")
+    # The judge read the same six real held-out images when train-classifier scored it:
+    # eval's real accuracy, overall and per label, is what its file recorded.
+    from mdt import checkpoint
+
+    saved = checkpoint.read(tmp_path / "judge" / "classifier.safetensors", content=checkpoint.CLASSIFIER)
+    assert saved.accuracy["real_accuracy"] == pytest.approx(accuracy, abs=5e-5)  # what train-classifier printed
+    assert saved.accuracy.keys() == {"real_accuracy", *(f"real/{t}" for t in ATTRIBUTES)}
+    for key, value in saved.accuracy.items():
+        assert data["metrics"][f"accuracy/{key}"] == pytest.approx(value, abs=1e-12), key
+    assert data["metrics"]["accuracy/real_error"] == pytest.approx(1 - saved.accuracy["real_accuracy"], abs=1e-12)
+    assert data["about"]["judge accuracy on real held-out images"] == f"{saved.accuracy['real_accuracy']:.4f}"
 
 
 def test_an_extended_run_keeps_its_judge(trained, cli, tmp_path):
@@ -349,6 +407,36 @@ def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path, monkeypatch):
         assert metrics[f"diversity/{mode}/feature_distance"] > 0 and metrics[f"diversity/{mode}/pixel_l1"] > 0
         assert f"fid/{mode}/fid_mean" in metrics
         assert any(k.startswith(f"fid/{mode}/fid/pair/") and "->" in k for k in metrics)  # per source -> target task
+        # fid_mean: the mean of the targets' FIDs (each target with at least 2 real and 2 translated images).
+        per_target = [metrics[f"fid/{mode}/fid/{t}"] for t in HAIR if f"fid/{mode}/fid/{t}" in metrics]
+        assert len(per_target) >= 2 and metrics[f"fid/{mode}/fid_mean"] == pytest.approx(sum(per_target) / len(per_target), rel=1e-12)
+    # Diversity's pixel L1 by hand. --max-images 4 of 6 held-out images: 0, 1, 3 and 4 (evenly
+    # spread); each goes to every domain it is not in, twice (samples=2), with the seeds
+    # 0 and 100003 (Diversity's stride); a reference is the next held-out image of the
+    # target domain, from the seed-th on (pairs.translations).
+    from mdt.inference import load_translator
+
+    translator = load_translator("run", device="cpu").translator
+    faces = SyntheticFaces("test", 32, attributes=HAIR, size=16, test_size=6)
+    chosen = [0, 1, 3, 4]
+    images = torch.stack([faces[i]["image"] for i in chosen]).float() / 127.5 - 1
+    labels = faces.labels[chosen]
+    everything = torch.stack([faces[i]["image"] for i in range(6)]).float() / 127.5 - 1
+    seeds = (0, 100_003)
+    for mode in ("latent", "reference"):
+        distances = []
+        for d, domain in enumerate(HAIR):
+            wanted = torch.nn.functional.one_hot(torch.full((4,), d), 3).float()
+            changed = labels[:, d] == 0
+            pool = everything[faces.labels[:, d] == 1]
+            outputs = []
+            for seed in seeds:
+                refs = pool[(torch.arange(4) + seed) % len(pool)] if mode == "reference" else None
+                outputs.append(translator.to_labels(images, wanted, 0, mode=mode, refs=refs, seed=seed, base=labels))
+            values = (outputs[0] - outputs[1]).abs().flatten(1).mean(1)[changed]
+            assert metrics[f"diversity/{mode}/pixel_l1/{domain}"] == pytest.approx(values.mean().item(), rel=1e-5), (mode, domain)
+            distances.append(values)
+        assert metrics[f"diversity/{mode}/pixel_l1"] == pytest.approx(torch.cat(distances).mean().item(), rel=1e-5), mode
     page = Path("report/report.html").read_text()
     assert "latent-guided" in page and "reference-guided" in page
 

@@ -152,6 +152,16 @@ def test_eval_records_protocol_weights_images_and_seed_spread(trained, cli, tmp_
     assert metrics["fid/feature_weights_sha256"] == hashlib.sha256((tmp_path / "tv.pth").read_bytes()).hexdigest()
     assert metrics["fid/feature_space"].startswith("torchvision inception v3")
     assert all(metrics[f"fid/translated_images/{t}"] >= 1 for t in ("Black_Hair", "Smiling"))
+    # --max-images 2 of the 4 held-out faces: 0 and 2 (evenly spread). A flip changes both;
+    # a hair colour those of another colour. Real: every training face that shows the target.
+    from mdt_datasets.synthetic import ATTRIBUTES, HAIR, SyntheticFaces
+
+    test = SyntheticFaces("test", 32, size=16, test_size=4).labels[[0, 2]]
+    train = SyntheticFaces("train", 32, size=16, test_size=4).labels
+    for column, title in enumerate(ATTRIBUTES):
+        hair = title in HAIR
+        assert metrics[f"fid/translated_images/{title}"] == (int((test[:, column] == 0).sum()) if hair else 2), title
+        assert metrics[f"fid/real_images/{title}"] == (int(train[:, column].sum()) if hair else 16), title
     # StarGAN's translations do not depend on the seed: the spread over seeds is zero.
     assert metrics["fid/fid_mean_std"] == pytest.approx(0.0, abs=1e-9)
     line = one_line_error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "again", "--seeds", "0"))

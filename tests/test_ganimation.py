@@ -3,6 +3,9 @@ method's contract, continuous targets and their data, --strength and the page's 
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -148,7 +151,8 @@ def test_the_page_has_a_strength_slider_and_continuous_labels(trained, tmp_path)
     from mdt.inference import load_translator
     from mdt.serve import build_app
 
-    app = build_app(load_translator(trained, "cpu"))
+    translator = load_translator(trained, "cpu")
+    app = build_app(translator)
     sliders = [b for b in app.blocks.values() if isinstance(b, gr.Slider)]
     strength = [s for s in sliders if s.elem_id == "strength"]
     assert len(strength) == 1 and (strength[0].minimum, strength[0].maximum) == (0, 1)
@@ -160,12 +164,24 @@ def test_the_page_has_a_strength_slider_and_continuous_labels(trained, tmp_path)
     none, _ = translate(face, "set", "keep", "keep", 1.0, 0.5, 0.5, 0.0)
     assert full.tobytes() != none.tobytes()
 
+    def same(a: Image.Image, b: Image.Image) -> bool:
+        return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max() <= 1
+
+    # what the Python API gives for the same request: smile set to 1, the other labels kept
+    assert same(full, translator(face, to={"smile": 1.0}, strength=1.0))
+    assert same(none, translator(face, to={"smile": 1.0}, strength=0.0))
+    # a set label takes its slider's value; a kept label's slider is not read
+    partway, _ = translate(face, "keep", "set", "keep", 0.9, 0.3, 0.6, 0.5)
+    assert same(partway, translator(face, to={"brow_raise": 0.3}, strength=0.5))
+    assert not same(partway, translator(face, to={"brow_raise": 1.0}, strength=0.5))
+
 
 
 def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):
     """The method reads the mask by its place in the generator's declared outputs, as the
     plugin guide says, not by an attribute of the built-in generator's named tuple."""
     from conftest import plugin_module
+    from mdt import checkpoint as ckpt
     from mdt.engine import train
     from mdt.plugins import load_plugins
     from mdt.recipe import load_recipe
@@ -180,14 +196,28 @@ def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):
             return out.image, out.mask
 
     registry = load_plugins(extra={"plain_tuple": plugin_module("plain_tuple", ("generator", "plain_tuple", PlainTuple))}).registry
-    sets = [*(s for s in shrunk(QUICKSTART)[1::2]), *TINY, "networks.generator.type=plain_tuple", "run.iterations=2"]
-    recipe = load_recipe(QUICKSTART, [s for s in sets if not s.startswith(("metrics.", "classifier."))], registry)
-    recipe.data.pop("metrics", None)
-    recipe.data.pop("classifier", None)
-    result = train(recipe, registry, tmp_path / "run")
-    assert result.step == 2
-    logged = (tmp_path / "run" / "log.jsonl").read_text()
-    assert '"G/attention": ' in logged and '"G/attention_smoothness": ' in logged  # the mask losses read its mask
+
+    def trained_with(generator: str) -> tuple[list[dict], dict[str, torch.Tensor]]:
+        sets = [*(s for s in shrunk(QUICKSTART)[1::2]), *TINY, f"networks.generator.type={generator}", "run.iterations=2"]
+        recipe = load_recipe(QUICKSTART, [s for s in sets if not s.startswith(("metrics.", "classifier."))], registry)
+        recipe.data.pop("metrics", None)
+        recipe.data.pop("classifier", None)
+        result = train(recipe, registry, tmp_path / generator)
+        assert result.step == 2
+        lines = (tmp_path / generator / "log.jsonl").read_text().splitlines()
+        records = [{k: v for k, v in r.items() if k not in ("time", "it_per_s")} for r in map(json.loads, lines) if r["event"] == "train"]
+        return records, ckpt.read(tmp_path / generator / "checkpoints" / "step_00000002.safetensors").network("generator")
+
+    (plain, plain_weights), (built_in, built_in_weights) = trained_with("plain_tuple"), trained_with("ganimation")
+    # The mask losses read its mask: with the same weights (both built from the recipe's seed) every
+    # logged value, the mask losses' included, is the built-in generator's, and so is the generator its
+    # update (d_steps_per_g = 2: G steps at step 2) leaves.
+    assert [r["step"] for r in plain] == [r["step"] for r in built_in] == [1, 2]
+    assert {"G/attention", "G/attention_smoothness"} <= set(plain[1]) and plain[1]["G/attention"] > 0
+    assert plain == built_in
+    assert plain_weights.keys() == built_in_weights.keys()
+    for key, value in plain_weights.items():
+        assert torch.equal(value, built_in_weights[key]), key
 
 
 def test_a_method_reads_a_networks_output_by_its_declared_name():

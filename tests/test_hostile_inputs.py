@@ -138,7 +138,13 @@ def test_export_replaces_files_only_when_asked(cli, trained, tmp_path):
     line = one_line_error(cli(*args))
     assert "exists; pass --overwrite" in line and str(written[0].name) in line
     assert {p: p.stat().st_mtime_ns for p in written} == before
+    for path in written:  # stale files where the new ones go: --overwrite must really replace them
+        path.write_bytes(b"stale")
     assert cli(*args, "--overwrite").exit_code == 0
+    assert sorted((tmp_path / "models").iterdir()) == written
+    from test_export import exported_agree
+
+    assert exported_agree(trained, tmp_path / "models", "torchscript") == {"generator", "discriminator"}  # the model's own outputs
 
 
 @pytest.mark.parametrize("grid", [False, True])
@@ -236,6 +242,15 @@ def test_grids_stop_at_a_bad_file_or_skip_it_when_asked(cli, trained, tmp_path):
     one = cli("translate", "--checkpoint", trained, "--input", folder / "a.png", "--output", "one.png", "--grid")
     assert one.exit_code == 0
     assert rows > Image.open(tmp_path / "one.png").height  # the two readable inputs, not one
+    # Exactly: a header of two-line titles ("Black" over "Hair"), then two rows of 32 px
+    # cells 2 px apart; a margin of 10 px names each row's file ("a", "c").
+    assert rows == 24 + 2 * 34 + 2 and Image.open(tmp_path / "one.png").height == 24 + 34 + 2
+    # Each row is the grid of its file alone (the margin aside; 8-bit rounding of another batch).
+    assert cli("translate", "--checkpoint", trained, "--input", folder / "c.png", "--output", "other.png", "--grid").exit_code == 0
+    pixels = {name: np.asarray(Image.open(tmp_path / name).convert("RGB"), dtype=np.int16) for name in ("all.png", "one.png", "other.png")}
+    first, last = pixels["all.png"][:24 + 34 + 2, 10:], pixels["all.png"][24 + 34:, 10:]  # header and a's row; c's row
+    assert first.shape == pixels["one.png"].shape and np.abs(first - pixels["one.png"]).max() <= 1
+    assert last.shape == pixels["other.png"][24:].shape and np.abs(last - pixels["other.png"][24:]).max() <= 1
 
 
 def test_align_stops_at_a_bad_file_or_skips_it_when_asked(cli, trained, tmp_path):
@@ -283,6 +298,11 @@ def test_a_folder_named_like_a_checkpoint_is_not_one(cli, trained, tmp_path):
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
     result = cli("translate", "--checkpoint", run, "--input", photo, "--output", "o.png", "--to", "Blond_Hair")
     assert result.exit_code == 0, result.output
+    # Translated by the newest real checkpoint file, named as such.
+    from mdt.inference import load_translator
+
+    expected = load_translator(run / "checkpoints" / "step_00000002.safetensors", device="cpu")(Image.open(photo), to={"Blond_Hair": 1})
+    assert Image.open(tmp_path / "o.png").convert("RGB").tobytes() == expected.tobytes()
 
 
 def test_a_pickled_object_is_refused_without_advice_to_unpickle_it(tmp_path):

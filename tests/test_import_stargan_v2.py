@@ -92,6 +92,8 @@ def test_imports_name_domains_and_refuse_bad_files(cli, tmp_path):
     result = cli("import", "stargan-v2", path, "--out", "a", "--image-size", "32", "--domains", "x,y")
     assert result.exit_code == 2 and "has 3 domains, but --domains names 2" in result.output
     assert cli("import", "stargan-v2", path, "--out", "a", "--image-size", "32", "--domains", "x,y,z").exit_code == 0
+    named = load_translator(tmp_path / "a")
+    assert named.label_names == [("x", "y", "z")] and named.translator.domain_names == ("x", "y", "z")
     again = cli("import", "stargan-v2", path, "--out", "a", "--image-size", "32")
     assert again.exit_code == 2 and "exists" in again.output  # never overwritten
 
@@ -137,6 +139,9 @@ def test_a_landmark_model_needs_the_landmark_network_and_works_with_it(cli, tmp_
     result = cli("translate", "--checkpoint", "with_fan", "--input", source, "--output", "out.png", "--domain", "male")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out.png").is_file()
+    # What the Python API gives for the same request (the default style seed, 0).
+    expected = load_translator(tmp_path / "with_fan", registry=registry)(Image.open(source), domain="male", seed=0)
+    assert Image.open(tmp_path / "out.png").convert("RGB").tobytes() == expected.tobytes()
     bad = cli("import", "stargan-v2", path, "--out", "bad", "--image-size", "32", "--landmarks", path)
     assert bad.exit_code == 2 and "not the FAN landmark network" in bad.output
     (tmp_path / "plain").mkdir()

@@ -28,12 +28,29 @@ def test_the_network_has_the_published_layout_and_loads_its_file(tmp_path):
     assert state["m0.coordconv.conv.weight"].shape == (256, 259, 1, 1)
     assert state["l0.weight"].shape == (99, 256, 1, 1)  # 98 landmarks and a boundary map
     loaded = FaceAlignmentNetwork.from_file(random_landmark_file(tmp_path / "wing.ckpt"))
+    saved = torch.load(tmp_path / "wing.ckpt", weights_only=True)["state_dict"]
+    assert loaded.state_dict().keys() == saved.keys()
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name  # the file's tensors, every one
+    assert not loaded.training  # batch norm from the file's running statistics
     images = torch.rand(2, 3, 64, 64) * 2 - 1
     heatmaps = loaded.heatmaps(images)
     assert heatmaps.shape == (2, 98, 256, 256)
+    # The same network built by hand from the file: images scaled to 256 px and to [0, 1],
+    # the 98 landmark maps (not the boundary map), from 64 px back up to 256.
+    network = FaceAlignmentNetwork()
+    network.load_state_dict(saved)
+    with torch.no_grad():
+        maps = network.eval()(torch.nn.functional.interpolate(images, size=256, mode="bilinear") * 0.5 + 0.5)[:, :98]
+        expected = torch.nn.functional.interpolate(maps, size=256, mode="bilinear", align_corners=True)
+    torch.testing.assert_close(heatmaps, expected, rtol=1e-4, atol=1e-5)
     whole, inner = loaded.masks(images)
     assert whole.shape == inner.shape == (2, 1, 256, 256)
     assert 0 <= float(whole.min()) and float(whole.max()) <= 1
+    expected_whole, expected_inner = landmark_masks(expected)
+    torch.testing.assert_close(whole, expected_whole, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(inner, expected_inner, rtol=1e-4, atol=1e-5)
+    assert float(whole.max()) > 0  # masks of something, not of nothing
 
 
 def test_a_wrong_file_is_refused(tmp_path):

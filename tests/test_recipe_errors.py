@@ -107,8 +107,9 @@ def test_debug_shows_the_traceback(tmp_path):
     from mdt.cli import main
     from mdt.errors import MdtError
 
-    with pytest.raises(MdtError):
+    with pytest.raises(MdtError) as caught:
         CliRunner().invoke(main, ["--debug", "run", str(tmp_path / "missing.toml")], catch_exceptions=False)
+    assert str(caught.value) == f"recipe file '{tmp_path / 'missing.toml'}' does not exist"  # the error itself, not a wrapper
 
 
 def test_set_overrides_and_show_resolves_defaults(cli, tmp_path):

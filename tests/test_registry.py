@@ -70,11 +70,19 @@ def test_unknown_kind():
 
 
 def test_find_says_where_a_component_is_defined(registry):
+    import inspect
+    from pathlib import Path
+
     found = registry.find("generator", "stargan")
     assert found["plugin"] == "stargan"
     assert found["file"].endswith("networks.py")
     assert int(found["line"]) > 0
     assert "StarGAN generator" in found["docstring"]
+    factory = registry.get("generator", "stargan").factory
+    assert Path(found["file"]).resolve() == Path(inspect.getsourcefile(factory)).resolve()
+    assert int(found["line"]) == inspect.getsourcelines(factory)[1]
+    line = Path(found["file"]).read_text().splitlines()[int(found["line"]) - 1]
+    assert line.startswith(f"class {factory.__name__}"), line  # the line that defines it
 
 
 def test_builtin_plugins_come_through_the_entry_point_group():

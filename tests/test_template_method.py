@@ -7,7 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import REPO, install_package, random_image
 
@@ -17,6 +19,10 @@ PACKAGE = REPO / "plugins" / "template_method"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     return install_package(PACKAGE, tmp_path_factory.mktemp("site"))
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
 
 
 def mdt(env, *args, cwd):
@@ -42,6 +48,39 @@ def test_a_third_party_method_trains_and_translates(installed, tmp_path):
                "--from", "Black_Hair,Glasses=0,Smiling", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "blond.png").is_file()
+    # The file is D(E(x), y') with y' the --from labels and Blond_Hair set (which clears Black_Hair), computed
+    # by hand from the installed method's networks; the Python API gives the same; and y' with Smiling=0
+    # gives another picture, so the comparison sees the --from labels.
+    code = """if True:
+        import sys
+        import torch
+        from PIL import Image
+        from mdt.images import from_pil, to_pil
+        from mdt.inference import load_translator
+        translator = load_translator("run")
+        method = translator.components.method
+        names = method.label_encoder.schemas[0].names
+        picture = Image.open(sys.argv[1]).convert("RGB")
+        translator(picture, to={"Blond_Hair": 1}, known={"Black_Hair": 1, "Glasses": 0, "Smiling": 1}).save("api.png")
+        x = from_pil(picture, translator.image_size)[None]
+        for smiling, file in ((1.0, "hand.png"), (0.0, "unsmiling.png")):
+            wanted = {"Blond_Hair": 1.0, "Smiling": smiling}
+            labels = torch.tensor([[wanted.get(n, 0.0) for n in names]])
+            with torch.no_grad():
+                method.encoder.eval(), method.decoder.eval()
+                out = method.decoder(method.encoder(x), method.label_encoder.encode(labels, 0))
+            to_pil(out[0]).save(file)
+        print(" ".join(names))
+    """
+    api = subprocess.run([sys.executable, "-c", code, str(photo)], env=installed, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert api.returncode == 0, api.stderr
+    assert api.stdout.split() == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"]
+    blond = pixels(tmp_path / "blond.png")
+    assert blond.shape == (32, 32, 3)
+    assert np.abs(blond - pixels(tmp_path / "api.png")).max() <= 1
+    assert np.abs(blond - pixels(tmp_path / "hand.png")).max() <= 1
+    assert np.abs(blond - pixels(tmp_path / "unsmiling.png")).max() > 1
     missing = mdt(installed, "translate", "--checkpoint", "run", "--input", photo, "--output", "x.png", "--to", "Blond_Hair", cwd=tmp_path)
     assert missing.returncode == 2 and "give --from" in missing.stderr
 

@@ -81,6 +81,7 @@ def test_the_template_gives_its_width_a_range(installed, tmp_path):
     result = mdt(installed, "recipe", "check", TEMPLATE / "recipe.toml", "--set", "networks.generator.width=0", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "width" in result.stderr and "0" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip() == "error: --set networks.generator.width: key 'width' = 0: expected an integer of at least 1"
 
 
 def test_autoload_switch_leaves_third_party_plugins_out(installed, tmp_path):

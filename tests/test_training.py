@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -60,6 +61,48 @@ def test_two_iterations_of_every_recipe(recipe_path, cli, tmp_path):
             assert f"{name}/D/classification" in records[-1]
     # One column per target label plus the input, one row per fixed image of each dataset.
     assert grid.width > grid.height or len(datasets) > 1
+    # Redrawn from the step-2 checkpoint, built afresh: the first and the middle held-out
+    # image of each dataset (sample_count=2, spread over the split), each a row of 32 px
+    # cells 2 px apart, under a header of column titles, after a margin naming the
+    # dataset of each group of rows where there are several.
+    redrawn, size = redraw(run / "checkpoints" / "step_00000002.safetensors")
+    assert grid.size == size
+    difference = np.abs(np.asarray(grid, dtype=np.int16) - np.asarray(redrawn, dtype=np.int16))
+    assert difference.max() <= 1, difference.max()  # 8-bit rounding only
+
+
+def redraw(file):
+    """The sample grid of checkpoint ``file``, and the size it must have."""
+    import torch
+
+    from mdt import checkpoint as ckpt
+    from mdt.build import build
+    from mdt.data import collate
+    from mdt.grids import CHAR_WIDTH, LINE_HEIGHT, grid_image, wrap_title
+    from mdt.inference import load_networks
+    from mdt.plugins import get_registry
+    from mdt.recipe import parse_recipe
+
+    registry = get_registry()
+    saved = ckpt.read(file, training=False)
+    components = build(parse_recipe(saved.recipe_text, str(file), registry=registry), registry, device=torch.device("cpu"))
+    load_networks(components, saved)
+    translator = components.method.translator()
+    rows, row_titles, titles = [], [], []
+    with torch.no_grad():
+        for source, (name, items) in enumerate(zip(components.dataset_names, components.test_sets)):
+            raw = collate([items[i] for i in sorted({0, len(items) // 2})])
+            images = components.augmentation(raw.images, train=False)
+            more, titles = translator.grid(images, source=source, labels=raw.labels)
+            assert len(more) == images.shape[0] == 2
+            rows += more
+            row_titles += [name] + [None] * (len(more) - 1)
+    several = len(components.test_sets) > 1
+    columns = ["input", *titles]
+    margin = min(10, max(len(n) for n in components.dataset_names)) * CHAR_WIDTH + 4 if several else 0
+    header = LINE_HEIGHT * max(len(wrap_title(t, 34 // CHAR_WIDTH)) for t in columns)
+    size = (margin + len(columns) * 34 + 2, header + len(rows) * 34 + 2)
+    return grid_image(rows, columns, row_titles=row_titles if several else None), size
 
 
 def test_an_existing_run_folder_is_never_reused(cli, tmp_path):

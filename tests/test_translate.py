@@ -22,34 +22,75 @@ def photo(tmp_path):
     return random_image(tmp_path / "holiday.jpg", 90, 70, seed=3)
 
 
+def pixels(picture) -> np.ndarray:
+    """A picture (PIL image or PNG path) as int16 pixels, for differences in grey levels."""
+    return np.asarray(picture if isinstance(picture, Image.Image) else Image.open(picture), dtype=np.int16)
+
+
 def test_one_target(cli, trained, photo, tmp_path):
+    from mdt.inference import load_translator
+
     result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "blond.png", "--to", "Blond_Hair,Smiling=0")
     assert result.exit_code == 0, result.output
-    out = Image.open(tmp_path / "blond.png")
-    assert out.size == (32, 32)
+    out = pixels(tmp_path / "blond.png")
+    assert out.shape == (32, 32, 3)
+    translator = load_translator(trained)
+    picture = Image.open(photo).convert("RGB")
+    api = pixels(translator(picture, to={"Blond_Hair": 1, "Smiling": 0}))
+    assert np.abs(out - api).max() <= 1  # the file holds the translation the request asks for
+    # and the comparison tells requests apart: asking for a smile gives another picture
+    other = pixels(translator(picture, to={"Blond_Hair": 1, "Smiling": 1}))
+    assert np.abs(out - other).max() > 1
 
 
 def test_grid(cli, trained, photo, tmp_path):
-    result = cli("translate", "--checkpoint", trained / "checkpoints" / "step_00000002.safetensors", "--input", photo, "--output", "grid.png", "--grid")
+    from mdt.inference import load_translator
+
+    checkpoint = trained / "checkpoints" / "step_00000002.safetensors"
+    result = cli("translate", "--checkpoint", checkpoint, "--input", photo, "--output", "grid.png", "--grid")
     assert result.exit_code == 0, result.output
-    grid = Image.open(tmp_path / "grid.png")
-    assert grid.width > 6 * 32  # the input and five targets side by side
+    grid = pixels(tmp_path / "grid.png")
+    # the input and five targets side by side, 32 px and a 2 px pad each; two lines of
+    # titles (12 px each) above: 6 * 34 + 2 wide, 24 + 34 + 2 high
+    assert grid.shape == (60, 206, 3)
+    translator = load_translator(checkpoint)
+    picture = Image.open(photo).convert("RGB")
+    assert np.abs(grid - pixels(translator.grid(picture))).max() <= 1
+
+    def cell(column: int) -> np.ndarray:
+        return grid[26:58, 2 + 34 * column: 34 + 34 * column]
+
+    # the input: its centred 70 x 70 square of the 90 x 70 photo, resized to 32 px
+    assert np.abs(cell(0) - pixels(picture.crop((10, 0, 80, 70)).resize((32, 32), Image.BILINEAR))).max() <= 1
+    for column, hair in enumerate(("Black_Hair", "Blond_Hair", "Brown_Hair"), start=1):  # the columns' own targets
+        assert np.abs(cell(column) - pixels(translator(picture, to={hair: 1}))).max() <= 1, hair
 
 
 def test_a_folder_of_images(cli, trained, tmp_path):
+    from mdt.inference import load_translator
+
     for i in range(3):
         random_image(tmp_path / "in" / f"p{i}.png", 50, 50, seed=i)
     result = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p2.png"]
+    translator = load_translator(trained)
+    for i in range(3):  # each output is its own input's translation (one at a time: batching changes rounding at most)
+        alone = pixels(translator(Image.open(tmp_path / "in" / f"p{i}.png").convert("RGB"), to={"Glasses": 1}))
+        assert np.abs(pixels(tmp_path / "out" / f"p{i}.png") - alone).max() <= 1, i
 
 
 def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
+    from mdt.inference import load_translator
+
     (tmp_path / "keep.png").write_bytes(b"precious")
     result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses")
     assert result.exit_code == 2 and "exists; pass --overwrite" in result.output
     assert (tmp_path / "keep.png").read_bytes() == b"precious"
     assert cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses", "--overwrite").exit_code == 0
+    # replaced by the translation itself
+    expected = pixels(load_translator(trained)(Image.open(photo).convert("RGB"), to={"Glasses": 1}))
+    assert np.abs(pixels(tmp_path / "keep.png") - expected).max() <= 1
 
 
 @pytest.mark.parametrize(
@@ -79,18 +120,36 @@ def test_not_an_image(cli, trained, tmp_path):
     assert result.exit_code == 2 and "cannot read image" in result.output and "notes.png" in result.output
 
 
-def test_python_api_with_pil_and_tensors(trained, photo):
+def test_python_api_with_pil_and_tensors(trained, photo, tmp_path):
+    from mdt.images import from_pil, to_pil
     from mdt.inference import load_translator
+    from mdt.labels import set_labels
 
     translator = load_translator(trained)
+    inner = translator.translator
     picture = Image.open(photo)
     out = translator(picture, to={"Blond_Hair": 1})
     assert isinstance(out, Image.Image) and out.size == (32, 32)
-    outs = translator([picture, picture], to={"Smiling": 1})
-    assert len(outs) == 2
-    batch = torch.rand(3, 3, 32, 32) * 2 - 1
+    # PIL in: the same as the picture made a tensor (centre square, 32 px), translated, made a picture
+    by_tensor = to_pil(translator(from_pil(picture, 32)[None], to={"Blond_Hair": 1})[0])
+    assert np.array_equal(pixels(out), pixels(by_tensor))
+    # a list: each picture's own translation, in order
+    second = Image.open(random_image(tmp_path / "second.png", 40, 60, seed=9))
+    outs = translator([picture, second], to={"Smiling": 1})
+    assert len(outs) == 2 and all(isinstance(o, Image.Image) for o in outs)
+    for given, got in zip((picture, second), outs):
+        assert np.abs(pixels(got) - pixels(translator(given, to={"Smiling": 1}))).max() <= 1
+    assert np.abs(pixels(outs[0]) - pixels(outs[1])).max() > 1  # two inputs, two different results
+    # tensors in: G(x, c) with c the labels D reads off x, Glasses set to 1
+    batch = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     result = translator(batch, to={"Glasses": 1}, known={"Glasses": 0})
     assert result.shape == batch.shape
+    schema = inner.encoder.schemas[0]
+    read = inner.read_labels(batch, 0)
+    expected = inner.generate(batch, set_labels(schema, read, {"Glasses": 1}), 0)
+    assert torch.allclose(result, expected, atol=1e-6)
+    without = inner.generate(batch, set_labels(schema, read, {"Glasses": 0}), 0)
+    assert (result - without).abs().max() > 1e-2  # the label asked for makes a difference
     assert isinstance(translator.grid(batch[:2]), Image.Image)
 
 
