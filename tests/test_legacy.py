@@ -1,5 +1,10 @@
 """What a user made with an earlier mdt keeps working: its recipes, checkpoints and judge.
 
+tests/fixtures/methods/ holds 4-step runs of the four built-in methods made before their
+updates were written with one core helper (see make.py there), and their translations:
+where the machine and the PyTorch build are the fixtures' own (made_on.json), resuming
+and translating must give them bit for bit; elsewhere within the tolerances below.
+
 tests/fixtures/legacy/ holds files written by mdt before the generic core (see make.py
 there): 2-step runs of the StarGAN and StarGAN v2 quickstarts with the checkpoint their
 4th step wrote, imports of official weights, a judge classifier, and the PNG files that
@@ -31,19 +36,35 @@ from safetensors.torch import load_file
 from conftest import REPO
 
 LEGACY = REPO / "tests" / "fixtures" / "legacy"
+METHODS = REPO / "tests" / "fixtures" / "methods"
+
+
+def same_machine_as(folder) -> bool:
+    """Whether this machine computes as the one that wrote ``folder``'s fixtures did."""
+    from fixtures.methods.make import machine
+
+    return json.loads((folder / "made_on.json").read_text()) == machine()
 
 
 def pixels(path):
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-@pytest.mark.parametrize("run", ["v1", "v2"])
-def test_an_old_run_resumes_to_the_old_codes_weights(cli, tmp_path, run):
-    folder = shutil.copytree(LEGACY / run, tmp_path / run)
+OLD_RUNS = [(LEGACY, "v1"), (LEGACY, "v2"), *((METHODS, name) for name in ("stargan", "stargan_v2", "cyclegan", "ganimation"))]
+
+
+@pytest.mark.parametrize("root,run", OLD_RUNS, ids=[f"{root.name}-{run}" for root, run in OLD_RUNS])
+def test_an_old_run_resumes_to_the_old_codes_weights(cli, tmp_path, root, run):
+    folder = shutil.copytree(root / run, tmp_path / run)
     result = cli("run", folder / "recipe.toml", "--resume", folder)
     assert result.exit_code == 0, result.output
-    expected = load_file(LEGACY / "expected" / f"{run}_step_00000004.safetensors")
+    expected = load_file(root / "expected" / f"{run}_step_00000004.safetensors")
     resumed = load_file(folder / "checkpoints" / "step_00000004.safetensors")
+    if root == METHODS and same_machine_as(root):
+        assert resumed.keys() == expected.keys()
+        for name, tensor in expected.items():
+            assert resumed[name].equal(tensor), name
+        return
     weights = [k for k in expected if not k.startswith(("optim/", "rng/"))]
     moments = [k for k in expected if k.startswith("optim/") and k.endswith(("exp_avg", "exp_avg_sq"))]
     steps = [k for k in expected if k.startswith("optim/") and k.endswith("/step")]
@@ -73,6 +94,12 @@ TRANSLATIONS = [
 ]
 
 
+def method_translations():
+    from fixtures.methods.make import TRANSLATIONS as MADE
+
+    return [(model, name, [str(METHODS / a) if a == "reference.png" else a for a in args]) for name, (model, args) in MADE.items()]
+
+
 @pytest.mark.parametrize("model,expected,args", TRANSLATIONS, ids=[t[1] for t in TRANSLATIONS])
 def test_an_old_checkpoint_translates_to_the_same_pixels(cli, tmp_path, model, expected, args):
     result = cli("translate", "--checkpoint", LEGACY / model, "--input", LEGACY / "input.png", "--output", "out.png", *args)
@@ -85,6 +112,19 @@ def test_an_old_checkpoint_translates_to_the_same_pixels(cli, tmp_path, model, e
     assert ours.shape == theirs.shape
     difference = np.abs(ours - theirs)
     assert difference.max() <= 1 and (difference > 0).mean() <= 0.01
+
+
+@pytest.mark.parametrize("model,expected,args", method_translations(), ids=[t[1] for t in method_translations()])
+def test_each_methods_earlier_model_translates_to_the_same_pixels(cli, tmp_path, model, expected, args):
+    result = cli("translate", "--checkpoint", METHODS / model, "--input", METHODS / "input.png", "--output", "out.png", *args)
+    assert result.exit_code == 0, result.output
+    ours, theirs = pixels(tmp_path / "out.png").astype(int), pixels(METHODS / "expected" / expected).astype(int)
+    assert ours.shape == theirs.shape
+    difference = np.abs(ours - theirs)
+    if same_machine_as(METHODS):
+        assert difference.max() == 0
+    else:
+        assert difference.max() <= 1 and (difference > 0).mean() <= 0.01
 
 
 def test_an_old_judge_still_judges(cli, tmp_path):
