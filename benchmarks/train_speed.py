@@ -134,7 +134,7 @@ def flops_per_iteration(root: Path, size: int) -> float:
     counts = {}
     for phase in ("discriminator", "generator"):
         with FlopCount() as counter:
-            c.method._update(phase, batch, batch.labels.flip(0))
+            c.method.update_phase(phase, batch, batch.labels.flip(0))
         counts[phase] = counter.total
     return counts["discriminator"] + counts["generator"] / 5
 

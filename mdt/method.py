@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from mdt.data import Batch, Stream
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.options import Option
+from mdt.update import Updates
 
 
 def main_output(result: Any) -> Any:
@@ -142,7 +144,23 @@ class Translator:
 
 
 class Method:
-    """A training algorithm: built from networks, losses and a label encoder."""
+    """A training algorithm: built from networks, losses and a label encoder.
+
+    Its ``train_step`` names the updates of one iteration in its paper's order and lets
+    :attr:`update` perform each (:mod:`mdt.update`): which phase, the step states its
+    losses read, the optimizers to step and the networks to hold still.
+    """
+
+    #: The phases of its updates and the step-state class of each, whose public fields
+    #: are what a loss may read in it ({"discriminator": StepState, ...}; mdt.contracts).
+    phases: dict[str, type] = {}
+
+    #: The recipe's losses, by table name (the constructor's ``losses`` argument).
+    losses: dict[str, Any] = {}
+
+    #: What its network forwards compute in: "fp32" or "bf16" (the constructor's
+    #: ``precision`` argument, which the engine settles from ``[run] precision``).
+    precision: str = "fp32"
 
     #: The batches each iteration takes from every dataset, by role, and how each is
     #: drawn: a registered sampler's name, or a :class:`mdt.data.Stream` with options.
@@ -165,6 +183,11 @@ class Method:
     @property
     def inference_networks(self) -> tuple[str, ...]:
         return tuple(name for name, role in self.roles.items() if role.inference)
+
+    @cached_property
+    def update(self) -> Updates:
+        """Performs this method's updates (:class:`mdt.update.Updates`)."""
+        return Updates(self)
 
     def networks(self) -> dict[str, torch.nn.Module]:
         """Networks saved in checkpoints, by name."""

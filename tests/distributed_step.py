@@ -46,8 +46,8 @@ StepState.mix_weights = property(lambda self: alpha[part])  # the same mixing as
 batch = Batch(images[part], raw.labels[part], 0)
 
 grads = dict(initial)
-method._update("discriminator", batch, targets[part])
+method.update_phase("discriminator", batch, targets[part])
 grads.update({f"discriminator/{n}": p.grad.detach().clone() for n, p in method.discriminator.named_parameters()})
-method._update("generator", batch, targets[part])
+method.update_phase("generator", batch, targets[part])
 grads.update({f"generator/{n}": p.grad.detach().clone() for n, p in method.generator.named_parameters()})
 save_file(grads, os.path.join(out, f"world{topology.world_size}_rank{topology.rank}.safetensors"))

@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 
 import mdt
+from mdt.loss import Loss
 from conftest import REPO, small
 from mdt import checkpoint as ckpt
 from mdt.engine import train
@@ -118,13 +119,14 @@ def test_a_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
 def _nan_plugin(after: int, poison: float = float("nan")):
     plugin = types.ModuleType("nan_plugin")
 
-    class NaNAfter:
+    class NaNAfter(Loss):
         """A loss that turns NaN (or infinite) after a number of calls."""
 
-        phases = ("discriminator",)
+        reads = {"discriminator": ("real_scores",)}
 
         def __init__(self, weight: float = 1.0) -> None:
-            self.weight, self.calls = weight, 0
+            super().__init__(weight)
+            self.calls = 0
 
         def __call__(self, phase, state):
             self.calls += 1

@@ -145,7 +145,7 @@ def test_reference_update_steps_the_generator_only(registry):
     targets = pairs.labels[:half].argmax(1)
     style_before = [p.clone() for p in method.style_encoder.parameters()]
     generator_before = [p.clone() for p in method.generator.parameters()]
-    method._update("generator", "reference", source, targets, (pairs.images[:half], pairs.images[half:]), 0, ("generator",))
+    method.update_phase("generator", "reference", source, targets, (pairs.images[:half], pairs.images[half:]))
     assert all(torch.equal(a, b) for a, b in zip(style_before, method.style_encoder.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(generator_before, method.generator.parameters()))
 

@@ -28,11 +28,11 @@ import torch
 from mdt.data import Batch, Stream
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, LabelSchema, matching, parse_assignments
-from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator, in_eval_mode
 from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Fraction, Rate
+from mdt.schedule import linear_decay
 
 
 class ImagePool:
@@ -95,13 +95,13 @@ class CycleState:
     real_a: torch.Tensor  # a batch of domain A
     real_b: torch.Tensor  # a batch of domain B
 
-    def __init__(self, phase: str, pair: Pair, real_a: torch.Tensor, real_b: torch.Tensor, bf16: bool,
+    def __init__(self, phase: str, pair: Pair, real_a: torch.Tensor, real_b: torch.Tensor, autocast,
                  pooled: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
-        self.phase, self._pair, self.real_a, self.real_b, self._bf16 = phase, pair, real_a, real_b, bf16
+        self.phase, self._pair, self.real_a, self.real_b, self._autocast = phase, pair, real_a, real_b, autocast
         self._pooled = pooled  # the discriminator phase's fakes (fake_a, fake_b), from the pools
 
     def _run(self, network: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self._bf16):
+        with self._autocast(images.device):
             return network(images).float()
 
     @cached_property
@@ -192,12 +192,6 @@ def exclusive(schema: LabelSchema, a: Mapping[str, float], b: Mapping[str, float
                for name, value in a.items() for other in b)
 
 
-def linear_decay(step: int, iterations: int, fraction: float) -> float:
-    """1, then falling linearly to 0 over the last ``fraction`` of the run."""
-    window = fraction * iterations
-    return 1.0 if window <= 0 else max(0.0, min(1.0, (iterations - step) / window))
-
-
 class CycleGAN(Method):
     """CycleGAN (Zhu et al. 2017) between two domains, or for every pair of several: LSGAN, cycle and identity losses."""
 
@@ -237,7 +231,7 @@ class CycleGAN(Method):
         self.domains = domain_names(self.schema, domains)
         self.assignments = [parse_assignments(d, "domain") for d in self.domains]
         self.losses, self.iterations, self.image_size = dict(losses), iterations, image_size
-        self.bf16, self.lr, self.decay_fraction = precision == "bf16", lr, decay_fraction
+        self.precision, self.lr, self.decay_fraction = precision, lr, decay_fraction
         several = len(self.domains) > 2
         self.pairs = [
             Pair(a, b, f"{a}-{b}" if several else "", generator_ab(), generator_ba(), discriminator_a(), discriminator_b(),
@@ -267,40 +261,26 @@ class CycleGAN(Method):
         return dict(self._optimizers)
 
     def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
-        rate = self.lr * linear_decay(step, self.iterations, self.decay_fraction)
-        for optimizer in self._optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = rate
+        rate = self.lr * linear_decay(step, self.iterations, self.decay_fraction * self.iterations)
+        self.update.start(step, {"generators": rate, "discriminators": rate})
         real = {int(b.role.removeprefix("domain_")): b.images for b in batches}
-        for network in self.networks().values():
-            network.train()
-        logged: dict[str, torch.Tensor] = {}
-        generators, discriminators = self._optimizers["generators"], self._optimizers["discriminators"]
-        generators.zero_grad(set_to_none=True)
-        states = [self._backward("generator", pair, real, step, logged) for pair in self.pairs]
-        generators.step()
-        discriminators.zero_grad(set_to_none=True)
-        for pair, state in zip(self.pairs, states):  # the fakes the generators just made, through the pools
-            pooled = (pair.pool_a.query(state.fake_a.detach()), pair.pool_b.query(state.fake_b.detach()))
-            self._backward("discriminator", pair, real, step, logged, pooled)
-        discriminators.step()
-        values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))  # one transfer for all logged values
-        values["lr"] = rate
-        return values
+        made = {self._prefix(pair, "G"): self._state("generator", pair, real) for pair in self.pairs}
+        self.update("generator", made, step=["generators"], freeze=self.discriminators())
+        shown = {self._prefix(pair, "D"): self._state("discriminator", pair, real, (  # the fakes just made, through the pools
+            pair.pool_a.query(state.fake_a.detach()), pair.pool_b.query(state.fake_b.detach())))
+            for pair, state in zip(self.pairs, made.values())}
+        self.update("discriminator", shown, step=["discriminators"])
+        return self.update.values(lr=rate)
 
-    def _backward(self, phase: str, pair: Pair, real: dict[int, torch.Tensor], step: int, logged: dict, pooled=None) -> CycleState:
-        """One pair's weighted loss sum for ``phase``, back-propagated; the pairs' networks
-        are disjoint, so one optimizer step after all of them updates each pair alone."""
-        for network in (pair.discriminator_a, pair.discriminator_b):
-            network.requires_grad_(phase == "discriminator")
-        state = CycleState(phase, pair, real[pair.a], real[pair.b], self.bf16, pooled)
-        prefix = "/".join(filter(None, [pair.name and f"{self.domains[pair.a]}-{self.domains[pair.b]}", phase[0].upper()]))
-        total, values = weighted_total(self.losses, phase, state, step, prefix, real[pair.a].device)
-        total.backward()
-        logged.update(values)
-        for network in (pair.discriminator_a, pair.discriminator_b):
-            network.requires_grad_(True)
-        return state
+    def discriminators(self) -> list[torch.nn.Module]:
+        return [net for pair in self.pairs for net in (pair.discriminator_a, pair.discriminator_b)]
+
+    def _state(self, phase: str, pair: Pair, real: dict[int, torch.Tensor], pooled=None) -> CycleState:
+        return CycleState(phase, pair, real[pair.a], real[pair.b], self.update.autocast, pooled)
+
+    def _prefix(self, pair: Pair, phase: str) -> str:
+        """Where a pair's values are logged: "G", or "Black_Hair-Blond_Hair/G" with several pairs."""
+        return "/".join(filter(None, [pair.name and f"{self.domains[pair.a]}-{self.domains[pair.b]}", phase]))
 
     def state(self) -> dict:
         return {"pools": {str(k): [pair.pool_a.state(), pair.pool_b.state()] for k, pair in enumerate(self.pairs)},

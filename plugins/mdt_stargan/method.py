@@ -22,23 +22,12 @@ from mdt.data import Batch
 from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder, column_labels, set_labels
-from mdt.loss import weighted_total
 from mdt.method import Method, Role, Translator, in_eval_mode, main_output
 from mdt.optim import adam
 from mdt.options import Option
 from mdt.ranges import Beta, Count, Positive, Rate
 from mdt.reuse import recorded_forward
-
-
-def linear_decay(step: int, iterations: int, decay_iterations: int) -> float:
-    """Learning-rate factor for the update at 0-based ``step``: 1 until the last
-    ``decay_iterations`` updates, then linear, reaching 0 at ``step == iterations``. A
-    window longer than the run is the whole run (the paper recipe shortened with
-    ``--set run.iterations=3000`` starts at its full rate, not at 3% of it)."""
-    window = min(decay_iterations, iterations)
-    if window <= 0:
-        return 1.0
-    return max(0.0, min(1.0, (iterations - step) / window))
+from mdt.schedule import linear_decay
 
 
 class StepState:
@@ -61,7 +50,7 @@ class StepState:
         # Shared by the two updates of one iteration (None when only D is updated): the
         # discriminator's phase leaves its fakes there for the generator's.
         self._handoff = handoff
-        self._bf16 = method.precision == "bf16"
+        self._update = method.update
         self.generator = method.generator
         self.discriminator = method.discriminator
         self.encoder = method.encoder
@@ -75,8 +64,8 @@ class StepState:
             "real_input" in (loss_reads(loss) or {}).get(phase, ()) for loss in method.losses.values())
 
     def autocast(self):
-        """Network forwards run in bf16 when asked; every loss is computed in fp32."""
-        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self._bf16)
+        """Network forwards run in bf16 when the run computes in it; every loss is computed in fp32."""
+        return self._update.autocast(self.real.device)
 
     def _discriminate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
@@ -258,47 +247,31 @@ class StarGAN(Method):
         return {name: lr * factor for name, lr in self.base_lr.items()}
 
     def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
-        self.generator.train()
-        self.discriminator.train()
         rates = self.learning_rates(step)
-        for group in self.g_optimizer.param_groups:
-            group["lr"] = rates["generator"]
-        for group in self.d_optimizer.param_groups:
-            group["lr"] = rates["discriminator"]
-        several = len(self.encoder.schemas) > 1
-        logged: dict[str, torch.Tensor] = {}
-        generator_keys = []
-        update_generator = (step + 1) % self.d_steps_per_g == 0
+        self.update.start(step, rates)
+        with_generator = (step + 1) % self.d_steps_per_g == 0
+        generator_keys: list[str] = []
         for batch in batches:
-            prefix = f"{self.encoder.schemas[batch.source].dataset}/" if several else ""
+            prefix = f"{self.encoder.schemas[batch.source].dataset}/" if len(self.encoder.schemas) > 1 else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            handoff = {} if update_generator else None
-            logged.update({prefix + k: v for k, v in self._update("discriminator", batch, targets, step, handoff).items()})
-            if update_generator:
-                g_values = {prefix + k: v for k, v in self._update("generator", batch, targets, step, handoff).items()}
-                logged.update(g_values)
-                generator_keys += list(g_values)
+            handoff = {} if with_generator else None  # D's update hands its fakes on to G's (mdt.reuse)
+            self.update_phase("discriminator", batch, targets, handoff, prefix)
+            if with_generator:
+                generator_keys += self.update_phase("generator", batch, targets, handoff, prefix)
                 if self.generator_ema is not None:
                     ema_update(self.generator, self.generator_ema, self.ema_decay)
-        # One transfer for all logged values: a float() per value would wait for the device each time.
-        values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))
+        values = self.update.values()
+        # An iteration without G's update logs the values of the last one (a log line has them all).
         self._last_generator_values.update({k: values[k] for k in generator_keys})
-        values.update(self._last_generator_values)
-        values["lr"] = rates["generator"]
-        return values
+        return {**values, **self._last_generator_values, "lr": rates["generator"]}
 
-    def _update(self, phase: str, batch: Batch, targets: torch.Tensor, step: int = 0,
-                handoff: dict | None = None) -> dict[str, torch.Tensor]:
+    def update_phase(self, phase: str, batch: Batch, targets: torch.Tensor, handoff: dict | None = None,
+                     prefix: str = "") -> dict[str, torch.Tensor]:
+        """One update on ``batch`` towards ``targets``: D's, or G's with D held still."""
         state = self.phases[phase](phase, self, batch, targets, handoff)
-        short = "D" if phase == "discriminator" else "G"
-        optimizer = self.d_optimizer if phase == "discriminator" else self.g_optimizer
-        self.discriminator.requires_grad_(phase == "discriminator")
-        total, logged = weighted_total(self.losses, phase, state, step, short, batch.images.device)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        self.discriminator.requires_grad_(True)
-        return logged
+        if phase == "discriminator":
+            return self.update(phase, {prefix + "D": state}, step=["discriminator"])
+        return self.update(phase, {prefix + "G": state}, step=["generator"], freeze=[self.discriminator])
 
     def state(self) -> dict:
         return {"last_generator_values": self._last_generator_values}

@@ -25,7 +25,6 @@ from mdt.data import Batch
 from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LabelEncoder, LabelSchema
-from mdt.loss import weight_at, weighted_total
 from mdt.method import Method, Role, Translator, in_eval_mode
 from mdt.optim import adam
 from mdt.options import Option
@@ -56,7 +55,8 @@ class StepState:
         self._style_inputs = style_inputs  # (z, z2) or (reference, reference2)
 
     def autocast(self):
-        return torch.autocast(self.real.device.type, dtype=torch.bfloat16, enabled=self._method.precision == "bf16")
+        """Network forwards run in bf16 when the run computes in it; every loss is computed in fp32."""
+        return self._method.update.autocast(self.real.device)
 
     def _style(self, which: int) -> torch.Tensor:
         inputs = self._style_inputs[which]
@@ -214,45 +214,33 @@ class StarGANv2(Method):
         return dict(self._optimizers)
 
     def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
+        self.update.start(step)
         source = next(b for b in batches if b.role == "source")
         pairs = next(b for b in batches if b.role == "reference")
-        for network in (self.generator, self.mapping_network, self.style_encoder, self.discriminator):
-            network.train()
         half = pairs.images.shape[0] // 2
         # With run.skip_bad_files an unreadable source leaves that batch short: use as many pairs.
         batch = min(source.images.shape[0], half)
         source = Batch(source.images[:batch], source.labels[:batch], source.source, source.role)
-        reference, reference2 = pairs.images[:batch], pairs.images[half : half + batch]
         targets = domains(pairs.labels[:batch])
         z = torch.randn(batch, self.latent_dim, device=source.images.device)
         z2 = torch.randn(batch, self.latent_dim, device=source.images.device)
-        logged: dict[str, torch.Tensor] = {}
-        logged.update(self._update("discriminator", "latent", source, targets, (z, z2), step, ("discriminator",)))
-        logged.update(self._update("discriminator", "reference", source, targets, (reference, reference2), step, ("discriminator",)))
-        logged.update(self._update("generator", "latent", source, targets, (z, z2), step, ("generator", "mapping_network", "style_encoder")))
-        logged.update(self._update("generator", "reference", source, targets, (reference, reference2), step, ("generator",)))
+        styles = {"latent": (z, z2), "reference": (pairs.images[:batch], pairs.images[half : half + batch])}
+        for phase, mode in (("discriminator", "latent"), ("discriminator", "reference"), ("generator", "latent"), ("generator", "reference")):
+            self.update_phase(phase, mode, source, targets, styles[mode])
         ema_update(self.generator, self.generator_ema, self.ema_decay)
         ema_update(self.mapping_network, self.mapping_network_ema, self.ema_decay)
         ema_update(self.style_encoder, self.style_encoder_ema, self.ema_decay)
-        # One transfer for all logged values.
-        values = dict(zip(logged, torch.stack(list(logged.values())).tolist()))
-        for name, loss in self.losses.items():
-            if getattr(loss, "decays", False):
-                values[f"weight/{name}"] = weight_at(loss, step)
-        return values
+        return self.update.values()
 
-    def _update(self, phase, mode, source, targets, style_inputs, step, stepped) -> dict[str, torch.Tensor]:
+    def update_phase(self, phase: str, mode: str, source: Batch, targets: torch.Tensor,
+                     style_inputs: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One of the four updates: D's, or G's with D held still, with styles of ``mode``;
+        G's latent update also trains the mapping network and the style encoder."""
         state = StepState(phase, mode, self, source, targets, style_inputs)
-        prefix = f"{'D' if phase == 'discriminator' else 'G'}/{mode}"
-        self.discriminator.requires_grad_(phase == "discriminator")
-        total, logged = weighted_total(self.losses, phase, state, step, prefix, source.images.device)
-        for optimizer in self._optimizers.values():
-            optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        for name in stepped:
-            self._optimizers[name].step()
-        self.discriminator.requires_grad_(True)
-        return logged
+        if phase == "discriminator":
+            return self.update(phase, {f"D/{mode}": state}, step=["discriminator"])
+        stepped = ["generator", "mapping_network", "style_encoder"] if mode == "latent" else ["generator"]
+        return self.update(phase, {f"G/{mode}": state}, step=stepped, freeze=[self.discriminator])
 
     def check_ready(self) -> None:
         if self.generator.high_pass > 0:  # load the landmark network now: a missing or wrong file fails before the run starts

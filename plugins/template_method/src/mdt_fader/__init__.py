@@ -21,7 +21,7 @@ from torch import nn
 import mdt
 from mdt.errors import MdtError
 from mdt.labels import column_labels, set_labels
-from mdt.loss import Loss, weighted_total
+from mdt.loss import Loss
 from mdt.method import Method, Role, Translator
 from mdt.options import Option
 from mdt.optim import adam
@@ -103,18 +103,20 @@ class FaderState:
     @cached_property
     def codes(self) -> torch.Tensor:
         """E(real); a constant for the latent discriminator's update."""
-        with torch.set_grad_enabled(self.phase == "generator"):
-            return self._method.encoder(self.real)
+        with torch.set_grad_enabled(self.phase == "generator"), self._method.update.autocast(self.real.device):
+            return self._method.encoder(self.real).float()
 
     @cached_property
     def reconstruction(self) -> torch.Tensor:
         """D(E(real), its labels)."""
-        return self._method.decoder(self.codes, self.encoder.encode(self.labels, self.source))
+        with self._method.update.autocast(self.real.device):
+            return self._method.decoder(self.codes, self.encoder.encode(self.labels, self.source)).float()
 
     @cached_property
     def latent_logits(self) -> torch.Tensor:
         """LD(E(real)): the attributes the latent discriminator reads off the codes."""
-        return self._method.latent_discriminator(self.codes)
+        with self._method.update.autocast(self.real.device):
+            return self._method.latent_discriminator(self.codes).float()
 
 
 # ---------------------------------------------------------------- losses
@@ -162,9 +164,10 @@ class Fader(Method):
     }
     phases = {"discriminator": FaderState, "generator": FaderState}
 
-    def __init__(self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, lr: Rate = 2e-3) -> None:
+    def __init__(self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, precision: str = "fp32",
+                 lr: Rate = 2e-3) -> None:
         self.encoder, self.decoder, self.latent_discriminator = encoder, decoder, latent_discriminator
-        self.label_encoder, self.losses, self.image_size = label_encoder, dict(losses), image_size
+        self.label_encoder, self.losses, self.image_size, self.precision = label_encoder, dict(losses), image_size, precision
         codes = encoder(torch.zeros(2, 3, image_size, image_size, device=next(encoder.parameters()).device))
         if codes.shape[1] != latent_discriminator.channels:
             raise MdtError(f"the encoder's codes have {codes.shape[1]} channels; set [networks.latent_discriminator] channels = {codes.shape[1]}")
@@ -179,21 +182,15 @@ class Fader(Method):
         return dict(self._optimizers)
 
     def train_step(self, batches, step):
-        logged = {}
+        """Per batch: LD learns to read the attributes off the codes, then E and D learn
+        to rebuild the image from codes LD cannot read, LD held still."""
+        self.update.start(step)
         for batch in batches:
-            for network in self.networks().values():
-                network.train()
-            for phase, optimizer in (("discriminator", "latent_discriminator"), ("generator", "autoencoder")):
-                state = FaderState(phase, self, batch.images, batch.labels, batch.source)
-                total, values = weighted_total(self.losses, phase, state, step, "LD" if phase == "discriminator" else "AE",
-                                               batch.images.device)
-                self._optimizers[optimizer].zero_grad(set_to_none=True)
-                total.backward()
-                self._optimizers[optimizer].step()
-                logged.update(values)
-        values = {k: v.item() for k, v in logged.items()}
-        values.update({f"weight/{n}": loss.weight_at(step) for n, loss in self.losses.items() if getattr(loss, "decays", False)})
-        return values
+            state = FaderState("discriminator", self, batch.images, batch.labels, batch.source)
+            self.update("discriminator", {"LD": state}, step=["latent_discriminator"])
+            state = FaderState("generator", self, batch.images, batch.labels, batch.source)
+            self.update("generator", {"AE": state}, step=["autoencoder"], freeze=[self.latent_discriminator])
+        return self.update.values()
 
     def translator(self):
         return FaderTranslator(self)
