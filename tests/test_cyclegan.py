@@ -49,6 +49,11 @@ def test_the_pool_shows_earlier_fakes_half_the_time_once_full():
     new = torch.tensor([10.0 + k for k in range(400)])
     share_new = (shown == new).float().mean().item()
     assert 0.4 < share_new < 0.6 and len(pool.images) == 4
+    # A fake shown in place of the new one is an earlier one the pool kept, and the new one takes its place:
+    # 400 queries on, the pool holds fakes of those queries, none of the first four.
+    earlier = shown[shown != new]
+    assert all(0 <= v < 4 or v in new[:k] for k, v in zip((shown != new).nonzero().flatten().tolist(), earlier.tolist()))
+    assert all(image.item() >= 10 for image in pool.images) and (earlier >= 10).any()
     again = ImagePool(4)
     again.load(pool.state(), torch.device("cpu"))
     assert all(torch.equal(a, b) for a, b in zip(again.images, pool.images))

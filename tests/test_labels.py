@@ -41,3 +41,11 @@ def test_continuous_labels_are_a_regression_read_within_a_tolerance():
     torch.testing.assert_close(read, torch.tensor([[0.1, 1.0], [0.5, 0.0]]))
     assert part_agrees(AUS, read, wanted).tolist() == [[True, True], [False, True]]  # 0.4 away: wrong
     assert part_agrees(AUS, torch.tensor([[0.2]]), torch.tensor([[0.0]])).item()  # within 0.2: right
+
+
+def test_an_exclusive_group_is_read_as_its_most_likely_member_or_none():
+    """Hair colours: the likeliest colour when any is likely, none when every logit says no
+    (a bald head, a hat); the other attributes by their own sign."""
+    hair = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male"), (("Black_Hair", "Blond_Hair", "Brown_Hair"),))
+    logits = torch.tensor([[0.5, 2.0, 1.0, -1.0], [-0.5, -2.0, -1.0, 3.0], [-3.0, 0.1, -0.2, 0.0]])
+    assert part_predict(hair, logits).tolist() == [[0, 1, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0]]

@@ -145,6 +145,24 @@ def test_a_decay_window_longer_than_the_run_is_clamped_to_the_run(cli, tmp_path)
     assert rates == pytest.approx([0.001, 0.00075, 0.0005, 0.00025])
 
 
+def test_each_network_trains_at_its_own_decaying_rate():
+    """lr_generator and lr_discriminator apart, both falling over the last decay_iterations."""
+    from mdt_stargan.losses import WassersteinAdversarial
+    from mdt_stargan.method import StarGAN
+
+    from mdt.data import Batch
+
+    G, D = StarGANGenerator(5, conv_dim=8, residual_blocks=1), StarGANDiscriminator(32, 5, conv_dim=8, layers=3)
+    method = StarGAN(G, D, MultiHot([CELEBA]), {"adversarial": WassersteinAdversarial(1.0)}, iterations=10, image_size=32,
+                     lr_generator=3e-4, lr_discriminator=1e-4, d_steps_per_g=1, decay_iterations=4)
+    batch = Batch(torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1]]), 0)
+    for step, factor in ((0, 1.0), (6, 1.0), (7, 0.75), (9, 0.25)):
+        values = method.train_step([batch], step)
+        assert method.optimizers()["generator"].param_groups[0]["lr"] == pytest.approx(3e-4 * factor), step
+        assert method.optimizers()["discriminator"].param_groups[0]["lr"] == pytest.approx(1e-4 * factor), step
+        assert values["lr"] == pytest.approx(3e-4 * factor)
+
+
 def test_identity_loss_is_the_l1_of_the_generator_asked_for_the_inputs_own_labels(registry, tmp_path):
     """The step state's `identity` is G(x, c_x), computed on its own from the generator."""
     from mdt.data import Batch
