@@ -87,15 +87,12 @@ def align(image: Image.Image, framing: Framing | None, size: int, detector: Dete
 
 
 def dataset_framing(recipe_data: Mapping[str, Any], registry) -> Framing | None:
-    """The framing of the recipe's first dataset whose component declares one: a
-    ``framing(table)`` function of its factory, given the dataset's recipe table."""
+    """The framing of the recipe's first dataset that has one: its class's
+    ``framing(table)`` (:class:`mdt.interfaces.Dataset`), given the dataset's recipe table."""
     for name, table in recipe_data.get("datasets", {}).items():
-        factory = registry.get("dataset", table["type"]).factory
-        framing = getattr(factory, "framing", None)
-        if framing is not None:
-            found = framing(table)
-            if found is not None:
-                return check_framing(found, f"[datasets.{name}]")
+        found = registry.get("dataset", table["type"]).factory.framing(table)
+        if found is not None:
+            return check_framing(found, f"[datasets.{name}]")
     return None
 
 

@@ -49,13 +49,21 @@ def pick_device(name: str, where: str = "[run] device") -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MdtError(f"{where} = '{name}', but no CUDA device is available; use 'auto' or 'cpu'")
-    accelerator = getattr(torch, device.type, None) if device.type != "cpu" else None
+    accelerator = _device_module(device.type) if device.type != "cpu" else None
     if device.type != "cpu" and not (accelerator is not None and accelerator.is_available()):
         raise MdtError(f"{where} = '{name}', but this machine has no such device; use 'auto' or 'cpu'")
     if device.index is not None and device.type != "cpu" and device.index >= accelerator.device_count():
         raise MdtError(f"{where} = '{name}', but this machine has {accelerator.device_count()} {device.type} device(s), "
                        f"numbered from 0")
     return device
+
+
+def _device_module(kind: str):
+    """torch's module of a device type (torch.cuda, torch.mps), or None where this torch has none."""
+    try:
+        return torch.get_device_module(kind)
+    except RuntimeError:
+        return None
 
 
 def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict[str, Any]) -> Any:
@@ -164,7 +172,7 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     networks = build_networks(recipe, registry, common, device, check_network)
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
     for table in recipe.section("losses"):  # every method multiplies by it: missing, it fails mid-step
-        if not isinstance(getattr(losses[table.name], "weight", None), (int, float)):
+        if not isinstance(losses[table.name].weight, (int, float)):
             raise MdtError(f"{recipe.source}: [{table.address}] loss '{table.type}' has no number 'weight' once built; "
                            "a loss class that defines __init__ calls super().__init__(weight)")
     common.update(losses=losses)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mdt.interfaces import Dataset
+
 AUTO = "auto"
 GiB = 1 << 30
 
@@ -32,7 +34,7 @@ def choose_cache(setting: bool | str, datasets: Sequence, image_size: int, direc
     frozen) and the cache takes at most half the free disk, leaving at least 2 GiB."""
     if setting != AUTO:
         return bool(setting), "set in the recipe"
-    varying = [type(d).__name__ for d in datasets if not getattr(d, "deterministic_items", False)]
+    varying = [type(d).__name__ for d in datasets if not d.deterministic_items]
     if varying:
         return False, f"auto: {varying[0]} does not declare deterministic_items"
     needed = sum(cache_bytes(d, image_size) for d in datasets)
@@ -46,8 +48,10 @@ def choose_cache(setting: bool | str, datasets: Sequence, image_size: int, direc
     return True, f"auto: {needed / GiB:.2f} GiB under {directory}"
 
 
-class ImageCache:
-    def __init__(self, dataset, directory: Path, name: str) -> None:
+class ImageCache(Dataset):
+    """A dataset's decoded images and labels, kept in files beside the run (see the module's docstring)."""
+
+    def __init__(self, dataset: Dataset, directory: Path, name: str) -> None:
         self.dataset = dataset
         self.schema = dataset.schema
         first = next((item for item in (dataset[i] for i in range(len(dataset))) if "error" not in item), None)
@@ -72,7 +76,7 @@ class ImageCache:
     @property
     def labels(self):
         """The wrapped dataset's labels, for class-balanced sampling (None if it has none)."""
-        return getattr(self.dataset, "labels", None)
+        return self.dataset.labels
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -139,7 +139,9 @@ def list_components(kind: str | None, name: str | None) -> None:
     """List registered components (of one KIND), or show where one is defined (KIND NAME)."""
     import inspect
 
+    from mdt.component import Component
     from mdt.contracts import interface, state_fields
+    from mdt.interfaces import Method, Network
     from mdt.recipe import INJECTED, PROVIDED, expected_type, parameters, range_text, role_values, section_of, type_hints, value_text
 
     registry = _registry()
@@ -149,7 +151,9 @@ def list_components(kind: str | None, name: str | None) -> None:
         console.print(f"[bold]{kind} {name}[/] from plugin [bold]{found['plugin']}[/]")
         console.print(f"defined at {found['file']}:{found['line']}")
         console.print(found["docstring"] or "(no docstring)", markup=False, soft_wrap=True)
-        roles = getattr(component.factory, "roles", {}) if kind == "method" else {}
+        factory = component.factory
+        kind_of = (lambda base: inspect.isclass(factory) and issubclass(factory, base))  # noqa: E731
+        roles = factory.roles if kind_of(Method) else {}
         injected = {**INJECTED, **role_values(roles)}
         hints = type_hints(component.factory)
         provided = PROVIDED[section_of(kind)]
@@ -165,10 +169,11 @@ def list_components(kind: str | None, name: str | None) -> None:
                 default = "required" if param.default is param.empty else f"default {param.default!r}"
                 allowed = value_text(param, hints)
                 console.print(f"  {param.name}: {default}{'; ' + allowed if allowed else ''}", markup=False, soft_wrap=True)
-        fits = getattr(component.factory, "arguments_problem", None)
-        if fits is not None and inspect.getdoc(fits):  # its docstring says what it checks
-            console.print(f"  also checked: {' '.join(inspect.getdoc(fits).split())}", markup=False, soft_wrap=True)
-        for label, names in (("takes", interface(component.factory, "inputs")), ("returns", interface(component.factory, "outputs"))):
+        fits = factory.arguments_problem if kind_of(Component) else None
+        if fits is not None and fits is not Component.arguments_problem:  # its docstring says what it checks
+            console.print(f"  also checked: {' '.join((inspect.getdoc(fits) or '').split())}", markup=False, soft_wrap=True)
+        for label, name in (("takes", "inputs"), ("returns", "outputs")):
+            names = interface(factory, name) if kind_of(Network) else None
             if names:
                 console.print(f"  {label}: ({', '.join(names)})", markup=False, soft_wrap=True)
         for role_name, role in roles.items():
@@ -176,7 +181,7 @@ def list_components(kind: str | None, name: str | None) -> None:
             console.print(f"  network [networks.{role_name}]: {article} {role.kind} taking ({', '.join(role.inputs)}), read for "
                           f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}"
                           f"{'; ' + role.description if role.description else ''}", markup=False, soft_wrap=True)
-        for phase, state in (getattr(component.factory, "phases", {}) or {}).items() if kind == "method" else ():
+        for phase, state in (factory.phases if kind_of(Method) else {}).items():
             console.print(f"  losses may read in the {phase} phase: {', '.join(state_fields(state))}", markup=False, soft_wrap=True)
         return
     if kind is None:

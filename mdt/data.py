@@ -71,7 +71,7 @@ class BatchStream:
         """``order`` yields the indices of each batch from batch ``consumed`` on."""
         self.dataset = dataset
         self.consumed = consumed
-        self.whole_batches = bool(getattr(order, "whole_batches", False))
+        self.whole_batches = bool(order.whole_batches)
         self.loader = DataLoader(
             dataset,
             batch_sampler=order,

@@ -112,7 +112,7 @@ class Evaluation:
         if self._classifier is None:
             classifier = self._make_classifier()
             _check_judge_images(classifier, self.components.settings.image_size, "[classifier]")
-            steps, datasets = getattr(classifier, "steps", 0), len(self.components.train_sets)
+            steps, datasets = classifier.steps, len(self.components.train_sets)
             count = f"{steps} steps" if datasets == 1 else f"{steps} steps on each of {datasets} datasets"
             self.console.print(f"training the judge classifier ({classifier.feature_space}, {count})", markup=False)
             with torch.enable_grad():
@@ -149,21 +149,19 @@ class Evaluation:
 
 
 def check_metrics(components: Components, recipe: Recipe) -> None:
-    """Every metric of the recipe applies to its method's translations (a metric's optional
+    """Every metric of the recipe applies to its method's translations (a metric's
     ``applies(translator)``): refused before training, not after it."""
     translator = components.method.translator()
     for name, metric in components.metrics.items():
-        applies = getattr(metric, "applies", None)
-        if applies is not None and not applies(translator):
+        if not metric.applies(translator):
             method = recipe.table("method").type
             raise MdtError(f"{recipe.source}: [metrics.{name}] does not apply to the translations of method '{method}'; remove it")
 
 
 def _check_judge_images(classifier, image_size: int, where: str) -> None:
-    """A classifier's optional ``images_problem(image_size)``: what keeps it from training
-    on the run's images, said before it trains rather than as a traceback."""
-    check = getattr(classifier, "images_problem", None)
-    problem = check(image_size) if check is not None else None
+    """A classifier's ``images_problem(image_size)``: what keeps it from training on the
+    run's images, said before it trains rather than as a traceback."""
+    problem = classifier.images_problem(image_size)
     if problem:
         raise MdtError(f"{where} {problem}")
 
@@ -182,12 +180,11 @@ def check_judge(components: Components, recipe: Recipe, registry: Registry) -> N
 
 
 def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Console) -> dict[str, Any]:
-    """Run each metric; their values keyed ``<metric name>/<value name>``. A metric's
-    optional ``prepare(evaluation)`` runs first, for every metric, so that a bad weights
-    file is reported before any long computation."""
+    """Run each metric; their values keyed ``<metric name>/<value name>``. Every metric's
+    ``prepare(evaluation)`` runs first, so that a bad weights file is reported before any
+    long computation."""
     for metric in metrics.values():
-        if hasattr(metric, "prepare"):
-            metric.prepare(evaluation)
+        metric.prepare(evaluation)
     results: dict[str, Any] = {}
     for name, metric in metrics.items():
         console.print(f"metric [bold]{name}[/]: running")
@@ -370,8 +367,7 @@ def default_metrics(recipe: Recipe, registry: Registry, translator, names: Seque
                 raise MdtError(f"{flag} {format_value(value)}: metric '{name}' takes {key} {problem}")
             values[key] = value
         metric = instantiate(recipe, Table(table.address, "metric", values), registry, {})
-        applies = getattr(metric, "applies", None)
-        if names or applies is None or applies(translator):
+        if names or metric.applies(translator):
             metrics[name] = metric
     return metrics
 
@@ -451,7 +447,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
                                       console=console)
         other_evaluation.cache = evaluation.cache  # the judge's readings of real images, real features: the same data
         chosen = default_metrics(recipe, registry, other_evaluation.translator, metric_names, max_images, settings)
-        chosen = {k: m for k, m in chosen.items() if getattr(m, "applies", lambda t: True)(other_evaluation.translator)}
+        chosen = {k: m for k, m in chosen.items() if m.applies(other_evaluation.translator)}
         name = _unique(run_folder(other_file).name, [run_dir.name, *compared])
         compared[name] = {"checkpoint": str(other_file), "metrics": run_metrics(other_evaluation, chosen, console)}
     figures = {}

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from mdt.errors import MdtError, written_as
+from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -73,8 +74,9 @@ def io_names(method, name: str, network, inputs: int, outputs: int) -> tuple[lis
         return next((list(names)[:count] for names in declared if names and len(names) >= count),
                     [f"{prefix}_{i}" for i in range(count)])
 
-    return (first([getattr(network, "inputs", None), role and role.inputs], inputs, "input"),
-            first([getattr(network, "outputs", None), role and role.outputs], outputs, "output"))
+    declared = network if isinstance(network, Network) else Network  # a method's own module declares nothing
+    return (first([declared.inputs, role and role.inputs], inputs, "input"),
+            first([declared.outputs, role and role.outputs], outputs, "output"))
 
 
 def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = False) -> list[Path]:

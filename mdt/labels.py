@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from mdt.component import Component
 from mdt.errors import MdtError, did_you_mean
 
 
@@ -209,7 +210,7 @@ LABEL_LAYOUTS = {  # what a label encoder gives and a method may need (their ``l
 }
 
 
-class LabelEncoder:
+class LabelEncoder(Component):
     """Interface of the ``label_encoder`` components.
 
     ``source`` is the index of the dataset a batch comes from (0 when there is one),

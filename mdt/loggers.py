@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mdt.component import Component
 from mdt.errors import MdtError
 
 
@@ -44,7 +45,7 @@ class RunInfo:
         return self.folder.name
 
 
-class Logger:
+class Logger(Component):
     """A logger that ignores everything: subclass it and override what your tracker keeps."""
 
     def open(self, run: RunInfo) -> None:
@@ -104,26 +105,28 @@ class Loggers:
                 detail = str(exc) if isinstance(exc, MdtError) else f"{type(exc).__name__}: {exc}"
                 raise MdtError(f"[loggers.{name}] could not start: {detail}") from None
 
-    def _each(self, call: str, *args) -> None:
+    def _each(self, call: str, do) -> None:
+        """``do(logger)`` for each logger; ``call`` names it when one fails."""
         for name, logger in list(self.named):
             try:
-                getattr(logger, call)(*args)
+                do(logger)
             except Exception as exc:  # noqa: BLE001 - see the module's docstring
                 self.named.remove((name, logger))
                 self.console.print(f"[yellow]logger '{name}' failed in {call} ({type(exc).__name__}: {exc}); "
                                    "training goes on without it[/]", soft_wrap=True)
 
     def scalars(self, step: int, values: dict[str, Any]) -> None:
-        self._each("scalars", step, numbers(values))
+        shown = numbers(values)
+        self._each("scalars", lambda logger: logger.scalars(step, shown))
 
     def image(self, step: int, tag: str, image: np.ndarray, path: Path) -> None:
-        self._each("image", step, tag, image, path)
+        self._each("image", lambda logger: logger.image(step, tag, image, path))
 
     def checkpoint(self, step: int, path: Path) -> None:
-        self._each("checkpoint", step, path)
+        self._each("checkpoint", lambda logger: logger.checkpoint(step, path))
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
-        self._each("metrics", step, values)
+        self._each("metrics", lambda logger: logger.metrics(step, values))
 
     def close(self, finished: bool) -> None:
-        self._each("close", finished)
+        self._each("close", lambda logger: logger.close(finished))

@@ -16,16 +16,21 @@ from typing import Any
 
 import torch
 
-from mdt.contracts import loss_phases
+from mdt.component import Component
 from mdt.ranges import Weight
 
 Terms = dict[str, torch.Tensor]
 
 
-class Loss:
+class Loss(Component):
+    """One term of a method's updates; its recipe table's name is the name in the log."""
+
     #: phase -> the state fields read in it, e.g. {"discriminator": ("real_scores", "fake_scores")}
     reads: dict[str, tuple[str, ...]] = {}
-    decays = False  # whether weight_at changes with the step (methods then log it)
+    #: What the method multiplies it by; set by ``__init__`` (a subclass that defines its own
+    #: calls ``super().__init__(weight)``: the build refuses a loss without a number here).
+    weight: float | None = None
+    decays = False  # whether weight_at changes with the step (every method's update then logs it)
 
     def __init__(self, weight: Weight = 1.0) -> None:
         self.weight = float(weight)
@@ -38,22 +43,16 @@ class Loss:
         raise NotImplementedError
 
 
-def weight_at(loss, step: int) -> float:
-    """A loss's weight at ``step``; a loss need not subclass :class:`Loss`, only have ``weight``."""
-    method = getattr(loss, "weight_at", None)
-    return method(step) if method is not None else loss.weight
-
-
 def weighted_total(losses: Mapping[str, Any], phase: str, state, step: int, prefix: str, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted sum of the losses that take part in ``phase``, and what to log: each
     loss, its terms and the total, detached, under ``prefix`` ("D", "G/latent")."""
     total = torch.zeros((), device=device)
     logged: dict[str, torch.Tensor] = {}
     for name, loss in losses.items():
-        if phase not in loss_phases(loss):
+        if phase not in loss.reads:
             continue
         value, terms = loss(phase, state)
-        total = total + weight_at(loss, step) * value
+        total = total + loss.weight_at(step) * value
         logged[f"{prefix}/{name}"] = value.detach().float()
         for term, term_value in terms.items():
             logged[f"{prefix}/{name}/{term}"] = term_value.detach().float()

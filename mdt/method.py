@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from mdt.component import Component
 from mdt.data import Batch, Stream
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
@@ -34,7 +35,7 @@ def output(result: Any, network: Any, name: str) -> Any:
     """The output ``name`` of ``network``'s ``result``: at its place in the outputs the
     network's class declares (returned as a tuple in that order, or alone when first), so
     a plugin's network that returns a plain tuple works as well as a named one."""
-    declared = list(getattr(network, "outputs", None) or ())
+    declared = list(network.outputs or ())
     if name not in declared:
         raise MdtError(f"network {type(network).__name__} declares no output '{name}' (its outputs: {', '.join(declared) or 'none'})")
     index = declared.index(name)
@@ -143,7 +144,7 @@ class Translator:
         return self.to_labels(translated, labels, dataset, base=translated_labels)
 
 
-class Method:
+class Method(Component):
     """A training algorithm: built from networks, losses and a label encoder.
 
     Its ``train_step`` names the updates of one iteration in its paper's order and lets

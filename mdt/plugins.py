@@ -97,8 +97,7 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
     except pluggy.PluginValidationError as exc:
         name = manager.get_name(exc.plugin) or str(exc.plugin)
         known = _hook_names()
-        hooks = [n for n in dir(exc.plugin) if hasattr(getattr(exc.plugin, n, None), f"{hookspecs.PROJECT}_impl")]
-        hook = next((n for n in hooks if n not in known), "?")
+        hook = next((n for n in _implemented(manager, exc.plugin) if n not in known), "?")
         raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
                        f"'{hook}', which mdt does not define{did_you_mean(hook, known)}") from None
 
@@ -137,25 +136,31 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
 
 def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:
     """Register a plugin module; a hook whose arguments are not the hook's is one line."""
-    unmarked = [n for n in _hook_names() if callable(getattr(module, n, None))
-                and not hasattr(getattr(module, n), f"{hookspecs.PROJECT}_impl")]
+    defined = vars(module)
+    unmarked = [n for n in _hook_names() if callable(defined.get(n)) and manager.parse_hookimpl_opts(module, n) is None]
     if unmarked:
         raise MdtError(f"plugin '{info.name}' ({info.distribution}) defines {unmarked[0]} without @mdt.hookimpl, so mdt "
                        f"would never call it; decorate it{_way_out(info)}")
     try:
         manager.register(module, name=info.name)
     except pluggy.PluginValidationError as exc:
-        hooks = [n for n in dir(module) if hasattr(getattr(module, n, None), f"{hookspecs.PROJECT}_impl")]
-        wrong = [n for n in hooks if hasattr(hookspecs, n)
-                 and set(_arguments(getattr(module, n))) - set(_arguments(getattr(hookspecs, n)))]
-        what = ", ".join(f"'{n}' takes ({', '.join(_arguments(getattr(module, n)))}) where mdt's hook gives "
-                         f"({', '.join(_arguments(getattr(hookspecs, n)))})" for n in wrong) or str(exc).splitlines()[0]
+        specs = vars(hookspecs)
+        wrong = [n for n in _implemented(manager, module) if n in _hook_names()
+                 and set(_arguments(defined[n])) - set(_arguments(specs[n]))]
+        what = ", ".join(f"'{n}' takes ({', '.join(_arguments(defined[n]))}) where mdt's hook gives "
+                         f"({', '.join(_arguments(specs[n]))})" for n in wrong) or str(exc).splitlines()[0]
         raise MdtError(f"plugin '{info.name}' ({info.distribution}): hook {what}{_way_out(info)}") from exc
 
 
 def _hook_names() -> list[str]:
     """The hooks mdt defines (mdt.hookspecs)."""
-    return [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{hookspecs.PROJECT}_spec")]
+    reader = pluggy.PluginManager(hookspecs.PROJECT)
+    return [n for n in vars(hookspecs) if reader.parse_hookspec_opts(hookspecs, n) is not None]
+
+
+def _implemented(manager: pluggy.PluginManager, module) -> list[str]:
+    """The names a plugin module marks with ``@mdt.hookimpl``."""
+    return [n for n in list(vars(module)) if manager.parse_hookimpl_opts(module, n) is not None]
 
 
 def _arguments(function) -> list[str]:

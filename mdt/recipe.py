@@ -120,7 +120,7 @@ def method_roles(data: Mapping[str, Any], registry: Registry) -> dict[str, Any]:
     name = method.get("type") if isinstance(method, dict) else None
     if not isinstance(name, str) or name not in registry.names("method"):
         return {}
-    return dict(getattr(registry.get("method", name).factory, "roles", {}) or {})
+    return dict(registry.get("method", name).factory.roles)
 
 
 @dataclass
@@ -277,7 +277,7 @@ def missing_package(recipe: Recipe, registry: Registry) -> None:
     recipe names an MLflow logger still translates on a machine without MLflow."""
     for table in recipe.tables():
         factory = registry.get(table.kind, table.type).factory
-        for package in getattr(factory, "requires", ()):
+        for package in factory.requires:
             if importlib.util.find_spec(package) is None:
                 raise MdtError(f"{_where(recipe, table.address, 'type')} type '{table.type}' needs the Python package "
                                f"'{package}', which is not installed (pip install {package})")
@@ -385,13 +385,17 @@ def validate(recipe: Recipe, registry: Registry) -> None:
 RUN_FILLED = ("image_size", "iterations")  # INJECTED values that are [run] settings
 
 
+def run_filled(recipe: Recipe) -> dict[str, Any]:
+    """The values of :data:`RUN_FILLED` in the recipe's ``[run]``."""
+    return {"image_size": recipe.run.image_size, "iterations": recipe.run.iterations}
+
+
 def _check_run_values(recipe: Recipe, table: Table, factory) -> None:
     """A range on an argument mdt fills from ``[run]`` (a network that takes only powers of
     two as ``image_size``) checks the recipe's ``[run]`` value."""
     params, hints = parameters(factory), type_hints(factory)
-    for name in RUN_FILLED:
+    for name, value in run_filled(recipe).items():
         if name in params:
-            value = getattr(recipe.run, name)
             problem = type_problem(value, expected_type(params[name], hints))
             if problem:
                 raise MdtError(f"{_where(recipe, RUN, name)} key '{name}' = {format_value(value)}: "
@@ -403,13 +407,10 @@ def _check_argument_combination(recipe: Recipe, table: Table, factory) -> None:
     discriminator halves the image ``layers`` times) says what does not fit in
     ``arguments_problem(values)``: the table's values, its defaults filled in, with
     ``[run]``'s ``image_size`` and ``iterations`` whether it takes them or not."""
-    check = getattr(factory, "arguments_problem", None)
-    if check is None:
-        return
     values = {name: p.default for name, p in parameters(factory).items() if p.default is not inspect.Parameter.empty}
     values.update(table.arguments())
-    values.update({name: getattr(recipe.run, name) for name in RUN_FILLED})
-    problem = check(values)
+    values.update(run_filled(recipe))
+    problem = factory.arguments_problem(values)
     if problem:
         raise MdtError(f"{_where(recipe, table.address)} type '{table.type}': {problem}")
 
@@ -421,7 +422,7 @@ def _check_shared_arguments(recipe: Recipe, method: str, registry: Registry) -> 
     for name, role in recipe.roles.items():
         table = recipe.table(f"{NETWORKS}.{name}")
         params = parameters(registry.get(table.kind, table.type).factory)
-        for argument in getattr(role, "shared", ()):
+        for argument in role.shared:
             if argument not in params:
                 raise MdtError(f"{_where(recipe, table.address)} type '{table.type}' takes no '{argument}', which method "
                                f"'{method}' needs in its {name} (the same in every network that shares it)")
@@ -437,11 +438,11 @@ def _check_shared_arguments(recipe: Recipe, method: str, registry: Registry) -> 
 def _check_label_layout(recipe: Recipe, method, registry: Registry) -> None:
     """A method that needs one class per image (``label_layout``) and a ``[labels]``
     encoder that declares another layout cannot work together."""
-    needed = getattr(method.factory, "label_layout", None)
+    needed = method.factory.label_layout
     labels = recipe.table("labels")
-    given = getattr(registry.get(labels.kind, labels.type).factory, "label_layout", None)
+    given = registry.get(labels.kind, labels.type).factory.label_layout
     if needed and given and needed != given:
-        fitting = [n for n in registry.names(labels.kind) if getattr(registry.get(labels.kind, n).factory, "label_layout", None) == needed]
+        fitting = [n for n in registry.names(labels.kind) if registry.get(labels.kind, n).factory.label_layout == needed]
         such = f"; use a type that gives it, such as {', '.join(repr(n) for n in fitting)}" if fitting else ""
         raise MdtError(f"{_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS.get(given, given)}, but "
                        f"method '{method.name}' needs {LABEL_LAYOUTS.get(needed, needed)}{such}")
@@ -483,13 +484,12 @@ def _contract_problem(recipe: Recipe, table: Table, component, method, registry:
     """What keeps a network or a loss from working with the method (:mod:`mdt.contracts`)."""
     if table.address.startswith(NETWORKS + "."):
         return contracts.network_problem(table.name, recipe.roles[table.name], table.type, component.factory, method.name)
-    phases = getattr(method.factory, "phases", None)
-    if table.address.startswith("losses.") and phases:  # a method that publishes no state types cannot be checked
+    if table.address.startswith("losses."):
         outputs = {}
         for network in recipe.section(NETWORKS):
             if network.name in recipe.roles and network.type in registry.names(network.kind):
                 outputs[network.name] = contracts.interface(registry.get(network.kind, network.type).factory, "outputs")
-        return contracts.loss_problem(table.type, component.factory, method.name, phases, outputs)
+        return contracts.loss_problem(table.type, component.factory, method.name, method.factory.phases, outputs)
     return None
 
 

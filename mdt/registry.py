@@ -129,6 +129,7 @@ class Registry:
         if _built(factory):
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as an instance of {type(factory).__name__}; "
                            "register the class (or a function that builds one)")
+        _check_base(kind, name, factory, plugin)
         component = Component(kind, name, factory, plugin, distribution, version)
         try:
             arguments = component.signature().parameters
@@ -189,6 +190,24 @@ class Registry:
             hint = did_you_mean(kind, self._components)
             raise MdtError(f"unknown component kind '{kind}'{hint}; kinds: {', '.join(self._components)}")
         return self._components[kind]
+
+
+def _check_base(kind: str, name: str, factory: Any, plugin: str) -> None:
+    """A component of a kind mdt inspects is a class that subclasses the kind's base, which
+    declares every hook mdt calls on it (mdt/interfaces.py)."""
+    from mdt.interfaces import base_of
+
+    base = base_of(kind)
+    if base is None or (inspect.isclass(factory) and issubclass(factory, base)):
+        return
+    what = f"class {factory.__name__}" if inspect.isclass(factory) else f"{type(factory).__name__} {_shown(factory)}"
+    raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as {what}, which does not subclass mdt.{base.__name__}; "
+                   f"subclass it: it declares what mdt calls on a {kind}, with defaults (docs/writing-a-plugin.md)")
+
+
+def _shown(factory: Any) -> str:
+    """A function's or object's name for a message."""
+    return f"'{factory.__qualname__}'" if inspect.isfunction(factory) or inspect.ismethod(factory) else repr(factory)
 
 
 def _built(factory: Any) -> bool:

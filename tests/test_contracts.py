@@ -3,12 +3,14 @@ recipe chooses, and its published step states against what each loss reads."""
 
 from __future__ import annotations
 
+from typing import Annotated
 
 import pytest
 import torch
 
 from conftest import REPO, plugin_module
-from mdt.contracts import state_fields
+from mdt.contracts import NeedsOutput, state_fields
+from mdt.interfaces import Network
 from mdt.loss import Loss
 from mdt.plugins import load_plugins
 from mdt.recipe import load_recipe
@@ -70,10 +72,8 @@ def mask_plugin():
     from mdt_stargan.networks import StarGANGenerator
 
     class MaskedState(StepState):
-        needs_outputs = {"fake_mask": ("generator", "mask")}
-
         @property
-        def fake_mask(self) -> torch.Tensor:
+        def fake_mask(self) -> Annotated[torch.Tensor, NeedsOutput("generator", "mask")]:
             """The generator's attention mask of the translations."""
             return torch.zeros(1)
 
@@ -181,7 +181,7 @@ def declaration_slips():
     """A third party's usual slips in declaring a network or a loss."""
     from mdt_stargan.networks import StarGANGenerator
 
-    class Undeclared(torch.nn.Module):
+    class Undeclared(Network):  # inputs and outputs left at their default: not declared
         def forward(self, images, labels):
             return images
 

@@ -25,8 +25,11 @@ def plugin(name: str, hook) -> types.ModuleType:
 
 
 def test_a_kind_declared_by_one_plugin_holds_components_of_another_in_any_order():
+    class Brush(mdt.Network):
+        """A network that paints."""
+
     def painter(register):
-        register("painter", "brush", dict)  # a component of a kind that "kinds" declares
+        register("painter", "brush", Brush)  # a component of a kind that "kinds" declares
 
     def kinds(register):
         register("kind", "painter", "networks that paint")

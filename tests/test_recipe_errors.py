@@ -207,10 +207,13 @@ def test_a_label_layout_mdt_does_not_know_is_named_as_written():
     from mdt.recipe import Recipe, _check_label_layout
     from mdt.registry import Registry
 
-    class Method:
+    from mdt.labels import LabelEncoder
+    from mdt.method import Method as MethodBase
+
+    class Method(MethodBase):
         label_layout = "one_class"
 
-    class Encoder:
+    class Encoder(LabelEncoder):
         label_layout = "ordinal"
 
     registry = Registry()
@@ -231,11 +234,19 @@ def test_a_network_without_an_argument_its_role_shares_is_refused():
     from mdt.recipe import Recipe, _check_shared_arguments
     from mdt.registry import Registry
 
-    def styled(style_dim: int = 16):
+    from mdt.interfaces import Network
+
+    class styled(Network):  # noqa: N801
         """A generator with a style size."""
 
-    def plain(width: int = 8):
+        def __init__(self, style_dim: int = 16) -> None:
+            super().__init__()
+
+    class plain(Network):  # noqa: N801
         """A discriminator without one."""
+
+        def __init__(self, width: int = 8) -> None:
+            super().__init__()
 
     registry = Registry()
     registry.add("generator", "styled", styled, plugin="theirs")

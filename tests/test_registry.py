@@ -12,12 +12,16 @@ from mdt.plugins import load_plugins
 from mdt.registry import Registry
 
 
-def make_generator():
+class make_generator(mdt.Network):  # noqa: N801 (named like the factory it stands for)
     """A generator factory used only by these tests."""
 
 
-def other_generator():
+class other_generator(mdt.Network):  # noqa: N801
     """Another one, registered under the same name."""
+
+
+class some_loss(mdt.Loss):  # noqa: N801
+    """A loss used only by these tests."""
 
 
 def test_duplicate_name_names_both_origins():
@@ -227,8 +231,9 @@ def test_an_error_in_a_registration_names_the_plugin(hook, expected):
 
 def test_an_argument_named_type_is_refused_at_registration():
     """A recipe table's 'type' key chooses the component, so such an argument could never be set."""
-    def make(type: str = "a"):  # noqa: A002 (the point of the test)
-        return type
+    class make(mdt.Network):  # noqa: N801
+        def __init__(self, type: str = "a") -> None:  # noqa: A002 (the point of the test)
+            super().__init__()
 
     with pytest.raises(MdtError) as caught:
         Registry().add("generator", "typed", make, plugin="mine")
@@ -254,10 +259,36 @@ def test_a_broken_installed_plugin_says_how_to_run_without_it_and_keeps_its_trac
     assert isinstance(caught.value.__cause__, KeyError)
 
 
+def test_a_class_that_does_not_subclass_its_kinds_base_is_refused_with_the_base_named():
+    """mdt calls a component's hooks directly: a class that does not inherit their defaults
+    would fail mid-run, so registering one is refused."""
+    import torch
+
+    class Plain(torch.nn.Module):
+        pass
+
+    with pytest.raises(MdtError) as caught:
+        Registry().add("generator", "plain", Plain, plugin="mine")
+    assert str(caught.value) == ("plugin 'mine' registered generator 'plain' as class Plain, which does not subclass mdt.Network; "
+                                 "subclass it: it declares what mdt calls on a generator, with defaults (docs/writing-a-plugin.md)")
+
+    def loss(weight: float = 1.0):
+        return weight
+
+    with pytest.raises(MdtError, match=r"registered loss 'made' as function '.*loss', which does not subclass mdt.Loss"):
+        Registry().add("loss", "made", loss, plugin="mine")
+    registry = Registry()
+    registry.add_kind("painter", "networks that paint", plugin="mine")  # a plugin's own kind: a kind of network
+    with pytest.raises(MdtError, match="does not subclass mdt.Network"):
+        registry.add("painter", "brush", dict, plugin="mine")
+    registry.add("painter", "brush", make_generator, plugin="mine")
+    registry.add("importer", "anything", print, plugin="mine")  # called, never inspected
+
+
 def test_an_unknown_name_says_when_it_is_another_kind_and_lists_at_most_eight():
     registry = Registry()
     for k in range(12):
-        registry.add("loss", f"loss_{k:02d}", make_generator, plugin="many")
+        registry.add("loss", f"loss_{k:02d}", some_loss, plugin="many")
     registry.add("generator", "unet", make_generator, plugin="nets")
     with pytest.raises(MdtError) as caught:
         registry.get("loss", "unet")

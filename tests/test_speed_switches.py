@@ -11,10 +11,11 @@ import torch
 from conftest import REPO, small
 from mdt.cache import ImageCache
 from mdt.data import Batch
+from mdt.interfaces import Dataset
 from mdt.logbook import read_log
 
 
-class CountingDataset:
+class CountingDataset(Dataset):
     """Items like a file dataset's; counts how often an image is decoded."""
 
     def __init__(self, broken: int | None = None) -> None:

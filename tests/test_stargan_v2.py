@@ -14,7 +14,7 @@ from mdt.data import Batch, BatchStream
 from mdt.engine import to_batch
 from mdt.errors import MdtError
 from mdt.recipe import load_recipe
-from mdt_datasets.samplers import BalancedOrder, balanced_pairs, domains_of
+from mdt_datasets.samplers import BalancedOrder, BalancedPairs, domains_of
 from mdt_stargan_v2.losses import DiversitySensitive
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
 from test_recipe_errors import one_line_error
@@ -38,7 +38,7 @@ def batches(components, step: int = 0) -> list[Batch]:
     size = components.settings.batch_size
     data = components.train_sets[0]
     source = BatchStream(data, BalancedOrder(data, size, 0, start=step), consumed=step)
-    pairs = BatchStream(data, balanced_pairs(data, size, 1, start=step), consumed=step)
+    pairs = BatchStream(data, BalancedPairs(data, size, 1, start=step), consumed=step)
     return [to_batch(next(source), 0, components, role="source"), to_batch(next(pairs), 0, components, role="reference")]
 
 

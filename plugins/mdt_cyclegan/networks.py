@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mdt.interfaces import Network
 from mdt.layers import FewOutputsConv2d
 from mdt.ranges import Count, Positive, halving_problem
 
@@ -35,7 +36,7 @@ class ResidualBlock(nn.Module):
         return x + self.main(x)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(Network):
     """c7s1-64, d128, d256, R256 x ``residual_blocks``, u128, u64, c7s1-3: one direction
     between two domains; it takes no condition."""
 
@@ -70,7 +71,7 @@ class ResnetGenerator(nn.Module):
         return self.layers(images)
 
 
-class PatchDiscriminator(nn.Module):
+class PatchDiscriminator(Network):
     """PatchGAN: C64 (no norm), then ``layers`` - 1 more stride-2 blocks doubling the
     width (at most 8 x ``conv_dim``), one stride-1 block, and a 1-channel map of scores.
     With ``layers`` = 3 each score sees a 70x70 patch."""

@@ -4,7 +4,7 @@ import mdt
 from mdt_datasets.augment import StandardAugmentation
 from mdt_datasets.celeba import CelebA
 from mdt_datasets.folders import CSVAttributes, DomainFolders, RaFD
-from mdt_datasets.samplers import BalancedOrder, DomainOrder, EpochOrder, balanced_pairs
+from mdt_datasets.samplers import BalancedOrder, BalancedPairs, DomainOrder, EpochOrder
 from mdt_datasets.synthetic import SyntheticFaces
 
 
@@ -18,5 +18,5 @@ def register_components(register):
     register("augmentation", "standard", StandardAugmentation)
     register("sampler", "shuffled", EpochOrder)
     register("sampler", "balanced", BalancedOrder)
-    register("sampler", "balanced_pairs", balanced_pairs)
+    register("sampler", "balanced_pairs", BalancedPairs)
     register("sampler", "domain", DomainOrder)

@@ -8,10 +8,11 @@ import torch
 from kornia import augmentation as K
 from kornia.geometry.transform import resize
 
+from mdt.interfaces import Augmentation
 from mdt.ranges import Above, Between
 
 
-class StandardAugmentation:
+class StandardAugmentation(Augmentation):
     """Random horizontal flip (and optional random resized crop), resize, scale to [-1, 1]."""
 
     def __init__(self, image_size: int, flip: bool = True, crop_scale: Annotated[float, Above(0), Between(0, 1)] = 1.0) -> None:

@@ -11,12 +11,13 @@ import torch
 
 from mdt.errors import MdtError
 from mdt.images import ImageProblem, load_image
+from mdt.interfaces import Dataset
 from mdt.labels import LabelSchema
 
 Split = Literal["train", "test"]
 
 
-class ImageFiles:
+class ImageFiles(Dataset):
     """Items ``{"image": uint8 (3, S, S), "label": float (n,)}``, or ``{"error": ...}``
     for a file that cannot be decoded or is too small for the crop."""
 

@@ -20,10 +20,11 @@ from collections.abc import Iterator
 import torch
 
 from mdt.errors import MdtError
+from mdt.interfaces import Sampler
 from mdt.labels import matching, parse_assignments
 
 
-class EpochOrder:
+class EpochOrder(Sampler):
     """Batches of indices in a shuffled order fixed by (seed, epoch)."""
 
     def __init__(self, dataset, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
@@ -81,7 +82,7 @@ class DomainOrder(EpochOrder):
         self.members = members
 
 
-class BalancedOrder:
+class BalancedOrder(Sampler):
     """Class-balanced batches; with ``pairs``, each item followed (in the second half) by
     another image of its domain. See the module docstring."""
 
@@ -115,6 +116,8 @@ class BalancedOrder:
             position += 1
 
 
-def balanced_pairs(dataset, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> BalancedOrder:
+class BalancedPairs(BalancedOrder):
     """Class-balanced reference pairs: [first B; second B], item i of both halves from one domain."""
-    return BalancedOrder(dataset, batch_size, seed, start, rank, world_size, pairs=True)
+
+    def __init__(self, dataset, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(dataset, batch_size, seed, start, rank, world_size, pairs=True)

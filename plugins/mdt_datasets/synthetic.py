@@ -15,6 +15,7 @@ import torch
 
 from mdt.align import FacePoints
 from mdt.errors import MdtError, did_you_mean
+from mdt.interfaces import Dataset
 from mdt.labels import LabelSchema
 from mdt.ranges import Count, Positive
 from mdt_datasets.files import Split
@@ -63,7 +64,7 @@ def synthetic_framing(table) -> FacePoints:
     return FacePoints(left_eye=(0.375, 0.46), right_eye=(0.625, 0.46), mouth=(0.5, 0.71))
 
 
-class SyntheticFaces:
+class SyntheticFaces(Dataset):
     """Synthetic faces with three exclusive hair colours, glasses and smiling; drawn on the fly."""
 
     deterministic_items = True  # index i is the same image on every call: the engine may cache it

@@ -13,6 +13,7 @@ import torch
 from mdt_datasets.files import ImageFiles, Split, listed_split
 
 from mdt.errors import MdtError, did_you_mean
+from mdt.interfaces import Dataset
 from mdt.labels import LabelSchema
 from mdt.ranges import Count, Positive, Rate
 
@@ -49,7 +50,7 @@ def draw_expression(smile: float, brow: float, closed: float, size: int, generat
     return image.clamp(0, 1)
 
 
-class SyntheticExpressions:
+class SyntheticExpressions(Dataset):
     """Synthetic faces whose expressions have known intensities in [0, 1]: smile,
     brow_raise, eyes_closed. Drawn on the fly; no files."""
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
+from typing import Annotated
 
 import torch
 from mdt_stargan.method import StarGAN, StarGANTranslator, StepState
 
+from mdt.contracts import NeedsOutput
 from mdt.labels import set_labels
 from mdt.method import main_output, output
 from mdt.options import Option
@@ -29,9 +31,8 @@ GRID_VALUES = (0.0, 0.5, 1.0)
 
 class AttentionState(StepState):
     """StarGAN's step state, plus the attention masks of a generator that returns them
-    (``fake_mask``, ``reconstruction_mask``): a loss that reads them needs such a generator."""
-
-    needs_outputs = {"fake_mask": ("generator", "mask"), "reconstruction_mask": ("generator", "mask")}
+    (``fake_mask``, ``reconstruction_mask``): a loss that reads them needs such a generator,
+    as their annotations say (``mdt recipe check`` reads them)."""
 
     @cached_property
     def _cycle(self):
@@ -39,7 +40,7 @@ class AttentionState(StepState):
             return self.generator(self.fake, self.encoder.encode(self.labels, self.source))
 
     @cached_property
-    def fake_mask(self) -> torch.Tensor:
+    def fake_mask(self) -> Annotated[torch.Tensor, NeedsOutput("generator", "mask")]:
         """A of the translations (B, 1, S, S): 1 keeps the input's pixel."""
         return self._constant_for_discriminator(output(self._translation, self.generator, "mask").float())
 
@@ -49,7 +50,7 @@ class AttentionState(StepState):
         return main_output(self._cycle).float()
 
     @cached_property
-    def reconstruction_mask(self) -> torch.Tensor:
+    def reconstruction_mask(self) -> Annotated[torch.Tensor, NeedsOutput("generator", "mask")]:
         """A of the way back."""
         return output(self._cycle, self.generator, "mask").float()
 

@@ -15,6 +15,7 @@ import torch
 
 from mdt.data import collate
 from mdt.errors import MdtError
+from mdt.interfaces import Classifier
 from mdt.labels import LabelSchema, part_loss, part_predict
 from mdt.ranges import Count, Positive, Rate
 
@@ -44,7 +45,7 @@ def _load_backbone_weights(model: torch.nn.Module, path: str) -> None:
     model.load_state_dict(usable, strict=False)
 
 
-class TimmClassifier:
+class TimmClassifier(Classifier):
     """A timm backbone per dataset (ResNet-18 from scratch by default) that reads labels and image features."""
 
     def __init__(

@@ -19,6 +19,7 @@ import torch
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
 from mdt.grids import grid_image
+from mdt.interfaces import Metric
 from mdt.ranges import AtLeast, Count, Positive
 from mdt_metrics.features import feature_space, image_features
 from mdt_metrics.pairs import translations
@@ -52,7 +53,7 @@ def perceptual_distance(evaluation: Evaluation):
     return evaluation.cache["lpips"]
 
 
-class Diversity:
+class Diversity(Metric):
     """Mean pairwise distance (LPIPS, else judge features; and pixel L1) among one input's outputs, per mode and domain."""
 
     def __init__(self, samples: Annotated[int, AtLeast(2)] = 10, max_images: Positive = 64, seed: Count = 0) -> None:  # pairs of outputs

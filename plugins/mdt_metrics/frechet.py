@@ -25,6 +25,7 @@ import torch
 
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
+from mdt.interfaces import Metric
 from mdt.ranges import AtLeast, Positive
 from mdt_metrics.distances import fid, kid
 from mdt_metrics.features import feature_space, feature_weights, image_features, inception, real_features
@@ -36,7 +37,7 @@ WEIGHTS_FILE = {"pytorch-fid": "pytorch-fid's pt_inception-2015-12-05-6726825d.p
                 "stargan-v2": "torchvision's inception_v3_google-0cc3c7bd.pth"}
 
 
-class FrechetDistance:
+class FrechetDistance(Metric):
     """FID and KID between real images of each target and held-out images translated into it."""
 
     def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100,

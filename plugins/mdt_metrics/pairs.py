@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import torch
 
 from mdt.evaluation import Evaluation, Target
+from mdt.interfaces import Metric
 from mdt.ranges import Positive
 
 
-class HeldOutMetric:
+class HeldOutMetric(Metric):
     """Base of metrics over up to ``max_images`` held-out images per dataset."""
 
     def __init__(self, max_images: Positive = 256) -> None:

@@ -17,7 +17,6 @@ from functools import cached_property
 
 import torch
 
-from mdt.contracts import loss_reads
 from mdt.data import Batch
 from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError
@@ -61,7 +60,7 @@ class StepState:
         # A penalty on real images (R1) differentiates D's real scores by the images; only
         # then do the real images carry a gradient (else it would cost D's first layer).
         self._real_gradient = phase == "discriminator" and any(
-            "real_input" in (loss_reads(loss) or {}).get(phase, ()) for loss in method.losses.values())
+            "real_input" in loss.reads.get(phase, ()) for loss in method.losses.values())
 
     def autocast(self):
         """Network forwards run in bf16 when the run computes in it; every loss is computed in fp32."""

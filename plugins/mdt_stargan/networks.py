@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mdt.interfaces import Network
 from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d
 from mdt.ranges import Count, Positive, halving_problem
 
@@ -54,7 +55,7 @@ class ResidualBlock(nn.Module):
         return x + self.main(x)
 
 
-class StarGANGenerator(nn.Module):
+class StarGANGenerator(Network):
     """StarGAN generator: encoder, residual bottleneck, decoder; the label is tiled over the image.
 
     ``label_dim`` comes from the label encoder. ``conv_dim`` is the first layer's width
@@ -103,7 +104,7 @@ class StarGANGenerator(nn.Module):
         return (images + out).clamp(-1, 1) if self.residual_output else out
 
 
-class StarGANDiscriminator(nn.Module):
+class StarGANDiscriminator(Network):
     """PatchGAN critic with an auxiliary domain classifier; no normalisation. Its leaky
     ReLUs are :mod:`mdt.layers`' (same values), which keep the gradient penalty's double
     backward to the passes it needs; so are its convolutions, which compute the last,

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mdt.interfaces import Network
 from mdt.layers import LeakyReLU, leaky_relu
 from mdt.ranges import Positive, PowerOfTwo, Weight
 
@@ -104,7 +105,7 @@ class StyledResBlock(nn.Module):
         return (shortcut + h) / math.sqrt(2)
 
 
-class StarGANv2Generator(nn.Module):
+class StarGANv2Generator(Network):
     """Encoder of normalised residual blocks (average-pool down), two bottleneck blocks,
     and a decoder of AdaIN blocks (nearest-neighbour up) conditioned on a style code.
 
@@ -166,7 +167,7 @@ class StarGANv2Generator(nn.Module):
         return F.conv2d(x, kernel, padding=1, groups=x.shape[1])
 
 
-class MappingNetwork(nn.Module):
+class MappingNetwork(Network):
     """z -> style of a domain: a shared MLP, then one MLP head per domain."""
 
     inputs = ("latent", "domains")
@@ -208,7 +209,7 @@ def _trunk(image_size: int, base_channels: int, max_channels: int) -> tuple[list
     return layers, c_in
 
 
-class StyleEncoder(nn.Module):
+class StyleEncoder(Network):
     """Image -> style of a domain: a shared convolutional trunk, one linear head per domain."""
 
     inputs = ("images", "domains")
@@ -229,7 +230,7 @@ class StyleEncoder(nn.Module):
         return styles[torch.arange(x.shape[0], device=x.device), domain]
 
 
-class StarGANv2Discriminator(nn.Module):
+class StarGANv2Discriminator(Network):
     """Multi-task discriminator: one real/fake logit per domain, (B, num_domains).
 
     Each domain's output judges only images of (or translated to) that domain; the

@@ -7,7 +7,7 @@ import mdt
 from mdt.ranges import Positive
 
 
-class TinyUNet(nn.Module):
+class TinyUNet(mdt.Network):
     """A small U-Net: the label is tiled over the input, skip connections keep detail.
 
     ``label_dim`` is passed in by mdt (it comes from the recipe's label encoder), so a

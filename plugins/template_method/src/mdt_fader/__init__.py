@@ -35,7 +35,7 @@ def block(c_in: int, c_out: int, up: bool = False) -> nn.Sequential:
     return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU() if up else nn.LeakyReLU(0.2))
 
 
-class Encoder(nn.Module):
+class Encoder(mdt.Network):
     """Image -> codes (B, 8 x conv_dim, S/8, S/8)."""
 
     inputs = ("images",)
@@ -49,7 +49,7 @@ class Encoder(nn.Module):
         return self.layers(images)
 
 
-class Decoder(nn.Module):
+class Decoder(mdt.Network):
     """(codes, labels) -> image: the labels are tiled over the codes at every level."""
 
     inputs = ("codes", "labels")
@@ -68,7 +68,7 @@ class Decoder(nn.Module):
         return torch.tanh(h)
 
 
-class LatentDiscriminator(nn.Module):
+class LatentDiscriminator(mdt.Network):
     """Codes of ``channels`` channels (8 x the encoder's conv_dim) -> attribute logits (B, num_classes)."""
 
     inputs = ("codes",)

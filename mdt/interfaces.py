@@ -1,0 +1,183 @@
+"""Every interface mdt calls on a plugin's components, declared in one place.
+
+A component is registered as a class that subclasses its kind's base below (a plugin's
+own kinds, which its method's roles name, are kinds of :class:`Network`). Each base lists
+every hook mdt may call, with its default, so a plugin overrides what applies to it and
+mdt calls the rest directly: nothing is looked up by name, nothing is optional in a way
+only the source would tell. The registry refuses a class that does not subclass its
+kind's base (:data:`KIND_BASES`), naming the base.
+
+Every base derives from :class:`mdt.component.Component`: ``requires`` (the Python
+packages it needs) and ``arguments_problem(values)`` (arguments that cannot work
+together), asked before anything is built.
+
+==============  ==============================================  ======================
+kind            base                                            defined in
+==============  ==============================================  ======================
+dataset         :class:`Dataset`                                here
+label_encoder   :class:`mdt.labels.LabelEncoder`                mdt/labels.py
+augmentation    :class:`Augmentation`                           here
+generator,      :class:`Network` (and every kind a plugin       here
+discriminator   declares)
+loss            :class:`mdt.loss.Loss`                          mdt/loss.py
+method          :class:`mdt.method.Method` (and its             mdt/method.py
+                :class:`~mdt.method.Translator`)
+metric          :class:`Metric`                                 here
+classifier      :class:`Classifier`                             here
+sampler         :class:`Sampler`                                here
+logger          :class:`mdt.loggers.Logger`                     mdt/loggers.py
+==============  ==============================================  ======================
+
+``importer`` (a click command) and ``landmarks`` (a detector class called with a
+weights file, then with a picture) are called, never inspected, and have no base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from mdt.component import Component
+from mdt.labels import LabelEncoder, LabelSchema
+from mdt.loggers import Logger
+from mdt.loss import Loss
+from mdt.method import Method, Role, Translator
+
+if TYPE_CHECKING:
+    from mdt.align import FacePoints
+    from mdt.evaluation import Evaluation
+
+__all__ = ["KIND_BASES", "NETWORK_BASE", "Augmentation", "Classifier", "Component", "Dataset", "LabelEncoder", "Logger", "Loss",
+           "Method", "Metric", "Network", "Role", "Sampler", "Translator", "base_of"]
+
+
+class Network(torch.nn.Module, Component):
+    """A network a method's role builds. ``inputs`` and ``outputs`` name what its forward
+    takes and returns, in order (``("images", "labels")``, ``("image", "mask", "color")``):
+    ``mdt recipe check`` compares them with what the method gives and reads, export names
+    the files' inputs and outputs after them, and a method reads an output by its name
+    (:func:`mdt.method.output`). None: not declared (a method that names what it gives
+    refuses such a network)."""
+
+    inputs: ClassVar[tuple[str, ...] | None] = None
+    outputs: ClassVar[tuple[str, ...] | None] = None
+
+
+class Dataset(Component):
+    """Images and labels: ``dataset[i]`` is ``{"image": uint8 (3, S, S), "label": float (n,)}``,
+    or ``{"error": message}`` for a file that cannot be used (mdt/data.py)."""
+
+    #: The labels' names and structure; the engine renames its ``dataset`` to the recipe's table name.
+    schema: LabelSchema
+
+    #: Whether ``dataset[i]`` is the same image each time (files, drawings from a fixed
+    #: seed): only then may a run keep decoded images in its cache (mdt/cache.py).
+    deterministic_items: ClassVar[bool] = False
+
+    #: Every item's labels (N, n) without decoding an image, where the dataset can tell
+    #: them up front: class-balanced samplers and the image cache need them. None: unknown.
+    labels: torch.Tensor | None = None
+
+    @staticmethod
+    def framing(table: Mapping[str, Any]) -> FacePoints | None:
+        """Where this dataset's images put the eyes and mouth (``mdt align`` frames photos
+        the same way), from its recipe ``table``; None: it has no faces to frame."""
+        return None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Augmentation(Component):
+    """uint8 batches (B, 3, S, S) on the device -> float batches in [-1, 1]; random
+    only when ``train``."""
+
+    def __call__(self, images: torch.Tensor, train: bool = True) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Sampler(Component):
+    """The order of a dataset's items: an iterable of batches of indices, starting from
+    batch ``start`` so that a resumed run goes on where it stopped. Built as
+    ``Sampler(dataset, batch_size, seed, start, rank, world_size, **options)``."""
+
+    #: Whether a batch is a unit that must not be cut (StarGAN v2's reference pairs):
+    #: then an unreadable file leaves its batch out rather than making it short.
+    whole_batches: bool = False
+
+    def __iter__(self) -> Iterator[list[int]]:
+        raise NotImplementedError
+
+
+class Metric(Component):
+    """A measurement of ``mdt eval`` (and of a recipe's ``[metrics]``): ``{name: value}``
+    from an :class:`mdt.evaluation.Evaluation`."""
+
+    def prepare(self, evaluation: Evaluation) -> None:
+        """Load what it needs (a weights file) before any metric runs, so that a bad file
+        is reported before minutes of work."""
+
+    def applies(self, translator: Translator) -> bool:
+        """Whether it measures this translator's translations (diversity needs styles)."""
+        return True
+
+    def __call__(self, evaluation: Evaluation) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Classifier(Component):
+    """The judge of translations (``[classifier]``): trained on the real training images,
+    it reads labels off images and gives features for FID where no Inception is given."""
+
+    #: What its features are, named beside every number measured in them.
+    feature_space: str = ""
+
+    #: Training steps (per dataset), said when it trains.
+    steps: int = 0
+
+    def images_problem(self, image_size: int) -> str | None:
+        """Why it cannot train on images of this size, or None (checked before a run trains)."""
+        return None
+
+    def fit(self, datasets: Sequence[Any], augmentation: Augmentation, device: torch.device) -> None:
+        raise NotImplementedError
+
+    def predict(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        """Labels (B, n) of ``dataset`` read off images in [-1, 1]."""
+        raise NotImplementedError
+
+    def features(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        """(B, F) features of images in [-1, 1]."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def to(self, device: torch.device) -> Classifier:
+        raise NotImplementedError
+
+
+#: The base a registered class of each kind subclasses.
+KIND_BASES: dict[str, type] = {
+    "dataset": Dataset, "label_encoder": LabelEncoder, "augmentation": Augmentation, "generator": Network,
+    "discriminator": Network, "loss": Loss, "method": Method, "metric": Metric, "classifier": Classifier, "sampler": Sampler,
+    "logger": Logger,
+}
+#: The base of a kind a plugin declares: its method's roles build networks of it.
+NETWORK_BASE = Network
+UNINSPECTED = ("importer", "landmarks")  # called, never inspected: any callable
+
+
+def base_of(kind: str) -> type | None:
+    """The base class a component of ``kind`` subclasses; None for a kind mdt only calls."""
+    if kind in UNINSPECTED:
+        return None
+    return KIND_BASES.get(kind, NETWORK_BASE)
