@@ -329,7 +329,7 @@ def _print_options(options) -> None:
         takes = {"labels": "NAME[=VALUE],...", "choice": " | ".join(option.choices), "image": "IMAGE or FOLDER"}.get(option.type, option.type)
         if option.type in ("int", "float") and (option.minimum is not None or option.maximum is not None):
             takes += f" in [{'' if option.minimum is None else option.minimum}, {'' if option.maximum is None else option.maximum}]"
-        where = " (a grid needs it)" if option.grid_required else "" if option.grid else " (not in a grid)"
+        where = " (a grid needs it)" if option.needed_by("grid") else "" if option.grid else " (not in a grid)"
         table.add_row(option.cli_flag, escape(takes), escape(option.help + where))
     console.print(table)
 
@@ -363,7 +363,7 @@ def _parse_request(options, args: list[str], grid: bool, crop: int, skip_bad_fil
                 else _read_pictures(option.cli_flag, files, crop, False)[0]
         else:
             request[option.name] = option.parse(value)
-    missing = [o for o in options if (o.grid_required if grid else o.required) and o.name not in request]
+    missing = [o for o in options if o.needed_by("grid" if grid else "translate") and o.name not in request]
     if missing:
         raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help})" + (": a grid needs it" if grid else ", or --grid for every target"))
     return request

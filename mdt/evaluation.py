@@ -2,7 +2,7 @@
 
 The engine (after training) and ``mdt eval`` build one :class:`Evaluation` and pass it
 to each metric. It hands out held-out batches, the translation targets (the sample
-grid's columns), reference images of a target, the *judge* — a classifier trained on
+grid's columns), the *judge* — a classifier trained on
 the real training images, once, when a metric first asks — and the files of pretrained
 networks the user gave (``weights``: FID's Inception, LPIPS), which mdt never downloads.
 Metrics may add pictures to ``figures``; the report shows them.
@@ -84,7 +84,6 @@ class Evaluation:
         self.console = console or Console(stderr=True)
         self.batch_size = batch_size
         self.figures: dict[str, Image.Image] = {}
-        self._references: dict[tuple, torch.Tensor] = {}
 
     @property
     def device(self) -> torch.device:
@@ -132,20 +131,6 @@ class Evaluation:
                 continue
             images = self.components.augmentation(raw.images.to(self.device), train=False)
             yield images, raw.labels.to(self.device)
-
-    def references(self, target: Target, count: int) -> torch.Tensor:
-        """Up to ``count`` held-out images that show ``target``: the references of
-        reference-guided translation (StarGAN v2's protocol)."""
-        key = (target.title, target.dataset, count)
-        if key not in self._references:
-            schema = self.schemas[target.dataset]
-            found = []
-            for images, labels in self.batches(target.dataset, len(self.components.test_sets[target.dataset])):
-                found.append(images[target.holds(schema, labels)])
-                if sum(len(f) for f in found) >= count:
-                    break
-            self._references[key] = torch.cat(found)[:count] if found else torch.empty(0, device=self.device)
-        return self._references[key]
 
 
 def check_metrics(components: Components, recipe: Recipe) -> None:

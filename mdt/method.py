@@ -10,7 +10,7 @@ Python API use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -64,9 +64,8 @@ class Role:
     network whose inputs differ or that lacks an output. ``optimizer`` names the entry of
     :meth:`Method.optimizers` that trains it; ``inference`` says a translator needs it.
     With ``many`` the method receives a function that builds a fresh network per call
-    (one per pair of domains, say) instead of one network. ``shared`` names constructor
-    arguments that must be equal in every role's network that lists them (StarGAN v2's
-    ``style_dim``): ``mdt recipe check`` compares the values, written or by default.
+    (one per pair of domains, say) instead of one network. Arguments that several roles'
+    networks must agree on are the method's to check (:meth:`Method.networks_problem`).
     """
 
     kind: str
@@ -76,7 +75,6 @@ class Role:
     inference: bool = False
     many: bool = False
     description: str = ""
-    shared: tuple[str, ...] = ()
 
 
 def optimizer_problem(method) -> str | None:
@@ -96,7 +94,7 @@ class Translator:
     ``options`` describe what a user may ask (see :mod:`mdt.options`): ``mdt translate``
     makes its flags from them, ``mdt serve`` its controls, and the Python API checks
     requests against them. ``varies`` names an int option whose successive values give
-    different outputs (StarGAN v2's ``seed``): then ``mdt translate --num K`` writes K
+    different outputs (a style drawn from noise): then ``mdt translate --num K`` writes K
     outputs per input and ``grid`` takes ``num`` columns.
     """
 
@@ -105,10 +103,6 @@ class Translator:
     missing_networks: frozenset[str] = frozenset()  # not in the checkpoint (an import without D)
     options: tuple[Option, ...] = ()
     varies: str | None = None
-
-    #: How metrics can choose an output's style: "labels" (StarGAN: the labels alone), or
-    #: StarGAN v2's "latent" (a style from noise) and "reference" (a reference image's).
-    modes: tuple[str, ...] = ("labels",)
 
     def translate(self, images: torch.Tensor, **request: Any) -> torch.Tensor:
         """One output per input for ``request`` (keywords: the ``options``)."""
@@ -120,11 +114,12 @@ class Translator:
         passes ``source`` and ``labels``: what it knows of its sample images."""
         raise NotImplementedError
 
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels",
-                  refs: torch.Tensor | None = None, seed: int = 0, base: torch.Tensor | None = None) -> torch.Tensor:
-        """For metrics: translate to exact labels (B, n) of ``dataset``, in one of
-        :attr:`modes`; ``refs`` are one reference per image, ``seed`` draws latent styles,
-        ``base`` are the inputs' own labels in ``dataset``'s space."""
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base: torch.Tensor | None = None,
+                  **request: Any) -> torch.Tensor:
+        """For metrics: translate to exact labels (B, n) of ``dataset``; ``base`` are the
+        inputs' own labels in ``dataset``'s space. ``request`` holds values of this
+        translator's own options that choose among its outputs: its ``varies`` option,
+        or an image option with one image per input (a reference's style)."""
         raise NotImplementedError
 
     def targets(self) -> list[tuple[str, int, dict[str, float]]] | None:
@@ -184,6 +179,14 @@ class Method(Component):
     @property
     def inference_networks(self) -> tuple[str, ...]:
         return tuple(name for name, role in self.roles.items() if role.inference)
+
+    @staticmethod
+    def networks_problem(arguments: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """Why its networks, built with these arguments, cannot work together, or None.
+        ``arguments`` holds each role's network arguments, the recipe's values with the
+        constructor's defaults filled in; ``mdt recipe check`` asks before anything is built
+        (StarGAN v2's generator, mapping network and style encoder take one ``style_dim``)."""
+        return None
 
     @cached_property
     def update(self) -> Updates:

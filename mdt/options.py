@@ -18,6 +18,7 @@ from mdt.errors import MdtError, did_you_mean
 from mdt.labels import parse_assignments
 
 OptionType = Literal["labels", "choice", "int", "float", "image"]
+CALLS = ("translate", "grid")  # what an option may be needed by
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,13 @@ class Option:
     ``type``: ``labels`` (``{name: value}``, on the command line ``Blond_Hair,Male=0``),
     ``choice`` (one of ``choices``), ``int`` or ``float`` (within ``minimum`` and
     ``maximum``; both given: a slider on the page), ``image`` (a picture; with ``many``,
-    several: a grid's columns). ``required``: ``translate`` needs it (a grid may not).
+    several: a grid's columns). ``needed``: the calls that cannot do without it,
+    ``"translate"`` and/or ``"grid"`` (a grid that translates from one known domain into
+    every other needs that domain); model cards name what a grid needs in their example.
     ``grid``: ``grid`` takes it. ``page``: the serve page shows it. ``flag``: the command
     line's name when it is not the keyword (StarGAN's ``known`` is ``--from``).
     ``replaces``: the option this one takes the place of when given (StarGAN v2's ``ref``
     replaces ``seed``); the command line refuses both, and ``--num`` varying that one.
-    ``grid_required``: a grid needs it too (CycleGAN's ``origin``: a grid translates from
-    one known domain into every other); model cards show it in their grid example.
     """
 
     name: str
@@ -43,13 +44,21 @@ class Option:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
-    required: bool = False
+    needed: tuple[str, ...] = ()
     grid: bool = True
     many: bool = False
     page: bool = True
     flag: str = ""
     replaces: str = ""
-    grid_required: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [call for call in self.needed if call not in CALLS]
+        if unknown or isinstance(self.needed, str):
+            raise ValueError(f"option '{self.name}': needed = {self.needed!r}; write a tuple of {' and/or '.join(map(repr, CALLS))}")
+
+    def needed_by(self, call: str) -> bool:
+        """Whether ``call`` ("translate" or "grid") cannot do without this option."""
+        return call in self.needed
 
     @property
     def example(self) -> str | None:
@@ -112,7 +121,6 @@ def check_request(options: Sequence[Option], request: Mapping[str, Any], for_gri
         option = known[name]
         checked[name] = value if value is None or option.type == "image" else option.check(value)
     for option in options:
-        needed = option.grid_required if for_grid else option.required
-        if needed and checked.get(option.name) is None:
+        if option.needed_by("grid" if for_grid else "translate") and checked.get(option.name) is None:
             raise MdtError(f"give {option.cli_flag}: {option.help}" + (" (a grid needs it)" if for_grid else ""))
     return checked

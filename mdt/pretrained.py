@@ -207,8 +207,8 @@ def _licence_text(licence: str) -> str:
 
 
 def _grid_flags(file: Path, say) -> str:
-    """The flags the model's translator needs for a grid (its options marked
-    ``grid_required``, each with an example value), for the card's example command."""
+    """The flags the model's translator needs for a grid (its options ``needed`` by
+    "grid", each with an example value), for the card's example command."""
     from mdt.inference import load_translator  # builds the networks: only here, for their options
 
     try:
@@ -216,7 +216,7 @@ def _grid_flags(file: Path, say) -> str:
     except MdtError as exc:
         say(f"note: the card's example names no model options: the model cannot be loaded here ({exc})")
         return ""
-    return "".join(f" {o.cli_flag} {o.example or o.name.upper()}" for o in options if o.grid_required)
+    return "".join(f" {o.cli_flag} {o.example or o.name.upper()}" for o in options if o.needed_by("grid"))
 
 
 def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool,

@@ -378,7 +378,7 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
         _check_run_values(recipe, table, component.factory)
         _check_argument_combination(recipe, table, component.factory)
-    _check_shared_arguments(recipe, method.name, registry)
+    _check_networks_together(recipe, method, registry)
     _check_label_layout(recipe, method, registry)
 
 
@@ -415,24 +415,18 @@ def _check_argument_combination(recipe: Recipe, table: Table, factory) -> None:
         raise MdtError(f"{_where(recipe, table.address)} type '{table.type}': {problem}")
 
 
-def _check_shared_arguments(recipe: Recipe, method: str, registry: Registry) -> None:
-    """Arguments the method's roles declare ``shared`` (StarGAN v2's ``style_dim``) have one
-    value in every network that shares them, written or by default."""
-    values: dict[str, dict[str, Any]] = {}
-    for name, role in recipe.roles.items():
+def _check_networks_together(recipe: Recipe, method, registry: Registry) -> None:
+    """What the method needs of its networks together (``Method.networks_problem``): each
+    role's network arguments, written or by default."""
+    arguments = {}
+    for name in recipe.roles:
         table = recipe.table(f"{NETWORKS}.{name}")
         params = parameters(registry.get(table.kind, table.type).factory)
-        for argument in role.shared:
-            if argument not in params:
-                raise MdtError(f"{_where(recipe, table.address)} type '{table.type}' takes no '{argument}', which method "
-                               f"'{method}' needs in its {name} (the same in every network that shares it)")
-            default = params[argument].default
-            values.setdefault(argument, {})[name] = table.values.get(argument, default)
-    for argument, by_role in values.items():
-        if len({json.dumps(v, sort_keys=True, default=str) for v in by_role.values()}) > 1:
-            shown = ", ".join(f"{role} {format_value(v)}" for role, v in by_role.items())
-            raise MdtError(f"{recipe.source}: method '{method}' needs one {argument} in its networks, but they have {shown}; "
-                           f"set [{NETWORKS}.<role>] {argument} the same in all {len(by_role)}")
+        arguments[name] = {**{k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty},
+                           **table.arguments()}
+    problem = method.factory.networks_problem(arguments)
+    if problem:
+        raise MdtError(f"{recipe.source}: method '{method.name}' {problem}")
 
 
 def _check_label_layout(recipe: Recipe, method, registry: Registry) -> None:

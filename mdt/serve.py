@@ -199,7 +199,7 @@ def build_app(translator, max_file_mb: int = 20):
                 if value is not None and (control.option.grid or not for_grid):
                     wanted[control.option.name] = value if control.option.type != "image" or for_grid else value[0]
             for option in (c.option for c in controls):
-                if (option.grid_required if for_grid else option.required) and option.name not in wanted:
+                if option.needed_by("grid" if for_grid else "translate") and option.name not in wanted:
                     raise MdtError(f"choose {option.help}")
             return wanted
 

@@ -26,12 +26,10 @@ class _Translator(Translator):
     to its item), 'recoloured' (the truth moved 0.1 towards the middle grey) or 'mixed'
     (the truth for hair, recoloured for a smile)."""
 
-    modes = ("labels",)
-
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         if self.kind == "identity":
             return images.clone()
         out = []

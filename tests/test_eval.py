@@ -34,9 +34,7 @@ TINY = ("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.step
 class _Translator(Translator):
     """Writes the target domain into pixel (0, 0, 0): +1 for 'b', -1 for 'a'; input 0 is left as it was."""
 
-    modes = ("labels",)
-
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         out = images.clone()
         out[1:, 0, 0, 0] = labels[1:, 1] * 2 - 1
         return out
@@ -432,7 +430,8 @@ def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path, monkeypatch):
             outputs = []
             for seed in seeds:
                 refs = pool[(torch.arange(4) + seed) % len(pool)] if mode == "reference" else None
-                outputs.append(translator.to_labels(images, wanted, 0, mode=mode, refs=refs, seed=seed, base=labels))
+                request = {"ref": refs} if mode == "reference" else {"seed": seed}
+                outputs.append(translator.to_labels(images, wanted, 0, base=labels, **request))
             values = (outputs[0] - outputs[1]).abs().flatten(1).mean(1)[changed]
             assert metrics[f"diversity/{mode}/pixel_l1/{domain}"] == pytest.approx(values.mean().item(), rel=1e-5), (mode, domain)
             distances.append(values)

@@ -39,9 +39,7 @@ class _Translator(Translator):
     """Shifts each channel by an amount that depends on the target domain: values between
     the uint8 steps, so the protocol's PNG quantisation matters."""
 
-    modes = ("labels",)
-
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         shift = labels @ torch.tensor([[0.013, -0.21, 0.3], [0.25, 0.017, -0.1], [-0.3, 0.2, 0.011]])
         return (images * 0.9 + shift[:, :, None, None]).clamp(-1, 1)
 

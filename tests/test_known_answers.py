@@ -52,9 +52,7 @@ class WritesLabels(Translator):
     the hard mark included, kept). ``reconstruct`` does not go back: it returns the
     translation, so the cycle error is the distance the trip moved the image."""
 
-    modes = ("labels",)
-
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         out = images.clone()
         out[:, 0, 0, : labels.shape[1]] = labels * 2 - 1
         return out
@@ -138,9 +136,7 @@ class Shifts(Translator):
     """Each target moves the image by its own amount, after a curve that depends on the pixel
     alone (so the result does not depend on how images are batched)."""
 
-    modes = ("labels",)
-
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         return images * 0.85 + 0.1 * images.pow(2) + (labels @ SHIFT)[:, :, None, None]
 
 
@@ -257,9 +253,9 @@ class StyleOfSeed(Translator):
     """Latent mode: a flat image whose value says which of the K draws made it (the metric
     draws sample k with seed k * 100003 + batch) times the target's number (1 or 2)."""
 
-    modes = ("latent",)
+    varies = "seed"  # its outputs vary with the seed: the diversity metric measures them
 
-    def to_labels(self, images, labels, dataset, mode="latent", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None, seed=0):
         draw = seed // 100_003
         scale = labels.argmax(dim=1).float() + 1
         return torch.zeros_like(images) + (0.1 * draw * scale)[:, None, None, None]

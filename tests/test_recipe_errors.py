@@ -226,37 +226,43 @@ def test_a_label_layout_mdt_does_not_know_is_named_as_written():
                                  "per image (a one-hot condition)")
 
 
-def test_a_network_without_an_argument_its_role_shares_is_refused():
-    """A role that declares ``shared=("style_dim",)`` cannot take a network that has no
-    such argument: the method reads it, and the check says so before anything is built."""
+def test_a_method_checks_what_its_networks_must_agree_on_with_their_defaults():
+    """``Method.networks_problem`` sees every role's network arguments, written or by
+    default, and the check names the recipe and the method with its answer."""
     from mdt.errors import MdtError
+    from mdt.interfaces import Method, Network
     from mdt.method import Role
-    from mdt.recipe import Recipe, _check_shared_arguments
+    from mdt.recipe import Recipe, _check_networks_together
     from mdt.registry import Registry
 
-    from mdt.interfaces import Network
-
     class styled(Network):  # noqa: N801
-        """A generator with a style size."""
-
         def __init__(self, style_dim: int = 16) -> None:
             super().__init__()
 
     class plain(Network):  # noqa: N801
-        """A discriminator without one."""
-
         def __init__(self, width: int = 8) -> None:
             super().__init__()
+
+    seen = []
+
+    class StyledGAN(Method):
+        roles = {"generator": Role("generator"), "discriminator": Role("discriminator")}
+
+        @staticmethod
+        def networks_problem(arguments):
+            seen.append({role: dict(values) for role, values in arguments.items()})
+            return "needs a style_dim in its discriminator" if "style_dim" not in arguments["discriminator"] else None
 
     registry = Registry()
     registry.add("generator", "styled", styled, plugin="theirs")
     registry.add("discriminator", "plain", plain, plugin="theirs")
-    recipe = Recipe("r.toml", {"networks": {"generator": {"type": "styled"}, "discriminator": {"type": "plain"}}})
-    recipe.roles = {"generator": Role("generator", shared=("style_dim",)), "discriminator": Role("discriminator", shared=("style_dim",))}
+    method = registry.add("method", "styled_gan", StyledGAN, plugin="theirs")
+    recipe = Recipe("r.toml", {"networks": {"generator": {"type": "styled"}, "discriminator": {"type": "plain", "width": 4}}})
+    recipe.roles = StyledGAN.roles
     with pytest.raises(MdtError) as caught:
-        _check_shared_arguments(recipe, "styled_gan", registry)
-    assert str(caught.value) == ("r.toml: [networks.discriminator] type 'plain' takes no 'style_dim', which method 'styled_gan' "
-                                 "needs in its discriminator (the same in every network that shares it)")
+        _check_networks_together(recipe, method, registry)
+    assert str(caught.value) == "r.toml: method 'styled_gan' needs a style_dim in its discriminator"
+    assert seen == [{"generator": {"style_dim": 16}, "discriminator": {"width": 4}}]
 
 
 @pytest.mark.parametrize("recipe,overrides,expected", [

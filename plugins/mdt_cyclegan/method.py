@@ -309,9 +309,9 @@ class CycleGANTranslator(Translator):
         self.pairs, self.domains, self.assignments = list(pairs), list(domains), list(assignments)
         self.schemas, self.image_size = [schema], image_size
         self.options = (
-            Option("to", "choice", "the target domain", choices=tuple(self.domains), required=True, grid=False),
+            Option("to", "choice", "the target domain", choices=tuple(self.domains), needed=("translate",), grid=False),
             Option("origin", "choice", "the input's domain (with two domains, the one that is not the target)", choices=tuple(self.domains),
-                   flag="from", grid_required=True),
+                   flag="from", needed=("grid",)),
         )
 
     def _generator(self, source: int, target: int) -> torch.nn.Module:
@@ -367,10 +367,8 @@ class CycleGANTranslator(Translator):
     def accepts(self, labels: torch.Tensor, dataset: int) -> torch.Tensor:
         return (self.domain_of(labels.cpu()) >= 0).to(labels.device)
 
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         """Each input (of the domain its ``base`` labels show) into the domain ``labels`` ask for."""
-        if mode != "labels":
-            raise MdtError(f"CycleGAN translates by domain alone, not in '{mode}' mode")
         if base is None:
             raise MdtError("CycleGAN needs the inputs' own labels to know which generator to use")
         sources = self.domain_of(base.cpu())

@@ -72,7 +72,7 @@ class GANimationTranslator(StarGANTranslator):
         super().__init__(*args, **kwargs)
         first, second = self._example_names()
         self.options = (
-            Option("to", "labels", f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's", required=True,
+            Option("to", "labels", f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's", needed=("translate",),
                    grid=False),
             Option("known", "labels", f"the input's strengths, e.g. {first}=0.1; by default the discriminator reads them", flag="from",
                    page=False),

@@ -22,7 +22,7 @@ from mdt.grids import grid_image
 from mdt.interfaces import Metric
 from mdt.ranges import AtLeast, Count, Positive
 from mdt_metrics.features import feature_space, image_features
-from mdt_metrics.pairs import translations
+from mdt_metrics.pairs import translations, ways
 
 GRID_ROWS = 8
 
@@ -64,9 +64,9 @@ class Diversity(Metric):
     def prepare(self, evaluation: Evaluation) -> None:
         perceptual_distance(evaluation)  # load LPIPS's weights now: a wrong file fails before any work
 
-    @staticmethod
-    def applies(translator) -> bool:
-        return "latent" in translator.modes
+    def applies(self, translator) -> bool:
+        """Styles to tell apart: the translator's outputs vary (:func:`mdt_metrics.pairs.ways`)."""
+        return "latent" in ways(translator)
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float | str]:
@@ -75,7 +75,7 @@ class Diversity(Metric):
         lpips = perceptual_distance(evaluation)
         perceptual = "lpips" if lpips is not None else "feature_distance"
         results: dict[str, float | str] = {"distance": "lpips (alexnet)" if lpips is not None else f"L2 in {feature_space(evaluation)}"}
-        for mode in evaluation.translator.modes:
+        for mode in ways(evaluation.translator):
             sums: dict[str, list[float]] = {}
             rows: list[list[torch.Tensor]] = []
             targets: list[str] = []

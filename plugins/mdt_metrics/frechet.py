@@ -29,7 +29,7 @@ from mdt.interfaces import Metric
 from mdt.ranges import AtLeast, Positive
 from mdt_metrics.distances import fid, kid
 from mdt_metrics.features import feature_space, feature_weights, image_features, inception, real_features
-from mdt_metrics.pairs import translations
+from mdt_metrics.pairs import translations, ways
 
 SEED_STRIDE = 1009  # seeds this far apart draw no latent code twice (pairs.translations adds the batch index)
 PROTOCOLS = ("pytorch-fid", "stargan-v2")
@@ -64,7 +64,7 @@ class FrechetDistance(Metric):
     def __call__(self, evaluation: Evaluation) -> dict[str, float | str]:
         results: dict[str, float | str] = {"protocol": self.protocol, "feature_space": feature_space(evaluation),
                                            "feature_weights_sha256": feature_weights(evaluation)}
-        modes = evaluation.translator.modes
+        modes = list(ways(evaluation.translator))
         for mode in modes:
             prefix = f"{mode}/" if len(modes) > 1 else ""
             runs = [self._measure(evaluation, mode, seed) for seed in range(self.seeds)]

@@ -3,6 +3,11 @@
 Each source image goes to every sample-grid target (a domain, or an attribute set or
 flipped). Where the target lies in another dataset (StarGAN's mask vector), the labels
 it keeps are the ones the judge classifier reads off the image.
+
+A translator whose outputs vary beyond the labels is measured in each *way* its options
+offer (:func:`ways`): ``latent``, a style drawn from noise by its ``varies`` option
+(StarGAN v2's ``seed``), and ``reference``, the style of a reference image given to its
+image option (StarGAN v2's ``ref``); one with neither has the one way ``labels``.
 """
 
 from __future__ import annotations
@@ -60,13 +65,41 @@ def source_names(schema, labels: torch.Tensor, target: Target | None = None) -> 
     return [group[int(row.argmax())] if row.max() > 0.5 else fallback for row in columns.cpu()]
 
 
+def ways(translator) -> dict[str, str | None]:
+    """The ways metrics choose a translator's outputs, and the option each is asked by."""
+    found: dict[str, str | None] = {}
+    if translator.varies:
+        found["latent"] = translator.varies
+    image = next((option.name for option in translator.options if option.type == "image"), None)
+    if image:
+        found["reference"] = image
+    return found or {"labels": None}
+
+
+def references(evaluation: Evaluation, target: Target, count: int) -> torch.Tensor:
+    """Up to ``count`` held-out images that show ``target``: the references of
+    reference-guided translation (StarGAN v2's protocol), read once per evaluation."""
+    key = ("references", target.title, target.dataset, count)
+    if key not in evaluation.cache:
+        schema = evaluation.schemas[target.dataset]
+        found = []
+        for images, labels in evaluation.batches(target.dataset, len(evaluation.components.test_sets[target.dataset])):
+            found.append(images[target.holds(schema, labels)])
+            if sum(len(f) for f in found) >= count:
+                break
+        evaluation.cache[key] = torch.cat(found)[:count] if found else torch.empty(0, device=evaluation.device)
+    return evaluation.cache[key]
+
+
 @torch.no_grad()
-def translations(evaluation: Evaluation, max_images: int, mode: str | None = None, seed: int = 0) -> Iterator[Translated]:
-    """Every held-out batch (up to ``max_images`` per dataset) to every target, in ``mode``
-    (default: the translator's first). Reference mode takes references of the target
-    from the held-out images, one per input, in turn from the ``seed``-th on."""
+def translations(evaluation: Evaluation, max_images: int, way: str | None = None, seed: int = 0) -> Iterator[Translated]:
+    """Every held-out batch (up to ``max_images`` per dataset) to every target, in ``way``
+    (default: the translator's first). The latent way draws each batch's styles with
+    ``seed`` plus the batch's index; the reference way takes references of the target from
+    the held-out images, one per input, in turn from the ``seed``-th on."""
     translator = evaluation.translator
-    mode = mode or translator.modes[0]
+    offered = ways(translator)
+    way = way or next(iter(offered))
     for source, schema in enumerate(evaluation.schemas):
         for batch_index, (images, labels) in enumerate(evaluation.batches(source, max_images)):
             accepted = translator.accepts(labels, source)
@@ -80,12 +113,14 @@ def translations(evaluation: Evaluation, max_images: int, mode: str | None = Non
                 base = labels if target.dataset == source else evaluation.classifier.predict(images, target.dataset)
                 wanted = target.labels(target_schema, base)
                 changed = (wanted != base).any(dim=1)
-                refs = None
-                if mode == "reference":
-                    pool = evaluation.references(target, 64)
+                request = {}
+                if way == "latent":
+                    request[offered[way]] = seed + batch_index
+                elif way == "reference":
+                    pool = references(evaluation, target, 64)
                     if pool.shape[0] == 0:
                         continue  # no held-out image shows this target
-                    refs = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
-                fake = translator.to_labels(images, wanted, target.dataset, mode=mode, refs=refs, seed=seed + batch_index, base=base)
+                    request[offered[way]] = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
+                fake = translator.to_labels(images, wanted, target.dataset, base=base, **request)
                 pairs = [f"{n}->{target.title}" for n in names]
                 yield Translated(source, images, labels, target, base, wanted, changed, fake, pairs)

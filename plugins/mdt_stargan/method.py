@@ -291,7 +291,7 @@ class StarGANTranslator(Translator):
         self.schemas = encoder.schemas
         first, second = self._example_names()
         self.options = (  # the examples name this model's own labels (`mdt translate --checkpoint RUN --help`)
-            Option("to", "labels", f"the target labels, e.g. {first},{second}=0; the others keep the input's", required=True,
+            Option("to", "labels", f"the target labels, e.g. {first},{second}=0; the others keep the input's", needed=("translate",),
                    grid=False),
             Option("known", "labels", f"labels of the input, e.g. {first},{second}; by default the discriminator reads them",
                    flag="from", page=False),
@@ -319,11 +319,8 @@ class StarGANTranslator(Translator):
         return self.encoder.predict(logits, dataset)
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "labels", refs=None, seed: int = 0,
-                  base=None) -> torch.Tensor:
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base=None) -> torch.Tensor:
         """Translate to exact target labels of ``dataset`` (B, n); the labels are the whole request."""
-        if mode != "labels":
-            raise MdtError(f"StarGAN translates by labels alone, not in '{mode}' mode")
         in_eval_mode(self.generator)
         return self.generate(images, labels, dataset)
 

@@ -132,18 +132,31 @@ class StarGANv2(Method):
 
     roles = {
         "generator": Role("generator", inputs=("images", "style", "landmark_masks"), outputs=("image",), optimizer="generator",
-                          description="G(x, s): an input and a style code -> the translation", shared=("style_dim",)),
+                          description="G(x, s): an input and a style code -> the translation"),
         "discriminator": Role("discriminator", inputs=("images",), outputs=("domain_scores",), optimizer="discriminator",
                               description="D(x) -> one real/fake logit per domain"),
         "mapping_network": Role("mapping_network", inputs=("latent", "domains"), outputs=("style",), optimizer="mapping_network",
-                                description="F(z, y): noise -> a style of domain y", shared=("style_dim",)),
+                                description="F(z, y): noise -> a style of domain y"),
         "style_encoder": Role("style_encoder", inputs=("images", "domains"), outputs=("style",), optimizer="style_encoder",
-                              description="E(x, y): a reference image -> its style in domain y", shared=("style_dim",)),
+                              description="E(x, y): a reference image -> its style in domain y"),
     }
     label_layout = "one_class"
     samplers = {"source": "balanced", "reference": "balanced_pairs"}
     phases = {"discriminator": StepState, "generator": StepState}
     inference_networks = ("generator_ema", "mapping_network_ema", "style_encoder_ema")
+
+    @staticmethod
+    def networks_problem(arguments):
+        """The generator, mapping network and style encoder take one style_dim (written or by default)."""
+        styled = ("generator", "mapping_network", "style_encoder")
+        for role in styled:
+            if "style_dim" not in arguments[role]:
+                return f"needs a style_dim in its {role}, but [networks.{role}] takes none"
+        sizes = {role: arguments[role]["style_dim"] for role in styled}
+        if len(set(sizes.values())) > 1:
+            shown = ", ".join(f"{role} {size}" for role, size in sizes.items())
+            return f"needs one style_dim in its networks, but they have {shown}; set [networks.<role>] style_dim the same in all 3"
+        return None
 
     def __init__(
         self,
@@ -268,7 +281,6 @@ class StarGANv2Translator(Translator):
     """Translate to a domain with a style drawn from noise (``seed``) or taken from a
     reference image (``ref``). The moving-average networks do the work."""
 
-    modes = ("latent", "reference")
     varies = "seed"
 
     def __init__(self, generator, mapping_network, style_encoder, schemas: Sequence[LabelSchema], image_size: int, masks=None) -> None:
@@ -279,7 +291,7 @@ class StarGANv2Translator(Translator):
         self.image_size = image_size
         self.options = (
             Option("domain", "choice", "the target domain (with a reference: the reference's domain)", choices=self.domain_names,
-                   required=True),
+                   needed=("translate",)),
             Option("seed", "int", "the style drawn from noise: one seed, one style", default=0, minimum=0),
             Option("ref", "image", "a reference image whose style to use instead (a grid: one column per reference)", many=True,
                    replaces="seed"),
@@ -327,21 +339,19 @@ class StarGANv2Translator(Translator):
         return self.styled(images, self.reference_styles(ref, index))
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, mode: str = "latent",
-                  refs: torch.Tensor | None = None, seed: int = 0, base: torch.Tensor | None = None) -> torch.Tensor:
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base: torch.Tensor | None = None,
+                  seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
         """To one-hot target ``labels`` (for metrics): each image with its own style, from
-        noise drawn with ``seed`` ("latent") or from its reference in ``refs`` ("reference")."""
+        noise drawn with ``seed``, or from its own reference in ``ref`` (one per input)."""
         targets = domains(labels)
-        if mode == "latent":
+        if ref is None:
             z = torch.randn(images.shape[0], self.mapping_network.latent_dim, generator=torch.Generator().manual_seed(seed))
             in_eval_mode(self.mapping_network)
             styles = self.mapping_network(z.to(images.device), targets)
-        elif mode == "reference":
-            if refs is None or refs.shape[0] != images.shape[0]:
-                raise MdtError("reference-guided translation for metrics needs one reference image per input")
-            styles = self.reference_styles(refs, targets.tolist())
+        elif ref.shape[0] != images.shape[0]:
+            raise MdtError("reference-guided translation for metrics needs one reference image per input")
         else:
-            raise MdtError(f"StarGAN v2 translates in 'latent' or 'reference' mode, not '{mode}'")
+            styles = self.reference_styles(ref, targets.tolist())
         return self.styled(images, styles)
 
     @torch.no_grad()

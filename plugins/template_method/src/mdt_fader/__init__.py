@@ -204,8 +204,8 @@ class FaderTranslator(Translator):
     label must be known: the ones to change (``to``) and the input's own (``known``)."""
 
     options = (
-        Option("to", "labels", "the labels to set, e.g. Blond_Hair,Smiling=0", required=True, grid=False),
-        Option("known", "labels", "the input's labels, e.g. Black_Hair,Glasses=0,Smiling", flag="from", required=True),
+        Option("to", "labels", "the labels to set, e.g. Blond_Hair,Smiling=0", needed=("translate",), grid=False),
+        Option("known", "labels", "the input's labels, e.g. Black_Hair,Glasses=0,Smiling", flag="from", needed=("translate",)),
     )
 
     def __init__(self, method: Fader) -> None:
@@ -223,7 +223,7 @@ class FaderTranslator(Translator):
     def translate(self, images, to=None, known=None):
         return self._decode(images, set_labels(self.schemas[0], self._labels(images, known or {}), to))
 
-    def to_labels(self, images, labels, dataset, mode="labels", refs=None, seed=0, base=None):
+    def to_labels(self, images, labels, dataset, base=None):
         return self._decode(images, labels)
 
     def grid(self, images, source=None, labels=None, known=None):
