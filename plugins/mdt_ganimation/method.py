@@ -42,7 +42,7 @@ class AttentionState(StepState):
     @cached_property
     def fake_mask(self) -> Annotated[torch.Tensor, NeedsOutput("generator", "mask")]:
         """A of the translations (B, 1, S, S): 1 keeps the input's pixel."""
-        return self._constant_for_discriminator(output(self._translation, self.generator, "mask").float())
+        return self.for_phase(output(self.translation, self.generator, "mask").float())
 
     @cached_property
     def reconstruction(self) -> torch.Tensor:
@@ -70,7 +70,7 @@ class GANimationTranslator(StarGANTranslator):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        first, second = self._example_names()
+        first, second = self.example_names()
         self.options = (
             Option("to", "labels", f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's", needed=("translate",),
                    grid=False),
@@ -84,15 +84,15 @@ class GANimationTranslator(StarGANTranslator):
                   strength: float = 1.0) -> torch.Tensor:
         if strength == 1.0:
             return super().translate(images, to, known)
-        dataset, labels_to = self._target_dataset(list(to or {}))
-        base = self._base(images, dataset, known)
+        dataset, labels_to = self.target_dataset(list(to or {}))
+        base = self.input_labels(images, dataset, known)
         target = set_labels(self.encoder.schemas[dataset], base, {labels_to[n]: v for n, v in (to or {}).items()})
         return self.generate(images, base + strength * (target - base), dataset)
 
     @torch.no_grad()
     def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
         """Each input, then each label set to 0, 0.5 and 1 (the others kept)."""
-        base = labels if labels is not None else self._base(images, 0, known)
+        base = labels if labels is not None else self.input_labels(images, 0, known)
         schema = self.encoder.schemas[0]
         wanted = [(name, value) for name in schema.names for value in GRID_VALUES]
         columns = [self.generate(images, set_labels(schema, base, {name: value}), 0) for name, value in wanted]

@@ -2,18 +2,32 @@
 
 Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
-``d_steps_per_g``-th iteration the generator too. Target labels are the batch's own
-labels shuffled, as in the official code. An iteration with both updates runs G on
-the batch for the fakes once: the discriminator's update keeps G's graph and hands them
-on (the official code computes them again with the same G; ``mdt.reuse`` replays what
-that second forward does to G's running statistics). Learning rates decay linearly to
-zero over the last ``decay_iterations`` iterations (at most the whole run).
+``d_steps_per_g``-th iteration the generator too, minimising (x an image with labels c',
+c its target: the batch's own labels shuffled, as in the official code; each λ is the
+weight of the recipe's loss table of that name):
+
+    D:  −D_src(x) + D_src(G(x, c)) + λ_gp·(‖∇D_src(x̂)‖₂ − 1)² + λ_cls·L_cls(D_cls(x), c')       λ_gp = 10, λ_cls = 1
+    G:  −D_src(G(x, c)) + λ_cls·L_cls(D_cls(G(x, c)), c) + λ_rec·‖x − G(G(x, c), c')‖₁           λ_rec = 10
+
+averaged over the batch, x̂ a random mix of x and G(x, c) (``adversarial``,
+``gradient_penalty``, ``classification``, ``reconstruction``; the plus recipes add
+``identity``, λ_id·‖x − G(x, c')‖₁). An iteration with both updates runs G on the batch
+for the fakes once: the discriminator's update keeps G's graph and hands them on (the
+official code computes them again with the same G; ``mdt.reuse`` replays what that
+second forward does to G's running statistics). Learning rates decay linearly to zero
+over the last ``decay_iterations`` iterations (at most the whole run).
+
+A method built on StarGAN (GANimation) subclasses :class:`StarGAN`, :class:`StepState`
+and :class:`StarGANTranslator`; their public members are its extension points:
+``StepState.translation`` (G's whole output) and ``for_phase``, and the translator's
+``example_names``, ``target_dataset``, ``input_labels``, ``generate`` and ``read_labels``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 import torch
 
@@ -103,8 +117,9 @@ class StepState:
         return self._real_out[1]
 
     @cached_property
-    def _translation(self):
-        """G's whole output for (real, target), with G's graph where the generator's update
+    def translation(self) -> Any:
+        """G's whole output for (real, target): the image, or a tuple of the generator's
+        declared outputs (image, mask, ...). With G's graph where the generator's update
         will use it: computed once in an iteration with both updates when G's forward can be
         reused (``mdt.reuse``), else in each phase as the official code does."""
         handoff = self._handoff
@@ -121,14 +136,14 @@ class StepState:
             handoff["translation"] = (translation, record)
         return translation
 
-    def _constant_for_discriminator(self, value: torch.Tensor) -> torch.Tensor:
+    def for_phase(self, value: torch.Tensor) -> torch.Tensor:
         """What G made, cut from G's graph in the discriminator phase (which must not train G)."""
         return value if self.phase == "generator" else value.detach()
 
     @cached_property
     def fake(self) -> torch.Tensor:
         """G(real, target): the translations (a constant in the discriminator phase)."""
-        return self._constant_for_discriminator(main_output(self._translation).float())
+        return self.for_phase(main_output(self.translation).float())
 
     @cached_property
     def _fake_out(self):
@@ -289,7 +304,7 @@ class StarGANTranslator(Translator):
         self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
         self.image_size = image_size
         self.schemas = encoder.schemas
-        first, second = self._example_names()
+        first, second = self.example_names()
         self.options = (  # the examples name this model's own labels (`mdt translate --checkpoint RUN --help`)
             Option("to", "labels", f"the target labels, e.g. {first},{second}=0; the others keep the input's", needed=("translate",),
                    grid=False),
@@ -297,7 +312,7 @@ class StarGANTranslator(Translator):
                    flag="from", page=False),
         )
 
-    def _example_names(self) -> tuple[str, str]:
+    def example_names(self) -> tuple[str, str]:
         """Two of the model's label names for the options' examples (one twice if it has one)."""
         names = self.schemas[0].names
         return names[0], names[1] if len(names) > 1 else names[0]
@@ -324,7 +339,9 @@ class StarGANTranslator(Translator):
         in_eval_mode(self.generator)
         return self.generate(images, labels, dataset)
 
-    def _target_dataset(self, names: Sequence[str]) -> tuple[int, dict[str, str]]:
+    def target_dataset(self, names: Sequence[str]) -> tuple[int, dict[str, str]]:
+        """The one dataset whose labels ``names`` are (``celeba.Male`` or a name of one dataset),
+        and each name's label there."""
         found = {name: self.encoder.find(name) for name in names}
         datasets = {d for d, _ in found.values()}
         if len(datasets) > 1:
@@ -332,7 +349,7 @@ class StarGANTranslator(Translator):
         return datasets.pop(), {name: label for name, (_, label) in found.items()}
 
     @torch.no_grad()
-    def _base(self, images: torch.Tensor, dataset: int, known: Mapping[str, float] | None) -> torch.Tensor:
+    def input_labels(self, images: torch.Tensor, dataset: int, known: Mapping[str, float] | None) -> torch.Tensor:
         """Labels of the inputs in ``dataset``'s space: ``known`` where given, else read by D."""
         schema = self.encoder.schemas[dataset]
         names = {}
@@ -351,9 +368,9 @@ class StarGANTranslator(Translator):
         """``to``: label name -> 0/1 for the target; ``known``: known labels of the inputs."""
         if not to:
             raise MdtError("name at least one target label, for example --to Blond_Hair")
-        dataset, labels_to = self._target_dataset(list(to))
+        dataset, labels_to = self.target_dataset(list(to))
         schema = self.encoder.schemas[dataset]
-        base = self._base(images, dataset, known)
+        base = self.input_labels(images, dataset, known)
         target = set_labels(schema, base, {labels_to[n]: v for n, v in to.items()})
         in_eval_mode(self.generator)
         return self.generate(images, target, dataset)
@@ -371,7 +388,7 @@ class StarGANTranslator(Translator):
                 base = labels
             else:
                 known_here = {n: v for n, v in (known or {}).items() if self.encoder.find(n)[0] == dataset}
-                base = self._base(images, dataset, known_here)
+                base = self.input_labels(images, dataset, known_here)
             target = column_labels(self.encoder.schemas[dataset], base, assignments)
             columns.append(self.generate(images, target, dataset))
             titles.append(title)

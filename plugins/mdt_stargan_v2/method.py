@@ -10,7 +10,17 @@ paper's order:
 4. G with reference styles, updating the generator only;
 
 then moves the exponential moving averages of G, F and E, which make the sample
-grids, the metrics and every translation.
+grids, the metrics and every translation. With x of domain y, a target domain ỹ, a style
+s = F(z, ỹ) or E(x_ref, ỹ) and a second s₂ (from z₂ or x_ref2), each update minimises
+(λ: the weight of the recipe's loss table of that name; D(·)_y the logit of domain y):
+
+    D:  −log σ(D(x)_y) − log(1 − σ(D(G(x, s))_ỹ)) + λ_r1·½‖∇ₓD(x)_y‖²
+    G:  −log σ(D(G(x, s))_ỹ) + λ_sty·‖s − E(G(x, s), ỹ)‖₁ − λ_ds(step)·‖G(x, s) − G(x, s₂)‖₁
+        + λ_cyc·‖x − G(G(x, s), E(x, y))‖₁
+
+averaged over the batch (``adversarial``, ``r1``, ``style``, ``diversity``, ``cycle``);
+λ_ds falls linearly to 0 over the diversity loss's ``decay_iterations``, and G(x, s₂) is
+a constant in it, as in the paper's code.
 """
 
 from __future__ import annotations
