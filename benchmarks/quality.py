@@ -33,7 +33,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mdt.recipe import dump_toml
+from mdt.toml_text import dump_toml
 
 REPO = Path(__file__).resolve().parent.parent
 Recipe = dict

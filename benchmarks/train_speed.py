@@ -49,7 +49,7 @@ from mdt.build import build  # noqa: E402
 from mdt.cache import ImageCache  # noqa: E402
 from mdt.data import BatchStream  # noqa: E402
 from mdt_datasets.samplers import EpochOrder  # noqa: E402
-from mdt.engine import to_batch  # noqa: E402
+from mdt.streams import to_batch  # noqa: E402
 from mdt.logbook import read_log  # noqa: E402
 from mdt.plugins import load_plugins  # noqa: E402
 from mdt.recipe import load_recipe  # noqa: E402

@@ -38,7 +38,8 @@ def quickstart_model(folder: Path, overrides: list[str]) -> Path:
     """A run of the quickstart recipe, one step long, without its judge."""
     from mdt.engine import train
     from mdt.plugins import load_plugins
-    from mdt.recipe import dump_toml, load_recipe
+    from mdt.recipe import load_recipe
+    from mdt.toml_text import dump_toml
 
     data = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
     data.pop("metrics", None), data.pop("classifier", None)

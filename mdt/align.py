@@ -116,3 +116,55 @@ def check_framing(framing: Framing, where: str) -> Framing:
         if not (0 <= x <= 1 and 0 <= y <= 1):
             raise MdtError(f"{where}: the framing's {name} ({x:.3f}, {y:.3f}) lies outside the image; expected fractions in [0, 1]")
     return framing
+
+
+def framer(recipe_data: Mapping[str, Any], registry, size: int, landmarks, warn) -> Callable:
+    """``mdt translate --align``: (file, picture) -> the picture framed like the model's
+    training images; ``warn`` (a console) hears of a photo in which no face was found."""
+    framing = dataset_framing(recipe_data, registry)
+    if framing is None and landmarks is not None:
+        raise MdtError("no dataset of this model says where its faces sit (a framing); --align without --landmarks takes the centre square")
+    find = detector(registry, str(landmarks) if landmarks else None, None)
+
+    def framed(file, picture):
+        aligned, way = align(picture, framing, size, find)
+        if find is not None and way != "landmarks":
+            warn.print(f"{file}: no face found; centre crop", markup=False)
+        return aligned
+
+    return framed
+
+
+def align_files(input_path, output, recipe_data: Mapping[str, Any], registry, size: int, landmarks, name: str | None,
+                overwrite: bool, skip_bad_files: bool, warn) -> tuple[dict[str, int], int]:
+    """``mdt align``: each image of ``input_path`` (a file or a folder) framed like the
+    recipe's training images into ``output``; returns how many were framed each way, and
+    how many were skipped as unreadable."""
+    from mdt.grids import save_png
+    from mdt.translate_files import bad_input, fresh_outputs, image_files, read_picture
+
+    framing = dataset_framing(recipe_data, registry)
+    if framing is None and landmarks is not None:
+        raise MdtError("no dataset of this model says where its faces sit (a framing); align without --landmarks for the centre square")
+    find = detector(registry, str(landmarks) if landmarks else None, name)
+    files = image_files(input_path)
+    targets = [output] if input_path.is_file() else [output / f"{f.stem}.png" for f in files]
+    if input_path.is_file() and output.suffix.lower() != ".png":
+        raise MdtError(f"OUTPUT '{output}' must be a .png file for a single input image")
+    fresh_outputs(targets, overwrite, files)
+    how: dict[str, int] = {}
+    for file, target in zip(files, targets):
+        try:
+            picture = read_picture(file, 0)
+        except MdtError as exc:
+            bad_input(exc, sum(how.values()), skip_bad_files, warn)
+            continue
+        picture, way = align(picture, framing, size, find)
+        save_png(picture, target)
+        how[way] = how.get(way, 0) + 1
+        if find is not None and way != "landmarks":
+            warn.print(f"{file}: no face found; centre crop", markup=False)
+    skipped = len(files) - sum(how.values())
+    if not how:
+        raise MdtError(f"nothing aligned: all {skipped} inputs in '{input_path}' were unreadable")
+    return how, skipped

@@ -16,7 +16,8 @@ from mdt.precision import choose_precision
 from mdt.loggers import Loggers
 from mdt.method import Method
 from mdt.plugins import third_party_components
-from mdt.recipe import NETWORKS, Recipe, Table, parameters, unprovided
+from mdt.recipe_layout import NETWORKS, Recipe, Table, unprovided
+from mdt.signatures import parameters
 from mdt.registry import Registry
 from mdt.settings import DEVICE_NAMES, RunSettings, device_problem
 

@@ -434,12 +434,8 @@ def resolve_any(path: str | Path) -> Path:
 
 def resolve(path: str | Path) -> Path:
     """A checkpoint file, a model folder's ``model.safetensors``, or the newest
-    checkpoint of a run folder or its ``checkpoints/``; ``hf://OWNER/NAME`` is a model
-    folder on the Hugging Face Hub (:func:`mdt.pretrained.from_hub`)."""
-    from mdt.pretrained import from_hub, hub_location  # here, not at the top: it reads checkpoints itself
-
-    if location := hub_location(path):
-        path = from_hub(location)
+    checkpoint of a run folder or its ``checkpoints/`` (a model folder on the Hub is first
+    made local: :func:`mdt.hub.local`)."""
     path = Path(path)
     if path.is_file():
         return path

@@ -32,10 +32,12 @@ from mdt import checkpoint as ckpt
 from mdt.build import build, pick_device
 from mdt.errors import MdtError
 from mdt.grids import grid_image
+from mdt.hub import local
 from mdt.images import from_pil, to_pil
 from mdt.options import Option, check_request
 from mdt.plugins import get_registry
-from mdt.recipe import Recipe, parse_recipe
+from mdt.recipe import parse_recipe
+from mdt.recipe_layout import Recipe
 from mdt.registry import Registry
 
 
@@ -120,7 +122,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
 
 def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
     """A model checkpoint (file, or a run folder's newest) without its training state."""
-    file = ckpt.resolve(path)
+    file = ckpt.resolve(local(path))
     return file, ckpt.read(file, training=False, content=ckpt.MODEL)
 
 

@@ -66,6 +66,9 @@ def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metad
     return sorted(found, key=lambda pair: (pair[1].metadata["Name"] != BUILTIN_DISTRIBUTION, pair[0].name))
 
 
+Call = tuple[str, "PluginInfo", str, str, object]  # (plugin, its info, kind, name, factory or description)
+
+
 def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
     """Load every plugin and return the filled registry.
 
@@ -74,8 +77,28 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    infos: dict[str, PluginInfo] = {}
     only_builtin = autoload_disabled()
+    infos = _load_entry_points(manager, only_builtin)
+    for name, module in (extra or {}).items():
+        infos[name] = PluginInfo(name, NOT_INSTALLED, "", module.__name__)
+        _register(manager, module, infos[name])
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = manager.get_name(exc.plugin) or str(exc.plugin)
+        known = _hook_names()
+        hook = next((n for n in _implemented(manager, exc.plugin) if n not in known), "?")
+        raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
+                       f"'{hook}', which mdt does not define{did_you_mean(hook, known)}") from None
+    registry = _filled(_collected_calls(manager, infos))
+    if only_builtin:
+        registry.unknown_note = f" ({AUTOLOAD_ENV} is set: third-party plugins are not loaded)"
+    return PluginHost(registry, list(infos.values()))
+
+
+def _load_entry_points(manager: pluggy.PluginManager, only_builtin: bool) -> dict[str, PluginInfo]:
+    """Import and register every plugin of the entry-point group (mdt's own alone when asked)."""
+    infos: dict[str, PluginInfo] = {}
     for ep, dist in _entry_points():
         dist_name = dist.metadata["Name"] or "?"
         if only_builtin and dist_name != BUILTIN_DISTRIBUTION:
@@ -89,21 +112,13 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
             raise MdtError(f"plugin '{ep.name}' ({dist_name}) failed to import {ep.value}: {exc}{_way_out(dist_name)}") from exc
         infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version, ep.value)
         _register(manager, module, infos[ep.name])
-    for name, module in (extra or {}).items():
-        infos[name] = PluginInfo(name, NOT_INSTALLED, "", module.__name__)
-        _register(manager, module, infos[name])
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = manager.get_name(exc.plugin) or str(exc.plugin)
-        known = _hook_names()
-        hook = next((n for n in _implemented(manager, exc.plugin) if n not in known), "?")
-        raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
-                       f"'{hook}', which mdt does not define{did_you_mean(hook, known)}") from None
+    return infos
 
-    # Each plugin's calls are collected first, so that a kind declared by one plugin can
-    # hold components of any other, whatever order the plugins load in.
-    calls: list[tuple[str, PluginInfo, str, str, object]] = []
+
+def _collected_calls(manager: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> list[Call]:
+    """Each plugin's ``register`` calls, collected before any is applied, so that a kind
+    declared by one plugin can hold components of any other, whatever order they load in."""
+    calls: list[Call] = []
     plugins = manager.get_plugins()
     for name, info in infos.items():
         plugin = manager.get_plugin(name)
@@ -119,9 +134,12 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
         except Exception as exc:  # a broken third-party plugin must not hide behind a traceback
             raise MdtError(f"plugin '{name}' ({info.distribution}) failed in register_components: "
                            f"{type(exc).__name__}: {exc}{_way_out(info)}") from exc
+    return calls
+
+
+def _filled(calls: list[Call]) -> Registry:
+    """A registry of the calls' kinds first, then their components; an error names its plugin."""
     registry = Registry()
-    if only_builtin:
-        registry.unknown_note = f" ({AUTOLOAD_ENV} is set: third-party plugins are not loaded)"
     for plugin_name, info, kind, component_name, description in calls:
         if kind == KIND:
             with _blamed_on(info):
@@ -131,7 +149,7 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
             with _blamed_on(info):
                 info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name,
                                                     distribution=info.distribution, version=info.version))
-    return PluginHost(registry, list(infos.values()))
+    return registry
 
 
 def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:

@@ -17,43 +17,9 @@ from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
+from mdt.hub import FOLDER_FILES, METRICS, SAMPLE, local
 from mdt.logbook import metrics_step
 from mdt.recipe import model_recipe_text
-
-SAMPLE = "sample.png"
-METRICS = "metrics.json"
-HUB = "hf://"
-FOLDER_FILES = [ckpt.PRETRAINED_FILE, "recipe.toml", "labels.json", "README.md", SAMPLE, METRICS]
-HUB_FILES = FOLDER_FILES
-
-
-def hub_location(path: str | Path) -> str | None:
-    """``hf://OWNER/NAME`` when ``path`` names one (a Path made of it reads ``hf:/OWNER/NAME``), else None."""
-    text = str(path)
-    if text in ("hf:", "hf:/"):  # "hf://" with nothing after it, as a Path writes it
-        return HUB
-    return HUB + text[len("hf:/"):].lstrip("/") if text.startswith("hf:/") else None
-
-
-def from_hub(location: str) -> Path:
-    """The local folder of ``hf://owner/name[@revision]``: downloaded into (or, with
-    ``HF_HUB_OFFLINE=1``, only read from) huggingface_hub's cache."""
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-    except ImportError:
-        raise MdtError(f"'{location}' is on the Hugging Face Hub: pip install -e '.[hub]' to read it") from None
-    repo, _, revision = location[len(HUB):].partition("@")
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise MdtError(f"'{location}': expected hf://OWNER/NAME[@REVISION]")
-    try:
-        return Path(snapshot_download(repo, revision=revision or None, allow_patterns=HUB_FILES))
-    except LocalEntryNotFoundError:
-        raise MdtError(f"'{location}' is not in the Hugging Face cache and cannot be downloaded now "
-                       "(HF_HUB_OFFLINE is set, or there is no network)") from None
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise MdtError(f"'{location}': {str(exc).splitlines()[0]}") from None
-
 
 NOT_STATED = "not stated"  # the card of a model saved without a licence: "other" on the Hub, named so
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
@@ -79,7 +45,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     checkpoint's own step's (a model folder's are carried over); ``say`` hears what was
     left out and why. Everything is read and checked first and written into a temporary
     folder beside ``out``, so a failure leaves ``out`` as it was."""
-    file = ckpt.resolve(source)
+    file = ckpt.resolve(local(source))
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
     notes: list[str] = []  # said once every check has passed: a refused command prints one line
     licence = _licence(licence, saved.licence, notes.append)

@@ -206,7 +206,7 @@ def shrunk(recipe_path, *extra: str, registry=None) -> list[str]:
     networks, whatever its method: its [networks.*] tables are read from the file."""
     import tomllib
 
-    from mdt.recipe import parameters
+    from mdt.signatures import parameters
 
     registry = registry or load_plugins().registry
     data = tomllib.loads(Path(recipe_path).read_text())

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from conftest import REPO, random_image, small, write_celeba, write_domain_folders
 from mdt import checkpoint as ckpt
 from mdt.logbook import read_log
-from mdt.recipe import dump_toml
+from mdt.toml_text import dump_toml
 from test_data_errors import last_line_error
 from test_recipe_errors import one_line_error
 
@@ -91,7 +91,7 @@ def test_a_plugin_declares_the_range_of_its_own_keys(registry):
     from typing import Annotated
 
     from mdt.ranges import AtLeast, Between
-    from mdt.recipe import type_problem
+    from mdt.signatures import type_problem
 
     assert type_problem(0, Annotated[int, AtLeast(1)]) == "an integer of at least 1"
     assert type_problem(1.5, Annotated[float, Between(0, 1)]) == "a number from 0 to 1"
@@ -328,7 +328,7 @@ def test_17_a_folder_for_a_recipe_and_a_file_for_a_run_folder(cli, tmp_path):
 
 
 def test_18_the_rate_shown_is_recent_and_gives_an_eta():
-    from mdt.engine import RecentRate
+    from mdt.progress import RecentRate
 
     rate = RecentRate(window=10.0)
     clock = 0.0
@@ -356,7 +356,8 @@ def test_every_number_a_built_in_component_takes_has_a_range():
     import typing
 
     from mdt.plugins import load_plugins
-    from mdt.recipe import INJECTED, parameters, range_text, type_hints
+    from mdt.recipe_layout import INJECTED
+    from mdt.signatures import parameters, range_text, type_hints
 
     host = load_plugins()
     built_in = {info.name for info in host.plugins if info.builtin}

@@ -24,9 +24,13 @@ from mdt import checkpoint as ckpt
 from mdt.build import build
 from mdt.engine import train
 from mdt.errors import MdtError
-from mdt.evaluation import check_metrics, evaluate_checkpoint
+from mdt.evaluation import check_metrics
+from mdt.measure import evaluate_checkpoint
 from mdt.plugins import load_plugins
-from mdt.recipe import INJECTED, NETWORKS, SECTIONS, dump_toml, method_roles, parameters, parse_recipe, resolved
+from mdt.recipe import parse_recipe, resolved
+from mdt.recipe_layout import INJECTED, NETWORKS, SECTIONS, method_roles
+from mdt.signatures import parameters
+from mdt.toml_text import dump_toml
 
 REGISTRY = load_plugins().registry
 HOSTS = sorted((REPO / "recipes").glob("*quickstart*.toml"), key=lambda p: (p.name != "quickstart.toml", p.name))  # the default host first
@@ -223,7 +227,7 @@ def batches_of(components, step: int):
     """The batches the engine would hand the method at ``step``."""
     from types import SimpleNamespace
 
-    from mdt.engine import open_streams, to_batch
+    from mdt.streams import open_streams, to_batch
 
     topology = SimpleNamespace(rank=0, world_size=1)
     plan, streams = open_streams(components, REGISTRY, components.train_sets, [step] * 8, topology)

@@ -103,7 +103,7 @@ def test_a_loss_reading_an_output_the_chosen_network_lacks():
     sets = ["method.type=masked", "networks.generator.type=masked"]
     recipe = load_recipe(STARGAN, sets, registry)
     recipe.data["losses"]["mask"] = {"type": "mask_mean"}
-    from mdt.recipe import validate
+    from mdt.recipe_check import validate
 
     validate(recipe, registry)  # the masked generator returns a mask: fine
     recipe.data["networks"]["generator"]["type"] = "stargan"
@@ -215,7 +215,7 @@ def declaration_slips():
 ])
 def test_declaration_slips_are_named_by_the_check(sets, expected):
     from mdt.errors import MdtError
-    from mdt.recipe import validate
+    from mdt.recipe_check import validate
 
     registry = load_plugins(extra={"slips": declaration_slips()}).registry
     recipe = load_recipe(STARGAN, [], registry)
@@ -253,7 +253,7 @@ def test_a_loss_that_forgets_its_weight_is_named_when_built():
 def test_a_loss_that_takes_no_weight_fails_the_check():
     """The check, not only the build, refuses a loss whose constructor has no weight."""
     from mdt.errors import MdtError
-    from mdt.recipe import validate
+    from mdt.recipe_check import validate
 
     class NoWeight(Loss):
         reads = {"generator": ("fake",)}
@@ -295,7 +295,7 @@ def test_an_unannotated_argument_takes_its_defaults_type(key, value, expected):
     """Where a plugin annotates nothing, the recipe check still refuses a value its default
     shows is wrong, naming the table and key; a default of None takes anything."""
     from mdt.errors import MdtError
-    from mdt.recipe import validate
+    from mdt.recipe_check import validate
 
     registry = load_plugins(extra={"bare": plugin_module("bare", ("loss", "bare", Unannotated))}).registry
     recipe = load_recipe(STARGAN, [], registry)

@@ -85,7 +85,7 @@ def test_training_a_high_pass_generator_uses_the_landmark_network(cli, tmp_path)
     from conftest import REPO, small
     from test_recipe_errors import one_line_error
 
-    from mdt.recipe import dump_toml
+    from mdt.toml_text import dump_toml
 
     data = tomllib.loads((REPO / "recipes" / "stargan_v2_quickstart.toml").read_text())
     data.pop("metrics")  # every translation runs the landmark network at 256 px: keep the test short

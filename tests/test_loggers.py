@@ -20,7 +20,7 @@ from rich.console import Console
 from conftest import REPO, small
 from mdt.logbook import read_log
 from mdt.loggers import Logger, Loggers
-from mdt.recipe import dump_toml
+from mdt.toml_text import dump_toml
 from test_recipe_errors import one_line_error
 
 pytest.importorskip("tensorboard")

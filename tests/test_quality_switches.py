@@ -12,7 +12,7 @@ from conftest import REPO
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
 
 from mdt.data import Batch
-from mdt.recipe import dump_toml
+from mdt.toml_text import dump_toml
 
 
 def test_a_residual_output_is_the_input_plus_the_networks_output():

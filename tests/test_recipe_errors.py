@@ -169,7 +169,7 @@ def test_paths_tables_and_64_bit_integers_are_checked():
     dict[str, float] a table of numbers; TOML's integers are 64-bit."""
     from pathlib import Path
 
-    from mdt.recipe import type_problem
+    from mdt.signatures import type_problem
 
     assert type_problem(42, Path | None) == "a path (a string)" and type_problem("w.ckpt", Path | None) is None
     assert type_problem({"a": "x"}, dict[str, float]) == "a table of string keys and number values"
@@ -204,7 +204,8 @@ def test_a_label_layout_mdt_does_not_know_is_named_as_written():
     """A third party's method and encoder may declare layouts of their own: a mismatch is
     one line naming both, never a KeyError."""
     from mdt.errors import MdtError
-    from mdt.recipe import Recipe, _check_label_layout
+    from mdt.recipe_check import _check_label_layout
+    from mdt.recipe_layout import Recipe
     from mdt.registry import Registry
 
     from mdt.labels import LabelEncoder
@@ -232,7 +233,8 @@ def test_a_method_checks_what_its_networks_must_agree_on_with_their_defaults():
     from mdt.errors import MdtError
     from mdt.interfaces import Method, Network
     from mdt.method import Role
-    from mdt.recipe import Recipe, _check_networks_together
+    from mdt.recipe_check import _check_networks_together
+    from mdt.recipe_layout import Recipe
     from mdt.registry import Registry
 
     class styled(Network):  # noqa: N801

@@ -11,7 +11,7 @@ import torch
 from conftest import REPO, small, write_domain_folders
 from mdt.build import build
 from mdt.data import Batch, BatchStream
-from mdt.engine import to_batch
+from mdt.streams import to_batch
 from mdt.errors import MdtError
 from mdt.recipe import load_recipe
 from mdt_datasets.samplers import BalancedOrder, BalancedPairs, domains_of

@@ -19,7 +19,7 @@ from mdt.clitypes import FolderPath
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.pretrained import imported
-from mdt.recipe import dump_toml
+from mdt.toml_text import dump_toml
 
 HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 

@@ -22,7 +22,7 @@ from mdt.clitypes import FilePath, FolderPath
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.pretrained import imported
-from mdt.recipe import dump_toml
+from mdt.toml_text import dump_toml
 from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEncoder
 

@@ -1,0 +1,252 @@
+"""Translating image files and folders: what ``mdt translate`` does once its flags are read.
+
+One output per input and request (with ``num``, one per value of the model's varying
+option), or grids; nothing is written unless every output can be, and never half of one.
+An unreadable input stops the job, saying how many outputs came before it, or with
+``skip_bad_files`` is named and skipped. While the generator runs on one batch, the next
+is read and the last one's outputs written (decoding, encoding and file writes release
+the GIL); the face aligner runs a network and names files as it goes, so with it the
+batches are read in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mdt import grids
+from mdt.errors import MdtError
+from mdt.images import ImageProblem, check_crop, is_image, read_rgb
+
+LISTED = 20  # up to this many outputs, each is named as it is written; beyond, a count
+
+
+def image_files(path: Path) -> list[Path]:
+    """The image files of a folder (sorted), or the one file ``path``."""
+    if path.is_dir():  # a broken link named like an image is an input that cannot be read, not nothing
+        files = sorted(p for p in path.iterdir() if (p.is_file() or p.is_symlink()) and is_image(p))
+        if not files:
+            raise MdtError(f"input folder '{path}' holds no images")
+        return files
+    if not path.exists():
+        raise MdtError(f"input '{path}' does not exist")
+    return [path]
+
+
+def read_picture(file: Path, crop: int, aligner=None):
+    """An input image, checked here so that a crop too big for it names the file; with
+    ``aligner``, framed like the model's training images (mdt.align)."""
+    try:
+        picture = read_rgb(file)
+        if aligner is not None:
+            return aligner(file, picture)
+        check_crop(*picture.size, crop, str(file))
+    except ImageProblem as exc:
+        raise MdtError(str(exc)) from None
+    return picture
+
+
+def fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | None = None) -> None:
+    """Nothing is written unless every output can be: a folder is never replaced, and no
+    two inputs (``sources``, one per output) write the same file (a.png and a.jpg)."""
+    first: dict[Path, Path] = {}
+    for source, output in zip(sources or [], outputs):
+        if output in first and first[output] != source:
+            raise MdtError(f"inputs '{first[output]}' and '{source}' would both be written to '{output}'; "
+                           "rename one, or translate them into different folders")
+        first.setdefault(output, source)
+    folders = [p for p in outputs if p.is_dir()]
+    if folders:
+        raise MdtError(f"output '{folders[0]}' is a folder; give another name for the image")
+    taken = [p for p in outputs if p.exists()]
+    if taken and not overwrite:
+        raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
+
+
+def bad_input(exc: MdtError, written: int, skip: bool, where: Console) -> None:
+    """At an unreadable input: stop, saying how many outputs came before it (none is ever
+    half-written); or, with ``skip`` (--skip-bad-files), name it on ``where`` and go on."""
+    if not skip:
+        raise MdtError(f"{exc}; {written} output{'s' if written != 1 else ''} written before it, none half-written "
+                       "(--skip-bad-files skips such files)") from None
+    where.print(f"skipped: {exc}", markup=False, soft_wrap=True)
+
+
+@dataclass
+class Job:
+    """What to translate, into where, and how (``mdt translate``'s flags, read)."""
+
+    translator: Any  # an mdt.inference.ImageTranslator
+    files: list[Path]
+    input_path: Path
+    output: Path
+    request: dict[str, Any]
+    num: int | None = None  # outputs per input of a model whose outputs vary (--num)
+    crop: int = 0
+    overwrite: bool = False
+    batch_size: int = 16
+    skip_bad_files: bool = False
+    aligner: Callable | None = None
+    out: Console = field(default_factory=Console)  # "wrote ..." lines
+    err: Console = field(default_factory=lambda: Console(stderr=True))  # skipped files and the progress bar
+
+    @property
+    def count(self) -> int:
+        """Outputs per input and request."""
+        return self.num or 1
+
+    def bad_input(self, exc: MdtError, written: int, where: Console | None = None) -> None:
+        bad_input(exc, written, self.skip_bad_files, where or self.err)
+
+
+def write_grids(job: Job) -> None:
+    """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
+    one_grid = job.output.suffix.lower() == ".png"
+    outputs = [job.output] if one_grid else [job.output / f"{f.stem}.png" for f in job.files]
+    fresh_outputs(outputs, job.overwrite, None if one_grid else job.files)
+    groups = [job.files] if one_grid else [[f] for f in job.files]
+    written = 0
+    for group, target in zip(groups, outputs):
+        pictures, names = [], []
+        for file in group:
+            try:
+                pictures.append(read_picture(file, job.crop, job.aligner))
+                names.append(file.stem)
+            except MdtError as exc:
+                job.bad_input(exc, written)
+        if not pictures:
+            continue
+        try:  # one grid of a folder names each row's file
+            grid = job.translator.grid(pictures, crop_size=job.crop, num=job.num, batch_size=job.batch_size,
+                                       names=names if one_grid and job.input_path.is_dir() else None, **job.request)
+        except ImageProblem as exc:
+            raise MdtError(str(exc)) from None
+        grids.save_png(grid, target)
+        written += 1
+        job.out.print(f"wrote {target}", markup=False)
+    if not written:
+        raise MdtError(f"nothing translated: all {len(job.files)} inputs in '{job.input_path}' were unreadable")
+
+
+def requests_of(job: Job) -> list[dict[str, Any]]:
+    """The request, or with ``num`` one per value of the varying option from the asked one on."""
+    if job.count == 1:
+        return [job.request]
+    varies = job.translator.translator.varies
+    option = next(o for o in job.translator.options if o.name == varies)
+    start = job.request.get(varies, option.default or 0)
+    return [{**job.request, varies: start + k} for k in range(job.count)]
+
+
+def targets_of(job: Job, requests: list[dict[str, Any]]) -> dict[tuple[Path, int], Path]:
+    """Each (input, request)'s output file: ``output`` itself for one input and request,
+    else in the folder ``output``, named by the input, the request's choices and the
+    varying value (``dog_cat_5.png``)."""
+    if job.input_path.is_file() and job.count == 1:
+        return {(job.files[0], 0): job.output}
+    varies = job.translator.translator.varies
+
+    def name(file: Path, wanted: dict) -> Path:
+        if job.count == 1:
+            return job.output / f"{file.stem}.png"
+        choices = [str(wanted[o.name]) for o in job.translator.options if o.type == "choice" and o.name in wanted]
+        return job.output / ("_".join([file.stem, *choices, str(wanted[varies])]) + ".png")
+
+    return {(file, k): name(file, r) for file in job.files for k, r in enumerate(requests)}
+
+
+class Writes:
+    """Outputs written in a helper thread, counted and named in order once done, so that
+    the count an error gives is of outputs on disk."""
+
+    def __init__(self, job: Job, listed: bool, pool: ThreadPoolExecutor) -> None:
+        self.job, self.listed, self.written, self.pool = job, listed, 0, pool
+        self.pending: list[tuple[Future, Path]] = []
+
+    def add(self, picture, target: Path) -> None:
+        self.pending.append((self.pool.submit(grids.save_png, picture, target), target))
+
+    def finish(self) -> None:
+        for future, target in self.pending:
+            future.result()
+            self.written += 1
+            if self.listed:
+                self.job.out.print(f"wrote {target}", markup=False, soft_wrap=True)
+        self.pending.clear()
+
+
+def _read(job: Job, chunk: list[Path]) -> list[tuple[Path, Any]]:
+    """Each file's picture, or the MdtError that reading it raised (reported in order)."""
+    pictures = []
+    for file in chunk:
+        try:
+            pictures.append((file, read_picture(file, job.crop, job.aligner)))
+        except MdtError as exc:
+            pictures.append((file, exc))
+    return pictures
+
+
+def _translated(job: Job, pictures: list, requests: list[dict[str, Any]]) -> list[list]:
+    """Every request of a batch first: one the model refuses leaves nothing of the batch written."""
+    results = []
+    for wanted in requests:
+        try:
+            results.append(job.translator(pictures, crop_size=job.crop, **wanted) if pictures else [])
+        except ImageProblem as exc:
+            raise MdtError(str(exc)) from None
+    return results
+
+
+def write_translations(job: Job) -> None:
+    """One image per input and request, ``batch_size`` inputs per generator call (the
+    module's docstring says how files are read, written and skipped)."""
+    requests = requests_of(job)
+    targets = targets_of(job, requests)
+    fresh_outputs(list(targets.values()), job.overwrite, [file for file, _ in targets])
+    chunks = [job.files[first:first + job.batch_size] for first in range(0, len(job.files), job.batch_size)]
+    ahead = 0 if job.aligner is not None else 1
+    skipped = 0
+    with progress_bar(job.err, len(job.files) > 1) as progress, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:
+        writes = Writes(job, len(targets) <= LISTED, writer)
+        task = progress.add_task("translating", total=len(job.files))
+        reads = [reader.submit(_read, job, chunk) for chunk in chunks[:ahead]]
+        for index, chunk in enumerate(chunks):
+            batch = reads.pop(0).result() if reads else _read(job, chunk)
+            if ahead and index + 1 < len(chunks):
+                reads.append(reader.submit(_read, job, chunks[index + 1]))
+            readable = [(file, picture) for file, picture in batch if not isinstance(picture, MdtError)]
+            for file, picture in batch:
+                if isinstance(picture, MdtError):
+                    writes.finish()
+                    job.bad_input(picture, writes.written, progress.console)
+                    skipped += 1
+            results = _translated(job, [picture for _, picture in readable], requests)
+            writes.finish()  # the previous batch's, written while this one was translated
+            for k, outputs in enumerate(results):
+                for (file, _), picture in zip(readable, outputs):
+                    writes.add(picture, targets[file, k])
+            progress.advance(task, len(chunk))
+        writes.finish()
+    _summary(job, writes.written, skipped, len(targets))
+
+
+def _summary(job: Job, written: int, skipped: int, outputs: int) -> None:
+    if not written and skipped:
+        raise MdtError(f"nothing translated: all {skipped} inputs in '{job.input_path}' were unreadable")
+    if outputs > LISTED:
+        job.out.print(f"wrote {written} images to {job.output}" + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
+    elif skipped:
+        job.out.print(f"skipped {skipped} unreadable", markup=False)
+
+
+def progress_bar(console: Console, shown: bool):
+    """A progress bar with an ETA on ``console`` for a folder; nothing for one image."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("eta"), TimeRemainingColumn())
+    return Progress(*columns, console=console, disable=not shown or not console.is_terminal)
