@@ -126,15 +126,18 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             lock.release(remove_folder=not begun)
 
 
-def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, topology) -> str:
+def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, topology,
+                      supported: tuple[str, ...] = PRECISIONS) -> str:
     """Settle ``[run] precision = "auto"`` for this run and write the choice into its recipe,
     so recipe.toml and every checkpoint say what the run computed in. Every process takes
-    rank 0's choice: one made by timing could differ between them. Returns the line that
-    tells the user."""
+    rank 0's choice: one made by timing could differ between them; a method that computes
+    in fp32 only (its ``supported`` precisions) gets fp32. Returns the line that tells the user."""
     resumed = ckpt.saved_run_setting(found[-1], "precision") if found else None
     precision, why = choose_precision(recipe.run.precision, device, resumed)
     if topology.distributed:
         precision = distributed.agree(precision, PRECISIONS, device)
+    if precision not in supported:  # "auto" chose what the method cannot compute in
+        precision, why = "fp32", f"method '{recipe.table('method').type}' computes in fp32 only; {why}"
     recipe.settle("precision", precision)
     return f"precision: {precision} ({why})"
 
@@ -203,7 +206,8 @@ def prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path]
     settings = recipe.run
     missing_package(recipe, registry)
     device = _device(settings, topology)
-    choices = [_choose_precision(recipe, found, device, topology)]
+    supported = registry.get("method", recipe.table("method").type).factory.precisions
+    choices = [_choose_precision(recipe, found, device, topology, supported)]
     seed_everything(settings.seed + topology.rank, settings.deterministic)
     if device.type == "cuda" and not settings.deterministic:
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick the fastest kernels

@@ -158,6 +158,11 @@ class Method(Component):
     #: ``precision`` argument, which the engine settles from ``[run] precision``).
     precision: str = "fp32"
 
+    #: What it can compute in. A method whose step states run its networks under
+    #: ``self.update.autocast`` (every built-in one) declares ("fp32", "bf16"); where
+    #: "auto" would choose a precision the method lacks, the run computes in fp32 and says so.
+    precisions: tuple[str, ...] = ("fp32",)
+
     #: The batches each iteration takes from every dataset, by role, and how each is
     #: drawn: a registered sampler's name, or a :class:`mdt.data.Stream` with options.
     #: StarGAN takes one shuffled batch; StarGAN v2 a class-balanced source batch and

@@ -53,6 +53,9 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         _check_argument_combination(recipe, table, component.factory)
     _check_networks_together(recipe, method, registry)
     _check_label_layout(recipe, method, registry)
+    if recipe.run.precision not in ("auto", *method.factory.precisions):
+        raise MdtError(f"{said_where(recipe, RUN, 'precision')} key 'precision' = '{recipe.run.precision}': method "
+                       f"'{method.name}' computes in {' or '.join(method.factory.precisions)} only")
 
 
 def _check_run_values(recipe: Recipe, table: Table, factory) -> None:

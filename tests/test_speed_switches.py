@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from mdt.cache import ImageCache
 from mdt.data import Batch
 from mdt.interfaces import Dataset
 from mdt.logbook import read_log
+from rich.console import Console
 
 
 class CountingDataset(Dataset):
@@ -406,3 +408,34 @@ def test_every_speed_switch_keeps_the_gradient_penalty_gradients(registry, switc
         # it reaches every weight; D is piecewise linear, so not the biases
         assert (grad.abs().sum() > 0) == name.endswith("weight"), name
         torch.testing.assert_close(switched[name], grad, **GP_TOLERANCE, msg=name)
+
+
+def test_a_method_that_computes_in_fp32_only_gets_fp32_and_the_run_says_why(tmp_path, monkeypatch):
+    """A method declares what it can compute in (Method.precisions): asked for bf16 in so
+    many words, the check refuses the recipe; where "auto" would choose bf16, the run
+    computes in fp32 and its first line says why."""
+    from conftest import plugin_module
+    from mdt_stargan.method import StarGAN
+
+    from mdt.engine import train
+    from mdt.errors import MdtError
+    from mdt.plugins import load_plugins
+    from mdt.recipe import load_recipe
+
+    class Fp32Only(StarGAN):
+        """StarGAN as a third party wrote it before bf16."""
+
+        precisions = ("fp32",)
+
+    registry = load_plugins(extra={"fp32": plugin_module("fp32", ("method", "fp32_only", Fp32Only))}).registry
+    sets = [a for a in small("datasets.faces.size=8", "datasets.faces.test_size=2", "method.type='fp32_only'") if a != "--set"]
+    with pytest.raises(MdtError) as caught:
+        load_recipe(REPO / "recipes" / "quickstart.toml", [*sets, "run.precision='bf16'"], registry)
+    assert str(caught.value) == "--set run.precision: key 'precision' = 'bf16': method 'fp32_only' computes in fp32 only"
+    fake_hardware(monkeypatch, amx=True)  # where auto chooses bf16
+    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*sets, "run.precision='auto'", "run.iterations=1"], registry)
+    recipe.data.pop("metrics"), recipe.data.pop("classifier")
+    out = io.StringIO()
+    train(recipe, registry, tmp_path / "run", console=Console(file=out, width=200))
+    assert "precision: fp32 (method 'fp32_only' computes in fp32 only; auto: cpu has AMX)" in out.getvalue()
+    assert 'precision = "fp32"' in (tmp_path / "run" / "recipe.toml").read_text()

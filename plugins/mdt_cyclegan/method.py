@@ -195,6 +195,8 @@ def exclusive(schema: LabelSchema, a: Mapping[str, float], b: Mapping[str, float
 class CycleGAN(Method):
     """CycleGAN (Zhu et al. 2017) between two domains, or for every pair of several: LSGAN, cycle and identity losses."""
 
+    precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
+
     roles = {
         "generator_ab": Role("generator", inputs=("images",), outputs=("image",), optimizer="generators", inference=True, many=True,
                              description="G_AB: domain A -> B (one per pair of domains)"),

@@ -182,6 +182,8 @@ class StepState:
 class StarGAN(Method):
     """StarGAN (Choi et al. 2018): WGAN-GP, domain classification and cycle losses; Adam(1e-4, 0.5, 0.999)."""
 
+    precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
+
     phases = {"discriminator": StepState, "generator": StepState}
     roles = {
         "generator": Role("generator", inputs=("images", "labels"), outputs=("image",), optimizer="generator", inference=True,

@@ -140,6 +140,8 @@ class StarGANv2(Method):
     """StarGAN v2 (Choi et al. 2020): Adam(1e-4, 0, 0.99), weight decay 1e-4, mapping
     network at 1e-6, EMA 0.999 of G, F and E."""
 
+    precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
+
     roles = {
         "generator": Role("generator", inputs=("images", "style", "landmark_masks"), outputs=("image",), optimizer="generator",
                           description="G(x, s): an input and a style code -> the translation"),

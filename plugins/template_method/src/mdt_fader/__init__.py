@@ -157,6 +157,8 @@ class LatentAdversarial(Loss):
 class Fader(Method):
     """Fader Networks: an encoder whose codes hide the attributes, a decoder that puts them back."""
 
+    precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
+
     roles = {
         "encoder": Role("encoder", inputs=("images",), outputs=("codes",), optimizer="autoencoder", inference=True),
         "decoder": Role("decoder", inputs=("codes", "labels"), outputs=("image",), optimizer="autoencoder", inference=True),
