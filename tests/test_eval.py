@@ -213,8 +213,6 @@ def test_eval_writes_json_and_a_self_contained_report(trained, cli, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "report" / "metrics.json").read_text())
     metrics = data["metrics"]
-    for key in ("accuracy/real_accuracy", "accuracy/target_accuracy", "cycle_error/l1", "fid/fid_mean", "fid/kid_mean"):
-        assert isinstance(metrics[key], float), key
     for title in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"):
         assert f"fid/fid/{title}" in metrics and f"accuracy/target/{title}" in metrics and f"cycle_error/l1/{title}" in metrics
     assert metrics["fid/feature_space"].startswith("classifier")  # no Inception weights given: said so
