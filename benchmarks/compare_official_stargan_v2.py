@@ -64,9 +64,9 @@ def main() -> None:
     sys.path.insert(0, str(args.official))
     from core.model import Generator, MappingNetwork, StyleEncoder
     from core.wing import FAN
+    from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 
     from mdt.inference import load_translator
-    from mdt_stargan_v2.landmarks import FaceAlignmentNetwork
 
     torch.manual_seed(0)
     work = Path(tempfile.mkdtemp(prefix="mdt-official-"))

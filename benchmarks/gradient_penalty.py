@@ -28,7 +28,6 @@ from torch import nn
 
 from mdt.layers import LeakyReLU, SmallMapConv2d
 
-
 VARIANTS = {  # name: (torch's leaky ReLU, torch's convolutions)
     "torch's leaky ReLU and convolutions": (True, True),
     "mdt.layers leaky ReLU": (False, True),

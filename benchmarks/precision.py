@@ -19,15 +19,15 @@ from pathlib import Path
 
 os.environ.setdefault("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import torch
+from rich.console import Console
+from rich.table import Table
 
-from mdt.data import Batch  # noqa: E402
-from mdt.precision import choose_precision  # noqa: E402
+from mdt.data import Batch
+from mdt.precision import choose_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed import mdt_components, write_celeba  # noqa: E402
+from train_speed import mdt_components, write_celeba
 
 
 def seconds(work, repeats: int, warmup: int = 2) -> float:

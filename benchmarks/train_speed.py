@@ -37,25 +37,25 @@ from pathlib import Path
 
 os.environ.setdefault("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import Image  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mdt_datasets.samplers import EpochOrder
+from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 
-from mdt.build import build  # noqa: E402
-from mdt.cache import ImageCache  # noqa: E402
-from mdt.data import BatchStream  # noqa: E402
-from mdt_datasets.samplers import EpochOrder  # noqa: E402
-from mdt.streams import to_batch  # noqa: E402
-from mdt.logbook import read_log  # noqa: E402
-from mdt.plugins import load_plugins  # noqa: E402
-from mdt.recipe import load_recipe  # noqa: E402
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator  # noqa: E402
+from mdt.build import build
+from mdt.cache import ImageCache
+from mdt.data import BatchStream
+from mdt.logbook import read_log
+from mdt.plugins import load_plugins
+from mdt.recipe import load_recipe
+from mdt.streams import to_batch
 
 REPO = Path(__file__).resolve().parent.parent
 ATTRS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]

@@ -1,21 +1,31 @@
 """mdt: multi-domain image-to-image translation, assembled from plugins by recipes.
 
+From Python, ``mdt.train``, ``mdt.evaluate``, ``mdt.load_translator`` and ``mdt.load_recipe``
+do what ``mdt run``, ``mdt eval`` and ``mdt translate`` do (mdt/api.py, docs/api.md).
 A plugin registers its components with ``@mdt.hookimpl`` (mdt/hookspecs.py); each class
 subclasses its kind's base, ``mdt.Network``, ``mdt.Loss``, ..., which declares everything
-mdt calls on it (mdt/interfaces.py). The bases are imported on first use, so that
-``import mdt`` stays quick.
+mdt calls on it (mdt/interfaces.py). These are imported on first use, so that ``import mdt``
+stays quick.
 """
 
-__version__ = "0.1.0"
+try:
+    from mdt._version import __version__  # written from the git tag when the package is built or installed
+except ImportError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
-from mdt.hookspecs import hookimpl  # noqa: E402  (plugins write @mdt.hookimpl)
+from mdt.hookspecs import hookimpl
 
+API = ("evaluate", "load_recipe", "load_translator", "train")
 BASES = ("Augmentation", "Classifier", "Component", "Dataset", "LabelEncoder", "Logger", "Loss", "Method", "Metric", "Network",
          "Role", "Sampler", "Translator")
-__all__ = [*BASES, "__version__", "hookimpl"]
+__all__ = [*API, *BASES, "__version__", "hookimpl"]
 
 
 def __getattr__(name: str):
+    if name in API:
+        from mdt import api
+
+        return vars(api)[name]
     if name in BASES:
         from mdt import interfaces
 

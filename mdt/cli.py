@@ -69,7 +69,7 @@ def _recipe(path: str, overrides: tuple[str, ...], registry):
     return recipe
 
 
-RECIPE_FILE = FilePath("recipe", "a recipe file (.toml)")
+RECIPE_FILE = FilePath("recipe", "a recipe file (.toml) or a built-in recipe's name (mdt recipe list)")
 
 set_option = click.option(
     "--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
@@ -104,7 +104,18 @@ def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: 
 
 @main.group()
 def recipe() -> None:
-    """Inspect recipes."""
+    """Inspect recipes: a file, or a built-in recipe by name (mdt recipe list)."""
+
+
+@recipe.command("list")
+def recipe_list() -> None:
+    """The built-in recipes, installed with mdt: each runs by name (mdt run quickstart)."""
+    from mdt.recipe import builtin_recipes, recipe_summary
+
+    table = RichTable("recipe", "what it trains", title="built-in recipes")
+    for name, entry in builtin_recipes().items():
+        table.add_row(name, escape(recipe_summary(entry.read_text(encoding="utf-8"))))
+    console.print(table)
 
 
 @recipe.command("show")
@@ -378,7 +389,7 @@ def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: 
 @click.option("--device", default="auto", show_default=True)
 def serve(checkpoint: Path, port: int, host: str, max_file_mb: int, device: str) -> None:
     """Try a trained model in the browser: upload an image, choose targets, see and
-    download the result (needs the demo extra: pip install -e '.[demo]')."""
+    download the result (needs Gradio, the demo extra)."""
     from mdt.serve import serve as run_server
 
     run_server(checkpoint, host=host, port=port, device=device, max_file_mb=max_file_mb)

@@ -72,7 +72,7 @@ def _annotations(klass: type) -> dict[str, Any]:
     """A class's own annotations, resolved where they can be (unresolvable ones still name fields)."""
     try:
         return typing.get_type_hints(klass, include_extras=True)
-    except Exception:  # noqa: BLE001 - a name only the plugin's module knows: the field is there all the same
+    except Exception:
         return inspect.get_annotations(klass)
 
 
@@ -80,7 +80,7 @@ def _return_annotation(value: property | cached_property) -> Any:
     function = value.fget if isinstance(value, property) else value.func
     try:
         return typing.get_type_hints(function, include_extras=True).get("return")
-    except Exception:  # noqa: BLE001 - as above
+    except Exception:
         return None
 
 

@@ -30,8 +30,16 @@ from mdt.build import Components, build, build_loggers, pick_device
 from mdt.cache import ImageCache, choose_cache
 from mdt.data import Batch, BatchStream, first_items
 from mdt.errors import MdtError
-from mdt.evaluation import (Evaluation, build_classifier, check_judge, check_metrics, classifier_table, earlier_judge, run_metrics,
-                            save_judge)
+from mdt.evaluation import (
+    Evaluation,
+    build_classifier,
+    check_judge,
+    check_metrics,
+    classifier_table,
+    earlier_judge,
+    run_metrics,
+    save_judge,
+)
 from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo

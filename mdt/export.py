@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from mdt.errors import MdtError, written_as
+from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
 
@@ -145,7 +146,7 @@ def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[s
         import onnx  # noqa: F401 - the model proto's package
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
     except ImportError:
-        raise MdtError("ONNX export needs the onnx and onnxscript packages: pip install -e '.[export]'") from None
+        raise MdtError(f"ONNX export needs the onnx and onnxscript packages: {install_hint('export')}") from None
 
     batch = torch.export.Dim("batch", min=1)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter's progress and notes

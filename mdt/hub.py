@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
+from mdt.extras import install_hint
 
 SAMPLE = "sample.png"
 METRICS = "metrics.json"
@@ -36,7 +37,7 @@ def from_hub(location: str) -> Path:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError:
-        raise MdtError(f"'{location}' is on the Hugging Face Hub: pip install -e '.[hub]' to read it") from None
+        raise MdtError(f"'{location}' is on the Hugging Face Hub: {install_hint('hub')} to read it") from None
     repo, _, revision = location[len(HUB):].partition("@")
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise MdtError(f"'{location}': expected hf://OWNER/NAME[@REVISION]")

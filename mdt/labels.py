@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from mdt.component import Component
 from mdt.errors import MdtError, did_you_mean
 
-
 #: A continuous label read within this of the wanted value counts as right: one step of
 #: five intensity levels, as action-unit intensities (0-5) are coded.
 CONTINUOUS_TOLERANCE = 0.2

@@ -95,12 +95,12 @@ class Loggers:
         for i, (name, logger) in enumerate(self.named):
             try:
                 logger.open(run)
-            except Exception as exc:  # noqa: BLE001 - a tracker's own error, shown in one line
+            except Exception as exc:
                 opened, self.named = self.named[:i], []
                 for _, other in opened:
                     try:
                         other.close(False)
-                    except Exception:  # noqa: BLE001 - the first error is the one to report
+                    except Exception:
                         pass
                 detail = str(exc) if isinstance(exc, MdtError) else f"{type(exc).__name__}: {exc}"
                 raise MdtError(f"[loggers.{name}] could not start: {detail}") from None
@@ -110,7 +110,7 @@ class Loggers:
         for name, logger in list(self.named):
             try:
                 do(logger)
-            except Exception as exc:  # noqa: BLE001 - see the module's docstring
+            except Exception as exc:
                 self.named.remove((name, logger))
                 self.console.print(f"[yellow]logger '{name}' failed in {call} ({type(exc).__name__}: {exc}); "
                                    "training goes on without it[/]", soft_wrap=True)

@@ -16,8 +16,7 @@ from rich.console import Console
 import mdt
 from mdt.build import Components, instantiate
 from mdt.errors import MdtError
-from mdt.evaluation import (CLASSIFIER_FILE, Evaluation, build_classifier, classifier_table, load_classifier, run_metrics,
-                            save_judge)
+from mdt.evaluation import CLASSIFIER_FILE, Evaluation, build_classifier, classifier_table, load_classifier, run_metrics, save_judge
 from mdt.recipe_layout import Recipe, Table
 from mdt.registry import Registry
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import importlib.metadata
+import inspect
 import os
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -19,10 +19,11 @@ import pluggy
 
 from mdt import hookspecs
 from mdt.errors import MdtError, did_you_mean
+from mdt.extras import DISTRIBUTION
 from mdt.registry import KIND, Component, Kind, Registry
 
 ENTRY_POINT_GROUP = "mdt"
-BUILTIN_DISTRIBUTION = "mdt"
+BUILTIN_DISTRIBUTION = DISTRIBUTION  # the distribution mdt itself is installed as
 AUTOLOAD_ENV = "MDT_DISABLE_PLUGIN_AUTOLOAD"
 NOT_INSTALLED = "(not installed)"  # the distribution of a plugin module given to load_plugins(extra=...)
 

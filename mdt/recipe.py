@@ -26,15 +26,16 @@ import inspect
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from mdt.errors import MdtError, did_you_mean
 from mdt.recipe_check import validate
-from mdt.recipe_layout import INJECTED, LOGGERS, NETWORKS, RUN, SECTIONS, Recipe, said_where, method_roles, role_values
+from mdt.recipe_layout import INJECTED, LOGGERS, NETWORKS, RUN, SECTIONS, Recipe, method_roles, role_values, said_where
 from mdt.registry import Registry
-from mdt.signatures import parameters
-from mdt.toml_text import plain_value, dump_toml
+from mdt.signatures import format_value, parameters
+from mdt.toml_text import dump_toml, plain_value
 
 
 def model_recipe_text(text: str) -> str:
@@ -44,16 +45,101 @@ def model_recipe_text(text: str) -> str:
     return dump_toml(data) if data.pop(LOGGERS, None) is not None else text
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
-    """Read, override and check a recipe file. Raises :class:`MdtError` on any problem."""
-    path = Path(path)
+BUILTIN_RECIPES = "mdt_recipes"  # the package the repository's recipes/ is installed as
+EXTENDS = "extends"
+
+
+def builtin_recipes() -> dict[str, Any]:
+    """The recipes installed with mdt, by name (``quickstart``): their files, to read."""
+    folder = resources.files(BUILTIN_RECIPES)
+    return {entry.name.removesuffix(".toml"): entry for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")}
+
+
+def recipe_summary(text: str) -> str:
+    """The first sentence of a recipe's opening comment: what it trains. A sentence ends
+    at a full stop before a capital letter, but not after "et al.", or at the paragraph's end."""
+    lines = []
+    for line in text.splitlines():
+        comment = line.lstrip("#").strip()
+        if not line.startswith("#") or not comment:
+            break
+        lines.append(comment)
+    opening = " ".join(lines)
+    first = re.split(r"(?<!\bal)\.\s+(?=[A-Z])", opening)[0]
+    return first.rstrip(".:") + "." if opening else ""
+
+
+def recipe_text(name: str | Path) -> tuple[str, str]:
+    """(text, source) of a recipe file, or of a built-in recipe named without a folder
+    (``quickstart`` or ``quickstart.toml``) where no such file is here."""
+    path = Path(name)
+    if path.is_dir():
+        raise MdtError(f"recipe '{path}' is a folder; give a recipe file (.toml) or a built-in recipe's name")
     if not path.is_file():
-        raise MdtError(f"recipe file '{path}' does not exist" if not path.exists() else f"recipe '{path}' is a folder; give a recipe file (.toml)")
+        builtin = builtin_recipes()
+        key = path.name.removesuffix(".toml")
+        if path.parent != Path("."):
+            raise MdtError(f"recipe file '{path}' does not exist")
+        if key in builtin:
+            return builtin[key].read_text(encoding="utf-8"), key
+        raise MdtError(f"recipe file '{path}' does not exist, and no built-in recipe is named '{key}'"
+                       f"{did_you_mean(key, builtin)}; built-in recipes (mdt recipe list): {', '.join(builtin)}")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8"), str(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise MdtError(f"{path}: cannot read the recipe: {exc}") from exc
-    return parse_recipe(text, str(path), overrides, registry)
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
+    """Read, override and check a recipe file or a built-in recipe by name. Raises
+    :class:`MdtError` on any problem."""
+    text, source = recipe_text(path)
+    return parse_recipe(text, source, overrides, registry)
+
+
+def recipe_tables(name: str | Path) -> dict[str, Any]:
+    """A recipe's tables as written, with the recipe it extends merged in: before any
+    default, override or check (what a script reads to see which tables a recipe has)."""
+    return _tables(*recipe_text(name))
+
+
+def _tables(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MdtError(f"{source}: malformed TOML: {exc}") from None
+    return _extended(data, source) if EXTENDS in data else data
+
+
+def _extended(data: dict, source: str) -> dict:
+    """A recipe that ``extends`` another (a built-in recipe's name, or a path from the
+    recipe's folder): the base's tables, each replaced key by key by the recipe's (a named
+    table, such as ``[losses.identity]``, by the one of that name; a new name is added).
+    One level only: a base that extends another is refused."""
+    name = data.pop(EXTENDS)
+    if not isinstance(name, str) or not name.strip():
+        raise MdtError(f"{source}: extends = {format_value(name)}: give a built-in recipe's name or a recipe file's path")
+    path = Path(name) if Path(name).is_absolute() or ("/" not in name and not name.endswith(".toml")) else Path(source).parent / name
+    base_text, base_source = recipe_text(path)
+    try:
+        base = tomllib.loads(base_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MdtError(f"{base_source} (extended by {source}): malformed TOML: {exc}") from None
+    if EXTENDS in base:
+        raise MdtError(f"{source}: extends '{name}', which extends '{base[EXTENDS]}' itself; a recipe extends one that extends "
+                       "nothing (mdt recipe show writes a whole recipe to start from)")
+    for section, value in data.items():
+        old = base.get(section)
+        if not isinstance(value, dict) or not isinstance(old, dict):
+            base[section] = value
+        elif section in SECTIONS and SECTIONS[section].many:
+            for table, keys in value.items():
+                both = isinstance(keys, dict) and isinstance(old.get(table), dict)
+                old[table] = {**old[table], **keys} if both else keys
+        else:
+            base[section] = {**old, **value}
+    return base
 
 
 def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None,
@@ -61,10 +147,7 @@ def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry
     """A checked recipe. ``model_only``: a checkpoint's recipe, read to rebuild its model;
     its loggers, and losses of plugins not installed here, are left out: a tracker or a
     training-only plugin need not be installed where the model is used."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MdtError(f"{source}: malformed TOML: {exc}") from None
+    data = _tables(text, source)
     if model_only:
         data.pop(LOGGERS, None)
         _drop_unknown_losses(data, registry)
@@ -172,6 +255,8 @@ def apply_override(recipe: Recipe, override: str, roles: Mapping[str, Any] = {})
     if head in roles and head not in recipe.data:
         table_path, address = f"{NETWORKS}.{table_path}", f"{NETWORKS}.{address}"
     value = parse_value(raw.strip())
+    if key == "type":
+        _add_table(recipe.data, table_path)
     if head == RUN:
         recipe.data.setdefault(RUN, {})  # [run] may be left out of a recipe; it can still be set
     elif head in SECTIONS and SECTIONS[head].default is not None and head not in recipe.data and table_path == head:
@@ -191,6 +276,19 @@ def apply_override(recipe: Recipe, override: str, roles: Mapping[str, Any] = {})
         raise MdtError(f"--set {written}: '{table_path}' is a value, not a table")
     node[key] = value
     recipe.overridden[address] = written
+
+
+def _add_table(data: dict, table_path: str) -> None:
+    """A table the recipe lacks, added by ``--set TABLE.type=NAME`` (a logger, a metric, a
+    loss): a named table of a section that holds several, or a section of one table."""
+    head, _, name = table_path.partition(".")
+    section = SECTIONS.get(head)
+    if section is None or not isinstance(data.get(head, {}), dict):
+        return
+    if section.many and name and "." not in name:
+        data.setdefault(head, {}).setdefault(name, {})
+    elif not section.many and not name:
+        data.setdefault(head, {})
 
 
 def resolved(recipe: Recipe, registry: Registry) -> Recipe:

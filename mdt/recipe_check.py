@@ -14,8 +14,19 @@ from typing import Any
 from mdt import contracts
 from mdt.errors import MdtError, did_you_mean
 from mdt.labels import LABEL_LAYOUTS
-from mdt.recipe_layout import (INJECTED, NETWORKS, RUN, SECTIONS, Recipe, Table, said_where, method_roles, role_values, run_filled,
-                               unprovided)
+from mdt.recipe_layout import (
+    INJECTED,
+    NETWORKS,
+    RUN,
+    SECTIONS,
+    Recipe,
+    Table,
+    method_roles,
+    role_values,
+    run_filled,
+    said_where,
+    unprovided,
+)
 from mdt.registry import Registry, plural
 from mdt.settings import RunSettings, device_problem
 from mdt.signatures import expected_type, format_value, parameters, type_hints, type_problem

@@ -1,4 +1,4 @@
-"""``mdt serve``: a local web page to try a trained model (Gradio, the ``mdt[demo]`` extra).
+"""``mdt serve``: a local web page to try a trained model (Gradio, the ``demo`` extra).
 
 The page's controls come from the translator's own options (:mod:`mdt.options`): labels
 become one radio group per set of labels that exclude each other (hair colours,
@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from mdt.errors import MdtError
+from mdt.extras import install_hint
 
 KEEP = "keep"
 SET = "set"
@@ -32,7 +33,7 @@ def _gradio():
     try:
         import gradio as gr
     except ImportError:
-        raise MdtError("mdt serve needs Gradio: pip install -e '.[demo]' (or pip install 'mdt[demo]')") from None
+        raise MdtError(f"mdt serve needs Gradio: {install_hint('demo')}") from None
     return gr
 
 

@@ -14,20 +14,14 @@ from PIL import Image
 # Only mdt's own plugins: whatever else is installed must not change the tests.
 os.environ["MDT_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
-import torch  # noqa: E402
+import torch
 
-from mdt.plugins import load_plugins  # noqa: E402
+from mdt.plugins import load_plugins
 
 torch.set_num_threads(2)
 
 REPO = Path(__file__).resolve().parent.parent
-CELEBA_NAMES = (
-    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
-    "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
-    "High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose "
-    "Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
-    "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young"
-).split()
+CELEBA_NAMES = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young"]
 RAFD_EXPRESSIONS = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
 
 
@@ -204,12 +198,11 @@ SMALL_NETWORKS = {"conv_dim": 8, "residual_blocks": 1, "layers": 3, "base_channe
 def shrunk(recipe_path, *extra: str, registry=None) -> list[str]:
     """``--set`` arguments that run ``recipe_path`` for two iterations at 32 px with small
     networks, whatever its method: its [networks.*] tables are read from the file."""
-    import tomllib
-
+    from mdt.recipe import recipe_tables
     from mdt.signatures import parameters
 
     registry = registry or load_plugins().registry
-    data = tomllib.loads(Path(recipe_path).read_text())
+    data = recipe_tables(recipe_path)  # with the recipe it extends
     roles = getattr(registry.get("method", data["method"]["type"]).factory, "roles", {})
     sets = list(RUN)
     for role, table in data.get("networks", {}).items():

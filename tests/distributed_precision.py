@@ -7,11 +7,11 @@ import sys
 
 os.environ.setdefault("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-import torch  # noqa: E402
+import torch
 
-from mdt import distributed, engine, precision  # noqa: E402
-from mdt.plugins import load_plugins  # noqa: E402
-from mdt.recipe import load_recipe  # noqa: E402
+from mdt import distributed, engine, precision
+from mdt.plugins import load_plugins
+from mdt.recipe import load_recipe
 
 recipe_path, out = sys.argv[1], sys.argv[2]
 topology = distributed.from_environment()

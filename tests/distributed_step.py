@@ -7,16 +7,16 @@ import sys
 
 os.environ.setdefault("MDT_DISABLE_PLUGIN_AUTOLOAD", "1")
 
-import torch  # noqa: E402
-from safetensors.torch import save_file  # noqa: E402
+import torch
+from mdt_stargan.method import StepState
+from safetensors.torch import save_file
 
-from mdt import distributed  # noqa: E402
-from mdt.build import build  # noqa: E402
-from mdt.data import Batch, collate  # noqa: E402
-from mdt.engine import seed_everything  # noqa: E402
-from mdt.plugins import load_plugins  # noqa: E402
-from mdt.recipe import load_recipe  # noqa: E402
-from mdt_stargan.method import StepState  # noqa: E402
+from mdt import distributed
+from mdt.build import build
+from mdt.data import Batch, collate
+from mdt.engine import seed_everything
+from mdt.plugins import load_plugins
+from mdt.recipe import load_recipe
 
 GLOBAL_BATCH = 8
 recipe_path, out = sys.argv[1], sys.argv[2]

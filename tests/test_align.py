@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from mdt.errors import MdtError
-from mdt.align import FacePoints, align, similarity
 from mdt_datasets.synthetic import draw_face, synthetic_framing
+from PIL import Image
 from test_recipe_errors import one_line_error
+
+from mdt.align import FacePoints, align, similarity
+from mdt.errors import MdtError
 
 SIZE = 64
 
@@ -89,8 +89,8 @@ def test_fan_points_come_from_the_heatmap_peaks_in_photo_pixels(askew_photo):
     from mdt_stargan_v2.landmarks import EYES, MOUTH, FanFacePoints
 
     photo, _ = askew_photo  # 240 x 200: the centre square starts at x = 20
-    peaks = {**{i: (64, 100) for i in range(*EYES["left_eye"])}, **{i: (190, 100) for i in range(*EYES["right_eye"])},
-             **{i: (128, 180) for i in range(*MOUTH)}}
+    peaks = {**dict.fromkeys(range(*EYES["left_eye"]), (64, 100)), **dict.fromkeys(range(*EYES["right_eye"]), (190, 100)),
+             **dict.fromkeys(range(*MOUTH), (128, 180))}
 
     class Stub:
         def __init__(self, height: float) -> None:

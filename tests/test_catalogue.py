@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, random_image, small, write_celeba, write_domain_folders
 from PIL import Image
 from safetensors.torch import save_file
+from test_data_errors import last_line_error
+from test_recipe_errors import one_line_error
 
-from conftest import REPO, random_image, small, write_celeba, write_domain_folders
 from mdt import checkpoint as ckpt
 from mdt.logbook import read_log
 from mdt.toml_text import dump_toml
-from test_data_errors import last_line_error
-from test_recipe_errors import one_line_error
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 CELEBA = REPO / "recipes" / "stargan_celeba.toml"
@@ -317,7 +317,7 @@ def test_16_crop_values(cli, tmp_path, crop, expected):
 def test_17_a_folder_for_a_recipe_and_a_file_for_a_run_folder(cli, tmp_path):
     (tmp_path / "folder").mkdir()
     line = one_line_error(cli("run", "folder"))
-    assert line == "error: recipe 'folder' is a folder; give a recipe file (.toml)"
+    assert line == "error: recipe 'folder' is a folder; give a recipe file (.toml) or a built-in recipe's name (mdt recipe list)"
     (tmp_path / "file").write_text("x")
     line = one_line_error(cli("run", QUICKSTART, "--out", "file"))
     assert line == "error: --out 'file' is a file; give a folder for the run"

@@ -9,18 +9,18 @@ import types
 
 import pytest
 import torch
+from conftest import REPO, small
 from rich.console import Console
+from test_recipe_errors import one_line_error
 
 import mdt
-from mdt.loss import Loss
-from conftest import REPO, small
 from mdt import checkpoint as ckpt
 from mdt.engine import train
 from mdt.errors import MdtError
 from mdt.logbook import read_log
+from mdt.loss import Loss
 from mdt.plugins import load_plugins
 from mdt.recipe import load_recipe
-from test_recipe_errors import one_line_error
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 TINY = [

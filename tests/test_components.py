@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, SMALL_NETWORKS, write_celeba, write_rafd
+
 from mdt import checkpoint as ckpt
 from mdt.build import build
 from mdt.engine import train
@@ -276,7 +276,7 @@ def test_label_encoder_contract(name, tmp_path):
     assert encoder.classification_loss(right_logits, labels, 0) < encoder.classification_loss(wrong_logits, labels, 0)
     targets = encoder.sample_targets(labels, 0)
     if encoder.schemas[0].continuous:  # strengths near other images' (GANimation adds noise)
-        assert targets.shape == labels.shape and 0 <= targets.min() and targets.max() <= 1
+        assert targets.shape == labels.shape and targets.min() >= 0 and targets.max() <= 1
     else:  # the batch's own labels, shuffled
         assert sorted(map(tuple, targets.tolist())) == sorted(map(tuple, labels.tolist()))
 
@@ -315,7 +315,7 @@ def test_a_network_refuses_exactly_the_sizes_it_cannot_run_at(kind, name):
     refused = accepted = 0
     for depth in (1, 2, 3) if depths else (None,):
         for size in range(8, 41):
-            values = {**defaults, **small, **{k: depth for k in depths}, "image_size": size, "label_dim": 3, "num_classes": 3}
+            values = {**defaults, **small, **dict.fromkeys(depths, depth), "image_size": size, "label_dim": 3, "num_classes": 3}
             problem = factory.arguments_problem(values)
             assert (problem is None) == runs_at(factory, values, size), (size, depth, problem)
             refused, accepted = refused + (problem is not None), accepted + (problem is None)

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import pytest
 import torch
-
 from conftest import REPO, plugin_module
+from test_recipe_errors import one_line_error as only_line
+
 from mdt.contracts import NeedsOutput, state_fields
 from mdt.interfaces import Network
 from mdt.loss import Loss
 from mdt.plugins import load_plugins
 from mdt.recipe import load_recipe
-from test_recipe_errors import one_line_error as only_line
 
 STARGAN = REPO / "recipes" / "stargan_celeba.toml"
 V2 = REPO / "recipes" / "stargan_v2_quickstart.toml"
@@ -311,8 +311,9 @@ def test_an_unannotated_argument_takes_its_defaults_type(key, value, expected):
 def test_a_constructor_asking_for_what_its_section_is_not_given_fails_the_check():
     """A generator asking for the dataset split: `recipe check` refuses it as the build
     would, rather than passing a recipe that `mdt run` then refuses."""
-    from mdt.errors import MdtError
     from mdt_stargan.networks import StarGANGenerator
+
+    from mdt.errors import MdtError
 
     class SplitGenerator(StarGANGenerator):
         def __init__(self, label_dim: int, split: str) -> None:

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from mdt_datasets.synthetic import SyntheticFaces
+from mdt_metrics.counterfactual import CounterfactualError
 
 from mdt.evaluation import Evaluation
 from mdt.method import Translator
-from mdt_datasets.synthetic import SyntheticFaces
-from mdt_metrics.counterfactual import CounterfactualError
 
 FACES = SyntheticFaces("test", 32, size=4, test_size=6, seed=3)
 TARGETS = [("Blond_Hair", 0, {"Blond_Hair": 1.0}), ("Smiling", 0, {"Smiling": 1.0})]
@@ -116,8 +116,9 @@ def test_eval_reports_it_for_drawn_faces(cli, tmp_path, quickstart_run):
     # By hand, over the run's four held-out faces: for each target, the images it changes
     # (a hair colour: those of another colour; a flip: all), their true counterfactuals
     # drawn by the dataset, and the model's translations; distances in [0, 1] pixel units.
-    from mdt.inference import load_translator
     from mdt_datasets.synthetic import ATTRIBUTES, HAIR
+
+    from mdt.inference import load_translator
 
     faces = SyntheticFaces("test", 32, size=16, test_size=4)
     translator = load_translator(quickstart_run, device="cpu").translator

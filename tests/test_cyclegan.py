@@ -7,14 +7,14 @@ import json
 
 import pytest
 import torch
-
 from conftest import REPO, shrunk
+from mdt_cyclegan.losses import least_squares_discriminator, least_squares_generator, paired_l1
+from mdt_cyclegan.method import ImagePool
+
 from mdt import checkpoint as ckpt
 from mdt.build import build
 from mdt.engine import train
 from mdt.recipe import load_recipe
-from mdt_cyclegan.losses import least_squares_discriminator, least_squares_generator, paired_l1
-from mdt_cyclegan.method import ImagePool
 
 QUICKSTART = REPO / "recipes" / "cyclegan_quickstart.toml"
 TINY = ("datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
@@ -142,9 +142,9 @@ def test_a_resumed_run_keeps_its_domains(cli, tmp_path):
 
 
 def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
+    from conftest import random_image
     from PIL import Image
 
-    from conftest import random_image
     from mdt.inference import load_translator
 
     assert cli("run", QUICKSTART, "--out", "cyclegan", *shrunk(QUICKSTART, *TINY)).exit_code == 0

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, small
 from test_recipe_errors import one_line_error
 
@@ -168,8 +167,9 @@ def _faces_giving(change):
 def test_a_plugin_dataset_breaking_the_item_contract_is_named_before_training(cli, monkeypatch, change, expected):
     """Float images in [0, 1] would train on near-black inputs, and a label of the wrong
     size would fail deep in a network with a traceback."""
-    import mdt.plugins
     from conftest import plugin_module
+
+    import mdt.plugins
 
     host = mdt.plugins.load_plugins(extra={"broken": plugin_module("broken", ("dataset", "broken_faces", _faces_giving(change)))})
     monkeypatch.setattr(mdt.plugins, "default_host", lambda: host)

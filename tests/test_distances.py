@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from mdt_metrics.distances import fid, frechet_distance, gaussian_statistics, kid
 
 

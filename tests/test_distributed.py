@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
-
 from conftest import REPO, small
+from safetensors.torch import load_file
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 STEP = Path(__file__).with_name("distributed_step.py")

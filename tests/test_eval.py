@@ -4,8 +4,8 @@ of the pretrained feature networks, and the report end to end."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, small
+from mdt_datasets.synthetic import ATTRIBUTES, HAIR, SyntheticFaces
 from test_recipe_errors import one_line_error
 
 from mdt.evaluation import Evaluation
 from mdt.labels import LabelSchema
 from mdt.method import Translator
-from mdt_datasets.synthetic import ATTRIBUTES, HAIR, SyntheticFaces
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 V2_QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
@@ -118,10 +118,9 @@ def test_a_judge_of_one_class_per_image_is_scored_per_image_and_per_class_on_a_s
 def test_inception_features_match_pytorch_fid(tmp_path, monkeypatch):
     """Same weights file, same images: the same 2048 features and the same FID as pytorch-fid."""
     pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
-    from pytorch_fid.fid_score import calculate_frechet_distance
-
     from mdt_metrics.distances import fid
     from mdt_metrics.inception import FidInception
+    from pytorch_fid.fid_score import calculate_frechet_distance
 
     torch.manual_seed(0)
     random = FidInception()
@@ -146,9 +145,8 @@ def test_inception_features_match_pytorch_fid(tmp_path, monkeypatch):
 
 def test_lpips_matches_the_lpips_package(tmp_path):
     lpips = pytest.importorskip("lpips")
-    from torchvision.models import alexnet
-
     from mdt_metrics.lpips import Lpips
+    from torchvision.models import alexnet
 
     torch.manual_seed(0)
     backbone = alexnet(weights=None)
@@ -381,8 +379,8 @@ def test_a_judge_of_other_labels_is_refused(trained, cli, tmp_path):
 
 
 def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path, monkeypatch):
-    from conftest import SMALL_V2  # noqa: F401  (the reduced v2 sizes)
     import mdt_metrics.diversity
+    from conftest import SMALL_V2  # noqa: F401  (the reduced v2 sizes)
 
     args = small("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.steps=1", "classifier.batch_size=4",
                  "metrics.accuracy.max_images=4", "metrics.diversity.samples=2", "metrics.diversity.max_images=4", v2=True)
@@ -510,8 +508,9 @@ def test_a_translation_counts_right_only_when_the_new_domain_is_read():
 def test_pairs_of_an_exclusive_group_name_each_images_own_member():
     """A hair-colour target's pairs read Black_Hair->Blond_Hair, not faces->Blond_Hair:
     a model of one generator per pair (CycleGAN) is judged per pair."""
-    from mdt.evaluation import Target
     from mdt_metrics.pairs import source_names
+
+    from mdt.evaluation import Target
 
     schema = LabelSchema("faces", ("Black_Hair", "Blond_Hair", "Glasses"), exclusive=(("Black_Hair", "Blond_Hair"),))
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

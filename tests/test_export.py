@@ -12,12 +12,12 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-
 from conftest import REPO, install_package
+from test_recipe_errors import one_line_error
+
 from mdt import checkpoint as ckpt
 from mdt.export import recorded_calls
 from mdt.inference import load_translator
-from test_recipe_errors import one_line_error
 
 
 @pytest.fixture

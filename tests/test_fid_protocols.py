@@ -125,9 +125,10 @@ def test_stargan_v2_protocol_equals_the_official_steps(tmp_path):
 
 
 def test_the_other_protocols_weights_are_refused_with_the_right_advice(tmp_path):
-    from mdt.errors import MdtError
     from mdt_metrics.frechet import FrechetDistance
     from mdt_metrics.inception import FidInception
+
+    from mdt.errors import MdtError
 
     random_imagenet_inception(tmp_path / "tv.pth")
     with pytest.raises(MdtError, match="use --fid-protocol stargan-v2 with it"):

@@ -8,16 +8,16 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import REPO, random_image, shrunk
-from mdt.errors import MdtError
-from mdt.labels import LabelSchema
 from mdt_ganimation.datasets import CSVIntensities, SyntheticExpressions
 from mdt_ganimation.labels import Continuous
 from mdt_ganimation.losses import mask_mean, total_variation
 from mdt_ganimation.networks import AttentionGenerator
+from PIL import Image
 from test_recipe_errors import one_line_error
+
+from mdt.errors import MdtError
+from mdt.labels import LabelSchema
 
 QUICKSTART = REPO / "recipes" / "ganimation_quickstart.toml"
 TINY = ("datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
@@ -30,7 +30,7 @@ def test_the_generator_paints_through_its_mask():
     images, condition = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3)
     out = generator(images, condition)
     assert out.mask.shape == (2, 1, 32, 32) and out.color.shape == images.shape
-    assert 0 <= out.mask.min() and out.mask.max() <= 1 and -1 <= out.color.min() and out.color.max() <= 1
+    assert out.mask.min() >= 0 and out.mask.max() <= 1 and out.color.min() >= -1 and out.color.max() <= 1
     torch.testing.assert_close(out.image, out.mask * images + (1 - out.mask) * out.color)
     assert out[0] is out.image  # the main output first
 
@@ -79,7 +79,7 @@ def test_synthetic_expressions_know_their_strengths():
     items = [data[i] for i in range(8)]
     assert torch.equal(data.labels, torch.stack([item["label"] for item in items]))  # known without drawing
     assert items[0]["image"].shape == (3, 32, 32) and items[0]["image"].dtype == torch.uint8
-    assert 0 <= data.labels.min() and data.labels.max() <= 1 and data.labels.std() > 0.1
+    assert data.labels.min() >= 0 and data.labels.max() <= 1 and data.labels.std() > 0.1
 
 
 def test_openface_intensities_in_a_csv(tmp_path):
@@ -181,6 +181,7 @@ def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):
     """The method reads the mask by its place in the generator's declared outputs, as the
     plugin guide says, not by an attribute of the built-in generator's named tuple."""
     from conftest import plugin_module
+
     from mdt import checkpoint as ckpt
     from mdt.engine import train
     from mdt.plugins import load_plugins

@@ -12,15 +12,15 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import random_image
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
+from test_recipe_errors import one_line_error
 
-from conftest import random_image
 from mdt.errors import MdtError
 from mdt.images import read_rgb
 from mdt.options import Option
-from test_recipe_errors import one_line_error
 
 
 @pytest.fixture

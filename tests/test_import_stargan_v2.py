@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import official_stargan_v2 as official
 import pytest
 import torch
-
-import official_stargan_v2 as official
-from mdt.inference import load_translator
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Generator, StyleEncoder
+
+from mdt.inference import load_translator
 
 # Names the official code gives some tensors of the AFHQ model (256 px, 3 domains).
 OFFICIAL_NAMES = {

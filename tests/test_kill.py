@@ -16,13 +16,13 @@ import time
 
 import pytest
 import torch
-
 from conftest import REPO
+from test_catalogue import tiny_recipe
+
 from mdt import checkpoint as ckpt
 from mdt.engine import train
 from mdt.logbook import read_log
 from mdt.recipe import load_recipe
-from test_catalogue import tiny_recipe
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 ITERATIONS, EVERY, KILLS = 90, 4, 20

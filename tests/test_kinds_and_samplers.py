@@ -7,15 +7,15 @@ import types
 
 import pytest
 import torch
+from conftest import REPO
+from mdt_datasets.samplers import DomainOrder, EpochOrder
 
 import mdt
-from conftest import REPO
 from mdt.engine import train
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 from mdt.plugins import load_plugins
 from mdt.recipe import load_recipe
-from mdt_datasets.samplers import DomainOrder, EpochOrder
 
 
 def plugin(name: str, hook) -> types.ModuleType:
@@ -92,8 +92,9 @@ def test_a_method_takes_its_batches_in_a_plugin_samplers_order(tmp_path):
                 yield list(range(self.rank * self.shard, (self.rank + 1) * self.shard))
 
     def hook(register):
-        from mdt.data import Stream
         from mdt_stargan.method import StarGAN
+
+        from mdt.data import Stream
 
         class Recording(StarGAN):
             samplers = {"images": Stream("first_items")}

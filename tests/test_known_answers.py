@@ -14,14 +14,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from mdt_labels.encoders import MaskVector, MultiHot, OneHot
+from mdt_stargan.method import StarGANTranslator
 from PIL import Image
 from test_fid_protocols import _frechet
 
 from mdt.evaluation import Evaluation
 from mdt.labels import LabelSchema
 from mdt.method import Translator
-from mdt_labels.encoders import MaskVector, MultiHot, OneHot
-from mdt_stargan.method import StarGANTranslator
 
 TOY = LabelSchema("toy", ("Black_Hair", "Blond_Hair", "Smiling"), (("Black_Hair", "Blond_Hair"),))
 CELEBA = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"), (("Black_Hair", "Blond_Hair", "Brown_Hair"),))
@@ -237,8 +237,9 @@ def test_fid_and_kid_under_stargan_v2s_protocol_are_per_task_then_averaged():
 
 
 def test_real_features_are_those_of_the_targets_own_training_images():
-    from mdt.evaluation import Target
     from mdt_metrics.features import real_features
+
+    from mdt.evaluation import Target
 
     evaluation = domain_evaluation(train_per_domain=3)
     got = real_features(evaluation, Target("b", 0, {"b": 1.0}), 1000).numpy()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from mdt_stargan_v2.landmarks import FaceAlignmentNetwork, landmark_masks
 
 from mdt.errors import MdtError
-from mdt_stargan_v2.landmarks import FaceAlignmentNetwork, landmark_masks
 
 # Names of some tensors in StarGAN v2's wing.ckpt (its "state_dict").
 WING_NAMES = ["conv1.conv.weight", "bn1.running_var", "conv2.downsample.2.weight", "m0.coordconv.conv.weight", "m0.b2_plus_1.conv3.weight",
@@ -46,7 +46,7 @@ def test_the_network_has_the_published_layout_and_loads_its_file(tmp_path):
     torch.testing.assert_close(heatmaps, expected, rtol=1e-4, atol=1e-5)
     whole, inner = loaded.masks(images)
     assert whole.shape == inner.shape == (2, 1, 256, 256)
-    assert 0 <= float(whole.min()) and float(whole.max()) <= 1
+    assert float(whole.min()) >= 0 and float(whole.max()) <= 1
     expected_whole, expected_inner = landmark_masks(expected)
     torch.testing.assert_close(whole, expected_whole, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(inner, expected_inner, rtol=1e-4, atol=1e-5)

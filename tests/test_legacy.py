@@ -29,11 +29,10 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
-
-from conftest import REPO
 
 LEGACY = REPO / "tests" / "fixtures" / "legacy"
 METHODS = REPO / "tests" / "fixtures" / "methods"

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import REPO, small
 from PIL import Image
 from rich.console import Console
+from test_recipe_errors import one_line_error
 
-from conftest import REPO, small
 from mdt.logbook import read_log
 from mdt.loggers import Logger, Loggers
 from mdt.toml_text import dump_toml
-from test_recipe_errors import one_line_error
 
 pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")

@@ -16,10 +16,11 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from mdt_labels.encoders import MultiHot, OneHot
 
 from mdt.data import Batch
 from mdt.labels import LabelSchema
-from mdt_labels.encoders import MultiHot, OneHot
+
 
 def assert_near(a: torch.Tensor, b: torch.Tensor, msg: str) -> None:
     """Equal up to float rounding: after a few Adam steps (torch's fused form in mdt, its

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import save_file
-
 from conftest import REPO, small, write_rafd
+from safetensors.torch import save_file
 from test_recipe_errors import one_line_error
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"

@@ -7,11 +7,11 @@ import json
 
 import pytest
 import yaml
-from safetensors import safe_open
-
 from conftest import random_image
-from mdt import checkpoint as ckpt
+from safetensors import safe_open
 from test_recipe_errors import one_line_error
+
+from mdt import checkpoint as ckpt
 
 
 @pytest.fixture

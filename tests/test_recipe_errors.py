@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 QUICKSTART = (REPO / "recipes" / "quickstart.toml").read_text()
@@ -204,12 +203,11 @@ def test_a_label_layout_mdt_does_not_know_is_named_as_written():
     """A third party's method and encoder may declare layouts of their own: a mismatch is
     one line naming both, never a KeyError."""
     from mdt.errors import MdtError
+    from mdt.labels import LabelEncoder
+    from mdt.method import Method as MethodBase
     from mdt.recipe_check import _check_label_layout
     from mdt.recipe_layout import Recipe
     from mdt.registry import Registry
-
-    from mdt.labels import LabelEncoder
-    from mdt.method import Method as MethodBase
 
     class Method(MethodBase):
         label_layout = "one_class"
@@ -237,11 +235,11 @@ def test_a_method_checks_what_its_networks_must_agree_on_with_their_defaults():
     from mdt.recipe_layout import Recipe
     from mdt.registry import Registry
 
-    class styled(Network):  # noqa: N801
+    class styled(Network):
         def __init__(self, style_dim: int = 16) -> None:
             super().__init__()
 
-    class plain(Network):  # noqa: N801
+    class plain(Network):
         def __init__(self, width: int = 8) -> None:
             super().__init__()
 

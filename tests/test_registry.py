@@ -12,15 +12,15 @@ from mdt.plugins import load_plugins
 from mdt.registry import Registry
 
 
-class make_generator(mdt.Network):  # noqa: N801 (named like the factory it stands for)
+class make_generator(mdt.Network):
     """A generator factory used only by these tests."""
 
 
-class other_generator(mdt.Network):  # noqa: N801
+class other_generator(mdt.Network):
     """Another one, registered under the same name."""
 
 
-class some_loss(mdt.Loss):  # noqa: N801
+class some_loss(mdt.Loss):
     """A loss used only by these tests."""
 
 
@@ -39,7 +39,7 @@ def test_duplicate_name_names_both_origins():
 def test_a_third_party_plugin_that_takes_a_builtin_name_is_named_with_its_package_and_a_way_out():
     """A plugin registering mdt's own class under its built-in name: both origins point at
     one file, so the packages tell the user which plugin to change or remove."""
-    from mdt.plugins import _blamed_on, PluginInfo
+    from mdt.plugins import PluginInfo, _blamed_on
 
     registry = Registry()
     registry.add("generator", "unet", make_generator, plugin="mdt_stargan", distribution="mdt", version="0.1.0")
@@ -93,7 +93,7 @@ def test_builtin_plugins_come_through_the_entry_point_group():
     host = load_plugins()
     by_name = {p.name: p for p in host.plugins}
     assert {"datasets", "labels", "stargan", "metrics"} <= set(by_name)
-    assert all(p.distribution == "mdt" and p.version == mdt.__version__ for p in by_name.values())
+    assert all(p.distribution == "mdt-translate" and p.version == mdt.__version__ for p in by_name.values())
     assert {c.name for c in by_name["stargan"].components if c.kind == "method"} == {"stargan"}
 
 
@@ -231,8 +231,8 @@ def test_an_error_in_a_registration_names_the_plugin(hook, expected):
 
 def test_an_argument_named_type_is_refused_at_registration():
     """A recipe table's 'type' key chooses the component, so such an argument could never be set."""
-    class make(mdt.Network):  # noqa: N801
-        def __init__(self, type: str = "a") -> None:  # noqa: A002 (the point of the test)
+    class make(mdt.Network):
+        def __init__(self, type: str = "a") -> None:
             super().__init__()
 
     with pytest.raises(MdtError) as caught:

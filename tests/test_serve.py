@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, random_image, small
-from mdt import checkpoint as ckpt
 from PIL import Image
+
+from mdt import checkpoint as ckpt
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

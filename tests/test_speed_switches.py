@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, small
+from rich.console import Console
+
 from mdt.cache import ImageCache
 from mdt.data import Batch
 from mdt.interfaces import Dataset
 from mdt.logbook import read_log
-from rich.console import Console
 
 
 class CountingDataset(Dataset):

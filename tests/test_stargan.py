@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from mdt_labels.encoders import MaskVector, MultiHot, OneHot
+from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
 
 from mdt.labels import LabelSchema, set_labels
-from mdt_labels.encoders import MaskVector, MultiHot, OneHot
 from mdt.schedule import linear_decay
-from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
 
 CELEBA = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"), (("Black_Hair", "Blond_Hair", "Brown_Hair"),))
 RAFD = LabelSchema("rafd", ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised"), categorical=True)
@@ -165,10 +165,11 @@ def test_each_network_trains_at_its_own_decaying_rate():
 
 def test_identity_loss_is_the_l1_of_the_generator_asked_for_the_inputs_own_labels(registry, tmp_path):
     """The step state's `identity` is G(x, c_x), computed on its own from the generator."""
-    from mdt.data import Batch
     from mdt_stargan.losses import IdentityL1
     from mdt_stargan.method import StepState
     from test_components import built
+
+    from mdt.data import Batch
 
     components = built(registry, tmp_path)
     method = components.method

@@ -7,17 +7,17 @@ import json
 
 import pytest
 import torch
-
 from conftest import REPO, small, write_domain_folders
-from mdt.build import build
-from mdt.data import Batch, BatchStream
-from mdt.streams import to_batch
-from mdt.errors import MdtError
-from mdt.recipe import load_recipe
 from mdt_datasets.samplers import BalancedOrder, BalancedPairs, domains_of
 from mdt_stargan_v2.losses import DiversitySensitive
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
 from test_recipe_errors import one_line_error
+
+from mdt.build import build
+from mdt.data import Batch, BatchStream
+from mdt.errors import MdtError
+from mdt.recipe import load_recipe
+from mdt.streams import to_batch
 
 QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
 TINY = ["datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=1", "metrics.accuracy.max_images=2",
@@ -203,8 +203,8 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert result.exit_code == 0, result.output
     outputs = sorted((tmp_path / "cats").iterdir())
     assert [p.name for p in outputs] == ["val_dog_0000_cat_5.png", "val_dog_0000_cat_6.png", "val_dog_0000_cat_7.png"]
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     from mdt.inference import load_translator
 

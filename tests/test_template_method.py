@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO, install_package, random_image
+from PIL import Image
 
 PACKAGE = REPO / "plugins" / "template_method"
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, install_package
 
 TEMPLATE = REPO / "plugins" / "template"
@@ -64,7 +63,7 @@ def test_a_model_says_which_plugin_package_it_needs(installed, template_run, tmp
     shared = mdt(installed, "save-pretrained", run_dir, "model", cwd=tmp_path)
     assert shared.returncode == 0, shared.stderr
     card = (tmp_path / "model" / "README.md").read_text()
-    assert "generator `tiny_unet` (mdt-tiny-unet 0.1.0)" in card and "pip install mdt mdt-tiny-unet" in card
+    assert "generator `tiny_unet` (mdt-tiny-unet 0.1.0)" in card and "pip install mdt-translate mdt-tiny-unet" in card
     assert checkpoint.read(tmp_path / "model" / "model.safetensors", training=False).plugins == saved.plugins
     # Without the package the model folder is still written; its card's example command
     # cannot name the model's own options, and save-pretrained says so and why.
@@ -73,7 +72,7 @@ def test_a_model_says_which_plugin_package_it_needs(installed, template_run, tmp
     note = next(line for line in (shared.stdout + shared.stderr).splitlines() if "example names no model options" in line)
     assert note.startswith("note: the card's example names no model options: the model cannot be loaded here (") and \
         note.endswith("which is not installed here: pip install mdt-tiny-unet)"), note
-    assert "pip install mdt mdt-tiny-unet" in (tmp_path / "elsewhere" / "README.md").read_text()
+    assert "pip install mdt-translate mdt-tiny-unet" in (tmp_path / "elsewhere" / "README.md").read_text()
 
 
 def test_the_template_gives_its_width_a_range(installed, tmp_path):

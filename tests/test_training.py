@@ -7,16 +7,17 @@ import tomllib
 
 import numpy as np
 import pytest
+from conftest import REPO, shrunk, small, write_celeba, write_domain_folders, write_intensities, write_rafd
 from PIL import Image
 
-from conftest import REPO, shrunk, small, write_celeba, write_domain_folders, write_intensities, write_rafd
+from mdt.recipe import recipe_tables
 
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
 
 
 def data_overrides(recipe_path, tmp_path) -> list[str]:
     """Point each dataset of a recipe at a tiny dataset in its real layout."""
-    data = tomllib.loads(recipe_path.read_text())
+    data = recipe_tables(recipe_path)
     overrides = []
     for name, table in data["datasets"].items():
         if table["type"] == "celeba":
@@ -54,7 +55,7 @@ def test_two_iterations_of_every_recipe(recipe_path, cli, tmp_path):
     grid = Image.open(run / "samples" / "step_00000002.png")
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["event"] == "train"] == [1, 2]
-    datasets = tomllib.loads(recipe_path.read_text())["datasets"]
+    datasets = recipe_tables(recipe_path)["datasets"]
     if len(datasets) > 1:
         # Joint training: every dataset's discriminator step is in the log.
         for name in datasets:

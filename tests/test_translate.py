@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import random_image
+from PIL import Image
 from test_recipe_errors import one_line_error
 
 
@@ -222,8 +221,8 @@ def test_an_unreadable_image_in_a_folder_stops_or_is_skipped(cli, trained, tmp_p
     assert skipped.exit_code == 0, skipped.output
     assert f"skipped: cannot read image '{tmp_path / 'in' / 'p2.png'}'" in skipped.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p3.png"]
-    assert "error: --batch-size 0: give at least 1" == one_line_error(
-        cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "0"))
+    assert one_line_error(
+        cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "0")) == "error: --batch-size 0: give at least 1"
 
 
 def test_loading_a_model_to_translate_builds_no_optimizer(trained):

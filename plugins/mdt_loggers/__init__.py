@@ -1,6 +1,6 @@
 """Built-in plugin: loggers that send a run to the trackers people already use.
 
-Each needs its tracker's package (``pip install mdt[trackers]`` installs them all);
+Each needs its tracker's package (the ``trackers`` extra installs them all);
 ``mdt recipe check`` names a missing one before anything runs.
 """
 

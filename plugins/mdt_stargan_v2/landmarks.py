@@ -170,7 +170,7 @@ def landmark_masks(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = PARTS[part]
         x[:, start:end] = _up(x[:, start:end], rows * scale) ** power
     chin_start, chin_end = PARTS["chin"]
-    dropped = [*range(0, chin_start), *range(chin_end, 33), PARTS["eyebrow_edges"][0], PARTS["eyebrow_edges"][1],
+    dropped = [*range(chin_start), *range(chin_end, 33), PARTS["eyebrow_edges"][0], PARTS["eyebrow_edges"][1],
                PARTS["lip_edges"][0], PARTS["lip_edges"][1]]
     x[:, dropped] = 0
     start, end = PARTS["nose"]

@@ -23,8 +23,8 @@ from mdt.errors import MdtError
 from mdt.labels import column_labels, set_labels
 from mdt.loss import Loss
 from mdt.method import Method, Role, Translator
-from mdt.options import Option
 from mdt.optim import adam
+from mdt.options import Option
 from mdt.ranges import Count, Positive, Rate, Weight
 
 # ---------------------------------------------------------------- networks
@@ -96,7 +96,7 @@ class FaderState:
     source: int  # their dataset's index
     encoder: object  # the label encoder: conditions and the classification loss
 
-    def __init__(self, phase: str, method: "Fader", real: torch.Tensor, labels: torch.Tensor, source: int) -> None:
+    def __init__(self, phase: str, method: Fader, real: torch.Tensor, labels: torch.Tensor, source: int) -> None:
         self.phase, self.real, self.labels, self.source = phase, real, labels, source
         self.encoder, self._method = method.label_encoder, method
 
