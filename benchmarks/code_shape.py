@@ -73,18 +73,16 @@ def private_imports() -> list[str]:
             continue
         own = path.relative_to(PLUGINS).parts[0]
         for node in ast.walk(parsed(path)):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mdt_"):
-                if node.module.split(".")[0] != own:
-                    found += [f"{path.relative_to(REPO)}:{node.lineno} {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mdt_") and node.module.split(".")[0] != own:
+                found += [f"{path.relative_to(REPO)}:{node.lineno} {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
     return found
 
 
 def train_steps() -> list[tuple[str, int]]:
     steps = []
     for name in METHODS:
-        for node in ast.walk(parsed(REPO / name)):
-            if isinstance(node, ast.FunctionDef) and node.name == "train_step":
-                steps.append((f"{name}:{node.lineno}", node.end_lineno - node.lineno + 1))
+        steps += [(f"{name}:{node.lineno}", (node.end_lineno or node.lineno) - node.lineno + 1) for node in ast.walk(parsed(REPO / name))
+                  if isinstance(node, ast.FunctionDef) and node.name == "train_step"]
     return steps
 
 

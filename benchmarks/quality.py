@@ -198,7 +198,7 @@ def plot(results: dict, args, console: Console) -> None:
         return
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for axis, (measure, label) in zip(axes, (("target_accuracy", "target accuracy"), ("counterfactual_l1", "counterfactual L1"),
-                                             ("preservation_l1", "preservation L1"))):
+                                             ("preservation_l1", "preservation L1")), strict=True):
         for name, by_step in results.items():
             steps = [s for s in args.iterations if s in by_step]
             axis.plot(steps, [statistics.fmean(r[measure] for r in by_step[s]) for s in steps], marker="o", label=name)
@@ -230,7 +230,9 @@ def side_by_side(results: dict, args, console: Console) -> None:
 def main() -> None:
     listing = "; ".join(f"{name}: {text}" for name, (_, _, text) in CANDIDATES.items())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"candidates — {listing}")
-    numbers = lambda text: [int(v) for v in text.split(",")]
+    def numbers(text: str) -> list[int]:
+        return [int(v) for v in text.split(",")]
+
     parser.add_argument("--candidates", default=",".join(CANDIDATES), type=lambda t: t.split(","))
     parser.add_argument("--iterations", default=[500, 1000, 2000, 3000], type=numbers)
     parser.add_argument("--seeds", default=[0, 1], type=numbers)

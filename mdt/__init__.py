@@ -13,12 +13,33 @@ try:
 except ImportError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
+from typing import TYPE_CHECKING
+
 from mdt.hookspecs import hookimpl
 
+if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports on first use
+    from mdt.api import evaluate, load_recipe, load_translator, train
+    from mdt.interfaces import (
+        Augmentation,
+        Classifier,
+        Component,
+        Dataset,
+        LabelEncoder,
+        Logger,
+        Loss,
+        Method,
+        Metric,
+        Network,
+        Role,
+        Sampler,
+        Translator,
+    )
+
+__all__ = ["Augmentation", "Classifier", "Component", "Dataset", "LabelEncoder", "Logger", "Loss", "Method", "Metric",
+           "Network", "Role", "Sampler", "Translator", "__version__", "evaluate", "hookimpl", "load_recipe",
+           "load_translator", "train"]
 API = ("evaluate", "load_recipe", "load_translator", "train")
-BASES = ("Augmentation", "Classifier", "Component", "Dataset", "LabelEncoder", "Logger", "Loss", "Method", "Metric", "Network",
-         "Role", "Sampler", "Translator")
-__all__ = [*API, *BASES, "__version__", "hookimpl"]
+BASES = tuple(name for name in __all__ if name[0].isupper())
 
 
 def __getattr__(name: str):

@@ -81,7 +81,7 @@ def centre_square(image: Image.Image, size: int) -> Image.Image:
 def align(image: Image.Image, framing: Framing | None, size: int, detector: Detector | None) -> tuple[Image.Image, str]:
     """The photo framed like the training images, and how: ``"landmarks"`` or ``"centre crop"``."""
     points = detector(image) if detector is not None and framing is not None else None
-    if points is None:
+    if points is None or framing is None:  # no framing: no points either
         return centre_square(image, size), "centre crop"
     return align_face(image, points, framing, size), "landmarks"
 
@@ -153,7 +153,7 @@ def align_files(input_path, output, recipe_data: Mapping[str, Any], registry, si
         raise MdtError(f"OUTPUT '{output}' must be a .png file for a single input image")
     fresh_outputs(targets, overwrite, files)
     how: dict[str, int] = {}
-    for file, target in zip(files, targets):
+    for file, target in zip(files, targets, strict=True):
         try:
             picture = read_picture(file, 0)
         except MdtError as exc:

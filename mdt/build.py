@@ -53,7 +53,7 @@ def pick_device(name: str, where: str = "[run] device") -> torch.device:
     accelerator = _device_module(device.type) if device.type != "cpu" else None
     if device.type != "cpu" and not (accelerator is not None and accelerator.is_available()):
         raise MdtError(f"{where} = '{name}', but this machine has no such device; use 'auto' or 'cpu'")
-    if device.index is not None and device.type != "cpu" and device.index >= accelerator.device_count():
+    if device.index is not None and accelerator is not None and device.index >= accelerator.device_count():  # not a CPU
         raise MdtError(f"{where} = '{name}', but this machine has {accelerator.device_count()} {device.type} device(s), "
                        f"numbered from 0")
     return device
@@ -137,6 +137,24 @@ def build_loggers(recipe: Recipe, registry: Registry, console) -> Loggers:
     return Loggers([(t.name, instantiate(recipe, t, registry, {})) for t in recipe.section("loggers")], console)
 
 
+def build_datasets(recipe: Recipe, registry: Registry) -> tuple[list[Any], list[Any]]:
+    """Each ``[datasets.*]`` table's training and test splits, in the recipe's order; the
+    first item of each is checked against the dataset's labels before anything caches or
+    trains on it (a plugin's dataset may give the wrong shape or type)."""
+    train_sets: list[Any] = []
+    test_sets: list[Any] = []
+    for table in recipe.section("datasets"):
+        train = instantiate(recipe, table, registry, {"split": "train", "image_size": recipe.run.image_size})
+        test = instantiate(recipe, table, registry, {"split": "test", "image_size": recipe.run.image_size})
+        for split, dataset in (("training", train), ("test", test)):
+            problem = item_problem(dataset[0], len(dataset.schema)) if len(dataset) else None
+            if problem:
+                raise MdtError(f"{recipe.source}: [{table.address}] {split} item 0: {problem}")
+        train_sets.append(train)
+        test_sets.append(test)
+    return train_sets, test_sets
+
+
 def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None,
           check_network: Callable[[str, torch.nn.Module], None] | None = None) -> Components:
     """Build a recipe's components. With ``schemas`` (from a checkpoint) no dataset is
@@ -146,21 +164,12 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     allocates them."""
     settings = recipe.run
     device = device or pick_device(settings.device)
-    dataset_tables = recipe.section("datasets")
-    names = [t.name for t in dataset_tables]
-    train_sets, test_sets = [], []
+    names = [t.name for t in recipe.section("datasets")]
+    train_sets: list[Any] = []
+    test_sets: list[Any] = []
     if schemas is None:
-        schemas = []
-        for table in dataset_tables:
-            train = instantiate(recipe, table, registry, {"split": "train", "image_size": settings.image_size})
-            test = instantiate(recipe, table, registry, {"split": "test", "image_size": settings.image_size})
-            for split, dataset in (("training", train), ("test", test)):
-                problem = item_problem(dataset[0], len(dataset.schema)) if len(dataset) else None
-                if problem:  # a plugin's dataset, before anything caches or trains on it
-                    raise MdtError(f"{recipe.source}: [{table.address}] {split} item 0: {problem}")
-            train_sets.append(train)
-            test_sets.append(test)
-            schemas.append(dataclasses.replace(train.schema, dataset=table.name))
+        train_sets, test_sets = build_datasets(recipe, registry)
+        schemas = [dataclasses.replace(train.schema, dataset=name) for train, name in zip(train_sets, names, strict=True)]
     common: dict[str, Any] = {
         "image_size": settings.image_size,
         "iterations": settings.iterations,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ class ImageCache(Dataset):
     @staticmethod
     def _open(path: Path, dtype, shape) -> np.memmap:
         size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        mode = "r+" if path.exists() and path.stat().st_size == size else "w+"
+        mode: Literal["r+", "w+"] = "r+" if path.exists() and path.stat().st_size == size else "w+"
         return np.memmap(path, dtype=dtype, mode=mode, shape=shape)
 
     @property

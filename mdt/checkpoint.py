@@ -25,7 +25,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ class TrainingState:
     optimizers: dict[str, dict]  # name -> the optimizer's state_dict()
     method_state: dict[str, Any]  # Method.state(): JSON values and tensors (an image pool)
     streams: list[int]  # batches each data stream has handed out
-    rng: tuple[dict[str, torch.Tensor], dict] = field(default_factory=lambda: capture_rng())
+    rng: tuple[dict[str, torch.Tensor], dict] = field(default_factory=lambda: capture_rng())  # noqa: PLW0108 (defined below)
     recipe: str = ""  # the resolved recipe it was saved with (read back only: save_model writes its own)
 
 
@@ -249,7 +249,9 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict]:
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng/cuda/{i}"] = s
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # the legacy tuple, numpy's default for the global MT19937 state; numpy's stubs say a dict without legacy=True
+    state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    kind, keys, pos, has_gauss, cached = state
     tensors["rng/numpy"] = torch.from_numpy(keys.astype(np.int64))
     version, internal, gauss = random.getstate()
     structure = {
@@ -329,7 +331,7 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
                                f"({', '.join(READABLE)}); upgrade mdt to read it")
             if written not in READABLE:
                 raise MdtError(f"'{path}' is a safetensors file but not an mdt checkpoint (no '{FORMAT}' metadata)")
-            names = [k for k in f.keys() if training or not k.startswith(TRAINING_PREFIXES)]
+            names = [k for k in f.keys() if training or not k.startswith(TRAINING_PREFIXES)]  # noqa: SIM118 (safe_open is not iterable)
             tensors = {k: f.get_tensor(k) for k in names}
     except SafetensorError as exc:
         raise MdtError(f"'{path}' is not a readable safetensors checkpoint: {exc}") from None
@@ -376,26 +378,6 @@ def saved_run_setting(path: str | Path, key: str) -> Any:
         return tomllib.loads(recipe).get("run", {}).get(key)
     except (SafetensorError, OSError, ValueError, tomllib.TOMLDecodeError):
         return None
-
-
-def load_foreign(path: str | Path, what: str) -> Any:
-    """Another implementation's ``torch.save`` file, for importers. Read with
-    ``weights_only=True``: tensors and plain containers only; a pickled object is
-    refused, never run. ``what`` names the file in errors ("generator checkpoint")."""
-    path = Path(path)
-    if not path.is_file():
-        raise MdtError(f"{what} '{path}' does not exist")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head != b"PK\x03\x04" and head[:1] != b"\x80":  # torch.save: a zip archive, or (before torch 1.6) a pickle
-        raise MdtError(f"cannot read {what} '{path}' as a PyTorch file of tensors: it is not a file that torch.save writes")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickled objects refused by weights_only, not a torch file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Weights only load failed" in reason:  # torch's advice here is to unpickle anyway: never
-            reason = "it holds pickled objects besides tensors, which mdt never unpickles (loading them could run code)"
-        raise MdtError(f"cannot read {what} '{path}' as a PyTorch file of tensors: {reason}") from None
 
 
 def step_path(directory: str | Path, step: int) -> Path:

@@ -6,7 +6,9 @@ line prints them."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeGuard, TypeVar
 
 from mdt import checkpoint as ckpt
 from mdt.component import Component
@@ -16,20 +18,21 @@ from mdt.recipe_layout import INJECTED, PROVIDED, role_values, section_of
 from mdt.registry import Registry
 from mdt.signatures import expected_type, parameters, range_text, type_hints, value_text
 
+Base = TypeVar("Base")
+
 
 def component_lines(registry: Registry, kind: str, name: str) -> list[str]:
     """Where a component is defined, its docstring, and what a recipe may write for it."""
     component, found = registry.get(kind, name), registry.find(kind, name)
     factory = component.factory
-    is_a = (lambda base: inspect.isclass(factory) and issubclass(factory, base))  # noqa: E731
     lines = [f"defined at {found['file']}:{found['line']}", found["docstring"] or "(no docstring)"]
-    roles = factory.roles if is_a(Method) else {}
+    roles = factory.roles if _subclass_of(factory, Method) else {}
     lines += _argument_lines(factory, kind, {**INJECTED, **role_values(roles)})
-    fits = factory.arguments_problem if is_a(Component) else None
+    fits = factory.arguments_problem if _subclass_of(factory, Component) else None
     if fits is not None and fits is not Component.arguments_problem:  # its docstring says what it checks
         lines.append(f"  also checked: {' '.join((inspect.getdoc(fits) or '').split())}")
     for label, names in (("takes", "inputs"), ("returns", "outputs")):
-        declared = interface(factory, names) if is_a(Network) else None
+        declared = interface(factory, names) if _subclass_of(factory, Network) else None
         if declared:
             lines.append(f"  {label}: ({', '.join(declared)})")
     for role_name, role in roles.items():
@@ -37,9 +40,15 @@ def component_lines(registry: Registry, kind: str, name: str) -> list[str]:
         lines.append(f"  network [networks.{role_name}]: {article} {role.kind} taking ({', '.join(role.inputs)}), read for "
                      f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}"
                      f"{'; ' + role.description if role.description else ''}")
-    for phase, state in (factory.phases if is_a(Method) else {}).items():
+    for phase, state in (factory.phases if _subclass_of(factory, Method) else {}).items():
         lines.append(f"  losses may read in the {phase} phase: {', '.join(state_fields(state))}")
     return lines
+
+
+def _subclass_of(factory: Callable[..., Any], base: type[Base]) -> TypeGuard[type[Base]]:
+    """Whether ``factory`` is a class that subclasses ``base`` (a function registered for a
+    kind mdt only calls is neither)."""
+    return inspect.isclass(factory) and issubclass(factory, base)
 
 
 def _argument_lines(factory, kind: str, injected: dict[str, str]) -> list[str]:

@@ -13,7 +13,9 @@ Checkpoints, logs and samples come from rank 0 only.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -68,7 +70,7 @@ def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
     dist.all_reduce(flat)
     flat /= world
     offset = 0
-    for p, g in zip(parameters, grads):
+    for p, g in zip(parameters, grads, strict=True):
         n = g.numel()
         p.grad = flat[offset : offset + n].view_as(p).clone()
         offset += n
@@ -78,7 +80,14 @@ def synchronise_optimizers(optimizers: dict[str, torch.optim.Optimizer]) -> None
     """Average gradients across processes right before every step of these optimizers."""
     for optimizer in optimizers.values():
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
-        optimizer.register_step_pre_hook(lambda opt, args, kwargs, params=parameters: average_gradients(params))
+        optimizer.register_step_pre_hook(averaging_hook(parameters))
+
+
+def averaging_hook(parameters: list[torch.nn.Parameter]) -> Callable[[torch.optim.Optimizer, Any, Any], None]:
+    """An optimizer's step pre-hook that averages the gradients of ``parameters``."""
+    def hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        average_gradients(parameters)
+    return hook
 
 
 def broadcast_networks(networks: dict[str, torch.nn.Module]) -> None:

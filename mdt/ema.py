@@ -12,10 +12,10 @@ import torch
 def ema_update(model: torch.nn.Module, average: torch.nn.Module, decay: float) -> None:
     """average <- decay * average + (1 - decay) * model, parameter by parameter; buffers
     (instance-norm statistics) are copied."""
-    for p, a in zip(model.parameters(), average.parameters()):
+    for p, a in zip(model.parameters(), average.parameters(), strict=True):
         a.lerp_(p, 1.0 - decay)
-    for b, a in zip(model.buffers(), average.buffers()):
-        a.copy_(b)
+    for buffer, averaged in zip(model.buffers(), average.buffers(), strict=True):
+        averaged.copy_(buffer)
 
 
 def moving_average(network: torch.nn.Module) -> torch.nn.Module:

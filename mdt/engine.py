@@ -44,7 +44,7 @@ from mdt.grids import grid_image, save_png
 from mdt.logbook import Logbook, metrics_step
 from mdt.loggers import Loggers, RunInfo
 from mdt.memory import keep_freed_memory
-from mdt.method import optimizer_problem
+from mdt.method import Method, optimizer_problem
 from mdt.precision import PRECISIONS, choose_precision
 from mdt.progress import RecentRate, clock, progress_bar, summary
 from mdt.recipe import missing_package, resolved
@@ -108,7 +108,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
     topology = distributed.from_environment()
     main = topology.is_main
     if not main:
-        console = Console(file=open(os.devnull, "w"))
+        console = Console(file=open(os.devnull, "w"))  # noqa: SIM115 (a console for the whole run; other ranks print nothing)
     lock = RunLock(run_dir) if main else None
     notice = lock.acquire() if lock else None
     if notice:
@@ -214,7 +214,7 @@ def prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path]
     settings = recipe.run
     missing_package(recipe, registry)
     device = _device(settings, topology)
-    supported = registry.get("method", recipe.table("method").type).factory.precisions
+    supported = registry.get("method", recipe.table("method").type).factory_class(Method).precisions
     choices = [_choose_precision(recipe, found, device, topology, supported)]
     seed_everything(settings.seed + topology.rank, settings.deterministic)
     if device.type == "cuda" and not settings.deterministic:
@@ -306,7 +306,7 @@ def _train(run: Run, fixed: list[Batch], skipped: SkippedFiles, recipe_text: str
         rate.update(prepared.start, time.perf_counter())
         for step in range(prepared.start, settings.iterations):
             batches = [to_batch(next_batch(stream, components.dataset_names[i], settings, skipped), i, components, role=role)
-                       for stream, (i, role) in zip(prepared.streams, prepared.plan)]
+                       for stream, (i, role) in zip(prepared.streams, prepared.plan, strict=True)]
             values = components.method.train_step(batches, step)
             check_finite(values, step, last_saved, run.topology, components.device)
             done = step + 1
@@ -348,6 +348,7 @@ def _finish(run: Run, logbook: Logbook | None) -> RunResult:
         return RunResult(run_dir, settings.iterations, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     metrics = evaluate(run.prepared.components, run.recipe, run.registry, run_dir, run.console) if run.main else {}
     if metrics:
+        assert logbook is not None, "the main process, which measures, keeps the log"
         logbook.write(settings.iterations, metrics, event="metrics")
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         run.loggers.metrics(settings.iterations, metrics)

@@ -185,6 +185,7 @@ def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Con
 
 def classifier_table(recipe: Recipe) -> Table:
     """The recipe's ``[classifier]``, or the default judge (a ResNet-18 from scratch)."""
+    assert DEFAULT_CLASSIFIER is not None, "SECTIONS gives [classifier] a default table"
     return Table("classifier", "classifier", dict(recipe.data.get("classifier", DEFAULT_CLASSIFIER)))
 
 
@@ -236,9 +237,9 @@ def _measure_real_accuracy(evaluation: Evaluation, max_images: int) -> tuple[dic
                 counted = labels[:, column] == 1 if schema.categorical else torch.ones_like(correct[:, column])
                 entry[0] += (correct[:, column] & counted).sum().item()
                 entry[1] += counted.sum().item()
-    counted = {k: n for k, (h, n) in hits.items() if n}  # no images: no value
-    values = {"real_accuracy": right / max(1.0, total), **{k: hits[k][0] / n for k, n in counted.items()}}
-    return values, {"real_accuracy": images_seen, **{k: int(n) for k, n in counted.items()}}
+    measured = {k: n for k, (h, n) in hits.items() if n}  # no images: no value
+    values = {"real_accuracy": right / max(1.0, total), **{k: hits[k][0] / n for k, n in measured.items()}}
+    return values, {"real_accuracy": images_seen, **{k: int(n) for k, n in measured.items()}}
 
 
 def save_judge(evaluation: Evaluation, table: Table, directory: Path, max_images: int) -> dict[str, float]:

@@ -153,6 +153,7 @@ def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[s
         warnings.simplefilter("ignore")
         program = torch.onnx.export(network, example, dynamic_shapes=tuple({0: batch} for _ in example),
                                     input_names=inputs, output_names=outputs, dynamo=True, verbose=False)
+    assert program is not None, "torch.onnx.export returns its program when dynamo=True"
     model = program.model_proto
     for key, value in about.items():
         model.metadata_props.add(key=key, value=value)

@@ -41,7 +41,7 @@ def wrap_title(title: str, chars: int, lines: int = TITLE_LINES) -> list[str]:
     return out
 
 
-def grid_image(rows: Sequence[Sequence[torch.Tensor]], titles: Sequence[str] | None = None, pad: int = 2,
+def grid_image(rows: Sequence[Sequence[torch.Tensor | None]], titles: Sequence[str] | None = None, pad: int = 2,
                row_titles: Sequence[str | None] | None = None) -> Image.Image:
     """A PIL image of ``rows`` of (3, S, S) tensors in [-1, 1] (None: an empty cell);
     ``titles`` head the columns (wrapped to the column's width), ``row_titles`` (one per

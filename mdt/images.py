@@ -34,7 +34,7 @@ def read_rgb(path: str | Path) -> Image.Image:
         with Image.open(path) as img:
             img.load()
             ImageOps.exif_transpose(img, in_place=True)
-            upright = img
+            upright: Image.Image = img
             if upright.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
                 upright = Image.fromarray((np.asarray(upright, dtype=np.uint16) >> 8).astype(np.uint8))
             return upright.convert("RGB")
@@ -55,11 +55,11 @@ def crop_and_resize(rgb: Image.Image, crop_size: int, image_size: int, name: str
     width, height = rgb.size
     side = check_crop(width, height, crop_size, name)
     # Same rounding as torchvision's CenterCrop, so crops match the official code.
-    left = int(round((width - side) / 2.0))
-    top = int(round((height - side) / 2.0))
+    left = round((width - side) / 2.0)
+    top = round((height - side) / 2.0)
     rgb = rgb.crop((left, top, left + side, top + side))
     if side != image_size:
-        rgb = rgb.resize((image_size, image_size), Image.BILINEAR)
+        rgb = rgb.resize((image_size, image_size), Image.Resampling.BILINEAR)
     array = np.asarray(rgb, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 

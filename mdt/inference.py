@@ -45,6 +45,8 @@ class ImageTranslator:
     """A trained model ready to translate PIL images or tensors; requests are checked
     against the translator's own options."""
 
+    recipe: Recipe  # what built it, set by load_translator: mdt serve builds its datasets for sample images
+
     def __init__(self, components, checkpoint_path: Path, step: int, missing: frozenset[str] = frozenset()) -> None:
         self.components = components
         self.checkpoint_path = checkpoint_path

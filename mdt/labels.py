@@ -250,11 +250,7 @@ class LabelEncoder(Component):
 
     def targets(self) -> list[tuple[str, int, dict[str, float]]]:
         """The columns of a sample grid: (title, target dataset, assignments)."""
-        columns = []
-        for source, schema in enumerate(self.schemas):
-            for name in schema.names:
-                columns.append((name, source, {name: 1.0}))
-        return columns
+        return [(name, source, {name: 1.0}) for source, schema in enumerate(self.schemas) for name in schema.names]
 
     def find(self, name: str) -> tuple[int, str]:
         """(dataset index, label name) for ``name`` or ``dataset.name``."""

@@ -23,6 +23,8 @@ three times the kernel's height outputs and adds the rows' results, shifted.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,7 +87,7 @@ class SmallMapConv2d(nn.Conv2d):
                 or torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
             return super().forward(x)
         rows = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in
-                zip(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation)]
+                zip(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation, strict=True)]
         if rows[0] * rows[1] > SMALL_MAP:
             return super().forward(x)
         return _as_matrix_product(x, self, rows)
@@ -94,6 +96,7 @@ class SmallMapConv2d(nn.Conv2d):
 def _as_matrix_product(x: torch.Tensor, conv: nn.Conv2d, rows: list[int]) -> torch.Tensor:
     """conv(x) with ``rows`` its output's height and width, by unfold and one matrix product."""
     batch = x.shape[0]
+    assert not isinstance(conv.padding, str), "SmallMapConv2d keeps torch's convolution for a padding by name"
     columns = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # (B, C*kh*kw, L)
     flat = columns.transpose(1, 2).reshape(batch * rows[0] * rows[1], -1)
     weight = conv.weight.reshape(conv.weight.shape[0], -1)  # autocast casts addmm/mm as it does a convolution
@@ -117,7 +120,8 @@ class FewOutputsConv2d(nn.Conv2d):
         if self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str) \
                 or self.stride != (1, 1) or self.dilation != (1, 1):
             return super().forward(x)
-        return few_outputs_conv2d(x, self.weight, self.bias, self.padding)
+        padding = cast(tuple[int, int], self.padding)  # a Conv2d's padding is a pair; torch types it tuple[int, ...]
+        return few_outputs_conv2d(x, self.weight, self.bias, padding)
 
 
 def few_outputs_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

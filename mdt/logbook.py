@@ -22,7 +22,7 @@ class Logbook:
         self.path = run_dir / "log.jsonl"
         discarded = cut_after(self.path, resumed_from) if resumed_from is not None else []
         torn = self.path.exists() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run; close() closes it)
         if torn:  # a line cut by a kill: end it so the next record stays readable
             self._file.write("\n")
         if resumed_from is not None:
@@ -43,7 +43,8 @@ def cut_after(path: Path, step: int) -> list[dict[str, Any]]:
     A line torn by a kill is moved too."""
     if not path.exists():
         return []
-    kept, moved = [], []
+    kept: list[str] = []
+    moved: list[tuple[str, dict[str, Any] | None]] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)

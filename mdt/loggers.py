@@ -20,6 +20,7 @@ run before its first step, with one line.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,10 +99,8 @@ class Loggers:
             except Exception as exc:
                 opened, self.named = self.named[:i], []
                 for _, other in opened:
-                    try:
+                    with contextlib.suppress(Exception):  # the first failure is the one to report
                         other.close(False)
-                    except Exception:
-                        pass
                 detail = str(exc) if isinstance(exc, MdtError) else f"{type(exc).__name__}: {exc}"
                 raise MdtError(f"[loggers.{name}] could not start: {detail}") from None
 

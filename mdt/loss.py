@@ -37,6 +37,7 @@ class Loss(Component):
 
     def weight_at(self, step: int) -> float:
         """The weight for the update at 0-based ``step``."""
+        assert self.weight is not None, "the build refuses a loss whose weight is not a number"
         return self.weight
 
     def __call__(self, phase: str, state) -> tuple[torch.Tensor, Terms]:

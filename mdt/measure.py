@@ -93,6 +93,7 @@ def _model(path: Path, registry: Registry, device: torch.device, data: Component
     if data is None:
         components = build(recipe, registry, device=device, check_network=weights_check(saved, file))
     else:
+        assert data.recipe is not None, "build() records the recipe it built from"
         ours, theirs = (resolved(r, registry) for r in (recipe, data.recipe))
         if ours.data["datasets"] != theirs.data["datasets"] or recipe.run.image_size != data.settings.image_size:
             raise MdtError(f"'{file}' was trained on other data or another image size than the model it is compared with; "
@@ -132,7 +133,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
                             weights=weights, console=console)
     results = run_metrics(evaluation, metrics, console)
-    compared = {}
+    compared: dict[str, dict[str, Any]] = {}
     for other in compare:
         name, entry = _compared(other, evaluation, recipe, registry, metric_names, max_images, settings)
         compared[_unique(name, [run_dir.name, *compared])] = entry
@@ -145,7 +146,7 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
         "step": saved.step,
         "method": recipe.table("method").type,
         "image size": components.settings.image_size,
-        "held-out images": ", ".join(f"{n}: {len(t)}" for n, t in zip(components.dataset_names, components.test_sets)),
+        "held-out images": ", ".join(f"{n}: {len(t)}" for n, t in zip(components.dataset_names, components.test_sets, strict=True)),
         "images measured per metric, at most": f"{max_images} (--max-images)" if max_images else "each metric's own limit",
         "judge classifier": str(classifier or out / "classifier"),
         "judge accuracy on real held-out images": f"{judge_accuracy.get('real_accuracy', float('nan')):.4f}",

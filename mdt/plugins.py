@@ -14,6 +14,7 @@ import inspect
 import os
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -67,7 +68,9 @@ def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metad
     return sorted(found, key=lambda pair: (pair[1].metadata["Name"] != BUILTIN_DISTRIBUTION, pair[0].name))
 
 
-Call = tuple[str, "PluginInfo", str, str, object]  # (plugin, its info, kind, name, factory or description)
+# (plugin, its info, kind, name, factory or description): the last is whatever the plugin passed, unchecked
+# until the registry's add or add_kind receives it
+Call = tuple[str, "PluginInfo", str, str, Any]
 
 
 def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:

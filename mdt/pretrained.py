@@ -178,12 +178,29 @@ def _grid_flags(file: Path, say) -> str:
 
 def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool,
                grid_flags: str = "") -> str:
+    """README.md of a model folder: the Hub's YAML front matter, then what the model is,
+    its measurements, and how to translate with it and train it again."""
     recipe = tomllib.loads(saved.recipe_text)
     method = recipe.get("method", {}).get("type", "?")
     datasets = sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
-    labels = [name for schema in saved.schemas for name in schema.names]
     name = out.resolve().name
-    # YAML front matter; lists and keys in JSON's syntax, which YAML reads as written
+    front = _front_matter(saved, name, method, datasets, licence, metrics)
+    made = (f"A `{method}` model imported from {saved.origin} (its step {saved.step})" if saved.origin
+            else f"A `{method}` model trained with mdt for {saved.step} iterations")
+    body = [f"# {name}", "", f"{made}, on {', '.join(datasets)}.", "",
+            f"Licence: {_licence_text(licence)}.", "",
+            "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".", ""]
+    if metrics:
+        body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
+    if has_sample:
+        body += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
+    return "\n".join([*front, "", *body, *_usage(saved, name, grid_flags)])
+
+
+def _front_matter(saved: ckpt.Checkpoint, name: str, method: str, datasets: list[str], licence: str,
+                  metrics: dict[str, float]) -> list[str]:
+    """The card's YAML front matter; lists and keys in JSON's syntax, which YAML reads as written."""
+    labels = [label for schema in saved.schemas for label in schema.names]
     hub_licence = ["license: other", 'license_name: "not-stated"'] if licence == NOT_STATED else [f"license: {json.dumps(licence)}"]
     front = ["---", "library_name: mdt", *hub_licence, "pipeline_tag: image-to-image",
              f"tags: {json.dumps(['mdt', method, 'image-to-image'])}", f"datasets: {json.dumps(datasets)}",
@@ -194,28 +211,24 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
         front += ["model-index:", f"- name: {json.dumps(name)}", "  results:", "  - task: {type: image-to-image}",
                   f"    dataset: {json.dumps({'name': ', '.join(datasets), 'type': ', '.join(datasets)})}", "    metrics:"]
         front += [f"    - {json.dumps({'name': key, 'type': metric_type(key), 'value': value})}" for key, value in sorted(metrics.items())]
-    front.append("---")
-    made = (f"A `{method}` model imported from {saved.origin} (its step {saved.step})" if saved.origin
-            else f"A `{method}` model trained with mdt for {saved.step} iterations")
-    body = [f"# {name}", "", f"{made}, on {', '.join(datasets)}.", "",
-            f"Licence: {_licence_text(licence)}.", "",
-            "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".", ""]
-    if metrics:
-        body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
-    if has_sample:
-        body += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
+    return [*front, "---"]
+
+
+def _usage(saved: ckpt.Checkpoint, name: str, grid_flags: str) -> list[str]:
+    """The card's instructions: the plugins to install first, then translate and train again."""
+    lines = []
     packages = sorted({p["distribution"] for p in saved.plugins})
     if packages:
         uses = ", ".join(f"{p['kind']} `{p['name']}` ({p['distribution']} {p.get('version', '')})".replace(" )", ")")
                          for p in saved.plugins)
-        body += [f"It uses components of mdt plugins ({uses}); install them first:", "", "```bash",
-                 f"pip install mdt-translate {' '.join(packages)}", "```", ""]
-    body += [f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
-             f"(the model's own options: `mdt translate --checkpoint {name} --help`):", "", "```bash",
-             f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid{grid_flags}", "```", "",
-             "and train it again (the recipe names the data it was trained on):", "", "```bash",
-             f"mdt run {name}/recipe.toml", "```", ""]
-    return "\n".join(front + [""] + body)
+        lines += [f"It uses components of mdt plugins ({uses}); install them first:", "", "```bash",
+                  f"pip install mdt-translate {' '.join(packages)}", "```", ""]
+    lines += [f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
+              f"(the model's own options: `mdt translate --checkpoint {name} --help`):", "", "```bash",
+              f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid{grid_flags}", "```", "",
+              "and train it again (the recipe names the data it was trained on):", "", "```bash",
+              f"mdt run {name}/recipe.toml", "```", ""]
+    return lines
 
 
 ERROR_KINDS = ("error", "mae", "l1")  # a value's own kind, where its name says it: lower is better
@@ -244,5 +257,6 @@ def imported(write_run, out: Path | None, model_folder: Path | None) -> list[Pat
     if out is not None:
         checkpoint = write_run(out)
         return [checkpoint, *([save_pretrained(checkpoint, model_folder)] if model_folder is not None else [])]
+    assert model_folder is not None, "refused above: neither --out nor --model-folder"
     with tempfile.TemporaryDirectory() as scratch:
         return [save_pretrained(write_run(Path(scratch) / "run"), model_folder)]

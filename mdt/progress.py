@@ -37,7 +37,7 @@ class RecentRate:
 def clock(seconds: float | None) -> str:
     if seconds is None:
         return "-:--:--"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 

@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mdt.component import Component
 from mdt.errors import MdtError, did_you_mean
 from mdt.recipe_check import validate
 from mdt.recipe_layout import INJECTED, LOGGERS, NETWORKS, RUN, SECTIONS, Recipe, method_roles, role_values, said_where
@@ -207,7 +208,7 @@ def missing_package(recipe: Recipe, registry: Registry) -> None:
     installed (a factory's ``requires``). Not part of :func:`validate`: a run folder whose
     recipe names an MLflow logger still translates on a machine without MLflow."""
     for table in recipe.tables():
-        factory = registry.get(table.kind, table.type).factory
+        factory = registry.get(table.kind, table.type).factory_class(Component)
         for package in factory.requires:
             if importlib.util.find_spec(package) is None:
                 raise MdtError(f"{said_where(recipe, table.address, 'type')} type '{table.type}' needs the Python package "
@@ -257,10 +258,11 @@ def apply_override(recipe: Recipe, override: str, roles: Mapping[str, Any] = {})
     value = parse_value(raw.strip())
     if key == "type":
         _add_table(recipe.data, table_path)
+    default = SECTIONS[head].default if head in SECTIONS else None
     if head == RUN:
         recipe.data.setdefault(RUN, {})  # [run] may be left out of a recipe; it can still be set
-    elif head in SECTIONS and SECTIONS[head].default is not None and head not in recipe.data and table_path == head:
-        recipe.data[head] = dict(SECTIONS[head].default)  # the table the recipe gets anyway, now with this key
+    elif default is not None and head not in recipe.data and table_path == head:
+        recipe.data[head] = dict(default)  # the table the recipe gets anyway, now with this key
     node: Any = recipe.data
     walked = []
     for part in table_path.split("."):

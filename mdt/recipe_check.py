@@ -13,7 +13,7 @@ from typing import Any
 
 from mdt import contracts
 from mdt.errors import MdtError, did_you_mean
-from mdt.labels import LABEL_LAYOUTS
+from mdt.labels import LABEL_LAYOUTS, LabelEncoder
 from mdt.recipe_layout import (
     INJECTED,
     NETWORKS,
@@ -113,9 +113,9 @@ def _check_label_layout(recipe: Recipe, method, registry: Registry) -> None:
     encoder that declares another layout cannot work together."""
     needed = method.factory.label_layout
     labels = recipe.table("labels")
-    given = registry.get(labels.kind, labels.type).factory.label_layout
+    given = registry.get(labels.kind, labels.type).factory_class(LabelEncoder).label_layout
     if needed and given and needed != given:
-        fitting = [n for n in registry.names(labels.kind) if registry.get(labels.kind, n).factory.label_layout == needed]
+        fitting = [n for n in registry.names(labels.kind) if registry.get(labels.kind, n).factory_class(LabelEncoder).label_layout == needed]
         such = f"; use a type that gives it, such as {', '.join(repr(n) for n in fitting)}" if fitting else ""
         raise MdtError(f"{said_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS.get(given, given)}, but "
                        f"method '{method.name}' needs {LABEL_LAYOUTS.get(needed, needed)}{such}")

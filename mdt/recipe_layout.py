@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mdt.method import Method
 from mdt.registry import Registry
 from mdt.settings import RunSettings
 from mdt.signatures import parameters
@@ -102,7 +103,7 @@ def method_roles(data: Mapping[str, Any], registry: Registry) -> dict[str, Any]:
     name = method.get("type") if isinstance(method, dict) else None
     if not isinstance(name, str) or name not in registry.names("method"):
         return {}
-    return dict(registry.get("method", name).factory.roles)
+    return dict(registry.get("method", name).factory_class(Method).roles)
 
 
 @dataclass

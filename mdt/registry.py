@@ -9,9 +9,9 @@ name lists what is registered, closest match first.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from mdt.errors import MdtError, closest_first, did_you_mean
 
@@ -33,6 +33,7 @@ CORE_KINDS: dict[str, str] = {
     "logger": "a tracker a run's scalars, sample grids, recipe and metrics go to, besides log.jsonl (mdt.loggers)",
 }
 KIND = "kind"  # register(KIND, name, description) declares a kind
+ComponentClass = TypeVar("ComponentClass")
 
 
 def plural(kind: str) -> str:
@@ -88,6 +89,11 @@ class Component:
     def signature(self) -> inspect.Signature:
         return inspect.signature(self.factory)
 
+    def factory_class(self, base: type[ComponentClass]) -> type[ComponentClass]:
+        """The factory as the subclass of ``base``, its kind's base class, that registering
+        it checked it to be (:func:`_check_base`); for a kind mdt inspects."""
+        return cast("type[ComponentClass]", self.factory)
+
 
 LISTED = 8  # names an "unknown NAME" error lists, closest first
 
@@ -131,6 +137,7 @@ class Registry:
                            "register the class (or a function that builds one)")
         _check_base(kind, name, factory, plugin)
         component = Component(kind, name, factory, plugin, distribution, version)
+        arguments: Mapping[str, inspect.Parameter]
         try:
             arguments = component.signature().parameters
         except (TypeError, ValueError):  # a builtin without a signature: nothing a recipe could set

@@ -47,13 +47,10 @@ def label_controls(schemas) -> list[tuple[str, list[str]]]:
         if schema.categorical:
             controls.append((f"{schema.dataset}", [KEEP, *[prefix + n for n in schema.names]]))
             continue
-        grouped = set()
-        for group in schema.exclusive:
-            controls.append((" / ".join(group), [KEEP, *[prefix + n for n in group]]))
-            grouped |= set(group)
-        for name in schema.names:
-            if name not in grouped:
-                controls.append((prefix + name, [KEEP, SET] if schema.continuous else [KEEP, "yes", "no"]))
+        grouped = {name for group in schema.exclusive for name in group}
+        controls += [(" / ".join(group), [KEEP, *[prefix + n for n in group]]) for group in schema.exclusive]
+        controls += [(prefix + name, [KEEP, SET] if schema.continuous else [KEEP, "yes", "no"])
+                     for name in schema.names if name not in grouped]
     return controls
 
 
@@ -61,7 +58,7 @@ def request_from(controls: list[tuple[str, list[str]]], choices: list[str], amou
     """A labels option's value from the chosen radio values (and, for continuous labels,
     their sliders' values, one per control)."""
     to: dict[str, float] = {}
-    for index, ((title, options), choice) in enumerate(zip(controls, choices)):
+    for index, ((title, options), choice) in enumerate(zip(controls, choices, strict=True)):
         if choice in (None, KEEP):
             continue
         if options[1:] == ["yes", "no"]:
@@ -155,7 +152,8 @@ class Control:
         if self.option.type == "labels":
             radios = values[: len(self.labels)]
             amounts = iter(values[len(self.labels):])
-            per_control = [next(amounts) if choices[1:] == [SET] else None for _, choices in self.labels]
+            # the sliders' values (a widget's value is untyped), None for a control without one
+            per_control: list[Any] = [next(amounts) if choices[1:] == [SET] else None for _, choices in self.labels]
             return request_from(self.labels, radios, per_control) or None
         if self.option.type == "image":
             return None if values[0] is None else [_picture(values[0], f"the {self.option.name} image")]

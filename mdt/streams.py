@@ -79,7 +79,8 @@ def open_streams(components: Components, registry: Registry, train_sets: list, c
     """One stream per dataset and per role of the method's ``samplers`` (StarGAN: one;
     StarGAN v2: sources and reference pairs), each continuing from its ``consumed`` batches."""
     settings = components.settings
-    plan, streams = [], []
+    plan: list[tuple[int, str]] = []
+    streams: list[BatchStream] = []
     for r, (role, spec) in enumerate(components.method.samplers.items()):
         stream = stream_of(spec)
         factory = registry.get("sampler", stream.sampler).factory
@@ -91,6 +92,7 @@ def open_streams(components: Components, registry: Registry, train_sets: list, c
             except (TypeError, ValueError) as exc:
                 raise MdtError(f"sampler '{stream.sampler}' of the method's '{role}' batches: {exc}") from None
             except MdtError as exc:  # the training split of which dataset: there may be several
+                assert components.recipe is not None, "build() records the recipe it built from"
                 raise MdtError(f"{components.recipe.source}: [datasets.{components.dataset_names[i]}] training split: {exc}") from None
             plan.append((i, role))
             streams.append(BatchStream(dataset, order, settings.num_workers, consumed=start))

@@ -55,7 +55,7 @@ def fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | No
     """Nothing is written unless every output can be: a folder is never replaced, and no
     two inputs (``sources``, one per output) write the same file (a.png and a.jpg)."""
     first: dict[Path, Path] = {}
-    for source, output in zip(sources or [], outputs):
+    for source, output in zip(sources or [], outputs, strict=False):
         if output in first and first[output] != source:
             raise MdtError(f"inputs '{first[output]}' and '{source}' would both be written to '{output}'; "
                            "rename one, or translate them into different folders")
@@ -111,7 +111,7 @@ def write_grids(job: Job) -> None:
     fresh_outputs(outputs, job.overwrite, None if one_grid else job.files)
     groups = [job.files] if one_grid else [[f] for f in job.files]
     written = 0
-    for group, target in zip(groups, outputs):
+    for group, target in zip(groups, outputs, strict=True):
         pictures, names = [], []
         for file in group:
             try:
@@ -220,7 +220,7 @@ def write_translations(job: Job) -> None:
             if ahead and index + 1 < len(chunks):
                 reads.append(reader.submit(_read, job, chunks[index + 1]))
             readable = [(file, picture) for file, picture in batch if not isinstance(picture, MdtError)]
-            for file, picture in batch:
+            for _, picture in batch:
                 if isinstance(picture, MdtError):
                     writes.finish()
                     job.bad_input(picture, writes.written, progress.console)
@@ -228,7 +228,7 @@ def write_translations(job: Job) -> None:
             results = _translated(job, [picture for _, picture in readable], requests)
             writes.finish()  # the previous batch's, written while this one was translated
             for k, outputs in enumerate(results):
-                for (file, _), picture in zip(readable, outputs):
+                for (file, _), picture in zip(readable, outputs, strict=True):
                     writes.add(picture, targets[file, k])
             progress.advance(task, len(chunk))
         writes.finish()

@@ -7,14 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from mdt.clitypes import console, err_console
 from mdt.errors import MdtError
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 def print_options(options) -> None:
@@ -32,7 +29,7 @@ def parse_request(options, args: list[str], grid: bool, crop: int, skip_bad_file
     """The model's own flags, read from what the generic ones left: --to, --domain, ..."""
     from mdt.translate_files import image_files
 
-    params = [click.Option([o.cli_flag, o.name], multiple=o.type == "image" and o.many) for o in options]
+    params: list[click.Parameter] = [click.Option([o.cli_flag, o.name], multiple=o.type == "image" and o.many) for o in options]
     parser = click.Command("translate", params=params, add_help_option=False)
     try:
         with parser.make_context("mdt translate", list(args)) as context:
@@ -94,6 +91,25 @@ def check_replaced(options, request: dict, varied: str | None) -> None:
         if replaced.name in request or replaced.name == varied:
             given = replaced.cli_flag if replaced.name in request else f"--num (which varies {replaced.cli_flag})"
             raise MdtError(f"{option.cli_flag} takes the place of {replaced.cli_flag}: give {option.cli_flag} or {given}, not both")
+
+
+def check_flags(input_path: Path | None, output: Path | None, num: int | None, crop: int, batch_size: int,
+                align_faces: bool, landmarks: Path | None) -> None:
+    """mdt translate's own flags, each in its range and fitting the others, before a model is loaded."""
+    if input_path is None:
+        raise MdtError("give --input")
+    if output is None:
+        raise MdtError("give --output")
+    if num is not None and num < 1:
+        raise MdtError(f"--num {num}: give at least 1")
+    if crop < 0:
+        raise MdtError(f"--crop {crop}: give 0 (the largest centred square) or a size in pixels")
+    if batch_size < 1:
+        raise MdtError(f"--batch-size {batch_size}: give at least 1")
+    if landmarks is not None and not align_faces:
+        raise MdtError("--landmarks is for --align: give --align too")
+    if align_faces and crop:
+        raise MdtError("--align frames the face itself; leave out --crop")
 
 
 def check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:

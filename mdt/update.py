@@ -87,7 +87,7 @@ class Updates:
     def values(self, **extra: float) -> dict[str, float]:
         """The iteration's logged values as numbers (one transfer from the device), each
         decaying loss weight as ``weight/<loss>``, then ``extra`` (a learning rate)."""
-        values = dict(zip(self.logged, torch.stack(list(self.logged.values())).tolist())) if self.logged else {}
+        values = dict(zip(self.logged, torch.stack(list(self.logged.values())).tolist(), strict=True)) if self.logged else {}
         for name, loss in self.method.losses.items():
             if loss.decays:
                 values[f"weight/{name}"] = loss.weight_at(self.step)

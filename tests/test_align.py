@@ -126,7 +126,7 @@ def test_celeba_framing_is_the_mean_of_its_landmark_file(tmp_path):
     assert framing.left_eye == pytest.approx((70 / 178, (111 - 20) / 178))
     assert framing.right_eye == pytest.approx((106.5 / 178, (113 - 20) / 178))
     assert framing.mouth == pytest.approx(((73 + 108 + 69 + 105) / 4 / 178, ((152 + 154 + 152 + 152) / 4 - 20) / 178))
-    with pytest.raises(MdtError, match="list_landmarks_align_celeba.txt"):
+    with pytest.raises(MdtError, match=r"list_landmarks_align_celeba\.txt"):
         celeba_framing({"root": str(tmp_path / "elsewhere")})
     (tmp_path / "list_landmarks_align_celeba.txt").write_text("1\nheader\n000001.jpg 69 109 106 eleven\n")
     with pytest.raises(MdtError, match="expected lines 'file lefteye_x"):

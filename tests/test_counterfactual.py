@@ -33,7 +33,7 @@ class _Translator(Translator):
         if self.kind == "identity":
             return images.clone()
         out = []
-        for image, label in zip(images, labels):
+        for image, label in zip(images, labels, strict=True):
             index = next(i for i in range(len(FACES)) if torch.equal(to_float(FACES[i]["image"]), image))
             out.append(to_float(FACES.counterfactual(index, label)))
         truth = torch.stack(out)
@@ -140,7 +140,7 @@ def test_eval_reports_it_for_drawn_faces(cli, tmp_path, quickstart_run):
         kept = ((truth - inputs).abs().amax(dim=1, keepdim=True) <= 1 / 255).expand_as(inputs)
         expected = {
             "counterfactual_l1": ((fake - truth).abs() / 2).mean().item(),
-            "preservation_l1": torch.stack([((f - x).abs() / 2)[k].mean() for f, x, k in zip(fake, inputs, kept)]).mean().item(),
+            "preservation_l1": torch.stack([((f - x).abs() / 2)[k].mean() for f, x, k in zip(fake, inputs, kept, strict=True)]).mean().item(),
             "identity_l1": float(sum((faces.counterfactual(i, wanted[i]).float() - faces[i]["image"].float()).abs().mean() / 255
                                      for i in rows) / len(rows)),
         }

@@ -52,11 +52,11 @@ def test_the_pool_shows_earlier_fakes_half_the_time_once_full():
     # A fake shown in place of the new one is an earlier one the pool kept, and the new one takes its place:
     # 400 queries on, the pool holds fakes of those queries, none of the first four.
     earlier = shown[shown != new]
-    assert all(0 <= v < 4 or v in new[:k] for k, v in zip((shown != new).nonzero().flatten().tolist(), earlier.tolist()))
+    assert all(0 <= v < 4 or v in new[:k] for k, v in zip((shown != new).nonzero().flatten().tolist(), earlier.tolist(), strict=True))
     assert all(image.item() >= 10 for image in pool.images) and (earlier >= 10).any()
     again = ImagePool(4)
     again.load(pool.state(), torch.device("cpu"))
-    assert all(torch.equal(a, b) for a, b in zip(again.images, pool.images))
+    assert all(torch.equal(a, b) for a, b in zip(again.images, pool.images, strict=True))
     assert torch.equal(ImagePool(0).query(first), first)  # no pool: the newest fakes
 
 

@@ -16,7 +16,7 @@ def last_line_error(result) -> str:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines[-1].startswith("error: ") and not any(l.startswith("error: ") for l in lines[:-1])
+    assert lines[-1].startswith("error: ") and not any(line.startswith("error: ") for line in lines[:-1])
     return lines[-1]
 
 CELEBA = REPO / "recipes" / "stargan_celeba.toml"
@@ -81,7 +81,7 @@ def test_bad_files_can_be_skipped_and_are_counted(cli, celeba_root, tmp_path):
     result = celeba_run(cli, celeba_root, "run.iterations=5", "run.skip_bad_files=true")
     assert result.exit_code == 0, result.output
     assert "skipped" in result.output and "000005.jpg" in result.output
-    records = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert records[-1]["skipped_files"] == 1
 
 
@@ -133,12 +133,12 @@ def test_a_bad_file_is_counted_once_over_epochs_and_resumes(cli, celeba_root, tm
     assert sum("000005.jpg" in line for line in result.output.splitlines()) == 1
     listed = (tmp_path / "run" / "skipped_files.txt").read_text().splitlines()
     assert len(listed) == 1 and "000005.jpg" in listed[0]
-    assert [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]["skipped_files"] == 1
+    assert [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]["skipped_files"] == 1
     result = cli("run", CELEBA, "--resume", "run", *small(f"datasets.celeba.root={celeba_root}", "datasets.celeba.test_size=2",
                                                            "run.num_workers=0", "run.iterations=25", "run.skip_bad_files=true"))
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "run" / "skipped_files.txt").read_text().splitlines()) == 1
-    records = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r for r in records if r["event"] == "train"][-1]["skipped_files"] == 1
 
 

@@ -57,7 +57,7 @@ def _evaluation(domains):
     """Held-out images whose pixel (0, 0, 0) says their domain ('a' or 'b')."""
     schema = LabelSchema("toy", ("a", "b"), categorical=True)
     items = []
-    for i, d in enumerate(domains):
+    for d in domains:
         image = torch.full((3, 4, 4), 0, dtype=torch.uint8)
         image[0, 0, 0] = 255 if d == "b" else 0
         items.append({"image": image, "label": torch.tensor([d == "a", d == "b"], dtype=torch.float32)})
@@ -287,12 +287,12 @@ def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):
     info = cli("checkpoint", "info", tmp_path / "judge").output
     assert f"accuracy on 6 real held-out images, real_accuracy: {accuracy:.4f}" in info  # TINY: test_size=6
     per_label = re.findall(r"accuracy on (\d+) real held-out images, (\w+):", info)
-    assert dict((name, int(n)) for n, name in per_label) == {"real_accuracy": 6, "Black_Hair": 6, "Blond_Hair": 6, "Brown_Hair": 6,
+    assert {name: int(n) for n, name in per_label} == {"real_accuracy": 6, "Black_Hair": 6, "Blond_Hair": 6, "Brown_Hair": 6,
                                                              "Glasses": 6, "Smiling": 6}
     result = cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out", "--metric", "accuracy")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert set(k.split("/")[0] for k in data["metrics"]) == {"accuracy"}
+    assert {k.split("/")[0] for k in data["metrics"]} == {"accuracy"}
     assert data["about"]["judge classifier"] == str(tmp_path / "judge")
     # The judge read the same six real held-out images when train-classifier scored it:
     # eval's real accuracy, overall and per label, is what its file recorded.

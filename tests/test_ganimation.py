@@ -67,7 +67,7 @@ def test_continuous_targets_stay_in_range_near_other_images_labels():
     targets = encoder.sample_targets(labels, 0, torch.Generator().manual_seed(1))
     assert targets.min() >= 0 and targets.max() <= 1
     # Each target is some image's labels, moved by at most the noise.
-    assert all(min((t - l).abs().max().item() for l in labels) <= 0.1 + 1e-6 for t in targets)
+    assert all(min((t - label).abs().max().item() for label in labels) <= 0.1 + 1e-6 for t in targets)
     assert torch.equal(encoder.encode(labels, 0), labels) and encoder.condition_dim == 2
     with pytest.raises(MdtError, match="continuous needs labels in \\[0, 1\\]"):
         Continuous([LabelSchema("celeba", ("Male",))])
@@ -97,7 +97,7 @@ def test_openface_intensities_in_a_csv(tmp_path):
     (tmp_path / "imgs" / "aus.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(MdtError, match="line 4 has an intensity outside \\[0, 5\\]"):
         CSVIntensities(str(tmp_path / "imgs"), "aus.csv", "train", 32)
-    with pytest.raises(MdtError, match="column 'AU13_r' is not in .* \\(did you mean 'AU12_r'\\?\\)"):
+    with pytest.raises(MdtError, match=r"column 'AU13_r' is not in .* \(did you mean 'AU12_r'\?\)"):
         CSVIntensities(str(tmp_path / "imgs"), "aus.csv", "train", 32, columns=["AU13_r"])
 
 

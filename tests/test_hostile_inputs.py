@@ -36,7 +36,7 @@ def with_metadata(source, target, **changes):
     """A copy of the checkpoint ``source`` whose header metadata has ``changes``."""
     with safe_open(str(source), framework="pt") as f:
         metadata = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     save_file(tensors, str(target), metadata={**metadata, **changes})
     return target
 
@@ -310,7 +310,7 @@ def test_a_pickled_object_is_refused_without_advice_to_unpickle_it(tmp_path):
 
     import torch
 
-    from mdt.checkpoint import load_foreign
+    from mdt.foreign import load_foreign
 
     torch.save({"weights": torch.zeros(2), "note": Fraction(1, 2)}, tmp_path / "wing.ckpt")
     with pytest.raises(MdtError) as caught:

@@ -63,8 +63,8 @@ def test_mdt_networks_have_the_official_tensors_at_full_size(high_pass):
         "mapping_network": official.MappingNetwork(latent_dim=16, style_dim=64, domains=3),
         "style_encoder": official.StyleEncoder(256, style_dim=64, domains=3, max_width=512),
     }
-    for name in ours:
-        mine = {k: tuple(v.shape) for k, v in ours[name].state_dict().items()}
+    for name, network in ours.items():
+        mine = {k: tuple(v.shape) for k, v in network.state_dict().items()}
         official_shapes = {k: tuple(v.shape) for k, v in theirs[name].state_dict().items()}
         assert mine == official_shapes, name
 

@@ -25,7 +25,9 @@ from mdt.logbook import read_log
 from mdt.recipe import load_recipe
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
-ITERATIONS, EVERY, KILLS = 90, 4, 20
+# Iterations enough that twenty lives of up to 2 * EVERY steps each (and the steps a fast
+# machine runs between the last line read and the kill) cannot reach the end before the last kill.
+ITERATIONS, EVERY, KILLS = 240, 4, 20
 SETTINGS = [
     "run.batch_size=4", "run.image_size=32", "run.sample_every=7", "run.sample_count=2", "run.log_every=1",
     "run.deterministic=true", "run.threads=1", f"run.iterations={ITERATIONS}", f"run.checkpoint_every={EVERY}",

@@ -203,7 +203,7 @@ def test_fid_and_kid_per_target_under_the_default_protocol_come_from_that_target
         assert values[f"fid/{name}"] == pytest.approx(fids[-1], rel=1e-6), name
         assert values[f"kid/{name}"] == pytest.approx(kids[-1], rel=1e-6, abs=1e-9), name
         assert values[f"real_images/{name}"] == 4 and values[f"translated_images/{name}"] == 4
-    assert len(set(round(f, 6) for f in fids)) == 3  # three different values: a key mix-up shows
+    assert len({round(f, 6) for f in fids}) == 3  # three different values: a key mix-up shows
     assert values["fid_mean"] == pytest.approx(sum(fids) / 3, rel=1e-6)
     assert values["kid_mean"] == pytest.approx(sum(kids) / 3, rel=1e-6)
     assert values["protocol"] == "pytorch-fid" and values["feature_space"] == "classifier (pixels)"

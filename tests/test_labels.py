@@ -28,7 +28,7 @@ def test_continuous_values_are_set_in_range_and_never_flipped():
     assert column_labels(AUS, labels, {"smile": 1.0})[:, 0].tolist() == [1.0, 1.0]
     binary = LabelSchema("celeba", ("Male",))
     assert column_labels(binary, torch.tensor([[0.0], [1.0]]), {"Male": 1.0}).tolist() == [[1.0], [0.0]]
-    with pytest.raises(MdtError, match="must be set to 0 or 1, not 0.5"):
+    with pytest.raises(MdtError, match=r"must be set to 0 or 1, not 0\.5"):
         set_labels(binary, torch.zeros(1, 1), {"Male": 0.5})
 
 

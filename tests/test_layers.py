@@ -50,7 +50,7 @@ def test_gradient_penalty_gradients_equal_torchs_without_the_pass_of_zeros():
     native, ours = _critic(nn.LeakyReLU), _critic(LeakyReLU)
     ops_native = _penalty_backward(native, images)
     ops_ours = _penalty_backward(ours, images)
-    for (name, a), b in zip(native.named_parameters(), ours.parameters()):
+    for (name, a), b in zip(native.named_parameters(), ours.parameters(), strict=True):
         if b.grad is None:  # a bias: the penalty does not depend on it, torch's pass of zeros gives it 0
             assert torch.count_nonzero(a.grad) == 0, name
         else:
@@ -100,7 +100,7 @@ def _assert_same_values_and_gradients(theirs: nn.Module, ours: nn.Module, x: tor
     expected.backward(upstream)
     out.backward(upstream)
     torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=atol)
-    for (name, p), q in zip(theirs.named_parameters(), ours.parameters()):
+    for (name, p), q in zip(theirs.named_parameters(), ours.parameters(), strict=True):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=atol, msg=name)
 
 
@@ -140,7 +140,7 @@ def test_gradient_penalty_through_small_map_layers_matches_nn_conv2d():
     theirs, ours = critic(nn.Conv2d), critic(SmallMapConv2d)
     _penalty_backward(theirs, images)
     ops = _penalty_backward(ours, images)
-    for (name, a), b in zip(theirs.named_parameters(), ours.parameters()):
+    for (name, a), b in zip(theirs.named_parameters(), ours.parameters(), strict=True):
         if a.grad is None:
             assert b.grad is None, name
         else:

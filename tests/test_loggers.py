@@ -119,7 +119,7 @@ def test_mlflow_holds_recipe_params_metrics_grids_and_checkpoints(logged_run, tm
     assert found.data.metrics["metrics/" + pair.replace("->", "_to_")] == pytest.approx(metrics[pair])
     local = Path(client.download_artifacts(found.info.run_id, "", str(tmp_path)))
     assert (local / "recipe.toml").read_text() == (logged_run / "recipe.toml").read_text()
-    for step, path in sample_files(logged_run).items():
+    for path in sample_files(logged_run).values():
         assert (local / "samples" / path.name).read_bytes() == path.read_bytes()
     saved = sorted(p.name for p in (logged_run / "checkpoints").glob("*.safetensors"))
     assert sorted(p.name for p in (local / "checkpoints").iterdir()) == saved
@@ -195,7 +195,7 @@ def test_csv_holds_every_logged_value(logged_run):
         rows = list(csv.DictReader(f))
     records = [r for r in read_log(logged_run / "log.jsonl") if r["event"] == "train"]
     assert [int(r["step"]) for r in rows] == [r["step"] for r in records] == [1, 2, 3, 4]
-    for row, record in zip(rows, records):
+    for row, record in zip(rows, records, strict=True):
         for key, value in record.items():
             if key not in ("event", "step", "time"):
                 assert float(row[key]) == pytest.approx(value)

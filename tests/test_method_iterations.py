@@ -42,9 +42,9 @@ def recorded_steps(optimizers: dict[str, torch.optim.Optimizer]) -> list[tuple[s
 
 def assert_same_steps(ours, theirs) -> None:
     assert [name for name, _ in ours] == [name for name, _ in theirs]
-    for k, ((name, mine), (_, expected)) in enumerate(zip(ours, theirs)):
+    for k, ((name, mine), (_, expected)) in enumerate(zip(ours, theirs, strict=True)):
         assert len(mine) == len(expected)
-        for i, (a, b) in enumerate(zip(mine, expected)):
+        for i, (a, b) in enumerate(zip(mine, expected, strict=True)):
             assert (a is None) == (b is None), f"step {k} ({name}), parameter {i}: gradient present in one only"
             if a is not None:
                 assert_near(a, b, f"step {k} ({name}), parameter {i}")
@@ -248,7 +248,7 @@ def official_cyclegan_iteration(pairs, real, pools):
     steps.append(("generators", [p.grad.clone() for p in generators]))
     opt_g.step()
     opt_d.zero_grad()
-    for pr, (fake_a, fake_b), (pool_a, pool_b) in zip(pairs, fakes, pools):
+    for pr, (fake_a, fake_b), (pool_a, pool_b) in zip(pairs, fakes, pools, strict=True):
         shown_a, shown_b = pool_a(fake_a), pool_b(fake_b)
         loss_d_a = 0.5 * (mse(pr["D_a"](real[pr["a"]]), 1) + mse(pr["D_a"](shown_a), 0))
         loss_d_b = 0.5 * (mse(pr["D_b"](real[pr["b"]]), 1) + mse(pr["D_b"](shown_b), 0))
@@ -288,7 +288,7 @@ def test_a_cyclegan_iteration_is_the_official_one_for_every_pair(domains):
     prefixes = ["" if len(domains) == 2 else f"{domains[p.a]}-{domains[p.b]}/" for p in method.pairs]
     assert [values[f"{p}G/total"] for p in prefixes] == pytest.approx(expected_losses[: len(pairs)], rel=1e-5)
     assert [values[f"{p}D/total"] for p in prefixes] == pytest.approx(expected_losses[len(pairs):], rel=1e-5)
-    for ours_pair, theirs in zip(method.pairs, pairs):
+    for ours_pair, theirs in zip(method.pairs, pairs, strict=True):
         for mine, key in ((ours_pair.generator_ab, "G_ab"), (ours_pair.generator_ba, "G_ba"), (ours_pair.discriminator_a, "D_a"),
                           (ours_pair.discriminator_b, "D_b")):
             assert_same_weights(mine, theirs[key], key)

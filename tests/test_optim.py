@@ -12,8 +12,8 @@ from mdt.optim import adam
 def _adam_by_hand(p, grads, lr, betas, weight_decay, eps=1e-8):
     """Adam (Kingma and Ba 2015, with L2 weight decay as torch's Adam adds it), written out."""
     p, m, v = p.double().clone(), torch.zeros_like(p, dtype=torch.float64), torch.zeros_like(p, dtype=torch.float64)
-    for t, g in enumerate(grads, start=1):
-        g = g.double() + weight_decay * p
+    for t, grad in enumerate(grads, start=1):
+        g = grad.double() + weight_decay * p
         m = betas[0] * m + (1 - betas[0]) * g
         v = betas[1] * v + (1 - betas[1]) * g * g
         p = p - lr * (m / (1 - betas[0] ** t)) / ((v / (1 - betas[1] ** t)).sqrt() + eps)

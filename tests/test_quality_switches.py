@@ -43,7 +43,7 @@ def test_spectral_norm_divides_each_weight_by_its_largest_singular_value():
     again = StarGANDiscriminator(32, 5, conv_dim=8, layers=3, spectral_norm=True)
     again.load_state_dict(critic.state_dict())
     critic.eval(), again.eval()
-    for a, b in zip(critic(images), again(images)):
+    for a, b in zip(critic(images), again(images), strict=True):
         assert torch.equal(a, b)
 
 
@@ -69,7 +69,7 @@ def test_stargan_trains_with_the_nonsaturating_loss_and_r1(registry, tmp_path):
     real = torch.rand(4, 3, 32, 32) * 2 - 1
     labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
     state = StepState("discriminator", method, Batch(real, labels, 0), labels.flip(0))
-    value, terms = method.losses["r1"]("discriminator", state)
+    value, _ = method.losses["r1"]("discriminator", state)
 
     leaf = real.clone().requires_grad_(True)
     scores, _ = method.discriminator(leaf)
@@ -108,7 +108,7 @@ def test_stargans_moving_average_generator_follows_each_generator_step(registry,
         method.train_step(batches_of(components, step), step)
         snapshots.append([p.detach().clone() for p in method.generator.parameters()])
     w0, w1, w3 = snapshots[0], snapshots[2], snapshots[4]
-    for average, a, b, c in zip(method.generator_ema.parameters(), w0, w1, w3):
+    for average, a, b, c in zip(method.generator_ema.parameters(), w0, w1, w3, strict=True):
         expected = 0.9 * (0.9 * a + 0.1 * b) + 0.1 * c
         torch.testing.assert_close(average, expected, rtol=1e-5, atol=1e-6)
     assert not torch.equal(w3[0], w0[0])

@@ -151,7 +151,7 @@ def test_an_extra_plugin_registers_through_the_same_hook():
 
 
 def test_a_plugin_clashing_with_a_builtin_name_is_an_error():
-    with pytest.raises(MdtError, match="plugin 'stargan'.*plugin 'clash'"):
+    with pytest.raises(MdtError, match=r"plugin 'stargan'.*plugin 'clash'"):
         load_plugins(extra={"clash": generator_plugin("clash", "stargan")})
 
 
@@ -279,7 +279,7 @@ def test_a_class_that_does_not_subclass_its_kinds_base_is_refused_with_the_base_
         Registry().add("loss", "made", loss, plugin="mine")
     registry = Registry()
     registry.add_kind("painter", "networks that paint", plugin="mine")  # a plugin's own kind: a kind of network
-    with pytest.raises(MdtError, match="does not subclass mdt.Network"):
+    with pytest.raises(MdtError, match=r"does not subclass mdt\.Network"):
         registry.add("painter", "brush", dict, plugin="mine")
     registry.add("painter", "brush", make_generator, plugin="mine")
     registry.add("importer", "anything", print, plugin="mine")  # called, never inspected

@@ -46,7 +46,7 @@ def _start_server(model: str, folder: Path, env: dict, attempts: int = 5):
     The page counts as up only while this server is alive (not someone else's on the port)."""
     for attempt in range(attempts):
         port = _free_port()
-        log = open(folder / f"serve-{attempt}.log", "w")
+        log = open(folder / f"serve-{attempt}.log", "w")  # noqa: SIM115 (the server writes to it for the whole test)
         process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", model, "--port", str(port)], cwd=folder,
                                    env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

@@ -44,7 +44,7 @@ def test_the_cache_decodes_each_image_once(tmp_path):
     decoded_in_first_epoch = dataset.decoded
     second = [cache[i] for i in range(6)]
     assert dataset.decoded == decoded_in_first_epoch  # later epochs read the cache
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["label"], b["label"])
     reopened = ImageCache(CountingDataset(), tmp_path, "counting")  # a resumed run reuses the files
     assert torch.equal(reopened[3]["image"], first[3]["image"])

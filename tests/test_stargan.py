@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from mdt_labels.encoders import MaskVector, MultiHot, OneHot
@@ -40,7 +42,7 @@ def test_learning_rate_decays_linearly_to_zero():
     assert linear_decay(800, 1000, 400) == pytest.approx(0.5)
     assert linear_decay(1000, 1000, 400) == 0.0
     factors = [linear_decay(s, 1000, 400) for s in range(1001)]
-    assert all(a >= b for a, b in zip(factors, factors[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(factors))
 
 
 def test_mask_vector_layout():
@@ -108,11 +110,11 @@ def test_each_step_updates_only_its_network(registry, tmp_path):
     method.d_steps_per_g = 2
     values = method.train_step([batch], 0)  # (0 + 1) % 2 != 0: discriminator only
     assert "G/total" not in values
-    assert all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters()))
-    assert not all(torch.equal(a, b) for a, b in zip(discriminator, method.discriminator.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(discriminator, method.discriminator.parameters(), strict=True))
     values = method.train_step([batch], 1)
     assert "G/total" in values and "G/reconstruction" in values
-    assert not all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters(), strict=True))
 
 
 def test_inference_normalises_each_image_by_its_own_statistics():
@@ -177,7 +179,7 @@ def test_identity_loss_is_the_l1_of_the_generator_asked_for_the_inputs_own_label
     labels = torch.stack([components.train_sets[0][i]["label"] for i in range(3)])
     real = components.augmentation(raw)
     state = StepState("generator", method, Batch(real, labels, 0), labels.flip(0))
-    value, terms = IdentityL1()("generator", state)
+    value, _ = IdentityL1()("generator", state)
     with torch.no_grad():
         expected = (method.generator(real, components.label_encoder.encode(labels, 0)) - real).abs().mean()
     assert float(value) == pytest.approx(float(expected), rel=1e-6) and float(value) > 0

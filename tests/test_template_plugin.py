@@ -17,7 +17,7 @@ def installed(tmp_path_factory):
 
 
 def mdt(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 
 import numpy as np
 import pytest
@@ -91,7 +90,7 @@ def redraw(file):
     translator = components.method.translator()
     rows, row_titles, titles = [], [], []
     with torch.no_grad():
-        for source, (name, items) in enumerate(zip(components.dataset_names, components.test_sets)):
+        for source, (name, items) in enumerate(zip(components.dataset_names, components.test_sets, strict=True)):
             raw = collate([items[i] for i in sorted({0, len(items) // 2})])
             images = components.augmentation(raw.images, train=False)
             more, titles = translator.grid(images, source=source, labels=raw.labels)

@@ -167,7 +167,7 @@ def domain_names(schema: LabelSchema, domains: Sequence[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise MdtError(f"cyclegan domains {names} name one domain twice")
     assignments = [parse_assignments(name, "domain") for name in names]
-    for name, values in zip(names, assignments):
+    for name, values in zip(names, assignments, strict=True):
         for label, value in values.items():
             schema.index(label)
             if value not in (0, 1) and not (schema.continuous and 0 <= value <= 1):
@@ -240,7 +240,7 @@ class CycleGAN(Method):
                  ImagePool(pool_size), ImagePool(pool_size))
             for a, b in itertools.combinations(range(len(self.domains)), 2)
         ]
-        self._adam = {"lr": lr, "betas": (beta1, beta2)}
+        self.betas = (beta1, beta2)
         # One unpaired stream per domain.
         self.samplers = {f"domain_{k}": Stream("domain", {"domain": name}) for k, name in enumerate(self.domains)}
 
@@ -257,7 +257,7 @@ class CycleGAN(Method):
         (torch's first optimizer imports its compiler, seconds of every `mdt translate`)."""
         generators = [p for pair in self.pairs for net in (pair.generator_ab, pair.generator_ba) for p in net.parameters()]
         discriminators = [p for pair in self.pairs for net in (pair.discriminator_a, pair.discriminator_b) for p in net.parameters()]
-        return {"generators": adam(generators, **self._adam), "discriminators": adam(discriminators, **self._adam)}
+        return {"generators": adam(generators, self.lr, self.betas), "discriminators": adam(discriminators, self.lr, self.betas)}
 
     def optimizers(self):
         return dict(self._optimizers)
@@ -270,7 +270,7 @@ class CycleGAN(Method):
         self.update("generator", made, step=["generators"], freeze=self.discriminators())
         shown = {self._prefix(pair, "D"): self._state("discriminator", pair, real, (  # the fakes just made, through the pools
             pair.pool_a.query(state.fake_a.detach()), pair.pool_b.query(state.fake_b.detach())))
-            for pair, state in zip(self.pairs, made.values())}
+            for pair, state in zip(self.pairs, made.values(), strict=True)}
         self.update("discriminator", shown, step=["discriminators"])
         return self.update.values(lr=rate)
 
@@ -335,12 +335,15 @@ class CycleGANTranslator(Translator):
     def _translate(self, images: torch.Tensor, sources: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Each image from its source domain to its target (unchanged where they are one)."""
         out = images.clone()
-        for s, t in {(int(s), int(t)) for s, t in zip(sources, targets) if s != t and s >= 0 and t >= 0}:
+        for s, t in {(int(s), int(t)) for s, t in zip(sources, targets, strict=True) if s != t and s >= 0 and t >= 0}:
             rows = ((sources == s) & (targets == t)).nonzero().flatten().to(images.device)
             out[rows] = self._generator(s, t)(images[rows])
         return out
 
-    def translate(self, images: torch.Tensor, to: str | None = None, origin: str | None = None) -> torch.Tensor:
+    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
+                  to: str | None = None, origin: str | None = None) -> torch.Tensor:
+        if to is None:
+            raise MdtError(f"name the target domain with --to; domains: {', '.join(self.domains)}")
         target = self.domains.index(to)
         if origin is None:
             if len(self.domains) != 2:
@@ -350,7 +353,8 @@ class CycleGANTranslator(Translator):
         return self._translate(images, torch.full((count,), self.domains.index(origin)), torch.full((count,), target))
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor, origin: str | None = None, source: int | None = None, labels: torch.Tensor | None = None):
+    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
+             origin: str | None = None, source: int | None = None, labels: torch.Tensor | None = None):
         """Each input, then its translation into every domain (itself in its own). The
         inputs' domain: ``origin``, or read off ``labels`` (the engine's sample images)."""
         if labels is not None:
@@ -364,7 +368,7 @@ class CycleGANTranslator(Translator):
         return rows, list(self.domains)
 
     def targets(self):
-        return [(name, 0, dict(labels)) for name, labels in zip(self.domains, self.assignments)]
+        return [(name, 0, dict(labels)) for name, labels in zip(self.domains, self.assignments, strict=True)]
 
     def accepts(self, labels: torch.Tensor, dataset: int) -> torch.Tensor:
         return (self.domain_of(labels.cpu()) >= 0).to(labels.device)

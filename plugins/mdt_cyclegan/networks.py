@@ -6,6 +6,9 @@ At 256 px the paper uses 9 residual blocks, at 128 px 6 (``residual_blocks``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -44,7 +47,7 @@ class ResnetGenerator(Network):
     outputs = ("image",)
 
     @staticmethod
-    def arguments_problem(values: dict) -> str | None:
+    def arguments_problem(values: Mapping[str, Any]) -> str | None:
         """[run] image_size must be divisible by 2**downsamplings and leave a map of at
         least 2x2 (instance normalisation in training)."""
         return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
@@ -80,7 +83,7 @@ class PatchDiscriminator(Network):
     outputs = ("scores",)
 
     @staticmethod
-    def arguments_problem(values: dict) -> str | None:
+    def arguments_problem(values: Mapping[str, Any]) -> str | None:
         """[run] image_size halved ``layers`` times must leave a map of at least 3x3 (the last two 4x4 convolutions)."""
         size, layers = values["image_size"], values["layers"]
         if size >> layers < 3:

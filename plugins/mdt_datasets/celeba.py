@@ -30,7 +30,8 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[tuple[str, list[int
     if len(lines) < 2 or not lines[0].strip().isdigit():
         raise MdtError(f"{path}: line 1 must be the number of images, then a line of attribute names")
     names = lines[1].split()
-    rows, first_line = [], {}
+    rows: list[tuple[str, list[int]]] = []
+    first_line: dict[str, int] = {}  # an image's file name -> the line that labels it
     for number, line in enumerate(lines[2:], start=3):
         fields = line.split()
         if not fields:

@@ -22,6 +22,7 @@ class ImageFiles(Dataset):
     for a file that cannot be decoded or is too small for the crop."""
 
     deterministic_items = True  # index i is the same image on every call: the engine may cache it
+    labels: torch.Tensor  # every file's, given to the constructor
 
     def __init__(self, files: Sequence[Path], labels: torch.Tensor, schema: LabelSchema, crop_size: int, image_size: int) -> None:
         self.files = list(files)

@@ -92,6 +92,41 @@ class RaFD(DomainFolders):
         super().__init__(root, split, image_size, expressions, crop_size, test_fraction)
 
 
+def read_attribute_csv(csv_path: Path, attributes: Sequence[str]) -> tuple[list[str], list[tuple[str, list[float]]]]:
+    """(the attributes chosen, [(file, their 1.0/0.0 values)]) of a ``file,attr1,attr2,...``
+    CSV whose cells are 1, 0 or -1; every mistake is one line naming the line and column."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            table = list(csv.reader(f))
+    except OSError as exc:
+        raise MdtError(f"cannot read attribute file '{csv_path}': {exc.strerror or exc}") from None
+    if not table or len(table[0]) < 2:
+        raise MdtError(f"{csv_path}: the first row must be a header: file,attribute1,attribute2,...")
+    header = [h.strip() for h in table[0]]
+    names = header[1:]
+    chosen_names = list(attributes) or names
+    for attribute in chosen_names:
+        if attribute not in names:
+            raise MdtError(f"attribute '{attribute}' is not in {csv_path}{did_you_mean(attribute, names)}")
+    columns = [names.index(a) + 1 for a in chosen_names]
+    rows = []
+    for number, row in enumerate(table[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise MdtError(f"{csv_path}: line {number} has {len(row)} fields, expected {len(header)}")
+        values = []
+        for c in columns:
+            cell = row[c].strip()
+            if cell not in ("1", "0", "-1"):
+                raise MdtError(f"{csv_path}: line {number}, column '{header[c]}' is '{cell}', expected 1, 0 or -1")
+            values.append(1.0 if cell == "1" else 0.0)
+        rows.append((row[0].strip(), values))
+    if not rows:
+        raise MdtError(f"{csv_path} lists no images")
+    return chosen_names, rows
+
+
 class CSVAttributes(ImageFiles):
     """Images in a folder with a CSV file of binary attributes: ``file,attr1,attr2,...`` (1/0 or 1/-1)."""
 
@@ -111,35 +146,7 @@ class CSVAttributes(ImageFiles):
         if not image_dir.is_dir():
             raise MdtError(f"image folder '{root}' is a file; give the folder of images" if image_dir.exists()
                            else f"image folder '{root}' does not exist")
-        try:
-            with open(csv_path, newline="", encoding="utf-8") as f:
-                table = list(csv.reader(f))
-        except OSError as exc:
-            raise MdtError(f"cannot read attribute file '{csv_path}': {exc.strerror or exc}") from None
-        if not table or len(table[0]) < 2:
-            raise MdtError(f"{csv_path}: the first row must be a header: file,attribute1,attribute2,...")
-        header = [h.strip() for h in table[0]]
-        names = header[1:]
-        chosen_names = list(attributes) or names
-        for attribute in chosen_names:
-            if attribute not in names:
-                raise MdtError(f"attribute '{attribute}' is not in {csv_path}{did_you_mean(attribute, names)}")
-        columns = [names.index(a) + 1 for a in chosen_names]
-        rows = []
-        for number, row in enumerate(table[1:], start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise MdtError(f"{csv_path}: line {number} has {len(row)} fields, expected {len(header)}")
-            values = []
-            for c in columns:
-                cell = row[c].strip()
-                if cell not in ("1", "0", "-1"):
-                    raise MdtError(f"{csv_path}: line {number}, column '{header[c]}' is '{cell}', expected 1, 0 or -1")
-                values.append(1.0 if cell == "1" else 0.0)
-            rows.append((row[0].strip(), values))
-        if not rows:
-            raise MdtError(f"{csv_path} lists no images")
+        chosen_names, rows = read_attribute_csv(csv_path, attributes)
         # test_size 0: no held-out images; both splits are every listed image.
         chosen = listed_split(image_dir, [file for file, _ in rows], str(csv_path), test_size, split if test_size else "train")
         for group in exclusive:
@@ -147,5 +154,5 @@ class CSVAttributes(ImageFiles):
                 if name not in chosen_names:
                     raise MdtError(f"exclusive group names '{name}', which is not a chosen attribute{did_you_mean(name, chosen_names)}")
         schema = LabelSchema("csv", tuple(chosen_names), tuple(tuple(g) for g in exclusive))
-        labels = torch.tensor([rows[i][1] for i in chosen]).reshape(len(chosen), len(columns))
+        labels = torch.tensor([rows[i][1] for i in chosen]).reshape(len(chosen), len(chosen_names))
         super().__init__([image_dir / rows[i][0] for i in chosen], labels, schema, crop_size, image_size)

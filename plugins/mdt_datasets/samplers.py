@@ -95,13 +95,13 @@ class BalancedOrder(Sampler):
         self.rank = rank
 
     @property
-    def whole_batches(self) -> bool:
+    def whole_batches(self) -> bool:  # type: ignore[override]  # Sampler's class default, read-only here: it follows pairs
         """A pair without its partner is no pair: a batch with an unreadable file is skipped whole."""
         return self.pairs
 
     def _pick(self, domain: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         within = (torch.rand(len(domain), generator=generator) * self.sizes[domain]).long()
-        return torch.stack([self.members[d][i] for d, i in zip(domain.tolist(), within.tolist())])
+        return torch.stack([self.members[d][i] for d, i in zip(domain.tolist(), within.tolist(), strict=True)])
 
     def __iter__(self) -> Iterator[list[int]]:
         position = self.start

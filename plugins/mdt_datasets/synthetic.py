@@ -100,7 +100,7 @@ class SyntheticFaces(Dataset):
         return torch.tensor([float(values[a]) for a in self.attributes])
 
     @cached_property
-    def labels(self) -> torch.Tensor:
+    def labels(self) -> torch.Tensor:  # type: ignore[override]  # Dataset's class default, computed once here from the seed
         """Every item's label (N, n), without drawing a face: for class-balanced sampling."""
         return torch.stack([self._label(*self._draw_attributes(i)[1:]) for i in range(self.count)])
 
@@ -116,7 +116,7 @@ class SyntheticFaces(Dataset):
         order): the same face, position, skin, background and noise, other attributes. Its
         true translation, for the counterfactual metric. uint8 (3, S, S)."""
         generator, hair, glasses, smiling = self._draw_attributes(index)
-        wanted = dict(zip(self.attributes, (float(v) for v in label)))
+        wanted = dict(zip(self.attributes, (float(v) for v in label), strict=True))
         shown = [i for i, h in enumerate(HAIR) if wanted.get(h, 0.0) > 0.5]
         hair = shown[0] if shown else hair
         glasses = wanted.get("Glasses", float(glasses)) > 0.5

@@ -80,7 +80,7 @@ class SyntheticExpressions(Dataset):
         return torch.tensor([values[name] for name in self.expressions])
 
     @cached_property
-    def labels(self) -> torch.Tensor:
+    def labels(self) -> torch.Tensor:  # type: ignore[override]  # Dataset's class default, computed once here from the seed
         """Every item's intensities (N, n), without drawing a face."""
         return torch.stack([self._label(self._draw(i)[1]) for i in range(self.count)])
 

@@ -16,14 +16,14 @@ from mdt.ranges import Weight
 
 def mask_mean(*masks: torch.Tensor) -> tuple[torch.Tensor, Terms]:
     """The sum over masks of each mask's mean value."""
-    return sum(m.mean() for m in masks), {}
+    return sum(m.mean() for m in masks), {}  # type: ignore[return-value]  # a tensor: every caller gives masks, never none
 
 
 def total_variation(*masks: torch.Tensor) -> tuple[torch.Tensor, Terms]:
     """Σ |A(i, j+1) − A(i, j)| + |A(i+1, j) − A(i, j)| over every pixel, summed over masks and
     the batch (the official code's scale, hence its weight of 1e-5)."""
     total = sum((m[..., :, 1:] - m[..., :, :-1]).abs().sum() + (m[..., 1:, :] - m[..., :-1, :]).abs().sum() for m in masks)
-    return total, {}
+    return total, {}  # type: ignore[return-value]  # a tensor: every caller gives masks, never none
 
 
 class AttentionMean(Loss):

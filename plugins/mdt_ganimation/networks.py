@@ -9,7 +9,7 @@ what the target asks for. Its result is ``(image, mask, color)``, the first the 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from mdt_stargan.networks import StarGANGenerator
@@ -44,11 +44,12 @@ class AttentionGenerator(StarGANGenerator):
         self.color_head = nn.Sequential(nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.attention_head = nn.Sequential(nn.Conv2d(conv_dim, 1, 7, 1, 3, bias=False), nn.Sigmoid())
 
-    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> Translation:
+    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> Translation:  # type: ignore[override]  # its declared outputs: three
         """images (B, 3, S, S) in [-1, 1], condition (B, label_dim) -> Translation."""
         tiled = condition.view(condition.shape[0], -1, 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
         features = self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
         # Both heads as one 4-channel convolution, by kernel rows on a CPU (mdt.layers).
-        both = few_outputs_conv2d(features, torch.cat([self.color_head[0].weight, self.attention_head[0].weight]), padding=3)
+        color_conv, attention_conv = cast(nn.Conv2d, self.color_head[0]), cast(nn.Conv2d, self.attention_head[0])  # Sequential's items: Module
+        both = few_outputs_conv2d(features, torch.cat([color_conv.weight, attention_conv.weight]), padding=3)
         color, mask = self.color_head[1](both[:, :3]), self.attention_head[1](both[:, 3:])
         return Translation(mask * images + (1 - mask) * color, mask, color)

@@ -25,21 +25,27 @@ class CsvLogger(Logger):
         if run.resumed_from is not None and rows:  # rows after the resumed step are written again
             self._rewrite([r for r in rows if float(r["step"]) <= run.resumed_from])
 
+    @property
+    def _opened_path(self) -> Path:
+        """The table's file, known once the run opened the logger."""
+        assert self.path is not None, "mdt opens a logger before it logs to it"
+        return self.path
+
     def _rows(self) -> list[dict[str, str]]:
-        if not self.path.exists():
+        if not self._opened_path.exists():
             return []
-        with open(self.path, newline="", encoding="utf-8") as f:
+        with open(self._opened_path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             self.columns = list(reader.fieldnames or [])
             return list(reader)
 
     def _rewrite(self, rows: list[dict]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp = self._opened_path.with_name(f".{self._opened_path.name}.tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, self.columns, restval="")
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
+        os.replace(tmp, self._opened_path)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         row = {"step": step, **values}
@@ -48,5 +54,5 @@ class CsvLogger(Logger):
             rows = self._rows()
             self.columns = [*self.columns, *new] if self.columns else list(row)
             self._rewrite(rows)
-        with open(self.path, "a", newline="", encoding="utf-8") as f:
+        with open(self._opened_path, "a", newline="", encoding="utf-8") as f:
             csv.DictWriter(f, self.columns, restval="").writerow(row)

@@ -6,11 +6,14 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mdt.loggers import Logger, RunInfo, flat, numbers
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 RUN_FILE = "mlflow_run.json"  # in the run folder: a resumed run goes on in the same MLflow run
 MAX_PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
@@ -51,7 +54,7 @@ class MlflowLogger(Logger):
         if not tracking_uri or not experiment:
             raise ValueError("tracking_uri and experiment must not be empty")
         self.uri, self.experiment, self.log_checkpoints = tracking_uri, experiment, checkpoints
-        self.client = None
+        self.client: MlflowClient | None = None
         self.run_id = ""
         self.file_store = False
 
@@ -78,25 +81,30 @@ class MlflowLogger(Logger):
             self.client.log_batch(self.run_id, params=params[i : i + MAX_PARAMS_PER_CALL])
         self.client.log_text(self.run_id, run.recipe_text, "recipe.toml")
 
+    @property
+    def _opened_client(self) -> MlflowClient:
+        assert self.client is not None, "mdt opens a logger before it logs to it"
+        return self.client
+
     def _metrics(self, step: int, values: dict[str, float]) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(metric_key(key, self.file_store), value, now, step) for key, value in values.items()])
+        self._opened_client.log_batch(self.run_id, metrics=[Metric(metric_key(key, self.file_store), value, now, step) for key, value in values.items()])
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         self._metrics(step, values)
 
     def image(self, step: int, tag: str, image: np.ndarray, path: Path) -> None:
-        self.client.log_artifact(self.run_id, str(path), tag)
+        self._opened_client.log_artifact(self.run_id, str(path), tag)
 
     def checkpoint(self, step: int, path: Path) -> None:
         if self.log_checkpoints:
-            self.client.log_artifact(self.run_id, str(path), "checkpoints")
+            self._opened_client.log_artifact(self.run_id, str(path), "checkpoints")
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
         self._metrics(step, {f"metrics/{k}": v for k, v in numbers(values).items()})
-        self.client.log_dict(self.run_id, values, "metrics.json")
+        self._opened_client.log_dict(self.run_id, values, "metrics.json")
 
     def close(self, finished: bool) -> None:
         if self.client is not None and self.run_id:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mdt.loggers import Logger, RunInfo, numbers
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 def as_markdown_code(text: str) -> str:
@@ -25,7 +28,12 @@ class TensorBoardLogger(Logger):
         if not folder or Path(folder).is_absolute() or ".." in Path(folder).parts:
             raise ValueError(f"folder = '{folder}' must be a folder name inside the run folder")
         self.folder, self.images = folder, images
-        self.writer = None
+        self.writer: SummaryWriter | None = None
+
+    @property
+    def _opened_writer(self) -> SummaryWriter:
+        assert self.writer is not None, "mdt opens a logger before it logs to it"
+        return self.writer
 
     def open(self, run: RunInfo) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -37,16 +45,16 @@ class TensorBoardLogger(Logger):
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():
-            self.writer.add_scalar(key, value, step)
+            self._opened_writer.add_scalar(key, value, step)
 
     def image(self, step: int, tag: str, image: np.ndarray, path: Path) -> None:
         if self.images:
-            self.writer.add_image(tag, image, step, dataformats="HWC")
+            self._opened_writer.add_image(tag, image, step, dataformats="HWC")
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
         for key, value in numbers(values).items():
-            self.writer.add_scalar(f"metrics/{key}", value, step)
-        self.writer.add_text("metrics", as_markdown_code(json.dumps(values, indent=2)), step)
+            self._opened_writer.add_scalar(f"metrics/{key}", value, step)
+        self._opened_writer.add_text("metrics", as_markdown_code(json.dumps(values, indent=2)), step)
 
     def close(self, finished: bool) -> None:
         if self.writer is not None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from mdt.loggers import Logger, RunInfo, flat, numbers
+
+if TYPE_CHECKING:
+    import wandb
 
 RUN_FILE = "wandb_run.json"  # in the run folder: a resumed run goes on in the same W&B run
 
@@ -27,7 +30,12 @@ class WandbLogger(Logger):
         if not project:
             raise ValueError("project must not be empty")
         self.project, self.mode, self.entity = project, mode, entity or None
-        self.run = None
+        self.run: wandb.Run | None = None
+
+    @property
+    def _opened_run(self) -> wandb.Run:
+        assert self.run is not None, "mdt opens a logger before it logs to it"
+        return self.run
 
     def open(self, run: RunInfo) -> None:
         import wandb
@@ -45,15 +53,15 @@ class WandbLogger(Logger):
         self.run.save(str(Path(self.run.dir) / name), base_path=self.run.dir, policy="now")
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        self.run.log(values, step=step)
+        self._opened_run.log(values, step=step)
 
     def image(self, step: int, tag: str, image: np.ndarray, path: Path) -> None:
         import wandb
 
-        self.run.log({tag: wandb.Image(image, caption=path.name)}, step=step)
+        self._opened_run.log({tag: wandb.Image(image, caption=path.name)}, step=step)
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
-        self.run.summary.update({f"metrics/{k}": v for k, v in numbers(values).items()})
+        self._opened_run.summary.update({f"metrics/{k}": v for k, v in numbers(values).items()})
 
     def close(self, finished: bool) -> None:
         if self.run is not None:

@@ -8,8 +8,9 @@ when the standard Inception weights are not available.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -20,9 +21,25 @@ from mdt.labels import LabelSchema, part_loss, part_predict
 from mdt.ranges import Count, Positive, Rate
 
 
+class TimmModel(Protocol):
+    """What the judge uses of a network timm creates besides ``nn.Module``: timm's own
+    attributes, which torch's ``Module.__getattr__`` types as ``Tensor | Module``."""
+
+    pretrained_cfg: dict[str, Any]  # its normalisation ("mean", "std") and its head's name ("classifier")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor: ...
+
+
+def timm_model(model: torch.nn.Module) -> TimmModel:
+    """``model``, which timm created, with timm's attributes typed."""
+    return cast(TimmModel, model)
+
+
 def _load_backbone_weights(model: torch.nn.Module, path: str) -> None:
     """Pretrained weights for the backbone; the classifier head is the dataset's own."""
-    from mdt.checkpoint import load_foreign
+    from mdt.foreign import load_foreign
 
     file = Path(path)
     if file.suffix == ".safetensors":
@@ -36,7 +53,7 @@ def _load_backbone_weights(model: torch.nn.Module, path: str) -> None:
     if not isinstance(state, dict):
         raise MdtError(f"classifier weights '{file}' hold no state dict of tensors")
     own = model.state_dict()
-    head_name = model.pretrained_cfg.get("classifier", "fc")
+    head_name = timm_model(model).pretrained_cfg.get("classifier", "fc")
     head = {f"{head_name}.weight", f"{head_name}.bias"}
     usable = {k: v for k, v in state.items() if k in own and k not in head and own[k].shape == v.shape}
     missing = sorted(k for k in own if k not in usable and k not in head and not k.endswith("num_batches_tracked"))
@@ -71,7 +88,7 @@ class TimmClassifier(Classifier):
         if weights:
             for model in self.models:
                 _load_backbone_weights(model, weights)
-        config = self.models[0].pretrained_cfg
+        config = timm_model(self.models[0]).pretrained_cfg
         # [-1, 1] images in the backbone's own normalisation, which pretrained weights expect.
         self._mean = torch.tensor(config.get("mean", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
         self._std = torch.tensor(config.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
@@ -104,10 +121,10 @@ class TimmClassifier(Classifier):
     def fit(self, train_sets: Sequence, augmentation: Callable, device: torch.device, progress: Callable[[int], None] | None = None) -> None:
         """``steps`` Adam steps per dataset on random batches of its training images."""
         self.models.to(device).train()
-        for index, (dataset, schema, model) in enumerate(zip(train_sets, self.schemas, self.models)):
+        for index, (dataset, schema, model) in enumerate(zip(train_sets, self.schemas, self.models, strict=True)):
             generator = torch.Generator().manual_seed(self.seed + index)
             optimizer = torch.optim.Adam(model.parameters(), self.lr)
-            for step in range(self.steps):
+            for _ in range(self.steps):
                 picks = torch.randint(0, len(dataset), (self.batch_size,), generator=generator).tolist()
                 raw = collate([dataset[i] for i in picks])
                 if raw.images.numel() == 0:
@@ -130,11 +147,11 @@ class TimmClassifier(Classifier):
     @torch.no_grad()
     def features(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
         """Pooled features (B, F) before the classifier head."""
-        model = self.models[dataset].eval()
+        model = timm_model(self.models[dataset].eval())
         return model.forward_head(model.forward_features(self._input(images)), pre_logits=True)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.models.state_dict()
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         self.models.load_state_dict(state)

@@ -80,7 +80,7 @@ class Diversity(Metric):
             rows: list[list[torch.Tensor]] = []
             targets: list[str] = []
             runs = [translations(evaluation, self.max_images, mode, seed=self.seed + 100_003 * k) for k in range(self.samples)]
-            for drawn in zip(*runs):
+            for drawn in zip(*runs, strict=True):
                 first = drawn[0]
                 keep = first.changed
                 if not keep.any():

@@ -77,14 +77,7 @@ class FrechetDistance(Metric):
 
     def _measure(self, evaluation: Evaluation, mode: str, seed: int) -> dict[str, float]:
         """One seed's values: per target (or task), their mean, and the images counted."""
-        by_target: dict[str, list[torch.Tensor]] = {}
-        by_pair: dict[str, list[torch.Tensor]] = {}
-        for t in translations(evaluation, self.max_images, mode, seed=seed * SEED_STRIDE):
-            if t.changed.any():
-                features = image_features(evaluation, t.fake[t.changed], t.target.dataset)
-                by_target.setdefault(t.target.title, []).append(features)
-                for row, pair in enumerate(p for p, changed in zip(t.pairs, t.changed.tolist()) if changed):
-                    by_pair.setdefault(pair, []).append(features[row : row + 1])
+        by_target, by_pair = self._translated_features(evaluation, mode, seed)
         values: dict[str, float] = {}
         fids, kids = [], []
         for target in evaluation.targets:
@@ -99,27 +92,47 @@ class FrechetDistance(Metric):
                 continue
             tasks = {pair: torch.cat(rows) for pair, rows in by_pair.items() if pair.endswith(f"->{target.title}")}
             if self.protocol == "stargan-v2":  # a FID per task; the target's value is their mean
-                scores = {pair: (fid(real, f), self._kid(real, f)) for pair, f in tasks.items() if f.shape[0] >= 2}
-                for pair, (f, k) in scores.items():
-                    values[f"fid/pair/{pair}"], values[f"kid/pair/{pair}"] = f, k
-                    fids.append(f)
-                    kids.append(k)
+                scores = self._per_task(real, tasks, values)
                 if scores:
                     values[f"fid/{target.title}"] = sum(f for f, _ in scores.values()) / len(scores)
                     values[f"kid/{target.title}"] = sum(k for _, k in scores.values()) / len(scores)
+                fids += [f for f, _ in scores.values()]
+                kids += [k for _, k in scores.values()]
                 continue
             fids.append(fid(real, fake))
             kids.append(self._kid(real, fake))
             values[f"fid/{target.title}"], values[f"kid/{target.title}"] = fids[-1], kids[-1]
             # With one source per target (StarGAN's attributes) a task is its target, already measured.
             if len(by_pair) > len(evaluation.targets):
-                for pair, f in tasks.items():
-                    if f.shape[0] >= 2:
-                        values[f"fid/pair/{pair}"] = fid(real, f)
+                for pair, task_fakes in tasks.items():
+                    if task_fakes.shape[0] >= 2:
+                        values[f"fid/pair/{pair}"] = fid(real, task_fakes)
         if fids:
             values["fid_mean"] = sum(fids) / len(fids)
             values["kid_mean"] = sum(kids) / len(kids)
         return values
+
+    def _translated_features(self, evaluation: Evaluation, mode: str, seed: int
+                             ) -> tuple[dict[str, list[torch.Tensor]], dict[str, list[torch.Tensor]]]:
+        """Features of the held-out translations that changed their image's labels, by target
+        and by ``source->target`` task."""
+        by_target: dict[str, list[torch.Tensor]] = {}
+        by_pair: dict[str, list[torch.Tensor]] = {}
+        for t in translations(evaluation, self.max_images, mode, seed=seed * SEED_STRIDE):
+            if t.changed.any():
+                features = image_features(evaluation, t.fake[t.changed], t.target.dataset)
+                by_target.setdefault(t.target.title, []).append(features)
+                for row, pair in enumerate(p for p, changed in zip(t.pairs, t.changed.tolist(), strict=True) if changed):
+                    by_pair.setdefault(pair, []).append(features[row : row + 1])
+        return by_target, by_pair
+
+    def _per_task(self, real: torch.Tensor, tasks: dict[str, torch.Tensor], values: dict[str, float]) -> dict[str, tuple[float, float]]:
+        """StarGAN v2's protocol: FID and KID of each task (``source->target``) with two
+        translations or more, written into ``values`` and returned."""
+        scores = {pair: (fid(real, f), self._kid(real, f)) for pair, f in tasks.items() if f.shape[0] >= 2}
+        for pair, (f, k) in scores.items():
+            values[f"fid/pair/{pair}"], values[f"kid/pair/{pair}"] = f, k
+        return scores
 
     def _kid(self, real: torch.Tensor, fake: torch.Tensor) -> float:
         return kid(real, fake, self.kid_subsets, self.kid_subset_size)[0]

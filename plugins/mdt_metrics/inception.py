@@ -92,7 +92,7 @@ class FidInception(torch.nn.Module):
 
     @classmethod
     def from_file(cls, path: str | Path) -> FidInception:
-        from mdt.checkpoint import load_foreign
+        from mdt.foreign import load_foreign
 
         model = cls()
         state = load_foreign(path, "FID Inception weights")
@@ -122,7 +122,7 @@ def pil_resized(images: torch.Tensor, size: int = 299) -> torch.Tensor:
     out = []
     for image in images:
         pil = Image.fromarray(image.permute(1, 2, 0).numpy())
-        out.append(torch.from_numpy(np.asarray(pil.resize((size, size), Image.BILINEAR), dtype=np.float32) / 255).permute(2, 0, 1))
+        out.append(torch.from_numpy(np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255).permute(2, 0, 1))
     return torch.stack(out)
 
 
@@ -132,6 +132,8 @@ class ImageNetInception(torch.nn.Module):
 
     protocol = "stargan-v2"
     feature_space = "torchvision inception v3 (pool, 2048; uint8 images, PIL resize)"
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -149,7 +151,7 @@ class ImageNetInception(torch.nn.Module):
 
 def load_inception(path: str | Path) -> FidInception | ImageNetInception:
     """The network whose weights ``path`` holds: pytorch-fid's or torchvision's Inception."""
-    from mdt.checkpoint import load_foreign
+    from mdt.foreign import load_foreign
 
     state = load_foreign(path, "Inception weights")
     for network in (FidInception(), ImageNetInception()):

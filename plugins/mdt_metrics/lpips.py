@@ -10,6 +10,7 @@ package's ``weights/v0.1/alex.pth``) and AlexNet's ImageNet weights (torchvision
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -22,6 +23,11 @@ RELU_ENDS = (2, 5, 8, 10, 12)  # AlexNet's features[:2], [2:5], ... end at its f
 class Lpips(torch.nn.Module):
     """Images in [-1, 1], two batches (B, 3, H, W) -> (B,) distances."""
 
+    features: torch.nn.Sequential  # AlexNet's
+    lins: torch.nn.ModuleList  # a 1x1 convolution per ReLU
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         from torchvision.models import alexnet
@@ -33,7 +39,7 @@ class Lpips(torch.nn.Module):
 
     @classmethod
     def from_files(cls, linear: str | Path, backbone: str | Path | None) -> Lpips:
-        from mdt.checkpoint import load_foreign
+        from mdt.foreign import load_foreign
 
         if backbone is None:
             raise MdtError("LPIPS needs AlexNet's weights too: give --alexnet FILE (torchvision's alexnet-owt-7be5be79.pth)")
@@ -42,8 +48,8 @@ class Lpips(torch.nn.Module):
         wanted = {f"lin{i}.model.1.weight": (1, c, 1, 1) for i, c in enumerate(CHANNELS)}
         if not isinstance(lins, dict) or any(k not in lins or tuple(lins[k].shape) != s for k, s in wanted.items()):
             raise MdtError(f"'{linear}' is not LPIPS's AlexNet linear weights (the lpips package's weights/v0.1/alex.pth)")
-        for i in range(len(CHANNELS)):
-            model.lins[i].weight.data.copy_(lins[f"lin{i}.model.1.weight"])
+        for i, lin in enumerate(model.lins):
+            cast(torch.nn.Conv2d, lin).weight.data.copy_(lins[f"lin{i}.model.1.weight"])  # a ModuleList's items are typed Module
         state = load_foreign(backbone, "AlexNet weights")
         features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")} if isinstance(state, dict) else {}
         own = model.features.state_dict()
@@ -64,7 +70,9 @@ class Lpips(torch.nn.Module):
 
     @torch.no_grad()
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        total = 0
-        for lin, x, y in zip(self.lins, self._activations(a), self._activations(b)):
-            total = total + lin((x - y) ** 2).mean(dim=(2, 3))
+        layers = zip(self.lins, self._activations(a), self._activations(b), strict=True)
+        distances = [lin((x - y) ** 2).mean(dim=(2, 3)) for lin, x, y in layers]
+        total = distances[0]
+        for distance in distances[1:]:
+            total = total + distance
         return total.flatten()

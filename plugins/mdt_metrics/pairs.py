@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -76,6 +77,13 @@ def ways(translator) -> dict[str, str | None]:
     return found or {"labels": None}
 
 
+def asked_by(offered: dict[str, str | None], way: str) -> str:
+    """The option that asks for ``way``, one of :func:`ways`' that has one (latent, reference)."""
+    option = offered[way]
+    assert option is not None, f"the {way} way is asked by an option"
+    return option
+
+
 def references(evaluation: Evaluation, target: Target, count: int) -> torch.Tensor:
     """Up to ``count`` held-out images that show ``target``: the references of
     reference-guided translation (StarGAN v2's protocol), read once per evaluation."""
@@ -101,7 +109,8 @@ def translations(evaluation: Evaluation, max_images: int, way: str | None = None
     offered = ways(translator)
     way = way or next(iter(offered))
     for source, schema in enumerate(evaluation.schemas):
-        for batch_index, (images, labels) in enumerate(evaluation.batches(source, max_images)):
+        for batch_index, (batch_images, batch_labels) in enumerate(evaluation.batches(source, max_images)):
+            images, labels = batch_images, batch_labels
             accepted = translator.accepts(labels, source)
             if accepted is not None:  # a model of some domains: only their images
                 images, labels = images[accepted], labels[accepted]
@@ -113,14 +122,14 @@ def translations(evaluation: Evaluation, max_images: int, way: str | None = None
                 base = labels if target.dataset == source else evaluation.classifier.predict(images, target.dataset)
                 wanted = target.labels(target_schema, base)
                 changed = (wanted != base).any(dim=1)
-                request = {}
+                request: dict[str, Any] = {}
                 if way == "latent":
-                    request[offered[way]] = seed + batch_index
+                    request[asked_by(offered, way)] = seed + batch_index
                 elif way == "reference":
                     pool = references(evaluation, target, 64)
                     if pool.shape[0] == 0:
                         continue  # no held-out image shows this target
-                    request[offered[way]] = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
+                    request[asked_by(offered, way)] = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
                 fake = translator.to_labels(images, wanted, target.dataset, base=base, **request)
                 pairs = [f"{n}->{target.title}" for n in names]
                 yield Translated(source, images, labels, target, base, wanted, changed, fake, pairs)

@@ -17,6 +17,7 @@ import torch
 from mdt import checkpoint as ckpt
 from mdt.clitypes import FolderPath
 from mdt.errors import MdtError
+from mdt.foreign import load_foreign
 from mdt.labels import LabelSchema
 from mdt.pretrained import imported
 from mdt.toml_text import dump_toml
@@ -25,7 +26,7 @@ HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 
 
 def read_official(path: Path, what: str) -> dict[str, torch.Tensor]:
-    state = ckpt.load_foreign(path, f"{what} checkpoint")
+    state = load_foreign(path, f"{what} checkpoint")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MdtError(f"'{path}' is not a state dict of tensors (as the official StarGAN code saves)")
     return state

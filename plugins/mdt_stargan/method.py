@@ -100,7 +100,7 @@ class StepState:
             return self._real_and_fake_out[0]
         return self._discriminate(self.real)
 
-    @cached_property
+    @cached_property  # type: ignore[no-redef]  # annotated above too: its place among the listed fields
     def real_input(self) -> torch.Tensor:
         """The real images as a leaf that requires grad (discriminator phase), for R1;
         ``real_scores`` are computed from it when a loss reads it."""
@@ -132,7 +132,7 @@ class StepState:
         with torch.set_grad_enabled(self.phase == "generator" or keep), self.autocast(), \
                 recorded_forward(self.generator, self.real.device) as record:
             translation = self.generator(self.real, condition)
-        if keep and record.reusable:
+        if keep and handoff is not None and record.reusable:  # keep: there is a handoff
             handoff["translation"] = (translation, record)
         return translation
 
@@ -270,7 +270,7 @@ class StarGAN(Method):
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if len(self.encoder.schemas) > 1 else ""
             targets = self.encoder.sample_targets(batch.labels, batch.source)
-            handoff = {} if with_generator else None  # D's update hands its fakes on to G's (mdt.reuse)
+            handoff: dict[str, Any] | None = {} if with_generator else None  # D's update hands its fakes on to G's (mdt.reuse)
             self.update_phase("discriminator", batch, targets, handoff, prefix)
             if with_generator:
                 generator_keys += self.update_phase("generator", batch, targets, handoff, prefix)
@@ -336,7 +336,8 @@ class StarGANTranslator(Translator):
         return self.encoder.predict(logits, dataset)
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base=None) -> torch.Tensor:
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int,  # type: ignore[override]  # no options of its own
+                  base=None) -> torch.Tensor:
         """Translate to exact target labels of ``dataset`` (B, n); the labels are the whole request."""
         in_eval_mode(self.generator)
         return self.generate(images, labels, dataset)
@@ -360,13 +361,14 @@ class StarGANTranslator(Translator):
             if known_dataset != dataset:
                 raise MdtError(f"--from names '{name}', a label of another dataset than the target")
             names[label] = value
-        if set(schema.group_of(n) for n in names) >= set(schema.group_of(n) for n in schema.names) and names:
+        if {schema.group_of(n) for n in names} >= {schema.group_of(n) for n in schema.names} and names:
             base = torch.zeros(images.shape[0], len(schema), device=images.device)  # everything is known
         else:
             base = self.read_labels(images, dataset)
         return set_labels(schema, base, names)
 
-    def translate(self, images: torch.Tensor, to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None) -> torch.Tensor:
+    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
+                  to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None) -> torch.Tensor:
         """``to``: label name -> 0/1 for the target; ``known``: known labels of the inputs."""
         if not to:
             raise MdtError("name at least one target label, for example --to Blond_Hair")
@@ -378,7 +380,8 @@ class StarGANTranslator(Translator):
         return self.generate(images, target, dataset)
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor, source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
+    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
+             source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
         """Each input followed by its translation to every grid column of the encoder.
 
         ``source`` and ``labels``: the inputs' dataset and labels when known (training

@@ -5,6 +5,9 @@ At 128 px with 5 labels: generator 8,430,528 parameters, discriminator 44,762,04
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
 import torch
 from torch import nn
 
@@ -66,10 +69,10 @@ class StarGANGenerator(Network):
     """
 
     inputs = ("images", "labels")
-    outputs = ("image",)
+    outputs: ClassVar[tuple[str, ...] | None] = ("image",)  # Network's type: a subclass may declare more (GANimation's)
 
     @staticmethod
-    def arguments_problem(values: dict) -> str | None:
+    def arguments_problem(values: Mapping[str, Any]) -> str | None:
         """[run] image_size must be divisible by 2**downsamplings and leave a map of at
         least 2x2 (instance normalisation in training)."""
         return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
@@ -121,7 +124,7 @@ class StarGANDiscriminator(Network):
     outputs = ("scores", "logits")
 
     @staticmethod
-    def arguments_problem(values: dict) -> str | None:
+    def arguments_problem(values: Mapping[str, Any]) -> str | None:
         """[run] image_size must be divisible by 2**layers (the classifier's kernel covers the last map)."""
         return halving_problem(values["image_size"], values["layers"], "layers")
 

@@ -20,6 +20,7 @@ import torch
 from mdt import checkpoint as ckpt
 from mdt.clitypes import FilePath, FolderPath
 from mdt.errors import MdtError
+from mdt.foreign import load_foreign
 from mdt.labels import LabelSchema
 from mdt.pretrained import imported
 from mdt.toml_text import dump_toml
@@ -32,7 +33,7 @@ LICENCE = "cc-by-nc-4.0"  # clovaai/stargan-v2's published weights: non-commerci
 
 
 def read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    saved = ckpt.load_foreign(path, "checkpoint")
+    saved = load_foreign(path, "checkpoint")
     if not isinstance(saved, dict) or any(name not in saved for name in NETWORKS):
         found = ", ".join(map(str, saved)) if isinstance(saved, dict) else type(saved).__name__
         raise MdtError(f"'{path}' is not an official StarGAN v2 *_nets_ema.ckpt: expected {', '.join(NETWORKS)}; found {found}")

@@ -41,6 +41,8 @@ def _coordinates(size: int, with_radius: bool) -> torch.Tensor:
 class CoordConv(nn.Module):
     """A convolution that also sees where each pixel is (CoordConv)."""
 
+    coords: torch.Tensor  # a buffer: (1, 3, size, size) positions
+
     def __init__(self, size: int, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> None:
         super().__init__()
         self.register_buffer("coords", _coordinates(size, with_radius=True), persistent=False)
@@ -85,10 +87,10 @@ class HourGlass(nn.Module):
         self.add_module("b2_plus_1", ConvBlock(features, features))
 
     def _level(self, level: int, x: torch.Tensor) -> torch.Tensor:
-        upper = self._modules[f"b1_{level}"](x)
-        lower = self._modules[f"b2_{level}"](F.avg_pool2d(x, 2, stride=2))
-        lower = self._level(level - 1, lower) if level > 1 else self._modules["b2_plus_1"](lower)
-        lower = self._modules[f"b3_{level}"](lower)
+        upper = self.get_submodule(f"b1_{level}")(x)
+        lower = self.get_submodule(f"b2_{level}")(F.avg_pool2d(x, 2, stride=2))
+        lower = self._level(level - 1, lower) if level > 1 else self.get_submodule("b2_plus_1")(lower)
+        lower = self.get_submodule(f"b3_{level}")(lower)
         return upper + F.interpolate(lower, scale_factor=2, mode="nearest")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +120,7 @@ class FaceAlignmentNetwork(nn.Module):
     @classmethod
     def from_file(cls, path: str | Path) -> FaceAlignmentNetwork:
         """The weights of StarGAN v2's ``wing.ckpt`` (its ``state_dict``), read without pickle code."""
-        from mdt.checkpoint import load_foreign
+        from mdt.foreign import load_foreign
 
         network = cls()
         saved = load_foreign(path, "face-landmark weights")

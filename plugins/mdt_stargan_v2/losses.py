@@ -92,8 +92,8 @@ class DiversitySensitive(Loss):
 
     def weight_at(self, step: int) -> float:
         if self.decay_iterations == 0:
-            return self.weight
-        return self.weight * max(0.0, 1.0 - step / self.decay_iterations)
+            return super().weight_at(step)
+        return super().weight_at(step) * max(0.0, 1.0 - step / self.decay_iterations)
 
     def __call__(self, phase, state):
         return diversity_sensitive(state.fake, state.other_fake)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -208,13 +209,13 @@ class StarGANv2(Method):
         self.domain_names = schemas[0].names
         self.losses = dict(losses)
         self.image_size, self.precision, self.ema_decay = image_size, precision, ema_decay
-        self.latent_dim = mapping_network.latent_dim
+        self.latent_dim = cast(int, mapping_network.latent_dim)  # an int; torch types a module's attributes Tensor | Module
         # The averages start from the initial weights (the official code starts them from
         # PyTorch's default initialisation instead, before He initialisation).
         self.generator_ema = moving_average(generator)
         self.mapping_network_ema = moving_average(mapping_network)
         self.style_encoder_ema = moving_average(style_encoder)
-        self._adam = {"betas": (beta1, beta2), "weight_decay": weight_decay}
+        self.betas, self.weight_decay = (beta1, beta2), weight_decay
         self._rates = {"generator": lr, "mapping_network": lr_mapping_network, "style_encoder": lr, "discriminator": lr}
         self._last_values: dict[str, float] = {}
 
@@ -222,7 +223,7 @@ class StarGANv2(Method):
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Built when training first asks: a model loaded to translate never builds them
         (torch's first optimizer imports its compiler, seconds of every `mdt translate`)."""
-        return {name: adam(getattr(self, name).parameters(), rate, **self._adam) for name, rate in self._rates.items()}
+        return {name: adam(getattr(self, name).parameters(), rate, self.betas, self.weight_decay) for name, rate in self._rates.items()}
 
     def networks(self):
         return {
@@ -268,7 +269,8 @@ class StarGANv2(Method):
         return self.update(phase, {f"G/{mode}": state}, step=stepped, freeze=[self.discriminator])
 
     def check_ready(self) -> None:
-        if self.generator.high_pass > 0:  # load the landmark network now: a missing or wrong file fails before the run starts
+        # load the landmark network now: a missing or wrong file fails before the run starts
+        if cast(float, self.generator.high_pass) > 0:  # a number; torch types a module's attributes Tensor | Module
             self.masks(torch.zeros(1, 3, 32, 32, device=next(self.generator.parameters()).device))
 
     def masks(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -338,7 +340,8 @@ class StarGANv2Translator(Translator):
         in_eval_mode(self.generator)
         return self.generator(images, style.expand(images.shape[0], -1), self.masks(images))
 
-    def translate(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
+                  domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
         """To ``domain`` with the style of ``seed``, or of the reference image(s) ``ref``
         (one for all inputs, or one per input), whose domain ``domain`` names."""
         if domain is None:
@@ -351,8 +354,8 @@ class StarGANv2Translator(Translator):
         return self.styled(images, self.reference_styles(ref, index))
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base: torch.Tensor | None = None,
-                  seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int,  # type: ignore[override]  # its options: seed, ref
+                  base: torch.Tensor | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
         """To one-hot target ``labels`` (for metrics): each image with its own style, from
         noise drawn with ``seed``, or from its own reference in ``ref`` (one per input)."""
         targets = domains(labels)
@@ -376,7 +379,8 @@ class StarGANv2Translator(Translator):
         raise MdtError("StarGAN v2's discriminator has no domain classifier to read an image's labels")
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor, domain: str | None = None, seed: int = 0, num: int | None = None, ref: torch.Tensor | None = None,
+    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
+             domain: str | None = None, seed: int = 0, num: int | None = None, ref: torch.Tensor | None = None,
              source: int | None = None, labels: torch.Tensor | None = None):
         """Rows: each input, then its translations. Columns: the references ``ref`` of
         ``domain`` (shown in a first row), or ``num`` seeds from ``seed`` in ``domain``
@@ -398,5 +402,5 @@ class StarGANv2Translator(Translator):
                 wanted = [(name, seed + k) for name in self.domain_names for k in range(num or 2)]
             columns = [self.styled(images, self.latent_styles(self.domain_index(d), [s])) for d, s in wanted]
             titles = [f"{d} s{s}" for d, s in wanted]
-        rows += [[images[i]] + [c[i] for c in columns] for i in range(images.shape[0])]
+        rows += [[images[i], *(c[i] for c in columns)] for i in range(images.shape[0])]
         return rows, titles

@@ -116,6 +116,7 @@ class StarGANv2Generator(Network):
 
     inputs = ("images", "style", "landmark_masks")
     outputs = ("image",)
+    high_pass_kernel: torch.Tensor  # a buffer: the skips' 3x3 filter
 
     # Resolutions (px) whose encoder features feed the high-pass skips; the first mask
     # is used at 32 px, the second at 64 and 128 (as the official model at 256 px).
