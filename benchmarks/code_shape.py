@@ -28,8 +28,13 @@ FUNCTION_LINES, MODULE_LINES, TRAIN_STEP_LINES = 60, 500, 30
 NOT_PLUGIN_OBJECTS = {
     ("mdt/precision.py", "torch.cpu"): "a private function of torch.cpu that older PyTorch builds lack",
 }
-METHODS = ["plugins/mdt_stargan/method.py", "plugins/mdt_stargan_v2/method.py", "plugins/mdt_cyclegan/method.py",
-           "plugins/mdt_ganimation/method.py", "plugins/template_method/src/mdt_fader/__init__.py"]
+METHODS = [
+    "plugins/mdt_stargan/method.py",
+    "plugins/mdt_stargan_v2/method.py",
+    "plugins/mdt_cyclegan/method.py",
+    "plugins/mdt_ganimation/method.py",
+    "plugins/template_method/src/mdt_fader/__init__.py",
+]
 
 
 def parsed(path: Path) -> ast.Module:
@@ -81,8 +86,11 @@ def private_imports() -> list[str]:
 def train_steps() -> list[tuple[str, int]]:
     steps = []
     for name in METHODS:
-        steps += [(f"{name}:{node.lineno}", (node.end_lineno or node.lineno) - node.lineno + 1) for node in ast.walk(parsed(REPO / name))
-                  if isinstance(node, ast.FunctionDef) and node.name == "train_step"]
+        steps += [
+            (f"{name}:{node.lineno}", (node.end_lineno or node.lineno) - node.lineno + 1)
+            for node in ast.walk(parsed(REPO / name))
+            if isinstance(node, ast.FunctionDef) and node.name == "train_step"
+        ]
     return steps
 
 
@@ -169,8 +177,14 @@ def main() -> int:
     show(console, "imports of another plugin's underscore names", ("import",), [(p,) for p in private])
     show(console, "built-in methods' train_step", ("train_step", "lines"), steps)
     show(console, "import circles in mdt/ (imports inside functions included)", ("modules",), [(" -> ".join(c),) for c in circles])
-    broken = {"long functions": len(functions), "long modules": len(modules), "getattr on plugin objects": len(on_plugins),
-              "private imports": len(private), f"train_steps of {TRAIN_STEP_LINES}+ lines": len(long_steps), "import circles": len(circles)}
+    broken = {
+        "long functions": len(functions),
+        "long modules": len(modules),
+        "getattr on plugin objects": len(on_plugins),
+        "private imports": len(private),
+        f"train_steps of {TRAIN_STEP_LINES}+ lines": len(long_steps),
+        "import circles": len(circles),
+    }
     console.print("; ".join(f"{k}: {v}" for k, v in broken.items()), markup=False)
     return 1 if any(broken.values()) else 0
 

@@ -83,17 +83,34 @@ def main() -> None:
             _randomise_norms(fan)
             torch.save({"state_dict": fan.state_dict()}, work / "wing.ckpt")
             extra = ["--landmarks", str(work / "wing.ckpt")]
-        subprocess.run([sys.executable, "-m", "mdt.cli", "import", "stargan-v2", str(work / f"hpf{w_hpf}_100000_nets_ema.ckpt"),
-                        "--out", str(work / f"hpf{w_hpf}"), "--domains", "a,b,c", *extra], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mdt.cli",
+                "import",
+                "stargan-v2",
+                str(work / f"hpf{w_hpf}_100000_nets_ema.ckpt"),
+                "--out",
+                str(work / f"hpf{w_hpf}"),
+                "--domains",
+                "a,b,c",
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+        )
         ours = load_translator(work / f"hpf{w_hpf}", "cpu").translator
         x, ref = torch.rand(2, 3, args.size, args.size) * 2 - 1, torch.rand(2, 3, args.size, args.size) * 2 - 1
         y, z = torch.tensor([0, 2]), torch.randn(2, 16)
         with torch.no_grad():
             masks = fan.get_heatmap(x) if w_hpf else None
             style = mapping(z, y)
-            pairs = [("mapping network", style, ours.mapping_network(z, y)),
-                     ("style encoder", encoder(ref, y), ours.style_encoder(ref, y)),
-                     ("generator", generator(x, style, masks), ours.styled(x, style))]
+            pairs = [
+                ("mapping network", style, ours.mapping_network(z, y)),
+                ("style encoder", encoder(ref, y), ours.style_encoder(ref, y)),
+                ("generator", generator(x, style, masks), ours.styled(x, style)),
+            ]
             if w_hpf:
                 mine = FaceAlignmentNetwork.from_file(work / "wing.ckpt").masks(x)
                 pairs.append(("landmark masks", torch.cat(masks), torch.cat(mine)))

@@ -84,19 +84,32 @@ def main() -> None:
             built_as(critic, *layers)
             times[name]["penalty"].append(penalty())
             times[name]["real and fake"].append(real_and_fake())
-    table = Table(title=f"discriminator, {args.size} px, D {args.conv_dim}/{args.layers}, batch {args.batch} (real and fake: "
-                        f"{2 * args.batch}), fp32, {torch.get_num_threads()} threads; median of {args.repeats}")
-    for column in ("D's layers", "penalty s", "vs torch's", "real+fake fwd+bwd s", "vs torch's",
-                   "penalty's weight gradients: largest relative difference from torch's"):
+    table = Table(
+        title=f"discriminator, {args.size} px, D {args.conv_dim}/{args.layers}, batch {args.batch} (real and fake: "
+        f"{2 * args.batch}), fp32, {torch.get_num_threads()} threads; median of {args.repeats}"
+    )
+    for column in (
+        "D's layers",
+        "penalty s",
+        "vs torch's",
+        "real+fake fwd+bwd s",
+        "vs torch's",
+        "penalty's weight gradients: largest relative difference from torch's",
+    ):
         table.add_column(column)
     first = next(iter(VARIANTS))
     baseline = {part: statistics.median(values) for part, values in times[first].items()}
     for name in VARIANTS:
         medians = {part: statistics.median(values) for part, values in times[name].items()}
         difference = max(((grads[name][k] - g).abs().max() / g.abs().max()).item() for k, g in grads[first].items())
-        table.add_row(name, f"{medians['penalty']:.3f}", f"{baseline['penalty'] / medians['penalty']:.2f}x",
-                      f"{medians['real and fake']:.3f}", f"{baseline['real and fake'] / medians['real and fake']:.2f}x",
-                      f"{difference:.1e}")
+        table.add_row(
+            name,
+            f"{medians['penalty']:.3f}",
+            f"{baseline['penalty'] / medians['penalty']:.2f}x",
+            f"{medians['real and fake']:.3f}",
+            f"{baseline['real and fake'] / medians['real and fake']:.2f}x",
+            f"{difference:.1e}",
+        )
     Console(width=150).print(table)
 
 

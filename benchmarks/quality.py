@@ -42,12 +42,14 @@ Recipe = dict
 def _add_loss(name: str, table: dict) -> Callable[[Recipe], None]:
     def change(recipe: Recipe) -> None:
         recipe["losses"][name] = dict(table)
+
     return change
 
 
 def _drop_loss(name: str) -> Callable[[Recipe], None]:
     def change(recipe: Recipe) -> None:
         del recipe["losses"][name]
+
     return change
 
 
@@ -58,6 +60,7 @@ def _set(path: str, value) -> Callable[[Recipe], None]:
         for name in tables:
             node = node[name]
         node[key] = value
+
     return change
 
 
@@ -65,31 +68,55 @@ def _all(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
     def change(recipe: Recipe) -> None:
         for one in changes:
             one(recipe)
+
     return change
 
 
 # name -> (recipe file, change to it, what it is)
 CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
     "paper": ("recipes/stargan_celeba.toml", _all(), "StarGAN as in the paper: WGAN-GP, lr 1e-4, 5 D steps per G step"),
-    "identity": ("recipes/stargan_celeba.toml", _add_loss("identity", {"type": "identity_l1", "weight": 5.0}),
-                 "paper + identity loss |G(x, c_x) - x| (weight 5)"),
-    "attention": ("recipes/stargan_celeba.toml", _set("networks.generator.type", "ganimation"),
-                  "paper + attention-masked output A*x + (1-A)*C (GANimation's generator)"),
-    "steps2": ("recipes/stargan_celeba.toml", _all(_set("method.d_steps_per_g", 2), _set("method.lr_generator", 2e-4),
-                                                  _set("method.lr_discriminator", 2e-4)),
-               "paper with 2 D steps per G step and lr 2e-4"),
-    "identity+attention": ("recipes/stargan_celeba.toml", _all(_add_loss("identity", {"type": "identity_l1", "weight": 5.0}),
-                                                               _set("networks.generator.type", "ganimation")),
-                           "paper + identity loss + attention output"),
-    "residual": ("recipes/stargan_celeba.toml", _set("networks.generator.residual_output", True),
-                 "paper + residual output clamp(x + G(x, c), -1, 1)"),
-    "spectral": ("recipes/stargan_celeba.toml", _set("networks.discriminator.spectral_norm", True),
-                 "paper + spectral normalisation of D's convolutions"),
-    "ns_r1": ("recipes/stargan_celeba.toml", _all(_set("losses.adversarial.type", "nonsaturating"), _drop_loss("gradient_penalty"),
-                                                 _add_loss("r1", {"type": "r1", "weight": 1.0})),
-              "paper with the non-saturating loss and R1 (weight 1) instead of WGAN-GP"),
-    "ema": ("recipes/stargan_celeba.toml", _set("method.ema_decay", 0.99),
-            "paper + a moving average of G (decay 0.99: a half-life of 69 G steps) that translates"),
+    "identity": (
+        "recipes/stargan_celeba.toml",
+        _add_loss("identity", {"type": "identity_l1", "weight": 5.0}),
+        "paper + identity loss |G(x, c_x) - x| (weight 5)",
+    ),
+    "attention": (
+        "recipes/stargan_celeba.toml",
+        _set("networks.generator.type", "ganimation"),
+        "paper + attention-masked output A*x + (1-A)*C (GANimation's generator)",
+    ),
+    "steps2": (
+        "recipes/stargan_celeba.toml",
+        _all(_set("method.d_steps_per_g", 2), _set("method.lr_generator", 2e-4), _set("method.lr_discriminator", 2e-4)),
+        "paper with 2 D steps per G step and lr 2e-4",
+    ),
+    "identity+attention": (
+        "recipes/stargan_celeba.toml",
+        _all(_add_loss("identity", {"type": "identity_l1", "weight": 5.0}), _set("networks.generator.type", "ganimation")),
+        "paper + identity loss + attention output",
+    ),
+    "residual": (
+        "recipes/stargan_celeba.toml",
+        _set("networks.generator.residual_output", True),
+        "paper + residual output clamp(x + G(x, c), -1, 1)",
+    ),
+    "spectral": (
+        "recipes/stargan_celeba.toml",
+        _set("networks.discriminator.spectral_norm", True),
+        "paper + spectral normalisation of D's convolutions",
+    ),
+    "ns_r1": (
+        "recipes/stargan_celeba.toml",
+        _all(
+            _set("losses.adversarial.type", "nonsaturating"), _drop_loss("gradient_penalty"), _add_loss("r1", {"type": "r1", "weight": 1.0})
+        ),
+        "paper with the non-saturating loss and R1 (weight 1) instead of WGAN-GP",
+    ),
+    "ema": (
+        "recipes/stargan_celeba.toml",
+        _set("method.ema_decay", 0.99),
+        "paper + a moving average of G (decay 0.99: a half-life of 69 G steps) that translates",
+    ),
     "plus": ("recipes/stargan_plus_celeba.toml", _all(), "recipes/stargan_plus_celeba.toml"),
 }
 
@@ -101,9 +128,22 @@ def benchmark_recipe(name: str, seed: int, args) -> Recipe:
     change(recipe)
     recipe["datasets"] = {"faces": {"type": "synthetic_faces", "size": args.faces, "test_size": args.eval_images}}
     every = min(args.iterations)
-    recipe["run"].update({"iterations": max(args.iterations), "image_size": args.size, "seed": seed, "threads": args.threads,
-                          "log_every": 100, "sample_every": every, "sample_count": 6, "checkpoint_every": every, "keep_checkpoints": 0,
-                          "num_workers": 0, "precision": args.precision, "cache_images": True})
+    recipe["run"].update(
+        {
+            "iterations": max(args.iterations),
+            "image_size": args.size,
+            "seed": seed,
+            "threads": args.threads,
+            "log_every": 100,
+            "sample_every": every,
+            "sample_count": 6,
+            "checkpoint_every": every,
+            "keep_checkpoints": 0,
+            "num_workers": 0,
+            "precision": args.precision,
+            "cache_images": True,
+        }
+    )
     recipe["networks"]["generator"].update({"conv_dim": args.g_dim, "residual_blocks": args.g_blocks})
     recipe["networks"]["discriminator"].update({"conv_dim": args.d_dim, "layers": args.d_layers})
     recipe["method"]["decay_iterations"] = 0
@@ -158,12 +198,28 @@ def judge(args, console: Console) -> Path:
 def measure(run: Path, step: int, judge_folder: Path, args) -> dict[str, float]:
     out = run / f"quality-step_{step:08d}"
     if not (out / "metrics.json").exists():
-        mdt("eval", "--checkpoint", str(run / "checkpoints" / f"step_{step:08d}.safetensors"), "--classifier", str(judge_folder),
-            "--metric", "translation_accuracy", "--metric", "counterfactual", "--max-images", str(args.eval_images),
-            "--out", str(out), "--overwrite", log=run / f"quality-step_{step:08d}.log")
+        mdt(
+            "eval",
+            "--checkpoint",
+            str(run / "checkpoints" / f"step_{step:08d}.safetensors"),
+            "--classifier",
+            str(judge_folder),
+            "--metric",
+            "translation_accuracy",
+            "--metric",
+            "counterfactual",
+            "--max-images",
+            str(args.eval_images),
+            "--out",
+            str(out),
+            "--overwrite",
+            log=run / f"quality-step_{step:08d}.log",
+        )
     values = json.loads((out / "metrics.json").read_text())["metrics"]
-    return {"target_accuracy": values["translation_accuracy/target_accuracy"],
-            **{key: values[f"counterfactual/{key}"] for key in ("counterfactual_l1", "preservation_l1", "identity_l1")}}
+    return {
+        "target_accuracy": values["translation_accuracy/target_accuracy"],
+        **{key: values[f"counterfactual/{key}"] for key in ("counterfactual_l1", "preservation_l1", "identity_l1")},
+    }
 
 
 def summary(values: list[float]) -> str:
@@ -178,8 +234,11 @@ def print_table(results: dict, args, console: Console) -> None:
     for step in args.iterations:
         table.add_column(str(step), justify="right")
     for name, by_step in results.items():
-        for measure, label in (("target_accuracy", "target accuracy"), ("counterfactual_l1", "counterfactual L1"),
-                               ("preservation_l1", "preservation L1")):
+        for measure, label in (
+            ("target_accuracy", "target accuracy"),
+            ("counterfactual_l1", "counterfactual L1"),
+            ("preservation_l1", "preservation L1"),
+        ):
             cells = [summary([r[measure] for r in by_step[step]]) if step in by_step else "" for step in args.iterations]
             table.add_row(name if measure == "target_accuracy" else "", label, *cells)
         table.add_section()
@@ -191,14 +250,18 @@ def print_table(results: dict, args, console: Console) -> None:
 def plot(results: dict, args, console: Console) -> None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         console.print("no plot: pip install matplotlib")
         return
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for axis, (measure, label) in zip(axes, (("target_accuracy", "target accuracy"), ("counterfactual_l1", "counterfactual L1"),
-                                             ("preservation_l1", "preservation L1")), strict=True):
+    for axis, (measure, label) in zip(
+        axes,
+        (("target_accuracy", "target accuracy"), ("counterfactual_l1", "counterfactual L1"), ("preservation_l1", "preservation L1")),
+        strict=True,
+    ):
         for name, by_step in results.items():
             steps = [s for s in args.iterations if s in by_step]
             axis.plot(steps, [statistics.fmean(r[measure] for r in by_step[s]) for s in steps], marker="o", label=name)
@@ -215,7 +278,11 @@ def side_by_side(results: dict, args, console: Console) -> None:
     from PIL import Image
 
     for step in args.iterations:
-        grids = [Image.open(p) for name in results if (p := args.out / f"{name}-seed{args.seeds[0]}" / "samples" / f"step_{step:08d}.png").exists()]
+        grids = [
+            Image.open(p)
+            for name in results
+            if (p := args.out / f"{name}-seed{args.seeds[0]}" / "samples" / f"step_{step:08d}.png").exists()
+        ]
         if len(grids) < 2:
             continue
         sheet = Image.new("RGB", (sum(g.width for g in grids) + 8 * (len(grids) - 1), max(g.height for g in grids)), "white")
@@ -230,6 +297,7 @@ def side_by_side(results: dict, args, console: Console) -> None:
 def main() -> None:
     listing = "; ".join(f"{name}: {text}" for name, (_, _, text) in CANDIDATES.items())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"candidates — {listing}")
+
     def numbers(text: str) -> list[int]:
         return [int(v) for v in text.split(",")]
 
@@ -263,7 +331,9 @@ def main() -> None:
             for step in args.iterations:
                 if (run / "checkpoints" / f"step_{step:08d}.safetensors").exists():
                     results.setdefault(name, {}).setdefault(step, []).append(measure(run, step, judge_folder, args))
-    (args.out / "quality.json").write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
+    (args.out / "quality.json").write_text(
+        json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
+    )
     print_table(results, args, console)
     plot(results, args, console)
     side_by_side(results, args, console)

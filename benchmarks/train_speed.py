@@ -72,13 +72,49 @@ def official_loop(clone: Path, root: Path, size: int, iterations: int, work: Pat
     """Seconds per iteration of the official training loop, timed between its log lines
     as they arrive (it prints one every LOG_EVERY iterations)."""
     command = [
-        sys.executable, "-u", str(clone / "main.py"), "--mode", "train", "--dataset", "CelebA",
-        "--celeba_image_dir", str(root / "img_align_celeba"), "--attr_path", str(root / "list_attr_celeba.txt"),
-        "--image_size", str(size), "--celeba_crop_size", "178", "--batch_size", str(BATCH), "--num_iters", str(iterations),
-        "--g_conv_dim", "64", "--d_conv_dim", "64", "--g_repeat_num", "6", "--d_repeat_num", str(d_layers(size)),
-        "--log_step", str(LOG_EVERY), "--sample_step", "100000000", "--model_save_step", "100000000", "--use_tensorboard", "False",
-        "--log_dir", str(work / "logs"), "--model_save_dir", str(work / "models"), "--sample_dir", str(work / "samples"),
-        "--result_dir", str(work / "results"),
+        sys.executable,
+        "-u",
+        str(clone / "main.py"),
+        "--mode",
+        "train",
+        "--dataset",
+        "CelebA",
+        "--celeba_image_dir",
+        str(root / "img_align_celeba"),
+        "--attr_path",
+        str(root / "list_attr_celeba.txt"),
+        "--image_size",
+        str(size),
+        "--celeba_crop_size",
+        "178",
+        "--batch_size",
+        str(BATCH),
+        "--num_iters",
+        str(iterations),
+        "--g_conv_dim",
+        "64",
+        "--d_conv_dim",
+        "64",
+        "--g_repeat_num",
+        "6",
+        "--d_repeat_num",
+        str(d_layers(size)),
+        "--log_step",
+        str(LOG_EVERY),
+        "--sample_step",
+        "100000000",
+        "--model_save_step",
+        "100000000",
+        "--use_tensorboard",
+        "False",
+        "--log_dir",
+        str(work / "logs"),
+        "--model_save_dir",
+        str(work / "models"),
+        "--sample_dir",
+        str(work / "samples"),
+        "--result_dir",
+        str(work / "results"),
     ]
     environment = dict(os.environ, CUDA_VISIBLE_DEVICES="" if device == "cpu" else os.environ.get("CUDA_VISIBLE_DEVICES", "0"))
     arrivals = []
@@ -105,9 +141,18 @@ def mdt_run(root: Path, size: int, iterations: int, device: str, work: Path, ext
     the data, size and schedule; timed between its log records. Also its first lines (what
     "auto" chose)."""
     run_dir = work / "mdt-run"
-    overrides = [f"datasets.celeba.root={root}", f"datasets.celeba.test_size={HELD_OUT}", f"run.image_size={size}",
-                 f"run.iterations={iterations}", f"run.log_every={LOG_EVERY}", "run.sample_every=100000000",
-                 "run.checkpoint_every=100000000", f"run.device={device}", f"discriminator.layers={d_layers(size)}", *extra]
+    overrides = [
+        f"datasets.celeba.root={root}",
+        f"datasets.celeba.test_size={HELD_OUT}",
+        f"run.image_size={size}",
+        f"run.iterations={iterations}",
+        f"run.log_every={LOG_EVERY}",
+        "run.sample_every=100000000",
+        "run.checkpoint_every=100000000",
+        f"run.device={device}",
+        f"discriminator.layers={d_layers(size)}",
+        *extra,
+    ]
     command = [str(Path(sys.executable).with_name("mdt")), "run", str(REPO / "recipes" / "stargan_celeba.toml"), "--out", str(run_dir)]
     for item in overrides:
         command += ["--set", item]
@@ -193,7 +238,7 @@ def best_rate(device: str, dtype: torch.dtype, repeats: int = 5) -> float:
         a = torch.randn(a_shape, generator=generator).to(device, dtype)
         b = torch.randn(b_shape, generator=generator).to(device, dtype)
         product = (lambda a=a, b=b: F.conv2d(a, b, padding=1)) if a.dim() == 4 else (lambda a=a, b=b: a @ b)
-        flops = 2 * a.numel() * b_shape[0] * 9 if a.dim() == 4 else 2 * 2048 ** 3
+        flops = 2 * a.numel() * b_shape[0] * 9 if a.dim() == 4 else 2 * 2048**3
         for _ in range(2):
             product()
         for _ in range(repeats):
@@ -304,8 +349,13 @@ def reference_loop(root: Path, size: int, device: torch.device, warmup: int, ite
 def mdt_components(root: Path, size: int, device: str, precision: str, extra=()):
     registry = load_plugins().registry
     overrides = [
-        f"datasets.celeba.root={root}", f"datasets.celeba.test_size={HELD_OUT}", f"run.image_size={size}",
-        f"run.device={device}", f"run.precision={precision}", f"run.batch_size={BATCH}", *extra,
+        f"datasets.celeba.root={root}",
+        f"datasets.celeba.test_size={HELD_OUT}",
+        f"run.image_size={size}",
+        f"run.device={device}",
+        f"run.precision={precision}",
+        f"run.batch_size={BATCH}",
+        *extra,
     ]
     recipe = load_recipe(REPO / "recipes" / "stargan_celeba.toml", overrides, registry)
     torch.manual_seed(0)
@@ -321,7 +371,11 @@ def data_speed(root: Path, size: int, cache_dir: Path, rounds: int = 3) -> dict[
     for i in range(len(files)):
         cached[i]  # first epoch fills the cache
     results = {}
-    for name, dataset in (("reference: PIL decode per image", reference), ("mdt: decode (first epoch)", files), ("mdt: uint8 cache (later epochs)", cached)):
+    for name, dataset in (
+        ("reference: PIL decode per image", reference),
+        ("mdt: decode (first epoch)", files),
+        ("mdt: uint8 cache (later epochs)", cached),
+    ):
         start = time.perf_counter()
         for _ in range(rounds):
             for i in range(len(dataset)):
@@ -370,8 +424,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--official", type=Path, help="a clone of github.com/yunjey/stargan (its main.py is run unchanged)")
     parser.add_argument("--iterations", type=int, default=50, help="iterations each loop trains (timed from the first log line)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs of the official loop and of mdt's defaults, taking turns; each row is their median")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of the official loop and of mdt's defaults, taking turns; each row is their median"
+    )
     parser.add_argument("--reference-iterations", type=int, default=10, help="timed iterations of the in-process reference loop")
     parser.add_argument("--warmup", type=int, default=5, help="untimed first iterations of the reference loop")
     parser.add_argument("--images", type=int, default=96, help="training images in the generated dataset")
@@ -401,14 +456,22 @@ def main() -> None:
         if args.official:
             rows.append((f"official StarGAN (main.py of the clone, fp32{turns})", statistics.median(official)))
         rows.append((f"mdt run, recipe defaults ({'; '.join(chosen)}{turns})", statistics.median(defaults)))
-        seconds, _ = mdt_run(root, args.size, args.iterations, args.device, Path(tmp) / "fp32", ["run.precision=fp32", "run.cache_images=false"])
+        seconds, _ = mdt_run(
+            root, args.size, args.iterations, args.device, Path(tmp) / "fp32", ["run.precision=fp32", "run.cache_images=false"]
+        )
         rows.append(("mdt run, fp32, no image cache", seconds))
-        rows.append(("reference loop (official per-iteration work, in-process, fp32)",
-                     reference_loop(root, args.size, device, args.warmup, args.reference_iterations)))
+        rows.append(
+            (
+                "reference loop (official per-iteration work, in-process, fp32)",
+                reference_loop(root, args.size, device, args.warmup, args.reference_iterations),
+            )
+        )
         baseline_name, baseline = rows[0]
         flops = flops_per_iteration(root, args.size)
-        table = Table(title=f"training, {args.size} px, batch {BATCH}, G 64/6, D 64/{d_layers(args.size)}, {device} "
-                            f"({torch.get_num_threads()} threads); {flops / 1e9:.1f} GFLOP per iteration")
+        table = Table(
+            title=f"training, {args.size} px, batch {BATCH}, G 64/6, D 64/{d_layers(args.size)}, {device} "
+            f"({torch.get_num_threads()} threads); {flops / 1e9:.1f} GFLOP per iteration"
+        )
         for column in ("loop", "s/iteration", "images/s", f"vs {baseline_name.split(' (')[0]}", "TFLOP/s"):
             table.add_column(column)
         if args.peak_tflops:

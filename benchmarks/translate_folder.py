@@ -30,8 +30,16 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 
 
-PAPER = ["run.image_size=128", "run.batch_size=2", "generator.conv_dim=64", "generator.residual_blocks=6",
-         "discriminator.conv_dim=64", "discriminator.layers=6", "datasets.faces.size=64", "datasets.faces.test_size=8"]
+PAPER = [
+    "run.image_size=128",
+    "run.batch_size=2",
+    "generator.conv_dim=64",
+    "generator.residual_blocks=6",
+    "discriminator.conv_dim=64",
+    "discriminator.layers=6",
+    "datasets.faces.size=64",
+    "datasets.faces.test_size=8",
+]
 
 
 def quickstart_model(folder: Path, overrides: list[str]) -> Path:
@@ -95,7 +103,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,16")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5, help="warm runs per batch size (the median is shown)")
-    parser.add_argument("--paper-size", action="store_true", help="StarGAN's paper networks at 128 px (G 64/6, D 64/6) instead of the quickstart's")
+    parser.add_argument(
+        "--paper-size", action="store_true", help="StarGAN's paper networks at 128 px (G 64/6, D 64/6) instead of the quickstart's"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -103,19 +113,44 @@ def main() -> None:
         run = quickstart_model(tmp, PAPER if args.paper_size else [])
         drawn_images(tmp / "in", args.images)
         flags = ["translate", "--checkpoint", str(run), "--to", "Blond_Hair", "--device", args.device]
-        table = Table(title=f"mdt translate, {args.images} images, {'paper-size' if args.paper_size else 'quickstart'} model, {args.device}; "
-                            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+        table = Table(
+            title=f"mdt translate, {args.images} images, {'paper-size' if args.paper_size else 'quickstart'} model, {args.device}; "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        )
         for column in ("batch", "new process: seconds", "images/s", "warm: seconds", "images/s", "warm, vs batch 1"):
             table.add_column(column, justify="right")
-        cold = {size: timed([sys.executable, "-m", "mdt.cli", *flags, "--input", str(tmp / "in"), "--output", str(tmp / f"out{size}"),
-                             "--batch-size", str(size)]) for size in sizes}
+        cold = {
+            size: timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "mdt.cli",
+                    *flags,
+                    "--input",
+                    str(tmp / "in"),
+                    "--output",
+                    str(tmp / f"out{size}"),
+                    "--batch-size",
+                    str(size),
+                ]
+            )
+            for size in sizes
+        }
         warm = warm_seconds(flags, tmp / "in", tmp / "warm", sizes, args.repeats)
         for size in sizes:
-            table.add_row(str(size), f"{cold[size]:.2f}", f"{args.images / cold[size]:.1f}", f"{warm[size]:.2f}", f"{args.images / warm[size]:.1f}",
-                          f"{warm[sizes[0]] / warm[size]:.2f}x")
+            table.add_row(
+                str(size),
+                f"{cold[size]:.2f}",
+                f"{args.images / cold[size]:.1f}",
+                f"{warm[size]:.2f}",
+                f"{args.images / warm[size]:.1f}",
+                f"{warm[sizes[0]] / warm[size]:.2f}x",
+            )
         Console().print(table)
-        print("new process: `mdt translate` as typed (Python, torch and the model load first); warm: the same command run again "
-              f"in one process (median of {args.repeats}, batch sizes taking turns), where batching shows")
+        print(
+            "new process: `mdt translate` as typed (Python, torch and the model load first); warm: the same command run again "
+            f"in one process (median of {args.repeats}, batch sizes taking turns), where batching shows"
+        )
 
 
 if __name__ == "__main__":

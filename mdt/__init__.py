@@ -35,9 +35,27 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
         Translator,
     )
 
-__all__ = ["Augmentation", "Classifier", "Component", "Dataset", "LabelEncoder", "Logger", "Loss", "Method", "Metric",
-           "Network", "Role", "Sampler", "Translator", "__version__", "evaluate", "hookimpl", "load_recipe",
-           "load_translator", "train"]
+__all__ = [
+    "Augmentation",
+    "Classifier",
+    "Component",
+    "Dataset",
+    "LabelEncoder",
+    "Logger",
+    "Loss",
+    "Method",
+    "Metric",
+    "Network",
+    "Role",
+    "Sampler",
+    "Translator",
+    "__version__",
+    "evaluate",
+    "hookimpl",
+    "load_recipe",
+    "load_translator",
+    "train",
+]
 API = ("evaluate", "load_recipe", "load_translator", "train")
 BASES = tuple(name for name in __all__ if name[0].isupper())
 

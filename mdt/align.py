@@ -66,8 +66,9 @@ def align_face(image: Image.Image, points: FacePoints, framing: Framing, size: i
     """The ``size`` x ``size`` crop of ``image`` in which ``points`` land on ``framing``."""
     matrix = similarity(points.array(), framing.array() * size)
     inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]  # PIL maps output pixels to input pixels
-    return image.convert("RGB").transform((size, size), Image.Transform.AFFINE, tuple(inverse.ravel()), Image.Resampling.BILINEAR,
-                                          fillcolor=border_colour(image))
+    return image.convert("RGB").transform(
+        (size, size), Image.Transform.AFFINE, tuple(inverse.ravel()), Image.Resampling.BILINEAR, fillcolor=border_colour(image)
+    )
 
 
 def centre_square(image: Image.Image, size: int) -> Image.Image:
@@ -135,8 +136,18 @@ def framer(recipe_data: Mapping[str, Any], registry, size: int, landmarks, warn)
     return framed
 
 
-def align_files(input_path, output, recipe_data: Mapping[str, Any], registry, size: int, landmarks, name: str | None,
-                overwrite: bool, skip_bad_files: bool, warn) -> tuple[dict[str, int], int]:
+def align_files(
+    input_path,
+    output,
+    recipe_data: Mapping[str, Any],
+    registry,
+    size: int,
+    landmarks,
+    name: str | None,
+    overwrite: bool,
+    skip_bad_files: bool,
+    warn,
+) -> tuple[dict[str, int], int]:
     """``mdt align``: each image of ``input_path`` (a file or a folder) framed like the
     recipe's training images into ``output``; returns how many were framed each way, and
     how many were skipped as unreadable."""

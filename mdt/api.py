@@ -34,8 +34,14 @@ def load_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return _load_recipe(recipe, overrides, get_registry())
 
 
-def train(recipe: str | Path, overrides: Sequence[str] = (), out: str | Path | None = None, *, resume: bool = False,
-          console: Console | None = None) -> RunResult:
+def train(
+    recipe: str | Path,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+) -> RunResult:
     """``mdt run``: train a recipe (a file, or a built-in recipe's name) into ``out``
     (default ``runs/<recipe name>``, never reused); with ``resume``, go on in ``out``."""
     run_dir = Path(out) if out is not None else new_run_dir(str(recipe))

@@ -54,8 +54,7 @@ def pick_device(name: str, where: str = "[run] device") -> torch.device:
     if device.type != "cpu" and not (accelerator is not None and accelerator.is_available()):
         raise MdtError(f"{where} = '{name}', but this machine has no such device; use 'auto' or 'cpu'")
     if device.index is not None and accelerator is not None and device.index >= accelerator.device_count():  # not a CPU
-        raise MdtError(f"{where} = '{name}', but this machine has {accelerator.device_count()} {device.type} device(s), "
-                       f"numbered from 0")
+        raise MdtError(f"{where} = '{name}', but this machine has {accelerator.device_count()} {device.type} device(s), numbered from 0")
     return device
 
 
@@ -84,8 +83,7 @@ def instantiate(recipe: Recipe, table: Table, registry: Registry, injected: dict
     except (ValueError, TypeError) as exc:  # the first line: torch appends its C++ stack to some
         raise MdtError(f"{recipe.source}: [{table.address}] {table.type}: {_first_line(exc)}") from exc
     except (RuntimeError, MemoryError, OverflowError) as exc:  # sizes beyond memory or a C integer
-        raise MdtError(f"{recipe.source}: [{table.address}] {table.type} could not be built with these values: "
-                       f"{_first_line(exc)}") from exc
+        raise MdtError(f"{recipe.source}: [{table.address}] {table.type} could not be built with these values: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -93,8 +91,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def build_networks(recipe: Recipe, registry: Registry, common: dict[str, Any], device: torch.device,
-                   check: Callable[[str, torch.nn.Module], None] | None = None) -> dict[str, Any]:
+def build_networks(
+    recipe: Recipe,
+    registry: Registry,
+    common: dict[str, Any],
+    device: torch.device,
+    check: Callable[[str, torch.nn.Module], None] | None = None,
+) -> dict[str, Any]:
     """The method's networks by role, in the order it declares them: a network, or for a
     role with ``many`` a function that builds a fresh one per call. With ``check``, each
     network is first built on torch's meta device (no memory, no initialisation) and given
@@ -155,8 +158,14 @@ def build_datasets(recipe: Recipe, registry: Registry) -> tuple[list[Any], list[
     return train_sets, test_sets
 
 
-def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | None = None, device: torch.device | None = None,
-          check_network: Callable[[str, torch.nn.Module], None] | None = None) -> Components:
+def build(
+    recipe: Recipe,
+    registry: Registry,
+    *,
+    schemas: list[LabelSchema] | None = None,
+    device: torch.device | None = None,
+    check_network: Callable[[str, torch.nn.Module], None] | None = None,
+) -> Components:
     """Build a recipe's components. With ``schemas`` (from a checkpoint) no dataset is
     built: that is how ``mdt translate`` works without the training data. With
     ``check_network`` each network is checked on the meta device first (build_networks):
@@ -183,8 +192,10 @@ def build(recipe: Recipe, registry: Registry, *, schemas: list[LabelSchema] | No
     losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
     for table in recipe.section("losses"):  # every method multiplies by it: missing, it fails mid-step
         if not isinstance(losses[table.name].weight, (int, float)):
-            raise MdtError(f"{recipe.source}: [{table.address}] loss '{table.type}' has no number 'weight' once built; "
-                           "a loss class that defines __init__ calls super().__init__(weight)")
+            raise MdtError(
+                f"{recipe.source}: [{table.address}] loss '{table.type}' has no number 'weight' once built; "
+                "a loss class that defines __init__ calls super().__init__(weight)"
+            )
     common.update(losses=losses)
     method = instantiate(recipe, recipe.table("method"), registry, {**common, **networks})
     metrics = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("metrics")}

@@ -116,8 +116,9 @@ class Checkpoint:
     def plugins(self) -> list[dict[str, str]]:
         """The third-party components its recipe uses (save_model); none before they were recorded."""
         entries = self._json("plugins", [])
-        return [e for e in entries if isinstance(e, dict) and {"kind", "name", "distribution"} <= set(e)] \
-            if isinstance(entries, list) else []
+        return (
+            [e for e in entries if isinstance(e, dict) and {"kind", "name", "distribution"} <= set(e)] if isinstance(entries, list) else []
+        )
 
     def missing_plugin(self, has: Callable[[str, str], bool]) -> str | None:
         """What to install before this model can be built, where ``has(kind, name)`` says
@@ -125,8 +126,10 @@ class Checkpoint:
         for entry in self.plugins:
             if not has(entry["kind"], entry["name"]):
                 version = f" {entry['version']}" if entry.get("version") else ""
-                return (f"it was made with {entry['kind']} '{entry['name']}' of plugin '{entry.get('plugin', '?')}' "
-                        f"({entry['distribution']}{version}), which is not installed here: pip install {entry['distribution']}")
+                return (
+                    f"it was made with {entry['kind']} '{entry['name']}' of plugin '{entry.get('plugin', '?')}' "
+                    f"({entry['distribution']}{version}), which is not installed here: pip install {entry['distribution']}"
+                )
         return None
 
     def network(self, name: str) -> dict[str, torch.Tensor]:
@@ -149,16 +152,24 @@ class Checkpoint:
         return json.loads(self.metadata[key]) if key in self.metadata else default
 
 
-def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Tensor]], step: int, recipe: str,
-               schemas: Sequence[LabelSchema], training: TrainingState | None = None, origin: str = "",
-               licence: str = "", plugins: Sequence[Mapping[str, str]] = ()) -> Path:
+def save_model(
+    path: str | Path,
+    *,
+    networks: Mapping[str, Mapping[str, torch.Tensor]],
+    step: int,
+    recipe: str,
+    schemas: Sequence[LabelSchema],
+    training: TrainingState | None = None,
+    origin: str = "",
+    licence: str = "",
+    plugins: Sequence[Mapping[str, str]] = (),
+) -> Path:
     """A model checkpoint: each network's state dict, the resolved recipe that rebuilds
     them, the label schemas, and for a run that can resume its ``training`` state.
     ``plugins``: the recipe's components from third-party packages (kind, name, plugin,
     distribution, version), so that a machine without one is told what to install."""
     tensors = {f"{name}/{key}": value for name, state in networks.items() for key, value in state.items()}
-    metadata = {"content": MODEL, "mdt_version": mdt.__version__, "step": str(step), "recipe": recipe,
-                "schemas": schemas_to_json(schemas)}
+    metadata = {"content": MODEL, "mdt_version": mdt.__version__, "step": str(step), "recipe": recipe, "schemas": schemas_to_json(schemas)}
     if origin:
         metadata["imported_from"] = origin
     if licence:
@@ -173,19 +184,35 @@ def save_model(path: str | Path, *, networks: Mapping[str, Mapping[str, torch.Te
         rng_tensors, rng = training.rng
         tensors.update(rng_tensors)
         method_state = _without_tensors(training.method_state, "state", tensors)
-        metadata.update(optimizers=json.dumps(structures), method_state=json.dumps(method_state),
-                        rng=json.dumps(rng), streams=json.dumps(training.streams))
+        metadata.update(
+            optimizers=json.dumps(structures),
+            method_state=json.dumps(method_state),
+            rng=json.dumps(rng),
+            streams=json.dumps(training.streams),
+        )
     return write(path, tensors, metadata)
 
 
-def save_classifier(path: str | Path, *, weights: Mapping[str, torch.Tensor], table: Mapping[str, Any],
-                    schemas: Sequence[LabelSchema], accuracy: Mapping[str, float], accuracy_images: Mapping[str, int]) -> Path:
+def save_classifier(
+    path: str | Path,
+    *,
+    weights: Mapping[str, torch.Tensor],
+    table: Mapping[str, Any],
+    schemas: Sequence[LabelSchema],
+    accuracy: Mapping[str, float],
+    accuracy_images: Mapping[str, int],
+) -> Path:
     """A judge classifier: its weights, the ``[classifier]`` table that builds it, the
     label schemas it reads and its accuracy on real held-out images (and on how many)."""
     tensors = {f"{CLASSIFIER}/{k}": v for k, v in weights.items()}
-    metadata = {"content": CLASSIFIER, "mdt_version": mdt.__version__, "table": json.dumps(dict(table)),
-                "schemas": schemas_to_json(schemas), "accuracy": json.dumps(dict(accuracy)),
-                "accuracy_images": json.dumps(dict(accuracy_images))}
+    metadata = {
+        "content": CLASSIFIER,
+        "mdt_version": mdt.__version__,
+        "table": json.dumps(dict(table)),
+        "schemas": schemas_to_json(schemas),
+        "accuracy": json.dumps(dict(accuracy)),
+        "accuracy_images": json.dumps(dict(accuracy_images)),
+    }
     return write(path, tensors, metadata)
 
 
@@ -216,7 +243,6 @@ def _with_tensors(value: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
     return value
 
 
-
 def flatten_optimizer(name: str, state: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict]:
     """An optimizer ``state_dict`` as tensors plus a JSON structure."""
     tensors: dict[str, torch.Tensor] = {}
@@ -237,8 +263,7 @@ def unflatten_optimizer(name: str, structure: Mapping[str, Any], tensors: Mappin
     state = {}
     for index, entry in structure["state"].items():
         state[int(index)] = {
-            key: tensors[f"optim/{name}/{index}/{key}"] if spec.get("tensor") else spec["value"]
-            for key, spec in entry.items()
+            key: tensors[f"optim/{name}/{index}/{key}"] if spec.get("tensor") else spec["value"] for key, spec in entry.items()
         }
     return {"state": state, "param_groups": structure["param_groups"]}
 
@@ -327,8 +352,10 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
             metadata = f.metadata() or {}
             written = metadata.get("format", "")
             if written.startswith("mdt-checkpoint-") and written not in READABLE:
-                raise MdtError(f"'{path}' is an mdt checkpoint in format '{written}', newer than this mdt reads "
-                               f"({', '.join(READABLE)}); upgrade mdt to read it")
+                raise MdtError(
+                    f"'{path}' is an mdt checkpoint in format '{written}', newer than this mdt reads "
+                    f"({', '.join(READABLE)}); upgrade mdt to read it"
+                )
             if written not in READABLE:
                 raise MdtError(f"'{path}' is a safetensors file but not an mdt checkpoint (no '{FORMAT}' metadata)")
             names = [k for k in f.keys() if training or not k.startswith(TRAINING_PREFIXES)]  # noqa: SIM118 (safe_open is not iterable)
@@ -340,12 +367,13 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
     saved = Checkpoint(path, dict(metadata), tensors)
     _check_metadata(path, saved.metadata)
     if saved.content not in (MODEL, CLASSIFIER):
-        raise MdtError(f"'{path}' holds '{saved.content}', which this mdt cannot read (a model or a judge classifier); "
-                       "a newer mdt may")
+        raise MdtError(f"'{path}' holds '{saved.content}', which this mdt cannot read (a model or a judge classifier); a newer mdt may")
     if content is not None and saved.content != content:
         if content == MODEL:
-            raise MdtError(f"'{path}' is a judge classifier (mdt train-classifier), not a model checkpoint; "
-                           "give a run folder or its checkpoints/step_*.safetensors")
+            raise MdtError(
+                f"'{path}' is a judge classifier (mdt train-classifier), not a model checkpoint; "
+                "give a run folder or its checkpoints/step_*.safetensors"
+            )
         raise MdtError(f"'{path}' is an mdt checkpoint but not a classifier; make one with mdt train-classifier")
     if saved.content == MODEL and "recipe" not in metadata:
         raise MdtError(f"'{path}' is an mdt file without a recipe: not a model checkpoint")

@@ -56,8 +56,15 @@ def main(debug: bool) -> None:
 @click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option
 @click.option("--out", type=FolderPath("--out", "a folder for the run"), help="Run folder (default: runs/<recipe name>, never reused).")
-@click.option("--resume", "resume", is_flag=False, flag_value="", default=None, metavar="[RUN_DIR]",
-              help="Continue a run from its newest checkpoint (default: the latest run of this recipe).")
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[RUN_DIR]",
+    help="Continue a run from its newest checkpoint (default: the latest run of this recipe).",
+)
 def run(recipe_path: str, overrides: tuple[str, ...], out: Path | None, resume: str | None) -> None:
     """Train with a recipe."""
     from mdt.engine import train
@@ -180,25 +187,63 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
 
 
 @main.command("eval")
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
-@click.option("--classifier", type=click.Path(path_type=Path), help="Judge from mdt train-classifier (default: the run's, else trained now).")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.",
+)
+@click.option(
+    "--classifier", type=click.Path(path_type=Path), help="Judge from mdt train-classifier (default: the run's, else trained now)."
+)
 @click.option("--out", type=FolderPath("--out", "a folder for the report"), help="Report folder (default: RUN/eval-step_N).")
 @click.option("--metric", "metric_names", multiple=True, metavar="NAME", help="Run only this metric (repeatable; default: all that apply).")
 @click.option("--max-images", type=int, help="Held-out images per dataset for every metric (default: each metric's own).")
-@click.option("--inception", type=FilePath("--inception", "the Inception weights file"),
-              help="Inception weights for FID/KID: the file of the protocol's network (docs/evaluation.md).")
-@click.option("--fid-protocol", metavar="NAME",
-              help="How FID is measured: the 'protocol' of every metric that takes one (mdt list metric fid names them).")
+@click.option(
+    "--inception",
+    type=FilePath("--inception", "the Inception weights file"),
+    help="Inception weights for FID/KID: the file of the protocol's network (docs/evaluation.md).",
+)
+@click.option(
+    "--fid-protocol",
+    metavar="NAME",
+    help="How FID is measured: the 'protocol' of every metric that takes one (mdt list metric fid names them).",
+)
 @click.option("--seeds", type=int, help="Measure FID this many times, with other latent codes and references; report mean and spread.")
-@click.option("--lpips", type=FilePath("--lpips", "the LPIPS weights file"), help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.")
-@click.option("--alexnet", type=FilePath("--alexnet", "the AlexNet weights file"), help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.")
-@click.option("--compare", multiple=True, type=click.Path(path_type=Path), metavar="RUN",
-              help="Another model of the same datasets, measured the same way and shown side by side (repeatable).")
+@click.option(
+    "--lpips",
+    type=FilePath("--lpips", "the LPIPS weights file"),
+    help="LPIPS linear weights (the lpips package's weights/v0.1/alex.pth), with --alexnet.",
+)
+@click.option(
+    "--alexnet",
+    type=FilePath("--alexnet", "the AlexNet weights file"),
+    help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth), for --lpips.",
+)
+@click.option(
+    "--compare",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="RUN",
+    help="Another model of the same datasets, measured the same way and shown side by side (repeatable).",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier report in --out.")
-def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_names: tuple[str, ...], max_images: int | None,
-          inception: Path | None, fid_protocol: str | None, seeds: int | None, lpips: Path | None, alexnet: Path | None,
-          compare: tuple[Path, ...], device: str, overwrite: bool) -> None:
+def eval_(
+    checkpoint: Path,
+    classifier: Path | None,
+    out: Path | None,
+    metric_names: tuple[str, ...],
+    max_images: int | None,
+    inception: Path | None,
+    fid_protocol: str | None,
+    seeds: int | None,
+    lpips: Path | None,
+    alexnet: Path | None,
+    compare: tuple[Path, ...],
+    device: str,
+    overwrite: bool,
+) -> None:
     """Measure a trained model on its held-out images: accuracy of translations (judged
     by a classifier), cycle error, FID/KID per target, and for StarGAN v2 diversity in
     latent and reference modes. Writes metrics.json and a self-contained report.html."""
@@ -213,9 +258,20 @@ def eval_(checkpoint: Path, classifier: Path | None, out: Path | None, metric_na
     if lpips and not alexnet:
         raise MdtError("--lpips needs its backbone: give --alexnet too")
     weights = {k: v for k, v in (("inception", inception), ("lpips", lpips), ("alexnet", alexnet)) if v is not None}
-    folder, _ = evaluate_checkpoint(checkpoint, _registry(), out=out, classifier=classifier, weights=weights, metric_names=metric_names,
-                                    max_images=max_images, device=device, overwrite=overwrite, console=err_console, compare=compare,
-                                    settings={"protocol": ("--fid-protocol", fid_protocol), "seeds": ("--seeds", seeds)})
+    folder, _ = evaluate_checkpoint(
+        checkpoint,
+        _registry(),
+        out=out,
+        classifier=classifier,
+        weights=weights,
+        metric_names=metric_names,
+        max_images=max_images,
+        device=device,
+        overwrite=overwrite,
+        console=err_console,
+        compare=compare,
+        settings={"protocol": ("--fid-protocol", fid_protocol), "seeds": ("--seeds", seeds)},
+    )
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False, soft_wrap=True)
 
 

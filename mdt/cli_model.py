@@ -13,23 +13,51 @@ from mdt.errors import MdtError
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path),
+    help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.",
+)
 @click.option("--input", "input_path", type=click.Path(path_type=Path), help="Image file or folder of images.")
 @click.option("--output", type=click.Path(path_type=Path), help="Output PNG (one input, or one grid) or folder.")
 @click.option("--grid", is_flag=True, help="Write a grid: inputs x every target (or x --num outputs, or x every reference).")
-@click.option("--num", type=int, help="For a model whose outputs vary (StarGAN v2's --seed): outputs per input, from the option's value on.")
+@click.option(
+    "--num", type=int, help="For a model whose outputs vary (StarGAN v2's --seed): outputs per input, from the option's value on."
+)
 @click.option("--crop", default=0, show_default=True, help="Centre-crop this many pixels before resizing (0: largest square).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--batch-size", default=16, show_default=True, help="Images per generator call when translating a folder.")
 @click.option("--skip-bad-files", is_flag=True, help="Skip (and name) input and reference images that cannot be read, instead of stopping.")
-@click.option("--align", "align_faces", is_flag=True, help="Frame each input like the model's training images (as mdt align does), not the centre square.")
-@click.option("--landmarks", type=FilePath("--landmarks", "the landmark network's weights file"), help="With --align: the face-landmark network's weights (wing.ckpt).")
+@click.option(
+    "--align",
+    "align_faces",
+    is_flag=True,
+    help="Frame each input like the model's training images (as mdt align does), not the centre square.",
+)
+@click.option(
+    "--landmarks",
+    type=FilePath("--landmarks", "the landmark network's weights file"),
+    help="With --align: the face-landmark network's weights (wing.ckpt).",
+)
 @click.option("-h", "--help", "show_help", is_flag=True, help="Show this help; with --checkpoint, the model's own options too.")
 @click.pass_context
-def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | None, output: Path | None, grid: bool, num: int | None,
-              crop: int, device: str, overwrite: bool, batch_size: int, skip_bad_files: bool, align_faces: bool, landmarks: Path | None,
-              show_help: bool) -> None:
+def translate(
+    ctx: click.Context,
+    checkpoint: Path | None,
+    input_path: Path | None,
+    output: Path | None,
+    grid: bool,
+    num: int | None,
+    crop: int,
+    device: str,
+    overwrite: bool,
+    batch_size: int,
+    skip_bad_files: bool,
+    align_faces: bool,
+    landmarks: Path | None,
+    show_help: bool,
+) -> None:
     """Translate images with a trained model. What to ask for comes from the model itself:
     `mdt translate --checkpoint RUN --help` lists its options.
 
@@ -56,8 +84,21 @@ def translate(ctx: click.Context, checkpoint: Path | None, input_path: Path | No
     aligner = _framer(translator, landmarks) if align_faces else None
     request = parse_request(translator.options, ctx.args, grid, crop, skip_bad_files)
     check_replaced(translator.options, request, varies if (num or 1) > 1 else None)
-    job = Job(translator, image_files(input_path), input_path, output, request, num=num, crop=crop, overwrite=overwrite,
-              batch_size=batch_size, skip_bad_files=skip_bad_files, aligner=aligner, out=console, err=err_console)
+    job = Job(
+        translator,
+        image_files(input_path),
+        input_path,
+        output,
+        request,
+        num=num,
+        crop=crop,
+        overwrite=overwrite,
+        batch_size=batch_size,
+        skip_bad_files=skip_bad_files,
+        aligner=aligner,
+        out=console,
+        err=err_console,
+    )
     write_grids(job) if grid else write_translations(job)
 
 
@@ -81,10 +122,19 @@ def _framer(translator, landmarks: Path | None):
 
 
 @click.command("export")
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.",
+)
 @click.option("--format", "fmt", required=True, help="onnx (for onnxruntime) or torchscript (for torch.jit.load).")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="A folder (one file per network the model uses), or a .onnx/.pt file for a one-network model.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A folder (one file per network the model uses), or a .onnx/.pt file for a one-network model.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace files that exist.")
 def export_command(checkpoint: Path, fmt: str, out: Path, overwrite: bool) -> None:
     """Export the networks a model translates with, batch size dynamic, labels in the metadata."""
@@ -97,32 +147,51 @@ def export_command(checkpoint: Path, fmt: str, out: Path, overwrite: bool) -> No
 @click.command("save-pretrained")
 @click.argument("source", metavar="RUN_OR_FILE", type=click.Path(path_type=Path))
 @click.argument("out", metavar="DIR", type=FolderPath("DIR", "a folder for the model"))
-@click.option("--license", "licence", help="The weights' licence as a Hub identifier (mit, apache-2.0, cc-by-nc-4.0, ...); "
-              "default: the one an imported checkpoint records, else 'not stated' (other on the Hub).")
+@click.option(
+    "--license",
+    "licence",
+    help="The weights' licence as a Hub identifier (mit, apache-2.0, cc-by-nc-4.0, ...); "
+    "default: the one an imported checkpoint records, else 'not stated' (other on the Hub).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace files already in DIR.")
 def save_pretrained_command(source: Path, out: Path, licence: str | None, overwrite: bool) -> None:
     """Write a model folder to share (Hub layout): model.safetensors, recipe, labels,
     a sample grid and a README.md model card with the run's metrics."""
     from mdt.pretrained import save_pretrained
 
-    card = save_pretrained(source, out, licence=licence, overwrite=overwrite,
-                           say=lambda line: console.print(line, markup=False, soft_wrap=True))
+    card = save_pretrained(
+        source, out, licence=licence, overwrite=overwrite, say=lambda line: console.print(line, markup=False, soft_wrap=True)
+    )
     console.print(f"wrote {out} (model card: {card})", markup=False, soft_wrap=True)
 
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Frame like this model's training images (its datasets and image size).")
+@click.option(
+    "--checkpoint", type=click.Path(path_type=Path), help="Frame like this model's training images (its datasets and image size)."
+)
 @click.option("--recipe", "recipe_path", type=click.Path(path_type=Path), help="Frame like this recipe's training images.")
-@click.option("--landmarks", type=FilePath("--landmarks", "the landmark network's weights file"),
-              help="Weights of a face-landmark network (StarGAN v2's wing.ckpt for FAN); without it: the centre square.")
+@click.option(
+    "--landmarks",
+    type=FilePath("--landmarks", "the landmark network's weights file"),
+    help="Weights of a face-landmark network (StarGAN v2's wing.ckpt for FAN); without it: the centre square.",
+)
 @click.option("--detector", help="The registered landmark detector to use (default: the only one).")
 @click.option("--size", type=int, help="Output size in pixels (default: the model's or recipe's image size).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--skip-bad-files", is_flag=True, help="Name and skip unreadable images instead of stopping at the first.")
-def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: Path | None, landmarks: Path | None,
-          detector: str | None, size: int | None, overwrite: bool, skip_bad_files: bool) -> None:
+def align(
+    input_path: Path,
+    output: Path,
+    checkpoint: Path | None,
+    recipe_path: Path | None,
+    landmarks: Path | None,
+    detector: str | None,
+    size: int | None,
+    overwrite: bool,
+    skip_bad_files: bool,
+) -> None:
     """Crop and align photos (INPUT: an image or a folder) the way a model's training
     images are framed: eyes and mouth where its dataset puts them, found by a landmark
     network; without one (or where it finds no face), the centre square."""
@@ -141,14 +210,24 @@ def align(input_path: Path, output: Path, checkpoint: Path | None, recipe_path: 
     size = size if size is not None else recipe_obj.run.image_size
     if not 8 <= size <= 4096:
         raise MdtError(f"--size {size}: give a size from 8 to 4096 pixels")
-    how, skipped = align_files(input_path, output, recipe_obj.data, registry, size, landmarks, detector, overwrite, skip_bad_files,
-                               err_console)
-    console.print(f"aligned {sum(how.values())} image(s) to {size} px: " + ", ".join(f"{n} by {w}" for w, n in how.items())
-                  + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
+    how, skipped = align_files(
+        input_path, output, recipe_obj.data, registry, size, landmarks, detector, overwrite, skip_bad_files, err_console
+    )
+    console.print(
+        f"aligned {sum(how.values())} image(s) to {size} px: "
+        + ", ".join(f"{n} by {w}" for w, n in how.items())
+        + (f"; skipped {skipped} unreadable" if skipped else ""),
+        markup=False,
+    )
 
 
 @click.command()
-@click.option("--checkpoint", required=True, type=click.Path(path_type=Path), help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.")
+@click.option(
+    "--checkpoint",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.",
+)
 @click.option("--port", default=7860, show_default=True, help="Port of the local web page.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: reachable from other machines).")
 @click.option("--max-file-mb", default=20, show_default=True, help="Largest upload accepted.")

@@ -48,7 +48,10 @@ class FolderPath(click.ParamType):
 RECIPE_FILE = FilePath("recipe", "a recipe file (.toml) or a built-in recipe's name (mdt recipe list)")
 
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="TABLE.KEY=VALUE",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="TABLE.KEY=VALUE",
     help="Override a recipe value (TOML syntax), e.g. --set run.iterations=10. Repeatable.",
 )
 

@@ -54,17 +54,11 @@ def network_problem(role_name: str, role, network_type: str, factory: Any, metho
             "them on the network's class (inputs = (...), outputs = (...))"
         )
     if role.inputs and inputs is not None and inputs != tuple(role.inputs):
-        return (
-            f"type '{network_type}' takes ({', '.join(inputs)}), but method '{method}' gives its {role_name} "
-            f"({', '.join(role.inputs)})"
-        )
+        return f"type '{network_type}' takes ({', '.join(inputs)}), but method '{method}' gives its {role_name} ({', '.join(role.inputs)})"
     if role.outputs and outputs is not None:
         missing = [o for o in role.outputs if o not in outputs]
         if missing:
-            return (
-                f"type '{network_type}' returns ({', '.join(outputs)}), but method '{method}' reads "
-                f"'{missing[0]}' of its {role_name}"
-            )
+            return f"type '{network_type}' returns ({', '.join(outputs)}), but method '{method}' reads '{missing[0]}' of its {role_name}"
     return None
 
 
@@ -117,8 +111,9 @@ def needed_outputs(state_type: type) -> dict[str, NeedsOutput]:
     return found
 
 
-def loss_problem(loss_type: str, loss_factory: Any, method: str, phases: Mapping[str, type],
-                 outputs: Mapping[str, tuple[str, ...] | None]) -> str | None:
+def loss_problem(
+    loss_type: str, loss_factory: Any, method: str, phases: Mapping[str, type], outputs: Mapping[str, tuple[str, ...] | None]
+) -> str | None:
     """Why the loss ``loss_type`` cannot run under ``method``, or None. ``phases`` maps
     each of the method's phases to its state type; ``outputs`` each role to the outputs
     its chosen network declares."""
@@ -127,8 +122,7 @@ def loss_problem(loss_type: str, loss_factory: Any, method: str, phases: Mapping
         return f"loss '{loss_type}' declares reads = {reads!r}; write a dict of phase: (field, ...)"
     for phase, fields in reads.items():
         if isinstance(fields, str):
-            return (f"loss '{loss_type}' declares reads[{phase!r}] = {fields!r}, a string; "
-                    f"write a tuple of field names: ({fields!r},)")
+            return f"loss '{loss_type}' declares reads[{phase!r}] = {fields!r}, a string; write a tuple of field names: ({fields!r},)"
     if not reads:
         return f"loss '{loss_type}' reads nothing in any phase; declare reads = {{phase: (field, ...)}}"
     foreign = [p for p in reads if p not in phases]
@@ -139,8 +133,9 @@ def loss_problem(loss_type: str, loss_factory: Any, method: str, phases: Mapping
         needed = needed_outputs(phases[phase])
         for field in fields:
             if field not in available:
-                return (f"loss '{loss_type}' reads '{field}', which method '{method}' does not offer in its {phase} phase"
-                        + did_you_mean(field, available))
+                return f"loss '{loss_type}' reads '{field}', which method '{method}' does not offer in its {phase} phase" + did_you_mean(
+                    field, available
+                )
             if field in needed:
                 role, output = needed[field].role, needed[field].output
                 declared = outputs.get(role)

@@ -121,14 +121,16 @@ def item_problem(item, labels: int) -> str | None:
     draws first, so a plugin's dataset that gives float images or too few labels is
     named before training rather than trained on or failing deep in a network."""
     if not isinstance(item, Mapping) or not ("error" in item or {"image", "label"} <= set(item)):
-        return "a dataset's item is {'image': ..., 'label': ...} or {'error': message}, not " + type(item).__name__ + \
-            (f" with keys {sorted(map(str, item))}" if isinstance(item, Mapping) else "")
+        return (
+            "a dataset's item is {'image': ..., 'label': ...} or {'error': message}, not "
+            + type(item).__name__
+            + (f" with keys {sorted(map(str, item))}" if isinstance(item, Mapping) else "")
+        )
     if "error" in item:
         return None
     image, label = item["image"], item["label"]
     if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
-        got = f"{str(image.dtype).removeprefix('torch.')} {tuple(image.shape)}" if isinstance(image, torch.Tensor) \
-            else type(image).__name__
+        got = f"{str(image.dtype).removeprefix('torch.')} {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
         return f"its 'image' is {got}; a dataset gives uint8 images (3, S, S), 0 to 255"
     if not isinstance(label, torch.Tensor) or tuple(label.shape) != (labels,):
         got = f"of shape {tuple(label.shape)}" if isinstance(label, torch.Tensor) else f"a {type(label).__name__}"

@@ -37,9 +37,11 @@ def component_lines(registry: Registry, kind: str, name: str) -> list[str]:
             lines.append(f"  {label}: ({', '.join(declared)})")
     for role_name, role in roles.items():
         article = "an" if role.kind[:1] in "aeiou" else "a"
-        lines.append(f"  network [networks.{role_name}]: {article} {role.kind} taking ({', '.join(role.inputs)}), read for "
-                     f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}"
-                     f"{'; ' + role.description if role.description else ''}")
+        lines.append(
+            f"  network [networks.{role_name}]: {article} {role.kind} taking ({', '.join(role.inputs)}), read for "
+            f"({', '.join(role.outputs)}){'; the method builds as many as it needs' if role.many else ''}"
+            f"{'; ' + role.description if role.description else ''}"
+        )
     for phase, state in (factory.phases if _subclass_of(factory, Method) else {}).items():
         lines.append(f"  losses may read in the {phase} phase: {', '.join(state_fields(state))}")
     return lines

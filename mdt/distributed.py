@@ -85,8 +85,10 @@ def synchronise_optimizers(optimizers: dict[str, torch.optim.Optimizer]) -> None
 
 def averaging_hook(parameters: list[torch.nn.Parameter]) -> Callable[[torch.optim.Optimizer, Any, Any], None]:
     """An optimizer's step pre-hook that averages the gradients of ``parameters``."""
+
     def hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         average_gradients(parameters)
+
     return hook
 
 

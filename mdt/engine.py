@@ -134,8 +134,7 @@ def train(recipe: Recipe, registry: Registry, run_dir: Path, *, resume: bool = F
             lock.release(remove_folder=not begun)
 
 
-def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, topology,
-                      supported: tuple[str, ...] = PRECISIONS) -> str:
+def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, topology, supported: tuple[str, ...] = PRECISIONS) -> str:
     """Settle ``[run] precision = "auto"`` for this run and write the choice into its recipe,
     so recipe.toml and every checkpoint say what the run computed in. Every process takes
     rank 0's choice: one made by timing could differ between them; a method that computes
@@ -225,8 +224,7 @@ def prepare(recipe: Recipe, registry: Registry, run_dir: Path, found: list[Path]
     train_sets = _training_sets(recipe, components, run_dir, topology, choices)
     # What this recipe, its "auto" choices made, changes of the checkpoint's (None: no
     # checkpoint's recipe to compare with); a changed [method] (lr, betas) takes effect.
-    changes = recipe_changes(saved.recipe, resolved(recipe, registry).to_toml(), registry) if saved is not None and saved.recipe \
-        else None
+    changes = recipe_changes(saved.recipe, resolved(recipe, registry).to_toml(), registry) if saved is not None and saved.recipe else None
     if any(change.startswith("method.") for change in changes or ()):
         reapply(components.method, fresh)
     plan, streams = open_streams(components, registry, train_sets, saved.streams if saved else [], topology)
@@ -287,12 +285,16 @@ def _announce(run: Run, recipe_text: str) -> None:
     recipe_file = run.run_dir / "recipe.toml"
     against = f"the checkpoint's (step {start})"  # what it trained with: an earlier resume may have changed it
     if changes is None and recipe_file.exists():
-        changes, against = recipe_changes(recipe_file.read_text(encoding="utf-8"), recipe_text, run.registry, str(recipe_file)), \
-            "the run's recipe.toml"
+        changes, against = (
+            recipe_changes(recipe_file.read_text(encoding="utf-8"), recipe_text, run.registry, str(recipe_file)),
+            "the run's recipe.toml",
+        )
     if changes:
         recipe_file = run.run_dir / f"recipe.resumed-{start:08d}.toml"
-        console.print(f"[yellow]the recipe differs from {against} ({escape('; '.join(changes))}); this one is saved as "
-                      f"{escape(recipe_file.name)}[/]", soft_wrap=True)
+        console.print(
+            f"[yellow]the recipe differs from {against} ({escape('; '.join(changes))}); this one is saved as {escape(recipe_file.name)}[/]",
+            soft_wrap=True,
+        )
     recipe_file.write_text(recipe_text, encoding="utf-8")
 
 
@@ -305,8 +307,10 @@ def _train(run: Run, fixed: list[Batch], skipped: SkippedFiles, recipe_text: str
         task = progress.add_task("training", total=settings.iterations, completed=prepared.start, losses="", rate="-")
         rate.update(prepared.start, time.perf_counter())
         for step in range(prepared.start, settings.iterations):
-            batches = [to_batch(next_batch(stream, components.dataset_names[i], settings, skipped), i, components, role=role)
-                       for stream, (i, role) in zip(prepared.streams, prepared.plan, strict=True)]
+            batches = [
+                to_batch(next_batch(stream, components.dataset_names[i], settings, skipped), i, components, role=role)
+                for stream, (i, role) in zip(prepared.streams, prepared.plan, strict=True)
+            ]
             values = components.method.train_step(batches, step)
             check_finite(values, step, last_saved, run.topology, components.device)
             done = step + 1
@@ -335,15 +339,22 @@ def _log(run: Run, done: int, values: dict[str, float], rate: RecentRate, skippe
     show(shown, f"{per_second:.2f}")
     if not run.console.is_terminal:
         iterations = run.recipe.run.iterations
-        run.console.print(f"step {done}/{iterations}  {per_second:.2f} it/s  eta {clock(rate.eta(done, iterations))}  {shown}",
-                          markup=False, soft_wrap=True)
+        run.console.print(
+            f"step {done}/{iterations}  {per_second:.2f} it/s  eta {clock(rate.eta(done, iterations))}  {shown}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _finish(run: Run, logbook: Logbook | None) -> RunResult:
     """The recipe's metrics at the end (a run resumed after its end has them already)."""
     settings, run_dir, start = run.recipe.run, run.run_dir, run.prepared.start
-    if run.main and start >= settings.iterations and metrics_step(run_dir / "log.jsonl") == settings.iterations \
-            and (run_dir / "metrics.json").is_file():  # resumed after its end: measured already, judge kept
+    if (
+        run.main
+        and start >= settings.iterations
+        and metrics_step(run_dir / "log.jsonl") == settings.iterations
+        and (run_dir / "metrics.json").is_file()
+    ):  # resumed after its end: measured already, judge kept
         run.console.print(f"the run ended at step {start}; its metrics are in {run_dir / 'metrics.json'}", markup=False, soft_wrap=True)
         return RunResult(run_dir, settings.iterations, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")))
     metrics = evaluate(run.prepared.components, run.recipe, run.registry, run_dir, run.console) if run.main else {}
@@ -362,8 +373,10 @@ def check_finite(values: dict[str, float], step: int, last_saved: Path | None, t
         if not math.isfinite(value) or not finite:
             kept = f"; the last good checkpoint {last_saved} is untouched" if last_saved else "; no checkpoint was written"
             where = f"loss '{key}' is {value}" if not math.isfinite(value) else "a loss on another process is not finite"
-            raise MdtError(f"{where} at step {step + 1}{kept}; a learning rate or loss weight set too high is the usual cause "
-                           "(mdt recipe show lists them)")
+            raise MdtError(
+                f"{where} at step {step + 1}{kept}; a learning rate or loss weight set too high is the usual cause "
+                "(mdt recipe show lists them)"
+            )
 
 
 def write_samples(components: Components, fixed: list[Batch], path: Path) -> Image.Image:
@@ -387,8 +400,7 @@ def evaluate(components: Components, recipe: Recipe, registry: Registry, run_dir
     if not components.metrics:
         return {}
     judge = earlier_judge(recipe, registry, components, run_dir / "classifier", console)
-    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
-                            console=console)
+    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge, console=console)
     results = run_metrics(evaluation, components.metrics, console)
     if evaluation.classifier_trained:
         save_judge(evaluation, classifier_table(recipe), run_dir / "classifier", max_images=256)

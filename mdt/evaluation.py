@@ -124,7 +124,7 @@ class Evaluation:
         items = (self.components.test_sets if split == "test" else self.components.train_sets)[dataset]
         chosen = spread(len(items), max_images)
         for start in range(0, len(chosen), self.batch_size):
-            raw = collate([items[i] for i in chosen[start:start + self.batch_size]])
+            raw = collate([items[i] for i in chosen[start : start + self.batch_size]])
             if raw.images.numel() == 0:
                 continue
             images = self.components.augmentation(raw.images.to(self.device), train=False)
@@ -247,8 +247,14 @@ def save_judge(evaluation: Evaluation, table: Table, directory: Path, max_images
     it, the label schemas it reads and its accuracy on (at most ``max_images``) real
     held-out images per dataset, with how many each value counts; returns the accuracy."""
     accuracy, images = _real_accuracy(evaluation, max_images)
-    ckpt.save_classifier(directory / CLASSIFIER_FILE, weights=evaluation.classifier.state_dict(), table=table.values,
-                         schemas=evaluation.schemas, accuracy=accuracy, accuracy_images=images)
+    ckpt.save_classifier(
+        directory / CLASSIFIER_FILE,
+        weights=evaluation.classifier.state_dict(),
+        table=table.values,
+        schemas=evaluation.schemas,
+        accuracy=accuracy,
+        accuracy_images=images,
+    )
     return dict(accuracy)
 
 
@@ -281,10 +287,14 @@ def earlier_judge(recipe: Recipe, registry: Registry, components: Components, fo
         kept = {k: v for k, v in saved.classifier_table.items() if k != "weights"}
         wanted = classifier_table(recipe).values
         if kept != wanted:
-            changed = ", ".join(f"{k}: {kept.get(k)} -> {wanted.get(k)}" for k in sorted(set(kept) | set(wanted))
-                                if kept.get(k) != wanted.get(k))
-            console.print(f"[classifier] is not the one the run's judge was trained with ({changed}); training a new judge",
-                          markup=False, soft_wrap=True)
+            changed = ", ".join(
+                f"{k}: {kept.get(k)} -> {wanted.get(k)}" for k in sorted(set(kept) | set(wanted)) if kept.get(k) != wanted.get(k)
+            )
+            console.print(
+                f"[classifier] is not the one the run's judge was trained with ({changed}); training a new judge",
+                markup=False,
+                soft_wrap=True,
+            )
             return None
         judge, _ = load_classifier(folder, registry, components.schemas, components.device)
     except MdtError as exc:  # the end of a long run is no place to stop for a judge: train another

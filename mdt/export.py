@@ -35,9 +35,11 @@ def recorded_calls(translator) -> dict[str, tuple[torch.Tensor, ...]]:
     calls: dict[str, tuple[torch.Tensor, ...]] = {}
     hooks = []
     for name, network in method.networks().items():
+
         def record(module, args, kwargs, name=name):
             if name not in calls:
                 calls[name] = tuple(a for a in (*args, *kwargs.values()) if a is not None)
+
         hooks.append(network.register_forward_pre_hook(record, with_kwargs=True))
     try:
         torch.manual_seed(0)
@@ -72,12 +74,13 @@ def io_names(method, name: str, network, inputs: int, outputs: int) -> tuple[lis
 
     def first(declared, count: int, prefix: str) -> list[str]:
         # a call leaves out trailing inputs it gives as None (StarGAN v2's landmark masks)
-        return next((list(names)[:count] for names in declared if names and len(names) >= count),
-                    [f"{prefix}_{i}" for i in range(count)])
+        return next((list(names)[:count] for names in declared if names and len(names) >= count), [f"{prefix}_{i}" for i in range(count)])
 
     declared = network if isinstance(network, Network) else Network  # a method's own module declares nothing
-    return (first([declared.inputs, role and role.inputs], inputs, "input"),
-            first([declared.outputs, role and role.outputs], outputs, "output"))
+    return (
+        first([declared.inputs, role and role.inputs], inputs, "input"),
+        first([declared.outputs, role and role.outputs], outputs, "output"),
+    )
 
 
 def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = False) -> list[Path]:
@@ -95,8 +98,7 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
     calls = recorded_calls(translator)
     if out.suffix:
         if len(calls) > 1:
-            raise MdtError(f"--out '{out}' is one file, but this model uses {len(calls)} networks "
-                           f"({', '.join(calls)}); give a folder")
+            raise MdtError(f"--out '{out}' is one file, but this model uses {len(calls)} networks ({', '.join(calls)}); give a folder")
         targets = {next(iter(calls)): out}
     else:
         targets = {name: out / f"{name}{suffix}" for name in calls}
@@ -151,8 +153,15 @@ def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[s
     batch = torch.export.Dim("batch", min=1)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter's progress and notes
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(network, example, dynamic_shapes=tuple({0: batch} for _ in example),
-                                    input_names=inputs, output_names=outputs, dynamo=True, verbose=False)
+        program = torch.onnx.export(
+            network,
+            example,
+            dynamic_shapes=tuple({0: batch} for _ in example),
+            input_names=inputs,
+            output_names=outputs,
+            dynamo=True,
+            verbose=False,
+        )
     assert program is not None, "torch.onnx.export returns its program when dynamo=True"
     model = program.model_proto
     for key, value in about.items():

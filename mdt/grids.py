@@ -31,7 +31,7 @@ def wrap_title(title: str, chars: int, lines: int = TITLE_LINES) -> list[str]:
         cut = max(rest.rfind("_", 0, chars + 1), rest.rfind(" ", 0, chars + 1))
         if cut > 0:
             out.append(rest[:cut])
-            rest = rest[cut + 1:]
+            rest = rest[cut + 1 :]
         else:
             out.append(rest[:chars])
             rest = rest[chars:]
@@ -41,8 +41,12 @@ def wrap_title(title: str, chars: int, lines: int = TITLE_LINES) -> list[str]:
     return out
 
 
-def grid_image(rows: Sequence[Sequence[torch.Tensor | None]], titles: Sequence[str] | None = None, pad: int = 2,
-               row_titles: Sequence[str | None] | None = None) -> Image.Image:
+def grid_image(
+    rows: Sequence[Sequence[torch.Tensor | None]],
+    titles: Sequence[str] | None = None,
+    pad: int = 2,
+    row_titles: Sequence[str | None] | None = None,
+) -> Image.Image:
     """A PIL image of ``rows`` of (3, S, S) tensors in [-1, 1] (None: an empty cell);
     ``titles`` head the columns (wrapped to the column's width), ``row_titles`` (one per
     row, None for none) stand in a margin left of their rows: which dataset a group of

@@ -21,7 +21,7 @@ def hub_location(path: str | Path) -> str | None:
     text = str(path)
     if text in ("hf:", "hf:/"):  # "hf://" with nothing after it, as a Path writes it
         return HUB
-    return HUB + text[len("hf:/"):].lstrip("/") if text.startswith("hf:/") else None
+    return HUB + text[len("hf:/") :].lstrip("/") if text.startswith("hf:/") else None
 
 
 def local(path: str | Path) -> Path:
@@ -38,13 +38,14 @@ def from_hub(location: str) -> Path:
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
     except ImportError:
         raise MdtError(f"'{location}' is on the Hugging Face Hub: {install_hint('hub')} to read it") from None
-    repo, _, revision = location[len(HUB):].partition("@")
+    repo, _, revision = location[len(HUB) :].partition("@")
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise MdtError(f"'{location}': expected hf://OWNER/NAME[@REVISION]")
     try:
         return Path(snapshot_download(repo, revision=revision or None, allow_patterns=HUB_FILES))
     except LocalEntryNotFoundError:
-        raise MdtError(f"'{location}' is not in the Hugging Face cache and cannot be downloaded now "
-                       "(HF_HUB_OFFLINE is set, or there is no network)") from None
+        raise MdtError(
+            f"'{location}' is not in the Hugging Face cache and cannot be downloaded now (HF_HUB_OFFLINE is set, or there is no network)"
+        ) from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise MdtError(f"'{location}': {str(exc).splitlines()[0]}") from None

@@ -85,8 +85,15 @@ class ImageTranslator:
         pictures = [to_pil(image) for image in out]
         return pictures[0] if isinstance(images, Image.Image) else pictures
 
-    def grid(self, images, crop_size: int = 0, num: int | None = None, batch_size: int | None = None,
-             names: Sequence[str] | None = None, **request: Any) -> Image.Image:
+    def grid(
+        self,
+        images,
+        crop_size: int = 0,
+        num: int | None = None,
+        batch_size: int | None = None,
+        names: Sequence[str] | None = None,
+        **request: Any,
+    ) -> Image.Image:
         """One row per input: the input, then its translation to every column (every
         target; with ``num``, that many outputs of the model's varying option).
         ``batch_size``: inputs per generator call, so a grid of a whole folder fits in memory.
@@ -102,7 +109,7 @@ class ImageTranslator:
         step = batch_size or len(batch)
         rows, titles = self.translator.grid(batch[:step], **request)
         for start in range(step, len(batch), step):
-            more, _ = self.translator.grid(batch[start:start + step], **request)
+            more, _ = self.translator.grid(batch[start : start + step], **request)
             rows += more[1:] if more and more[0][0] is None else more  # the column images head the grid once
         headed = 1 if rows and rows[0][0] is None else 0  # a row of references above the inputs
         row_titles = [None] * headed + list(names) if names is not None and len(names) == len(rows) - headed else None
@@ -114,8 +121,9 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     registry = registry or get_registry()
     file, saved = read_model(path)
     recipe = model_recipe(file, saved, registry)
-    components = build(recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"),
-                       check_network=weights_check(saved, file))
+    components = build(
+        recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"), check_network=weights_check(saved, file)
+    )
     missing = load_networks(components, saved)
     translator = ImageTranslator(components, file, saved.step, missing)
     translator.recipe = recipe  # what built it: mdt serve builds its datasets for sample images
@@ -141,10 +149,12 @@ def model_recipe(file: Path, saved: ckpt.Checkpoint, registry: Registry) -> Reci
 def weights_check(saved: ckpt.Checkpoint, file: Path) -> Callable[[str, torch.nn.Module], None]:
     """For build(): a network's tensors in ``saved`` against the recipe's network, on the
     meta device, so an embedded recipe edited to other sizes fails before it allocates."""
+
     def check(name: str, network: torch.nn.Module) -> None:
         state = saved.network(name)
         if state:  # one the file lacks is the method's to judge once built (load_networks)
             ckpt.check_network(network, state, name, file)
+
     return check
 
 

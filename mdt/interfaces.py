@@ -49,8 +49,24 @@ if TYPE_CHECKING:
     from mdt.align import FacePoints
     from mdt.evaluation import Evaluation
 
-__all__ = ["KIND_BASES", "NETWORK_BASE", "Augmentation", "Classifier", "Component", "Dataset", "LabelEncoder", "Logger", "Loss",
-           "Method", "Metric", "Network", "Role", "Sampler", "Translator", "base_of"]
+__all__ = [
+    "KIND_BASES",
+    "NETWORK_BASE",
+    "Augmentation",
+    "Classifier",
+    "Component",
+    "Dataset",
+    "LabelEncoder",
+    "Logger",
+    "Loss",
+    "Method",
+    "Metric",
+    "Network",
+    "Role",
+    "Sampler",
+    "Translator",
+    "base_of",
+]
 
 
 class Network(torch.nn.Module, Component):
@@ -167,8 +183,16 @@ class Classifier(Component):
 
 #: The base a registered class of each kind subclasses.
 KIND_BASES: dict[str, type] = {
-    "dataset": Dataset, "label_encoder": LabelEncoder, "augmentation": Augmentation, "generator": Network,
-    "discriminator": Network, "loss": Loss, "method": Method, "metric": Metric, "classifier": Classifier, "sampler": Sampler,
+    "dataset": Dataset,
+    "label_encoder": LabelEncoder,
+    "augmentation": Augmentation,
+    "generator": Network,
+    "discriminator": Network,
+    "loss": Loss,
+    "method": Method,
+    "metric": Metric,
+    "classifier": Classifier,
+    "sampler": Sampler,
     "logger": Logger,
 }
 #: The base of a kind a plugin declares: its method's roles build networks of it.

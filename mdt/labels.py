@@ -57,8 +57,7 @@ class LabelSchema:
     def index(self, name: str) -> int:
         if name not in self.names:
             raise MdtError(
-                f"'{name}' is not a label of dataset '{self.dataset}'{did_you_mean(name, self.names)}; "
-                f"labels: {', '.join(self.names)}"
+                f"'{name}' is not a label of dataset '{self.dataset}'{did_you_mean(name, self.names)}; labels: {', '.join(self.names)}"
             )
         return self.names.index(name)
 

@@ -83,11 +83,20 @@ class SmallMapConv2d(nn.Conv2d):
     42 / 122. A GPU, a tracer (export) or a larger map keeps torch's convolution."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str) \
-                or torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+        if (
+            x.device.type != "cpu"
+            or self.groups != 1
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or torch.jit.is_tracing()
+            or torch.jit.is_scripting()
+            or torch.compiler.is_compiling()
+        ):
             return super().forward(x)
-        rows = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in
-                zip(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation, strict=True)]
+        rows = [
+            (size + 2 * p - d * (k - 1) - 1) // s + 1
+            for size, k, s, p, d in zip(x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation, strict=True)
+        ]
         if rows[0] * rows[1] > SMALL_MAP:
             return super().forward(x)
         return _as_matrix_product(x, self, rows)
@@ -117,22 +126,35 @@ class FewOutputsConv2d(nn.Conv2d):
     convolution, 8.8 / 28 by rows; fp32 32.8 / 102 against 14.7 / 57."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str) \
-                or self.stride != (1, 1) or self.dilation != (1, 1):
+        if (
+            self.groups != 1
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or self.stride != (1, 1)
+            or self.dilation != (1, 1)
+        ):
             return super().forward(x)
         padding = cast(tuple[int, int], self.padding)  # a Conv2d's padding is a pair; torch types it tuple[int, ...]
         return few_outputs_conv2d(x, self.weight, self.bias, padding)
 
 
-def few_outputs_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                       padding: int | tuple[int, int] = 0) -> torch.Tensor:
+def few_outputs_conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, padding: int | tuple[int, int] = 0
+) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, 1, padding)``; on a CPU, with at most ``FEW_OUTPUTS``
     outputs and a kernel more than one row high, as one (1 x kw) convolution with outputs
     x kh channels (one per output and kernel row) whose rows are then added, each shifted
     by its kernel row: the same products and sums. A GPU, a tracer (export) or another
     shape gets torch's convolution."""
-    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling() \
-            or x.device.type != "cpu" or x.dim() != 4 or weight.shape[0] > FEW_OUTPUTS or weight.shape[2] == 1:
+    if (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.compiler.is_compiling()
+        or x.device.type != "cpu"
+        or x.dim() != 4
+        or weight.shape[0] > FEW_OUTPUTS
+        or weight.shape[2] == 1
+    ):
         return F.conv2d(x, weight, bias, 1, padding)  # tracers first: they would record the shape tests
     pad_h, pad_w = (padding, padding) if isinstance(padding, int) else padding
     outputs, inputs, height, width = weight.shape
@@ -143,9 +165,9 @@ def few_outputs_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     rows = rows.view(x.shape[0], outputs, height, rows.shape[2], rows.shape[3])
     # output row i = sum over u of row u's results at padded row i + u, accumulated in at
     # least fp32 and rounded once, as a convolution is
-    total = torch.add(rows[:, :, 0, :out_h].to(torch.promote_types(rows.dtype, torch.float32)), rows[:, :, 1, 1:1 + out_h])
+    total = torch.add(rows[:, :, 0, :out_h].to(torch.promote_types(rows.dtype, torch.float32)), rows[:, :, 1, 1 : 1 + out_h])
     for u in range(2, height):
-        total.add_(rows[:, :, u, u:u + out_h])
+        total.add_(rows[:, :, u, u : u + out_h])
     if bias is not None:
         total.add_(bias.view(1, -1, 1, 1))
     return total.to(rows.dtype)

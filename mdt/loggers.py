@@ -111,8 +111,10 @@ class Loggers:
                 do(logger)
             except Exception as exc:
                 self.named.remove((name, logger))
-                self.console.print(f"[yellow]logger '{name}' failed in {call} ({type(exc).__name__}: {exc}); "
-                                   "training goes on without it[/]", soft_wrap=True)
+                self.console.print(
+                    f"[yellow]logger '{name}' failed in {call} ({type(exc).__name__}: {exc}); training goes on without it[/]",
+                    soft_wrap=True,
+                )
 
     def scalars(self, step: int, values: dict[str, Any]) -> None:
         shown = numbers(values)

@@ -44,7 +44,9 @@ class Loss(Component):
         raise NotImplementedError
 
 
-def weighted_total(losses: Mapping[str, Any], phase: str, state, step: int, prefix: str, device: torch.device) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def weighted_total(
+    losses: Mapping[str, Any], phase: str, state, step: int, prefix: str, device: torch.device
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted sum of the losses that take part in ``phase``, and what to log: each
     loss, its terms and the total, detached, under ``prefix`` ("D", "G/latent")."""
     total = torch.zeros((), device=device)

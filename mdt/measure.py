@@ -28,8 +28,9 @@ def _fresh_folder(path: Path, overwrite: bool, option: str) -> None:
         raise MdtError(f"{option} '{path}' already holds files; pass --overwrite to replace them, or choose another folder")
 
 
-def train_judge(recipe: Recipe, registry: Registry, out: Path, *, max_images: int = 1000, overwrite: bool = False,
-                console: Console | None = None) -> tuple[Path, dict[str, float]]:
+def train_judge(
+    recipe: Recipe, registry: Registry, out: Path, *, max_images: int = 1000, overwrite: bool = False, console: Console | None = None
+) -> tuple[Path, dict[str, float]]:
     """``mdt train-classifier``: the recipe's judge, trained on its real training images
     and scored on its held-out ones."""
     from mdt.build import build
@@ -43,8 +44,14 @@ def train_judge(recipe: Recipe, registry: Registry, out: Path, *, max_images: in
     return out / CLASSIFIER_FILE, accuracy
 
 
-def default_metrics(recipe: Recipe, registry: Registry, translator, names: Sequence[str] = (), max_images: int | None = None,
-                    settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def default_metrics(
+    recipe: Recipe,
+    registry: Registry,
+    translator,
+    names: Sequence[str] = (),
+    max_images: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The metrics of ``mdt eval``: those named, else the recipe's ``[metrics]`` (with
     their settings) and every other registered metric that applies to this method.
     ``settings`` (``{"protocol": ("--fid-protocol", value)}``: a value from a command-line
@@ -96,13 +103,17 @@ def _model(path: Path, registry: Registry, device: torch.device, data: Component
         assert data.recipe is not None, "build() records the recipe it built from"
         ours, theirs = (resolved(r, registry) for r in (recipe, data.recipe))
         if ours.data["datasets"] != theirs.data["datasets"] or recipe.run.image_size != data.settings.image_size:
-            raise MdtError(f"'{file}' was trained on other data or another image size than the model it is compared with; "
-                           "compare models of the same [datasets] and [run] image_size")
+            raise MdtError(
+                f"'{file}' was trained on other data or another image size than the model it is compared with; "
+                "compare models of the same [datasets] and [run] image_size"
+            )
         components = build(recipe, registry, schemas=data.schemas, device=device, check_network=weights_check(saved, file))
         components.train_sets, components.test_sets, components.dataset_names = data.train_sets, data.test_sets, data.dataset_names
     trained_on = [s.names for s in saved.schemas]
     if [s.names for s in components.schemas] != trained_on:
-        raise MdtError(f"the datasets of '{file}' now give labels {[s.names for s in components.schemas]}, but the model was trained on {trained_on}")
+        raise MdtError(
+            f"the datasets of '{file}' now give labels {[s.names for s in components.schemas]}, but the model was trained on {trained_on}"
+        )
     load_networks(components, saved)
     return file, saved, recipe, components
 
@@ -111,10 +122,21 @@ def run_folder(file: Path) -> Path:
     return file.parent.parent if file.parent.name == "checkpoints" else file.parent
 
 
-def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = None, classifier: Path | None = None,
-                        weights: Mapping[str, Path] | None = None, metric_names: Sequence[str] = (), max_images: int | None = None,
-                        device: str = "auto", overwrite: bool = False, console: Console | None = None,
-                        compare: Sequence[Path] = (), settings: Mapping[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+def evaluate_checkpoint(
+    path: Path,
+    registry: Registry,
+    *,
+    out: Path | None = None,
+    classifier: Path | None = None,
+    weights: Mapping[str, Path] | None = None,
+    metric_names: Sequence[str] = (),
+    max_images: int | None = None,
+    device: str = "auto",
+    overwrite: bool = False,
+    console: Console | None = None,
+    compare: Sequence[Path] = (),
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """``mdt eval``: every metric on the held-out split; writes ``metrics.json`` and
     ``report.html`` to ``out`` (default: ``<run>/eval-step_<N>``). Each model of
     ``compare`` is measured the same way, on the same held-out images by the same judge,
@@ -130,8 +152,9 @@ def evaluate_checkpoint(path: Path, registry: Registry, *, out: Path | None = No
     if classifier is not None:
         judge, judge_accuracy = load_classifier(classifier, registry, components.schemas, components.device)
         console.print(f"judge classifier: {classifier}", markup=False)
-    evaluation = Evaluation(components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge,
-                            weights=weights, console=console)
+    evaluation = Evaluation(
+        components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge, weights=weights, console=console
+    )
     results = run_metrics(evaluation, metrics, console)
     compared: dict[str, dict[str, Any]] = {}
     for other in compare:
@@ -181,8 +204,13 @@ def _compared(other: Path, evaluation: Evaluation, recipe: Recipe, registry: Reg
     """Another model measured as the first was: on its held-out images, by its judge."""
     other_file, _, _, other_components = _model(other, registry, evaluation.device, data=evaluation.components)
     evaluation.console.print(f"compared model: {other_file}", markup=False)
-    other_evaluation = Evaluation(other_components, lambda: evaluation.classifier, classifier=evaluation.classifier,
-                                  weights=evaluation.weights, console=evaluation.console)
+    other_evaluation = Evaluation(
+        other_components,
+        lambda: evaluation.classifier,
+        classifier=evaluation.classifier,
+        weights=evaluation.weights,
+        console=evaluation.console,
+    )
     other_evaluation.cache = evaluation.cache  # the judge's readings of real images, real features: the same data
     chosen = default_metrics(recipe, registry, other_evaluation.translator, metric_names, max_images, settings)
     chosen = {k: m for k, m in chosen.items() if m.applies(other_evaluation.translator)}
@@ -205,8 +233,9 @@ def _sample_figures(evaluation: Evaluation) -> dict[str, Image.Image]:
     return figures
 
 
-def _write_report(out: Path, run_dir: Path, file: Path, about: dict, results: dict, evaluation: Evaluation, figures: dict,
-                  compared: dict) -> None:
+def _write_report(
+    out: Path, run_dir: Path, file: Path, about: dict, results: dict, evaluation: Evaluation, figures: dict, compared: dict
+) -> None:
     """metrics.json and report.html in ``out``, and the tables on the console."""
     from mdt import report
     from mdt.logbook import read_log
@@ -216,8 +245,16 @@ def _write_report(out: Path, run_dir: Path, file: Path, about: dict, results: di
     log = run_dir / "log.jsonl"
     titles = [t.title for t in evaluation.targets]
     side_by_side = {run_dir.name: results, **{name: entry["metrics"] for name, entry in compared.items()}} if compared else {}
-    report.write_html(out / "report.html", f"mdt eval: {file.name}", about, results, titles, figures, read_log(log) if log.is_file() else [],
-                      compared=side_by_side)
+    report.write_html(
+        out / "report.html",
+        f"mdt eval: {file.name}",
+        about,
+        results,
+        titles,
+        figures,
+        read_log(log) if log.is_file() else [],
+        compared=side_by_side,
+    )
     report.print_tables(evaluation.console, results, titles, compared=side_by_side)
 
 

@@ -30,9 +30,12 @@ OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
 
 def user_chose(environ=os.environ) -> bool:
     """Whether the environment already says how memory is allocated."""
-    return environ.get("MDT_KEEP_FREED_MEMORY") == "0" or any(name in environ for name in USER_SETTINGS) \
-        or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "") \
+    return (
+        environ.get("MDT_KEEP_FREED_MEMORY") == "0"
+        or any(name in environ for name in USER_SETTINGS)
+        or "glibc.malloc" in environ.get("GLIBC_TUNABLES", "")
         or any(name in environ.get("LD_PRELOAD", "") for name in OTHER_ALLOCATORS)
+    )
 
 
 def keep_freed_memory() -> bool:

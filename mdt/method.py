@@ -83,8 +83,10 @@ def optimizer_problem(method) -> str | None:
     optimizers = method.optimizers()
     for name, role in type(method).roles.items():
         if role.optimizer and role.optimizer not in optimizers:
-            return (f"method '{type(method).__name__}' says its {name} is trained by optimizer '{role.optimizer}', "
-                    f"but its optimizers() are: {', '.join(optimizers) or 'none'}")
+            return (
+                f"method '{type(method).__name__}' says its {name} is trained by optimizer '{role.optimizer}', "
+                f"but its optimizers() are: {', '.join(optimizers) or 'none'}"
+            )
     return None
 
 
@@ -114,8 +116,9 @@ class Translator:
         passes ``source`` and ``labels``: what it knows of its sample images."""
         raise NotImplementedError
 
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base: torch.Tensor | None = None,
-                  **request: Any) -> torch.Tensor:
+    def to_labels(
+        self, images: torch.Tensor, labels: torch.Tensor, dataset: int, base: torch.Tensor | None = None, **request: Any
+    ) -> torch.Tensor:
         """For metrics: translate to exact labels (B, n) of ``dataset``; ``base`` are the
         inputs' own labels in ``dataset``'s space. ``request`` holds values of this
         translator's own options that choose among its outputs: its ``varies`` option,
@@ -132,8 +135,14 @@ class Translator:
         two-domain model: the images of its two domains). None: all of them."""
         return None
 
-    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int,
-                    translated_labels: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(
+        self,
+        translated: torch.Tensor,
+        originals: torch.Tensor,
+        labels: torch.Tensor,
+        dataset: int,
+        translated_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The cycle: ``translated`` images (of ``translated_labels``) back to the
         ``originals``' ``labels``."""
         return self.to_labels(translated, labels, dataset, base=translated_labels)

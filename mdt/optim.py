@@ -18,8 +18,9 @@ import torch
 FUSED_DEVICES = ("cpu", "cuda")
 
 
-def adam(parameters: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-         weight_decay: float = 0.0) -> torch.optim.Adam:
+def adam(
+    parameters: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999), weight_decay: float = 0.0
+) -> torch.optim.Adam:
     """``torch.optim.Adam``, fused where every parameter is a float on a CPU or CUDA device."""
     parameters = list(parameters)
     fused = bool(parameters) and all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in parameters)

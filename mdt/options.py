@@ -97,8 +97,11 @@ class Option:
             low, high = self.minimum, self.maximum
             if (low is not None and value < low) or (high is not None and value > high):
                 shown = (lambda v: str(int(v))) if self.type == "int" else (lambda v: f"{v:g}")
-                wanted = f"in [{shown(low)}, {shown(high)}]" if low is not None and high is not None else (
-                    f"at least {shown(low)}" if low is not None else f"at most {shown(high)}")
+                wanted = (
+                    f"in [{shown(low)}, {shown(high)}]"
+                    if low is not None and high is not None
+                    else (f"at least {shown(low)}" if low is not None else f"at most {shown(high)}")
+                )
                 raise MdtError(f"{where} = {value} must be {wanted}")
             return int(value) if self.type == "int" else float(value)
         if self.type == "choice" and value not in self.choices:

@@ -92,8 +92,10 @@ def load_plugins(extra: dict[str, ModuleType] | None = None) -> PluginHost:
         name = manager.get_name(exc.plugin) or str(exc.plugin)
         known = _hook_names()
         hook = next((n for n in _implemented(manager, exc.plugin) if n not in known), "?")
-        raise MdtError(f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
-                       f"'{hook}', which mdt does not define{did_you_mean(hook, known)}") from None
+        raise MdtError(
+            f"plugin '{name}' ({infos[name].distribution if name in infos else '?'}) implements hook "
+            f"'{hook}', which mdt does not define{did_you_mean(hook, known)}"
+        ) from None
     registry = _filled(_collected_calls(manager, infos))
     if only_builtin:
         registry.unknown_note = f" ({AUTOLOAD_ENV} is set: third-party plugins are not loaded)"
@@ -136,8 +138,9 @@ def _collected_calls(manager: pluggy.PluginManager, infos: dict[str, PluginInfo]
         except MdtError as exc:
             raise MdtError(f"plugin '{name}' ({info.distribution}) in register_components: {exc}{_way_out(info)}") from exc
         except Exception as exc:  # a broken third-party plugin must not hide behind a traceback
-            raise MdtError(f"plugin '{name}' ({info.distribution}) failed in register_components: "
-                           f"{type(exc).__name__}: {exc}{_way_out(info)}") from exc
+            raise MdtError(
+                f"plugin '{name}' ({info.distribution}) failed in register_components: {type(exc).__name__}: {exc}{_way_out(info)}"
+            ) from exc
     return calls
 
 
@@ -151,8 +154,9 @@ def _filled(calls: list[Call]) -> Registry:
     for plugin_name, info, kind, component_name, factory in calls:
         if kind != KIND:
             with _blamed_on(info):
-                info.components.append(registry.add(kind, component_name, factory, plugin=plugin_name,
-                                                    distribution=info.distribution, version=info.version))
+                info.components.append(
+                    registry.add(kind, component_name, factory, plugin=plugin_name, distribution=info.distribution, version=info.version)
+                )
     return registry
 
 
@@ -161,16 +165,22 @@ def _register(manager: pluggy.PluginManager, module, info: PluginInfo) -> None:
     defined = vars(module)
     unmarked = [n for n in _hook_names() if callable(defined.get(n)) and manager.parse_hookimpl_opts(module, n) is None]
     if unmarked:
-        raise MdtError(f"plugin '{info.name}' ({info.distribution}) defines {unmarked[0]} without @mdt.hookimpl, so mdt "
-                       f"would never call it; decorate it{_way_out(info)}")
+        raise MdtError(
+            f"plugin '{info.name}' ({info.distribution}) defines {unmarked[0]} without @mdt.hookimpl, so mdt "
+            f"would never call it; decorate it{_way_out(info)}"
+        )
     try:
         manager.register(module, name=info.name)
     except pluggy.PluginValidationError as exc:
         specs = vars(hookspecs)
-        wrong = [n for n in _implemented(manager, module) if n in _hook_names()
-                 and set(_arguments(defined[n])) - set(_arguments(specs[n]))]
-        what = ", ".join(f"'{n}' takes ({', '.join(_arguments(defined[n]))}) where mdt's hook gives "
-                         f"({', '.join(_arguments(specs[n]))})" for n in wrong) or str(exc).splitlines()[0]
+        wrong = [n for n in _implemented(manager, module) if n in _hook_names() and set(_arguments(defined[n])) - set(_arguments(specs[n]))]
+        what = (
+            ", ".join(
+                f"'{n}' takes ({', '.join(_arguments(defined[n]))}) where mdt's hook gives ({', '.join(_arguments(specs[n]))})"
+                for n in wrong
+            )
+            or str(exc).splitlines()[0]
+        )
         raise MdtError(f"plugin '{info.name}' ({info.distribution}): hook {what}{_way_out(info)}") from exc
 
 
@@ -225,8 +235,13 @@ def third_party_components(recipe, registry: Registry) -> list[dict[str, str]]:
     for table in recipe.tables():
         component = registry.get(table.kind, table.type)
         if component.distribution not in ("", BUILTIN_DISTRIBUTION, NOT_INSTALLED):
-            entry = {"kind": table.kind, "name": table.type, "plugin": component.plugin,
-                     "distribution": component.distribution, "version": component.version}
+            entry = {
+                "kind": table.kind,
+                "name": table.type,
+                "plugin": component.plugin,
+                "distribution": component.distribution,
+                "version": component.version,
+            }
             if entry not in used:
                 used.append(entry)
     return used

@@ -25,11 +25,87 @@ NOT_STATED = "not stated"  # the card of a model saved without a licence: "other
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
 # The identifiers the Hub's licence list names (its docs, repositories-licenses.md); the Hub
 # shows any other as no licence, so a typo would publish weights as unlicensed.
-HUB_LICENCES = frozenset(["apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0", "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0", "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1", "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "lppl-1.3c", "ms-pl", "mpl-2.0", "odc-by", "odbl", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr", "deepfloyd-if-license", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "gemma", "unknown", "other"])
+HUB_LICENCES = frozenset(
+    [
+        "apache-2.0",
+        "mit",
+        "openrail",
+        "bigscience-openrail-m",
+        "creativeml-openrail-m",
+        "bigscience-bloom-rail-1.0",
+        "bigcode-openrail-m",
+        "afl-3.0",
+        "artistic-2.0",
+        "bsl-1.0",
+        "bsd",
+        "bsd-2-clause",
+        "bsd-3-clause",
+        "bsd-3-clause-clear",
+        "c-uda",
+        "cc",
+        "cc0-1.0",
+        "cc-by-2.0",
+        "cc-by-2.5",
+        "cc-by-3.0",
+        "cc-by-4.0",
+        "cc-by-sa-3.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-2.0",
+        "cc-by-nc-3.0",
+        "cc-by-nc-4.0",
+        "cc-by-nd-4.0",
+        "cc-by-nc-nd-3.0",
+        "cc-by-nc-nd-4.0",
+        "cc-by-nc-sa-2.0",
+        "cc-by-nc-sa-3.0",
+        "cc-by-nc-sa-4.0",
+        "cdla-sharing-1.0",
+        "cdla-permissive-1.0",
+        "cdla-permissive-2.0",
+        "wtfpl",
+        "ecl-2.0",
+        "epl-1.0",
+        "epl-2.0",
+        "etalab-2.0",
+        "eupl-1.1",
+        "eupl-1.2",
+        "agpl-3.0",
+        "gfdl",
+        "gpl",
+        "gpl-2.0",
+        "gpl-3.0",
+        "lgpl",
+        "lgpl-2.1",
+        "lgpl-3.0",
+        "isc",
+        "lppl-1.3c",
+        "ms-pl",
+        "mpl-2.0",
+        "odc-by",
+        "odbl",
+        "openrail++",
+        "osl-3.0",
+        "postgresql",
+        "ofl-1.1",
+        "ncsa",
+        "unlicense",
+        "zlib",
+        "pddl",
+        "lgpl-lr",
+        "deepfloyd-if-license",
+        "llama2",
+        "llama3",
+        "llama3.1",
+        "llama3.2",
+        "llama3.3",
+        "gemma",
+        "unknown",
+        "other",
+    ]
+)
 
 
-def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False,
-                    say=lambda line: None) -> Path:
+def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None, overwrite: bool = False, say=lambda line: None) -> Path:
     """Write the model folder ``out`` from a run folder, checkpoint file or model folder;
     returns the card's path. The licence defaults to the one the checkpoint records (an
     import's upstream terms), else "other". The card's metrics and sample grid are the
@@ -59,9 +135,16 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
         say(note)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
         ready = Path(scratch)
-        ckpt.save_model(ready / ckpt.PRETRAINED_FILE, networks=networks, step=saved.step, recipe=recipe_text,
-                        schemas=saved.schemas, origin=saved.origin, plugins=saved.plugins,
-                        licence="" if licence == NOT_STATED else licence)  # a file records only a licence given
+        ckpt.save_model(
+            ready / ckpt.PRETRAINED_FILE,
+            networks=networks,
+            step=saved.step,
+            recipe=recipe_text,
+            schemas=saved.schemas,
+            origin=saved.origin,
+            plugins=saved.plugins,
+            licence="" if licence == NOT_STATED else licence,
+        )  # a file records only a licence given
         (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
         (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
         if metrics:
@@ -83,24 +166,31 @@ def _licence(given: str | None, recorded: str | None, say) -> str:
     replaced by another is said aloud (the upstream terms still bind the weights)."""
     if given is None:
         if not recorded:
-            say(f"note: no --license given; the card says the licence is {NOT_STATED} "
-                "(pass --license mit, apache-2.0, cc-by-4.0 or another Hub identifier to state one)")
+            say(
+                f"note: no --license given; the card says the licence is {NOT_STATED} "
+                "(pass --license mit, apache-2.0, cc-by-4.0 or another Hub identifier to state one)"
+            )
         return recorded or NOT_STATED
     licence = given.strip().lower()
     if not LICENCE.fullmatch(licence):
-        raise MdtError(f"--license {given!r}: expected a licence identifier of the Hugging Face Hub, such as "
-                       "mit, apache-2.0, cc-by-4.0, cc-by-nc-4.0 or other")
+        raise MdtError(
+            f"--license {given!r}: expected a licence identifier of the Hugging Face Hub, such as "
+            "mit, apache-2.0, cc-by-4.0, cc-by-nc-4.0 or other"
+        )
     if licence not in HUB_LICENCES:
         closest = [f"'{name}'" for name in difflib.get_close_matches(licence, sorted(HUB_LICENCES), n=3, cutoff=0.5)]
         hint = f"did you mean {' or '.join(closest)}? " if closest else ""
-        raise MdtError(f"--license {given!r}: not a licence identifier of the Hugging Face Hub; {hint}"
-                       "for a licence the Hub does not list, pass --license other and name it in the card")
+        raise MdtError(
+            f"--license {given!r}: not a licence identifier of the Hugging Face Hub; {hint}"
+            "for a licence the Hub does not list, pass --license other and name it in the card"
+        )
     if licence == "other":
-        say("note: --license other: add license_name (an id of yours) and license_link (a URL, or LICENSE for a "
-            "file you put in the folder) to README.md's front matter; the Hub asks for both")
+        say(
+            "note: --license other: add license_name (an id of yours) and license_link (a URL, or LICENSE for a "
+            "file you put in the folder) to README.md's front matter; the Hub asks for both"
+        )
     if recorded and recorded != licence:
-        say(f"note: the weights were imported under {recorded}; the card now says {licence}, "
-            f"which does not lift the upstream terms")
+        say(f"note: the weights were imported under {recorded}; the card now says {licence}, which does not lift the upstream terms")
     return licence
 
 
@@ -118,8 +208,10 @@ def _measured(file: Path, step: int, say) -> tuple[dict[str, float], Path | None
     metrics = _read_metrics(run / METRICS) if (run / METRICS).is_file() else {}
     measured_at = metrics_step(run / "log.jsonl")
     if metrics and measured_at != step:
-        say(f"note: {METRICS} is of step {measured_at if measured_at is not None else '?'}, not this checkpoint's "
-            f"step {step}: the card gives no metrics (mdt eval --checkpoint {file} measures them)")
+        say(
+            f"note: {METRICS} is of step {measured_at if measured_at is not None else '?'}, not this checkpoint's "
+            f"step {step}: the card gives no metrics (mdt eval --checkpoint {file} measures them)"
+        )
         metrics = {}
     sample = run / "samples" / f"step_{step:08d}.png"
     return metrics, sample if sample.is_file() else None
@@ -176,8 +268,7 @@ def _grid_flags(file: Path, say) -> str:
     return "".join(f" {o.cli_flag} {o.example or o.name.upper()}" for o in options if o.needed_by("grid"))
 
 
-def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool,
-               grid_flags: str = "") -> str:
+def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool, grid_flags: str = "") -> str:
     """README.md of a model folder: the Hub's YAML front matter, then what the model is,
     its measurements, and how to translate with it and train it again."""
     recipe = tomllib.loads(saved.recipe_text)
@@ -185,11 +276,21 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
     datasets = sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
     name = out.resolve().name
     front = _front_matter(saved, name, method, datasets, licence, metrics)
-    made = (f"A `{method}` model imported from {saved.origin} (its step {saved.step})" if saved.origin
-            else f"A `{method}` model trained with mdt for {saved.step} iterations")
-    body = [f"# {name}", "", f"{made}, on {', '.join(datasets)}.", "",
-            f"Licence: {_licence_text(licence)}.", "",
-            "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".", ""]
+    made = (
+        f"A `{method}` model imported from {saved.origin} (its step {saved.step})"
+        if saved.origin
+        else f"A `{method}` model trained with mdt for {saved.step} iterations"
+    )
+    body = [
+        f"# {name}",
+        "",
+        f"{made}, on {', '.join(datasets)}.",
+        "",
+        f"Licence: {_licence_text(licence)}.",
+        "",
+        "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".",
+        "",
+    ]
     if metrics:
         body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
     if has_sample:
@@ -197,19 +298,32 @@ def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[st
     return "\n".join([*front, "", *body, *_usage(saved, name, grid_flags)])
 
 
-def _front_matter(saved: ckpt.Checkpoint, name: str, method: str, datasets: list[str], licence: str,
-                  metrics: dict[str, float]) -> list[str]:
+def _front_matter(
+    saved: ckpt.Checkpoint, name: str, method: str, datasets: list[str], licence: str, metrics: dict[str, float]
+) -> list[str]:
     """The card's YAML front matter; lists and keys in JSON's syntax, which YAML reads as written."""
     labels = [label for schema in saved.schemas for label in schema.names]
     hub_licence = ["license: other", 'license_name: "not-stated"'] if licence == NOT_STATED else [f"license: {json.dumps(licence)}"]
-    front = ["---", "library_name: mdt", *hub_licence, "pipeline_tag: image-to-image",
-             f"tags: {json.dumps(['mdt', method, 'image-to-image'])}", f"datasets: {json.dumps(datasets)}",
-             f"labels: {json.dumps(labels)}"]
+    front = [
+        "---",
+        "library_name: mdt",
+        *hub_licence,
+        "pipeline_tag: image-to-image",
+        f"tags: {json.dumps(['mdt', method, 'image-to-image'])}",
+        f"datasets: {json.dumps(datasets)}",
+        f"labels: {json.dumps(labels)}",
+    ]
     if metrics:  # the Hub's form: metric ids in "metrics", the values in "model-index"
         kinds = sorted({key.split("/")[0] for key in metrics})
         front.append(f"metrics: {json.dumps(kinds)}")
-        front += ["model-index:", f"- name: {json.dumps(name)}", "  results:", "  - task: {type: image-to-image}",
-                  f"    dataset: {json.dumps({'name': ', '.join(datasets), 'type': ', '.join(datasets)})}", "    metrics:"]
+        front += [
+            "model-index:",
+            f"- name: {json.dumps(name)}",
+            "  results:",
+            "  - task: {type: image-to-image}",
+            f"    dataset: {json.dumps({'name': ', '.join(datasets), 'type': ', '.join(datasets)})}",
+            "    metrics:",
+        ]
         front += [f"    - {json.dumps({'name': key, 'type': metric_type(key), 'value': value})}" for key, value in sorted(metrics.items())]
     return [*front, "---"]
 
@@ -219,15 +333,32 @@ def _usage(saved: ckpt.Checkpoint, name: str, grid_flags: str) -> list[str]:
     lines = []
     packages = sorted({p["distribution"] for p in saved.plugins})
     if packages:
-        uses = ", ".join(f"{p['kind']} `{p['name']}` ({p['distribution']} {p.get('version', '')})".replace(" )", ")")
-                         for p in saved.plugins)
-        lines += [f"It uses components of mdt plugins ({uses}); install them first:", "", "```bash",
-                  f"pip install mdt-translate {' '.join(packages)}", "```", ""]
-    lines += [f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
-              f"(the model's own options: `mdt translate --checkpoint {name} --help`):", "", "```bash",
-              f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid{grid_flags}", "```", "",
-              "and train it again (the recipe names the data it was trained on):", "", "```bash",
-              f"mdt run {name}/recipe.toml", "```", ""]
+        uses = ", ".join(
+            f"{p['kind']} `{p['name']}` ({p['distribution']} {p.get('version', '')})".replace(" )", ")") for p in saved.plugins
+        )
+        lines += [
+            f"It uses components of mdt plugins ({uses}); install them first:",
+            "",
+            "```bash",
+            f"pip install mdt-translate {' '.join(packages)}",
+            "```",
+            "",
+        ]
+    lines += [
+        f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
+        f"(the model's own options: `mdt translate --checkpoint {name} --help`):",
+        "",
+        "```bash",
+        f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid{grid_flags}",
+        "```",
+        "",
+        "and train it again (the recipe names the data it was trained on):",
+        "",
+        "```bash",
+        f"mdt run {name}/recipe.toml",
+        "```",
+        "",
+    ]
     return lines
 
 

@@ -53,8 +53,9 @@ EXTENDS = "extends"
 def builtin_recipes() -> dict[str, Any]:
     """The recipes installed with mdt, by name (``quickstart``): their files, to read."""
     folder = resources.files(BUILTIN_RECIPES)
-    return {entry.name.removesuffix(".toml"): entry for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".toml")}
+    return {
+        entry.name.removesuffix(".toml"): entry for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".toml")
+    }
 
 
 def recipe_summary(text: str) -> str:
@@ -84,8 +85,10 @@ def recipe_text(name: str | Path) -> tuple[str, str]:
             raise MdtError(f"recipe file '{path}' does not exist")
         if key in builtin:
             return builtin[key].read_text(encoding="utf-8"), key
-        raise MdtError(f"recipe file '{path}' does not exist, and no built-in recipe is named '{key}'"
-                       f"{did_you_mean(key, builtin)}; built-in recipes (mdt recipe list): {', '.join(builtin)}")
+        raise MdtError(
+            f"recipe file '{path}' does not exist, and no built-in recipe is named '{key}'"
+            f"{did_you_mean(key, builtin)}; built-in recipes (mdt recipe list): {', '.join(builtin)}"
+        )
     try:
         return path.read_text(encoding="utf-8"), str(path)
     except (OSError, UnicodeDecodeError) as exc:
@@ -128,8 +131,10 @@ def _extended(data: dict, source: str) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise MdtError(f"{base_source} (extended by {source}): malformed TOML: {exc}") from None
     if EXTENDS in base:
-        raise MdtError(f"{source}: extends '{name}', which extends '{base[EXTENDS]}' itself; a recipe extends one that extends "
-                       "nothing (mdt recipe show writes a whole recipe to start from)")
+        raise MdtError(
+            f"{source}: extends '{name}', which extends '{base[EXTENDS]}' itself; a recipe extends one that extends "
+            "nothing (mdt recipe show writes a whole recipe to start from)"
+        )
     for section, value in data.items():
         old = base.get(section)
         if not isinstance(value, dict) or not isinstance(old, dict):
@@ -143,8 +148,9 @@ def _extended(data: dict, source: str) -> dict:
     return base
 
 
-def parse_recipe(text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None,
-                 model_only: bool = False) -> Recipe:
+def parse_recipe(
+    text: str, source: str, overrides: Sequence[str] = (), registry: Registry | None = None, model_only: bool = False
+) -> Recipe:
     """A checked recipe. ``model_only``: a checkpoint's recipe, read to rebuild its model;
     its loggers, and losses of plugins not installed here, are left out: a tracker or a
     training-only plugin need not be installed where the model is used."""
@@ -184,7 +190,9 @@ def _read_old_network_tables(recipe: Recipe, roles: Mapping[str, Any]) -> None:
         if key in networks:
             raise MdtError(f"{recipe.source}: [{key}] and [{NETWORKS}.{key}] are the same table; keep [{NETWORKS}.{key}]")
         networks[key] = recipe.data.pop(key)
-        recipe.notices.append(f"{recipe.source}: [{key}] is read as [{NETWORKS}.{key}]; write it so (mdt recipe show prints the recipe that way)")
+        recipe.notices.append(
+            f"{recipe.source}: [{key}] is read as [{NETWORKS}.{key}]; write it so (mdt recipe show prints the recipe that way)"
+        )
     if isinstance(recipe.data.get(NETWORKS), dict):  # in the order the method declares its roles
         networks = recipe.data.pop(NETWORKS)
         recipe.data[NETWORKS] = {**{k: networks[k] for k in roles if k in networks}, **networks}
@@ -211,8 +219,10 @@ def missing_package(recipe: Recipe, registry: Registry) -> None:
         factory = registry.get(table.kind, table.type).factory_class(Component)
         for package in factory.requires:
             if importlib.util.find_spec(package) is None:
-                raise MdtError(f"{said_where(recipe, table.address, 'type')} type '{table.type}' needs the Python package "
-                               f"'{package}', which is not installed (pip install {package})")
+                raise MdtError(
+                    f"{said_where(recipe, table.address, 'type')} type '{table.type}' needs the Python package "
+                    f"'{package}', which is not installed (pip install {package})"
+                )
 
 
 def _check_layout(recipe: Recipe, roles: Mapping[str, Any]) -> None:
@@ -227,10 +237,7 @@ def _check_layout(recipe: Recipe, roles: Mapping[str, Any]) -> None:
         if section and section.many:
             for name, sub in value.items():
                 if not isinstance(sub, dict):
-                    raise MdtError(
-                        f"{recipe.source}: [{key}] holds named tables such as [{key}.{name}], "
-                        f"but '{key}.{name}' is a value"
-                    )
+                    raise MdtError(f"{recipe.source}: [{key}] holds named tables such as [{key}.{name}], but '{key}.{name}' is a value")
 
 
 def parse_value(text: str) -> Any:
@@ -270,9 +277,7 @@ def apply_override(recipe: Recipe, override: str, roles: Mapping[str, Any] = {})
         if not isinstance(node, dict) or part not in node:
             choices = list(node) if isinstance(node, dict) else []
             choices += [RUN, *roles] if len(walked) == 1 else []
-            raise MdtError(
-                f"--set {written}: {recipe.source} has no table [{'.'.join(walked)}]{did_you_mean(part, choices)}"
-            )
+            raise MdtError(f"--set {written}: {recipe.source} has no table [{'.'.join(walked)}]{did_you_mean(part, choices)}")
         node = node[part]
     if not isinstance(node, dict):
         raise MdtError(f"--set {written}: '{table_path}' is a value, not a table")

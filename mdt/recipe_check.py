@@ -56,8 +56,10 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         if problem:
             raise MdtError(f"{said_where(recipe, table.address)} {problem}")
         if table.kind == "loss" and "weight" not in parameters(component.factory):  # every method multiplies by it
-            raise MdtError(f"{said_where(recipe, table.address)} loss '{table.type}' takes no 'weight' argument; a loss is "
-                           "weighted in its method's sum (subclass mdt.loss.Loss, whose constructor takes it)")
+            raise MdtError(
+                f"{said_where(recipe, table.address)} loss '{table.type}' takes no 'weight' argument; a loss is "
+                "weighted in its method's sum (subclass mdt.loss.Loss, whose constructor takes it)"
+            )
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
         _check_run_values(recipe, table, component.factory)
@@ -65,8 +67,10 @@ def validate(recipe: Recipe, registry: Registry) -> None:
     _check_networks_together(recipe, method, registry)
     _check_label_layout(recipe, method, registry)
     if recipe.run.precision not in ("auto", *method.factory.precisions):
-        raise MdtError(f"{said_where(recipe, RUN, 'precision')} key 'precision' = '{recipe.run.precision}': method "
-                       f"'{method.name}' computes in {' or '.join(method.factory.precisions)} only")
+        raise MdtError(
+            f"{said_where(recipe, RUN, 'precision')} key 'precision' = '{recipe.run.precision}': method "
+            f"'{method.name}' computes in {' or '.join(method.factory.precisions)} only"
+        )
 
 
 def _check_run_values(recipe: Recipe, table: Table, factory) -> None:
@@ -77,8 +81,10 @@ def _check_run_values(recipe: Recipe, table: Table, factory) -> None:
         if name in params:
             problem = type_problem(value, expected_type(params[name], hints))
             if problem:
-                raise MdtError(f"{said_where(recipe, RUN, name)} key '{name}' = {format_value(value)}: "
-                               f"[{table.address}] type '{table.type}' takes {problem}")
+                raise MdtError(
+                    f"{said_where(recipe, RUN, name)} key '{name}' = {format_value(value)}: "
+                    f"[{table.address}] type '{table.type}' takes {problem}"
+                )
 
 
 def _check_argument_combination(recipe: Recipe, table: Table, factory) -> None:
@@ -101,8 +107,7 @@ def _check_networks_together(recipe: Recipe, method, registry: Registry) -> None
     for name in recipe.roles:
         table = recipe.table(f"{NETWORKS}.{name}")
         params = parameters(registry.get(table.kind, table.type).factory)
-        arguments[name] = {**{k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty},
-                           **table.arguments()}
+        arguments[name] = {**{k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}, **table.arguments()}
     problem = method.factory.networks_problem(arguments)
     if problem:
         raise MdtError(f"{recipe.source}: method '{method.name}' {problem}")
@@ -115,10 +120,14 @@ def _check_label_layout(recipe: Recipe, method, registry: Registry) -> None:
     labels = recipe.table("labels")
     given = registry.get(labels.kind, labels.type).factory_class(LabelEncoder).label_layout
     if needed and given and needed != given:
-        fitting = [n for n in registry.names(labels.kind) if registry.get(labels.kind, n).factory_class(LabelEncoder).label_layout == needed]
+        fitting = [
+            n for n in registry.names(labels.kind) if registry.get(labels.kind, n).factory_class(LabelEncoder).label_layout == needed
+        ]
         such = f"; use a type that gives it, such as {', '.join(repr(n) for n in fitting)}" if fitting else ""
-        raise MdtError(f"{said_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS.get(given, given)}, but "
-                       f"method '{method.name}' needs {LABEL_LAYOUTS.get(needed, needed)}{such}")
+        raise MdtError(
+            f"{said_where(recipe, 'labels', 'type')} type '{labels.type}' gives {LABEL_LAYOUTS.get(given, given)}, but "
+            f"method '{method.name}' needs {LABEL_LAYOUTS.get(needed, needed)}{such}"
+        )
 
 
 def _component(recipe: Recipe, table: Table, registry: Registry):
@@ -138,9 +147,7 @@ def _check_roles(recipe: Recipe, method: str, roles: Mapping[str, Any], registry
     tables = recipe.data.get(NETWORKS, {})
     for name, role in roles.items():
         if name not in tables:
-            raise MdtError(
-                f"{recipe.source}: method '{method}' needs a [{NETWORKS}.{name}] table ({_kind_hint(role.kind, registry)})"
-            )
+            raise MdtError(f"{recipe.source}: method '{method}' needs a [{NETWORKS}.{name}] table ({_kind_hint(role.kind, registry)})")
     for name in tables:
         if name not in roles:
             listing = ", ".join(roles) or "none"

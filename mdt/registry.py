@@ -126,15 +126,18 @@ class Registry:
         self._components[name] = {}
         return self._kinds[name]
 
-    def add(self, kind: str, name: str, factory: Callable[..., Any], *, plugin: str, distribution: str = "",
-            version: str = "") -> Component:
+    def add(
+        self, kind: str, name: str, factory: Callable[..., Any], *, plugin: str, distribution: str = "", version: str = ""
+    ) -> Component:
         """Register ``factory`` as ``name`` of ``kind``; a taken name is an error."""
         table = self._table(kind)
         if not callable(factory):
             raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as {factory!r}, which is not callable")
         if _built(factory):
-            raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as an instance of {type(factory).__name__}; "
-                           "register the class (or a function that builds one)")
+            raise MdtError(
+                f"plugin '{plugin}' registered {kind} '{name}' as an instance of {type(factory).__name__}; "
+                "register the class (or a function that builds one)"
+            )
         _check_base(kind, name, factory, plugin)
         component = Component(kind, name, factory, plugin, distribution, version)
         arguments: Mapping[str, inspect.Parameter]
@@ -143,8 +146,10 @@ class Registry:
         except (TypeError, ValueError):  # a builtin without a signature: nothing a recipe could set
             arguments = {}
         if "type" in arguments:
-            raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' with an argument named 'type', which a recipe "
-                           "cannot set: its table's 'type' key chooses the component; rename the argument")
+            raise MdtError(
+                f"plugin '{plugin}' registered {kind} '{name}' with an argument named 'type', which a recipe "
+                "cannot set: its table's 'type' key chooses the component; rename the argument"
+            )
         if name in table:
             first, second = table[name], component
             same = " (the same object twice)" if first.factory is second.factory else ""
@@ -208,8 +213,10 @@ def _check_base(kind: str, name: str, factory: Any, plugin: str) -> None:
     if base is None or (inspect.isclass(factory) and issubclass(factory, base)):
         return
     what = f"class {factory.__name__}" if inspect.isclass(factory) else f"{type(factory).__name__} {_shown(factory)}"
-    raise MdtError(f"plugin '{plugin}' registered {kind} '{name}' as {what}, which does not subclass mdt.{base.__name__}; "
-                   f"subclass it: it declares what mdt calls on a {kind}, with defaults (docs/writing-a-plugin.md)")
+    raise MdtError(
+        f"plugin '{plugin}' registered {kind} '{name}' as {what}, which does not subclass mdt.{base.__name__}; "
+        f"subclass it: it declares what mdt calls on a {kind}, with defaults (docs/writing-a-plugin.md)"
+    )
 
 
 def _shown(factory: Any) -> str:
@@ -225,4 +232,3 @@ def _built(factory: Any) -> bool:
     from mdt.loss import Loss
 
     return isinstance(factory, (torch.nn.Module, Loss))
-

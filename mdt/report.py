@@ -62,7 +62,9 @@ def side_by_side(models: Mapping[str, Mapping[str, Any]], targets: Sequence[str]
     return tables
 
 
-def print_tables(console: Console, results: Mapping[str, Any], targets: Sequence[str], compared: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+def print_tables(
+    console: Console, results: Mapping[str, Any], targets: Sequence[str], compared: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
     summary, per_target, per_pair = split_results(results, targets)
     table = RichTable("value", "", title="summary")
     for key, value in summary.items():
@@ -83,6 +85,7 @@ def _print_wide(console: Console, first: str, columns: Mapping[str, Mapping[str,
     """``rows`` x ``columns`` as a table, split into tables of whole columns where it is
     wider than the console, each repeating the first column: a narrow terminal shows every
     header and value, where one wide table cut them to "tar..."."""
+
     def width(texts) -> int:
         return max(len(t) for t in texts) + 3  # a cell's padding and border
 
@@ -153,8 +156,10 @@ def svg_plot(series: Mapping[str, Sequence[tuple[int, float]]], width: int = 420
     def sy(y: float) -> float:
         return top + (y1 - y) / (y1 - y0) * (height - top - bottom)
 
-    parts = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" stroke="#999"/>']
+    parts = [
+        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" stroke="#999"/>',
+    ]
     for value, y in ((y0, sy(y0)), (y1, sy(y1)), ((y0 + y1) / 2, sy((y0 + y1) / 2))):
         parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{value:.3g}</text>')
     for value, anchor in ((x0, "start"), (x1, "end")):  # inside the plot, never cut at its edges
@@ -163,7 +168,9 @@ def svg_plot(series: Mapping[str, Sequence[tuple[int, float]]], width: int = 420
     for i, (name, line) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         coordinates = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coordinates}"><title>{html.escape(name)}</title></polyline>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coordinates}"><title>{html.escape(name)}</title></polyline>'
+        )
         if len(line) <= 2:  # too few points for a visible line
             parts.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>' for x, y in line)
         legend.append(f'<span style="color:{colour}">&#9632; {html.escape(name)}</span>')
@@ -194,12 +201,23 @@ def write_html(
         sections.append(_html_table(["target", *per_target], rows, "per target domain"))
     if per_pair:
         pairs = sorted({p for column in per_pair.values() for p in column})
-        sections.append(_html_table(["source -> target", *per_pair], [[p, *[c.get(p, "") for c in per_pair.values()]] for p in pairs], "per source -> target pair"))
+        sections.append(
+            _html_table(
+                ["source -> target", *per_pair],
+                [[p, *[c.get(p, "") for c in per_pair.values()]] for p in pairs],
+                "per source -> target pair",
+            )
+        )
     series = loss_series(log_records)  # one plot per loss: their scales differ
-    plots = "".join(f'<div class="chart">{svg_plot({name: line})}</div>' for name, line in series.items()) or "<p>no training losses in the run's log</p>"
+    plots = (
+        "".join(f'<div class="chart">{svg_plot({name: line})}</div>' for name, line in series.items())
+        or "<p>no training losses in the run's log</p>"
+    )
     sections.append(f'<h2>Training losses</h2><div class="charts">{plots}</div>')
     for caption, image in figures.items():
-        sections.append(f'<figure><img src="{_png_data(image)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+        sections.append(
+            f'<figure><img src="{_png_data(image)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+        )
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}caption{font-weight:bold;text-align:left}"

@@ -32,7 +32,11 @@ def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, ste
     path = ckpt.save_model(
         ckpt.step_path(directory, step),
         networks={name: network.state_dict() for name, network in method.networks().items()},
-        step=step, recipe=recipe_text, schemas=components.schemas, training=training, plugins=components.plugins,
+        step=step,
+        recipe=recipe_text,
+        schemas=components.schemas,
+        training=training,
+        plugins=components.plugins,
     )
     ckpt.prune(directory, components.settings.keep_checkpoints)
     return path
@@ -67,8 +71,10 @@ def restore_newest(components: Components, found: list[Path], main: bool, consol
             console.print(f"skipped {path.name}: {exc}; kept as {aside.name}", markup=False, soft_wrap=True)
             continue
         if saved.step > components.settings.iterations:  # training backwards is not a thing: say so, touch nothing
-            raise MdtError(f"'{path.parent.parent}' is at step {saved.step}, past [run] iterations = "
-                           f"{components.settings.iterations}; give iterations of at least {saved.step} to go on")
+            raise MdtError(
+                f"'{path.parent.parent}' is at step {saved.step}, past [run] iterations = "
+                f"{components.settings.iterations}; give iterations of at least {saved.step} to go on"
+            )
         restored = restore(components, saved, path)
         console.print(f"resuming {path.parent.parent} from step {saved.step} ({path.name})", markup=False, soft_wrap=True)
         return restored
@@ -81,14 +87,18 @@ def restore(components: Components, saved: ckpt.Checkpoint, path: Path) -> tuple
     Random states are restored separately, by the caller, as the last thing before the
     loop: setting up data loaders draws from torch's generator."""
     if saved.schemas != components.schemas:
-        raise MdtError(f"{path}: the run was trained with the labels {describe_labels(saved.schemas)}, but the recipe gives "
-                       f"{describe_labels(components.schemas)}; resume with the run's own recipe.toml, or start a new run")
+        raise MdtError(
+            f"{path}: the run was trained with the labels {describe_labels(saved.schemas)}, but the recipe gives "
+            f"{describe_labels(components.schemas)}; resume with the run's own recipe.toml, or start a new run"
+        )
     method = components.method
     kept = saved.network_names()
     for name, network in method.networks().items():
         if name not in kept:
-            raise MdtError(f"{path}: the run has no network '{name}' (its networks: {', '.join(kept)}); the recipe builds "
-                           "other networks than the run did: resume with the run's own recipe.toml, or start a new run")
+            raise MdtError(
+                f"{path}: the run has no network '{name}' (its networks: {', '.join(kept)}); the recipe builds "
+                "other networks than the run did: resume with the run's own recipe.toml, or start a new run"
+            )
         ckpt.load_network(network, saved.network(name), name, path)
     state = saved.training_state()
     for name, optimizer in method.optimizers().items():
@@ -101,8 +111,10 @@ def restore(components: Components, saved: ckpt.Checkpoint, path: Path) -> tuple
 
 def hyperparameters(method) -> dict[str, list[dict[str, Any]]]:
     """Each optimizer's settings per parameter group (lr, betas, ...), as the recipe made them."""
-    return {name: [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
-            for name, optimizer in method.optimizers().items()}
+    return {
+        name: [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+        for name, optimizer in method.optimizers().items()
+    }
 
 
 def reapply(method, settings: dict[str, list[dict[str, Any]]]) -> None:
@@ -127,6 +139,8 @@ def recipe_changes(text: str, recipe_text: str, registry: Registry, source: str 
     except (MdtError, tomllib.TOMLDecodeError):
         return ["the old one could not be read"]
     before, after = flat(old), flat(tomllib.loads(recipe_text))
-    return [f"{key}: {format_value(before[key]) if key in before else '(none)'} -> "
-            f"{format_value(after[key]) if key in after else '(none)'}"
-            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
+    return [
+        f"{key}: {format_value(before[key]) if key in before else '(none)'} -> {format_value(after[key]) if key in after else '(none)'}"
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]

@@ -62,8 +62,9 @@ class RunLock:
         except BlockingIOError:
             holder = _pid_in(fd)
             os.close(fd)
-            raise MdtError(f"'{self.run_dir}' is in use by another mdt run (process {holder or 'unknown'}); "
-                           "wait for it to end, or give another --out") from None
+            raise MdtError(
+                f"'{self.run_dir}' is in use by another mdt run (process {holder or 'unknown'}); wait for it to end, or give another --out"
+            ) from None
         previous = _pid_in(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

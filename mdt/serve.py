@@ -49,8 +49,9 @@ def label_controls(schemas) -> list[tuple[str, list[str]]]:
             continue
         grouped = {name for group in schema.exclusive for name in group}
         controls += [(" / ".join(group), [KEEP, *[prefix + n for n in group]]) for group in schema.exclusive]
-        controls += [(prefix + name, [KEEP, SET] if schema.continuous else [KEEP, "yes", "no"])
-                     for name in schema.names if name not in grouped]
+        controls += [
+            (prefix + name, [KEEP, SET] if schema.continuous else [KEEP, "yes", "no"]) for name in schema.names if name not in grouped
+        ]
     return controls
 
 
@@ -131,9 +132,14 @@ class Control:
         label = f"{option.name}: {option.help}"
         if option.type == "labels":
             self.labels = label_controls(translator.schemas)
-            radios = [gr.Radio(choices, value=KEEP, label=title, elem_id=f"{option.name}-{i}") for i, (title, choices) in enumerate(self.labels)]
-            sliders = [gr.Slider(0, 1, value=1, step=0.05, label=f"{title} value", elem_id=f"{option.name}-{i}-value")
-                       for i, (title, choices) in enumerate(self.labels) if choices[1:] == [SET]]
+            radios = [
+                gr.Radio(choices, value=KEEP, label=title, elem_id=f"{option.name}-{i}") for i, (title, choices) in enumerate(self.labels)
+            ]
+            sliders = [
+                gr.Slider(0, 1, value=1, step=0.05, label=f"{title} value", elem_id=f"{option.name}-{i}-value")
+                for i, (title, choices) in enumerate(self.labels)
+                if choices[1:] == [SET]
+            ]
             self.widgets = [*radios, *sliders]
         elif option.type == "choice":
             self.widgets = [gr.Radio(list(option.choices), value=option.default or option.choices[0], label=label, elem_id=option.name)]
@@ -151,7 +157,7 @@ class Control:
         """The option's value (None: not given) from this control's widgets' values."""
         if self.option.type == "labels":
             radios = values[: len(self.labels)]
-            amounts = iter(values[len(self.labels):])
+            amounts = iter(values[len(self.labels) :])
             # the sliders' values (a widget's value is untyped), None for a control without one
             per_control: list[Any] = [next(amounts) if choices[1:] == [SET] else None for _, choices in self.labels]
             return request_from(self.labels, radios, per_control) or None
@@ -184,9 +190,13 @@ def build_app(translator, max_file_mb: int = 20):
                 translate_button = gr.Button("Translate", variant="primary", elem_id="translate")
                 grid_button = gr.Button("Show the full grid", elem_id="grid")
             with gr.Column():
-                result = gr.Image(type="pil", label="result", interactive=False, elem_id="result", format="png", height=280, buttons=["download"])
+                result = gr.Image(
+                    type="pil", label="result", interactive=False, elem_id="result", format="png", height=280, buttons=["download"]
+                )
                 download = gr.File(label="download the result", interactive=False, elem_id="download")
-                grid = gr.Image(type="pil", label="every target", interactive=False, elem_id="full-grid", format="png", height=320, buttons=["download"])
+                grid = gr.Image(
+                    type="pil", label="every target", interactive=False, elem_id="full-grid", format="png", height=320, buttons=["download"]
+                )
 
         inputs = [source, *(w for c in controls for w in c.widgets), *([count] if count else [])]
 
@@ -221,5 +231,6 @@ def serve(checkpoint: Path, host: str = "127.0.0.1", port: int = 7860, device: s
 
     translator = load_translator(checkpoint, device)
     app = build_app(translator, max_file_mb)
-    app.queue().launch(server_name=host, server_port=port, share=False, max_file_size=f"{max_file_mb}mb", quiet=False,
-                       footer_links=[], css=CSS)
+    app.queue().launch(
+        server_name=host, server_port=port, share=False, max_file_size=f"{max_file_mb}mb", quiet=False, footer_links=[], css=CSS
+    )

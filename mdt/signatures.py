@@ -19,11 +19,7 @@ from mdt.toml_text import toml_value
 def parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     """The keyword parameters of a component's constructor."""
     params = inspect.signature(factory).parameters
-    return {
-        n: p
-        for n, p in params.items()
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    }
+    return {n: p for n, p in params.items() if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
 
 
 def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
@@ -122,7 +118,7 @@ def _scalar_problem(value: Any, expected: type) -> str | None:
         return None if isinstance(value, bool) else "true or false"
     if expected is int:  # TOML's integers are 64-bit; Python's parser takes any
         whole = isinstance(value, int) and not isinstance(value, bool)
-        return None if whole and -2**63 <= value < 2**63 else "an integer (64-bit)" if whole else "an integer"
+        return None if whole and -(2**63) <= value < 2**63 else "an integer (64-bit)" if whole else "an integer"
     if expected is float:  # a recipe's inf or nan would only fail later, mid-run
         return None if number and math.isfinite(value) else "a finite number" if number else "a number"
     return None if isinstance(value, str) else "a string"

@@ -66,16 +66,22 @@ def next_batch(stream: BatchStream, name: str, settings, skipped: SkippedFiles) 
         reads += settings.batch_size
         size = len(stream.dataset)
         if not usable and reads >= size:
-            raise MdtError(f"no image of dataset '{name}' could be read in {reads} tries, as many as it holds "
-                           f"(the first: {raw.errors[0] if raw.errors else 'an empty batch'})")
+            raise MdtError(
+                f"no image of dataset '{name}' could be read in {reads} tries, as many as it holds "
+                f"(the first: {raw.errors[0] if raw.errors else 'an empty batch'})"
+            )
         if reads >= 20 * size:
-            raise MdtError(f"dataset '{name}' has too many unreadable files to draw batches without one; "
-                           f"{skipped.count} were skipped so far (see {skipped.path})")
+            raise MdtError(
+                f"dataset '{name}' has too many unreadable files to draw batches without one; "
+                f"{skipped.count} were skipped so far (see {skipped.path})"
+            )
         raw = next(stream)
     return raw
 
 
-def open_streams(components: Components, registry: Registry, train_sets: list, consumed: list[int], topology) -> tuple[list[tuple[int, str]], list[BatchStream]]:
+def open_streams(
+    components: Components, registry: Registry, train_sets: list, consumed: list[int], topology
+) -> tuple[list[tuple[int, str]], list[BatchStream]]:
     """One stream per dataset and per role of the method's ``samplers`` (StarGAN: one;
     StarGAN v2: sources and reference pairs), each continuing from its ``consumed`` batches."""
     settings = components.settings
@@ -87,8 +93,9 @@ def open_streams(components: Components, registry: Registry, train_sets: list, c
         for i, dataset in enumerate(train_sets):
             start = consumed[len(streams)] if len(streams) < len(consumed) else 0
             try:
-                order = factory(dataset, settings.batch_size, settings.seed + i + 1000 * r, start, topology.rank, topology.world_size,
-                                **stream.options)
+                order = factory(
+                    dataset, settings.batch_size, settings.seed + i + 1000 * r, start, topology.rank, topology.world_size, **stream.options
+                )
             except (TypeError, ValueError) as exc:
                 raise MdtError(f"sampler '{stream.sampler}' of the method's '{role}' batches: {exc}") from None
             except MdtError as exc:  # the training split of which dataset: there may be several

@@ -57,8 +57,10 @@ def fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | No
     first: dict[Path, Path] = {}
     for source, output in zip(sources or [], outputs, strict=False):
         if output in first and first[output] != source:
-            raise MdtError(f"inputs '{first[output]}' and '{source}' would both be written to '{output}'; "
-                           "rename one, or translate them into different folders")
+            raise MdtError(
+                f"inputs '{first[output]}' and '{source}' would both be written to '{output}'; "
+                "rename one, or translate them into different folders"
+            )
         first.setdefault(output, source)
     folders = [p for p in outputs if p.is_dir()]
     if folders:
@@ -72,8 +74,9 @@ def bad_input(exc: MdtError, written: int, skip: bool, where: Console) -> None:
     """At an unreadable input: stop, saying how many outputs came before it (none is ever
     half-written); or, with ``skip`` (--skip-bad-files), name it on ``where`` and go on."""
     if not skip:
-        raise MdtError(f"{exc}; {written} output{'s' if written != 1 else ''} written before it, none half-written "
-                       "(--skip-bad-files skips such files)") from None
+        raise MdtError(
+            f"{exc}; {written} output{'s' if written != 1 else ''} written before it, none half-written (--skip-bad-files skips such files)"
+        ) from None
     where.print(f"skipped: {exc}", markup=False, soft_wrap=True)
 
 
@@ -122,8 +125,14 @@ def write_grids(job: Job) -> None:
         if not pictures:
             continue
         try:  # one grid of a folder names each row's file
-            grid = job.translator.grid(pictures, crop_size=job.crop, num=job.num, batch_size=job.batch_size,
-                                       names=names if one_grid and job.input_path.is_dir() else None, **job.request)
+            grid = job.translator.grid(
+                pictures,
+                crop_size=job.crop,
+                num=job.num,
+                batch_size=job.batch_size,
+                names=names if one_grid and job.input_path.is_dir() else None,
+                **job.request,
+            )
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
         grids.save_png(grid, target)
@@ -208,7 +217,7 @@ def write_translations(job: Job) -> None:
     requests = requests_of(job)
     targets = targets_of(job, requests)
     fresh_outputs(list(targets.values()), job.overwrite, [file for file, _ in targets])
-    chunks = [job.files[first:first + job.batch_size] for first in range(0, len(job.files), job.batch_size)]
+    chunks = [job.files[first : first + job.batch_size] for first in range(0, len(job.files), job.batch_size)]
     ahead = 0 if job.aligner is not None else 1
     skipped = 0
     with progress_bar(job.err, len(job.files) > 1) as progress, ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as writer:

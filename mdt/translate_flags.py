@@ -17,7 +17,9 @@ from mdt.errors import MdtError
 def print_options(options) -> None:
     table = RichTable("option", "takes", "meaning", title="this model's options")
     for option in options:
-        takes = {"labels": "NAME[=VALUE],...", "choice": " | ".join(option.choices), "image": "IMAGE or FOLDER"}.get(option.type, option.type)
+        takes = {"labels": "NAME[=VALUE],...", "choice": " | ".join(option.choices), "image": "IMAGE or FOLDER"}.get(
+            option.type, option.type
+        )
         if option.type in ("int", "float") and (option.minimum is not None or option.maximum is not None):
             takes += f" in [{'' if option.minimum is None else option.minimum}, {'' if option.maximum is None else option.maximum}]"
         where = " (a grid needs it)" if option.needed_by("grid") else "" if option.grid else " (not in a grid)"
@@ -52,13 +54,18 @@ def parse_request(options, args: list[str], grid: bool, crop: int, skip_bad_file
                     raise MdtError(f"{len(files)} images; translate with one, or add --grid for one column each")
             except MdtError as exc:
                 raise MdtError(f"{option.cli_flag}: {exc}") from exc
-            request[option.name] = read_pictures(option.cli_flag, files, crop, skip_bad_files) if grid \
+            request[option.name] = (
+                read_pictures(option.cli_flag, files, crop, skip_bad_files)
+                if grid
                 else read_pictures(option.cli_flag, files, crop, False)[0]
+            )
         else:
             request[option.name] = option.parse(value)
     missing = [o for o in options if o.needed_by("grid" if grid else "translate") and o.name not in request]
     if missing:
-        raise MdtError(f"give {missing[0].cli_flag} ({missing[0].help})" + (": a grid needs it" if grid else ", or --grid for every target"))
+        raise MdtError(
+            f"give {missing[0].cli_flag} ({missing[0].help})" + (": a grid needs it" if grid else ", or --grid for every target")
+        )
     return request
 
 
@@ -93,8 +100,9 @@ def check_replaced(options, request: dict, varied: str | None) -> None:
             raise MdtError(f"{option.cli_flag} takes the place of {replaced.cli_flag}: give {option.cli_flag} or {given}, not both")
 
 
-def check_flags(input_path: Path | None, output: Path | None, num: int | None, crop: int, batch_size: int,
-                align_faces: bool, landmarks: Path | None) -> None:
+def check_flags(
+    input_path: Path | None, output: Path | None, num: int | None, crop: int, batch_size: int, align_faces: bool, landmarks: Path | None
+) -> None:
     """mdt translate's own flags, each in its range and fitting the others, before a model is loaded."""
     if input_path is None:
         raise MdtError("give --input")

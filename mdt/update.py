@@ -58,8 +58,9 @@ class Updates:
             for group in optimizers[name].param_groups:
                 group["lr"] = rate
 
-    def __call__(self, phase: str, states: Mapping[str, Any], *, step: Sequence[str],
-                 freeze: Sequence[torch.nn.Module] = ()) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, phase: str, states: Mapping[str, Any], *, step: Sequence[str], freeze: Sequence[torch.nn.Module] = ()
+    ) -> dict[str, torch.Tensor]:
         """One update in ``phase``: the losses of each state in ``states`` (keyed by the
         prefix its values are logged under, "D", "celeba/G"), back-propagated, then the
         optimizers ``step`` names stepped; the networks in ``freeze`` take no gradient.

@@ -24,9 +24,16 @@ torch.set_num_threads(1)
 topology = distributed.from_environment()
 distributed.initialise(topology, "cpu")
 registry = load_plugins().registry
-overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
-             "datasets.faces.size=16", "datasets.faces.test_size=4",
-             "run.precision=fp32"]  # the gradients are compared to fp32 arithmetic; "auto" may be bf16 here
+overrides = [
+    "run.image_size=32",
+    "generator.conv_dim=8",
+    "generator.residual_blocks=1",
+    "discriminator.conv_dim=8",
+    "discriminator.layers=3",
+    "datasets.faces.size=16",
+    "datasets.faces.test_size=4",
+    "run.precision=fp32",
+]  # the gradients are compared to fp32 arithmetic; "auto" may be bf16 here
 recipe = load_recipe(recipe_path, overrides, registry)
 seed_everything(topology.rank, deterministic=True)  # each rank draws its own weights: the broadcast must fix that
 components = build(recipe, registry)

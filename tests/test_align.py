@@ -47,8 +47,9 @@ def askew_photo():
     rotation = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     forward = np.hstack([rotation, shift[:, None]])  # face pixels -> photo pixels
     inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
-    photo = Image.fromarray(pixels).transform((240, 200), Image.Transform.AFFINE, tuple(inverse.ravel()), Image.Resampling.BILINEAR,
-                                              fillcolor=(90, 160, 90))
+    photo = Image.fromarray(pixels).transform(
+        (240, 200), Image.Transform.AFFINE, tuple(inverse.ravel()), Image.Resampling.BILINEAR, fillcolor=(90, 160, 90)
+    )
     moved = FacePoints(*(tuple(forward @ np.array([*p, 1.0])) for p in (truth.left_eye, truth.right_eye, truth.mouth)))
     return photo, moved
 
@@ -89,8 +90,11 @@ def test_fan_points_come_from_the_heatmap_peaks_in_photo_pixels(askew_photo):
     from mdt_stargan_v2.landmarks import EYES, MOUTH, FanFacePoints
 
     photo, _ = askew_photo  # 240 x 200: the centre square starts at x = 20
-    peaks = {**dict.fromkeys(range(*EYES["left_eye"]), (64, 100)), **dict.fromkeys(range(*EYES["right_eye"]), (190, 100)),
-             **dict.fromkeys(range(*MOUTH), (128, 180))}
+    peaks = {
+        **dict.fromkeys(range(*EYES["left_eye"]), (64, 100)),
+        **dict.fromkeys(range(*EYES["right_eye"]), (190, 100)),
+        **dict.fromkeys(range(*MOUTH), (128, 180)),
+    }
 
     class Stub:
         def __init__(self, height: float) -> None:
@@ -120,7 +124,8 @@ def test_celeba_framing_is_the_mean_of_its_landmark_file(tmp_path):
     (tmp_path / "list_landmarks_align_celeba.txt").write_text(
         "2\nlefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y\n"
         "000001.jpg 69  109 106  113  77  142  73  152 108  154\n"
-        "000002.jpg 71  113 107  113  90  136  69  152 105  152\n")
+        "000002.jpg 71  113 107  113  90  136  69  152 105  152\n"
+    )
     framing = celeba_framing({"root": str(tmp_path), "crop_size": 178})
     # 178 x 218 images, centre crop of 178: 20 rows off the top.
     assert framing.left_eye == pytest.approx((70 / 178, (111 - 20) / 178))
@@ -141,7 +146,9 @@ def test_mdt_align_and_translate_align_agree(quickstart_run, cli, tmp_path, aske
     assert "1 by centre crop" in result.output  # no landmark weights given: the documented fallback
     size = Image.open(tmp_path / "aligned.png").size
     assert size == (32, 32)  # the model's image size
-    assert cli("translate", "--checkpoint", quickstart_run, "--input", "aligned.png", "--output", "a.png", "--to", "Blond_Hair").exit_code == 0
+    assert (
+        cli("translate", "--checkpoint", quickstart_run, "--input", "aligned.png", "--output", "a.png", "--to", "Blond_Hair").exit_code == 0
+    )
     result = cli("translate", "--checkpoint", quickstart_run, "--input", "photo.png", "--output", "b.png", "--to", "Blond_Hair", "--align")
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))
@@ -153,15 +160,46 @@ def test_align_refuses_what_it_cannot_do(quickstart_run, cli, tmp_path, askew_ph
     askew_photo[0].save(tmp_path / "photo.png")
     (tmp_path / "w.ckpt").write_bytes(b"x")
     assert "give --checkpoint (a model) or --recipe" in one_line_error(cli("align", "photo.png", "o.png"))
-    line = one_line_error(cli("align", "photo.png", "o.png", "--recipe", REPO / "recipes" / "stargan_v2_afhq.toml", "--landmarks", "w.ckpt"))
+    line = one_line_error(
+        cli("align", "photo.png", "o.png", "--recipe", REPO / "recipes" / "stargan_v2_afhq.toml", "--landmarks", "w.ckpt")
+    )
     assert "says where its faces sit" in line
     assert "must be a .png file" in one_line_error(cli("align", "photo.png", "o.jpg", "--checkpoint", quickstart_run))
-    assert "--size 4: give a size from 8" in one_line_error(cli("align", "photo.png", "o.png", "--checkpoint", quickstart_run, "--size", "4"))
-    line = one_line_error(cli("translate", "--checkpoint", quickstart_run, "--input", "photo.png", "--output", "b.png", "--to", "Blond_Hair",
-                              "--landmarks", "w.ckpt"))
+    assert "--size 4: give a size from 8" in one_line_error(
+        cli("align", "photo.png", "o.png", "--checkpoint", quickstart_run, "--size", "4")
+    )
+    line = one_line_error(
+        cli(
+            "translate",
+            "--checkpoint",
+            quickstart_run,
+            "--input",
+            "photo.png",
+            "--output",
+            "b.png",
+            "--to",
+            "Blond_Hair",
+            "--landmarks",
+            "w.ckpt",
+        )
+    )
     assert "--landmarks is for --align" in line
-    line = one_line_error(cli("translate", "--checkpoint", quickstart_run, "--input", "photo.png", "--output", "b.png", "--to", "Blond_Hair",
-                              "--align", "--crop", "100"))
+    line = one_line_error(
+        cli(
+            "translate",
+            "--checkpoint",
+            quickstart_run,
+            "--input",
+            "photo.png",
+            "--output",
+            "b.png",
+            "--to",
+            "Blond_Hair",
+            "--align",
+            "--crop",
+            "100",
+        )
+    )
     assert "--align frames the face itself; leave out --crop" in line
     line = one_line_error(cli("align", "photo.png", "o.png", "--checkpoint", quickstart_run, "--landmarks", "w.ckpt"))
     assert "w.ckpt" in line and not (tmp_path / "o.png").exists()
@@ -174,7 +212,9 @@ def test_synthetic_framing_is_where_the_drawn_faces_have_their_parts():
         face = draw_face(hair=1, glasses=False, smiling=bool(i % 2), size=96, generator=generator)
         pixels = (face.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).astype(int)
-        if ((border.max(axis=1) < 70) | ((border[:, 0] > 100) & (border[:, 1] < 0.68 * border[:, 0]) & (border[:, 2] < 0.68 * border[:, 0]))).any():
+        if (
+            (border.max(axis=1) < 70) | ((border[:, 0] > 100) & (border[:, 1] < 0.68 * border[:, 0]) & (border[:, 2] < 0.68 * border[:, 0]))
+        ).any():
             continue  # a background as dark as the eyes or as red as the mouth: the parts cannot be told apart
         found.append(centroids(pixels).array() / 96)
     assert len(found) >= 30

@@ -30,9 +30,29 @@ def test_the_documented_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert Image.open(tmp_path / "grid.png").size == (6 * 34 + 2, 60)
     out = capsys.readouterr().out
     assert "trained to step 20" in out and "what this model takes: to, known" in out
-    assert sorted(mdt.__all__) == sorted(["evaluate", "load_recipe", "load_translator", "train", "Augmentation", "Classifier",
-                                          "Component", "Dataset", "LabelEncoder", "Logger", "Loss", "Method", "Metric", "Network",
-                                          "Role", "Sampler", "Translator", "__version__", "hookimpl"])
+    assert sorted(mdt.__all__) == sorted(
+        [
+            "evaluate",
+            "load_recipe",
+            "load_translator",
+            "train",
+            "Augmentation",
+            "Classifier",
+            "Component",
+            "Dataset",
+            "LabelEncoder",
+            "Logger",
+            "Loss",
+            "Method",
+            "Metric",
+            "Network",
+            "Role",
+            "Sampler",
+            "Translator",
+            "__version__",
+            "hookimpl",
+        ]
+    )
 
 
 def test_a_bad_request_from_python_is_one_line(tmp_path):

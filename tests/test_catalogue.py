@@ -27,10 +27,21 @@ from mdt.toml_text import dump_toml
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 CELEBA = REPO / "recipes" / "stargan_celeba.toml"
 TINY = (
-    "run.batch_size=4", "run.image_size=32", "run.sample_every=100", "run.sample_count=2", "run.log_every=1",
-    "run.threads=1", "run.deterministic=true",
-    "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
-    "datasets.faces.size=32", "datasets.faces.test_size=4", "method.decay_iterations=4", "method.d_steps_per_g=2",
+    "run.batch_size=4",
+    "run.image_size=32",
+    "run.sample_every=100",
+    "run.sample_count=2",
+    "run.log_every=1",
+    "run.threads=1",
+    "run.deterministic=true",
+    "generator.conv_dim=8",
+    "generator.residual_blocks=1",
+    "discriminator.conv_dim=8",
+    "discriminator.layers=3",
+    "datasets.faces.size=32",
+    "datasets.faces.test_size=4",
+    "method.decay_iterations=4",
+    "method.d_steps_per_g=2",
 )
 
 
@@ -55,21 +66,24 @@ def train_records(run: Path) -> list[int]:
 # ------------------------------------------------------------------ 1-3: [run] values
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("iterations", -5, "of at least 1"),
-    ("iterations", 0, "of at least 1"),
-    ("batch_size", 0, "of at least 1"),
-    ("batch_size", -4, "of at least 1"),
-    ("image_size", 0, "of at least 8"),
-    ("checkpoint_every", 0, "of at least 1"),
-    ("log_every", 0, "of at least 1"),
-    ("sample_every", 0, "of at least 1"),
-    ("sample_count", 0, "of at least 1"),
-    ("num_workers", -1, "of at least 0"),
-    ("threads", -2, "of at least 0"),
-    ("keep_checkpoints", -1, "of at least 0"),
-    ("seed", -1, "of at least 0"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("iterations", -5, "of at least 1"),
+        ("iterations", 0, "of at least 1"),
+        ("batch_size", 0, "of at least 1"),
+        ("batch_size", -4, "of at least 1"),
+        ("image_size", 0, "of at least 8"),
+        ("checkpoint_every", 0, "of at least 1"),
+        ("log_every", 0, "of at least 1"),
+        ("sample_every", 0, "of at least 1"),
+        ("sample_count", 0, "of at least 1"),
+        ("num_workers", -1, "of at least 0"),
+        ("threads", -2, "of at least 0"),
+        ("keep_checkpoints", -1, "of at least 0"),
+        ("seed", -1, "of at least 0"),
+    ],
+)
 @pytest.mark.parametrize("command", [["recipe", "check"], ["run"]])
 def test_run_values_are_range_checked(cli, tmp_path, command, key, value, expected):
     recipe = tiny_recipe(tmp_path)
@@ -112,8 +126,16 @@ def test_4_no_readable_training_image_stops_instead_of_looping(tmp_path):
     root = write_celeba(tmp_path / "celeba")
     for i in held_out(12, 2, "train"):  # the training split only: sample grids can still be drawn
         (root / "img_align_celeba" / f"{i + 1:06d}.jpg").write_bytes(b"not a jpeg")
-    args = [sys.executable, "-m", "mdt.cli", "run", str(CELEBA), "--out", str(tmp_path / "run"),
-            *celeba_recipe_args(root, "run.skip_bad_files=true", "run.iterations=3", "run.sample_every=100")]
+    args = [
+        sys.executable,
+        "-m",
+        "mdt.cli",
+        "run",
+        str(CELEBA),
+        "--out",
+        str(tmp_path / "run"),
+        *celeba_recipe_args(root, "run.skip_bad_files=true", "run.iterations=3", "run.sample_every=100"),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
     assert done.returncode == 2, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
@@ -148,14 +170,19 @@ def test_6_a_single_domain_folder_is_refused(cli, tmp_path):
 
 def mdt_process(recipe: Path, folder: Path, *args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "mdt.cli", "run", str(recipe), *args], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mdt.cli", "run", str(recipe), *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_7_two_runs_started_together_into_one_folder_one_is_refused(tmp_path):
     recipe = tiny_recipe(tmp_path)
-    runs = {size: mdt_process(recipe, tmp_path, "--out", "run", *sets("run.iterations=400", f"run.batch_size={size}"))
-            for size in (2, 4)}
+    runs = {size: mdt_process(recipe, tmp_path, "--out", "run", *sets("run.iterations=400", f"run.batch_size={size}")) for size in (2, 4)}
     try:
         deadline = time.time() + 120
         while all(p.poll() is None for p in runs.values()) and time.time() < deadline:
@@ -189,8 +216,10 @@ def test_7_a_stale_lock_of_a_dead_process_is_named_and_taken_over(cli, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"process {dead.pid}, which is no longer running" in result.output
     # the recipe changed (iterations 2 -> 3): the message says what changed, on one line
-    assert "the recipe differs from the checkpoint's (step 2) (run.iterations: 2 -> 3); this one is saved as " \
-           "recipe.resumed-00000002.toml" in result.output
+    assert (
+        "the recipe differs from the checkpoint's (step 2) (run.iterations: 2 -> 3); this one is saved as "
+        "recipe.resumed-00000002.toml" in result.output
+    )
 
 
 def test_8_a_run_killed_before_its_first_checkpoint_can_be_resumed(cli, tmp_path):
@@ -255,17 +284,38 @@ def test_13_import_without_a_discriminator_checks_the_image_size(cli, tmp_path):
     official = official_generator(3)
     generator = tmp_path / "200000-G.ckpt"
     torch.save(official.state_dict(), generator)
-    result = cli("import", "stargan-v1", "--generator", generator, "--attrs", "Black_Hair,Blond_Hair,Brown_Hair",
-                 "--image-size", "30", "--out", "imported")
+    result = cli(
+        "import",
+        "stargan-v1",
+        "--generator",
+        generator,
+        "--attrs",
+        "Black_Hair,Blond_Hair,Brown_Hair",
+        "--image-size",
+        "30",
+        "--out",
+        "imported",
+    )
     line = one_line_error(result)
     assert "--image-size 30" in line and "divisible" in line
     assert not (tmp_path / "imported").exists()
-    result = cli("import", "stargan-v1", "--generator", generator, "--attrs", "Black_Hair,Blond_Hair,Brown_Hair",
-                 "--image-size", "32", "--out", "imported")
+    result = cli(
+        "import",
+        "stargan-v1",
+        "--generator",
+        generator,
+        "--attrs",
+        "Black_Hair,Blond_Hair,Brown_Hair",
+        "--image-size",
+        "32",
+        "--out",
+        "imported",
+    )
     assert result.exit_code == 0, result.output
     photo = random_image(tmp_path / "face.png", 40, 40, 1)
-    result = cli("translate", "--checkpoint", "imported", "--input", photo, "--output", "out.png", "--to", "Blond_Hair",
-                 "--from", "Black_Hair")
+    result = cli(
+        "translate", "--checkpoint", "imported", "--input", photo, "--output", "out.png", "--to", "Blond_Hair", "--from", "Black_Hair"
+    )
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out.png").size == (32, 32)
     # The official generator on the official pipeline: the whole 40 px square resized to
@@ -287,28 +337,34 @@ PHOTO = REPO / "tests" / "fixtures" / "legacy" / "input.png"
 
 
 def test_14_two_labels_of_one_exclusive_group_are_refused(cli):
-    line = one_line_error(cli("translate", "--checkpoint", LEGACY_RUN, "--input", PHOTO, "--output", "o.png",
-                              "--to", "Black_Hair,Blond_Hair"))
+    line = one_line_error(
+        cli("translate", "--checkpoint", LEGACY_RUN, "--input", PHOTO, "--output", "o.png", "--to", "Black_Hair,Blond_Hair")
+    )
     assert "Black_Hair" in line and "Blond_Hair" in line and "only one" in line
     assert not Path("o.png").exists()
 
 
 def test_15_overwrite_onto_a_folder_named_like_the_output(cli, tmp_path):
     (tmp_path / "o.png").mkdir()
-    line = one_line_error(cli("translate", "--checkpoint", LEGACY_RUN, "--input", PHOTO, "--output", "o.png",
-                              "--to", "Blond_Hair", "--overwrite"))
+    line = one_line_error(
+        cli("translate", "--checkpoint", LEGACY_RUN, "--input", PHOTO, "--output", "o.png", "--to", "Blond_Hair", "--overwrite")
+    )
     assert "'o.png' is a folder" in line
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"] and not list((tmp_path / "o.png").iterdir())
 
 
-@pytest.mark.parametrize("crop, expected", [
-    ("-5", "--crop -5: give 0 (the largest centred square) or a size in pixels"),
-    ("100", "is 64x64, smaller than the 100x100 centre crop"),
-])
+@pytest.mark.parametrize(
+    "crop, expected",
+    [
+        ("-5", "--crop -5: give 0 (the largest centred square) or a size in pixels"),
+        ("100", "is 64x64, smaller than the 100x100 centre crop"),
+    ],
+)
 def test_16_crop_values(cli, tmp_path, crop, expected):
     photo = random_image(tmp_path / "small.png", 64, 64, 3)
-    line = one_line_error(cli("translate", "--checkpoint", LEGACY_RUN, "--input", photo, "--output", "o.png",
-                              "--to", "Blond_Hair", "--crop", crop))
+    line = one_line_error(
+        cli("translate", "--checkpoint", LEGACY_RUN, "--input", photo, "--output", "o.png", "--to", "Blond_Hair", "--crop", crop)
+    )
     assert expected in line
     if crop == "100":
         assert f"'{photo}'" in line

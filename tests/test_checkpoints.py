@@ -24,10 +24,21 @@ from mdt.recipe import load_recipe
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 TINY = [
-    "run.batch_size=4", "run.image_size=32", "run.sample_every=100", "run.sample_count=2", "run.log_every=1",
-    "run.deterministic=true", "run.threads=1",
-    "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
-    "datasets.faces.size=32", "datasets.faces.test_size=4", "method.decay_iterations=4", "method.d_steps_per_g=2",
+    "run.batch_size=4",
+    "run.image_size=32",
+    "run.sample_every=100",
+    "run.sample_count=2",
+    "run.log_every=1",
+    "run.deterministic=true",
+    "run.threads=1",
+    "generator.conv_dim=8",
+    "generator.residual_blocks=1",
+    "discriminator.conv_dim=8",
+    "discriminator.layers=3",
+    "datasets.faces.size=32",
+    "datasets.faces.test_size=4",
+    "method.decay_iterations=4",
+    "method.d_steps_per_g=2",
 ]
 
 
@@ -46,8 +57,13 @@ def test_resume_gives_the_same_losses_and_weights(registry, tmp_path):
     # As if killed after the step-4 checkpoint: the rest of that run never happened.
     (split / "checkpoints" / "step_00000008.safetensors").unlink()
     said = io.StringIO()
-    train(tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"), registry, split, resume=True,
-          console=Console(file=said, width=400))
+    train(
+        tiny_recipe(registry, "run.iterations=8", "run.checkpoint_every=4"),
+        registry,
+        split,
+        resume=True,
+        console=Console(file=said, width=400),
+    )
     shown = [line.split()[1] for line in said.getvalue().splitlines() if line.startswith("step ")]
     assert f"resuming {split} from step 4 (step_00000004.safetensors)" in said.getvalue()
     assert shown == ["5/8", "6/8", "7/8", "8/8"]  # the remaining steps only, not a retraining from 0
@@ -165,10 +181,14 @@ def test_a_checkpoint_that_does_not_fit_is_refused(registry, tmp_path, cli):
     components = build(wider, registry)
     with pytest.raises(MdtError) as caught:
         ckpt.load_network(components.method.generator, saved.network("generator"), "generator", "ck.safetensors")
-    found = re.search(r"generator tensor '[\w.]+' has shape \(([\d, ]+)\) in the checkpoint but \(([\d, ]+)\) in the recipe", str(caught.value))
+    found = re.search(
+        r"generator tensor '[\w.]+' has shape \(([\d, ]+)\) in the checkpoint but \(([\d, ]+)\) in the recipe", str(caught.value)
+    )
     assert found and "8" in found.group(1).split(", ") and "16" in found.group(2).split(", ")  # conv_dim 8 saved, 16 asked
     # Resuming a run with a recipe whose labels differ: one line, nothing written.
-    result = cli("run", QUICKSTART, "--resume", tmp_path / "run", *small(*TINY[5:], "run.iterations=2", 'datasets.faces.attributes=["Glasses"]'))
+    result = cli(
+        "run", QUICKSTART, "--resume", tmp_path / "run", *small(*TINY[5:], "run.iterations=2", 'datasets.faces.attributes=["Glasses"]')
+    )
     line = one_line_error(result)  # nothing said of resuming before the refusal
     assert "the run was trained with the labels" in line and "faces: Glasses" in line
 
@@ -192,8 +212,11 @@ def test_no_code_path_unpickles():
     for folder in ("mdt", "plugins"):
         for path in (REPO / folder).rglob("*.py"):
             text = path.read_text()
-            offenders += [f"{path}: {match.group(0)}" for match in re.finditer(r"torch\.load\(([^)]*)\)", text)
-                          if "weights_only=True" not in match.group(1)]
+            offenders += [
+                f"{path}: {match.group(0)}"
+                for match in re.finditer(r"torch\.load\(([^)]*)\)", text)
+                if "weights_only=True" not in match.group(1)
+            ]
             if re.search(r"^\s*(import pickle|from pickle|import cloudpickle|import dill)", text, re.M):
                 offenders.append(f"{path}: imports pickle")
     assert not offenders
@@ -205,8 +228,14 @@ def test_a_method_state_with_tensors_round_trips(tmp_path):
 
     pool = {"fakes": [torch.rand(2, 3, 4, 4), torch.rand(1, 3, 4, 4)], "count": 3, "name": "a"}
     training = ckpt.TrainingState(optimizers={}, method_state={"pool": pool, "last": {"G/total": 1.5}}, streams=[4])
-    path = ckpt.save_model(tmp_path / "step_00000001.safetensors", networks={"g": {"w": torch.ones(2)}}, step=1, recipe="",
-                           schemas=[LabelSchema("d", ("a",))], training=training)
+    path = ckpt.save_model(
+        tmp_path / "step_00000001.safetensors",
+        networks={"g": {"w": torch.ones(2)}},
+        step=1,
+        recipe="",
+        schemas=[LabelSchema("d", ("a",))],
+        training=training,
+    )
     state = ckpt.read(path).training_state().method_state
     assert state["last"] == {"G/total": 1.5} and state["pool"]["count"] == 3 and state["pool"]["name"] == "a"
     assert [t.shape for t in state["pool"]["fakes"]] == [(2, 3, 4, 4), (1, 3, 4, 4)]

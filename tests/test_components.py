@@ -35,8 +35,16 @@ from mdt.toml_text import dump_toml
 
 REGISTRY = load_plugins().registry
 HOSTS = sorted((REPO / "recipes").glob("*quickstart*.toml"), key=lambda p: (p.name != "quickstart.toml", p.name))  # the default host first
-RUN = {"iterations": 2, "batch_size": 4, "image_size": 32, "sample_every": 1, "sample_count": 2, "checkpoint_every": 2,
-       "log_every": 1, "threads": 0}
+RUN = {
+    "iterations": 2,
+    "batch_size": 4,
+    "image_size": 32,
+    "sample_every": 1,
+    "sample_count": 2,
+    "checkpoint_every": 2,
+    "log_every": 1,
+    "threads": 0,
+}
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair"]
 
 
@@ -86,10 +94,16 @@ def _intensities(tmp: Path) -> dict:
 EXAMPLES = {
     ("dataset", "celeba"): lambda tmp: ({"root": str(write_celeba(tmp / "celeba")), "test_size": 4}, {}),
     ("dataset", "rafd"): lambda tmp: ({"root": str(write_rafd(tmp / "RaFD", per_class=1))}, {"labels": {"type": "one_hot"}}),
-    ("dataset", "domain_folders"): lambda tmp: ({"root": str(write_rafd(tmp / "RaFD", per_class=1)), "crop_size": 256}, {"labels": {"type": "one_hot"}}),
+    ("dataset", "domain_folders"): lambda tmp: (
+        {"root": str(write_rafd(tmp / "RaFD", per_class=1)), "crop_size": 256},
+        {"labels": {"type": "one_hot"}},
+    ),
     ("dataset", "csv_attributes"): lambda tmp: (_csv(tmp), {}),
     ("dataset", "csv_intensities"): lambda tmp: (_intensities(tmp), {}),
-    ("label_encoder", "one_hot"): lambda tmp: ({}, {"datasets": {"faces": {"type": "synthetic_faces", "attributes": HAIR, "size": 16, "test_size": 4}}}),
+    ("label_encoder", "one_hot"): lambda tmp: (
+        {},
+        {"datasets": {"faces": {"type": "synthetic_faces", "attributes": HAIR, "size": 16, "test_size": 4}}},
+    ),
     ("classifier", "timm"): lambda tmp: ({"steps": 2, "batch_size": 4}, {}),
     ("logger", "mlflow"): lambda tmp: ({"tracking_uri": str(tmp / "mlflow.db")}, {}),  # not the working folder's
 }
@@ -209,8 +223,7 @@ def test_round_trips_through_a_recipe_and_trains(kind, name, tmp_path):
     # neither what eval loads nor what it measures: their runs skip this, to stay quick.)
     if kind in ("loss", "logger"):
         return
-    _, measured = evaluate_checkpoint(newest, REGISTRY, out=tmp_path / "eval", metric_names=list(again.data["metrics"]),
-                                      device="cpu")
+    _, measured = evaluate_checkpoint(newest, REGISTRY, out=tmp_path / "eval", metric_names=list(again.data["metrics"]), device="cpu")
     assert measured.keys() == result.metrics.keys()
     for key, value in result.metrics.items():
         assert measured[key] == (value if isinstance(value, str) else pytest.approx(value, rel=1e-6, abs=1e-9)), key
@@ -286,8 +299,11 @@ def sized_networks():
     """Networks that say which image sizes (and depths) they can take (``arguments_problem``)."""
     from mdt.component import Component
 
-    return [(k, n) for k, n in all_components()
-            if k in network_kinds() and REGISTRY.get(k, n).factory.arguments_problem is not Component.arguments_problem]
+    return [
+        (k, n)
+        for k, n in all_components()
+        if k in network_kinds() and REGISTRY.get(k, n).factory.arguments_problem is not Component.arguments_problem
+    ]
 
 
 def runs_at(factory, values: dict, size: int) -> bool:

@@ -32,7 +32,10 @@ def check(cli, recipe, *sets):
 
 def test_a_loss_reading_what_the_method_does_not_offer(cli):
     result = check(cli, STARGAN, "losses.adversarial.type=least_squares")
-    one_line_error(result, "[losses.adversarial] loss 'least_squares' reads 'real_scores_a', which method 'stargan' does not offer in its discriminator phase")
+    one_line_error(
+        result,
+        "[losses.adversarial] loss 'least_squares' reads 'real_scores_a', which method 'stargan' does not offer in its discriminator phase",
+    )
 
 
 def test_r1_fits_stargan_in_place_of_the_gradient_penalty(cli):
@@ -49,12 +52,18 @@ def test_another_methods_loss_names_the_field_this_method_lacks(cli, tmp_path):
 
 def test_a_network_that_takes_other_inputs(cli):
     result = check(cli, STARGAN, "networks.generator.type=stargan_v2")
-    one_line_error(result, "[networks.generator] type 'stargan_v2' takes (images, style, landmark_masks), but method 'stargan' gives its generator (images, labels)")
+    one_line_error(
+        result,
+        "[networks.generator] type 'stargan_v2' takes (images, style, landmark_masks), but method 'stargan' gives its generator (images, labels)",
+    )
 
 
 def test_a_network_that_lacks_an_output(cli):
     result = check(cli, V2, "networks.discriminator.type=stargan")
-    one_line_error(result, "[networks.discriminator] type 'stargan' returns (scores, logits), but method 'stargan_v2' reads 'domain_scores' of its discriminator")
+    one_line_error(
+        result,
+        "[networks.discriminator] type 'stargan' returns (scores, logits), but method 'stargan_v2' reads 'domain_scores' of its discriminator",
+    )
 
 
 def test_a_missing_and_a_foreign_network_table(cli, tmp_path):
@@ -62,7 +71,9 @@ def test_a_missing_and_a_foreign_network_table(cli, tmp_path):
     recipe.write_text(STARGAN.read_text().replace("[networks.discriminator]", "[networks.critic]"))
     one_line_error(check(cli, recipe), "method 'stargan' needs a [networks.discriminator] table (registered discriminators: ")
     recipe.write_text(STARGAN.read_text() + '\n[networks.style_encoder]\ntype = "stargan_v2"\n')
-    one_line_error(check(cli, recipe), "[networks.style_encoder] is not a network of method 'stargan'; its networks: generator, discriminator")
+    one_line_error(
+        check(cli, recipe), "[networks.style_encoder] is not a network of method 'stargan'; its networks: generator, discriminator"
+    )
 
 
 def mask_plugin():
@@ -92,8 +103,7 @@ def mask_plugin():
 
         reads = {"generator": ("fake_mask",)}
 
-    return plugin_module("masks", ("method", "masked", Masked), ("generator", "masked", MaskedGenerator),
-                         ("loss", "mask_mean", MaskMean))
+    return plugin_module("masks", ("method", "masked", Masked), ("generator", "masked", MaskedGenerator), ("loss", "mask_mean", MaskMean))
 
 
 def test_a_loss_reading_an_output_the_chosen_network_lacks():
@@ -125,12 +135,12 @@ def test_published_states_name_their_fields():
 
 
 def test_old_recipes_read_networks_the_new_way_with_a_notice(cli, tmp_path):
-    old = (REPO / "tests" / "fixtures" / "legacy" / "v1" / "recipe.toml")
+    old = REPO / "tests" / "fixtures" / "legacy" / "v1" / "recipe.toml"
     assert "[generator]" in old.read_text()
     result = cli("recipe", "show", old, "--set", "generator.conv_dim=16")
     assert result.exit_code == 0, result.output
     assert "notice: " in result.output and "[generator] is read as [networks.generator]" in result.output
-    assert "[networks.generator]\ntype = \"stargan\"\nconv_dim = 16" in result.output
+    assert '[networks.generator]\ntype = "stargan"\nconv_dim = 16' in result.output
 
 
 def test_a_metric_that_does_not_apply_is_refused_before_training(cli, tmp_path):
@@ -163,6 +173,7 @@ def test_a_model_trained_with_a_plugin_loss_translates_without_that_plugin(tmp_p
 
     with_plugin = load_plugins(extra={"smooth": plugin_module("smooth", ("loss", "smoothness", Smooth))}).registry
     from conftest import SMALL
+
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*SMALL, "datasets.faces.size=8", "datasets.faces.test_size=2"], with_plugin)
     recipe.data.pop("metrics", None), recipe.data.pop("classifier", None)
     recipe.data["losses"]["smooth"] = {"type": "smoothness", "weight": 0.5}
@@ -186,7 +197,7 @@ def declaration_slips():
             return images
 
     class StringInputs(StarGANGenerator):
-        inputs = ("images")  # the missing comma: a string
+        inputs = "images"  # the missing comma: a string
 
     class StringReads(Loss):
         reads = {"generator": "fake"}
@@ -200,19 +211,43 @@ def declaration_slips():
     class WarmupReads(Loss):  # a phase of another method's (a warm-up update StarGAN does not make)
         reads = {"warmup": ("real",)}
 
-    return plugin_module("slips", ("generator", "undeclared", Undeclared), ("generator", "string_inputs", StringInputs),
-                         ("loss", "string_reads", StringReads), ("loss", "typo_reads", TypoReads),
-                         ("loss", "tuple_reads", TupleReads), ("loss", "warmup_reads", WarmupReads))
+    return plugin_module(
+        "slips",
+        ("generator", "undeclared", Undeclared),
+        ("generator", "string_inputs", StringInputs),
+        ("loss", "string_reads", StringReads),
+        ("loss", "typo_reads", TypoReads),
+        ("loss", "tuple_reads", TupleReads),
+        ("loss", "warmup_reads", WarmupReads),
+    )
 
 
-@pytest.mark.parametrize("sets,expected", [
-    (["networks.generator.type=undeclared"], "type 'undeclared' declares no inputs; method 'stargan' gives its generator (images, labels)"),
-    (["networks.generator.type=string_inputs"], "type 'string_inputs' declares inputs = 'images', a string; write a tuple of names: ('images',)"),
-    (["losses.adversarial.type=string_reads"], "loss 'string_reads' declares reads['generator'] = 'fake', a string; write a tuple of field names: ('fake',)"),
-    (["losses.adversarial.type=tuple_reads"], "loss 'tuple_reads' declares reads = ('fake',); write a dict of phase: (field, ...)"),
-    (["losses.adversarial.type=typo_reads"], "loss 'typo_reads' reads 'fakes', which method 'stargan' does not offer in its generator phase (did you mean 'fake'?)"),
-    (["losses.adversarial.type=warmup_reads"], "loss 'warmup_reads' takes part in the 'warmup' phase, which method 'stargan' does not run (discriminator, generator)"),
-])
+@pytest.mark.parametrize(
+    "sets,expected",
+    [
+        (
+            ["networks.generator.type=undeclared"],
+            "type 'undeclared' declares no inputs; method 'stargan' gives its generator (images, labels)",
+        ),
+        (
+            ["networks.generator.type=string_inputs"],
+            "type 'string_inputs' declares inputs = 'images', a string; write a tuple of names: ('images',)",
+        ),
+        (
+            ["losses.adversarial.type=string_reads"],
+            "loss 'string_reads' declares reads['generator'] = 'fake', a string; write a tuple of field names: ('fake',)",
+        ),
+        (["losses.adversarial.type=tuple_reads"], "loss 'tuple_reads' declares reads = ('fake',); write a dict of phase: (field, ...)"),
+        (
+            ["losses.adversarial.type=typo_reads"],
+            "loss 'typo_reads' reads 'fakes', which method 'stargan' does not offer in its generator phase (did you mean 'fake'?)",
+        ),
+        (
+            ["losses.adversarial.type=warmup_reads"],
+            "loss 'warmup_reads' takes part in the 'warmup' phase, which method 'stargan' does not run (discriminator, generator)",
+        ),
+    ],
+)
 def test_declaration_slips_are_named_by_the_check(sets, expected):
     from mdt.errors import MdtError
     from mdt.recipe_check import validate
@@ -243,6 +278,7 @@ def test_a_loss_that_forgets_its_weight_is_named_when_built():
 
     registry = load_plugins(extra={"no_weight": plugin_module("no_weight", ("loss", "no_weight", NoWeight))}).registry
     from conftest import SMALL
+
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [*SMALL, "datasets.faces.size=8", "datasets.faces.test_size=2"], registry)
     recipe.data["losses"]["smooth"] = {"type": "no_weight"}
     with pytest.raises(MdtError) as caught:
@@ -266,8 +302,10 @@ def test_a_loss_that_takes_no_weight_fails_the_check():
     recipe.data["losses"]["smooth"] = {"type": "no_weight"}
     with pytest.raises(MdtError) as caught:
         validate(recipe, registry)
-    assert str(caught.value).endswith("[losses.smooth] loss 'no_weight' takes no 'weight' argument; a loss is weighted in its "
-                                      "method's sum (subclass mdt.loss.Loss, whose constructor takes it)")
+    assert str(caught.value).endswith(
+        "[losses.smooth] loss 'no_weight' takes no 'weight' argument; a loss is weighted in its "
+        "method's sum (subclass mdt.loss.Loss, whose constructor takes it)"
+    )
 
 
 class Unannotated(Loss):
@@ -283,14 +321,17 @@ class Unannotated(Loss):
         return state.fake.abs().pow(self.power).mean(), {}
 
 
-@pytest.mark.parametrize("key,value,expected", [
-    ("power", "2", "key 'power' = \"2\": expected an integer"),
-    ("power", 1.5, "key 'power' = 1.5: expected an integer"),
-    ("weight", "high", "key 'weight' = \"high\": expected a number"),
-    ("names", "eyes", "key 'names' = \"eyes\": expected a list"),
-    ("smooth", 1, "key 'smooth' = 1: expected true or false"),
-    ("note", 3, "key 'note' = 3: expected a string"),
-])
+@pytest.mark.parametrize(
+    "key,value,expected",
+    [
+        ("power", "2", "key 'power' = \"2\": expected an integer"),
+        ("power", 1.5, "key 'power' = 1.5: expected an integer"),
+        ("weight", "high", "key 'weight' = \"high\": expected a number"),
+        ("names", "eyes", "key 'names' = \"eyes\": expected a list"),
+        ("smooth", 1, "key 'smooth' = 1: expected true or false"),
+        ("note", 3, "key 'note' = 3: expected a string"),
+    ],
+)
 def test_an_unannotated_argument_takes_its_defaults_type(key, value, expected):
     """Where a plugin annotates nothing, the recipe check still refuses a value its default
     shows is wrong, naming the table and key; a default of None takes anything."""
@@ -299,8 +340,15 @@ def test_an_unannotated_argument_takes_its_defaults_type(key, value, expected):
 
     registry = load_plugins(extra={"bare": plugin_module("bare", ("loss", "bare", Unannotated))}).registry
     recipe = load_recipe(STARGAN, [], registry)
-    recipe.data["losses"]["bare"] = {"type": "bare", "weight": 0.5, "power": 3, "names": ["a"], "smooth": False,
-                                     "note": "n", "anything": "x"}
+    recipe.data["losses"]["bare"] = {
+        "type": "bare",
+        "weight": 0.5,
+        "power": 3,
+        "names": ["a"],
+        "smooth": False,
+        "note": "n",
+        "anything": "x",
+    }
     validate(recipe, registry)  # values of the defaults' types, and anything for None, pass
     recipe.data["losses"]["bare"][key] = value
     with pytest.raises(MdtError) as caught:
@@ -322,6 +370,7 @@ def test_a_constructor_asking_for_what_its_section_is_not_given_fails_the_check(
     registry = load_plugins(extra={"splits": plugin_module("splits", ("generator", "split_aware", SplitGenerator))}).registry
     with pytest.raises(MdtError) as caught:
         load_recipe(STARGAN, ["networks.generator={type='split_aware'}"], registry)  # the check runs as it loads
-    assert str(caught.value).endswith("[networks.generator] type 'split_aware' asks for 'split' (the dataset split, "
-                                      "'train' or 'test'), which mdt does not provide to a generator")
-
+    assert str(caught.value).endswith(
+        "[networks.generator] type 'split_aware' asks for 'split' (the dataset split, "
+        "'train' or 'test'), which mdt does not provide to a generator"
+    )

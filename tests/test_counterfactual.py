@@ -45,8 +45,12 @@ class _Translator(Translator):
 
 def measure(kind: str) -> dict:
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[FACES.schema], test_sets=[FACES], train_sets=[FACES],
-        label_encoder=SimpleNamespace(targets=lambda: TARGETS), augmentation=lambda x, train: to_float(x),
+        device=torch.device("cpu"),
+        schemas=[FACES.schema],
+        test_sets=[FACES],
+        train_sets=[FACES],
+        label_encoder=SimpleNamespace(targets=lambda: TARGETS),
+        augmentation=lambda x, train: to_float(x),
         method=SimpleNamespace(translator=lambda: _Translator(kind)),
     )
     return CounterfactualError()(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
@@ -70,8 +74,9 @@ def test_a_model_that_changes_nothing_scores_the_identity_distance_and_keeps_eve
 def test_the_true_counterfactual_scores_zero():
     values = measure("truth")
     assert values["counterfactual_l1"] == 0.0 and values["preservation_l1"] == 0.0
-    assert set(values) == {f"{n}/{t}" for n in ("counterfactual_l1", "preservation_l1", "identity_l1") for t in ("Blond_Hair", "Smiling")} | {
-        "counterfactual_l1", "preservation_l1", "identity_l1"}
+    assert set(values) == {
+        f"{n}/{t}" for n in ("counterfactual_l1", "preservation_l1", "identity_l1") for t in ("Blond_Hair", "Smiling")
+    } | {"counterfactual_l1", "preservation_l1", "identity_l1"}
 
 
 def test_a_recolouring_is_seen_in_both_distances():
@@ -140,9 +145,12 @@ def test_eval_reports_it_for_drawn_faces(cli, tmp_path, quickstart_run):
         kept = ((truth - inputs).abs().amax(dim=1, keepdim=True) <= 1 / 255).expand_as(inputs)
         expected = {
             "counterfactual_l1": ((fake - truth).abs() / 2).mean().item(),
-            "preservation_l1": torch.stack([((f - x).abs() / 2)[k].mean() for f, x, k in zip(fake, inputs, kept, strict=True)]).mean().item(),
-            "identity_l1": float(sum((faces.counterfactual(i, wanted[i]).float() - faces[i]["image"].float()).abs().mean() / 255
-                                     for i in rows) / len(rows)),
+            "preservation_l1": torch.stack([((f - x).abs() / 2)[k].mean() for f, x, k in zip(fake, inputs, kept, strict=True)])
+            .mean()
+            .item(),
+            "identity_l1": float(
+                sum((faces.counterfactual(i, wanted[i]).float() - faces[i]["image"].float()).abs().mean() / 255 for i in rows) / len(rows)
+            ),
         }
         for name, value in expected.items():
             assert metrics[f"counterfactual/{name}/{title}"] == pytest.approx(value, rel=1e-4, abs=1e-7), (name, title)

@@ -17,8 +17,13 @@ from mdt.engine import train
 from mdt.recipe import load_recipe
 
 QUICKSTART = REPO / "recipes" / "cyclegan_quickstart.toml"
-TINY = ("datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
-        "metrics.accuracy.max_images=6")
+TINY = (
+    "datasets.faces.size=24",
+    "datasets.faces.test_size=6",
+    "classifier.steps=2",
+    "classifier.batch_size=4",
+    "metrics.accuracy.max_images=6",
+)
 
 
 def sets(*extra):
@@ -130,14 +135,34 @@ def test_a_resumed_run_keeps_its_domains(cli, tmp_path):
     from test_recipe_errors import one_line_error
 
     assert cli("run", QUICKSTART, "--out", "run", *shrunk(QUICKSTART, *TINY)).exit_code == 0
-    line = one_line_error(cli("run", QUICKSTART, "--resume", "run", *shrunk(QUICKSTART, *TINY, "run.iterations=3"),
-                              "--set", 'method.domains=["Black_Hair", "Blond_Hair"]'))
+    line = one_line_error(
+        cli(
+            "run",
+            QUICKSTART,
+            "--resume",
+            "run",
+            *shrunk(QUICKSTART, *TINY, "run.iterations=3"),
+            "--set",
+            'method.domains=["Black_Hair", "Blond_Hair"]',
+        )
+    )
     assert "the run has no network 'generator_ab' (its networks: discriminator_a.0-1," in line
     assert "the recipe builds other networks than the run did" in line
-    line = one_line_error(cli("run", QUICKSTART, "--resume", "run", *shrunk(QUICKSTART, *TINY, "run.iterations=3"),
-                              "--set", 'method.domains=["Blond_Hair", "Black_Hair", "Brown_Hair"]'))
-    assert ("the run was trained between the domains Black_Hair, Blond_Hair, Brown_Hair in this order, "
-            "but the recipe gives Blond_Hair, Black_Hair, Brown_Hair") in line
+    line = one_line_error(
+        cli(
+            "run",
+            QUICKSTART,
+            "--resume",
+            "run",
+            *shrunk(QUICKSTART, *TINY, "run.iterations=3"),
+            "--set",
+            'method.domains=["Blond_Hair", "Black_Hair", "Brown_Hair"]',
+        )
+    )
+    assert (
+        "the run was trained between the domains Black_Hair, Blond_Hair, Brown_Hair in this order, "
+        "but the recipe gives Blond_Hair, Black_Hair, Brown_Hair"
+    ) in line
     assert ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")[-1].name == "step_00000002.safetensors"  # nothing trained
 
 
@@ -151,14 +176,19 @@ def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     stargan_recipe = REPO / "recipes" / "quickstart.toml"
     assert cli("run", stargan_recipe, "--out", "stargan", *shrunk(stargan_recipe, *TINY)).exit_code == 0
     photo = random_image(tmp_path / "face.png", 40, 40, seed=2)
-    result = cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "blond.png", "--to", "Blond_Hair", "--from", "Black_Hair")
+    result = cli(
+        "translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "blond.png", "--to", "Blond_Hair", "--from", "Black_Hair"
+    )
     assert result.exit_code == 0, result.output
     translator = load_translator(tmp_path / "cyclegan")
     expected = translator(Image.open(photo), to="Blond_Hair", origin="Black_Hair")
     assert Image.open(tmp_path / "blond.png").tobytes() == expected.tobytes()
     result = cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "x.png", "--to", "Blond_Hair")
     assert result.exit_code == 2 and "cannot tell an input's; give its domain with --from" in result.output
-    assert cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "grid.png", "--grid", "--from", "Brown_Hair").exit_code == 0
+    assert (
+        cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "grid.png", "--grid", "--from", "Brown_Hair").exit_code
+        == 0
+    )
     assert Image.open(tmp_path / "grid.png").width == 4 * 34 + 2  # the input and its three hair colours
     result = cli("translate", "--checkpoint", "cyclegan", "--input", photo, "--output", "nofrom.png", "--grid")
     assert result.exit_code == 2 and "give --from (the input's domain" in result.output and "a grid needs it" in result.output
@@ -171,8 +201,9 @@ def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     result = cli(*example.split()[1:])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out.png").width == 4 * 34 + 2
-    result = cli("eval", "--checkpoint", "stargan", "--compare", "cyclegan", "--out", "report", "--metric", "accuracy",
-                 "--metric", "cycle_error")
+    result = cli(
+        "eval", "--checkpoint", "stargan", "--compare", "cyclegan", "--out", "report", "--metric", "accuracy", "--metric", "cycle_error"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "report" / "metrics.json").read_text())
     ours, theirs = data["metrics"], data["compared"]["cyclegan"]["metrics"]
@@ -185,8 +216,19 @@ def test_translate_and_compare_with_stargan_in_one_report(cli, tmp_path):
     # and its generators export (a grid asks for a domain: the first is taken). Measured
     # alone by the same judge on the same held-out images, its numbers are those it got
     # beside StarGAN.
-    result = cli("eval", "--checkpoint", "cyclegan", "--out", "own", "--classifier", tmp_path / "stargan" / "classifier",
-                 "--metric", "accuracy", "--metric", "cycle_error")
+    result = cli(
+        "eval",
+        "--checkpoint",
+        "cyclegan",
+        "--out",
+        "own",
+        "--classifier",
+        tmp_path / "stargan" / "classifier",
+        "--metric",
+        "accuracy",
+        "--metric",
+        "cycle_error",
+    )
     assert result.exit_code == 0, result.output
     alone = json.loads((tmp_path / "own" / "metrics.json").read_text())["metrics"]
     assert "cycle_error/l1/Blond_Hair" in alone

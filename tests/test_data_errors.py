@@ -19,12 +19,15 @@ def last_line_error(result) -> str:
     assert lines[-1].startswith("error: ") and not any(line.startswith("error: ") for line in lines[:-1])
     return lines[-1]
 
+
 CELEBA = REPO / "recipes" / "stargan_celeba.toml"
 RAFD = REPO / "recipes" / "stargan_rafd.toml"
 
 
 def celeba_run(cli, root: Path, *extra: str):
-    return cli("run", CELEBA, "--out", "run", *small(f"datasets.celeba.root={root}", "datasets.celeba.test_size=2", "run.num_workers=0", *extra))
+    return cli(
+        "run", CELEBA, "--out", "run", *small(f"datasets.celeba.root={root}", "datasets.celeba.test_size=2", "run.num_workers=0", *extra)
+    )
 
 
 def test_attribute_not_in_the_file(cli, celeba_root):
@@ -134,8 +137,19 @@ def test_a_bad_file_is_counted_once_over_epochs_and_resumes(cli, celeba_root, tm
     listed = (tmp_path / "run" / "skipped_files.txt").read_text().splitlines()
     assert len(listed) == 1 and "000005.jpg" in listed[0]
     assert [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][-1]["skipped_files"] == 1
-    result = cli("run", CELEBA, "--resume", "run", *small(f"datasets.celeba.root={celeba_root}", "datasets.celeba.test_size=2",
-                                                           "run.num_workers=0", "run.iterations=25", "run.skip_bad_files=true"))
+    result = cli(
+        "run",
+        CELEBA,
+        "--resume",
+        "run",
+        *small(
+            f"datasets.celeba.root={celeba_root}",
+            "datasets.celeba.test_size=2",
+            "run.num_workers=0",
+            "run.iterations=25",
+            "run.skip_bad_files=true",
+        ),
+    )
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "run" / "skipped_files.txt").read_text().splitlines()) == 1
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -154,16 +168,25 @@ def _faces_giving(change):
     return Broken
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda item: {**item, "image": item["image"].float() / 255},
-     "[datasets.faces] training item 0: its 'image' is float32 (3, 32, 32); a dataset gives uint8 images (3, S, S), 0 to 255"),
-    (lambda item: {**item, "label": item["label"][:2]},
-     "[datasets.faces] training item 0: its 'label' is of shape (2,); the dataset's schema has 5 labels, "
-     "so a label is a tensor of shape (5,)"),
-    (lambda item: {"picture": item["image"]},
-     "[datasets.faces] training item 0: a dataset's item is {'image': ..., 'label': ...} or {'error': message}, "
-     "not dict with keys ['picture']"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (
+            lambda item: {**item, "image": item["image"].float() / 255},
+            "[datasets.faces] training item 0: its 'image' is float32 (3, 32, 32); a dataset gives uint8 images (3, S, S), 0 to 255",
+        ),
+        (
+            lambda item: {**item, "label": item["label"][:2]},
+            "[datasets.faces] training item 0: its 'label' is of shape (2,); the dataset's schema has 5 labels, "
+            "so a label is a tensor of shape (5,)",
+        ),
+        (
+            lambda item: {"picture": item["image"]},
+            "[datasets.faces] training item 0: a dataset's item is {'image': ..., 'label': ...} or {'error': message}, "
+            "not dict with keys ['picture']",
+        ),
+    ],
+)
 def test_a_plugin_dataset_breaking_the_item_contract_is_named_before_training(cli, monkeypatch, change, expected):
     """Float images in [0, 1] would train on near-black inputs, and a label of the wrong
     size would fail deep in a network with a traceback."""
@@ -173,8 +196,9 @@ def test_a_plugin_dataset_breaking_the_item_contract_is_named_before_training(cl
 
     host = mdt.plugins.load_plugins(extra={"broken": plugin_module("broken", ("dataset", "broken_faces", _faces_giving(change)))})
     monkeypatch.setattr(mdt.plugins, "default_host", lambda: host)
-    result = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run",
-                 *small("datasets.faces={type='broken_faces', size=16, test_size=4}"))
+    result = cli(
+        "run", REPO / "recipes" / "quickstart.toml", "--out", "run", *small("datasets.faces={type='broken_faces', size=16, test_size=4}")
+    )
     line = one_line_error(result)
     assert line.endswith(expected), line
     assert not (Path("run") / "checkpoints").exists()

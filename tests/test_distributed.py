@@ -26,7 +26,9 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_two_processes_give_the_gradients_of_one_on_the_full_batch(tmp_path):
-    single = subprocess.run([sys.executable, str(STEP), str(QUICKSTART), str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)
+    single = subprocess.run(
+        [sys.executable, str(STEP), str(QUICKSTART), str(tmp_path)], capture_output=True, text=True, timeout=300, check=False
+    )
     assert single.returncode == 0, single.stderr
     double = torchrun(str(STEP), str(QUICKSTART), str(tmp_path), cwd=tmp_path)
     assert double.returncode == 0, double.stderr
@@ -45,8 +47,13 @@ def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):
     recipe = tmp_path / "logged.toml"  # the quickstart with a logger: only rank 0 may write its table
     recipe.write_text(QUICKSTART.read_text() + '\n[loggers.table]\ntype = "csv"\n')
     args = [str(AUDITED_CLI), "run", str(recipe), "--out", "run"]
-    args += small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
-                  "run.cache_images=true")
+    args += small(
+        "datasets.faces.size=16",
+        "datasets.faces.test_size=4",
+        "classifier.steps=1",
+        "metrics.accuracy.max_images=2",
+        "run.cache_images=true",
+    )
     result = torchrun(*args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run = tmp_path / "run"

@@ -24,8 +24,13 @@ from mdt.method import Translator
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
 V2_QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
-TINY = ("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
-        "metrics.accuracy.max_images=6")
+TINY = (
+    "datasets.faces.size=16",
+    "datasets.faces.test_size=6",
+    "classifier.steps=2",
+    "classifier.batch_size=4",
+    "metrics.accuracy.max_images=6",
+)
 
 
 # ---------------------------------------------------------------- known answers
@@ -63,8 +68,13 @@ def _evaluation(domains):
         items.append({"image": image, "label": torch.tensor([d == "a", d == "b"], dtype=torch.float32)})
     encoder = SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})])
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items], label_encoder=encoder,
-        augmentation=lambda x, train: x.float() / 127.5 - 1, method=SimpleNamespace(translator=_Translator),
+        device=torch.device("cpu"),
+        schemas=[schema],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=encoder,
+        augmentation=lambda x, train: x.float() / 127.5 - 1,
+        method=SimpleNamespace(translator=_Translator),
     )
     return Evaluation(components, make_classifier=None, classifier=_Judge(), batch_size=8)
 
@@ -106,10 +116,18 @@ def test_a_judge_of_one_class_per_image_is_scored_per_image_and_per_class_on_a_s
 
     assert spread(12, 4) == [0, 3, 6, 9] and spread(5, 9) == [0, 1, 2, 3, 4] and spread(10, 3) == [0, 3, 6]
     schema = LabelSchema("expressions", ("angry", "happy", "sad", "calm"), categorical=True)
-    items = [{"image": torch.zeros((3, 4, 4), dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(c), 4).float()}
-             for c in range(4) for _ in range(3)]
-    components = SimpleNamespace(device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items],
-                                 augmentation=lambda x, train: x.float() / 127.5 - 1)
+    items = [
+        {"image": torch.zeros((3, 4, 4), dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(c), 4).float()}
+        for c in range(4)
+        for _ in range(3)
+    ]
+    components = SimpleNamespace(
+        device=torch.device("cpu"),
+        schemas=[schema],
+        test_sets=[items],
+        train_sets=[items],
+        augmentation=lambda x, train: x.float() / 127.5 - 1,
+    )
     evaluation = Evaluation(components, make_classifier=None, classifier=_FirstClassJudge(), batch_size=3)
     values = real_accuracy(evaluation, 4)
     assert values == {"real_accuracy": 0.25, "real/angry": 1.0, "real/happy": 0.0, "real/sad": 0.0, "real/calm": 0.0}
@@ -197,10 +215,24 @@ def _open_in_browser(html: Path, screenshot: Path) -> bool:
     if browser is None:
         return False
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={screenshot.parent / 'profile'}",
-         "--window-size=1000,1600", f"--screenshot={screenshot}", html.as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={screenshot.parent / 'profile'}",
+            "--window-size=1000,1600",
+            f"--screenshot={screenshot}",
+            html.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return True
 
@@ -287,8 +319,14 @@ def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):
     info = cli("checkpoint", "info", tmp_path / "judge").output
     assert f"accuracy on 6 real held-out images, real_accuracy: {accuracy:.4f}" in info  # TINY: test_size=6
     per_label = re.findall(r"accuracy on (\d+) real held-out images, (\w+):", info)
-    assert {name: int(n) for n, name in per_label} == {"real_accuracy": 6, "Black_Hair": 6, "Blond_Hair": 6, "Brown_Hair": 6,
-                                                             "Glasses": 6, "Smiling": 6}
+    assert {name: int(n) for n, name in per_label} == {
+        "real_accuracy": 6,
+        "Black_Hair": 6,
+        "Blond_Hair": 6,
+        "Brown_Hair": 6,
+        "Glasses": 6,
+        "Smiling": 6,
+    }
     result = cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out", "--metric", "accuracy")
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -337,8 +375,9 @@ def test_a_run_whose_judge_file_is_damaged_trains_a_new_one_and_says_why(trained
     result = cli("run", QUICKSTART, "--resume", "run", *small(*TINY, "run.iterations=3"))
     assert result.exit_code == 0, result.output
     said = next(line for line in result.output.splitlines() if line.startswith("the run's judge cannot be used"))
-    assert said.startswith("the run's judge cannot be used ('run/classifier/classifier.safetensors' is not a readable "
-                           "safetensors checkpoint"), said
+    assert said.startswith(
+        "the run's judge cannot be used ('run/classifier/classifier.safetensors' is not a readable safetensors checkpoint"
+    ), said
     assert said.endswith("; training a new judge"), said
     assert "training the judge classifier" in result.output
     assert checkpoint.read(judge, content=checkpoint.CLASSIFIER).network("classifier")  # whole again
@@ -359,7 +398,9 @@ def test_eval_refuses_to_overwrite_and_names_bad_inputs(trained, cli, tmp_path):
     assert "already holds files" in line and (tmp_path / "out" / "metrics.json").read_text() == "keep me"
     classifier = trained / "classifier" / "classifier.safetensors"
     assert "is a judge classifier" in one_line_error(cli("eval", "--checkpoint", classifier))
-    assert "--inception" in one_line_error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "a", "--inception", tmp_path / "none.pth"))
+    assert "--inception" in one_line_error(
+        cli("eval", "--checkpoint", trained, "--out", tmp_path / "a", "--inception", tmp_path / "none.pth")
+    )
     torch.save({"x": torch.zeros(2)}, tmp_path / "bad.pth")
     line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "b", "--inception", tmp_path / "bad.pth", "--metric", "fid"))
     assert "bad.pth" in line and "holds neither pytorch-fid's Inception" in line
@@ -370,7 +411,9 @@ def test_eval_refuses_to_overwrite_and_names_bad_inputs(trained, cli, tmp_path):
 
 
 def test_a_judge_of_other_labels_is_refused(trained, cli, tmp_path):
-    result = cli("train-classifier", QUICKSTART, "--out", tmp_path / "judge", *small(*TINY, "datasets.faces.attributes=['Smiling', 'Glasses']"))
+    result = cli(
+        "train-classifier", QUICKSTART, "--out", tmp_path / "judge", *small(*TINY, "datasets.faces.attributes=['Smiling', 'Glasses']")
+    )
     assert result.exit_code == 0, result.output
     line = _error(cli("eval", "--checkpoint", trained, "--classifier", tmp_path / "judge", "--out", tmp_path / "out"))
     assert "reads labels" in line and "train one on the same recipe" in line
@@ -382,13 +425,24 @@ def test_eval_of_stargan_v2_measures_both_modes(cli, tmp_path, monkeypatch):
     import mdt_metrics.diversity
     from conftest import SMALL_V2  # noqa: F401  (the reduced v2 sizes)
 
-    args = small("datasets.faces.size=16", "datasets.faces.test_size=6", "classifier.steps=1", "classifier.batch_size=4",
-                 "metrics.accuracy.max_images=4", "metrics.diversity.samples=2", "metrics.diversity.max_images=4", v2=True)
+    args = small(
+        "datasets.faces.size=16",
+        "datasets.faces.test_size=6",
+        "classifier.steps=1",
+        "classifier.batch_size=4",
+        "metrics.accuracy.max_images=4",
+        "metrics.diversity.samples=2",
+        "metrics.diversity.max_images=4",
+        v2=True,
+    )
     assert cli("run", V2_QUICKSTART, "--out", "run", *args).exit_code == 0
     drawn = []  # the diversity figures' row titles: which target each row's outputs are of
     real_grid = mdt_metrics.diversity.grid_image
-    monkeypatch.setattr(mdt_metrics.diversity, "grid_image", lambda rows, titles, row_titles=None: (
-        drawn.append((len(rows), row_titles)), real_grid(rows, titles, row_titles=row_titles))[1])
+    monkeypatch.setattr(
+        mdt_metrics.diversity,
+        "grid_image",
+        lambda rows, titles, row_titles=None: (drawn.append((len(rows), row_titles)), real_grid(rows, titles, row_titles=row_titles))[1],
+    )
     result = cli("eval", "--checkpoint", "run", "--out", "report", "--max-images", "4")
     assert result.exit_code == 0, result.output
     assert len(drawn) == 2  # latent and reference
@@ -442,11 +496,25 @@ def test_two_models_side_by_side_on_the_same_images_and_judge(trained, cli, tmp_
     result = cli("run", QUICKSTART, "--out", other, *small(*TINY, "run.seed=7", "generator.residual_blocks=2"))
     assert result.exit_code == 0, result.output
     judge = trained / "classifier"
-    both = cli("eval", "--checkpoint", trained, "--compare", other, "--classifier", judge, "--out", tmp_path / "both",
-               "--metric", "accuracy", "--metric", "cycle_error")
+    both = cli(
+        "eval",
+        "--checkpoint",
+        trained,
+        "--compare",
+        other,
+        "--classifier",
+        judge,
+        "--out",
+        tmp_path / "both",
+        "--metric",
+        "accuracy",
+        "--metric",
+        "cycle_error",
+    )
     assert both.exit_code == 0, both.output
-    alone = cli("eval", "--checkpoint", other, "--classifier", judge, "--out", tmp_path / "alone", "--metric", "accuracy",
-                "--metric", "cycle_error")
+    alone = cli(
+        "eval", "--checkpoint", other, "--classifier", judge, "--out", tmp_path / "alone", "--metric", "accuracy", "--metric", "cycle_error"
+    )
     assert alone.exit_code == 0, alone.output
     data = json.loads((tmp_path / "both" / "metrics.json").read_text())
     expected = json.loads((tmp_path / "alone" / "metrics.json").read_text())["metrics"]
@@ -462,10 +530,25 @@ def test_two_models_side_by_side_on_the_same_images_and_judge(trained, cli, tmp_
 def test_compare_refuses_a_model_of_other_data(trained, cli, tmp_path):
     other = tmp_path / "other"
     assert cli("run", QUICKSTART, "--out", other, *small(*TINY, "datasets.faces.seed=3")).exit_code == 0
-    line = _error(cli("eval", "--checkpoint", trained, "--compare", other, "--classifier", trained / "classifier",
-                      "--out", tmp_path / "x", "--metric", "cycle_error"))
+    line = _error(
+        cli(
+            "eval",
+            "--checkpoint",
+            trained,
+            "--compare",
+            other,
+            "--classifier",
+            trained / "classifier",
+            "--out",
+            tmp_path / "x",
+            "--metric",
+            "cycle_error",
+        )
+    )
     assert "was trained on other data or another image size" in line
-    assert "does not exist" in one_line_error(cli("eval", "--checkpoint", trained, "--compare", tmp_path / "nothing", "--out", tmp_path / "y"))
+    assert "does not exist" in one_line_error(
+        cli("eval", "--checkpoint", trained, "--compare", tmp_path / "nothing", "--out", tmp_path / "y")
+    )
 
 
 def test_real_images_of_a_continuous_target_are_those_within_the_tolerance():
@@ -493,12 +576,19 @@ def test_a_translation_counts_right_only_when_the_new_domain_is_read():
             return torch.nn.functional.one_hot(torch.full((len(images),), 2), 3).float()
 
     schema = LabelSchema("toy", ("a", "b", "c"), categorical=True)
-    items = [{"image": torch.zeros((3, 4, 4), dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(c), 3).float()}
-             for c in (0, 1)]
+    items = [
+        {"image": torch.zeros((3, 4, 4), dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(c), 3).float()}
+        for c in (0, 1)
+    ]
     encoder = SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})])
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items], label_encoder=encoder,
-        augmentation=lambda x, train: x.float() / 127.5 - 1, method=SimpleNamespace(translator=_Translator),
+        device=torch.device("cpu"),
+        schemas=[schema],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=encoder,
+        augmentation=lambda x, train: x.float() / 127.5 - 1,
+        method=SimpleNamespace(translator=_Translator),
     )
     values = TranslationAccuracy()(Evaluation(components, make_classifier=None, classifier=ThirdClassJudge(), batch_size=8))
     assert values["target_accuracy"] == 0.0 and values["target/a"] == 0.0 and values["target/b"] == 0.0
@@ -537,14 +627,22 @@ def test_per_target_tables_split_rather_than_cut_in_a_narrow_terminal():
     assert "per target (1 of" in text and all(len(line) <= 80 for line in text.splitlines())
 
 
-@pytest.mark.parametrize("overrides,expected", [
-    # resnet18's batch norm at 32 px leaves 1x1 maps: batches of one cannot train it
-    (["classifier.batch_size=1"], "[classifier] backbone 'resnet18' cannot train on the run's 32x32 images in batches of 1: "
-                                  "Expected more than 1 value per channel when training"),
-    (["run.image_size=16", "classifier.backbone=\"inception_v3\""],
-     "[classifier] backbone 'inception_v3' cannot train on the run's 16x16 images in batches of 2: "),
-    (["classifier.backbone=\"resnet1000\""], "[classifier] timm: backbone 'resnet1000' is not a timm model name"),
-])
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        # resnet18's batch norm at 32 px leaves 1x1 maps: batches of one cannot train it
+        (
+            ["classifier.batch_size=1"],
+            "[classifier] backbone 'resnet18' cannot train on the run's 32x32 images in batches of 1: "
+            "Expected more than 1 value per channel when training",
+        ),
+        (
+            ["run.image_size=16", 'classifier.backbone="inception_v3"'],
+            "[classifier] backbone 'inception_v3' cannot train on the run's 16x16 images in batches of 2: ",
+        ),
+        (['classifier.backbone="resnet1000"'], "[classifier] timm: backbone 'resnet1000' is not a timm model name"),
+    ],
+)
 def test_a_judge_that_cannot_train_on_the_run_s_images_is_refused_before_training(cli, tmp_path, overrides, expected):
     """It used to fail with a traceback (or a late error) after the whole run had trained."""
     flags = [f for o in overrides for f in ("--set", o)]
@@ -568,12 +666,14 @@ def test_checking_the_judge_before_training_leaves_the_training_unchanged(cli, t
     from mdt.logbook import read_log
 
     text = QUICKSTART.read_text()
-    (tmp_path / "bare.toml").write_text(text[:text.index("[metrics.accuracy]")])
+    (tmp_path / "bare.toml").write_text(text[: text.index("[metrics.accuracy]")])
     args = small(*TINY[:4], "run.iterations=3")
     assert cli("run", QUICKSTART, "--out", "with", *args).exit_code == 0
     assert cli("run", "bare.toml", "--out", "without", *args).exit_code == 0
-    losses = [[{k: v for k, v in r.items() if "/" in k} for r in read_log(tmp_path / run / "log.jsonl") if r["event"] == "train"]
-              for run in ("with", "without")]
+    losses = [
+        [{k: v for k, v in r.items() if "/" in k} for r in read_log(tmp_path / run / "log.jsonl") if r["event"] == "train"]
+        for run in ("with", "without")
+    ]
     assert losses[0] == losses[1] and len(losses[0]) == 3
     weights = [checkpoint.read(tmp_path / run / "checkpoints" / "step_00000003.safetensors").tensors for run in ("with", "without")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])

@@ -93,7 +93,10 @@ def test_stargan_v2_exports_its_three_networks(cli, tmp_path):
     assert result.exit_code == 0, result.output
     # the moving averages are what StarGAN v2 translates with; the style encoder serves references
     assert exported_agree(tmp_path / "imported", tmp_path / "exported", "onnx") == {
-        "generator_ema", "mapping_network_ema", "style_encoder_ema"}
+        "generator_ema",
+        "mapping_network_ema",
+        "style_encoder_ema",
+    }
     # inputs named as the generator declares them, without the landmark masks it is given as None
     names = [i.name for i in onnx.load(str(tmp_path / "exported" / "generator_ema.onnx")).graph.input]
     assert names == ["images", "style"]
@@ -104,26 +107,41 @@ def test_a_third_party_generator_exports(tmp_path_factory, tmp_path):
     env = install_package(template, tmp_path_factory.mktemp("site"))
 
     def mdt(*args):
-        return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=600, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mdt.cli", *map(str, args)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
 
     assert mdt("run", template / "recipe.toml", "--out", "run", "--set", "run.iterations=2").returncode == 0
     done = mdt("export", "--checkpoint", "run", "--format", "onnx", "--out", "exported")
     assert done.returncode == 0, done.stderr
-    script = (f"import os, sys; sys.path.insert(0, {str(REPO / 'tests')!r}); from test_export import exported_agree; "
-              "os.environ.pop('MDT_DISABLE_PLUGIN_AUTOLOAD'); "  # the test helpers turn autoload off; the plugin needs it
-              f"print(sorted(exported_agree({str(tmp_path / 'run')!r}, __import__('pathlib').Path({str(tmp_path / 'exported')!r}), 'onnx')))")
-    checked = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    script = (
+        f"import os, sys; sys.path.insert(0, {str(REPO / 'tests')!r}); from test_export import exported_agree; "
+        "os.environ.pop('MDT_DISABLE_PLUGIN_AUTOLOAD'); "  # the test helpers turn autoload off; the plugin needs it
+        f"print(sorted(exported_agree({str(tmp_path / 'run')!r}, __import__('pathlib').Path({str(tmp_path / 'exported')!r}), 'onnx')))"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
     assert checked.returncode == 0, checked.stderr[-3000:]
     assert "'generator'" in checked.stdout
 
 
 def test_export_errors_are_one_line(cli, trained):
-    assert one_line_error(cli("export", "--checkpoint", trained, "--format", "tflite", "--out", "x")) == \
-        "error: --format 'tflite': expected one of onnx, torchscript"
+    assert (
+        one_line_error(cli("export", "--checkpoint", trained, "--format", "tflite", "--out", "x"))
+        == "error: --format 'tflite': expected one of onnx, torchscript"
+    )
     line = one_line_error(cli("export", "--checkpoint", trained, "--format", "onnx", "--out", "g.onnx"))
-    assert "is one file, but this model uses 2 networks (discriminator, generator)" in line or \
-        "is one file, but this model uses 2 networks (generator, discriminator)" in line
+    assert (
+        "is one file, but this model uses 2 networks (discriminator, generator)" in line
+        or "is one file, but this model uses 2 networks (generator, discriminator)" in line
+    )
     line = one_line_error(cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "exported/g.onnx"))
     assert "a TorchScript file ends in .pt" in line
 

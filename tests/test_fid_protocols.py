@@ -58,8 +58,13 @@ def _evaluation(weights):
     schema = LabelSchema("toy", DOMAINS, categorical=True)
     encoder = SimpleNamespace(targets=lambda: [(d, 0, {d: 1.0}) for d in DOMAINS])
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[schema], test_sets=[_items(1, 2)], train_sets=[_items(2, 3)], label_encoder=encoder,
-        augmentation=lambda x, train: x.float() / 127.5 - 1, method=SimpleNamespace(translator=_Translator),
+        device=torch.device("cpu"),
+        schemas=[schema],
+        test_sets=[_items(1, 2)],
+        train_sets=[_items(2, 3)],
+        label_encoder=encoder,
+        augmentation=lambda x, train: x.float() / 127.5 - 1,
+        method=SimpleNamespace(translator=_Translator),
     )
     return Evaluation(components, make_classifier=None, classifier=SimpleNamespace(feature_space="unused"), weights=weights, batch_size=4)
 
@@ -75,10 +80,25 @@ def _official_steps(net, images: torch.Tensor) -> np.ndarray:
         batch.append(((x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).transpose(2, 0, 1))
     x = torch.tensor(np.stack(batch), dtype=torch.float32)
     blocks = torch.nn.Sequential(
-        net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, torch.nn.MaxPool2d(3, 2),
-        net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, torch.nn.MaxPool2d(3, 2),
-        net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e,
-        net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, torch.nn.AdaptiveAvgPool2d(1),
+        net.Conv2d_1a_3x3,
+        net.Conv2d_2a_3x3,
+        net.Conv2d_2b_3x3,
+        torch.nn.MaxPool2d(3, 2),
+        net.Conv2d_3b_1x1,
+        net.Conv2d_4a_3x3,
+        torch.nn.MaxPool2d(3, 2),
+        net.Mixed_5b,
+        net.Mixed_5c,
+        net.Mixed_5d,
+        net.Mixed_6a,
+        net.Mixed_6b,
+        net.Mixed_6c,
+        net.Mixed_6d,
+        net.Mixed_6e,
+        net.Mixed_7a,
+        net.Mixed_7b,
+        net.Mixed_7c,
+        torch.nn.AdaptiveAvgPool2d(1),
     )
     with torch.no_grad():
         return blocks(x).flatten(1).double().numpy()
@@ -143,8 +163,23 @@ def test_the_other_protocols_weights_are_refused_with_the_right_advice(tmp_path)
 
 def test_eval_records_protocol_weights_images_and_seed_spread(trained, cli, tmp_path):
     random_imagenet_inception(tmp_path / "tv.pth")
-    result = cli("eval", "--checkpoint", trained, "--out", tmp_path / "report", "--metric", "fid", "--max-images", "2",
-                 "--inception", tmp_path / "tv.pth", "--fid-protocol", "stargan-v2", "--seeds", "2")
+    result = cli(
+        "eval",
+        "--checkpoint",
+        trained,
+        "--out",
+        tmp_path / "report",
+        "--metric",
+        "fid",
+        "--max-images",
+        "2",
+        "--inception",
+        tmp_path / "tv.pth",
+        "--fid-protocol",
+        "stargan-v2",
+        "--seeds",
+        "2",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["metrics"]
     assert metrics["fid/protocol"] == "stargan-v2"

@@ -20,8 +20,13 @@ from mdt.errors import MdtError
 from mdt.labels import LabelSchema
 
 QUICKSTART = REPO / "recipes" / "ganimation_quickstart.toml"
-TINY = ("datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=2", "classifier.batch_size=4",
-        "metrics.accuracy.max_images=6")
+TINY = (
+    "datasets.faces.size=24",
+    "datasets.faces.test_size=6",
+    "classifier.steps=2",
+    "classifier.batch_size=4",
+    "metrics.accuracy.max_images=6",
+)
 
 
 def test_the_generator_paints_through_its_mask():
@@ -103,8 +108,10 @@ def test_openface_intensities_in_a_csv(tmp_path):
 
 def test_a_mask_loss_needs_a_generator_that_returns_a_mask(cli):
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "networks.generator.type=stargan"))
-    assert line.endswith("[losses.attention] loss 'attention_mean' reads 'fake_mask', which method 'ganimation' offers only when its "
-                         "generator returns 'mask'; the chosen generator returns (image)")
+    assert line.endswith(
+        "[losses.attention] loss 'attention_mean' reads 'fake_mask', which method 'ganimation' offers only when its "
+        "generator returns 'mask'; the chosen generator returns (image)"
+    )
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "method.type=stargan"))
     assert "[losses.attention] loss 'attention_mean' reads 'fake_mask', which method 'stargan' does not offer" in line
 
@@ -174,7 +181,6 @@ def test_the_page_has_a_strength_slider_and_continuous_labels(trained, tmp_path)
     partway, _ = translate(face, "keep", "set", "keep", 0.9, 0.3, 0.6, 0.5)
     assert same(partway, translator(face, to={"brow_raise": 0.3}, strength=0.5))
     assert not same(partway, translator(face, to={"brow_raise": 1.0}, strength=0.5))
-
 
 
 def test_a_third_party_mask_generator_returning_a_plain_tuple_trains(tmp_path):

@@ -44,7 +44,7 @@ def test_row_titles_stand_in_a_left_margin_beside_their_rows():
     margin = 6 * 6 + 4  # "celeba": six characters and a pad each side
     assert named.size == (plain.width + margin, plain.height)
     text = np.asarray(named.convert("L"))[12:, :margin] < 128
-    by_row = [text[2 + r * 34: 2 + (r + 1) * 34].any() for r in range(3)]
+    by_row = [text[2 + r * 34 : 2 + (r + 1) * 34].any() for r in range(3)]
     assert by_row == [True, False, True]
     assert not (np.asarray(named.convert("L"))[12:, margin:] < 128).any()  # the cells stay white
 
@@ -54,9 +54,13 @@ def test_a_run_on_two_datasets_names_each_group_of_sample_rows(cli, tmp_path):
     and its columns hold both label sets; the margin says which rows are which."""
     celeba = write_celeba(tmp_path / "celeba", count=24)
     rafd = write_rafd(tmp_path / "RaFD", per_class=2)
-    result = cli("run", REPO / "recipes" / "stargan_celeba_rafd.toml", "--out", "run",
-                 *small(f"datasets.celeba.root={celeba}", f"datasets.rafd.root={rafd}", "datasets.celeba.test_size=4",
-                         "run.sample_count=2"))
+    result = cli(
+        "run",
+        REPO / "recipes" / "stargan_celeba_rafd.toml",
+        "--out",
+        "run",
+        *small(f"datasets.celeba.root={celeba}", f"datasets.rafd.root={rafd}", "datasets.celeba.test_size=4", "run.sample_count=2"),
+    )
     assert result.exit_code == 0, result.output
     sample = sorted((tmp_path / "run" / "samples").glob("step_*.png"))[-1]
     grid = Image.open(sample)
@@ -66,4 +70,4 @@ def test_a_run_on_two_datasets_names_each_group_of_sample_rows(cli, tmp_path):
     header = grid.height - 4 * 34 - 2  # two rows of each dataset
     assert header == 36  # at 32 px "Black_Hair" wraps to two lines, "contemptuous" to three
     text = np.asarray(grid.convert("L"))[header:, :margin] < 128
-    assert [text[2 + r * 34: 2 + (r + 1) * 34].any() for r in range(4)] == [True, False, True, False]
+    assert [text[2 + r * 34 : 2 + (r + 1) * 34].any() for r in range(4)] == [True, False, True, False]

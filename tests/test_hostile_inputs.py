@@ -43,6 +43,7 @@ def with_metadata(source, target, **changes):
 
 def png_claiming(width: int, height: int, path):
     """A PNG whose header claims ``width`` x ``height`` pixels (and holds none)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -90,7 +91,9 @@ def test_a_header_claiming_billions_of_pixels_is_a_bad_file(cli, trained, tmp_pa
     folder.mkdir()
     random_image(folder / "a.png", 64, 64, seed=1)
     png_claiming(60000, 60000, folder / "b.png")
-    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder / "b.png", "--output", "b_out.png", "--to", "Blond_Hair"))
+    line = one_line_error(
+        cli("translate", "--checkpoint", trained, "--input", folder / "b.png", "--output", "b_out.png", "--to", "Blond_Hair")
+    )
     assert "cannot read image" in line and "b.png" in line
     result = cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair", "--skip-bad-files")
     assert result.exit_code == 0, result.output
@@ -153,8 +156,9 @@ def test_two_inputs_with_one_name_would_overwrite_each_other(cli, trained, tmp_p
     folder.mkdir()
     random_image(folder / "a.png", 64, 64, seed=1)
     random_image(folder / "a.jpg", 64, 64, seed=2)
-    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out",
-                              *(["--grid"] if grid else ["--to", "Blond_Hair"])))
+    line = one_line_error(
+        cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", *(["--grid"] if grid else ["--to", "Blond_Hair"]))
+    )
     assert "a.jpg" in line and "a.png" in line and "would both be written" in line
     assert not (tmp_path / "out").exists()
 
@@ -210,12 +214,15 @@ def test_the_bad_header_json_is_rejected_before_anything_is_built(tmp_path, trai
         ckpt.read(damaged, training=False)
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["translate", "--crop", "abc"], "Invalid value for '--crop': 'abc' is not a valid integer (mdt translate --help)"),
-    (["translate", "--batch-size"], "Option '--batch-size' requires an argument (mdt"),
-    (["export", "--format", "onnx"], "Missing option '--checkpoint' (mdt export --help)"),
-    (["tranlsate"], "No such command 'tranlsate'"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["translate", "--crop", "abc"], "Invalid value for '--crop': 'abc' is not a valid integer (mdt translate --help)"),
+        (["translate", "--batch-size"], "Option '--batch-size' requires an argument (mdt"),
+        (["export", "--format", "onnx"], "Missing option '--checkpoint' (mdt export --help)"),
+        (["tranlsate"], "No such command 'tranlsate'"),
+    ],
+)
 def test_a_flag_click_cannot_read_is_one_line(cli, args, expected):
     assert expected in one_line_error(cli(*args))
 
@@ -248,7 +255,7 @@ def test_grids_stop_at_a_bad_file_or_skip_it_when_asked(cli, trained, tmp_path):
     # Each row is the grid of its file alone (the margin aside; 8-bit rounding of another batch).
     assert cli("translate", "--checkpoint", trained, "--input", folder / "c.png", "--output", "other.png", "--grid").exit_code == 0
     pixels = {name: np.asarray(Image.open(tmp_path / name).convert("RGB"), dtype=np.int16) for name in ("all.png", "one.png", "other.png")}
-    first, last = pixels["all.png"][:24 + 34 + 2, 10:], pixels["all.png"][24 + 34:, 10:]  # header and a's row; c's row
+    first, last = pixels["all.png"][: 24 + 34 + 2, 10:], pixels["all.png"][24 + 34 :, 10:]  # header and a's row; c's row
     assert first.shape == pixels["one.png"].shape and np.abs(first - pixels["one.png"]).max() <= 1
     assert last.shape == pixels["other.png"][24:].shape and np.abs(last - pixels["other.png"][24:]).max() <= 1
 
@@ -262,10 +269,13 @@ def test_align_stops_at_a_bad_file_or_skips_it_when_asked(cli, trained, tmp_path
     assert sorted(p.name for p in (tmp_path / "aligned").iterdir()) == ["a.png", "c.png"]
 
 
-@pytest.mark.parametrize("changes,expected", [
-    ({"format": "mdt-checkpoint-9"}, "in format 'mdt-checkpoint-9', newer than this mdt reads"),
-    ({"content": "gallery"}, "holds 'gallery', which this mdt cannot read"),
-])
+@pytest.mark.parametrize(
+    "changes,expected",
+    [
+        ({"format": "mdt-checkpoint-9"}, "in format 'mdt-checkpoint-9', newer than this mdt reads"),
+        ({"content": "gallery"}, "holds 'gallery', which this mdt cannot read"),
+    ],
+)
 def test_a_checkpoint_from_a_newer_mdt_says_so(cli, trained, tmp_path, changes, expected):
     newer = with_metadata(newest_checkpoint(trained), tmp_path / "newer.safetensors", **changes)
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
@@ -287,7 +297,9 @@ def test_a_recipe_edited_to_absurd_sizes_is_refused_before_its_networks_are_buil
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
     args = ["--input", photo, "--output", "o.png", "--to", "Blond_Hair"] if command == "translate" else ["--out", "report"]
     line = one_line_error(cli(command, "--checkpoint", edited, *args))
-    assert "edited.safetensors: generator tensor" in line and re.search(r"in the checkpoint but \([\d, ]*100000[\d, ]*\) in the recipe", line)
+    assert "edited.safetensors: generator tensor" in line and re.search(
+        r"in the checkpoint but \([\d, ]*100000[\d, ]*\) in the recipe", line
+    )
 
 
 def test_a_folder_named_like_a_checkpoint_is_not_one(cli, trained, tmp_path):
@@ -342,9 +354,11 @@ def test_a_broken_link_is_a_bad_file_and_all_bad_is_an_error(cli, trained, tmp_p
     (folder / "loop.png").symlink_to(folder / "loop.png")
     line = one_line_error(cli("translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair"))
     assert "gone.png" in line and "0 outputs written before it" in line
-    for command in (["translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair"],
-                    ["translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--grid"],
-                    ["align", folder, "out", "--checkpoint", trained]):
+    for command in (
+        ["translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--to", "Blond_Hair"],
+        ["translate", "--checkpoint", trained, "--input", folder, "--output", "out", "--grid"],
+        ["align", folder, "out", "--checkpoint", trained],
+    ):
         result = cli(*command, "--skip-bad-files")
         assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: nothing ")
         assert "all 2 inputs" in result.output.splitlines()[-1] and not (tmp_path / "out").exists()
@@ -352,8 +366,9 @@ def test_a_broken_link_is_a_bad_file_and_all_bad_is_an_error(cli, trained, tmp_p
 
 def test_a_device_that_is_not_one_is_named_as_the_command_spells_it(cli, trained, tmp_path):
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
-    line = one_line_error(cli("translate", "--checkpoint", trained, "--input", photo, "--output", "o.png", "--to", "Blond_Hair",
-                              "--device", "banana"))
+    line = one_line_error(
+        cli("translate", "--checkpoint", trained, "--input", photo, "--output", "o.png", "--to", "Blond_Hair", "--device", "banana")
+    )
     assert line == "error: device = 'banana' is not a device; use 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N'"
 
 
@@ -363,7 +378,11 @@ def test_one_grid_of_a_folder_goes_through_in_batches(cli, trained, tmp_path):
     for i in range(3):
         random_image(folder / f"p{i}.png", 64, 64, seed=i)
     for size in (16, 2):
-        assert cli("translate", "--checkpoint", trained, "--input", folder, "--output", f"all{size}.png", "--grid",
-                   "--batch-size", size).exit_code == 0
+        assert (
+            cli(
+                "translate", "--checkpoint", trained, "--input", folder, "--output", f"all{size}.png", "--grid", "--batch-size", size
+            ).exit_code
+            == 0
+        )
     chunked, whole = (np.asarray(Image.open(tmp_path / f"all{size}.png"), dtype=np.int16) for size in (2, 16))
     assert chunked.shape == whole.shape and np.abs(chunked - whole).max() <= 1  # 8-bit rounding of another batch size

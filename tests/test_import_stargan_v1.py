@@ -21,7 +21,9 @@ def official_generator(labels: int, width: int = 16, blocks: int = 2) -> nn.Modu
     class Block(nn.Module):
         def __init__(self, c):
             super().__init__()
-            self.main = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), norm(c), nn.ReLU(), nn.Conv2d(c, c, 3, 1, 1, bias=False), norm(c))
+            self.main = nn.Sequential(
+                nn.Conv2d(c, c, 3, 1, 1, bias=False), norm(c), nn.ReLU(), nn.Conv2d(c, c, 3, 1, 1, bias=False), norm(c)
+            )
 
         def forward(self, x):
             return x + self.main(x)
@@ -84,8 +86,20 @@ def official(tmp_path):
 
 def test_imported_weights_reproduce_the_official_outputs(official, cli, tmp_path):
     generator, discriminator, folder = official
-    result = cli("import", "stargan-v1", "--generator", folder / "200000-G.ckpt", "--discriminator", folder / "200000-D.ckpt",
-                 "--attrs", ",".join(ATTRS), "--image-size", "64", "--out", "imported")
+    result = cli(
+        "import",
+        "stargan-v1",
+        "--generator",
+        folder / "200000-G.ckpt",
+        "--discriminator",
+        folder / "200000-D.ckpt",
+        "--attrs",
+        ",".join(ATTRS),
+        "--image-size",
+        "64",
+        "--out",
+        "imported",
+    )
     assert result.exit_code == 0, result.output
     from mdt.inference import load_translator
 
@@ -110,10 +124,34 @@ def test_imported_weights_reproduce_the_official_outputs(official, cli, tmp_path
 
 def test_translate_cli_with_imported_weights_matches_the_official_pipeline(official, cli, tmp_path):
     generator, _, folder = official
-    cli("import", "stargan-v1", "--generator", folder / "200000-G.ckpt", "--attrs", ",".join(ATTRS), "--image-size", "64", "--out", "imported")
+    cli(
+        "import",
+        "stargan-v1",
+        "--generator",
+        folder / "200000-G.ckpt",
+        "--attrs",
+        ",".join(ATTRS),
+        "--image-size",
+        "64",
+        "--out",
+        "imported",
+    )
     photo = random_image(tmp_path / "face.png", 90, 110, seed=5)
-    result = cli("translate", "--checkpoint", "imported", "--input", photo, "--output", "out.png", "--crop", "80",
-                 "--to", "Blond_Hair", "--from", "Black_Hair,Male=0,Young")
+    result = cli(
+        "translate",
+        "--checkpoint",
+        "imported",
+        "--input",
+        photo,
+        "--output",
+        "out.png",
+        "--crop",
+        "80",
+        "--to",
+        "Blond_Hair",
+        "--from",
+        "Black_Hair,Male=0,Young",
+    )
     assert result.exit_code == 0, result.output
     # The official pipeline: centre crop, bilinear resize, [-1, 1]; then denormalise to 8 bits.
     picture = Image.open(photo).convert("RGB")
@@ -129,7 +167,18 @@ def test_translate_cli_with_imported_weights_matches_the_official_pipeline(offic
 
 def test_without_discriminator_the_source_labels_must_be_given(official, cli, tmp_path):
     _, _, folder = official
-    cli("import", "stargan-v1", "--generator", folder / "200000-G.ckpt", "--attrs", ",".join(ATTRS), "--image-size", "64", "--out", "imported")
+    cli(
+        "import",
+        "stargan-v1",
+        "--generator",
+        folder / "200000-G.ckpt",
+        "--attrs",
+        ",".join(ATTRS),
+        "--image-size",
+        "64",
+        "--out",
+        "imported",
+    )
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
     result = cli("translate", "--checkpoint", "imported", "--input", photo, "--output", "o.png", "--to", "Male")
     assert result.exit_code == 2 and "no discriminator" in result.output and "--from" in result.output

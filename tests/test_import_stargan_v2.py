@@ -11,8 +11,15 @@ from mdt.inference import load_translator
 
 # Names the official code gives some tensors of the AFHQ model (256 px, 3 domains).
 OFFICIAL_NAMES = {
-    "generator": ["from_rgb.weight", "encode.0.conv1x1.weight", "encode.0.norm1.weight", "decode.0.norm1.fc.weight",
-                  "decode.5.conv1x1.weight", "to_rgb.0.weight", "to_rgb.2.weight"],
+    "generator": [
+        "from_rgb.weight",
+        "encode.0.conv1x1.weight",
+        "encode.0.norm1.weight",
+        "decode.0.norm1.fc.weight",
+        "decode.5.conv1x1.weight",
+        "to_rgb.0.weight",
+        "to_rgb.2.weight",
+    ],
     "mapping_network": ["shared.0.weight", "shared.6.weight", "unshared.2.0.weight", "unshared.2.6.weight"],
     "style_encoder": ["shared.0.weight", "shared.1.conv1x1.weight", "shared.8.weight", "unshared.2.weight"],
 }
@@ -134,8 +141,12 @@ def test_a_landmark_model_needs_the_landmark_network_and_works_with_it(cli, tmp_
     result = cli("translate", "--checkpoint", "celeba", "--input", source, "--output", "out.png", "--domain", "male")
     assert result.exit_code == 2 and "face-landmark masks" in result.output and "wing.ckpt" in result.output
     wing = random_landmark_file(tmp_path / "wing.ckpt")
-    assert cli("import", "stargan-v2", path, "--out", "with_fan", "--image-size", "32", "--domains", "female,male,other",
-               "--landmarks", wing).exit_code == 0
+    assert (
+        cli(
+            "import", "stargan-v2", path, "--out", "with_fan", "--image-size", "32", "--domains", "female,male,other", "--landmarks", wing
+        ).exit_code
+        == 0
+    )
     result = cli("translate", "--checkpoint", "with_fan", "--input", source, "--output", "out.png", "--domain", "male")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out.png").is_file()
@@ -154,4 +165,4 @@ def test_the_high_pass_filter_buffer_of_later_official_files_is_read(cli, tmp_pa
     path, _ = official_file(tmp_path, high_pass=2.0, filter_buffer=True)
     result = cli("import", "stargan-v2", path, "--out", "celeba", "--image-size", "32")
     assert result.exit_code == 0, result.output
-    assert 'high_pass = 2.0' in (tmp_path / "celeba" / "recipe.toml").read_text()
+    assert "high_pass = 2.0" in (tmp_path / "celeba" / "recipe.toml").read_text()

@@ -29,10 +29,23 @@ QUICKSTART = REPO / "recipes" / "quickstart.toml"
 # machine runs between the last line read and the kill) cannot reach the end before the last kill.
 ITERATIONS, EVERY, KILLS = 240, 4, 20
 SETTINGS = [
-    "run.batch_size=4", "run.image_size=32", "run.sample_every=7", "run.sample_count=2", "run.log_every=1",
-    "run.deterministic=true", "run.threads=1", f"run.iterations={ITERATIONS}", f"run.checkpoint_every={EVERY}",
-    "run.keep_checkpoints=2", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
-    "discriminator.layers=3", "datasets.faces.size=32", "datasets.faces.test_size=4", "method.decay_iterations=4",
+    "run.batch_size=4",
+    "run.image_size=32",
+    "run.sample_every=7",
+    "run.sample_count=2",
+    "run.log_every=1",
+    "run.deterministic=true",
+    "run.threads=1",
+    f"run.iterations={ITERATIONS}",
+    f"run.checkpoint_every={EVERY}",
+    "run.keep_checkpoints=2",
+    "generator.conv_dim=8",
+    "generator.residual_blocks=1",
+    "discriminator.conv_dim=8",
+    "discriminator.layers=3",
+    "datasets.faces.size=32",
+    "datasets.faces.test_size=4",
+    "method.decay_iterations=4",
     "method.d_steps_per_g=2",
     # pinned: "auto" times a convolution on some CPUs (docs/performance.md), and under load the
     # killed run and the straight one could choose differently and never agree

@@ -107,11 +107,25 @@ def test_a_method_takes_its_batches_in_a_plugin_samplers_order(tmp_path):
         register("method", "recording", Recording)
 
     registry = load_plugins(extra={"third": plugin("third", hook)}).registry
-    recipe = load_recipe(REPO / "recipes" / "quickstart.toml", [
-        "run.iterations=2", "run.batch_size=2", "run.image_size=32", "run.sample_every=10", "run.sample_count=2",
-        "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8", "discriminator.layers=3",
-        "datasets.faces.size=8", "datasets.faces.test_size=2", "method.type=recording", "method.decay_iterations=2",
-    ], registry)
+    recipe = load_recipe(
+        REPO / "recipes" / "quickstart.toml",
+        [
+            "run.iterations=2",
+            "run.batch_size=2",
+            "run.image_size=32",
+            "run.sample_every=10",
+            "run.sample_count=2",
+            "generator.conv_dim=8",
+            "generator.residual_blocks=1",
+            "discriminator.conv_dim=8",
+            "discriminator.layers=3",
+            "datasets.faces.size=8",
+            "datasets.faces.test_size=2",
+            "method.type=recording",
+            "method.decay_iterations=2",
+        ],
+        registry,
+    )
     recipe.data.pop("metrics")
     train(recipe, registry, tmp_path / "run")
     data = registry.get("dataset", "synthetic_faces").factory(split="train", image_size=32, size=8)

@@ -78,8 +78,12 @@ class ReadsLabels:
 def coded_evaluation(items, schema=TOY, translator=WritesLabels, judge=None, targets=None):
     targets = targets or [(name, 0, {name: 1.0}) for name in schema.names]
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[schema], test_sets=[items], train_sets=[items],
-        label_encoder=SimpleNamespace(targets=lambda: targets), augmentation=to_float,
+        device=torch.device("cpu"),
+        schemas=[schema],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=SimpleNamespace(targets=lambda: targets),
+        augmentation=to_float,
         method=SimpleNamespace(translator=translator),
     )
     return Evaluation(components, make_classifier=None, classifier=judge or ReadsLabels(), batch_size=3)
@@ -151,16 +155,24 @@ class PixelFeatures:
 
 def domain_items(per_domain: int, seed: int):
     g = torch.Generator().manual_seed(seed)
-    return [{"image": (torch.rand(3, 8, 8, generator=g) * 150 + 40 * d).to(torch.uint8),
-             "label": torch.nn.functional.one_hot(torch.tensor(d), 3).float()}
-            for d in range(3) for _ in range(per_domain)]
+    return [
+        {
+            "image": (torch.rand(3, 8, 8, generator=g) * 150 + 40 * d).to(torch.uint8),
+            "label": torch.nn.functional.one_hot(torch.tensor(d), 3).float(),
+        }
+        for d in range(3)
+        for _ in range(per_domain)
+    ]
 
 
 def domain_evaluation(train_per_domain: int) -> Evaluation:
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[LabelSchema("toy", DOMAINS, categorical=True)],
-        test_sets=[domain_items(2, 1)], train_sets=[domain_items(train_per_domain, 2)],
-        label_encoder=SimpleNamespace(targets=lambda: [(d, 0, {d: 1.0}) for d in DOMAINS]), augmentation=to_float,
+        device=torch.device("cpu"),
+        schemas=[LabelSchema("toy", DOMAINS, categorical=True)],
+        test_sets=[domain_items(2, 1)],
+        train_sets=[domain_items(train_per_domain, 2)],
+        label_encoder=SimpleNamespace(targets=lambda: [(d, 0, {d: 1.0}) for d in DOMAINS]),
+        augmentation=to_float,
         method=SimpleNamespace(translator=Shifts),
     )
     return Evaluation(components, make_classifier=None, classifier=PixelFeatures(), batch_size=4)
@@ -276,12 +288,22 @@ def test_diversity_is_the_mean_distance_over_every_pair_of_an_inputs_outputs():
     (the other domain's), so the overall value is the mean of the two."""
     from mdt_metrics.diversity import Diversity
 
-    items = [{"image": torch.full((3, 4, 4), 100 + 10 * i, dtype=torch.uint8),
-              "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float()} for i in range(4)]
+    items = [
+        {
+            "image": torch.full((3, 4, 4), 100 + 10 * i, dtype=torch.uint8),
+            "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float(),
+        }
+        for i in range(4)
+    ]
     components = SimpleNamespace(
-        device=torch.device("cpu"), schemas=[LabelSchema("toy", ("a", "b"), categorical=True)], test_sets=[items],
-        train_sets=[items], label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
-        augmentation=to_float, method=SimpleNamespace(translator=StyleOfSeed))
+        device=torch.device("cpu"),
+        schemas=[LabelSchema("toy", ("a", "b"), categorical=True)],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
+        augmentation=to_float,
+        method=SimpleNamespace(translator=StyleOfSeed),
+    )
     evaluation = Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4)
     values = Diversity(samples=3)(evaluation)
     assert values["latent/pixel_l1/a"] == pytest.approx(0.4 / 3, rel=1e-5)
@@ -301,8 +323,7 @@ def test_the_mask_vector_encodes_reads_and_scores_each_dataset_in_its_own_part()
     reading and loss come from its own part alone."""
     encoder = MaskVector([CELEBA, FACES, RAFD])
     assert encoder.condition_dim == 5 + 2 + 3 + 3 and encoder.num_classes == 10
-    logits = torch.tensor([[2.0, -1, -3, 1, -1, -2, 3, 0.5, -1, 4],
-                           [-1.0, 1, 2, -1, 1, 1, -1, 3, 0.2, 0.1]])
+    logits = torch.tensor([[2.0, -1, -3, 1, -1, -2, 3, 0.5, -1, 4], [-1.0, 1, 2, -1, 1, 1, -1, 3, 0.2, 0.1]])
     assert encoder.predict(logits, 0).tolist() == [[1, 0, 0, 1, 0], [0, 0, 1, 0, 1]]
     assert encoder.predict(logits, 1).tolist() == [[0, 1], [1, 0]]
     assert encoder.predict(logits, 2).tolist() == [[0, 0, 1], [1, 0, 0]]
@@ -370,7 +391,9 @@ def test_translating_the_second_datasets_images_reads_their_labels_from_its_own_
     rows, titles = translator.grid(images)
     eyeglasses = titles.index("Eyeglasses")
     assert condition_of(torch.stack([row[1 + eyeglasses] for row in rows]), encoder) == [
-        [0, 0, 0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1, 0, 1]]
+        [0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1, 0, 1],
+    ]
 
 
 def test_to_sets_exactly_the_named_labels_and_from_overrides_what_d_reads():
@@ -399,8 +422,19 @@ def test_mdt_translate_applies_to_and_from_as_the_generator_given_those_labels(c
     rng = np.random.default_rng(5)
     pixels = rng.integers(30, 220, size=(32, 32, 3), dtype=np.uint8)  # the model's own size: no crop, no resize
     Image.fromarray(pixels).save(tmp_path / "face.png")
-    result = cli("translate", "--checkpoint", quickstart_run, "--input", tmp_path / "face.png", "--output", tmp_path / "out.png",
-                 "--to", "Blond_Hair,Smiling=0", "--from", "Brown_Hair,Glasses,Smiling")
+    result = cli(
+        "translate",
+        "--checkpoint",
+        quickstart_run,
+        "--input",
+        tmp_path / "face.png",
+        "--output",
+        tmp_path / "out.png",
+        "--to",
+        "Blond_Hair,Smiling=0",
+        "--from",
+        "Brown_Hair,Glasses,Smiling",
+    )
     assert result.exit_code == 0, result.output
     written = torch.from_numpy(np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))).permute(2, 0, 1).float()
     generator = load_translator(quickstart_run, device="cpu").components.method.generator.eval()

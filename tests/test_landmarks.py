@@ -9,8 +9,18 @@ from mdt_stargan_v2.landmarks import FaceAlignmentNetwork, landmark_masks
 from mdt.errors import MdtError
 
 # Names of some tensors in StarGAN v2's wing.ckpt (its "state_dict").
-WING_NAMES = ["conv1.conv.weight", "bn1.running_var", "conv2.downsample.2.weight", "m0.coordconv.conv.weight", "m0.b2_plus_1.conv3.weight",
-              "m0.b3_4.bn1.weight", "top_m_0.conv1.weight", "conv_last0.bias", "bn_end0.weight", "l0.weight"]
+WING_NAMES = [
+    "conv1.conv.weight",
+    "bn1.running_var",
+    "conv2.downsample.2.weight",
+    "m0.coordconv.conv.weight",
+    "m0.b2_plus_1.conv3.weight",
+    "m0.b3_4.bn1.weight",
+    "top_m_0.conv1.weight",
+    "conv_last0.bias",
+    "bn_end0.weight",
+    "l0.weight",
+]
 
 
 def random_landmark_file(path):
@@ -61,6 +71,7 @@ def test_a_wrong_file_is_refused(tmp_path):
 
 def test_masks_move_and_keep_parts_as_the_paper_does():
     """One landmark at a time, one bright pixel: where it lands in the two masks."""
+
     def masks_of(landmark: int):
         heatmaps = torch.zeros(1, 98, 256, 256)
         heatmaps[0, landmark, 100, 50] = 1.0
@@ -91,8 +102,16 @@ def test_training_a_high_pass_generator_uses_the_landmark_network(cli, tmp_path)
     data.pop("metrics")  # every translation runs the landmark network at 256 px: keep the test short
     recipe = tmp_path / "high_pass.toml"
     recipe.write_text(dump_toml(data))
-    args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "generator.high_pass=1.0", "run.batch_size=2", "run.iterations=1",
-                 "run.sample_count=1", "run.checkpoint_every=1", v2=True)
+    args = small(
+        "datasets.faces.size=8",
+        "datasets.faces.test_size=2",
+        "generator.high_pass=1.0",
+        "run.batch_size=2",
+        "run.iterations=1",
+        "run.sample_count=1",
+        "run.checkpoint_every=1",
+        v2=True,
+    )
     line = one_line_error(cli("run", recipe, "--out", "without", *args))
     assert "face-landmark masks" in line and "landmark_weights" in line
     assert line.startswith(f"error: {recipe}: [method] this generator uses face-landmark masks"), line  # the recipe's table named

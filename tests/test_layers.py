@@ -17,8 +17,9 @@ from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d, leaky_relu
 
 def _critic(activation) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), activation(0.01), nn.Conv2d(8, 16, 4, 2, 1), activation(0.01),
-                         nn.Conv2d(16, 1, 3, 1, 1, bias=False))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 4, 2, 1), activation(0.01), nn.Conv2d(8, 16, 4, 2, 1), activation(0.01), nn.Conv2d(16, 1, 3, 1, 1, bias=False)
+    )
 
 
 def _penalty_backward(critic: nn.Module, images: torch.Tensor) -> Counter:
@@ -104,13 +105,16 @@ def _assert_same_values_and_gradients(theirs: nn.Module, ours: nn.Module, x: tor
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=atol, msg=name)
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "bias"), [
-    (4, 4, 2, 1, True),    # StarGAN D's last layer: 4x4 -> 2x2
-    (2, 4, 2, 1, False),   # -> 1x1
-    (5, 3, 2, 0, True),    # odd size, no padding: -> 2x2
-    (8, 4, 2, 1, True),    # -> 4x4, the largest map it takes
-    (2, 2, 1, 0, False),   # a kernel covering the map (the class head's shape)
-])
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "padding", "bias"),
+    [
+        (4, 4, 2, 1, True),  # StarGAN D's last layer: 4x4 -> 2x2
+        (2, 4, 2, 1, False),  # -> 1x1
+        (5, 3, 2, 0, True),  # odd size, no padding: -> 2x2
+        (8, 4, 2, 1, True),  # -> 4x4, the largest map it takes
+        (2, 2, 1, 0, False),  # a kernel covering the map (the class head's shape)
+    ],
+)
 def test_small_map_convolution_is_nn_conv2d(size, kernel, stride, padding, bias):
     theirs, ours = _twins(6, 10, kernel, stride, padding, bias=bias)
     x = torch.randn(3, 6, size, size)
@@ -132,10 +136,19 @@ def test_a_larger_map_or_a_tracer_keeps_torchs_convolution():
 
 def test_gradient_penalty_through_small_map_layers_matches_nn_conv2d():
     """A critic whose last two layers have 2x2 and 1x1 outputs, penalty written out here."""
+
     def critic(conv):
         torch.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(3, 8, 4, 2, 1), LeakyReLU(0.01), conv(8, 16, 4, 2, 1), LeakyReLU(0.01),
-                             conv(16, 32, 4, 2, 1), LeakyReLU(0.01), nn.Conv2d(32, 1, 1, bias=False))
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 4, 2, 1),
+            LeakyReLU(0.01),
+            conv(8, 16, 4, 2, 1),
+            LeakyReLU(0.01),
+            conv(16, 32, 4, 2, 1),
+            LeakyReLU(0.01),
+            nn.Conv2d(32, 1, 1, bias=False),
+        )
+
     images = torch.randn(4, 3, 8, 8)
     theirs, ours = critic(nn.Conv2d), critic(SmallMapConv2d)
     _penalty_backward(theirs, images)
@@ -160,13 +173,16 @@ def test_small_map_convolution_under_bf16_autocast_computes_in_bf16():
 # -- FewOutputsConv2d --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("inputs", "outputs", "kernel", "padding", "bias"), [
-    (64, 3, 7, 3, False),             # StarGAN G's last layer
-    (16, 4, 7, 3, True),              # GANimation's colour and mask heads in one
-    (8, 2, (3, 5), (1, 2), True),     # a kernel wider than high, its own padding per side
-    (5, 8, 3, 0, False),              # no padding: the output shrinks; the most outputs it takes
-    (6, 1, (2, 3), (0, 1), False),    # an even kernel height
-])
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "kernel", "padding", "bias"),
+    [
+        (64, 3, 7, 3, False),  # StarGAN G's last layer
+        (16, 4, 7, 3, True),  # GANimation's colour and mask heads in one
+        (8, 2, (3, 5), (1, 2), True),  # a kernel wider than high, its own padding per side
+        (5, 8, 3, 0, False),  # no padding: the output shrinks; the most outputs it takes
+        (6, 1, (2, 3), (0, 1), False),  # an even kernel height
+    ],
+)
 def test_few_outputs_convolution_is_nn_conv2d(inputs, outputs, kernel, padding, bias):
     theirs, ours = _twins(inputs, outputs, kernel, 1, padding, bias=bias, kind=FewOutputsConv2d)
     x = torch.randn(3, inputs, 9, 11)

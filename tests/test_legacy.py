@@ -70,7 +70,11 @@ def test_an_old_run_resumes_to_the_old_codes_weights(cli, tmp_path, root, run):
     assert len(weights) > 20 and len(moments) > 20 and steps
     for name in steps:
         assert resumed[name].equal(expected[name]), name
-    for names, scale in ((weights, 2e-3), ([k for k in moments if k.endswith("exp_avg")], 5e-2), ([k for k in moments if k.endswith("sq")], 5e-2)):
+    for names, scale in (
+        (weights, 2e-3),
+        ([k for k in moments if k.endswith("exp_avg")], 5e-2),
+        ([k for k in moments if k.endswith("sq")], 5e-2),
+    ):
         atol = scale * max(float(expected[name].abs().max()) for name in names)
         for name in names:
             assert name in resumed, name
@@ -128,8 +132,19 @@ def test_each_methods_earlier_model_translates_to_the_same_pixels(cli, tmp_path,
 
 def test_an_old_judge_still_judges(cli, tmp_path):
     # The old code scored it on the first 8 held-out images; so does mdt eval now.
-    result = cli("eval", "--checkpoint", LEGACY / "v1", "--classifier", LEGACY / "classifier", "--out", "report",
-                 "--metric", "translation_accuracy", "--max-images", "8")
+    result = cli(
+        "eval",
+        "--checkpoint",
+        LEGACY / "v1",
+        "--classifier",
+        LEGACY / "classifier",
+        "--out",
+        "report",
+        "--metric",
+        "translation_accuracy",
+        "--max-images",
+        "8",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["metrics"]
     with safe_open(str(LEGACY / "classifier" / "classifier.safetensors"), framework="pt") as f:
@@ -139,13 +154,20 @@ def test_an_old_judge_still_judges(cli, tmp_path):
         assert metrics[f"translation_accuracy/{key}"] == pytest.approx(value, abs=1e-12), key
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("v1", ["model  step 2", "[networks.generator] stargan", "labels of 'faces': Black_Hair"]),
-    ("v2_import", ["model  step 100000", "imported from official StarGAN v2", "[networks.mapping_network] stargan_v2",
-                   "generator_ema"]),
-    ("classifier/classifier.safetensors", ["classifier  mdt ", "backbone: test_resnet",
-                                           "accuracy on real held-out images, Blond_Hair: 0.3750", "labels of 'faces'"]),
-])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("v1", ["model  step 2", "[networks.generator] stargan", "labels of 'faces': Black_Hair"]),
+        (
+            "v2_import",
+            ["model  step 100000", "imported from official StarGAN v2", "[networks.mapping_network] stargan_v2", "generator_ema"],
+        ),
+        (
+            "classifier/classifier.safetensors",
+            ["classifier  mdt ", "backbone: test_resnet", "accuracy on real held-out images, Blond_Hair: 0.3750", "labels of 'faces'"],
+        ),
+    ],
+)
 def test_checkpoint_info_reads_every_file_mdt_wrote(cli, path, expected):
     result = cli("checkpoint", "info", LEGACY / path)
     assert result.exit_code == 0, result.output

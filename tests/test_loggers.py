@@ -27,8 +27,15 @@ pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")
 pytest.importorskip("wandb")
 
-STEPS = ("run.iterations=4", "run.sample_every=2", "run.checkpoint_every=2", "datasets.faces.size=16",
-         "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
+STEPS = (
+    "run.iterations=4",
+    "run.sample_every=2",
+    "run.checkpoint_every=2",
+    "datasets.faces.size=16",
+    "datasets.faces.test_size=4",
+    "classifier.steps=1",
+    "metrics.accuracy.max_images=2",
+)
 
 
 def recipe_with_loggers(folder: Path, store: Path) -> Path:
@@ -207,7 +214,13 @@ def test_csv_resumed_run_rewrites_the_rows_after_the_checkpoint(cli, tmp_path):
     data.pop("metrics"), data.pop("classifier")
     data["loggers"] = {"table": {"type": "csv", "file": "curves.csv"}}
     (tmp_path / "r.toml").write_text(dump_toml(data))
-    args = ["run", "r.toml", "--out", "run", *small("run.iterations=4", "run.checkpoint_every=2", "datasets.faces.size=16", "datasets.faces.test_size=4")]
+    args = [
+        "run",
+        "r.toml",
+        "--out",
+        "run",
+        *small("run.iterations=4", "run.checkpoint_every=2", "datasets.faces.size=16", "datasets.faces.test_size=4"),
+    ]
     assert cli(*args).exit_code == 0
     (tmp_path / "run" / "checkpoints" / "step_00000004.safetensors").unlink()  # as if killed after step 4's log
     resumed = cli(*args[:2], "--resume", "run", *args[4:])
@@ -229,11 +242,13 @@ class Recorder(Logger):
     def __getattribute__(self, name):
         attribute = object.__getattribute__(self, name)
         if name in ("open", "scalars", "image", "checkpoint", "metrics", "close"):
+
             def call(*args):
                 self.calls.append(name)
                 if name == self.fail_in:
                     raise RuntimeError("tracker is down")
                 return attribute(*args)
+
             return call
         return attribute
 
@@ -279,7 +294,9 @@ def test_old_run_tensorboard_setting_is_read_as_a_logger(cli, tmp_path):
     shown = cli("recipe", "show", "old.toml")
     assert shown.exit_code == 0
     assert "[run] tensorboard = true is read as [loggers.tensorboard]" in shown.output
-    assert tomllib.loads(shown.output[shown.output.index("[run]\n"):])["loggers"] == {"tensorboard": {"type": "tensorboard", "folder": "tensorboard", "images": True}}
+    assert tomllib.loads(shown.output[shown.output.index("[run]\n") :])["loggers"] == {
+        "tensorboard": {"type": "tensorboard", "folder": "tensorboard", "images": True}
+    }
     (tmp_path / "off.toml").write_text(text.replace("tensorboard = true", "tensorboard = false"))
     shown = cli("recipe", "show", "off.toml")
     assert shown.exit_code == 0 and "loggers" not in shown.output and "tensorboard" not in shown.output
@@ -307,12 +324,15 @@ def test_mlflow_file_store_folder(cli, tmp_path, monkeypatch):
     assert metrics["D.adversarial.real"] == pytest.approx(train_values(tmp_path / "run", "D/adversarial/real")[2])
 
 
-@pytest.mark.parametrize("table, expected", [
-    ({"type": "tensorboard", "folder": "../elsewhere"}, "folder = '../elsewhere' must be a folder name inside the run folder"),
-    ({"type": "csv", "file": "curves.txt"}, "file = 'curves.txt' must be a file name ending in .csv"),
-    ({"type": "mlflow", "experiment": ""}, "tracking_uri and experiment must not be empty"),
-    ({"type": "wandb", "mode": "shared"}, 'key \'mode\' = "shared": expected one of "offline", "online"'),
-])
+@pytest.mark.parametrize(
+    "table, expected",
+    [
+        ({"type": "tensorboard", "folder": "../elsewhere"}, "folder = '../elsewhere' must be a folder name inside the run folder"),
+        ({"type": "csv", "file": "curves.txt"}, "file = 'curves.txt' must be a file name ending in .csv"),
+        ({"type": "mlflow", "experiment": ""}, "tracking_uri and experiment must not be empty"),
+        ({"type": "wandb", "mode": "shared"}, 'key \'mode\' = "shared": expected one of "offline", "online"'),
+    ],
+)
 def test_bad_logger_settings_are_one_line(cli, tmp_path, table, expected):
     data = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
     data["loggers"] = {"tracker": table}

@@ -55,15 +55,18 @@ def test_a_users_own_setting_is_left_alone(setting):
     assert not kept and faults > PAGES // 2
 
 
-@pytest.mark.parametrize(("environ", "chose"), [
-    ({}, False),
-    ({"MDT_KEEP_FREED_MEMORY": "0"}, True),
-    ({"MDT_KEEP_FREED_MEMORY": "1"}, False),
-    ({"MALLOC_TRIM_THRESHOLD_": "0"}, True),
-    ({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0"}, True),
-    ({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F"}, False),
-    ({"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}, True),
-    ({"LD_PRELOAD": "/usr/lib/libfaketime.so"}, False),
-])
+@pytest.mark.parametrize(
+    ("environ", "chose"),
+    [
+        ({}, False),
+        ({"MDT_KEEP_FREED_MEMORY": "0"}, True),
+        ({"MDT_KEEP_FREED_MEMORY": "1"}, False),
+        ({"MALLOC_TRIM_THRESHOLD_": "0"}, True),
+        ({"GLIBC_TUNABLES": "glibc.malloc.mmap_max=0"}, True),
+        ({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F"}, False),
+        ({"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}, True),
+        ({"LD_PRELOAD": "/usr/lib/libfaketime.so"}, False),
+    ],
+)
 def test_user_chose(environ, chose):
     assert user_chose(environ) is chose

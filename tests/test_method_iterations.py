@@ -34,8 +34,10 @@ def recorded_steps(optimizers: dict[str, torch.optim.Optimizer]) -> list[tuple[s
     """Every ``step()`` of these optimizers, in order: (name, each parameter's gradient)."""
     steps = []
     for name, optimizer in optimizers.items():
+
         def record(opt, args, kwargs, name=name):
             steps.append((name, [None if p.grad is None else p.grad.clone() for g in opt.param_groups for p in g["params"]]))
+
         optimizer.register_step_pre_hook(record)
     return steps
 
@@ -57,8 +59,9 @@ def assert_same_weights(ours: torch.nn.Module, theirs: torch.nn.Module, what: st
     grads = [gs for name, gs in (steps or []) if name == what]
     moved = [any(g[i] is not None and float(g[i].abs().max()) > 1e-6 for g in grads) for i in range(len(list(ours.parameters())))]
     parameters = {id(p): i for i, p in enumerate(ours.parameters())}
-    for (name, a), (_, b), tensor in zip(ours.state_dict(keep_vars=True).items(), theirs.state_dict().items(), ours.state_dict().values(),
-                                         strict=True):
+    for (name, a), (_, b), tensor in zip(
+        ours.state_dict(keep_vars=True).items(), theirs.state_dict().items(), ours.state_dict().values(), strict=True
+    ):
         index = parameters.get(id(a))
         if steps is not None and index is not None and not moved[index]:
             continue
@@ -76,10 +79,12 @@ def v2_networks():
     from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
 
     torch.manual_seed(0)
-    return {"generator": StarGANv2Generator(16, style_dim=8, base_channels=8, max_channels=16),
-            "discriminator": StarGANv2Discriminator(16, 3, base_channels=8, max_channels=16),
-            "mapping_network": MappingNetwork(3, latent_dim=4, style_dim=8, hidden=16),
-            "style_encoder": StyleEncoder(16, 3, style_dim=8, base_channels=8, max_channels=16)}
+    return {
+        "generator": StarGANv2Generator(16, style_dim=8, base_channels=8, max_channels=16),
+        "discriminator": StarGANv2Discriminator(16, 3, base_channels=8, max_channels=16),
+        "mapping_network": MappingNetwork(3, latent_dim=4, style_dim=8, hidden=16),
+        "style_encoder": StyleEncoder(16, 3, style_dim=8, base_channels=8, max_channels=16),
+    }
 
 
 def v2_method(networks):
@@ -87,12 +92,14 @@ def v2_method(networks):
     from mdt_stargan_v2.losses import DiversitySensitive, NonSaturatingAdversarial, R1Penalty, StyleReconstruction
     from mdt_stargan_v2.method import StarGANv2
 
-    losses = {"adversarial": NonSaturatingAdversarial(1.0), "r1": R1Penalty(V2_WEIGHTS["r1"]),
-              "style": StyleReconstruction(V2_WEIGHTS["style"]),
-              "diversity": DiversitySensitive(V2_WEIGHTS["diversity"], decay_iterations=DIVERSITY_DECAY),
-              "cycle": CycleReconstruction(V2_WEIGHTS["cycle"])}
-    return StarGANv2(label_encoder=OneHot([DOMAINS]), losses=losses, image_size=16, lr=1e-3, lr_mapping_network=1e-4,
-                     **networks)
+    losses = {
+        "adversarial": NonSaturatingAdversarial(1.0),
+        "r1": R1Penalty(V2_WEIGHTS["r1"]),
+        "style": StyleReconstruction(V2_WEIGHTS["style"]),
+        "diversity": DiversitySensitive(V2_WEIGHTS["diversity"], decay_iterations=DIVERSITY_DECAY),
+        "cycle": CycleReconstruction(V2_WEIGHTS["cycle"]),
+    }
+    return StarGANv2(label_encoder=OneHot([DOMAINS]), losses=losses, image_size=16, lr=1e-3, lr_mapping_network=1e-4, **networks)
 
 
 def official_v2_iteration(nets, x_real, y_org, y_trg, z, z2, x_ref, x_ref2, step):
@@ -102,8 +109,12 @@ def official_v2_iteration(nets, x_real, y_org, y_trg, z, z2, x_ref, x_ref2, step
     gradients and losses."""
     G, D, F_, E = nets["generator"], nets["discriminator"], nets["mapping_network"], nets["style_encoder"]
     adam = {"betas": (0.0, 0.99), "weight_decay": 1e-4}
-    optims = {"generator": torch.optim.Adam(G.parameters(), 1e-3, **adam), "mapping_network": torch.optim.Adam(F_.parameters(), 1e-4, **adam),
-              "style_encoder": torch.optim.Adam(E.parameters(), 1e-3, **adam), "discriminator": torch.optim.Adam(D.parameters(), 1e-3, **adam)}
+    optims = {
+        "generator": torch.optim.Adam(G.parameters(), 1e-3, **adam),
+        "mapping_network": torch.optim.Adam(F_.parameters(), 1e-4, **adam),
+        "style_encoder": torch.optim.Adam(E.parameters(), 1e-3, **adam),
+        "discriminator": torch.optim.Adam(D.parameters(), 1e-3, **adam),
+    }
     lambda_ds = V2_WEIGHTS["diversity"] * (1 - step / DIVERSITY_DECAY)  # decremented after every iteration
     rows = torch.arange(x_real.shape[0])
     steps, losses = [], {}
@@ -182,8 +193,9 @@ def test_a_stargan_v2_iteration_is_the_official_one():
         assert_same_weights(getattr(method, name), theirs[name], name, expected_steps)
     # The moving averages: 0.999 of the initial weights, 0.001 of the trained ones.
     for name in ("generator", "mapping_network", "style_encoder"):
-        for (key, a), start, trained in zip(getattr(method, f"{name}_ema").named_parameters(), initial[name].parameters(),
-                                            getattr(method, name).parameters(), strict=True):
+        for (key, a), start, trained in zip(
+            getattr(method, f"{name}_ema").named_parameters(), initial[name].parameters(), getattr(method, name).parameters(), strict=True
+        ):
             assert_near(a, 0.999 * start + 0.001 * trained, f"{name}_ema {key}")
 
 
@@ -212,9 +224,18 @@ def cyclegan_method(domains, pool_size):
 
     torch.manual_seed(0)
     losses = {"adversarial": LeastSquaresAdversarial(1.0), "cycle": CycleConsistency(10.0), "identity": Identity(5.0)}
-    return CycleGAN(lambda: ResnetGenerator(conv_dim=8, residual_blocks=1), lambda: ResnetGenerator(conv_dim=8, residual_blocks=1),
-                    lambda: PatchDiscriminator(conv_dim=8, layers=2), lambda: PatchDiscriminator(conv_dim=8, layers=2),
-                    MultiHot([HAIR]), losses, iterations=100, image_size=16, domains=domains, pool_size=pool_size)
+    return CycleGAN(
+        lambda: ResnetGenerator(conv_dim=8, residual_blocks=1),
+        lambda: ResnetGenerator(conv_dim=8, residual_blocks=1),
+        lambda: PatchDiscriminator(conv_dim=8, layers=2),
+        lambda: PatchDiscriminator(conv_dim=8, layers=2),
+        MultiHot([HAIR]),
+        losses,
+        iterations=100,
+        image_size=16,
+        domains=domains,
+        pool_size=pool_size,
+    )
 
 
 def official_cyclegan_iteration(pairs, real, pools):
@@ -237,9 +258,12 @@ def official_cyclegan_iteration(pairs, real, pools):
         fake_b, fake_a = pr["G_ab"](real_a), pr["G_ba"](real_b)
         rec_a, rec_b = pr["G_ba"](fake_b), pr["G_ab"](fake_a)
         idt_b, idt_a = pr["G_ab"](real_b), pr["G_ba"](real_a)
-        loss_g = (mse(pr["D_b"](fake_b), 1) + mse(pr["D_a"](fake_a), 1)
-                  + 10 * ((rec_a - real_a).abs().mean() + (rec_b - real_b).abs().mean())
-                  + 10 * 0.5 * ((idt_a - real_a).abs().mean() + (idt_b - real_b).abs().mean()))
+        loss_g = (
+            mse(pr["D_b"](fake_b), 1)
+            + mse(pr["D_a"](fake_a), 1)
+            + 10 * ((rec_a - real_a).abs().mean() + (rec_b - real_b).abs().mean())
+            + 10 * 0.5 * ((idt_a - real_a).abs().mean() + (idt_b - real_b).abs().mean())
+        )
         loss_g.backward()
         losses.append(loss_g.item())
         fakes.append((fake_a.detach(), fake_b.detach()))
@@ -274,8 +298,17 @@ class OfficialPool:
 @pytest.mark.parametrize("domains", [("Black_Hair", "Blond_Hair"), ("Black_Hair", "Blond_Hair", "Brown_Hair")])
 def test_a_cyclegan_iteration_is_the_official_one_for_every_pair(domains):
     method = cyclegan_method(domains, pool_size=50)
-    pairs = [{"a": p.a, "b": p.b, "G_ab": copy.deepcopy(p.generator_ab), "G_ba": copy.deepcopy(p.generator_ba),
-              "D_a": copy.deepcopy(p.discriminator_a), "D_b": copy.deepcopy(p.discriminator_b)} for p in method.pairs]
+    pairs = [
+        {
+            "a": p.a,
+            "b": p.b,
+            "G_ab": copy.deepcopy(p.generator_ab),
+            "G_ba": copy.deepcopy(p.generator_ba),
+            "D_a": copy.deepcopy(p.discriminator_a),
+            "D_b": copy.deepcopy(p.discriminator_b),
+        }
+        for p in method.pairs
+    ]
     generator = torch.Generator().manual_seed(2)
     real = {k: torch.rand(2, 3, 16, 16, generator=generator) * 2 - 1 for k in range(len(domains))}
     batches = [Batch(images, torch.zeros(2, 3), 0, f"domain_{k}") for k, images in real.items()]
@@ -287,10 +320,14 @@ def test_a_cyclegan_iteration_is_the_official_one_for_every_pair(domains):
     assert_same_steps(ours, expected_steps)
     prefixes = ["" if len(domains) == 2 else f"{domains[p.a]}-{domains[p.b]}/" for p in method.pairs]
     assert [values[f"{p}G/total"] for p in prefixes] == pytest.approx(expected_losses[: len(pairs)], rel=1e-5)
-    assert [values[f"{p}D/total"] for p in prefixes] == pytest.approx(expected_losses[len(pairs):], rel=1e-5)
+    assert [values[f"{p}D/total"] for p in prefixes] == pytest.approx(expected_losses[len(pairs) :], rel=1e-5)
     for ours_pair, theirs in zip(method.pairs, pairs, strict=True):
-        for mine, key in ((ours_pair.generator_ab, "G_ab"), (ours_pair.generator_ba, "G_ba"), (ours_pair.discriminator_a, "D_a"),
-                          (ours_pair.discriminator_b, "D_b")):
+        for mine, key in (
+            (ours_pair.generator_ab, "G_ab"),
+            (ours_pair.generator_ba, "G_ba"),
+            (ours_pair.discriminator_a, "D_a"),
+            (ours_pair.discriminator_b, "D_b"),
+        ):
             assert_same_weights(mine, theirs[key], key)
     assert values["lr"] == 2e-4
 
@@ -308,8 +345,14 @@ def test_cyclegan_learning_rate_is_constant_then_falls_to_zero_over_the_decay_fr
 # ---------------------------------------------------------------- GANimation
 
 AUS = LabelSchema("faces", ("smile", "brow_raise", "eyes_closed"), continuous=True)
-GANIMATION_WEIGHTS = {"adversarial": 1.0, "gradient_penalty": 10.0, "classification": 1.5, "reconstruction": 10.0,
-                      "attention": 0.1, "attention_smoothness": 1e-3}
+GANIMATION_WEIGHTS = {
+    "adversarial": 1.0,
+    "gradient_penalty": 10.0,
+    "classification": 1.5,
+    "reconstruction": 10.0,
+    "attention": 0.1,
+    "attention_smoothness": 1e-3,
+}
 
 
 def official_ganimation_iteration(G, D, x, y_org, y_trg, alpha):
@@ -336,8 +379,11 @@ def official_ganimation_iteration(G, D, x, y_org, y_trg, alpha):
     mixed = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(mixed)[0].sum(), mixed, create_graph=True)
     penalty = ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
-    d_loss = (w["adversarial"] * (-real_scores.mean() + fake_scores.mean()) + w["gradient_penalty"] * penalty
-              + w["classification"] * regression(real_labels, y_org))
+    d_loss = (
+        w["adversarial"] * (-real_scores.mean() + fake_scores.mean())
+        + w["gradient_penalty"] * penalty
+        + w["classification"] * regression(real_labels, y_org)
+    )
     d_opt.zero_grad()
     d_loss.backward()
     d_grads = [p.grad.clone() for p in D.parameters()]
@@ -346,9 +392,13 @@ def official_ganimation_iteration(G, D, x, y_org, y_trg, alpha):
     image, mask, _ = G(x, y_trg)
     scores, labels = D(image)
     back, back_mask, _ = G(image, y_org)
-    g_loss = (w["adversarial"] * -scores.mean() + w["classification"] * regression(labels, y_trg)
-              + w["reconstruction"] * (back - x).abs().mean() + w["attention"] * (mask.mean() + back_mask.mean())
-              + w["attention_smoothness"] * (tv(mask) + tv(back_mask)))
+    g_loss = (
+        w["adversarial"] * -scores.mean()
+        + w["classification"] * regression(labels, y_trg)
+        + w["reconstruction"] * (back - x).abs().mean()
+        + w["attention"] * (mask.mean() + back_mask.mean())
+        + w["attention_smoothness"] * (tv(mask) + tv(back_mask))
+    )
     g_opt.zero_grad()
     g_loss.backward()
     D.requires_grad_(True)
@@ -367,9 +417,14 @@ def test_a_ganimation_iteration_is_the_papers():
     G, D = AttentionGenerator(3, conv_dim=8, residual_blocks=1), StarGANDiscriminator(16, 3, conv_dim=8, layers=3)
     theirs_G, theirs_D = copy.deepcopy(G), copy.deepcopy(D)
     w = GANIMATION_WEIGHTS
-    losses = {"adversarial": WassersteinAdversarial(w["adversarial"]), "gradient_penalty": GradientPenalty(w["gradient_penalty"]),
-              "classification": DomainClassification(w["classification"]), "reconstruction": CycleReconstruction(w["reconstruction"]),
-              "attention": AttentionMean(w["attention"]), "attention_smoothness": AttentionSmoothness(w["attention_smoothness"])}
+    losses = {
+        "adversarial": WassersteinAdversarial(w["adversarial"]),
+        "gradient_penalty": GradientPenalty(w["gradient_penalty"]),
+        "classification": DomainClassification(w["classification"]),
+        "reconstruction": CycleReconstruction(w["reconstruction"]),
+        "attention": AttentionMean(w["attention"]),
+        "attention_smoothness": AttentionSmoothness(w["attention_smoothness"]),
+    }
     encoder = Continuous([AUS], noise=0.1)
     method = GANimation(G, D, encoder, losses, iterations=10**6, image_size=16, d_steps_per_g=1, decay_iterations=1)
     generator = torch.Generator().manual_seed(3)

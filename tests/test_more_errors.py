@@ -40,11 +40,14 @@ def test_a_device_this_machine_lacks_is_one_line_before_anything_is_built(cli, t
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("device,expected", [
-    ("meta", "key 'device' = 'meta': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'meta'"),
-    ("gpu", "key 'device' = 'gpu': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'gpu'"),
-    ("cuda:x", "key 'device' = 'cuda:x': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'cuda:x'"),
-])
+@pytest.mark.parametrize(
+    "device,expected",
+    [
+        ("meta", "key 'device' = 'meta': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'meta'"),
+        ("gpu", "key 'device' = 'gpu': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'gpu'"),
+        ("cuda:x", "key 'device' = 'cuda:x': mdt trains on 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', 'xpu' or 'xpu:N', not on 'cuda:x'"),
+    ],
+)
 def test_a_device_mdt_cannot_train_on_is_refused_by_the_check(cli, device, expected):
     """The check cannot know which machine will run the recipe, but it knows the names."""
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", f"run.device={device}"))
@@ -80,7 +83,9 @@ def test_celeba_count_line_that_does_not_match(cli, celeba_root):
     path = celeba_root / "list_attr_celeba.txt"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(["13", *lines[1:]]) + "\n")
-    line = one_line_error(cli("run", REPO / "recipes" / "stargan_celeba.toml", "--out", "run", *small(f"datasets.celeba.root={celeba_root}")))
+    line = one_line_error(
+        cli("run", REPO / "recipes" / "stargan_celeba.toml", "--out", "run", *small(f"datasets.celeba.root={celeba_root}"))
+    )
     assert "line 1 says 13 images, but 12 rows follow" in line
 
 
@@ -90,7 +95,9 @@ def test_csv_value_that_is_not_binary(cli, tmp_path):
     for i in range(3):
         random_image(tmp_path / "imgs" / f"{i}.png", 32, 32, i)
     (tmp_path / "imgs" / "a.csv").write_text("file,Smiling\n0.png,1\n1.png,yes\n2.png,0\n")
-    recipe = QUICKSTART.read_text().replace('type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"')
+    recipe = QUICKSTART.read_text().replace(
+        'type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"'
+    )
     (tmp_path / "csv.toml").write_text(recipe)
     line = one_line_error(cli("run", tmp_path / "csv.toml", "--out", "run", *small("classifier.steps=1")))
     assert "a.csv: line 3, column 'Smiling' is 'yes', expected 1, 0 or -1" in line
@@ -98,7 +105,9 @@ def test_csv_value_that_is_not_binary(cli, tmp_path):
 
 def test_a_csv_dataset_root_that_is_a_file_says_so(cli, tmp_path):
     (tmp_path / "imgs").write_text("not a folder")
-    recipe = QUICKSTART.read_text().replace('type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"')
+    recipe = QUICKSTART.read_text().replace(
+        'type = "synthetic_faces"', f'type = "csv_attributes"\nroot = "{tmp_path / "imgs"}"\ncsv_file = "a.csv"'
+    )
     (tmp_path / "csv.toml").write_text(recipe)
     line = one_line_error(cli("run", tmp_path / "csv.toml", "--out", "run", *small("classifier.steps=1")))
     assert line.endswith(f"image folder '{tmp_path / 'imgs'}' is a file; give the folder of images"), line
@@ -160,23 +169,28 @@ def test_resuming_with_fewer_iterations_than_done_is_refused_and_touches_nothing
     run = tmp_path / "run"
     shutil.copytree(quickstart_run, run)
     before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
-                 "run.iterations=1")
+    args = small(
+        "datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2", "run.iterations=1"
+    )
     line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--resume", run, *args))
     assert line == f"error: '{run}' is at step 2, past [run] iterations = 1; give iterations of at least 2 to go on"
     after = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert after == before  # no resumed recipe, no log line, no checkpoint
 
 
-@pytest.mark.parametrize("override,expected", [
-    ('datasets.rafd.expressions=["angry","angry","happy"]', "[datasets.rafd] rafd: label 'angry' is listed twice"),
-    ("run.batch_size=40", "[datasets.rafd] training split: the dataset has 16 images, fewer than the batch size 40"),
-])
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ('datasets.rafd.expressions=["angry","angry","happy"]', "[datasets.rafd] rafd: label 'angry' is listed twice"),
+        ("run.batch_size=40", "[datasets.rafd] training split: the dataset has 16 images, fewer than the batch size 40"),
+    ],
+)
 def test_a_data_mistake_names_its_dataset_table(cli, tmp_path, override, expected):
     """A label listed twice would train two contradicting columns; a batch larger than a
     dataset must say which of the recipe's datasets is too small."""
     root = write_rafd(tmp_path / "RaFD", per_class=2)
-    line = one_line_error(cli("run", REPO / "recipes" / "stargan_rafd.toml", "--out", "run",
-                              *small(f"datasets.rafd.root={root}", override)))
+    line = one_line_error(
+        cli("run", REPO / "recipes" / "stargan_rafd.toml", "--out", "run", *small(f"datasets.rafd.root={root}", override))
+    )
     assert expected in line, line
     assert not (tmp_path / "run" / "checkpoints").exists()

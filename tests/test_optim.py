@@ -39,12 +39,16 @@ def test_a_resumed_optimizer_keeps_the_form_its_checkpoint_used(tmp_path):
     so its arithmetic does not change halfway through a run; a fused one resumes fused."""
     parameter = torch.nn.Parameter(torch.randn(3, 4))
     parameter.grad = torch.randn(3, 4)
-    for saved_by, expected in ((torch.optim.Adam([parameter], 1e-4, (0.5, 0.999)), None),
-                               (adam([parameter], 1e-4, (0.5, 0.999)), True)):
+    for saved_by, expected in ((torch.optim.Adam([parameter], 1e-4, (0.5, 0.999)), None), (adam([parameter], 1e-4, (0.5, 0.999)), True)):
         saved_by.step()
-        path = ckpt.save_model(tmp_path / f"{expected}.safetensors", networks={"n": {"w": parameter.detach()}}, step=1,
-                               recipe="", schemas=[], training=ckpt.TrainingState(optimizers={"o": saved_by.state_dict()},
-                                                                                   method_state={}, streams=[]))
+        path = ckpt.save_model(
+            tmp_path / f"{expected}.safetensors",
+            networks={"n": {"w": parameter.detach()}},
+            step=1,
+            recipe="",
+            schemas=[],
+            training=ckpt.TrainingState(optimizers={"o": saved_by.state_dict()}, method_state={}, streams=[]),
+        )
         resumed = adam([torch.nn.Parameter(parameter.detach().clone())], 1e-4, (0.5, 0.999))
         resumed.load_state_dict(ckpt.read(path).training_state().optimizers["o"])
         assert resumed.param_groups[0]["fused"] is expected

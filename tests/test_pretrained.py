@@ -23,7 +23,14 @@ def test_a_model_folder_translates_as_the_run_does(cli, trained, tmp_path):
     result = cli("save-pretrained", trained, "shared", "--license", "mit")
     assert result.exit_code == 0, result.output
     folder = tmp_path / "shared"
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "labels.json", "metrics.json", "model.safetensors", "recipe.toml", "sample.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "labels.json",
+        "metrics.json",
+        "model.safetensors",
+        "recipe.toml",
+        "sample.png",
+    ]
     with safe_open(folder / "model.safetensors", "pt") as f:
         keys = list(f.keys())
     assert keys and not any(k.startswith(ckpt.TRAINING_PREFIXES) for k in keys)  # weights only: no optimizer, no random state
@@ -80,10 +87,13 @@ def test_an_hf_location_reads_the_model_folder_from_the_hub_cache(cli, trained, 
         result = cli("translate", "--checkpoint", checkpoint, "--input", photo, "--output", output, "--to", "Blond_Hair")
         assert result.exit_code == 0, result.output
     assert (tmp_path / "local.png").read_bytes() == (tmp_path / "hub.png").read_bytes()
-    line = one_line_error(cli("translate", "--checkpoint", "hf://someone/elsewhere", "--input", photo, "--output", "x.png",
-                              "--to", "Blond_Hair"))
-    assert line == ("error: 'hf://someone/elsewhere' is not in the Hugging Face cache and cannot be downloaded now "
-                    "(HF_HUB_OFFLINE is set, or there is no network)")
+    line = one_line_error(
+        cli("translate", "--checkpoint", "hf://someone/elsewhere", "--input", photo, "--output", "x.png", "--to", "Blond_Hair")
+    )
+    assert line == (
+        "error: 'hf://someone/elsewhere' is not in the Hugging Face cache and cannot be downloaded now "
+        "(HF_HUB_OFFLINE is set, or there is no network)"
+    )
 
 
 def test_imported_official_weights_carry_their_upstream_licence(cli, tmp_path):

@@ -61,8 +61,16 @@ def test_stargan_trains_with_the_nonsaturating_loss_and_r1(registry, tmp_path):
     recipe["losses"]["r1"] = {"type": "r1", "weight": 1.0}
     path = tmp_path / "ns_r1.toml"
     path.write_text(dump_toml(recipe))
-    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
-                 "discriminator.layers=3", "datasets.faces.size=8", "datasets.faces.test_size=2", "run.precision=fp32"]
+    overrides = [
+        "run.image_size=32",
+        "generator.conv_dim=8",
+        "generator.residual_blocks=1",
+        "discriminator.conv_dim=8",
+        "discriminator.layers=3",
+        "datasets.faces.size=8",
+        "datasets.faces.test_size=2",
+        "run.precision=fp32",
+    ]
     torch.manual_seed(0)
     method = build(load_recipe(path, overrides, registry), registry).method
     torch.manual_seed(1)
@@ -82,8 +90,12 @@ def test_stargan_trains_with_the_nonsaturating_loss_and_r1(registry, tmp_path):
     torch.testing.assert_close(adversarial, independent.detach(), rtol=1e-5, atol=1e-6)
 
     # without R1 the real images carry no gradient: D's first layer computes none for them
-    plain = StepState("discriminator", build(load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry), registry).method,
-                      Batch(real, labels, 0), labels.flip(0))
+    plain = StepState(
+        "discriminator",
+        build(load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry), registry).method,
+        Batch(real, labels, 0),
+        labels.flip(0),
+    )
     assert plain.real_scores.requires_grad and not plain.real.requires_grad and "real_input" not in plain.__dict__
 
 
@@ -95,8 +107,16 @@ def test_stargans_moving_average_generator_follows_each_generator_step(registry,
     from mdt.build import build
     from mdt.recipe import load_recipe
 
-    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
-                 "discriminator.layers=3", "datasets.faces.size=32", "datasets.faces.test_size=2", "run.precision=fp32"]
+    overrides = [
+        "run.image_size=32",
+        "generator.conv_dim=8",
+        "generator.residual_blocks=1",
+        "discriminator.conv_dim=8",
+        "discriminator.layers=3",
+        "datasets.faces.size=32",
+        "datasets.faces.test_size=2",
+        "run.precision=fp32",
+    ]
     plain = build(load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry), registry).method
     assert set(plain.networks()) == {"generator", "discriminator"} and plain.translator().generator is plain.generator
 
@@ -133,11 +153,14 @@ def test_the_average_of_a_compiled_network_runs_its_own_weights():
     assert not any(p.requires_grad for p in average.parameters())
 
 
-@pytest.mark.parametrize(("setting", "expected"), [
-    ("method.ema_decay=1", "key 'ema_decay' = 1: expected a number of at least 0 and below 1"),
-    ("discriminator.spectral_norm=2", "key 'spectral_norm' = 2: expected true or false"),
-    ("generator.residual_output=yes", """key 'residual_output' = "yes": expected true or false"""),
-])
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("method.ema_decay=1", "key 'ema_decay' = 1: expected a number of at least 0 and below 1"),
+        ("discriminator.spectral_norm=2", "key 'spectral_norm' = 2: expected true or false"),
+        ("generator.residual_output=yes", """key 'residual_output' = "yes": expected true or false"""),
+    ],
+)
 def test_a_switch_out_of_range_is_one_line(cli, setting, expected):
     from test_recipe_errors import one_line_error
 

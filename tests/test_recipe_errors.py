@@ -151,12 +151,15 @@ def test_a_misspelt_type_key_is_suggested(cli):
     assert line == "error: --set losses.adversarial.typ: unknown key 'typ' (did you mean 'type'?)"
 
 
-@pytest.mark.parametrize("override,expected", [
-    ("method.lr_generator=inf", "key 'lr_generator' = inf: expected a finite number greater than 0"),
-    ("losses.reconstruction.weight=inf", "key 'weight' = inf: expected a finite number of at least 0"),
-    ("losses.reconstruction.weight=nan", "key 'weight' = nan: expected a finite number of at least 0"),
-    ("method.beta1=-inf", "key 'beta1' = -inf: expected a finite number of at least 0 and below 1"),
-])
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("method.lr_generator=inf", "key 'lr_generator' = inf: expected a finite number greater than 0"),
+        ("losses.reconstruction.weight=inf", "key 'weight' = inf: expected a finite number of at least 0"),
+        ("losses.reconstruction.weight=nan", "key 'weight' = nan: expected a finite number of at least 0"),
+        ("method.beta1=-inf", "key 'beta1' = -inf: expected a finite number of at least 0 and below 1"),
+    ],
+)
 def test_infinite_and_nan_numbers_are_refused_before_the_run(cli, override, expected):
     """TOML can spell inf and nan; an infinite learning rate or weight would only fail mid-run."""
     line = one_line_error(cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", override))
@@ -176,14 +179,30 @@ def test_paths_tables_and_64_bit_integers_are_checked():
     assert type_problem(2**63, int) == "an integer (64-bit)" and type_problem(2**63 - 1, int) is None
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("99999999999999999999", "key 'conv_dim' = 99999999999999999999: expected an integer (64-bit)"),
-    ("9223372036854775807", "[networks.discriminator] stargan could not be built with these values: "
-                            "Storage size calculation overflowed with sizes=[9223372036854775807, 3, 4, 4]"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("99999999999999999999", "key 'conv_dim' = 99999999999999999999: expected an integer (64-bit)"),
+        (
+            "9223372036854775807",
+            "[networks.discriminator] stargan could not be built with these values: "
+            "Storage size calculation overflowed with sizes=[9223372036854775807, 3, 4, 4]",
+        ),
+    ],
+)
 def test_a_network_too_large_to_build_is_one_line(cli, value, expected):
-    line = one_line_error(cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", "--set", "run.iterations=1",
-                              "--set", f"networks.discriminator.conv_dim={value}"))
+    line = one_line_error(
+        cli(
+            "run",
+            REPO / "recipes" / "quickstart.toml",
+            "--out",
+            "run",
+            "--set",
+            "run.iterations=1",
+            "--set",
+            f"networks.discriminator.conv_dim={value}",
+        )
+    )
     assert line.endswith(expected), line
 
 
@@ -221,8 +240,9 @@ def test_a_label_layout_mdt_does_not_know_is_named_as_written():
     recipe = Recipe("r.toml", {"labels": {"type": "ranks"}})
     with pytest.raises(MdtError) as caught:
         _check_label_layout(recipe, method, registry)
-    assert str(caught.value) == ("r.toml: [labels] type 'ranks' gives ordinal, but method 'needs_classes' needs one class "
-                                 "per image (a one-hot condition)")
+    assert str(caught.value) == (
+        "r.toml: [labels] type 'ranks' gives ordinal, but method 'needs_classes' needs one class per image (a one-hot condition)"
+    )
 
 
 def test_a_method_checks_what_its_networks_must_agree_on_with_their_defaults():
@@ -265,23 +285,44 @@ def test_a_method_checks_what_its_networks_must_agree_on_with_their_defaults():
     assert seen == [{"generator": {"style_dim": 16}, "discriminator": {"width": 4}}]
 
 
-@pytest.mark.parametrize("recipe,overrides,expected", [
-    # GANimation's generator halves 34 twice to 8 and doubles back to 32: it used to fail at the first step
-    ("quickstart.toml", ["run.image_size=34", "discriminator.layers=1"],
-     "[networks.generator] type 'ganimation': [run] image_size 34 must be divisible by 2**downsamplings = 4"),
-    ("quickstart.toml", ["run.image_size=8", "generator.downsamplings=3"],
-     "[networks.generator] type 'ganimation': [run] image_size 8 halved 3 times (downsamplings) leaves a 1x1 map; "
-     "instance normalisation in training needs at least 2x2"),
-    ("quickstart.toml", ["run.image_size=40"],
-     "[networks.discriminator] type 'stargan': [run] image_size 40 must be divisible by 2**layers = 16"),
-    ("stargan_celeba.toml", ["run.image_size=130"],
-     "[networks.generator] type 'stargan': [run] image_size 130 must be divisible by 2**downsamplings = 4"),
-    ("cyclegan_quickstart.toml", ["run.image_size=30"],
-     "[networks.generator_ab] type 'cyclegan': [run] image_size 30 must be divisible by 2**downsamplings = 4"),
-    ("cyclegan_quickstart.toml", ["run.image_size=8"],
-     "[networks.discriminator_a] type 'patchgan': [run] image_size 8 halved 2 times (layers) leaves a 2x2 map; "
-     "the last two 4x4 convolutions need at least 3x3"),
-])
+@pytest.mark.parametrize(
+    "recipe,overrides,expected",
+    [
+        # GANimation's generator halves 34 twice to 8 and doubles back to 32: it used to fail at the first step
+        (
+            "quickstart.toml",
+            ["run.image_size=34", "discriminator.layers=1"],
+            "[networks.generator] type 'ganimation': [run] image_size 34 must be divisible by 2**downsamplings = 4",
+        ),
+        (
+            "quickstart.toml",
+            ["run.image_size=8", "generator.downsamplings=3"],
+            "[networks.generator] type 'ganimation': [run] image_size 8 halved 3 times (downsamplings) leaves a 1x1 map; "
+            "instance normalisation in training needs at least 2x2",
+        ),
+        (
+            "quickstart.toml",
+            ["run.image_size=40"],
+            "[networks.discriminator] type 'stargan': [run] image_size 40 must be divisible by 2**layers = 16",
+        ),
+        (
+            "stargan_celeba.toml",
+            ["run.image_size=130"],
+            "[networks.generator] type 'stargan': [run] image_size 130 must be divisible by 2**downsamplings = 4",
+        ),
+        (
+            "cyclegan_quickstart.toml",
+            ["run.image_size=30"],
+            "[networks.generator_ab] type 'cyclegan': [run] image_size 30 must be divisible by 2**downsamplings = 4",
+        ),
+        (
+            "cyclegan_quickstart.toml",
+            ["run.image_size=8"],
+            "[networks.discriminator_a] type 'patchgan': [run] image_size 8 halved 2 times (layers) leaves a 2x2 map; "
+            "the last two 4x4 convolutions need at least 3x3",
+        ),
+    ],
+)
 def test_an_image_size_a_network_cannot_take_is_refused_before_anything_is_built(cli, recipe, overrides, expected):
     flags = [f for o in overrides for f in ("--set", o)]
     for command in (["recipe", "check"], ["run", "--out", "run"]):

@@ -27,10 +27,14 @@ def test_every_recipe_of_the_repository_is_listed_by_name_with_what_it_trains(cl
     # the opening comment's first sentence; "et al." does not end it
     from mdt.recipe import recipe_summary
 
-    assert recipe_summary((RECIPES / "stargan_celeba.toml").read_text()) == \
-        "StarGAN on CelebA at the paper's settings (Choi et al. 2018, section 4)."
-    assert recipe_summary((RECIPES / "quickstart.toml").read_text()) == \
-        "StarGAN on built-in synthetic faces: no download, a few minutes on a laptop CPU."
+    assert (
+        recipe_summary((RECIPES / "stargan_celeba.toml").read_text())
+        == "StarGAN on CelebA at the paper's settings (Choi et al. 2018, section 4)."
+    )
+    assert (
+        recipe_summary((RECIPES / "quickstart.toml").read_text())
+        == "StarGAN on built-in synthetic faces: no download, a few minutes on a laptop CPU."
+    )
 
 
 def test_a_recipe_by_name_is_the_installed_file_from_any_folder(cli, tmp_path):
@@ -38,7 +42,9 @@ def test_a_recipe_by_name_is_the_installed_file_from_any_folder(cli, tmp_path):
     by_file = cli("recipe", "show", RECIPES / "quickstart.toml")
     assert by_name.exit_code == 0, by_name.output
     assert by_name.output == by_file.output
-    assert tomllib.loads(by_name.output)["run"]["iterations"] == tomllib.loads((RECIPES / "quickstart.toml").read_text())["run"]["iterations"]
+    assert (
+        tomllib.loads(by_name.output)["run"]["iterations"] == tomllib.loads((RECIPES / "quickstart.toml").read_text())["run"]["iterations"]
+    )
 
 
 def test_a_file_of_that_name_in_the_folder_comes_before_the_built_in_one(cli, tmp_path):
@@ -57,8 +63,7 @@ def test_a_misspelt_recipe_name_is_one_line_that_suggests_the_name(cli):
 def test_extends_replaces_the_base_key_by_key_and_named_tables_by_name(cli, tmp_path):
     base = tomllib.loads((RECIPES / "quickstart.toml").read_text())
     write(tmp_path, "base.toml", (RECIPES / "quickstart.toml").read_text())
-    write(tmp_path, "child.toml", 'extends = "base.toml"\n[run]\niterations = 3\n'
-                                  "[losses.reconstruction]\nweight = 4.5\n")
+    write(tmp_path, "child.toml", 'extends = "base.toml"\n[run]\niterations = 3\n[losses.reconstruction]\nweight = 4.5\n')
     child = tomllib.loads(cli("recipe", "show", "child.toml").output)
     plain = tomllib.loads(cli("recipe", "show", "base.toml").output)
     assert child["run"]["iterations"] == 3
@@ -94,12 +99,15 @@ def test_the_built_in_recipes_that_extend_resolve_as_wholes(cli):
     assert both["labels"]["type"] == "mask_vector"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('extends = 3\n', "extends = 3: give a built-in recipe's name or a recipe file's path"),
-    ('extends = "middle.toml"\n', "extends 'middle.toml', which extends 'quickstart' itself"),
-    ('extends = "quickstrat"\n', "no built-in recipe is named 'quickstrat' (did you mean 'quickstart'?)"),
-    ('extends = "nowhere.toml"\n', "nowhere.toml' does not exist"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("extends = 3\n", "extends = 3: give a built-in recipe's name or a recipe file's path"),
+        ('extends = "middle.toml"\n', "extends 'middle.toml', which extends 'quickstart' itself"),
+        ('extends = "quickstrat"\n', "no built-in recipe is named 'quickstrat' (did you mean 'quickstart'?)"),
+        ('extends = "nowhere.toml"\n', "nowhere.toml' does not exist"),
+    ],
+)
 def test_extends_mistakes_are_one_line(cli, tmp_path, text, expected):
     write(tmp_path, "middle.toml", 'extends = "quickstart"\n')
     path = write(tmp_path, "child.toml", text)

@@ -107,8 +107,10 @@ def test_a_misspelt_hook_is_an_error():
     plugin.register_component = register_component
     with pytest.raises(MdtError) as caught:
         load_plugins(extra={"typo_plugin": plugin})
-    assert str(caught.value) == ("plugin 'typo_plugin' ((not installed)) implements hook 'register_component', which mdt "
-                                 "does not define (did you mean 'register_components'?)")
+    assert str(caught.value) == (
+        "plugin 'typo_plugin' ((not installed)) implements hook 'register_component', which mdt "
+        "does not define (did you mean 'register_components'?)"
+    )
 
 
 def test_a_plugin_whose_hook_raises_is_one_line():
@@ -129,8 +131,9 @@ def test_registering_an_instance_instead_of_a_class_is_refused():
 
     with pytest.raises(MdtError) as caught:
         Registry().add("loss", "inst", WassersteinAdversarial(), plugin="mine")
-    assert str(caught.value) == ("plugin 'mine' registered loss 'inst' as an instance of WassersteinAdversarial; "
-                                 "register the class (or a function that builds one)")
+    assert str(caught.value) == (
+        "plugin 'mine' registered loss 'inst' as an instance of WassersteinAdversarial; register the class (or a function that builds one)"
+    )
 
 
 def generator_plugin(module_name: str, generator_name: str) -> types.ModuleType:
@@ -210,16 +213,24 @@ def test_a_hook_with_the_wrong_argument_name_is_one_line():
 
     with pytest.raises(MdtError) as caught:
         load_plugins(extra={"misnamed": plugin_with("misnamed", register_components)})
-    assert str(caught.value) == ("plugin 'misnamed' ((not installed)): hook 'register_components' takes (registry) "
-                                 "where mdt's hook gives (register)")
+    assert str(caught.value) == (
+        "plugin 'misnamed' ((not installed)): hook 'register_components' takes (registry) where mdt's hook gives (register)"
+    )
 
 
-@pytest.mark.parametrize("hook,expected", [
-    (lambda register: register("genrator", "x", make_generator),
-     "plugin 'kindless' ((not installed)): unknown component kind 'genrator' (did you mean 'generator'?)"),
-    (lambda register: (_ for _ in ()).throw(MdtError("set FANCY_HOME first")),
-     "plugin 'kindless' ((not installed)) in register_components: set FANCY_HOME first"),
-])
+@pytest.mark.parametrize(
+    "hook,expected",
+    [
+        (
+            lambda register: register("genrator", "x", make_generator),
+            "plugin 'kindless' ((not installed)): unknown component kind 'genrator' (did you mean 'generator'?)",
+        ),
+        (
+            lambda register: (_ for _ in ()).throw(MdtError("set FANCY_HOME first")),
+            "plugin 'kindless' ((not installed)) in register_components: set FANCY_HOME first",
+        ),
+    ],
+)
 def test_an_error_in_a_registration_names_the_plugin(hook, expected):
     def register_components(register):
         hook(register)
@@ -231,14 +242,17 @@ def test_an_error_in_a_registration_names_the_plugin(hook, expected):
 
 def test_an_argument_named_type_is_refused_at_registration():
     """A recipe table's 'type' key chooses the component, so such an argument could never be set."""
+
     class make(mdt.Network):
         def __init__(self, type: str = "a") -> None:
             super().__init__()
 
     with pytest.raises(MdtError) as caught:
         Registry().add("generator", "typed", make, plugin="mine")
-    assert str(caught.value) == ("plugin 'mine' registered generator 'typed' with an argument named 'type', which a recipe "
-                                 "cannot set: its table's 'type' key chooses the component; rename the argument")
+    assert str(caught.value) == (
+        "plugin 'mine' registered generator 'typed' with an argument named 'type', which a recipe "
+        "cannot set: its table's 'type' key chooses the component; rename the argument"
+    )
 
 
 def test_a_broken_installed_plugin_says_how_to_run_without_it_and_keeps_its_traceback(tmp_path, monkeypatch):
@@ -248,14 +262,17 @@ def test_a_broken_installed_plugin_says_how_to_run_without_it_and_keeps_its_trac
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mdt-raises\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[mdt]\nraises = mdt_raises_module\n")
     (tmp_path / "mdt_raises_module.py").write_text(
-        "import mdt\n\n@mdt.hookimpl\ndef register_components(register):\n    raise KeyError('FANCY_HOME')\n")
+        "import mdt\n\n@mdt.hookimpl\ndef register_components(register):\n    raise KeyError('FANCY_HOME')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("MDT_DISABLE_PLUGIN_AUTOLOAD")
     with pytest.raises(MdtError) as caught:
         load_plugins()
-    assert str(caught.value) == ("plugin 'raises' (mdt-raises) failed in register_components: KeyError: 'FANCY_HOME' "
-                                 "(until it is fixed: MDT_DISABLE_PLUGIN_AUTOLOAD=1 runs mdt without third-party plugins, "
-                                 "or pip uninstall mdt-raises)")
+    assert str(caught.value) == (
+        "plugin 'raises' (mdt-raises) failed in register_components: KeyError: 'FANCY_HOME' "
+        "(until it is fixed: MDT_DISABLE_PLUGIN_AUTOLOAD=1 runs mdt without third-party plugins, "
+        "or pip uninstall mdt-raises)"
+    )
     assert isinstance(caught.value.__cause__, KeyError)
 
 
@@ -269,8 +286,10 @@ def test_a_class_that_does_not_subclass_its_kinds_base_is_refused_with_the_base_
 
     with pytest.raises(MdtError) as caught:
         Registry().add("generator", "plain", Plain, plugin="mine")
-    assert str(caught.value) == ("plugin 'mine' registered generator 'plain' as class Plain, which does not subclass mdt.Network; "
-                                 "subclass it: it declares what mdt calls on a generator, with defaults (docs/writing-a-plugin.md)")
+    assert str(caught.value) == (
+        "plugin 'mine' registered generator 'plain' as class Plain, which does not subclass mdt.Network; "
+        "subclass it: it declares what mdt calls on a generator, with defaults (docs/writing-a-plugin.md)"
+    )
 
     def loss(weight: float = 1.0):
         return weight
@@ -315,8 +334,9 @@ def test_a_hook_without_the_marker_is_an_error_not_silence():
     plugin.register_components = register_components
     with pytest.raises(MdtError) as caught:
         load_plugins(extra={"unmarked": plugin})
-    assert str(caught.value) == ("plugin 'unmarked' ((not installed)) defines register_components without @mdt.hookimpl, "
-                                 "so mdt would never call it; decorate it")
+    assert str(caught.value) == (
+        "plugin 'unmarked' ((not installed)) defines register_components without @mdt.hookimpl, so mdt would never call it; decorate it"
+    )
 
 
 def test_list_shows_what_each_argument_takes_ranged_or_not(cli):

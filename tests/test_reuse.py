@@ -12,8 +12,14 @@ from mdt.reuse import recorded_forward
 
 def network(*extra: torch.nn.Module) -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-                               torch.nn.Conv2d(4, 4, 3), torch.nn.InstanceNorm2d(4, affine=True, track_running_stats=True), *extra)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 4, 3),
+        torch.nn.InstanceNorm2d(4, affine=True, track_running_stats=True),
+        *extra,
+    )
 
 
 def test_replay_leaves_the_statistics_of_a_second_forward():

@@ -23,8 +23,15 @@ from PIL import Image
 from mdt import checkpoint as ckpt
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _need(available: bool, what: str) -> None:
@@ -47,8 +54,13 @@ def _start_server(model: str, folder: Path, env: dict, attempts: int = 5):
     for attempt in range(attempts):
         port = _free_port()
         log = open(folder / f"serve-{attempt}.log", "w")  # noqa: SIM115 (the server writes to it for the whole test)
-        process = subprocess.Popen([sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", model, "--port", str(port)], cwd=folder,
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", model, "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 180
         while process.poll() is None and time.time() < deadline:
@@ -80,8 +92,14 @@ def server(tmp_path_factory):
     model = os.environ.get("MDT_SERVE_CHECKPOINT")  # the README's screenshot: a trained quickstart run
     if not model:
         args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")
-        subprocess.run([sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *args], cwd=folder, env=env, check=True,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *args],
+            cwd=folder,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         model = str(folder / "run")
     process, url, log = _start_server(model, folder, env)
     yield url, Path(model)
@@ -122,7 +140,9 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
         # A sample from the page instead of an upload: translated too, to another picture.
         uploaded = page.locator("#input-image img").first.get_attribute("src")
         page.locator(".gallery-item").first.click()
-        expect(page.locator("#input-image img").first).not_to_have_attribute("src", uploaded, timeout=60_000)  # not a fixed wait: CI is slow
+        expect(page.locator("#input-image img").first).not_to_have_attribute(
+            "src", uploaded, timeout=60_000
+        )  # not a fixed wait: CI is slow
         sample = _fetch(page, page.locator("#input-image img").first.get_attribute("src"))
         before = page.locator("#result img").get_attribute("src")  # read before the click: a fast reply would race it
         page.click("#translate")
@@ -204,8 +224,15 @@ def test_stargan_v2_page_translates_by_seed_and_by_reference(cli, tmp_path):
     from mdt.inference import load_translator
     from mdt.serve import build_app
 
-    args = small("datasets.faces.size=12", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2",
-                 "metrics.diversity.samples=2", "metrics.diversity.max_images=2", v2=True)
+    args = small(
+        "datasets.faces.size=12",
+        "datasets.faces.test_size=2",
+        "classifier.steps=1",
+        "metrics.accuracy.max_images=2",
+        "metrics.diversity.samples=2",
+        "metrics.diversity.max_images=2",
+        v2=True,
+    )
     assert cli("run", REPO / "recipes" / "stargan_v2_quickstart.toml", "--out", "run", *args).exit_code == 0
     translator = load_translator(tmp_path / "run", "cpu")
     app = build_app(translator)

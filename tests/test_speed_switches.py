@@ -92,8 +92,14 @@ def test_batched_discriminator_gives_the_same_loss_and_gradients(registry, tmp_p
 
 
 def test_bf16_training_runs_with_finite_fp32_losses(cli, tmp_path):
-    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
-                 "run.precision=bf16", "run.cache_images=true")
+    args = small(
+        "datasets.faces.size=16",
+        "datasets.faces.test_size=4",
+        "classifier.steps=1",
+        "metrics.accuracy.max_images=2",
+        "run.precision=bf16",
+        "run.cache_images=true",
+    )
     result = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "cache" / "faces.images").is_file()
@@ -127,8 +133,16 @@ def one_update_in(precision: str, registry):
     from mdt.build import build
     from mdt.recipe import load_recipe
 
-    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
-                 "discriminator.layers=3", "datasets.faces.size=8", "datasets.faces.test_size=2", f"run.precision={precision}"]
+    overrides = [
+        "run.image_size=32",
+        "generator.conv_dim=8",
+        "generator.residual_blocks=1",
+        "discriminator.conv_dim=8",
+        "discriminator.layers=3",
+        "datasets.faces.size=8",
+        "datasets.faces.test_size=2",
+        f"run.precision={precision}",
+    ]
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry)
     torch.manual_seed(0)
     method = build(recipe, registry).method
@@ -170,9 +184,9 @@ def test_bf16_runs_networks_in_bf16_and_the_penalty_and_losses_in_fp32(registry)
 
 def test_precision_must_be_known(cli):
     result = cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", "run.precision=fp8")
-    assert result.exit_code == 2 and "expected one of \"auto\", \"fp32\", \"bf16\"" in result.output
+    assert result.exit_code == 2 and 'expected one of "auto", "fp32", "bf16"' in result.output
     result = cli("recipe", "check", REPO / "recipes" / "quickstart.toml", "--set", 'run.cache_images="sometimes"')
-    assert result.exit_code == 2 and "cache_images' = \"sometimes\": expected true or false or one of \"auto\"" in result.output
+    assert result.exit_code == 2 and 'cache_images\' = "sometimes": expected true or false or one of "auto"' in result.output
 
 
 def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
@@ -182,9 +196,17 @@ def test_compiling_the_generator_keeps_the_discriminator_gradients(registry):
 
     grads = []
     for compiled in (False, True):
-        overrides = ["run.image_size=16", "generator.conv_dim=4", "generator.residual_blocks=1", "discriminator.conv_dim=4",
-                     "discriminator.layers=2", "datasets.faces.size=8", "datasets.faces.test_size=2", "run.precision=fp32",
-                     f"run.compile_generator={'true' if compiled else 'false'}"]
+        overrides = [
+            "run.image_size=16",
+            "generator.conv_dim=4",
+            "generator.residual_blocks=1",
+            "discriminator.conv_dim=4",
+            "discriminator.layers=2",
+            "datasets.faces.size=8",
+            "datasets.faces.test_size=2",
+            "run.precision=fp32",
+            f"run.compile_generator={'true' if compiled else 'false'}",
+        ]
         recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry)
         torch.manual_seed(0)
         components = build(recipe, registry)
@@ -221,20 +243,23 @@ def fake_hardware(monkeypatch, amx=False, avx512_bf16=False, cuda_bf16=False, bf
     monkeypatch.setattr(precision, "bf16_convolution_speedup", measured)
 
 
-@pytest.mark.parametrize(("device", "hardware", "expected"), [
-    ("cpu", {"amx": True}, "bf16"),
-    ("cpu", {"amx": True, "avx512_bf16": True}, "bf16"),
-    # bf16 dot products without AMX: slower than fp32 on one Xeon, twice as fast on one EPYC
-    # (docs/performance.md), so "auto" times a convolution both ways
-    ("cpu", {"avx512_bf16": True, "bf16_speedup": 0.55}, "fp32"),
-    ("cpu", {"avx512_bf16": True, "bf16_speedup": 1.1}, "fp32"),  # not worth bf16's rounding
-    ("cpu", {"avx512_bf16": True, "bf16_speedup": 2.0}, "bf16"),
-    ("cpu", {}, "fp32"),
-    ("cpu", {"cuda_bf16": True}, "fp32"),  # a GPU's bf16 says nothing of the CPU
-    ("cuda", {"cuda_bf16": True}, "bf16"),
-    ("cuda", {"amx": True}, "fp32"),  # an old GPU on a new CPU
-    ("mps", {"amx": True}, "fp32"),
-])
+@pytest.mark.parametrize(
+    ("device", "hardware", "expected"),
+    [
+        ("cpu", {"amx": True}, "bf16"),
+        ("cpu", {"amx": True, "avx512_bf16": True}, "bf16"),
+        # bf16 dot products without AMX: slower than fp32 on one Xeon, twice as fast on one EPYC
+        # (docs/performance.md), so "auto" times a convolution both ways
+        ("cpu", {"avx512_bf16": True, "bf16_speedup": 0.55}, "fp32"),
+        ("cpu", {"avx512_bf16": True, "bf16_speedup": 1.1}, "fp32"),  # not worth bf16's rounding
+        ("cpu", {"avx512_bf16": True, "bf16_speedup": 2.0}, "bf16"),
+        ("cpu", {}, "fp32"),
+        ("cpu", {"cuda_bf16": True}, "fp32"),  # a GPU's bf16 says nothing of the CPU
+        ("cuda", {"cuda_bf16": True}, "bf16"),
+        ("cuda", {"amx": True}, "fp32"),  # an old GPU on a new CPU
+        ("mps", {"amx": True}, "fp32"),
+    ],
+)
 def test_auto_precision_is_bf16_only_where_the_device_computes_in_bf16(monkeypatch, device, hardware, expected):
     from mdt.precision import choose_precision
 
@@ -271,7 +296,9 @@ def test_measuring_bf16_times_a_real_convolution_without_touching_the_run(monkey
 
     calls = []
     real_conv2d = torch.nn.functional.conv2d
-    monkeypatch.setattr(torch.nn.functional, "conv2d", lambda *a, **k: calls.append(torch.is_autocast_enabled("cpu")) or real_conv2d(*a, **k))
+    monkeypatch.setattr(
+        torch.nn.functional, "conv2d", lambda *a, **k: calls.append(torch.is_autocast_enabled("cpu")) or real_conv2d(*a, **k)
+    )
     precision.bf16_convolution_speedup.cache_clear()
     torch.manual_seed(3)
     expected_next = torch.rand(4)
@@ -308,11 +335,15 @@ def test_a_run_says_first_what_auto_chose_and_records_it(cli, tmp_path, monkeypa
     from mdt import checkpoint as ckpt
 
     fake_hardware(monkeypatch, avx512_bf16=True, bf16_speedup=0.55)  # bf16 dot products, slower than fp32
-    args = small("datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2",
-                 "run.precision='auto'")  # the recipes' default, which small() names
+    args = small(
+        "datasets.faces.size=8", "datasets.faces.test_size=2", "classifier.steps=1", "metrics.accuracy.max_images=2", "run.precision='auto'"
+    )  # the recipes' default, which small() names
     first = cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args)
     assert first.exit_code == 0, first.output
-    assert run_lines(first)[:2] == ["precision: fp32 (auto: cpu has avx512_bf16 without AMX; a bf16 convolution ran 0.55x as fast as fp32)", run_lines(first)[1]]
+    assert run_lines(first)[:2] == [
+        "precision: fp32 (auto: cpu has avx512_bf16 without AMX; a bf16 convolution ran 0.55x as fast as fp32)",
+        run_lines(first)[1],
+    ]
     assert run_lines(first)[1].startswith("image cache: on (auto:")
     assert (tmp_path / "run" / "cache" / "faces.images").is_file()
     assert 'precision = "fp32"' in (tmp_path / "run" / "recipe.toml").read_text()
@@ -380,8 +411,17 @@ def penalty_gradients(registry, *switches: str) -> dict[str, torch.Tensor]:
     from mdt.build import build
     from mdt.recipe import load_recipe
 
-    overrides = ["run.image_size=32", "generator.conv_dim=8", "generator.residual_blocks=1", "discriminator.conv_dim=8",
-                 "discriminator.layers=3", "datasets.faces.size=8", "datasets.faces.test_size=2", "run.precision=fp32", *switches]
+    overrides = [
+        "run.image_size=32",
+        "generator.conv_dim=8",
+        "generator.residual_blocks=1",
+        "discriminator.conv_dim=8",
+        "discriminator.layers=3",
+        "datasets.faces.size=8",
+        "datasets.faces.test_size=2",
+        "run.precision=fp32",
+        *switches,
+    ]
     recipe = load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry)
     torch.manual_seed(0)
     components = build(recipe, registry)

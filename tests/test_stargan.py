@@ -79,7 +79,7 @@ def test_binary_loss_uses_the_official_scaling():
 def test_one_hot_refuses_independent_attributes():
     from mdt.errors import MdtError
 
-    with pytest.raises(MdtError, match="use type = \"multi_hot\""):
+    with pytest.raises(MdtError, match='use type = "multi_hot"'):
         OneHot([CELEBA])
 
 
@@ -138,8 +138,15 @@ def test_a_decay_window_longer_than_the_run_is_clamped_to_the_run(cli, tmp_path)
     assert linear_decay(2999, 3000, 100000) == pytest.approx(1 / 3000)
     from conftest import REPO, small
 
-    args = small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2",
-                 "run.iterations=4", "method.decay_iterations=100000", "method.lr_generator=0.001")
+    args = small(
+        "datasets.faces.size=16",
+        "datasets.faces.test_size=4",
+        "classifier.steps=1",
+        "metrics.accuracy.max_images=2",
+        "run.iterations=4",
+        "method.decay_iterations=100000",
+        "method.lr_generator=0.001",
+    )
     assert cli("run", REPO / "recipes" / "quickstart.toml", "--out", "run", *args).exit_code == 0
     import json
 
@@ -155,8 +162,18 @@ def test_each_network_trains_at_its_own_decaying_rate():
     from mdt.data import Batch
 
     G, D = StarGANGenerator(5, conv_dim=8, residual_blocks=1), StarGANDiscriminator(32, 5, conv_dim=8, layers=3)
-    method = StarGAN(G, D, MultiHot([CELEBA]), {"adversarial": WassersteinAdversarial(1.0)}, iterations=10, image_size=32,
-                     lr_generator=3e-4, lr_discriminator=1e-4, d_steps_per_g=1, decay_iterations=4)
+    method = StarGAN(
+        G,
+        D,
+        MultiHot([CELEBA]),
+        {"adversarial": WassersteinAdversarial(1.0)},
+        iterations=10,
+        image_size=32,
+        lr_generator=3e-4,
+        lr_discriminator=1e-4,
+        d_steps_per_g=1,
+        decay_iterations=4,
+    )
     batch = Batch(torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1]]), 0)
     for step, factor in ((0, 1.0), (6, 1.0), (7, 0.75), (9, 0.25)):
         values = method.train_step([batch], step)
@@ -231,8 +248,12 @@ def test_an_iteration_that_updates_both_networks_is_the_official_one():
     torch.manual_seed(0)
     G, D = StarGANGenerator(5, conv_dim=8, residual_blocks=1), StarGANDiscriminator(32, 5, conv_dim=8, layers=4)
     official_G, official_D = copy.deepcopy(G), copy.deepcopy(D)
-    losses = {"adversarial": WassersteinAdversarial(1.0), "gradient_penalty": GradientPenalty(10.0),
-              "classification": DomainClassification(1.0), "reconstruction": CycleReconstruction(10.0)}
+    losses = {
+        "adversarial": WassersteinAdversarial(1.0),
+        "gradient_penalty": GradientPenalty(10.0),
+        "classification": DomainClassification(1.0),
+        "reconstruction": CycleReconstruction(10.0),
+    }
     method = StarGAN(G, D, MultiHot([CELEBA]), losses, iterations=10**6, image_size=32, d_steps_per_g=5, decay_iterations=1)
     images = torch.rand(6, 3, 32, 32) * 2 - 1
     labels = torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 1], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0], [0, 1, 0, 1, 1], [0, 0, 0, 0, 1]])
@@ -247,8 +268,16 @@ def test_an_iteration_that_updates_both_networks_is_the_official_one():
     targets = labels[torch.randperm(6)]
     alpha = torch.rand(6, 1, 1, 1)
     adam = {"lr": 1e-4, "betas": (0.5, 0.999)}
-    d_grads, g_grads = _official_iteration(official_G, official_D, torch.optim.Adam(official_G.parameters(), **adam),
-                                           torch.optim.Adam(official_D.parameters(), **adam), images, labels, targets, alpha)
+    d_grads, g_grads = _official_iteration(
+        official_G,
+        official_D,
+        torch.optim.Adam(official_G.parameters(), **adam),
+        torch.optim.Adam(official_D.parameters(), **adam),
+        images,
+        labels,
+        targets,
+        alpha,
+    )
     for (name, _), grad, expected in zip(D.named_parameters(), steps[0][1], d_grads, strict=True):
         torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6, msg=f"D {name}")
     for (name, _), grad, expected in zip(G.named_parameters(), steps[1][1], g_grads, strict=True):
@@ -283,8 +312,12 @@ def test_an_iteration_with_both_updates_runs_g_for_the_fakes_once(stochastic):
     G = StarGANGenerator(5, conv_dim=8, residual_blocks=1)
     G = _WithDropout(G) if stochastic else G
     D = StarGANDiscriminator(32, 5, conv_dim=8, layers=4)
-    losses = {"adversarial": WassersteinAdversarial(1.0), "gradient_penalty": GradientPenalty(10.0),
-              "classification": DomainClassification(1.0), "reconstruction": CycleReconstruction(10.0)}
+    losses = {
+        "adversarial": WassersteinAdversarial(1.0),
+        "gradient_penalty": GradientPenalty(10.0),
+        "classification": DomainClassification(1.0),
+        "reconstruction": CycleReconstruction(10.0),
+    }
     method = StarGAN(G, D, MultiHot([CELEBA]), losses, iterations=100, image_size=32, d_steps_per_g=5)
     calls = []
     G.register_forward_hook(lambda *_: calls.append(1))

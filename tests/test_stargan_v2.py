@@ -21,8 +21,14 @@ from mdt.recipe import load_recipe
 from mdt.streams import to_batch
 
 QUICKSTART = REPO / "recipes" / "stargan_v2_quickstart.toml"
-TINY = ["datasets.faces.size=24", "datasets.faces.test_size=6", "classifier.steps=1", "metrics.accuracy.max_images=2",
-        "metrics.diversity.samples=2", "metrics.diversity.max_images=2"]
+TINY = [
+    "datasets.faces.size=24",
+    "datasets.faces.test_size=6",
+    "classifier.steps=1",
+    "metrics.accuracy.max_images=2",
+    "metrics.diversity.samples=2",
+    "metrics.diversity.max_images=2",
+]
 
 
 def overrides(*extra: str) -> list[str]:
@@ -183,11 +189,15 @@ def test_a_stargan_v2_method_needs_its_networks(cli, tmp_path):
 
 
 def test_stargan_v2_needs_one_domain_per_image(cli, tmp_path):
-    text = QUICKSTART.read_text().replace('attributes = ["Black_Hair", "Blond_Hair", "Brown_Hair"]', 'attributes = ["Black_Hair", "Smiling"]')
+    text = QUICKSTART.read_text().replace(
+        'attributes = ["Black_Hair", "Blond_Hair", "Brown_Hair"]', 'attributes = ["Black_Hair", "Smiling"]'
+    )
     (tmp_path / "r.toml").write_text(text.replace('type = "one_hot"', 'type = "multi_hot"'))
     line = one_line_error(cli("recipe", "check", "r.toml"))  # the check knows it: the encoder and the method say so
-    assert line == ("error: r.toml: [labels] type 'multi_hot' gives independent attributes (a multi-hot condition), but method "
-                    "'stargan_v2' needs one class per image (a one-hot condition); use a type that gives it, such as 'one_hot'"), line
+    assert line == (
+        "error: r.toml: [labels] type 'multi_hot' gives independent attributes (a multi-hot condition), but method "
+        "'stargan_v2' needs one class per image (a one-hot condition); use a type that gives it, such as 'one_hot'"
+    ), line
     result = cli("run", "r.toml", *small(*TINY, v2=True))
     assert result.exit_code == 2 and "needs one class per image" in result.output and not (tmp_path / "runs").exists()
 
@@ -196,8 +206,18 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     """A 2-iteration run on AFHQ-layout folders, then every way of translating with it."""
     root = write_domain_folders(tmp_path / "afhq")
     recipe = REPO / "recipes" / "stargan_v2_afhq.toml"
-    assert cli("run", recipe, "--out", "run", *small(f"datasets.afhq.root={root}", "metrics.diversity.samples=2", "classifier.steps=1",
-                                                      "metrics.diversity.max_images=2", v2=True)).exit_code == 0
+    assert (
+        cli(
+            "run",
+            recipe,
+            "--out",
+            "run",
+            *small(
+                f"datasets.afhq.root={root}", "metrics.diversity.samples=2", "classifier.steps=1", "metrics.diversity.max_images=2", v2=True
+            ),
+        ).exit_code
+        == 0
+    )
     source = root / "val" / "dog" / "val_dog_0000.jpg"
     common = ["translate", "--checkpoint", "run", "--input", source]
     result = cli(*common, "--output", "cats", "--domain", "cat", "--seed", "5", "--num", "3")
@@ -225,7 +245,10 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert np.abs(np.asarray(Image.open(tmp_path / "ref.png"), dtype=np.int16) - with_ref).max() <= 1
     inputs = ["translate", "--checkpoint", "run", "--input", root / "val" / "dog"]
     assert cli(*inputs, "--output", "refs.png", "--grid", "--domain", "cat", "--ref", root / "val" / "cat").exit_code == 0
-    assert cli(*inputs, "--output", "refs2.png", "--grid", "--domain", "cat", "--ref", root / "val" / "cat", "--batch-size", "2").exit_code == 0
+    assert (
+        cli(*inputs, "--output", "refs2.png", "--grid", "--domain", "cat", "--ref", root / "val" / "cat", "--batch-size", "2").exit_code
+        == 0
+    )
     grid = Image.open(tmp_path / "refs.png")
     chunked = np.asarray(Image.open(tmp_path / "refs2.png"), dtype=np.int16)  # two generator calls, one grid
     assert chunked.shape == np.asarray(grid).shape and np.abs(chunked - np.asarray(grid, dtype=np.int16)).max() <= 1
@@ -241,7 +264,7 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert cli(*inputs, "--output", "styles.png", "--grid", "--domain", "wild", "--num", "4").exit_code == 0
     styles = Image.open(tmp_path / "styles.png")
     assert styles.size == (margin + 5 * 34 + 2, 24 + 3 * 34 + 2)  # input + seeds 0..3; "wild s0" in two lines; 3 inputs
-    cell = np.asarray(styles, dtype=np.int16)[26 + 34:58 + 34, margin + 2 + 34 * 3:margin + 34 + 34 * 3]  # the second dog, seed 2
+    cell = np.asarray(styles, dtype=np.int16)[26 + 34 : 58 + 34, margin + 2 + 34 * 3 : margin + 34 + 34 * 3]  # the second dog, seed 2
     assert np.abs(cell - np.asarray(translator(dogs[1], domain="wild", seed=2), dtype=np.int16)).max() <= 1
     # Mistakes are one-line errors.
     bad = cli(*common, "--output", "x.png", "--domain", "lion")
@@ -319,7 +342,7 @@ def test_python_api_latent_and_reference(registry, tmp_path, cli):
     assert one_ref.shape == (2, 3, 32, 32)
     assert torch.allclose(one_ref, by_reference(batch, blond, batch[:1]), atol=1e-5)
     each_ref = translator(batch, domain="Blond_Hair", ref=batch.flip(0))  # one reference per input
-    expected = torch.cat([by_reference(batch[i:i + 1], blond, batch[1 - i:2 - i]) for i in range(2)])
+    expected = torch.cat([by_reference(batch[i : i + 1], blond, batch[1 - i : 2 - i]) for i in range(2)])
     assert torch.allclose(each_ref, expected, atol=1e-5)
     assert (each_ref[0] - one_ref[0]).abs().max() > 1e-3  # the references' styles differ
     with pytest.raises(MdtError, match="one reference image, or one per input"):
@@ -331,7 +354,7 @@ def test_python_api_latent_and_reference(registry, tmp_path, cli):
     cells = pixels(grid)
     for row in range(2):
         for seed in range(3):
-            cell = cells[38 + 34 * row: 70 + 34 * row, 36 + 34 * seed: 68 + 34 * seed]
+            cell = cells[38 + 34 * row : 70 + 34 * row, 36 + 34 * seed : 68 + 34 * seed]
             assert np.abs(cell - pixels(to_pil(by_seed(x, black, seed)[0]))).max() <= 1, (row, seed)
     by_references = translator.grid([picture, picture], domain="Black_Hair", ref=[picture, picture, picture])
     # input + 3 references; a row of references + 2 inputs; "Black_Hair ref 1" in three lines of 12 pixels
@@ -371,8 +394,10 @@ def test_a_short_source_batch_uses_as_many_pairs(registry):
 def test_style_sizes_must_agree_and_the_check_says_so(cli, tmp_path):
     """The roles declare style_dim shared: the check compares the written and default values."""
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", "mapping_network.style_dim=8"))
-    assert line.endswith("method 'stargan_v2' needs one style_dim in its networks, but they have generator 16, mapping_network 8, "
-                         "style_encoder 16; set [networks.<role>] style_dim the same in all 3"), line
+    assert line.endswith(
+        "method 'stargan_v2' needs one style_dim in its networks, but they have generator 16, mapping_network 8, "
+        "style_encoder 16; set [networks.<role>] style_dim the same in all 3"
+    ), line
     text = QUICKSTART.read_text()
     start = text.index("[networks.style_encoder]")
     (tmp_path / "r.toml").write_text(text[:start] + text[start:].replace("style_dim = 16\n", "", 1))  # its default: 64
@@ -385,8 +410,9 @@ def test_style_sizes_must_agree_and_the_check_says_so(cli, tmp_path):
 @pytest.mark.parametrize("size", [30, 8, 48])
 def test_an_image_size_its_networks_cannot_halve_is_refused_by_the_check(cli, size):
     line = one_line_error(cli("recipe", "check", QUICKSTART, "--set", f"run.image_size={size}"))
-    assert line.endswith(f"key 'image_size' = {size}: [networks.generator] type 'stargan_v2' takes an integer that is a "
-                         "power of two of at least 16"), line
+    assert line.endswith(
+        f"key 'image_size' = {size}: [networks.generator] type 'stargan_v2' takes an integer that is a power of two of at least 16"
+    ), line
 
 
 def test_a_learning_rate_changed_on_resume_takes_effect_and_the_change_is_announced(cli, tmp_path):
@@ -401,14 +427,25 @@ def test_a_learning_rate_changed_on_resume_takes_effect_and_the_change_is_announ
     result = cli("run", QUICKSTART, "--resume", "run", *resumed, "--set", "method.lr=0.001", "--set", "method.beta2=0.9")
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "the recipe differs from the checkpoint's (step 2) (method.beta2: 0.99 -> 0.9; method.lr: 0.0004 -> 0.001; " \
-           "run.iterations: 2 -> 3)" in said, said
+    assert (
+        "the recipe differs from the checkpoint's (step 2) (method.beta2: 0.99 -> 0.9; method.lr: 0.0004 -> 0.001; "
+        "run.iterations: 2 -> 3)" in said
+    ), said
     saved = checkpoint.read(tmp_path / "run" / "checkpoints" / "step_00000003.safetensors").training_state()
     for name in ("generator", "style_encoder", "discriminator"):
         group = saved.optimizers[name]["param_groups"][0]
         assert group["lr"] == 0.001 and tuple(group["betas"])[1] == 0.9, (name, group)
     # resumed again without a change: the checkpoint's values stay (and the notice compares with its recipe)
-    again = cli("run", QUICKSTART, "--resume", "run", *[a if a != "run.iterations=3" else "run.iterations=4" for a in resumed],
-                "--set", "method.lr=0.001", "--set", "method.beta2=0.9")
+    again = cli(
+        "run",
+        QUICKSTART,
+        "--resume",
+        "run",
+        *[a if a != "run.iterations=3" else "run.iterations=4" for a in resumed],
+        "--set",
+        "method.lr=0.001",
+        "--set",
+        "method.beta2=0.9",
+    )
     assert again.exit_code == 0, again.output
     assert "(run.iterations: 3 -> 4)" in " ".join(again.output.split())

@@ -25,7 +25,9 @@ def pixels(path) -> np.ndarray:
 
 
 def mdt(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def test_a_third_party_method_trains_and_translates(installed, tmp_path):
@@ -43,8 +45,21 @@ def test_a_third_party_method_trains_and_translates(installed, tmp_path):
     photo = random_image(tmp_path / "face.png", 40, 40, seed=1)
     help_text = mdt(installed, "translate", "--checkpoint", "run", "--help", cwd=tmp_path)
     assert "--to" in help_text.stdout and "--from" in help_text.stdout and "the input's labels" in help_text.stdout
-    done = mdt(installed, "translate", "--checkpoint", "run", "--input", photo, "--output", "blond.png", "--to", "Blond_Hair",
-               "--from", "Black_Hair,Glasses=0,Smiling", cwd=tmp_path)
+    done = mdt(
+        installed,
+        "translate",
+        "--checkpoint",
+        "run",
+        "--input",
+        photo,
+        "--output",
+        "blond.png",
+        "--to",
+        "Blond_Hair",
+        "--from",
+        "Black_Hair,Glasses=0,Smiling",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "blond.png").is_file()
     # The file is D(E(x), y') with y' the --from labels and Blond_Hair set (which clears Black_Hair), computed
@@ -71,8 +86,9 @@ def test_a_third_party_method_trains_and_translates(installed, tmp_path):
             to_pil(out[0]).save(file)
         print(" ".join(names))
     """
-    api = subprocess.run([sys.executable, "-c", code, str(photo)], env=installed, cwd=tmp_path, capture_output=True, text=True,
-                         timeout=600, check=False)
+    api = subprocess.run(
+        [sys.executable, "-c", code, str(photo)], env=installed, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
     assert api.returncode == 0, api.stderr
     assert api.stdout.split() == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"]
     blond = pixels(tmp_path / "blond.png")
@@ -105,7 +121,8 @@ def test_a_role_trained_by_an_optimizer_the_method_lacks_is_refused(tmp_path, mo
         def optimizers(self):
             return {"autoencoder": None, "latent_discriminator": None}
 
-    assert optimizer_problem(Method()) == ("method 'Method' says its encoder is trained by optimizer 'autoencodr', "
-                                           "but its optimizers() are: autoencoder, latent_discriminator")
+    assert optimizer_problem(Method()) == (
+        "method 'Method' says its encoder is trained by optimizer 'autoencodr', but its optimizers() are: autoencoder, latent_discriminator"
+    )
     Method.roles["encoder"].optimizer = "autoencoder"
     assert optimizer_problem(Method()) is None

@@ -17,7 +17,9 @@ def installed(tmp_path_factory):
 
 
 def mdt(env, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mdt.cli", *map(str, args)], env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +50,9 @@ def test_a_model_says_which_plugin_package_it_needs(installed, template_run, tmp
 
     run_dir, _ = template_run
     saved = checkpoint.read(run_dir / "checkpoints" / "step_00000020.safetensors", training=False)
-    assert saved.plugins == [{"kind": "generator", "name": "tiny_unet", "plugin": "tiny_unet",
-                              "distribution": "mdt-tiny-unet", "version": "0.1.0"}]
+    assert saved.plugins == [
+        {"kind": "generator", "name": "tiny_unet", "plugin": "tiny_unet", "distribution": "mdt-tiny-unet", "version": "0.1.0"}
+    ]
     without = dict(installed, MDT_DISABLE_PLUGIN_AUTOLOAD="1")
     picture = tmp_path / "in.png"
     from PIL import Image
@@ -57,8 +60,10 @@ def test_a_model_says_which_plugin_package_it_needs(installed, template_run, tmp
     Image.new("RGB", (40, 40), (120, 80, 60)).save(picture)
     result = mdt(without, "translate", "--checkpoint", run_dir, "--input", picture, "--output", "out.png", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.strip().endswith("it was made with generator 'tiny_unet' of plugin 'tiny_unet' (mdt-tiny-unet 0.1.0), "
-                                          "which is not installed here: pip install mdt-tiny-unet")
+    assert result.stderr.strip().endswith(
+        "it was made with generator 'tiny_unet' of plugin 'tiny_unet' (mdt-tiny-unet 0.1.0), "
+        "which is not installed here: pip install mdt-tiny-unet"
+    )
     assert not (tmp_path / "out.png").exists()
     shared = mdt(installed, "save-pretrained", run_dir, "model", cwd=tmp_path)
     assert shared.returncode == 0, shared.stderr
@@ -70,8 +75,9 @@ def test_a_model_says_which_plugin_package_it_needs(installed, template_run, tmp
     shared = mdt(without, "save-pretrained", run_dir, "elsewhere", cwd=tmp_path)
     assert shared.returncode == 0, shared.stderr
     note = next(line for line in (shared.stdout + shared.stderr).splitlines() if "example names no model options" in line)
-    assert note.startswith("note: the card's example names no model options: the model cannot be loaded here (") and \
-        note.endswith("which is not installed here: pip install mdt-tiny-unet)"), note
+    assert note.startswith("note: the card's example names no model options: the model cannot be loaded here (") and note.endswith(
+        "which is not installed here: pip install mdt-tiny-unet)"
+    ), note
     assert "pip install mdt-translate mdt-tiny-unet" in (tmp_path / "elsewhere" / "README.md").read_text()
 
 

@@ -107,7 +107,11 @@ def redraw(file):
 
 def test_an_existing_run_folder_is_never_reused(cli, tmp_path):
     recipe = REPO / "recipes" / "quickstart.toml"
-    args = ["run", recipe, *small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2")]
+    args = [
+        "run",
+        recipe,
+        *small("datasets.faces.size=16", "datasets.faces.test_size=4", "classifier.steps=1", "metrics.accuracy.max_images=2"),
+    ]
     assert cli(*args).exit_code == 0
     assert cli(*args).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quickstart", "quickstart-2"]

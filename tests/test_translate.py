@@ -57,7 +57,7 @@ def test_grid(cli, trained, photo, tmp_path):
     assert np.abs(grid - pixels(translator.grid(picture))).max() <= 1
 
     def cell(column: int) -> np.ndarray:
-        return grid[26:58, 2 + 34 * column: 34 + 34 * column]
+        return grid[26:58, 2 + 34 * column : 34 + 34 * column]
 
     # the input: its centred 70 x 70 square of the 90 x 70 photo, resized to 32 px
     assert np.abs(cell(0) - pixels(picture.crop((10, 0, 80, 70)).resize((32, 32), Image.BILINEAR))).max() <= 1
@@ -86,7 +86,9 @@ def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
     result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses")
     assert result.exit_code == 2 and "exists; pass --overwrite" in result.output
     assert (tmp_path / "keep.png").read_bytes() == b"precious"
-    assert cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses", "--overwrite").exit_code == 0
+    assert (
+        cli("translate", "--checkpoint", trained, "--input", photo, "--output", "keep.png", "--to", "Glasses", "--overwrite").exit_code == 0
+    )
     # replaced by the translation itself
     expected = pixels(load_translator(trained)(Image.open(photo).convert("RGB"), to={"Glasses": 1}))
     assert np.abs(pixels(tmp_path / "keep.png") - expected).max() <= 1
@@ -194,12 +196,14 @@ def test_the_python_api_checks_requests_against_the_options(trained):
 def test_a_folder_goes_through_in_batches_with_the_outputs_of_one_at_a_time(cli, trained, tmp_path):
     for i in range(5):
         random_image(tmp_path / "in" / f"p{i}.png", 40 + 3 * i, 50, seed=i)  # sizes differ: each is cropped alone
-    batched = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "batched", "--to", "Glasses",
-                  "--batch-size", "2")
+    batched = cli(
+        "translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "batched", "--to", "Glasses", "--batch-size", "2"
+    )
     assert batched.exit_code == 0, batched.output
     for i in range(5):
-        alone = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in" / f"p{i}.png", "--output", f"alone{i}.png",
-                    "--to", "Glasses")
+        alone = cli(
+            "translate", "--checkpoint", trained, "--input", tmp_path / "in" / f"p{i}.png", "--output", f"alone{i}.png", "--to", "Glasses"
+        )
         assert alone.exit_code == 0, alone.output
         a = np.asarray(Image.open(tmp_path / "batched" / f"p{i}.png"), dtype=np.int16)
         b = np.asarray(Image.open(tmp_path / f"alone{i}.png"), dtype=np.int16)
@@ -210,19 +214,37 @@ def test_an_unreadable_image_in_a_folder_stops_or_is_skipped(cli, trained, tmp_p
     for i in range(4):
         random_image(tmp_path / "in" / f"p{i}.png", 40, 40, seed=i)
     (tmp_path / "in" / "p2.png").write_bytes(b"not a png")
-    stopped = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses",
-                  "--batch-size", "2")
+    stopped = cli(
+        "translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "2"
+    )
     assert stopped.exit_code == 2
     (line,) = [line for line in stopped.stderr.splitlines() if line.strip()]  # one line; the outputs written are on stdout
-    assert line.startswith("error: ") and f"cannot read image '{tmp_path / 'in' / 'p2.png'}'" in line and "2 outputs written before it" in line
+    assert (
+        line.startswith("error: ") and f"cannot read image '{tmp_path / 'in' / 'p2.png'}'" in line and "2 outputs written before it" in line
+    )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png"]  # whole files only, no .tmp
-    skipped = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses",
-                  "--overwrite", "--skip-bad-files")
+    skipped = cli(
+        "translate",
+        "--checkpoint",
+        trained,
+        "--input",
+        tmp_path / "in",
+        "--output",
+        "out",
+        "--to",
+        "Glasses",
+        "--overwrite",
+        "--skip-bad-files",
+    )
     assert skipped.exit_code == 0, skipped.output
     assert f"skipped: cannot read image '{tmp_path / 'in' / 'p2.png'}'" in skipped.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png", "p3.png"]
-    assert one_line_error(
-        cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "0")) == "error: --batch-size 0: give at least 1"
+    assert (
+        one_line_error(
+            cli("translate", "--checkpoint", trained, "--input", tmp_path / "in", "--output", "out", "--to", "Glasses", "--batch-size", "0")
+        )
+        == "error: --batch-size 0: give at least 1"
+    )
 
 
 def test_loading_a_model_to_translate_builds_no_optimizer(trained):
@@ -232,11 +254,19 @@ def test_loading_a_model_to_translate_builds_no_optimizer(trained):
     import subprocess
     import sys
 
-    code = ("import sys; from mdt.inference import load_translator; translator = load_translator(sys.argv[1]); "
-            "method = translator.components.method; "
-            "print('torch._dynamo' in sys.modules, any(k in vars(method) for k in ('g_optimizer', 'd_optimizer', '_optimizers')))")
-    done = subprocess.run([sys.executable, "-c", code, str(trained)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MDT_DISABLE_PLUGIN_AUTOLOAD": "1"}, check=False)
+    code = (
+        "import sys; from mdt.inference import load_translator; translator = load_translator(sys.argv[1]); "
+        "method = translator.components.method; "
+        "print('torch._dynamo' in sys.modules, any(k in vars(method) for k in ('g_optimizer', 'd_optimizer', '_optimizers')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(trained)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MDT_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
 
@@ -246,8 +276,9 @@ def test_an_output_folder_it_cannot_write_is_named_as_given(trained, photo, tmp_
 
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro").chmod(0o555)
-    done = without_write_permission(["translate", "--checkpoint", trained, "--input", photo, "--output", "ro/x.png",
-                                     "--to", "Blond_Hair"], tmp_path)
+    done = without_write_permission(
+        ["translate", "--checkpoint", trained, "--input", photo, "--output", "ro/x.png", "--to", "Blond_Hair"], tmp_path
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr.strip() == "error: cannot use 'ro/x.png': Permission denied"
     assert list((tmp_path / "ro").iterdir()) == []
@@ -266,7 +297,7 @@ def test_one_grid_of_a_folder_names_each_rows_file(cli, trained, tmp_path):
     assert grid.width == single.width + margin
     header = single.height - 34 - 2
     text = np.asarray(grid.convert("L"))[header:, :margin] < 128
-    assert [text[2 + r * 34: 2 + (r + 1) * 34].any() for r in range(3)] == [True, True, True]
+    assert [text[2 + r * 34 : 2 + (r + 1) * 34].any() for r in range(3)] == [True, True, True]
     # the translations themselves are those of one image at a time
-    first = np.asarray(grid, dtype=np.int16)[header:header + 36, margin:]
+    first = np.asarray(grid, dtype=np.int16)[header : header + 36, margin:]
     assert np.abs(first - np.asarray(single, dtype=np.int16)[header:]).max() <= 1

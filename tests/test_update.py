@@ -96,8 +96,11 @@ def test_every_built_in_method_logs_a_decaying_weight(registry):
     from mdt.data import Batch
     from mdt.recipe import load_recipe
 
-    sets = [a for a in shrunk(REPO / "recipes" / "quickstart.toml", "datasets.faces.size=8", "datasets.faces.test_size=2",
-                              registry=registry) if a != "--set"]
+    sets = [
+        a
+        for a in shrunk(REPO / "recipes" / "quickstart.toml", "datasets.faces.size=8", "datasets.faces.test_size=2", registry=registry)
+        if a != "--set"
+    ]
     components = build(load_recipe(REPO / "recipes" / "quickstart.toml", sets, registry), registry)
     method = components.method
     method.losses["identity"].decays = True

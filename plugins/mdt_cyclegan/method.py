@@ -83,8 +83,12 @@ class Pair:
 
     def networks(self) -> dict[str, torch.nn.Module]:
         suffix = f".{self.name}" if self.name else ""
-        return {f"generator_ab{suffix}": self.generator_ab, f"generator_ba{suffix}": self.generator_ba,
-                f"discriminator_a{suffix}": self.discriminator_a, f"discriminator_b{suffix}": self.discriminator_b}
+        return {
+            f"generator_ab{suffix}": self.generator_ab,
+            f"generator_ba{suffix}": self.generator_ba,
+            f"discriminator_a{suffix}": self.discriminator_a,
+            f"discriminator_b{suffix}": self.discriminator_b,
+        }
 
 
 class CycleState:
@@ -95,8 +99,15 @@ class CycleState:
     real_a: torch.Tensor  # a batch of domain A
     real_b: torch.Tensor  # a batch of domain B
 
-    def __init__(self, phase: str, pair: Pair, real_a: torch.Tensor, real_b: torch.Tensor, autocast,
-                 pooled: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        phase: str,
+        pair: Pair,
+        real_a: torch.Tensor,
+        real_b: torch.Tensor,
+        autocast,
+        pooled: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         self.phase, self._pair, self.real_a, self.real_b, self._autocast = phase, pair, real_a, real_b, autocast
         self._pooled = pooled  # the discriminator phase's fakes (fake_a, fake_b), from the pools
 
@@ -161,7 +172,7 @@ def domain_names(schema: LabelSchema, domains: Sequence[str]) -> list[str]:
     names = list(domains) or (list(schema.names) if schema.categorical else [])
     if len(names) < 2:
         raise MdtError(
-            f"cyclegan needs at least two domains; name them, e.g. domains = [\"Black_Hair\", \"Blond_Hair\"] "
+            f'cyclegan needs at least two domains; name them, e.g. domains = ["Black_Hair", "Blond_Hair"] '
             f"(labels of '{schema.dataset}': {', '.join(schema.names)})"
         )
     if len(set(names)) != len(names):
@@ -188,8 +199,9 @@ def exclusive(schema: LabelSchema, a: Mapping[str, float], b: Mapping[str, float
     each sets a different member of one exclusive group."""
     if any(name in b and b[name] != value for name, value in a.items()):
         return True
-    return any(value == 1 and other != name and b.get(other) == 1 and other in schema.group_of(name)
-               for name, value in a.items() for other in b)
+    return any(
+        value == 1 and other != name and b.get(other) == 1 and other in schema.group_of(name) for name, value in a.items() for other in b
+    )
 
 
 class CycleGAN(Method):
@@ -198,20 +210,49 @@ class CycleGAN(Method):
     precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
 
     roles = {
-        "generator_ab": Role("generator", inputs=("images",), outputs=("image",), optimizer="generators", inference=True, many=True,
-                             description="G_AB: domain A -> B (one per pair of domains)"),
-        "generator_ba": Role("generator", inputs=("images",), outputs=("image",), optimizer="generators", inference=True, many=True,
-                             description="G_BA: domain B -> A"),
-        "discriminator_a": Role("discriminator", inputs=("images",), outputs=("scores",), optimizer="discriminators", many=True,
-                                description="D_A: real images of A against G_BA's fakes"),
-        "discriminator_b": Role("discriminator", inputs=("images",), outputs=("scores",), optimizer="discriminators", many=True,
-                                description="D_B: real images of B against G_AB's fakes"),
+        "generator_ab": Role(
+            "generator",
+            inputs=("images",),
+            outputs=("image",),
+            optimizer="generators",
+            inference=True,
+            many=True,
+            description="G_AB: domain A -> B (one per pair of domains)",
+        ),
+        "generator_ba": Role(
+            "generator",
+            inputs=("images",),
+            outputs=("image",),
+            optimizer="generators",
+            inference=True,
+            many=True,
+            description="G_BA: domain B -> A",
+        ),
+        "discriminator_a": Role(
+            "discriminator",
+            inputs=("images",),
+            outputs=("scores",),
+            optimizer="discriminators",
+            many=True,
+            description="D_A: real images of A against G_BA's fakes",
+        ),
+        "discriminator_b": Role(
+            "discriminator",
+            inputs=("images",),
+            outputs=("scores",),
+            optimizer="discriminators",
+            many=True,
+            description="D_B: real images of B against G_AB's fakes",
+        ),
     }
     phases = {"discriminator": CycleState, "generator": CycleState}
 
     def __init__(
         self,
-        generator_ab, generator_ba, discriminator_a, discriminator_b,
+        generator_ab,
+        generator_ba,
+        discriminator_a,
+        discriminator_b,
         label_encoder: LabelEncoder,
         losses: Mapping[str, object],
         iterations: int,
@@ -236,8 +277,17 @@ class CycleGAN(Method):
         self.precision, self.lr, self.decay_fraction = precision, lr, decay_fraction
         several = len(self.domains) > 2
         self.pairs = [
-            Pair(a, b, f"{a}-{b}" if several else "", generator_ab(), generator_ba(), discriminator_a(), discriminator_b(),
-                 ImagePool(pool_size), ImagePool(pool_size))
+            Pair(
+                a,
+                b,
+                f"{a}-{b}" if several else "",
+                generator_ab(),
+                generator_ba(),
+                discriminator_a(),
+                discriminator_b(),
+                ImagePool(pool_size),
+                ImagePool(pool_size),
+            )
             for a, b in itertools.combinations(range(len(self.domains)), 2)
         ]
         self.betas = (beta1, beta2)
@@ -268,9 +318,18 @@ class CycleGAN(Method):
         real = {int(b.role.removeprefix("domain_")): b.images for b in batches}
         made = {self._prefix(pair, "G"): self._state("generator", pair, real) for pair in self.pairs}
         self.update("generator", made, step=["generators"], freeze=self.discriminators())
-        shown = {self._prefix(pair, "D"): self._state("discriminator", pair, real, (  # the fakes just made, through the pools
-            pair.pool_a.query(state.fake_a.detach()), pair.pool_b.query(state.fake_b.detach())))
-            for pair, state in zip(self.pairs, made.values(), strict=True)}
+        shown = {
+            self._prefix(pair, "D"): self._state(
+                "discriminator",
+                pair,
+                real,
+                (  # the fakes just made, through the pools
+                    pair.pool_a.query(state.fake_a.detach()),
+                    pair.pool_b.query(state.fake_b.detach()),
+                ),
+            )
+            for pair, state in zip(self.pairs, made.values(), strict=True)
+        }
         self.update("discriminator", shown, step=["discriminators"])
         return self.update.values(lr=rate)
 
@@ -285,14 +344,18 @@ class CycleGAN(Method):
         return "/".join(filter(None, [pair.name and f"{self.domains[pair.a]}-{self.domains[pair.b]}", phase]))
 
     def state(self) -> dict:
-        return {"pools": {str(k): [pair.pool_a.state(), pair.pool_b.state()] for k, pair in enumerate(self.pairs)},
-                "domains": list(self.domains)}
+        return {
+            "pools": {str(k): [pair.pool_a.state(), pair.pool_b.state()] for k, pair in enumerate(self.pairs)},
+            "domains": list(self.domains),
+        }
 
     def load_state(self, state: dict) -> None:
         trained = state.get("domains", self.domains)  # a checkpoint from before domains were kept: taken as given
         if list(trained) != self.domains:  # the pairs' generators would be turned around, or belong to other domains
-            raise MdtError(f"the run was trained between the domains {', '.join(trained)} in this order, but the recipe "
-                           f"gives {', '.join(self.domains)}; resume with the run's own method.domains")
+            raise MdtError(
+                f"the run was trained between the domains {', '.join(trained)} in this order, but the recipe "
+                f"gives {', '.join(self.domains)}; resume with the run's own method.domains"
+            )
         device = next(self.pairs[0].generator_ab.parameters()).device
         for k, (pool_a, pool_b) in state.get("pools", {}).items():
             self.pairs[int(k)].pool_a.load(pool_a, device)
@@ -312,8 +375,14 @@ class CycleGANTranslator(Translator):
         self.schemas, self.image_size = [schema], image_size
         self.options = (
             Option("to", "choice", "the target domain", choices=tuple(self.domains), needed=("translate",), grid=False),
-            Option("origin", "choice", "the input's domain (with two domains, the one that is not the target)", choices=tuple(self.domains),
-                   flag="from", needed=("grid",)),
+            Option(
+                "origin",
+                "choice",
+                "the input's domain (with two domains, the one that is not the target)",
+                choices=tuple(self.domains),
+                flag="from",
+                needed=("grid",),
+            ),
         )
 
     def _generator(self, source: int, target: int) -> torch.nn.Module:
@@ -340,8 +409,12 @@ class CycleGANTranslator(Translator):
             out[rows] = self._generator(s, t)(images[rows])
         return out
 
-    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-                  to: str | None = None, origin: str | None = None) -> torch.Tensor:
+    def translate(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        to: str | None = None,
+        origin: str | None = None,
+    ) -> torch.Tensor:
         if to is None:
             raise MdtError(f"name the target domain with --to; domains: {', '.join(self.domains)}")
         target = self.domains.index(to)
@@ -353,8 +426,13 @@ class CycleGANTranslator(Translator):
         return self._translate(images, torch.full((count,), self.domains.index(origin)), torch.full((count,), target))
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-             origin: str | None = None, source: int | None = None, labels: torch.Tensor | None = None):
+    def grid(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        origin: str | None = None,
+        source: int | None = None,
+        labels: torch.Tensor | None = None,
+    ):
         """Each input, then its translation into every domain (itself in its own). The
         inputs' domain: ``origin``, or read off ``labels`` (the engine's sample images)."""
         if labels is not None:

@@ -31,8 +31,13 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,8 +92,10 @@ class PatchDiscriminator(Network):
         """[run] image_size halved ``layers`` times must leave a map of at least 3x3 (the last two 4x4 convolutions)."""
         size, layers = values["image_size"], values["layers"]
         if size >> layers < 3:
-            return (f"[run] image_size {size} halved {layers} times (layers) leaves a {size >> layers}x{size >> layers} map; "
-                    "the last two 4x4 convolutions need at least 3x3")
+            return (
+                f"[run] image_size {size} halved {layers} times (layers) leaves a {size >> layers}x{size >> layers} map; "
+                "the last two 4x4 convolutions need at least 3x3"
+            )
         return None
 
     def __init__(self, conv_dim: Positive = 64, layers: Positive = 3) -> None:

@@ -65,8 +65,10 @@ def celeba_framing(table) -> FacePoints:
     try:
         points = np.array([[float(v) for v in line.split()[1:11]] for line in lines[2:] if line.strip()])
     except ValueError:
-        raise MdtError(f"{path}: expected lines 'file lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x "
-                       "leftmouth_y rightmouth_x rightmouth_y' after two header lines") from None
+        raise MdtError(
+            f"{path}: expected lines 'file lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x "
+            "leftmouth_y rightmouth_x rightmouth_y' after two header lines"
+        ) from None
     if points.ndim != 2 or points.shape[1] != 10:
         raise MdtError(f"{path}: expected 10 numbers per image after the file name")
     mean = points.mean(axis=0)

@@ -43,16 +43,20 @@ class DomainFolders(ImageFiles):
     ) -> None:
         base = Path(root)
         if not base.is_dir():
-            raise MdtError(f"dataset folder '{root}' is a file; give the folder of class folders" if base.exists()
-                           else f"dataset folder '{root}' does not exist")
+            raise MdtError(
+                f"dataset folder '{root}' is a file; give the folder of class folders"
+                if base.exists()
+                else f"dataset folder '{root}' does not exist"
+            )
         folder, has_splits = _split_root(base, split)
         found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         wanted = list(domains) or found
         if not wanted:
             raise MdtError(f"'{folder}' has no class folders; expected one folder of images per domain")
         if len(wanted) < 2:
-            raise MdtError(f"'{folder}' gives one domain ('{wanted[0]}'); translation needs at least two domains, "
-                           "one folder of images each")
+            raise MdtError(
+                f"'{folder}' gives one domain ('{wanted[0]}'); translation needs at least two domains, one folder of images each"
+            )
         files, classes = [], []
         for index, domain in enumerate(wanted):
             directory = folder / domain
@@ -144,8 +148,11 @@ class CSVAttributes(ImageFiles):
         image_dir = Path(root)
         csv_path = Path(csv_file) if Path(csv_file).is_absolute() else image_dir / csv_file
         if not image_dir.is_dir():
-            raise MdtError(f"image folder '{root}' is a file; give the folder of images" if image_dir.exists()
-                           else f"image folder '{root}' does not exist")
+            raise MdtError(
+                f"image folder '{root}' is a file; give the folder of images"
+                if image_dir.exists()
+                else f"image folder '{root}' does not exist"
+            )
         chosen_names, rows = read_attribute_csv(csv_path, attributes)
         # test_size 0: no held-out images; both splits are every listed image.
         chosen = listed_split(image_dir, [file for file, _ in rows], str(csv_path), test_size, split if test_size else "train")

@@ -86,7 +86,9 @@ class BalancedOrder(Sampler):
     """Class-balanced batches; with ``pairs``, each item followed (in the second half) by
     another image of its domain. See the module docstring."""
 
-    def __init__(self, dataset, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1, pairs: bool = False) -> None:
+    def __init__(
+        self, dataset, batch_size: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1, pairs: bool = False
+    ) -> None:
         domains = domains_of(dataset, "balanced_pairs" if pairs else "balanced")
         self.members = [m for m in (torch.nonzero(domains == d).flatten() for d in range(int(domains.max()) + 1)) if len(m)]
         self.sizes = torch.tensor([len(m) for m in self.members])

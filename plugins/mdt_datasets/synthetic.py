@@ -71,10 +71,20 @@ class SyntheticFaces(Dataset):
 
     framing = staticmethod(synthetic_framing)  # for mdt align
 
-    def __init__(self, split: Split, image_size: int, attributes: Sequence[str] = ATTRIBUTES, size: Positive = 4096, test_size: Positive = 512, seed: Count = 0) -> None:
+    def __init__(
+        self,
+        split: Split,
+        image_size: int,
+        attributes: Sequence[str] = ATTRIBUTES,
+        size: Positive = 4096,
+        test_size: Positive = 512,
+        seed: Count = 0,
+    ) -> None:
         for name in attributes:
             if name not in ATTRIBUTES:
-                raise MdtError(f"synthetic attribute '{name}' does not exist{did_you_mean(name, ATTRIBUTES)}; attributes: {', '.join(ATTRIBUTES)}")
+                raise MdtError(
+                    f"synthetic attribute '{name}' does not exist{did_you_mean(name, ATTRIBUTES)}; attributes: {', '.join(ATTRIBUTES)}"
+                )
         if not attributes:
             raise MdtError("attributes is empty; name at least one of " + ", ".join(ATTRIBUTES))
         self.attributes = tuple(attributes)

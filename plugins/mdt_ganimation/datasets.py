@@ -56,11 +56,20 @@ class SyntheticExpressions(Dataset):
 
     deterministic_items = True  # index i is the same image on every call: the engine may cache it
 
-    def __init__(self, split: Split, image_size: int, expressions: Sequence[str] = EXPRESSIONS, size: Positive = 4096,
-                 test_size: Positive = 512, seed: Count = 0) -> None:
+    def __init__(
+        self,
+        split: Split,
+        image_size: int,
+        expressions: Sequence[str] = EXPRESSIONS,
+        size: Positive = 4096,
+        test_size: Positive = 512,
+        seed: Count = 0,
+    ) -> None:
         for name in expressions:
             if name not in EXPRESSIONS:
-                raise MdtError(f"expression '{name}' does not exist{did_you_mean(name, EXPRESSIONS)}; expressions: {', '.join(EXPRESSIONS)}")
+                raise MdtError(
+                    f"expression '{name}' does not exist{did_you_mean(name, EXPRESSIONS)}; expressions: {', '.join(EXPRESSIONS)}"
+                )
         if not expressions:
             raise MdtError("name at least one expression")
         self.expressions, self.image_size = tuple(expressions), image_size
@@ -96,8 +105,17 @@ class CSVIntensities(ImageFiles):
     """Images in a folder with a CSV of intensities: ``file,AU01_r,AU02_r,...`` (OpenFace's
     action-unit columns, 0 to ``scale``), read as labels in [0, 1]."""
 
-    def __init__(self, root: str, csv_file: str, split: Split, image_size: int, columns: Sequence[str] = (), scale: Rate = 5.0,
-                 crop_size: Count = 0, test_size: Count = 0) -> None:
+    def __init__(
+        self,
+        root: str,
+        csv_file: str,
+        split: Split,
+        image_size: int,
+        columns: Sequence[str] = (),
+        scale: Rate = 5.0,
+        crop_size: Count = 0,
+        test_size: Count = 0,
+    ) -> None:
         image_dir = Path(root)
         path = Path(csv_file) if Path(csv_file).is_absolute() else image_dir / csv_file
         if not image_dir.is_dir():

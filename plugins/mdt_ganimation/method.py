@@ -72,16 +72,38 @@ class GANimationTranslator(StarGANTranslator):
         super().__init__(*args, **kwargs)
         first, second = self.example_names()
         self.options = (
-            Option("to", "labels", f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's", needed=("translate",),
-                   grid=False),
-            Option("known", "labels", f"the input's strengths, e.g. {first}=0.1; by default the discriminator reads them", flag="from",
-                   page=False),
-            Option("strength", "float", "how far towards the target: 0 keeps the input, 1 reaches the target", default=1.0,
-                   minimum=0.0, maximum=1.0, grid=False),
+            Option(
+                "to",
+                "labels",
+                f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's",
+                needed=("translate",),
+                grid=False,
+            ),
+            Option(
+                "known",
+                "labels",
+                f"the input's strengths, e.g. {first}=0.1; by default the discriminator reads them",
+                flag="from",
+                page=False,
+            ),
+            Option(
+                "strength",
+                "float",
+                "how far towards the target: 0 keeps the input, 1 reaches the target",
+                default=1.0,
+                minimum=0.0,
+                maximum=1.0,
+                grid=False,
+            ),
         )
 
-    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-                  to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None, strength: float = 1.0) -> torch.Tensor:
+    def translate(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        to: Mapping[str, float] | None = None,
+        known: Mapping[str, float] | None = None,
+        strength: float = 1.0,
+    ) -> torch.Tensor:
         if strength == 1.0:
             return super().translate(images, to, known)
         dataset, labels_to = self.target_dataset(list(to or {}))
@@ -90,8 +112,13 @@ class GANimationTranslator(StarGANTranslator):
         return self.generate(images, base + strength * (target - base), dataset)
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-             source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
+    def grid(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        source: int | None = None,
+        labels: torch.Tensor | None = None,
+        known: Mapping[str, float] | None = None,
+    ):
         """Each input, then each label set to 0, 0.5 and 1 (the others kept)."""
         base = labels if labels is not None else self.input_labels(images, 0, known)
         schema = self.encoder.schemas[0]

@@ -49,7 +49,10 @@ class AttentionGenerator(StarGANGenerator):
         tiled = condition.view(condition.shape[0], -1, 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
         features = self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
         # Both heads as one 4-channel convolution, by kernel rows on a CPU (mdt.layers).
-        color_conv, attention_conv = cast(nn.Conv2d, self.color_head[0]), cast(nn.Conv2d, self.attention_head[0])  # Sequential's items: Module
+        color_conv, attention_conv = (
+            cast(nn.Conv2d, self.color_head[0]),
+            cast(nn.Conv2d, self.attention_head[0]),
+        )  # Sequential's items: Module
         both = few_outputs_conv2d(features, torch.cat([color_conv.weight, attention_conv.weight]), padding=3)
         color, mask = self.color_head[1](both[:, :3]), self.attention_head[1](both[:, 3:])
         return Translation(mask * images + (1 - mask) * color, mask, color)

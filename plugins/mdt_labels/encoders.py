@@ -18,7 +18,7 @@ class SingleDataset(LabelEncoder):
     def __init__(self, schemas: Sequence[LabelSchema], encoder_name: str) -> None:
         if len(schemas) != 1:
             names = ", ".join(s.dataset for s in schemas)
-            raise MdtError(f"{encoder_name} encodes one dataset, but the recipe has {len(schemas)} ({names}); use type = \"mask_vector\"")
+            raise MdtError(f'{encoder_name} encodes one dataset, but the recipe has {len(schemas)} ({names}); use type = "mask_vector"')
         self.schemas = list(schemas)
         self.schema = schemas[0]
 
@@ -62,7 +62,7 @@ class OneHot(SingleDataset):
         if not self.schema.categorical:
             raise MdtError(
                 f"one_hot needs a dataset with one class per image, but '{self.schema.dataset}' has independent "
-                f"attributes; use type = \"multi_hot\""
+                f'attributes; use type = "multi_hot"'
             )
 
 

@@ -76,7 +76,9 @@ class MlflowLogger(Logger):
         experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment, artifact_location(uri))
         self.run_id = self.client.create_run(experiment_id, run_name=run.name, tags={"mdt.run_folder": str(run.folder)}).info.run_id
         record.write_text(json.dumps({"tracking_uri": uri, "run_id": self.run_id}) + "\n", encoding="utf-8")
-        params = [Param(key, json.dumps(value) if isinstance(value, (list, dict)) else str(value)) for key, value in flat(run.recipe).items()]
+        params = [
+            Param(key, json.dumps(value) if isinstance(value, (list, dict)) else str(value)) for key, value in flat(run.recipe).items()
+        ]
         for i in range(0, len(params), MAX_PARAMS_PER_CALL):
             self.client.log_batch(self.run_id, params=params[i : i + MAX_PARAMS_PER_CALL])
         self.client.log_text(self.run_id, run.recipe_text, "recipe.toml")
@@ -90,7 +92,9 @@ class MlflowLogger(Logger):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._opened_client.log_batch(self.run_id, metrics=[Metric(metric_key(key, self.file_store), value, now, step) for key, value in values.items()])
+        self._opened_client.log_batch(
+            self.run_id, metrics=[Metric(metric_key(key, self.file_store), value, now, step) for key, value in values.items()]
+        )
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         self._metrics(step, values)
@@ -109,4 +113,3 @@ class MlflowLogger(Logger):
     def close(self, finished: bool) -> None:
         if self.client is not None and self.run_id:
             self.client.set_terminated(self.run_id, status="FINISHED" if finished else "FAILED")
-

@@ -45,8 +45,18 @@ class WandbLogger(Logger):
         run_id = earlier.get("id") if run.resumed_from is not None else None
         run_id = run_id or secrets.token_hex(4)
         settings = wandb.Settings(silent=True, console="off", save_code=False, disable_git=True, x_disable_stats=True)
-        self.run = wandb.init(project=self.project, entity=self.entity, mode=self.mode, dir=str(run.folder), name=run.name,
-                              id=run_id, resume="allow", config=flat(run.recipe), settings=settings, reinit="create_new")
+        self.run = wandb.init(
+            project=self.project,
+            entity=self.entity,
+            mode=self.mode,
+            dir=str(run.folder),
+            name=run.name,
+            id=run_id,
+            resume="allow",
+            config=flat(run.recipe),
+            settings=settings,
+            reinit="create_new",
+        )
         record.write_text(json.dumps({"id": run_id}) + "\n", encoding="utf-8")
         name = "recipe.toml" if run.resumed_from is None else f"recipe.resumed-{run.resumed_from:08d}.toml"
         (Path(self.run.dir) / name).write_text(run.recipe_text, encoding="utf-8")  # the run's files/ go with it

@@ -50,7 +50,7 @@ class TranslationAccuracy(HeldOutMetric):
                 add("domain_accuracy", right.all(dim=1))
             for i, pair in enumerate(t.pairs):
                 if translated[i]:
-                    add(f"pair/{pair}", whole[i:i + 1])
+                    add(f"pair/{pair}", whole[i : i + 1])
         results = real_accuracy(evaluation, self.max_images)
         results["real_error"] = 1.0 - results["real_accuracy"]
         for key, (hits, total) in counts.items():

@@ -58,7 +58,9 @@ def _load_backbone_weights(model: torch.nn.Module, path: str) -> None:
     usable = {k: v for k, v in state.items() if k in own and k not in head and own[k].shape == v.shape}
     missing = sorted(k for k in own if k not in usable and k not in head and not k.endswith("num_batches_tracked"))
     if missing:
-        raise MdtError(f"classifier weights '{file}' do not fit the backbone: {len(missing)} tensors missing or of another shape, first '{missing[0]}'")
+        raise MdtError(
+            f"classifier weights '{file}' do not fit the backbone: {len(missing)} tensors missing or of another shape, first '{missing[0]}'"
+        )
     model.load_state_dict(usable, strict=False)
 
 
@@ -118,7 +120,9 @@ class TimmClassifier(Classifier):
         self.models.to(device)
         return self
 
-    def fit(self, train_sets: Sequence, augmentation: Callable, device: torch.device, progress: Callable[[int], None] | None = None) -> None:
+    def fit(
+        self, train_sets: Sequence, augmentation: Callable, device: torch.device, progress: Callable[[int], None] | None = None
+    ) -> None:
         """``steps`` Adam steps per dataset on random batches of its training images."""
         self.models.to(device).train()
         for index, (dataset, schema, model) in enumerate(zip(train_sets, self.schemas, self.models, strict=True)):

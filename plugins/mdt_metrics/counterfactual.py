@@ -35,7 +35,7 @@ class CounterfactualError(HeldOutMetric):
                 continue
             chosen = spread(len(items), self.max_images)  # the images every other metric measures
             for start in range(0, len(chosen), evaluation.batch_size):
-                indices = chosen[start:start + evaluation.batch_size]
+                indices = chosen[start : start + evaluation.batch_size]
                 raw = collate([items[i] for i in indices])
                 images = evaluation.components.augmentation(raw.images.to(evaluation.device), train=False)
                 labels = raw.labels.to(evaluation.device)

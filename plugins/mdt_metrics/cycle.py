@@ -20,7 +20,9 @@ class CycleError(HeldOutMetric):
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         sums: dict[str, list[float]] = {}
         for t in translations(evaluation, self.max_images):
-            back = evaluation.translator.reconstruct(t.fake, t.images, t.labels, t.source, translated_labels=t.wanted if t.target.dataset == t.source else None)
+            back = evaluation.translator.reconstruct(
+                t.fake, t.images, t.labels, t.source, translated_labels=t.wanted if t.target.dataset == t.source else None
+            )
             errors = (back - t.images).abs().flatten(1).mean(1)
             for i, pair in enumerate(t.pairs):
                 if not t.changed[i]:

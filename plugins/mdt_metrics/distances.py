@@ -44,7 +44,9 @@ def fid(features1: torch.Tensor, features2: torch.Tensor) -> float:
     return frechet_distance(*gaussian_statistics(features1), *gaussian_statistics(features2))
 
 
-def kid(features1: torch.Tensor, features2: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kid(
+    features1: torch.Tensor, features2: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel distance: unbiased MMD² with the kernel (x·y / D + 1)³, averaged over
     random subsets; returns (mean, standard deviation over subsets)."""
     x = features1.detach().to("cpu", torch.float64)

@@ -49,7 +49,9 @@ def perceptual_distance(evaluation: Evaluation):
     if "lpips" not in evaluation.cache:
         from mdt_metrics.lpips import Lpips
 
-        evaluation.cache["lpips"] = Lpips.from_files(evaluation.weights["lpips"], evaluation.weights.get("alexnet")).to(evaluation.device).eval()
+        evaluation.cache["lpips"] = (
+            Lpips.from_files(evaluation.weights["lpips"], evaluation.weights.get("alexnet")).to(evaluation.device).eval()
+        )
     return evaluation.cache["lpips"]
 
 
@@ -105,5 +107,6 @@ class Diversity(Metric):
             if rows:
                 titles = ["input", *[f"{mode} {k + 1}" for k in range(self.samples)]]
                 evaluation.figures[f"diversity, {mode}-guided: {self.samples} outputs per input"] = grid_image(
-                    rows, titles, row_titles=targets)
+                    rows, titles, row_titles=targets
+                )
         return results

@@ -33,16 +33,24 @@ from mdt_metrics.pairs import translations, ways
 
 SEED_STRIDE = 1009  # seeds this far apart draw no latent code twice (pairs.translations adds the batch index)
 PROTOCOLS = ("pytorch-fid", "stargan-v2")
-WEIGHTS_FILE = {"pytorch-fid": "pytorch-fid's pt_inception-2015-12-05-6726825d.pth",
-                "stargan-v2": "torchvision's inception_v3_google-0cc3c7bd.pth"}
+WEIGHTS_FILE = {
+    "pytorch-fid": "pytorch-fid's pt_inception-2015-12-05-6726825d.pth",
+    "stargan-v2": "torchvision's inception_v3_google-0cc3c7bd.pth",
+}
 
 
 class FrechetDistance(Metric):
     """FID and KID between real images of each target and held-out images translated into it."""
 
-    def __init__(self, max_images: Positive = 256, real_images: Positive = 1000, kid_subsets: Positive = 100,
-                 kid_subset_size: Annotated[int, AtLeast(2)] = 1000,
-                 protocol: Literal["pytorch-fid", "stargan-v2"] = "pytorch-fid", seeds: Positive = 1) -> None:
+    def __init__(
+        self,
+        max_images: Positive = 256,
+        real_images: Positive = 1000,
+        kid_subsets: Positive = 100,
+        kid_subset_size: Annotated[int, AtLeast(2)] = 1000,
+        protocol: Literal["pytorch-fid", "stargan-v2"] = "pytorch-fid",
+        seeds: Positive = 1,
+    ) -> None:
         if min(max_images, real_images, kid_subsets, seeds) < 1 or kid_subset_size < 2:
             raise ValueError("max_images, real_images, kid_subsets and seeds must be at least 1, kid_subset_size at least 2")
         if protocol not in PROTOCOLS:
@@ -56,14 +64,19 @@ class FrechetDistance(Metric):
         if "inception" in evaluation.weights:
             network = inception(evaluation)
             if network.protocol != self.protocol:
-                raise MdtError(f"the {self.protocol} FID protocol measures with {WEIGHTS_FILE[self.protocol]}, but "
-                               f"--inception '{evaluation.weights['inception']}' is {WEIGHTS_FILE[network.protocol]} "
-                               f"(use --fid-protocol {network.protocol} with it)")
+                raise MdtError(
+                    f"the {self.protocol} FID protocol measures with {WEIGHTS_FILE[self.protocol]}, but "
+                    f"--inception '{evaluation.weights['inception']}' is {WEIGHTS_FILE[network.protocol]} "
+                    f"(use --fid-protocol {network.protocol} with it)"
+                )
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float | str]:
-        results: dict[str, float | str] = {"protocol": self.protocol, "feature_space": feature_space(evaluation),
-                                           "feature_weights_sha256": feature_weights(evaluation)}
+        results: dict[str, float | str] = {
+            "protocol": self.protocol,
+            "feature_space": feature_space(evaluation),
+            "feature_weights_sha256": feature_weights(evaluation),
+        }
         modes = list(ways(evaluation.translator))
         for mode in modes:
             prefix = f"{mode}/" if len(modes) > 1 else ""
@@ -87,8 +100,10 @@ class FrechetDistance(Metric):
             values[f"translated_images/{target.title}"] = fake.shape[0]
             if real.shape[0] < 2 or fake.shape[0] < 2:
                 if seed == 0:
-                    evaluation.console.print(f"fid: '{target.title}' has {real.shape[0]} real and {fake.shape[0]} translated images; "
-                                             "at least 2 each are needed", markup=False)
+                    evaluation.console.print(
+                        f"fid: '{target.title}' has {real.shape[0]} real and {fake.shape[0]} translated images; at least 2 each are needed",
+                        markup=False,
+                    )
                 continue
             tasks = {pair: torch.cat(rows) for pair, rows in by_pair.items() if pair.endswith(f"->{target.title}")}
             if self.protocol == "stargan-v2":  # a FID per task; the target's value is their mean
@@ -112,8 +127,9 @@ class FrechetDistance(Metric):
             values["kid_mean"] = sum(kids) / len(kids)
         return values
 
-    def _translated_features(self, evaluation: Evaluation, mode: str, seed: int
-                             ) -> tuple[dict[str, list[torch.Tensor]], dict[str, list[torch.Tensor]]]:
+    def _translated_features(
+        self, evaluation: Evaluation, mode: str, seed: int
+    ) -> tuple[dict[str, list[torch.Tensor]], dict[str, list[torch.Tensor]]]:
         """Features of the held-out translations that changed their image's labels, by target
         and by ``source->target`` task."""
         by_target: dict[str, list[torch.Tensor]] = {}

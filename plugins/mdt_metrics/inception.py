@@ -65,8 +65,19 @@ def pooled_features(n, x: torch.Tensor) -> torch.Tensor:
     """Inception v3's blocks without its input transform, average-pooled: (B, 2048)."""
     x = F.max_pool2d(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))), kernel_size=3, stride=2)
     x = F.max_pool2d(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
-    for block in (n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
-              n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
+    for block in (
+        n.Mixed_5b,
+        n.Mixed_5c,
+        n.Mixed_5d,
+        n.Mixed_6a,
+        n.Mixed_6b,
+        n.Mixed_6c,
+        n.Mixed_6d,
+        n.Mixed_6e,
+        n.Mixed_7a,
+        n.Mixed_7b,
+        n.Mixed_7c,
+    ):
         x = block(x)
     return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
@@ -122,7 +133,9 @@ def pil_resized(images: torch.Tensor, size: int = 299) -> torch.Tensor:
     out = []
     for image in images:
         pil = Image.fromarray(image.permute(1, 2, 0).numpy())
-        out.append(torch.from_numpy(np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255).permute(2, 0, 1))
+        out.append(
+            torch.from_numpy(np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255).permute(2, 0, 1)
+        )
     return torch.stack(out)
 
 
@@ -159,8 +172,10 @@ def load_inception(path: str | Path) -> FidInception | ImageNetInception:
         if isinstance(state, dict) and set(state) == set(own) and all(state[k].shape == own[k].shape for k in own):
             network.net.load_state_dict(state)
             return network
-    raise MdtError(f"'{path}' holds neither pytorch-fid's Inception (pt_inception-2015-12-05-6726825d.pth) "
-                   "nor torchvision's Inception v3 (inception_v3_google-0cc3c7bd.pth)")
+    raise MdtError(
+        f"'{path}' holds neither pytorch-fid's Inception (pt_inception-2015-12-05-6726825d.pth) "
+        "nor torchvision's Inception v3 (inception_v3_google-0cc3c7bd.pth)"
+    )
 
 
 def file_sha256(path: str | Path) -> str:

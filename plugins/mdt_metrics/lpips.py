@@ -51,7 +51,7 @@ class Lpips(torch.nn.Module):
         for i, lin in enumerate(model.lins):
             cast(torch.nn.Conv2d, lin).weight.data.copy_(lins[f"lin{i}.model.1.weight"])  # a ModuleList's items are typed Module
         state = load_foreign(backbone, "AlexNet weights")
-        features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")} if isinstance(state, dict) else {}
+        features = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")} if isinstance(state, dict) else {}
         own = model.features.state_dict()
         if set(features) != set(own) or any(features[k].shape != own[k].shape for k in own):
             raise MdtError(f"'{backbone}' is not torchvision's AlexNet weights (alexnet-owt-7be5be79.pth)")

@@ -41,9 +41,9 @@ def convert_generator(state: dict, path: Path) -> tuple[dict[str, torch.Tensor],
         raise MdtError(f"'{path}' has no 'main.0.weight': not an official StarGAN generator")
     first = state["main.0.weight"]
     blocks = _count(state, r"main\.\d+\.main\.0\.weight")
-    renamed = {"layers." + key[len("main."):]: value for key, value in state.items() if key.startswith("main.")}
+    renamed = {"layers." + key[len("main.") :]: value for key, value in state.items() if key.startswith("main.")}
     if len(renamed) != len(state):
-        extra = sorted(set(state) - {"main." + k[len("layers."):] for k in renamed})
+        extra = sorted(set(state) - {"main." + k[len("layers.") :] for k in renamed})
         raise MdtError(f"'{path}' has tensor '{extra[0]}', which an official StarGAN generator does not")
     return renamed, {"conv_dim": int(first.shape[0]), "residual_blocks": blocks, "label_dim": int(first.shape[1]) - 3}
 
@@ -58,7 +58,7 @@ def convert_discriminator(state: dict, path: Path) -> tuple[dict[str, torch.Tens
         prefix = next((p for p in names if key.startswith(p)), None)
         if prefix is None:
             raise MdtError(f"'{path}' has tensor '{key}', which an official StarGAN discriminator does not")
-        renamed[names[prefix] + key[len(prefix):]] = value
+        renamed[names[prefix] + key[len(prefix) :]] = value
     layers = _count(state, r"main\.\d+\.weight")
     return renamed, {
         "conv_dim": int(state["main.0.weight"].shape[0]),
@@ -81,8 +81,9 @@ def discriminator_layers(image_size: int) -> int:
 
 def check_image_size(image_size: int) -> None:
     if image_size < 8 or image_size % 4:
-        raise MdtError(f"--image-size {image_size} must be at least 8 and divisible by 4: "
-                       "the generator halves the image twice and doubles it back")
+        raise MdtError(
+            f"--image-size {image_size} must be at least 8 and divisible by 4: the generator halves the image twice and doubles it back"
+        )
 
 
 def recipe_for(attrs: list[str], categorical: bool, image_size: int, generator: dict, discriminator: dict | None) -> dict:
@@ -112,7 +113,9 @@ def recipe_for(attrs: list[str], categorical: bool, image_size: int, generator: 
     }
 
 
-def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, attrs: list[str], image_size: int, out: Path, categorical: bool = False) -> Path:
+def import_stargan_v1(
+    generator_path: Path, discriminator_path: Path | None, attrs: list[str], image_size: int, out: Path, categorical: bool = False
+) -> Path:
     """Convert official StarGAN weights; returns the written checkpoint's path."""
     if not attrs:
         raise MdtError("--attrs is empty; list the labels the model was trained with, in order")
@@ -146,22 +149,27 @@ def import_stargan_v1(generator_path: Path, discriminator_path: Path | None, att
     origin = f"official StarGAN v1: {generator_path.name}" + (f", {discriminator_path.name}" if discriminator_path else "")
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.toml").write_text(text, encoding="utf-8")
-    return ckpt.save_model(target, networks=networks, step=step, recipe=text, schemas=[schema], origin=origin,
-                           licence=LICENCE)
+    return ckpt.save_model(target, networks=networks, step=step, recipe=text, schemas=[schema], origin=origin, licence=LICENCE)
 
 
 @click.command("stargan-v1")
 @click.option("--generator", "generator_path", required=True, type=click.Path(path_type=Path), help="Official *-G.ckpt.")
-@click.option("--discriminator", "discriminator_path", type=click.Path(path_type=Path), help="Official *-D.ckpt (lets translate read source labels).")
+@click.option(
+    "--discriminator", "discriminator_path", type=click.Path(path_type=Path), help="Official *-D.ckpt (lets translate read source labels)."
+)
 @click.option("--attrs", required=True, help="Labels in training order, e.g. Black_Hair,Blond_Hair,Brown_Hair,Male,Young.")
 @click.option("--image-size", default=128, show_default=True)
 @click.option("--categorical", is_flag=True, help="One label per image (RaFD expressions) instead of binary attributes.")
 @click.option("--out", type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
-@click.option("--model-folder", type=FolderPath("--model-folder", "a folder for the model"),
-              help="Also (or only) write a model folder to share, as mdt save-pretrained does, with the weights' licence (MIT).")
+@click.option(
+    "--model-folder",
+    type=FolderPath("--model-folder", "a folder for the model"),
+    help="Also (or only) write a model folder to share, as mdt save-pretrained does, with the weights' licence (MIT).",
+)
 def stargan_v1_command(generator_path, discriminator_path, attrs, image_size, categorical, out, model_folder):
     """Convert the official StarGAN v1 checkpoints into an mdt checkpoint (and/or a model folder)."""
     names = [a.strip() for a in attrs.split(",") if a.strip()]
-    for path in imported(lambda folder: import_stargan_v1(generator_path, discriminator_path, names, image_size, folder, categorical),
-                         out, model_folder):
+    for path in imported(
+        lambda folder: import_stargan_v1(generator_path, discriminator_path, names, image_size, folder, categorical), out, model_folder
+    ):
         click.echo(f"wrote {path}")

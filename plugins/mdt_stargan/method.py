@@ -57,8 +57,7 @@ class StepState:
     source: int  # the index of their dataset
     target_labels: torch.Tensor  # the labels each image is translated to
 
-    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor,
-                 handoff: dict | None = None) -> None:
+    def __init__(self, phase: str, method: StarGAN, batch: Batch, target_labels: torch.Tensor, handoff: dict | None = None) -> None:
         self.phase = phase
         # Shared by the two updates of one iteration (None when only D is updated): the
         # discriminator's phase leaves its fakes there for the generator's.
@@ -73,8 +72,7 @@ class StepState:
         self.target_labels = target_labels
         # A penalty on real images (R1) differentiates D's real scores by the images; only
         # then do the real images carry a gradient (else it would cost D's first layer).
-        self._real_gradient = phase == "discriminator" and any(
-            "real_input" in loss.reads.get(phase, ()) for loss in method.losses.values())
+        self._real_gradient = phase == "discriminator" and any("real_input" in loss.reads.get(phase, ()) for loss in method.losses.values())
 
     def autocast(self):
         """Network forwards run in bf16 when the run computes in it; every loss is computed in fp32."""
@@ -129,8 +127,11 @@ class StepState:
             return translation
         keep = self.phase == "discriminator" and handoff is not None
         condition = self.encoder.encode(self.target_labels, self.source)
-        with torch.set_grad_enabled(self.phase == "generator" or keep), self.autocast(), \
-                recorded_forward(self.generator, self.real.device) as record:
+        with (
+            torch.set_grad_enabled(self.phase == "generator" or keep),
+            self.autocast(),
+            recorded_forward(self.generator, self.real.device) as record,
+        ):
             translation = self.generator(self.real, condition)
         if keep and handoff is not None and record.reusable:  # keep: there is a handoff
             handoff["translation"] = (translation, record)
@@ -186,10 +187,21 @@ class StarGAN(Method):
 
     phases = {"discriminator": StepState, "generator": StepState}
     roles = {
-        "generator": Role("generator", inputs=("images", "labels"), outputs=("image",), optimizer="generator", inference=True,
-                          description="G(x, c): the input and the target's condition vector -> the translation"),
-        "discriminator": Role("discriminator", inputs=("images",), outputs=("scores", "logits"), optimizer="discriminator",
-                              description="D(x) -> (real/fake patch map, domain logits); reads an input's labels at translation"),
+        "generator": Role(
+            "generator",
+            inputs=("images", "labels"),
+            outputs=("image",),
+            optimizer="generator",
+            inference=True,
+            description="G(x, c): the input and the target's condition vector -> the translation",
+        ),
+        "discriminator": Role(
+            "discriminator",
+            inputs=("images",),
+            outputs=("scores", "logits"),
+            optimizer="discriminator",
+            description="D(x) -> (real/fake patch map, domain logits); reads an input's labels at translation",
+        ),
     }
 
     def __init__(
@@ -281,8 +293,9 @@ class StarGAN(Method):
         self._last_generator_values.update({k: values[k] for k in generator_keys})
         return {**values, **self._last_generator_values, "lr": rates["generator"]}
 
-    def update_phase(self, phase: str, batch: Batch, targets: torch.Tensor, handoff: dict | None = None,
-                     prefix: str = "") -> dict[str, torch.Tensor]:
+    def update_phase(
+        self, phase: str, batch: Batch, targets: torch.Tensor, handoff: dict | None = None, prefix: str = ""
+    ) -> dict[str, torch.Tensor]:
         """One update on ``batch`` towards ``targets``: D's, or G's with D held still."""
         state = self.phases[phase](phase, self, batch, targets, handoff)
         if phase == "discriminator":
@@ -308,10 +321,20 @@ class StarGANTranslator(Translator):
         self.schemas = encoder.schemas
         first, second = self.example_names()
         self.options = (  # the examples name this model's own labels (`mdt translate --checkpoint RUN --help`)
-            Option("to", "labels", f"the target labels, e.g. {first},{second}=0; the others keep the input's", needed=("translate",),
-                   grid=False),
-            Option("known", "labels", f"labels of the input, e.g. {first},{second}; by default the discriminator reads them",
-                   flag="from", page=False),
+            Option(
+                "to",
+                "labels",
+                f"the target labels, e.g. {first},{second}=0; the others keep the input's",
+                needed=("translate",),
+                grid=False,
+            ),
+            Option(
+                "known",
+                "labels",
+                f"labels of the input, e.g. {first},{second}; by default the discriminator reads them",
+                flag="from",
+                page=False,
+            ),
         )
 
     def example_names(self) -> tuple[str, str]:
@@ -336,8 +359,13 @@ class StarGANTranslator(Translator):
         return self.encoder.predict(logits, dataset)
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int,  # type: ignore[override]  # no options of its own
-                  base=None) -> torch.Tensor:
+    def to_labels(  # type: ignore[override]  # no options of its own
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        dataset: int,
+        base=None,
+    ) -> torch.Tensor:
         """Translate to exact target labels of ``dataset`` (B, n); the labels are the whole request."""
         in_eval_mode(self.generator)
         return self.generate(images, labels, dataset)
@@ -367,8 +395,12 @@ class StarGANTranslator(Translator):
             base = self.read_labels(images, dataset)
         return set_labels(schema, base, names)
 
-    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-                  to: Mapping[str, float] | None = None, known: Mapping[str, float] | None = None) -> torch.Tensor:
+    def translate(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        to: Mapping[str, float] | None = None,
+        known: Mapping[str, float] | None = None,
+    ) -> torch.Tensor:
         """``to``: label name -> 0/1 for the target; ``known``: known labels of the inputs."""
         if not to:
             raise MdtError("name at least one target label, for example --to Blond_Hair")
@@ -380,8 +412,13 @@ class StarGANTranslator(Translator):
         return self.generate(images, target, dataset)
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-             source: int | None = None, labels: torch.Tensor | None = None, known: Mapping[str, float] | None = None):
+    def grid(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        source: int | None = None,
+        labels: torch.Tensor | None = None,
+        known: Mapping[str, float] | None = None,
+    ):
         """Each input followed by its translation to every grid column of the encoder.
 
         ``source`` and ``labels``: the inputs' dataset and labels when known (training

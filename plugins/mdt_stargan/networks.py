@@ -77,8 +77,14 @@ class StarGANGenerator(Network):
         least 2x2 (instance normalisation in training)."""
         return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
 
-    def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2,
-                 residual_output: bool = False) -> None:
+    def __init__(
+        self,
+        label_dim: int,
+        conv_dim: Positive = 64,
+        residual_blocks: Count = 6,
+        downsamplings: Positive = 2,
+        residual_output: bool = False,
+    ) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
             raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
@@ -128,8 +134,9 @@ class StarGANDiscriminator(Network):
         """[run] image_size must be divisible by 2**layers (the classifier's kernel covers the last map)."""
         return halving_problem(values["image_size"], values["layers"], "layers")
 
-    def __init__(self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6,
-                 spectral_norm: bool = False) -> None:
+    def __init__(
+        self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6, spectral_norm: bool = False
+    ) -> None:
         super().__init__()
         problem = self.arguments_problem({"image_size": image_size, "layers": layers}) if layers >= 1 else "layers must be positive"
         if problem:

@@ -20,7 +20,11 @@ from mdt_stargan_v2.networks import (
 
 @mdt.hookimpl
 def register_components(register):
-    register("kind", "mapping_network", "a network from noise to a style per domain: forward(latent (B, latent_dim), domains (B,)) -> (B, style_dim)")
+    register(
+        "kind",
+        "mapping_network",
+        "a network from noise to a style per domain: forward(latent (B, latent_dim), domains (B,)) -> (B, style_dim)",
+    )
     register("kind", "style_encoder", "a network from an image to its style in a domain: forward(images, domains (B,)) -> (B, style_dim)")
     register("generator", "stargan_v2", StarGANv2Generator)
     register("mapping_network", "stargan_v2", MappingNetwork)

@@ -61,7 +61,9 @@ def infer_sizes(states: dict[str, dict[str, torch.Tensor]], path: Path, image_si
     levels = sum(1 for k in g if re.fullmatch(r"encode\.\d+\.conv1\.weight", k)) - 2
     expected = int(math.log2(size)) - 4
     if levels not in (expected, expected + 1):
-        raise MdtError(f"'{path}': the generator downsamples {levels} times, which fits no StarGAN v2 generator at {size} px; give --image-size")
+        raise MdtError(
+            f"'{path}': the generator downsamples {levels} times, which fits no StarGAN v2 generator at {size} px; give --image-size"
+        )
     shared = sum(1 for k in f if re.fullmatch(r"shared\.\d+\.weight", k))
     head = sum(1 for k in f if re.fullmatch(r"unshared\.0\.\d+\.weight", k))
     first = _need(f, "shared.0.weight", "mapping_network", path)
@@ -85,11 +87,15 @@ def infer_sizes(states: dict[str, dict[str, torch.Tensor]], path: Path, image_si
 
 def build_networks(sizes: dict) -> dict[str, torch.nn.Module]:
     return {
-        "generator": StarGANv2Generator(sizes["image_size"], sizes["style_dim"], sizes["base_channels"], sizes["max_channels"], sizes["high_pass"]),
+        "generator": StarGANv2Generator(
+            sizes["image_size"], sizes["style_dim"], sizes["base_channels"], sizes["max_channels"], sizes["high_pass"]
+        ),
         "mapping_network": MappingNetwork(
             sizes["num_domains"], sizes["latent_dim"], sizes["style_dim"], sizes["hidden"], sizes["shared_layers"], sizes["head_layers"]
         ),
-        "style_encoder": StyleEncoder(sizes["image_size"], sizes["num_domains"], sizes["style_dim"], sizes["encoder_base_channels"], sizes["max_channels"]),
+        "style_encoder": StyleEncoder(
+            sizes["image_size"], sizes["num_domains"], sizes["style_dim"], sizes["encoder_base_channels"], sizes["max_channels"]
+        ),
     }
 
 
@@ -103,14 +109,26 @@ def recipe_for(sizes: dict, domains: list[str], landmarks: Path | None = None) -
         "augmentation": {"type": "standard"},
         "networks": {
             "generator": {
-                "type": "stargan_v2", **style, "base_channels": sizes["base_channels"], "max_channels": sizes["max_channels"],
+                "type": "stargan_v2",
+                **style,
+                "base_channels": sizes["base_channels"],
+                "max_channels": sizes["max_channels"],
                 "high_pass": sizes["high_pass"],
             },
             "mapping_network": {
-                "type": "stargan_v2", **style, "latent_dim": sizes["latent_dim"], "hidden": sizes["hidden"],
-                "shared_layers": sizes["shared_layers"], "head_layers": sizes["head_layers"],
+                "type": "stargan_v2",
+                **style,
+                "latent_dim": sizes["latent_dim"],
+                "hidden": sizes["hidden"],
+                "shared_layers": sizes["shared_layers"],
+                "head_layers": sizes["head_layers"],
             },
-            "style_encoder": {"type": "stargan_v2", **style, "base_channels": sizes["encoder_base_channels"], "max_channels": sizes["max_channels"]},
+            "style_encoder": {
+                "type": "stargan_v2",
+                **style,
+                "base_channels": sizes["encoder_base_channels"],
+                "max_channels": sizes["max_channels"],
+            },
             "discriminator": {"type": "stargan_v2", "base_channels": sizes["encoder_base_channels"], "max_channels": sizes["max_channels"]},
         },
         "losses": {
@@ -124,8 +142,9 @@ def recipe_for(sizes: dict, domains: list[str], landmarks: Path | None = None) -
     }
 
 
-def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, image_size: int | None = None,
-                      landmarks: Path | None = None) -> Path:
+def import_stargan_v2(
+    path: Path, out: Path, domains: list[str] | None = None, image_size: int | None = None, landmarks: Path | None = None
+) -> Path:
     """Convert an official ``*_nets_ema.ckpt``; returns the written checkpoint's path."""
     states = read_official(path)
     # Later versions of the official code keep the high-pass filter (its 3x3 kernel / w_hpf) as a buffer.
@@ -169,19 +188,26 @@ def import_stargan_v2(path: Path, out: Path, domains: list[str] | None = None, i
     schemas = [LabelSchema("domains", tuple(domains), (), categorical=True)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.toml").write_text(recipe, encoding="utf-8")
-    return ckpt.save_model(target, networks=networks, step=step, recipe=recipe, schemas=schemas,
-                           origin=f"official StarGAN v2: {path.name}", licence=LICENCE)
+    return ckpt.save_model(
+        target, networks=networks, step=step, recipe=recipe, schemas=schemas, origin=f"official StarGAN v2: {path.name}", licence=LICENCE
+    )
 
 
 @click.command("stargan-v2")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--out", type=FolderPath("--out", "a folder for the imported run"), help="Run folder to write.")
-@click.option("--model-folder", type=FolderPath("--model-folder", "a folder for the model"),
-              help="Also (or only) write a model folder to share, as mdt save-pretrained does, with the weights' licence (CC BY-NC 4.0).")
+@click.option(
+    "--model-folder",
+    type=FolderPath("--model-folder", "a folder for the model"),
+    help="Also (or only) write a model folder to share, as mdt save-pretrained does, with the weights' licence (CC BY-NC 4.0).",
+)
 @click.option("--domains", help="Domain names in training order (default: female,male for 2 domains, cat,dog,wild for 3).")
 @click.option("--image-size", type=int, help="Image size (default: read off the generator's width, as the official code sets it).")
-@click.option("--landmarks", type=FilePath("--landmarks", "the file wing.ckpt"),
-              help="CelebA-HQ models: the FAN landmark network's weights (wing.ckpt, published with StarGAN v2).")
+@click.option(
+    "--landmarks",
+    type=FilePath("--landmarks", "the file wing.ckpt"),
+    help="CelebA-HQ models: the FAN landmark network's weights (wing.ckpt, published with StarGAN v2).",
+)
 def stargan_v2_command(checkpoint, out, model_folder, domains, image_size, landmarks):
     """Convert an official StarGAN v2 *_nets_ema.ckpt into an mdt checkpoint (and/or a model folder)."""
     names = [d.strip() for d in domains.split(",") if d.strip()] if domains else None

@@ -129,9 +129,13 @@ class FaceAlignmentNetwork(nn.Module):
         if not isinstance(state, dict):
             raise MdtError(f"'{path}' holds no state dict; expected StarGAN v2's wing.ckpt")
         # Batch-norm step counters may be absent from older files; they are not used in inference.
-        wrong = [k for k in own if not k.endswith("num_batches_tracked") and (k not in state or tuple(state[k].shape) != tuple(own[k].shape))]
+        wrong = [
+            k for k in own if not k.endswith("num_batches_tracked") and (k not in state or tuple(state[k].shape) != tuple(own[k].shape))
+        ]
         if wrong:
-            raise MdtError(f"'{path}' is not the FAN landmark network of StarGAN v2 (wing.ckpt): {len(wrong)} tensors missing or of another shape, first '{wrong[0]}'")
+            raise MdtError(
+                f"'{path}' is not the FAN landmark network of StarGAN v2 (wing.ckpt): {len(wrong)} tensors missing or of another shape, first '{wrong[0]}'"
+            )
         network.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
         return network.eval().requires_grad_(False)
 
@@ -149,8 +153,16 @@ class FaceAlignmentNetwork(nn.Module):
 
 # Landmark index ranges of the 98-point (WFLW) layout: [start, end).
 PARTS = {
-    "chin": (8, 25), "eyebrows": (33, 51), "eyebrow_edges": (33, 46), "nose": (51, 55), "nostrils": (55, 60),
-    "eyes": (60, 76), "lip_edges": (76, 82), "lip_upper": (77, 82), "lip_lower": (83, 88), "lip_inner": (88, 96),
+    "chin": (8, 25),
+    "eyebrows": (33, 51),
+    "eyebrow_edges": (33, 46),
+    "nose": (51, 55),
+    "nostrils": (55, 60),
+    "eyes": (60, 76),
+    "lip_edges": (76, 82),
+    "lip_upper": (77, 82),
+    "lip_lower": (83, 88),
+    "lip_inner": (88, 96),
 }
 # (rows to move up (+) or down (-), power that sharpens) per part, at 256 px.
 MOVES = {"chin": (0, 3), "eyebrows": (-7, 2), "nostrils": (8, 4), "lip_upper": (-8, 4), "lip_lower": (8, 4), "lip_inner": (-2, 3)}
@@ -172,8 +184,14 @@ def landmark_masks(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = PARTS[part]
         x[:, start:end] = _up(x[:, start:end], rows * scale) ** power
     chin_start, chin_end = PARTS["chin"]
-    dropped = [*range(chin_start), *range(chin_end, 33), PARTS["eyebrow_edges"][0], PARTS["eyebrow_edges"][1],
-               PARTS["lip_edges"][0], PARTS["lip_edges"][1]]
+    dropped = [
+        *range(chin_start),
+        *range(chin_end, 33),
+        PARTS["eyebrow_edges"][0],
+        PARTS["eyebrow_edges"][1],
+        PARTS["lip_edges"][0],
+        PARTS["lip_edges"][1],
+    ]
     x[:, dropped] = 0
     start, end = PARTS["nose"]
     x[:, start + 1 : end] = _up(x[:, start + 1 : end], 4 * scale)

@@ -58,7 +58,15 @@ class StepState:
     source_domain: torch.Tensor  # their domains
     target_domain: torch.Tensor  # the domains they are translated to
 
-    def __init__(self, phase: str, mode: str, method: StarGANv2, source: Batch, targets: torch.Tensor, style_inputs: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        phase: str,
+        mode: str,
+        method: StarGANv2,
+        source: Batch,
+        targets: torch.Tensor,
+        style_inputs: tuple[torch.Tensor, torch.Tensor],
+    ) -> None:
         self.phase, self.mode, self._method = phase, mode, method
         self.real = source.images
         self.source_domain = domains(source.labels)
@@ -144,14 +152,34 @@ class StarGANv2(Method):
     precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
 
     roles = {
-        "generator": Role("generator", inputs=("images", "style", "landmark_masks"), outputs=("image",), optimizer="generator",
-                          description="G(x, s): an input and a style code -> the translation"),
-        "discriminator": Role("discriminator", inputs=("images",), outputs=("domain_scores",), optimizer="discriminator",
-                              description="D(x) -> one real/fake logit per domain"),
-        "mapping_network": Role("mapping_network", inputs=("latent", "domains"), outputs=("style",), optimizer="mapping_network",
-                                description="F(z, y): noise -> a style of domain y"),
-        "style_encoder": Role("style_encoder", inputs=("images", "domains"), outputs=("style",), optimizer="style_encoder",
-                              description="E(x, y): a reference image -> its style in domain y"),
+        "generator": Role(
+            "generator",
+            inputs=("images", "style", "landmark_masks"),
+            outputs=("image",),
+            optimizer="generator",
+            description="G(x, s): an input and a style code -> the translation",
+        ),
+        "discriminator": Role(
+            "discriminator",
+            inputs=("images",),
+            outputs=("domain_scores",),
+            optimizer="discriminator",
+            description="D(x) -> one real/fake logit per domain",
+        ),
+        "mapping_network": Role(
+            "mapping_network",
+            inputs=("latent", "domains"),
+            outputs=("style",),
+            optimizer="mapping_network",
+            description="F(z, y): noise -> a style of domain y",
+        ),
+        "style_encoder": Role(
+            "style_encoder",
+            inputs=("images", "domains"),
+            outputs=("style",),
+            optimizer="style_encoder",
+            description="E(x, y): a reference image -> its style in domain y",
+        ),
     }
     label_layout = "one_class"
     samplers = {"source": "balanced", "reference": "balanced_pairs"}
@@ -251,15 +279,21 @@ class StarGANv2(Method):
         z = torch.randn(batch, self.latent_dim, device=source.images.device)
         z2 = torch.randn(batch, self.latent_dim, device=source.images.device)
         styles = {"latent": (z, z2), "reference": (pairs.images[:batch], pairs.images[half : half + batch])}
-        for phase, mode in (("discriminator", "latent"), ("discriminator", "reference"), ("generator", "latent"), ("generator", "reference")):
+        for phase, mode in (
+            ("discriminator", "latent"),
+            ("discriminator", "reference"),
+            ("generator", "latent"),
+            ("generator", "reference"),
+        ):
             self.update_phase(phase, mode, source, targets, styles[mode])
         ema_update(self.generator, self.generator_ema, self.ema_decay)
         ema_update(self.mapping_network, self.mapping_network_ema, self.ema_decay)
         ema_update(self.style_encoder, self.style_encoder_ema, self.ema_decay)
         return self.update.values()
 
-    def update_phase(self, phase: str, mode: str, source: Batch, targets: torch.Tensor,
-                     style_inputs: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def update_phase(
+        self, phase: str, mode: str, source: Batch, targets: torch.Tensor, style_inputs: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         """One of the four updates: D's, or G's with D held still, with styles of ``mode``;
         G's latent update also trains the mapping network and the style encoder."""
         state = StepState(phase, mode, self, source, targets, style_inputs)
@@ -287,8 +321,9 @@ class StarGANv2(Method):
         return self._landmarks.masks(images)
 
     def translator(self) -> StarGANv2Translator:
-        return StarGANv2Translator(self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.encoder.schemas, self.image_size,
-                                   self.masks)
+        return StarGANv2Translator(
+            self.generator_ema, self.mapping_network_ema, self.style_encoder_ema, self.encoder.schemas, self.image_size, self.masks
+        )
 
 
 class StarGANv2Translator(Translator):
@@ -304,11 +339,21 @@ class StarGANv2Translator(Translator):
         self.domain_names = tuple(schemas[0].names)
         self.image_size = image_size
         self.options = (
-            Option("domain", "choice", "the target domain (with a reference: the reference's domain)", choices=self.domain_names,
-                   needed=("translate",)),
+            Option(
+                "domain",
+                "choice",
+                "the target domain (with a reference: the reference's domain)",
+                choices=self.domain_names,
+                needed=("translate",),
+            ),
             Option("seed", "int", "the style drawn from noise: one seed, one style", default=0, minimum=0),
-            Option("ref", "image", "a reference image whose style to use instead (a grid: one column per reference)", many=True,
-                   replaces="seed"),
+            Option(
+                "ref",
+                "image",
+                "a reference image whose style to use instead (a grid: one column per reference)",
+                many=True,
+                replaces="seed",
+            ),
         )
 
     def domain_index(self, name: str) -> int:
@@ -340,8 +385,13 @@ class StarGANv2Translator(Translator):
         in_eval_mode(self.generator)
         return self.generator(images, style.expand(images.shape[0], -1), self.masks(images))
 
-    def translate(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-                  domain: str | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def translate(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        domain: str | None = None,
+        seed: int = 0,
+        ref: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """To ``domain`` with the style of ``seed``, or of the reference image(s) ``ref``
         (one for all inputs, or one per input), whose domain ``domain`` names."""
         if domain is None:
@@ -354,8 +404,15 @@ class StarGANv2Translator(Translator):
         return self.styled(images, self.reference_styles(ref, index))
 
     @torch.no_grad()
-    def to_labels(self, images: torch.Tensor, labels: torch.Tensor, dataset: int,  # type: ignore[override]  # its options: seed, ref
-                  base: torch.Tensor | None = None, seed: int = 0, ref: torch.Tensor | None = None) -> torch.Tensor:
+    def to_labels(  # type: ignore[override]  # its options: seed, ref
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        dataset: int,
+        base: torch.Tensor | None = None,
+        seed: int = 0,
+        ref: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """To one-hot target ``labels`` (for metrics): each image with its own style, from
         noise drawn with ``seed``, or from its own reference in ``ref`` (one per input)."""
         targets = domains(labels)
@@ -370,8 +427,14 @@ class StarGANv2Translator(Translator):
         return self.styled(images, styles)
 
     @torch.no_grad()
-    def reconstruct(self, translated: torch.Tensor, originals: torch.Tensor, labels: torch.Tensor, dataset: int,
-                    translated_labels: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(
+        self,
+        translated: torch.Tensor,
+        originals: torch.Tensor,
+        labels: torch.Tensor,
+        dataset: int,
+        translated_labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Back with the style the style encoder reads off the originals (the paper's cycle)."""
         return self.styled(translated, self.reference_styles(originals, domains(labels).tolist()))
 
@@ -379,9 +442,16 @@ class StarGANv2Translator(Translator):
         raise MdtError("StarGAN v2's discriminator has no domain classifier to read an image's labels")
 
     @torch.no_grad()
-    def grid(self, images: torch.Tensor,  # type: ignore[override]  # the request's keywords: this translator's options
-             domain: str | None = None, seed: int = 0, num: int | None = None, ref: torch.Tensor | None = None,
-             source: int | None = None, labels: torch.Tensor | None = None):
+    def grid(  # type: ignore[override]  # the request's keywords: this translator's options
+        self,
+        images: torch.Tensor,
+        domain: str | None = None,
+        seed: int = 0,
+        num: int | None = None,
+        ref: torch.Tensor | None = None,
+        source: int | None = None,
+        labels: torch.Tensor | None = None,
+    ):
         """Rows: each input, then its translations. Columns: the references ``ref`` of
         ``domain`` (shown in a first row), or ``num`` seeds from ``seed`` in ``domain``
         (default 1), or ``num`` seeds in every domain (default 2). ``source`` and

@@ -122,7 +122,14 @@ class StarGANv2Generator(Network):
     # is used at 32 px, the second at 64 and 128 (as the official model at 256 px).
     SKIP_SIZES = (32, 64, 128)
 
-    def __init__(self, image_size: Annotated[int, PowerOfTwo(16)], style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512, high_pass: Weight = 0.0) -> None:
+    def __init__(
+        self,
+        image_size: Annotated[int, PowerOfTwo(16)],
+        style_dim: Positive = 64,
+        base_channels: Positive = 64,
+        max_channels: Positive = 512,
+        high_pass: Weight = 0.0,
+    ) -> None:
         super().__init__()
         if high_pass < 0:
             raise ValueError(f"high_pass must be 0 (off) or positive, not {high_pass}")
@@ -174,7 +181,15 @@ class MappingNetwork(Network):
     inputs = ("latent", "domains")
     outputs = ("style",)
 
-    def __init__(self, num_classes: int, latent_dim: Positive = 16, style_dim: Positive = 64, hidden: Positive = 512, shared_layers: Positive = 4, head_layers: Positive = 4) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        latent_dim: Positive = 16,
+        style_dim: Positive = 64,
+        hidden: Positive = 512,
+        shared_layers: Positive = 4,
+        head_layers: Positive = 4,
+    ) -> None:
         super().__init__()
         if shared_layers < 1 or head_layers < 1:
             raise ValueError("shared_layers and head_layers must be at least 1")
@@ -216,7 +231,14 @@ class StyleEncoder(Network):
     inputs = ("images", "domains")
     outputs = ("style",)
 
-    def __init__(self, image_size: Annotated[int, PowerOfTwo(8)], num_classes: int, style_dim: Positive = 64, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
+    def __init__(
+        self,
+        image_size: Annotated[int, PowerOfTwo(8)],
+        num_classes: int,
+        style_dim: Positive = 64,
+        base_channels: Positive = 64,
+        max_channels: Positive = 512,
+    ) -> None:
         super().__init__()
         self.style_dim, self.num_domains = style_dim, num_classes
         layers, channels = _trunk(image_size, base_channels, max_channels)
@@ -240,7 +262,9 @@ class StarGANv2Discriminator(Network):
     inputs = ("images",)
     outputs = ("domain_scores",)
 
-    def __init__(self, image_size: Annotated[int, PowerOfTwo(8)], num_classes: int, base_channels: Positive = 64, max_channels: Positive = 512) -> None:
+    def __init__(
+        self, image_size: Annotated[int, PowerOfTwo(8)], num_classes: int, base_channels: Positive = 64, max_channels: Positive = 512
+    ) -> None:
         super().__init__()
         self.num_domains = num_classes
         layers, channels = _trunk(image_size, base_channels, max_channels)

@@ -57,7 +57,9 @@ class Decoder(mdt.Network):
 
     def __init__(self, label_dim: int, conv_dim: Positive = 32) -> None:
         super().__init__()
-        self.ups = nn.ModuleList([block(8 * conv_dim + label_dim, 2 * conv_dim, up=True), block(2 * conv_dim + label_dim, conv_dim, up=True)])
+        self.ups = nn.ModuleList(
+            [block(8 * conv_dim + label_dim, 2 * conv_dim, up=True), block(2 * conv_dim + label_dim, conv_dim, up=True)]
+        )
         self.last = nn.ConvTranspose2d(conv_dim + label_dim, 3, 4, 2, 1)
 
     def forward(self, codes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -77,8 +79,9 @@ class LatentDiscriminator(mdt.Network):
     def __init__(self, num_classes: int, channels: Positive = 256, hidden: Positive = 64) -> None:
         super().__init__()
         self.channels = channels
-        self.layers = nn.Sequential(nn.Conv2d(channels, hidden, 3, 1, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                    nn.Linear(hidden, num_classes))
+        self.layers = nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, 1, 1), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(hidden, num_classes)
+        )
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return self.layers(codes)
@@ -135,8 +138,10 @@ class LatentAdversarial(Loss):
     """LD reads the attributes off the codes; E learns codes from which it reads the opposite
     ones. Its weight rises linearly from 0 over ``ramp_iterations`` (the paper: 500k)."""
 
-    reads = {"discriminator": ("encoder", "latent_logits", "labels", "source"),
-             "generator": ("encoder", "latent_logits", "labels", "source")}
+    reads = {
+        "discriminator": ("encoder", "latent_logits", "labels", "source"),
+        "generator": ("encoder", "latent_logits", "labels", "source"),
+    }
     decays = True  # the weight changes with the step: methods log it
 
     def __init__(self, weight: Weight = 1e-4, ramp_iterations: Count = 500000) -> None:  # 0: no ramp
@@ -166,16 +171,21 @@ class Fader(Method):
     }
     phases = {"discriminator": FaderState, "generator": FaderState}
 
-    def __init__(self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, precision: str = "fp32",
-                 lr: Rate = 2e-3) -> None:
+    def __init__(
+        self, encoder, decoder, latent_discriminator, label_encoder, losses, image_size: int, precision: str = "fp32", lr: Rate = 2e-3
+    ) -> None:
         self.encoder, self.decoder, self.latent_discriminator = encoder, decoder, latent_discriminator
         self.label_encoder, self.losses, self.image_size, self.precision = label_encoder, dict(losses), image_size, precision
         codes = encoder(torch.zeros(2, 3, image_size, image_size, device=next(encoder.parameters()).device))
         if codes.shape[1] != latent_discriminator.channels:
-            raise MdtError(f"the encoder's codes have {codes.shape[1]} channels; set [networks.latent_discriminator] channels = {codes.shape[1]}")
+            raise MdtError(
+                f"the encoder's codes have {codes.shape[1]} channels; set [networks.latent_discriminator] channels = {codes.shape[1]}"
+            )
         autoencoder = [*encoder.parameters(), *decoder.parameters()]
-        self._optimizers = {"autoencoder": adam(autoencoder, lr, (0.5, 0.999)),
-                            "latent_discriminator": adam(latent_discriminator.parameters(), lr, (0.5, 0.999))}
+        self._optimizers = {
+            "autoencoder": adam(autoencoder, lr, (0.5, 0.999)),
+            "latent_discriminator": adam(latent_discriminator.parameters(), lr, (0.5, 0.999)),
+        }
 
     def networks(self):
         return {"encoder": self.encoder, "decoder": self.decoder, "latent_discriminator": self.latent_discriminator}
