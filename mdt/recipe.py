@@ -48,6 +48,7 @@ def model_recipe_text(text: str) -> str:
 
 BUILTIN_RECIPES = "mdt_recipes"  # the package the repository's recipes/ is installed as
 EXTENDS = "extends"
+WITHOUT = "without"  # with extends: the base's named tables the recipe leaves out ("datasets.celeba")
 
 
 def builtin_recipes() -> dict[str, Any]:
@@ -113,14 +114,17 @@ def _tables(text: str, source: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MdtError(f"{source}: malformed TOML: {exc}") from None
+    if WITHOUT in data and EXTENDS not in data:
+        raise MdtError(f"{source}: without = {format_value(data[WITHOUT])} removes tables of the recipe it extends: give extends too")
     return _extended(data, source) if EXTENDS in data else data
 
 
 def _extended(data: dict, source: str) -> dict:
     """A recipe that ``extends`` another (a built-in recipe's name, or a path from the
     recipe's folder): the base's tables, each replaced key by key by the recipe's (a named
-    table, such as ``[losses.identity]``, by the one of that name; a new name is added).
-    One level only: a base that extends another is refused."""
+    table, such as ``[losses.identity]``, by the one of that name; a new name is added;
+    ``without`` names the base's named tables to leave out). One level only: a base that
+    extends another is refused."""
     name = data.pop(EXTENDS)
     if not isinstance(name, str) or not name.strip():
         raise MdtError(f"{source}: extends = {format_value(name)}: give a built-in recipe's name or a recipe file's path")
@@ -135,6 +139,7 @@ def _extended(data: dict, source: str) -> dict:
             f"{source}: extends '{name}', which extends '{base[EXTENDS]}' itself; a recipe extends one that extends "
             "nothing (mdt recipe show writes a whole recipe to start from)"
         )
+    _remove(base, data.pop(WITHOUT, []), name, source)
     for section, value in data.items():
         old = base.get(section)
         if not isinstance(value, dict) or not isinstance(old, dict):
@@ -146,6 +151,22 @@ def _extended(data: dict, source: str) -> dict:
         else:
             base[section] = {**old, **value}
     return base
+
+
+def _remove(base: dict, without: Any, name: str, source: str) -> None:
+    """``without = ["datasets.celeba"]``: the base's named tables that the recipe leaves out
+    (a recipe for other data replaces the base's dataset rather than adding to it)."""
+    if not isinstance(without, list) or not all(isinstance(item, str) for item in without):
+        raise MdtError(f'{source}: without = {format_value(without)}: give a list of tables, such as ["datasets.faces"]')
+    named = ", ".join(section for section, layout in SECTIONS.items() if layout.many)
+    for item in without:
+        section, _, table = item.partition(".")
+        if section not in SECTIONS or not SECTIONS[section].many or not table:
+            raise MdtError(f"{source}: without: '{item}' is not a named table; give SECTION.NAME of a section that holds several ({named})")
+        tables = base.get(section, {})
+        if table not in tables:
+            raise MdtError(f"{source}: without: '{name}' has no [{item}]; its {section}: {', '.join(tables) or 'none'}")
+        del tables[table]
 
 
 def parse_recipe(

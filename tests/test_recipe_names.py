@@ -99,10 +99,53 @@ def test_the_built_in_recipes_that_extend_resolve_as_wholes(cli):
     assert both["labels"]["type"] == "mask_vector"
 
 
+def test_without_removes_a_named_table_of_the_base(cli, tmp_path):
+    """A recipe for other data: the base's dataset goes, the recipe's own comes in; the
+    rest is the base's."""
+    child = 'extends = "quickstart"\nwithout = ["datasets.faces", "losses.reconstruction"]\n[datasets.more]\ntype = "synthetic_faces"\nsize = 40\n'
+    write(tmp_path, "child.toml", child)
+    mine = tomllib.loads(cli("recipe", "show", "child.toml").output)
+    quickstart = tomllib.loads(cli("recipe", "show", "quickstart").output)
+    assert set(mine["datasets"]) == {"more"} and mine["datasets"]["more"]["size"] == 40
+    assert "reconstruction" in quickstart["losses"] and "reconstruction" not in mine["losses"]
+    for data in (mine, quickstart):
+        data.pop("datasets")
+        data["losses"].pop("reconstruction", None)
+    assert mine == quickstart
+
+
+def test_the_paper_recipes_for_other_data_extend_and_resolve_to_their_whole_recipes(cli):
+    """stargan_rafd extends stargan_celeba, stargan_v2_celeba_hq extends stargan_v2_afhq:
+    the paper's settings are the base's, the data and what the paper changes are theirs."""
+    rafd = tomllib.loads(cli("recipe", "show", "stargan_rafd").output)
+    celeba = tomllib.loads(cli("recipe", "show", "stargan_celeba").output)
+    assert set(rafd["datasets"]) == {"rafd"} and rafd["datasets"]["rafd"]["crop_size"] == 256
+    assert rafd["labels"]["type"] == "one_hot" and celeba["labels"]["type"] == "multi_hot"
+    assert {k: v for k, v in rafd.items() if k not in ("datasets", "labels")} == {
+        k: v for k, v in celeba.items() if k not in ("datasets", "labels")
+    }
+    hq = tomllib.loads(cli("recipe", "show", "stargan_v2_celeba_hq").output)
+    afhq = tomllib.loads(cli("recipe", "show", "stargan_v2_afhq").output)
+    assert set(hq["datasets"]) == {"celeba_hq"} and hq["datasets"]["celeba_hq"]["domains"] == ["female", "male"]
+    assert hq["networks"]["generator"]["high_pass"] == 1.0 and afhq["networks"]["generator"]["high_pass"] == 0.0
+    assert hq["losses"]["diversity"]["weight"] == 1.0 and afhq["losses"]["diversity"]["weight"] == 2.0
+    assert hq["method"]["landmark_weights"] == "data/wing.ckpt"
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
         ("extends = 3\n", "extends = 3: give a built-in recipe's name or a recipe file's path"),
+        ('without = ["datasets.faces"]\n', 'without = ["datasets.faces"] removes tables of the recipe it extends: give extends too'),
+        (
+            'extends = "quickstart"\nwithout = "datasets.faces"\n',
+            'without = "datasets.faces": give a list of tables, such as ["datasets.faces"]',
+        ),
+        ('extends = "quickstart"\nwithout = ["datasets.celeba"]\n', "without: 'quickstart' has no [datasets.celeba]; its datasets: faces"),
+        (
+            'extends = "quickstart"\nwithout = ["run"]\n',
+            "without: 'run' is not a named table; give SECTION.NAME of a section that holds several (datasets, networks, losses, metrics, loggers)",
+        ),
         ('extends = "middle.toml"\n', "extends 'middle.toml', which extends 'quickstart' itself"),
         ('extends = "quickstrat"\n', "no built-in recipe is named 'quickstrat' (did you mean 'quickstart'?)"),
         ('extends = "nowhere.toml"\n', "nowhere.toml' does not exist"),
