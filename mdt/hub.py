@@ -7,7 +7,6 @@ from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
-from mdt.extras import install_hint
 
 SAMPLE = "sample.png"
 METRICS = "metrics.json"
@@ -33,11 +32,9 @@ def local(path: str | Path) -> Path:
 def from_hub(location: str) -> Path:
     """The local folder of ``hf://owner/name[@revision]``: downloaded into (or, with
     ``HF_HUB_OFFLINE=1``, only read from) huggingface_hub's cache."""
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-    except ImportError:
-        raise MdtError(f"'{location}' is on the Hugging Face Hub: {install_hint('hub')} to read it") from None
+    from huggingface_hub import snapshot_download  # a dependency of mdt's (and of timm's)
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
     repo, _, revision = location[len(HUB) :].partition("@")
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise MdtError(f"'{location}': expected hf://OWNER/NAME[@REVISION]")

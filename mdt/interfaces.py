@@ -92,6 +92,15 @@ class Dataset(Component):
     #: seed): only then may a run keep decoded images in its cache (mdt/cache.py).
     deterministic_items: ClassVar[bool] = False
 
+    #: The data's terms of use in a sentence (its licence; who may use it, for what), for
+    #: the model cards of models trained on it. Empty: the plugin cannot know them (a
+    #: user's own folders), and the card asks the reader to check them.
+    terms: ClassVar[str] = ""
+
+    #: Whether its images are photographs of real people: model cards then add a note on
+    #: misuse (impersonation, consent).
+    shows_people: ClassVar[bool] = False
+
     #: Every item's labels (N, n) without decoding an image, where the dataset can tell
     #: them up front: class-balanced samplers and the image cache need them. None: unknown.
     labels: torch.Tensor | None = None

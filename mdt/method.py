@@ -178,6 +178,9 @@ class Method(Component):
     #: class-balanced reference pairs; CycleGAN one stream per domain.
     samplers: dict[str, str | Stream] = {"images": "shuffled"}
 
+    #: The paper it implements, as a BibTeX entry: the model cards of its models cite it.
+    citation: str = ""
+
     #: The networks the recipe builds for this method, by role name (the constructor's
     #: parameters of those names receive them).
     roles: dict[str, Role] = {}

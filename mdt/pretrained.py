@@ -12,16 +12,15 @@ import os
 import re
 import shutil
 import tempfile
-import tomllib
 from pathlib import Path
 
 from mdt import checkpoint as ckpt
 from mdt.errors import MdtError
 from mdt.hub import FOLDER_FILES, METRICS, SAMPLE, local
-from mdt.logbook import metrics_step
+from mdt.logbook import metrics_step, read_log
+from mdt.model_card import NOT_STATED, CardFacts, card_metrics, model_card
 from mdt.recipe import model_recipe_text
 
-NOT_STATED = "not stated"  # the card of a model saved without a licence: "other" on the Hub, named so
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
 # The identifiers the Hub's licence list names (its docs, repositories-licenses.md); the Hub
 # shows any other as no licence, so a typo would publish weights as unlicensed.
@@ -125,8 +124,11 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
             raise MdtError(f"'{out / name}' is a folder, where the model folder's file {name} goes; move it away first")
     networks = {name: saved.network(name) for name in saved.network_names()}
     recipe_text = model_recipe_text(saved.recipe_text)
-    metrics, sample = _measured(file, saved.step, say)
-    grid_flags = _grid_flags(file, notes.append)
+    metrics, measured, sample = _measured(file, saved.step, say)
+    grid_flags, grid_keywords = _grid_arguments(file, notes.append)
+    facts = CardFacts(
+        out.resolve().name, saved, licence, metrics, measured, sample is not None, grid_flags, grid_keywords, _training_time(file)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     for folder in (out, out.parent):  # the temporary folder goes beside out, and its files into out
         if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
@@ -151,7 +153,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
             (ready / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         if sample is not None:
             shutil.copyfile(sample, ready / SAMPLE)
-        (ready / "README.md").write_text(model_card(saved, out, licence, metrics, sample is not None, grid_flags), encoding="utf-8")
+        (ready / "README.md").write_text(model_card(facts), encoding="utf-8")
         out.mkdir(exist_ok=True)
         written = {path.name for path in ready.iterdir()}
         for name in sorted(written):
@@ -194,187 +196,109 @@ def _licence(given: str | None, recorded: str | None, say) -> str:
     return licence
 
 
-def _measured(file: Path, step: int, say) -> tuple[dict[str, float], Path | None]:
-    """The metrics and sample grid that belong to the checkpoint ``file`` at ``step``: a run's
-    metrics.json only when the run measured it at that step, and the grid of that step; a
-    model folder's own."""
+def _measured(file: Path, step: int, say) -> tuple[dict[str, float], list[str], Path | None]:
+    """The metrics and sample grid that belong to the checkpoint ``file`` at ``step``, and
+    where the metrics come from in words: a run's metrics.json only when the run measured it
+    at that step, with the newest ``mdt eval`` report of that step in the run folder over it
+    (its values win where both have one); the grid of that step. A model folder's own."""
     folder = file.parent
     if file.name == ckpt.PRETRAINED_FILE:
-        metrics = _read_metrics(folder / METRICS) if (folder / METRICS).is_file() else _card_metrics(folder / "README.md")
-        return metrics, folder / SAMPLE if (folder / SAMPLE).is_file() else None
+        card = folder / "README.md"
+        metrics = _read_metrics(folder / METRICS) if (folder / METRICS).is_file() else card_metrics(_text(card))
+        return metrics, ["the model folder it was saved from"], folder / SAMPLE if (folder / SAMPLE).is_file() else None
     run = folder.parent if folder.name == "checkpoints" else None
     if run is None:
-        return {}, None
+        return {}, [], None
     metrics = _read_metrics(run / METRICS) if (run / METRICS).is_file() else {}
+    measured = ["the run at the end of its training (metrics.json)"] if metrics else []
     measured_at = metrics_step(run / "log.jsonl")
     if metrics and measured_at != step:
         say(
             f"note: {METRICS} is of step {measured_at if measured_at is not None else '?'}, not this checkpoint's "
-            f"step {step}: the card gives no metrics (mdt eval --checkpoint {file} measures them)"
+            f"step {step}: the card gives no metrics from it (mdt eval --checkpoint {file} measures them)"
         )
-        metrics = {}
+        metrics, measured = {}, []
+    report = _newest_report(run, step)
+    if report is not None:
+        metrics = {**metrics, **_read_metrics(report, inside="metrics")}
+        measured.append(f"mdt eval ({report.parent.name}/{METRICS})")
     sample = run / "samples" / f"step_{step:08d}.png"
-    return metrics, sample if sample.is_file() else None
+    return metrics, measured, sample if sample.is_file() else None
 
 
-def _read_metrics(path: Path) -> dict[str, float]:
-    """A metrics.json, flat numbers only."""
+def _newest_report(run: Path, step: int) -> Path | None:
+    """The newest metrics.json that ``mdt eval`` wrote into the run folder for ``step``."""
+    found = []
+    for path in run.glob(f"eval-*/{METRICS}"):
+        try:
+            about = json.loads(path.read_text(encoding="utf-8")).get("about", {})
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            continue
+        if isinstance(about, dict) and about.get("step") == step:
+            found.append((path.stat().st_mtime, path))
+    return max(found)[1] if found else None
+
+
+def _training_time(file: Path) -> str:
+    """How long the run trained, from its log: the spans between its first and last
+    records, one per process (a resumed run's pauses are not counted)."""
+    log = file.parent.parent / "log.jsonl" if file.parent.name == "checkpoints" else None
+    if log is None or not log.is_file():
+        return ""
+    records = read_log(log)
+    lives, start, last = [], None, None
+    for record in records:
+        if record.get("event") == "resumed" and start is not None and last is not None:
+            lives.append(last - start)
+            start = None
+        if record.get("event") == "train" and isinstance(record.get("time"), (int, float)):
+            start = record["time"] if start is None else start
+            last = record["time"]
+    if start is not None and last is not None:
+        lives.append(last - start)
+    seconds = sum(lives)
+    if seconds <= 0:
+        return ""
+    if seconds >= 5400:
+        shown = f"{seconds / 3600:.1f} hours"
+    else:
+        shown = f"{seconds / 60:.1f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
+    resumed = f", in {len(lives)} processes (resumed {len(lives) - 1} times)" if len(lives) > 1 else ""
+    return f"It trained for about {shown} between its first and last logged steps{resumed} (log.jsonl)."
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _read_metrics(path: Path, inside: str = "") -> dict[str, float]:
+    """A metrics.json, flat numbers only (``inside``: those under that key, as mdt eval writes them)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise MdtError(f"'{path}' is not valid JSON ({exc}); mend or remove it to share the model without metrics") from None
+    if inside and isinstance(data, dict):
+        data = data.get(inside, {})
     if not isinstance(data, dict):
         raise MdtError(f"'{path}' should hold an object of metric names and values, not {type(data).__name__}")
     return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _card_metrics(card: Path) -> dict[str, float]:
-    """The metrics of a card written before model folders held metrics.json: front-matter
-    lines ``  "name": value`` under ``metrics:``."""
-    text = card.read_text(encoding="utf-8") if card.is_file() else ""
-    lines = text.split("---\n")[1].splitlines() if text.startswith("---\n") else []
-    found, inside = {}, False
-    for line in lines:
-        if not line.startswith("  "):
-            inside = line.strip() == "metrics:"
-            continue
-        if inside and '": ' in line:
-            key, _, value = line.strip().rpartition(": ")
-            try:
-                found[json.loads(key)] = float(value)
-            except ValueError:
-                continue
-    return found
-
-
-def _licence_text(licence: str) -> str:
-    if licence == NOT_STATED:
-        return "not stated by whoever saved the model; ask them before you reuse the weights"
-    if licence == "other":
-        return "the author's own, named by license_name and license_link in this card's front matter"
-    return licence
-
-
-def _grid_flags(file: Path, say) -> str:
-    """The flags the model's translator needs for a grid (its options ``needed`` by
-    "grid", each with an example value), for the card's example command."""
+def _grid_arguments(file: Path, say) -> tuple[str, str]:
+    """What the model's translator needs for a grid (its options ``needed`` by "grid", each
+    with an example value): as mdt translate flags and as Python keyword arguments, for the
+    card's examples."""
     from mdt.inference import load_translator  # builds the networks: only here, for their options
 
     try:
         options = load_translator(file, "cpu").options
     except MdtError as exc:
         say(f"note: the card's example names no model options: the model cannot be loaded here ({exc})")
-        return ""
-    return "".join(f" {o.cli_flag} {o.example or o.name.upper()}" for o in options if o.needed_by("grid"))
-
-
-def model_card(saved: ckpt.Checkpoint, out: Path, licence: str, metrics: dict[str, float], has_sample: bool, grid_flags: str = "") -> str:
-    """README.md of a model folder: the Hub's YAML front matter, then what the model is,
-    its measurements, and how to translate with it and train it again."""
-    recipe = tomllib.loads(saved.recipe_text)
-    method = recipe.get("method", {}).get("type", "?")
-    datasets = sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
-    name = out.resolve().name
-    front = _front_matter(saved, name, method, datasets, licence, metrics)
-    made = (
-        f"A `{method}` model imported from {saved.origin} (its step {saved.step})"
-        if saved.origin
-        else f"A `{method}` model trained with mdt for {saved.step} iterations"
-    )
-    body = [
-        f"# {name}",
-        "",
-        f"{made}, on {', '.join(datasets)}.",
-        "",
-        f"Licence: {_licence_text(licence)}.",
-        "",
-        "Labels, by dataset: " + "; ".join(f"{s.dataset}: {', '.join(s.names)}" for s in saved.schemas) + ".",
-        "",
-    ]
-    if metrics:
-        body += ["| metric | value |", "| --- | --- |"] + [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items())] + [""]
-    if has_sample:
-        body += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
-    return "\n".join([*front, "", *body, *_usage(saved, name, grid_flags)])
-
-
-def _front_matter(
-    saved: ckpt.Checkpoint, name: str, method: str, datasets: list[str], licence: str, metrics: dict[str, float]
-) -> list[str]:
-    """The card's YAML front matter; lists and keys in JSON's syntax, which YAML reads as written."""
-    labels = [label for schema in saved.schemas for label in schema.names]
-    hub_licence = ["license: other", 'license_name: "not-stated"'] if licence == NOT_STATED else [f"license: {json.dumps(licence)}"]
-    front = [
-        "---",
-        "library_name: mdt",
-        *hub_licence,
-        "pipeline_tag: image-to-image",
-        f"tags: {json.dumps(['mdt', method, 'image-to-image'])}",
-        f"datasets: {json.dumps(datasets)}",
-        f"labels: {json.dumps(labels)}",
-    ]
-    if metrics:  # the Hub's form: metric ids in "metrics", the values in "model-index"
-        kinds = sorted({key.split("/")[0] for key in metrics})
-        front.append(f"metrics: {json.dumps(kinds)}")
-        front += [
-            "model-index:",
-            f"- name: {json.dumps(name)}",
-            "  results:",
-            "  - task: {type: image-to-image}",
-            f"    dataset: {json.dumps({'name': ', '.join(datasets), 'type': ', '.join(datasets)})}",
-            "    metrics:",
-        ]
-        front += [f"    - {json.dumps({'name': key, 'type': metric_type(key), 'value': value})}" for key, value in sorted(metrics.items())]
-    return [*front, "---"]
-
-
-def _usage(saved: ckpt.Checkpoint, name: str, grid_flags: str) -> list[str]:
-    """The card's instructions: the plugins to install first, then translate and train again."""
-    lines = []
-    packages = sorted({p["distribution"] for p in saved.plugins})
-    if packages:
-        uses = ", ".join(
-            f"{p['kind']} `{p['name']}` ({p['distribution']} {p.get('version', '')})".replace(" )", ")") for p in saved.plugins
-        )
-        lines += [
-            f"It uses components of mdt plugins ({uses}); install them first:",
-            "",
-            "```bash",
-            f"pip install mdt-translate {' '.join(packages)}",
-            "```",
-            "",
-        ]
-    lines += [
-        f"From the folder that holds `{name}` (downloaded from the Hub: `--checkpoint hf://OWNER/{name}`), translate "
-        f"(the model's own options: `mdt translate --checkpoint {name} --help`):",
-        "",
-        "```bash",
-        f"mdt translate --checkpoint {name} --input photo.jpg --output out.png --grid{grid_flags}",
-        "```",
-        "",
-        "and train it again (the recipe names the data it was trained on):",
-        "",
-        "```bash",
-        f"mdt run {name}/recipe.toml",
-        "```",
-        "",
-    ]
-    return lines
-
-
-ERROR_KINDS = ("error", "mae", "l1")  # a value's own kind, where its name says it: lower is better
-
-
-def metric_type(key: str) -> str:
-    """The Hub's metric type of a metrics.json key: its metric's name ("accuracy/target/smile"
-    is an accuracy), unless the value names an error of its own ("accuracy/real_error" is
-    an error, not an accuracy, and a card would show 1.0 as a perfect score)."""
-    metric, *rest = key.split("/")
-    for part in rest:
-        kind = next((k for k in ERROR_KINDS if part == k or part.endswith("_" + k)), None)
-        if kind:
-            return kind
-    return metric
+        return "", ""
+    needed = [o for o in options if o.needed_by("grid")]
+    flags = "".join(f" {o.cli_flag} {o.example or o.name.upper()}" for o in needed)
+    keywords = "".join(f", {o.name}={o.parse(o.example)!r}" for o in needed if o.example is not None)
+    return flags, keywords
 
 
 def imported(write_run, out: Path | None, model_folder: Path | None) -> list[Path]:

@@ -4,10 +4,11 @@ that says what the model is, what it scored and under which licence."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
-from conftest import random_image
+from conftest import REPO, random_image
 from safetensors import safe_open
 from test_recipe_errors import one_line_error
 
@@ -273,3 +274,91 @@ def test_a_folder_where_a_model_file_goes_is_named_and_nothing_changes(cli, trai
     line = one_line_error(cli("save-pretrained", trained, "shared", "--overwrite"))
     assert line == "error: 'shared/README.md' is a folder, where the model folder's file README.md goes; move it away first"
     assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == before
+
+
+def _evaluated_copy(cli, trained, tmp_path):
+    """A copy of the shared run (which must stay as it is), measured by mdt eval into its
+    default report folder, eval-step_N."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    result = cli("eval", "--checkpoint", run, "--metric", "accuracy", "--max-images", "4")
+    assert result.exit_code == 0, result.output
+    (report,) = run.glob("eval-*/metrics.json")
+    return run, json.loads(report.read_text())
+
+
+def test_the_card_loads_with_huggingface_hub_and_its_model_index_holds_the_eval_metrics(cli, trained, tmp_path):
+    from huggingface_hub import ModelCard
+
+    run, report = _evaluated_copy(cli, trained, tmp_path)
+    training = json.loads((run / "metrics.json").read_text())
+    assert cli("save-pretrained", run, "shared", "--license", "mit").exit_code == 0
+    card = ModelCard.load(tmp_path / "shared" / "README.md")
+    assert card.data.license == "mit" and card.data.library_name == "mdt"
+    values = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    evaluated = {k: v for k, v in report["metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert evaluated and evaluated.keys() <= values.keys()
+    assert {k: values[k] for k in evaluated} == pytest.approx(evaluated, abs=1e-9)  # the report's numbers win
+    assert {k: values[k] for k in training.keys() - evaluated.keys()} == pytest.approx(
+        {k: v for k, v in training.items() if k not in evaluated}, abs=1e-9
+    )
+    body = card.text
+    assert f"mdt eval ({next(run.glob('eval-*')).name}/metrics.json)" in body
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[-1].strip(" |") for line in body.splitlines() if line.startswith("| accuracy/")
+    }
+    assert rows["accuracy/target_accuracy"] == "higher" and rows["accuracy/real_error"] == "lower"
+    # the card of an earlier checkpoint takes neither: both measured the last step
+    assert cli("save-pretrained", run / "checkpoints" / "step_00000001.safetensors", "early").exit_code == 0
+    assert ModelCard.load(tmp_path / "early" / "README.md").data.eval_results is None
+
+
+def test_the_cards_python_snippet_gives_the_grid_mdt_translate_gives(cli, trained, tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    assert cli("save-pretrained", trained, "shared").exit_code == 0
+    _, body = card_of(tmp_path / "shared")
+    (snippet,) = re.findall(r"```python\n(.*?)```", body, re.S)
+    random_image(tmp_path / "photo.jpg", 60, 50, 4)
+    done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert cli("translate", "--checkpoint", "shared", "--input", "photo.jpg", "--output", "cli.png", "--grid").exit_code == 0
+    python, shell = (np.asarray(Image.open(tmp_path / name)).astype(int) for name in ("grid.png", "cli.png"))
+    assert python.shape == shell.shape and np.abs(python - shell).max() <= 1
+
+
+def test_the_card_says_what_the_data_allows_and_cites_the_methods_paper(cli, trained, tmp_path):
+    import tomllib
+
+    from mdt.model_card import CardFacts, model_card
+    from mdt.toml_text import dump_toml
+
+    assert cli("save-pretrained", trained, "shared").exit_code == 0
+    _, body = card_of(tmp_path / "shared")
+    assert "Training data `faces` (synthetic_faces): drawn by mdt at run time" in body
+    assert "photographs of people" not in body  # drawn faces are nobody's
+    bibtex = body.split("```bibtex\n")[1].split("```")[0]
+    cited = yaml.safe_load((REPO / "CITATION.cff").read_text())["references"]
+    stargan = next(r for r in cited if r["title"].startswith("StarGAN:"))
+    assert re.search(r"title = \{(.*)\}", bibtex).group(1) == stargan["title"]
+    # the same model, as if trained on CelebA: its terms and the note on misuse
+    saved = ckpt.read(ckpt.resolve(trained), training=False)
+
+    def card_for(datasets: dict) -> str:
+        recipe = {**tomllib.loads(saved.recipe_text), "datasets": datasets}
+        networks = {name: saved.network(name) for name in saved.network_names()}
+        path = tmp_path / "other.safetensors"
+        ckpt.save_model(path, networks=networks, step=saved.step, recipe=dump_toml(recipe), schemas=saved.schemas)
+        return model_card(CardFacts("shared", ckpt.read(path, training=False), "mit"))
+
+    text = card_for({"celeba": {"type": "celeba", "root": "data/celeba"}})
+    assert "Training data `celeba` (celeba): CelebA's terms: non-commercial research only" in text
+    assert "It edits photographs of people" in text
+    text = card_for({"mine": {"type": "domain_folders", "root": "data/mine"}})
+    assert "check the terms of the data under `data/mine`" in text and "photographs of people" not in text

@@ -207,6 +207,13 @@ def exclusive(schema: LabelSchema, a: Mapping[str, float], b: Mapping[str, float
 class CycleGAN(Method):
     """CycleGAN (Zhu et al. 2017) between two domains, or for every pair of several: LSGAN, cycle and identity losses."""
 
+    citation = """@inproceedings{zhu2017cyclegan,
+  title = {Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks},
+  author = {Zhu, Jun-Yan and Park, Taesung and Isola, Phillip and Efros, Alexei A.},
+  booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+  year = {2017}
+}"""
+
     precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
 
     roles = {

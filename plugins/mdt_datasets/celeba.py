@@ -82,6 +82,8 @@ class CelebA(ImageFiles):
     """CelebA faces with binary attributes chosen by name; 178 centre crop, fixed 2000-image test split."""
 
     framing = staticmethod(celeba_framing)  # for mdt align
+    terms = "CelebA's terms: non-commercial research only, its images not to be redistributed (mmlab.ie.cuhk.edu.hk/projects/CelebA.html)"
+    shows_people = True
 
     def __init__(
         self,

@@ -83,6 +83,8 @@ class RaFD(DomainFolders):
     """RaFD with one folder per expression (the official StarGAN layout); 256 centre crop."""
 
     default_name = "rafd"
+    terms = "RaFD's licence agreement: non-commercial scientific research by its licensees; its images are not to be redistributed"
+    shows_people = True
 
     def __init__(
         self,

@@ -68,6 +68,7 @@ class SyntheticFaces(Dataset):
     """Synthetic faces with three exclusive hair colours, glasses and smiling; drawn on the fly."""
 
     deterministic_items = True  # index i is the same image on every call: the engine may cache it
+    terms = "drawn by mdt at run time: no third party's terms"
 
     framing = staticmethod(synthetic_framing)  # for mdt align
 

@@ -54,6 +54,8 @@ class SyntheticExpressions(Dataset):
     """Synthetic faces whose expressions have known intensities in [0, 1]: smile,
     brow_raise, eyes_closed. Drawn on the fly; no files."""
 
+    terms = "drawn by mdt at run time: no third party's terms"
+
     deterministic_items = True  # index i is the same image on every call: the engine may cache it
 
     def __init__(

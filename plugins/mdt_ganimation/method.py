@@ -58,6 +58,13 @@ class AttentionState(StepState):
 class GANimation(StarGAN):
     """GANimation (Pumarola et al. 2018): an attention-mask generator, continuous targets, WGAN-GP; Adam(1e-4, 0.5, 0.999)."""
 
+    citation = """@inproceedings{pumarola2018ganimation,
+  title = {GANimation: Anatomically-aware Facial Animation from a Single Image},
+  author = {Pumarola, Albert and Agudo, Antonio and Martinez, Aleix M. and Sanfeliu, Alberto and Moreno-Noguer, Francesc},
+  booktitle = {Proceedings of the European Conference on Computer Vision (ECCV)},
+  year = {2018}
+}"""
+
     phases = {"discriminator": AttentionState, "generator": AttentionState}
 
     def translator(self) -> GANimationTranslator:

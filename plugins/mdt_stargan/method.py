@@ -183,6 +183,13 @@ class StepState:
 class StarGAN(Method):
     """StarGAN (Choi et al. 2018): WGAN-GP, domain classification and cycle losses; Adam(1e-4, 0.5, 0.999)."""
 
+    citation = """@inproceedings{choi2018stargan,
+  title = {StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation},
+  author = {Choi, Yunjey and Choi, Minje and Kim, Munyoung and Ha, Jung-Woo and Kim, Sunghun and Choo, Jaegul},
+  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year = {2018}
+}"""
+
     precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
 
     phases = {"discriminator": StepState, "generator": StepState}

@@ -149,6 +149,13 @@ class StarGANv2(Method):
     """StarGAN v2 (Choi et al. 2020): Adam(1e-4, 0, 0.99), weight decay 1e-4, mapping
     network at 1e-6, EMA 0.999 of G, F and E."""
 
+    citation = """@inproceedings{choi2020starganv2,
+  title = {StarGAN v2: Diverse Image Synthesis for Multiple Domains},
+  author = {Choi, Yunjey and Uh, Youngjung and Yoo, Jaejun and Ha, Jung-Woo},
+  booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year = {2020}
+}"""
+
     precisions = ("fp32", "bf16")  # its step states run the networks under self.update.autocast
 
     roles = {
