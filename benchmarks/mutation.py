@@ -95,8 +95,8 @@ MUTANTS = [
     Mutant(
         "onnx_image_size_metadata",
         "mdt/export.py",
-        '"mdt.image_size": str(translator.image_size)',
-        '"mdt.image_size": str(translator.image_size * 2)',
+        '"mdt.image_size": str(components.settings.image_size)',
+        '"mdt.image_size": str(components.settings.image_size * 2)',
         EXPORT,
     ),
     Mutant("fid_real_vs_real", "plugins/mdt_metrics/frechet.py", "fids.append(fid(real, fake))", "fids.append(fid(real, real))", METRICS),
@@ -248,7 +248,7 @@ MUTANTS = [
     Mutant(
         "export_labels_metadata_empty",
         "mdt/export.py",
-        '"mdt.labels": schemas_to_json(translator.components.schemas)',
+        '"mdt.labels": schemas_to_json(components.schemas)',
         '"mdt.labels": "[]"',
         EXPORT,
     ),

@@ -27,6 +27,13 @@ from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+# How to call an exported network without mdt (docs/deploy.md), written into each file.
+INPUT = "float32 RGB images (B, 3, S, S) in [-1, 1]: uint8 / 127.5 - 1"
+RESIZE = (
+    "the centre square of the photo (its side the shorter side; left = round((width - side) / 2), "
+    "top likewise), resized to S x S with PIL's BILINEAR filter"
+)
+OUTPUT = "images in [-1, 1]: uint8 = round((x + 1) * 127.5) after clamping x to [-1, 1]"
 
 
 def recorded_calls(translator) -> dict[str, tuple[torch.Tensor, ...]]:
@@ -107,7 +114,7 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
         raise MdtError(f"'{taken[0]}' exists; pass --overwrite to replace it, or choose another --out")
     if folders := [path for path in taken if path.is_dir()]:
         raise MdtError(f"'{folders[0]}' is a folder; move it away to export there")
-    about = {"mdt.labels": schemas_to_json(translator.components.schemas), "mdt.image_size": str(translator.image_size)}
+    about = contract(translator.components)
     networks = translator.components.method.networks()
     contents = {}
     for name, path in targets.items():
@@ -116,12 +123,27 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
             result = network(*example)
         count = len(result) if isinstance(result, (tuple, list)) else 1
         inputs, outputs = io_names(translator.components.method, name, network, len(example), count)
+        meanings = network.meanings if isinstance(network, Network) else Network.meanings
+        about["mdt.meanings"] = json.dumps({n: meanings[n] for n in (*inputs, *outputs) if n in meanings})
         if fmt == "onnx":
             contents[path] = _onnx(network, example, inputs, outputs, about)
         else:
             contents[path] = _torchscript(network, example, {**about, "inputs": inputs, "outputs": outputs})
     write_all(contents)
     return list(targets.values())
+
+
+def contract(components) -> dict[str, str]:
+    """What every exported file of a model says about calling it: its labels and image size,
+    what its images are and how a photo becomes one, what the condition's entries are."""
+    return {
+        "mdt.labels": schemas_to_json(components.schemas),
+        "mdt.image_size": str(components.settings.image_size),
+        "mdt.input": INPUT,
+        "mdt.resize": RESIZE,
+        "mdt.output": OUTPUT,
+        "mdt.condition": json.dumps(components.label_encoder.condition_names()),
+    }
 
 
 def write_all(contents: dict[Path, bytes]) -> None:

@@ -2,43 +2,74 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from mdt.errors import written_as
 from mdt.images import to_pil
 
-CHAR_WIDTH, LINE_HEIGHT = 6, 12  # PIL's default bitmap font: about 6 x 11 pixels a character
+LINE_HEIGHT = 12  # PIL's default font (10 px) and its line spacing
 TITLE_LINES = 3  # a column title longer than this many lines is cut, ending in ".."
-ROW_TITLE_CHARS = 10  # the widest a row title's margin gets, in characters
+WIDEST_WORD = 96  # pixels: a column widens to fit its title's longest word up to this, then the word is cut
+TITLE_GAP = 4  # pixels a column widened for its title adds, to keep it apart from the next
+ROW_TITLE_WIDTH = 60  # the widest a row title's margin gets, in pixels
+BREAKS = re.compile(r"(?<=[_ ])")  # a title breaks after an underscore or a space, dropped at the break
 
 
-def wrap_title(title: str, chars: int, lines: int = TITLE_LINES) -> list[str]:
-    """``title`` in at most ``lines`` lines of at most ``chars`` characters, broken at an
-    underscore or space (dropped at the break) where one falls within a line, else cut;
-    what does not fit ends in "..". A 32 px column fits five characters: "Black_Hair"
-    becomes "Black" over "Hair" rather than "Black", which says nothing of the hair."""
-    chars = max(3, chars)
-    out, rest = [], title
-    while rest:
-        if len(rest) <= chars:
-            out.append(rest)
-            break
-        cut = max(rest.rfind("_", 0, chars + 1), rest.rfind(" ", 0, chars + 1))
-        if cut > 0:
-            out.append(rest[:cut])
-            rest = rest[cut + 1 :]
+@functools.cache
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default()
+
+
+def text_width(text: str) -> int:
+    """Pixels ``text`` takes in PIL's default font, which the grid writes with."""
+    return math.ceil(_font().getlength(text))
+
+
+def wrap_title(title: str, width: int, lines: int = TITLE_LINES) -> list[str]:
+    """``title`` in at most ``lines`` lines no wider than ``width`` pixels, broken only
+    between words (at an underscore or a space, dropped at the break): "Black_Hair" in a
+    32 px column is "Black" over "Hair". A word wider than ``width`` is cut, and what does
+    not fit in ``lines`` lines ends in "..". Callers make columns as wide as their words
+    (:func:`column_width`), so that a word is cut only past :data:`WIDEST_WORD`."""
+    out: list[str] = []
+    for word in BREAKS.split(title):
+        joined = out[-1] + word if out else word
+        if out and text_width(joined.rstrip("_ ")) <= width:
+            out[-1] = joined
         else:
-            out.append(rest[:chars])
-            rest = rest[chars:]
+            out.append(word)
+    out = [_fit(line.rstrip("_ "), width) for line in out if line.rstrip("_ ")]
     if len(out) > lines:
         out = out[:lines]
-        out[-1] = out[-1][: chars - 2] + ".."
+        out[-1] = _fit(out[-1] + "..", width, cut_from=-2)
     return out
+
+
+def _fit(text: str, width: int, cut_from: int = 0) -> str:
+    """``text`` cut until it fits ``width`` pixels, ending in ".." when cut (``cut_from``:
+    characters kept at the end, as the ".." a caller has added)."""
+    if text_width(text) <= width:
+        return text
+    tail = text[cut_from:] if cut_from else ".."
+    body = text[:cut_from] if cut_from else text
+    while body and text_width(body + tail) > width:
+        body = body[:-1]
+    return body + tail
+
+
+def column_width(title: str, size: int) -> int:
+    """A column is as wide as its image, or as its title's widest word (up to
+    :data:`WIDEST_WORD`): words stay whole."""
+    widest = max((text_width(word.rstrip("_ ")) for word in BREAKS.split(title)), default=0)
+    return size if widest <= size else max(size, min(widest + TITLE_GAP, WIDEST_WORD))
 
 
 def grid_image(
@@ -48,33 +79,39 @@ def grid_image(
     row_titles: Sequence[str | None] | None = None,
 ) -> Image.Image:
     """A PIL image of ``rows`` of (3, S, S) tensors in [-1, 1] (None: an empty cell);
-    ``titles`` head the columns (wrapped to the column's width), ``row_titles`` (one per
-    row, None for none) stand in a margin left of their rows: which dataset a group of
-    rows comes from when a run trains on several."""
+    ``titles`` head the columns (wrapped between words; a column widens to its title's
+    longest word, its image centred), ``row_titles`` (one per row, None for none) stand in
+    a margin left of their rows: which dataset a group of rows comes from when a run
+    trains on several."""
     size = next(image for row in rows for image in row if image is not None).shape[-1]
     columns = max(len(r) for r in rows)
-    wrapped = [wrap_title(t, (size + pad) // CHAR_WIDTH) for t in titles or ()]
+    names = list(titles or ())
+    widths = [column_width(names[c], size) if c < len(names) else size for c in range(columns)]
+    lefts = [pad + sum(w + pad for w in widths[:c]) for c in range(columns)]
+    wrapped = [wrap_title(t, widths[c]) for c, t in enumerate(names)]
     header = LINE_HEIGHT * max((len(w) for w in wrapped), default=0)
     named = [t for t in row_titles or () if t]
-    margin_chars = min(ROW_TITLE_CHARS, max((len(t) for t in named), default=0))
-    margin = margin_chars * CHAR_WIDTH + 2 * pad if named else 0
-    width = margin + columns * (size + pad) + pad
+    margin_width = min(ROW_TITLE_WIDTH, max((text_width(t) for t in named), default=0))
+    margin = margin_width + 2 * pad if named else 0
+    width = margin + lefts[-1] + widths[-1] + pad
     height = header + len(rows) * (size + pad) + pad
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
+    draw.font = _font()
     for c, lines in enumerate(wrapped):
         for k, line in enumerate(lines):
-            draw.text((margin + pad + c * (size + pad), k * LINE_HEIGHT), line, fill=(0, 0, 0))
+            draw.text((margin + lefts[c], k * LINE_HEIGHT), line, fill=(0, 0, 0))
     for r, title in enumerate(row_titles or ()):
         if title:
             top = header + pad + r * (size + pad)
-            for k, line in enumerate(wrap_title(title, margin_chars, max(1, size // LINE_HEIGHT))):
+            for k, line in enumerate(wrap_title(title, margin_width, max(1, size // LINE_HEIGHT))):
                 draw.text((pad, top + k * LINE_HEIGHT), line, fill=(0, 0, 0))
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
             if image is None:
                 continue
-            canvas.paste(to_pil(image), (margin + pad + c * (size + pad), header + pad + r * (size + pad)))
+            left = margin + lefts[c] + (widths[c] - size) // 2
+            canvas.paste(to_pil(image), (left, header + pad + r * (size + pad)))
     return canvas
 
 

@@ -80,6 +80,16 @@ class Network(torch.nn.Module, Component):
     inputs: ClassVar[tuple[str, ...] | None] = None
     outputs: ClassVar[tuple[str, ...] | None] = None
 
+    #: What each input and output is, shape and range, in a phrase: exported files carry
+    #: the entries of their own inputs and outputs (``mdt.meanings``) so that they can be
+    #: called without mdt. A network adds its own: ``meanings = {**Network.meanings, ...}``.
+    meanings: ClassVar[dict[str, str]] = {
+        "images": "input images (B, 3, S, S), RGB in [-1, 1]",
+        "image": "output images (B, 3, S, S), RGB in [-1, 1]",
+        "labels": "the condition (B, C) the generator is given: entry i is the target value of the label "
+        "mdt.condition names at i (1 wanted, 0 not; a strength in [0, 1] for continuous labels)",
+    }
+
 
 class Dataset(Component):
     """Images and labels: ``dataset[i]`` is ``{"image": uint8 (3, S, S), "label": float (n,)}``,

@@ -234,6 +234,13 @@ class LabelEncoder(Component):
         """Condition vectors (B, condition_dim) for labels of dataset ``source``."""
         raise NotImplementedError
 
+    def condition_names(self) -> list[str]:
+        """What each entry of the condition vector is (``dataset.label``), for exported
+        models' metadata. The default: every dataset's labels in order, where that is the
+        condition's length; an encoder that adds entries of its own names them."""
+        names = [f"{schema.dataset}.{name}" for schema in self.schemas for name in schema.names]
+        return names if len(names) == self.condition_dim else [f"condition_{i}" for i in range(self.condition_dim)]
+
     def sample_targets(self, labels: torch.Tensor, source: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Target labels for training: the batch's own labels, shuffled (as StarGAN does)."""
         order = torch.randperm(labels.shape[0], generator=generator).to(labels.device)

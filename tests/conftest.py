@@ -71,6 +71,24 @@ def registry():
     return load_plugins().registry
 
 
+def text_pixels(text: str) -> int:
+    """The width of ``text`` in PIL's default font (sample grids write with it), measured
+    here rather than by mdt.grids."""
+    import math
+
+    from PIL import ImageFont
+
+    return math.ceil(ImageFont.load_default().getlength(text))
+
+
+def grid_width(titles: list[str], size: int = 32, pad: int = 2) -> int:
+    """The width of a sample grid with these column titles: each column as wide as its
+    image or as its title's longest word."""
+    widest = [max(text_pixels(w) for w in title.replace("_", " ").split()) for title in titles]
+    widths = [size if w <= size else w + 4 for w in widest]  # a widened column keeps its title 4 px from the next
+    return sum(w + pad for w in widths) + pad
+
+
 def random_image(path: Path, width: int, height: int, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 255, size=(1, 1, 3))

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, grid_width
 from PIL import Image
 
 
@@ -27,7 +27,8 @@ def test_the_documented_example_runs_as_written(tmp_path, monkeypatch, capsys):
     blond = np.asarray(Image.open(tmp_path / "blond.png"))
     again = np.asarray(translator(namespace["picture"], to={"Blond_Hair": 1}))
     assert blond.shape == (32, 32, 3) and np.array_equal(blond, again)
-    assert Image.open(tmp_path / "grid.png").size == (6 * 34 + 2, 60)
+    titles = ["input", "Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"]
+    assert Image.open(tmp_path / "grid.png").size == (grid_width(titles), 60)
     out = capsys.readouterr().out
     assert "trained to step 20" in out and "what this model takes: to, known" in out
     assert sorted(mdt.__all__) == sorted(

@@ -168,3 +168,29 @@ def test_a_failed_export_changes_no_file(cli, trained, tmp_path):
     assert line == "error: 'out/generator.pt' is a folder; move it away to export there"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["discriminator.pt", "generator.pt"]
     assert (tmp_path / "out" / "discriminator.pt").read_text() == "old"
+
+
+def test_the_deploy_guides_onnxruntime_example_gives_mdt_translates_pixels(cli, trained, tmp_path):
+    """docs/deploy.md's example, run as written beside an export, against mdt translate
+    asked for the same whole label vector; and the contract it reads is in the file."""
+    import re
+
+    from conftest import random_image
+    from PIL import Image
+
+    assert cli("export", "--checkpoint", trained, "--format", "onnx", "--out", "exported").exit_code == 0
+    about = {p.key: p.value for p in onnx.load(str(tmp_path / "exported" / "generator.onnx")).metadata_props}
+    schema = ckpt.read(ckpt.resolve(trained), training=False).schemas[0]
+    assert json.loads(about["mdt.condition"]) == [f"faces.{name}" for name in schema.names]
+    assert "BILINEAR" in about["mdt.resize"] and "[-1, 1]" in about["mdt.input"]
+    assert set(json.loads(about["mdt.meanings"])) == {"images", "labels", "image", "mask", "color"}
+    (example,) = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "deploy.md").read_text(), re.S)
+    random_image(tmp_path / "photo.jpg", 70, 52, 7)  # not square: the crop matters
+    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    to = "Blond_Hair,Smiling," + ",".join(f"{name}=0" for name in schema.names if name not in ("Blond_Hair", "Smiling"))
+    result = cli("translate", "--checkpoint", trained, "--input", "photo.jpg", "--output", "mdt.png", "--to", to)
+    assert result.exit_code == 0, result.output
+    ours, theirs = (np.asarray(Image.open(tmp_path / name)).astype(int) for name in ("blond.png", "mdt.png"))
+    assert ours.shape == theirs.shape == (32, 32, 3)
+    assert np.abs(ours - theirs).max() <= 1

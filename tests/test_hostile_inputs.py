@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import random_image
+from conftest import random_image, text_pixels
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -250,12 +250,13 @@ def test_grids_stop_at_a_bad_file_or_skip_it_when_asked(cli, trained, tmp_path):
     assert one.exit_code == 0
     assert rows > Image.open(tmp_path / "one.png").height  # the two readable inputs, not one
     # Exactly: a header of two-line titles ("Black" over "Hair"), then two rows of 32 px
-    # cells 2 px apart; a margin of 10 px names each row's file ("a", "c").
+    # cells 2 px apart; a margin names each row's file ("a", "c").
     assert rows == 24 + 2 * 34 + 2 and Image.open(tmp_path / "one.png").height == 24 + 34 + 2
+    margin = max(text_pixels("a"), text_pixels("c")) + 4
     # Each row is the grid of its file alone (the margin aside; 8-bit rounding of another batch).
     assert cli("translate", "--checkpoint", trained, "--input", folder / "c.png", "--output", "other.png", "--grid").exit_code == 0
     pixels = {name: np.asarray(Image.open(tmp_path / name).convert("RGB"), dtype=np.int16) for name in ("all.png", "one.png", "other.png")}
-    first, last = pixels["all.png"][: 24 + 34 + 2, 10:], pixels["all.png"][24 + 34 :, 10:]  # header and a's row; c's row
+    first, last = pixels["all.png"][: 24 + 34 + 2, margin:], pixels["all.png"][24 + 34 :, margin:]  # header and a's row; c's row
     assert first.shape == pixels["one.png"].shape and np.abs(first - pixels["one.png"]).max() <= 1
     assert last.shape == pixels["other.png"][24:].shape and np.abs(last - pixels["other.png"][24:]).max() <= 1
 

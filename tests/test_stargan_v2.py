@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import REPO, small, write_domain_folders
+from conftest import REPO, small, text_pixels, write_domain_folders
 from mdt_datasets.samplers import BalancedOrder, BalancedPairs, domains_of
 from mdt_stargan_v2.losses import DiversitySensitive
 from mdt_stargan_v2.networks import MappingNetwork, StarGANv2Discriminator, StarGANv2Generator, StyleEncoder
@@ -252,9 +252,10 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     grid = Image.open(tmp_path / "refs.png")
     chunked = np.asarray(Image.open(tmp_path / "refs2.png"), dtype=np.int16)  # two generator calls, one grid
     assert chunked.shape == np.asarray(grid).shape and np.abs(chunked - np.asarray(grid, dtype=np.int16)).max() <= 1
-    # the rows' file names ("val_dog_0000" cut to 10 characters of 6 px, a 2 px pad each side), then the input +
-    # 3 references of 32 px and a 2 px pad; titles "cat ref 1" in two lines of 12 px over a row of references + 3 inputs
-    margin = 10 * 6 + 2 * 2
+    # the rows' file names ("val_dog_0000" wider than a margin's 60 px: cut to it; a 2 px pad each side), then the
+    # input + 3 references of 32 px and a 2 px pad; titles "cat ref 1" in two lines of 12 px over a row of references + 3 inputs
+    assert text_pixels("val_dog_0000") > 60
+    margin = 60 + 2 * 2
     assert grid.size == (margin + 4 * 34 + 2, 24 + 4 * 34 + 2)
     dog_files = sorted((root / "val" / "dog").iterdir())
     dogs = [Image.open(p).convert("RGB") for p in dog_files]
@@ -263,8 +264,10 @@ def test_translations_from_folders_in_the_afhq_layout(cli, tmp_path):
     assert np.abs(np.asarray(grid, dtype=np.int16) - np.asarray(api_grid, dtype=np.int16)).max() <= 1
     assert cli(*inputs, "--output", "styles.png", "--grid", "--domain", "wild", "--num", "4").exit_code == 0
     styles = Image.open(tmp_path / "styles.png")
-    assert styles.size == (margin + 5 * 34 + 2, 24 + 3 * 34 + 2)  # input + seeds 0..3; "wild s0" in two lines; 3 inputs
-    cell = np.asarray(styles, dtype=np.int16)[26 + 34 : 58 + 34, margin + 2 + 34 * 3 : margin + 34 + 34 * 3]  # the second dog, seed 2
+    lines = 1 if text_pixels("wild s0") <= 32 else 2  # a title wraps only between words
+    assert styles.size == (margin + 5 * 34 + 2, 12 * lines + 3 * 34 + 2)  # input + seeds 0..3; 3 inputs
+    top = 12 * lines + 2 + 34  # the second dog's row
+    cell = np.asarray(styles, dtype=np.int16)[top : top + 32, margin + 2 + 34 * 3 : margin + 34 + 34 * 3]  # the second dog, seed 2
     assert np.abs(cell - np.asarray(translator(dogs[1], domain="wild", seed=2), dtype=np.int16)).max() <= 1
     # Mistakes are one-line errors.
     bad = cli(*common, "--output", "x.png", "--domain", "lion")
@@ -348,13 +351,16 @@ def test_python_api_latent_and_reference(registry, tmp_path, cli):
     with pytest.raises(MdtError, match="one reference image, or one per input"):
         translator(batch, domain="Blond_Hair", ref=torch.cat([batch, batch]))
     grid = translator.grid([picture, picture], domain="Black_Hair", num=3)
-    # input + seeds 0, 1, 2 of 32 px with a 2 px pad; "Black_Hair s0" in three lines of 12 pixels above two rows
-    assert grid.size == (4 * 34 + 2, 36 + 2 * 34 + 2)
+    # input + seeds 0, 1, 2 of 32 px with a 2 px pad; "Black_Hair s0" in lines of 12 pixels above two rows:
+    # "Black" over "Hair s0", or over "Hair" and "s0" where those two do not fit 32 px
+    lines = 2 if text_pixels("Hair s0") <= 32 else 3
+    assert grid.size == (4 * 34 + 2, 12 * lines + 2 * 34 + 2)
     black = translator.translator.domain_names.index("Black_Hair")
     cells = pixels(grid)
     for row in range(2):
         for seed in range(3):
-            cell = cells[38 + 34 * row : 70 + 34 * row, 36 + 34 * seed : 68 + 34 * seed]
+            top = 12 * lines + 2 + 34 * row
+            cell = cells[top : top + 32, 36 + 34 * seed : 68 + 34 * seed]
             assert np.abs(cell - pixels(to_pil(by_seed(x, black, seed)[0]))).max() <= 1, (row, seed)
     by_references = translator.grid([picture, picture], domain="Black_Hair", ref=[picture, picture, picture])
     # input + 3 references; a row of references + 2 inputs; "Black_Hair ref 1" in three lines of 12 pixels

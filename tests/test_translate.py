@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import random_image
+from conftest import grid_width, random_image, text_pixels
 from PIL import Image
 from test_recipe_errors import one_line_error
 
@@ -49,9 +49,10 @@ def test_grid(cli, trained, photo, tmp_path):
     result = cli("translate", "--checkpoint", checkpoint, "--input", photo, "--output", "grid.png", "--grid")
     assert result.exit_code == 0, result.output
     grid = pixels(tmp_path / "grid.png")
-    # the input and five targets side by side, 32 px and a 2 px pad each; two lines of
-    # titles (12 px each) above: 6 * 34 + 2 wide, 24 + 34 + 2 high
-    assert grid.shape == (60, 206, 3)
+    # the input and five targets side by side, 32 px and a 2 px pad each ("Glasses" and
+    # "Smiling" a little wider, for their words); two lines of titles (12 px each) above
+    titles = ["input", "Black_Hair", "Blond_Hair", "Brown_Hair", "Glasses", "Smiling"]
+    assert grid.shape == (24 + 34 + 2, grid_width(titles), 3) and grid_width(titles) > 6 * 34 + 2
     translator = load_translator(checkpoint)
     picture = Image.open(photo).convert("RGB")
     assert np.abs(grid - pixels(translator.grid(picture))).max() <= 1
@@ -293,7 +294,7 @@ def test_one_grid_of_a_folder_names_each_rows_file(cli, trained, tmp_path):
     alone = cli("translate", "--checkpoint", trained, "--input", tmp_path / "in" / "face0.png", "--output", "one.png", "--grid")
     assert alone.exit_code == 0, alone.output
     single = Image.open(tmp_path / "one.png")
-    margin = 5 * 6 + 4  # "face0": five characters and a pad each side
+    margin = text_pixels("face0") + 4  # the file's name and a pad each side
     assert grid.width == single.width + margin
     header = single.height - 34 - 2
     text = np.asarray(grid.convert("L"))[header:, :margin] < 128

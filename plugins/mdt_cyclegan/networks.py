@@ -86,6 +86,7 @@ class PatchDiscriminator(Network):
 
     inputs = ("images",)
     outputs = ("scores",)
+    meanings = {**Network.meanings, "scores": "real/fake patch map (B, 1, s, s): higher reads as more real"}
 
     @staticmethod
     def arguments_problem(values: Mapping[str, Any]) -> str | None:

@@ -37,6 +37,11 @@ class AttentionGenerator(StarGANGenerator):
 
     inputs = ("images", "labels")
     outputs = ("image", "mask", "color")
+    meanings = {
+        **StarGANGenerator.meanings,
+        "mask": "attention A (B, 1, S, S) in [0, 1]: where it is 1 the input's pixel is kept",
+        "color": "colour image C (B, 3, S, S) in [-1, 1]; image = A * images + (1 - A) * C",
+    }
 
     def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2) -> None:
         super().__init__(label_dim, conv_dim, residual_blocks, downsamplings)

@@ -92,6 +92,11 @@ class MaskVector(LabelEncoder):
     def num_classes(self) -> int:
         return self._label_total
 
+    def condition_names(self) -> list[str]:
+        """Every dataset's labels, then the mask: one entry per dataset, 1 for the dataset whose labels are known."""
+        labels = [f"{schema.dataset}.{name}" for schema in self.schemas for name in schema.names]
+        return labels + [f"mask.{schema.dataset}" for schema in self.schemas]
+
     def _part(self, source: int) -> slice:
         return slice(self.offsets[source], self.offsets[source] + len(self.schemas[source]))
 

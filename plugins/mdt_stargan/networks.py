@@ -128,6 +128,11 @@ class StarGANDiscriminator(Network):
 
     inputs = ("images",)
     outputs = ("scores", "logits")
+    meanings = {
+        **Network.meanings,
+        "scores": "real/fake map (B, 1, s, s): higher reads as more real",
+        "logits": "domain logits (B, K): the labels it reads, before a sigmoid or softmax",
+    }
 
     @staticmethod
     def arguments_problem(values: Mapping[str, Any]) -> str | None:

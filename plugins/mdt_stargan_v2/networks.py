@@ -37,6 +37,17 @@ def _levels(image_size: int, smallest: int) -> int:
     return int(math.log2(image_size // smallest))
 
 
+# What the four networks' inputs and outputs are (Network.meanings), for exported files.
+MEANINGS = {
+    **Network.meanings,
+    "style": "style codes (B, style_dim)",
+    "latent": "latent codes (B, latent_dim), drawn from N(0, 1)",
+    "domains": "domain indices (B,) int64: the target's (mapping network) or the image's own (style encoder)",
+    "landmark_masks": "face-landmark masks (B, 1, S, S) from the FAN network, for a generator with high_pass > 0",
+    "domain_scores": "real/fake score of each image for each domain (B, K)",
+}
+
+
 class ResBlock(nn.Module):
     """Pre-activation residual block: [norm] lrelu conv [pool] [norm] lrelu conv, plus a
     shortcut (1x1 projection when widths differ, then pooling); the sum is scaled by
@@ -116,6 +127,7 @@ class StarGANv2Generator(Network):
 
     inputs = ("images", "style", "landmark_masks")
     outputs = ("image",)
+    meanings = MEANINGS
     high_pass_kernel: torch.Tensor  # a buffer: the skips' 3x3 filter
 
     # Resolutions (px) whose encoder features feed the high-pass skips; the first mask
@@ -180,6 +192,7 @@ class MappingNetwork(Network):
 
     inputs = ("latent", "domains")
     outputs = ("style",)
+    meanings = MEANINGS
 
     def __init__(
         self,
@@ -230,6 +243,7 @@ class StyleEncoder(Network):
 
     inputs = ("images", "domains")
     outputs = ("style",)
+    meanings = MEANINGS
 
     def __init__(
         self,
@@ -261,6 +275,7 @@ class StarGANv2Discriminator(Network):
 
     inputs = ("images",)
     outputs = ("domain_scores",)
+    meanings = MEANINGS
 
     def __init__(
         self, image_size: Annotated[int, PowerOfTwo(8)], num_classes: int, base_channels: Positive = 64, max_channels: Positive = 512
