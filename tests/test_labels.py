@@ -49,3 +49,21 @@ def test_an_exclusive_group_is_read_as_its_most_likely_member_or_none():
     hair = LabelSchema("celeba", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male"), (("Black_Hair", "Blond_Hair", "Brown_Hair"),))
     logits = torch.tensor([[0.5, 2.0, 1.0, -1.0], [-0.5, -2.0, -1.0, 3.0], [-3.0, 0.1, -0.2, 0.0]])
     assert part_predict(hair, logits).tolist() == [[0, 1, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0]]
+
+
+def test_condition_names_name_the_entries_that_encode_sets():
+    """An exported generator's condition is fed by name (mdt.condition): each name must be
+    the entry that encoding that label sets, for one dataset and for the mask vector."""
+    from mdt_labels.encoders import MaskVector, MultiHot
+
+    celeba = LabelSchema("celeba", ["Black_Hair", "Male"], [])
+    rafd = LabelSchema("rafd", ["angry", "happy", "sad"], [["angry", "happy", "sad"]])
+    single = MultiHot([celeba])
+    assert single.condition_names() == ["celeba.Black_Hair", "celeba.Male"]
+    both = MaskVector([celeba, rafd])
+    names = both.condition_names()
+    assert len(names) == both.condition_dim == 7
+    happy = both.encode(torch.tensor([[0.0, 1.0, 0.0]]), source=1)[0]
+    assert [names[i] for i in happy.nonzero().flatten().tolist()] == ["rafd.happy", "mask.rafd"]
+    male = both.encode(torch.tensor([[0.0, 1.0]]), source=0)[0]
+    assert [names[i] for i in male.nonzero().flatten().tolist()] == ["celeba.Male", "mask.celeba"]
