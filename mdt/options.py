@@ -35,6 +35,9 @@ class Option:
     line's name when it is not the keyword (StarGAN's ``known`` is ``--from``).
     ``replaces``: the option this one takes the place of when given (StarGAN v2's ``ref``
     replaces ``seed``); the command line refuses both, and ``--num`` varying that one.
+    ``sample``: a value as the command line writes it (``Black_Hair,Blond_Hair=0``), shown
+    in mdt translate's help and errors; ``help`` itself stays free of command-line syntax,
+    for the page and Python.
     """
 
     name: str
@@ -50,6 +53,14 @@ class Option:
     page: bool = True
     flag: str = ""
     replaces: str = ""
+    sample: str = ""
+
+    @property
+    def cli_help(self) -> str:
+        """``help`` with ``sample``, a value as the command line writes it
+        (``Black_Hair,Blond_Hair=0``): for mdt translate's help and errors, not for the
+        page or Python, which take values their own way."""
+        return f"{self.help}; e.g. {self.sample}" if self.sample else self.help
 
     def __post_init__(self) -> None:
         unknown = [call for call in self.needed if call not in CALLS]
@@ -125,5 +136,5 @@ def check_request(options: Sequence[Option], request: Mapping[str, Any], for_gri
         checked[name] = value if value is None or option.type == "image" else option.check(value)
     for option in options:
         if option.needed_by("grid" if for_grid else "translate") and checked.get(option.name) is None:
-            raise MdtError(f"give {option.cli_flag}: {option.help}" + (" (a grid needs it)" if for_grid else ""))
+            raise MdtError(f"give {option.cli_flag}: {option.cli_help}" + (" (a grid needs it)" if for_grid else ""))
     return checked

@@ -37,6 +37,28 @@ def _gradio():
     return gr
 
 
+def image_upload(gr, **settings):
+    """Gradio's image upload, with a file it cannot open shown as a message in the page
+    that names the file (Gradio itself shows a bare "Error" and prints a traceback). The
+    upload's own reader is wrapped: a subclass of a Gradio component would make Gradio
+    write a type-stub file beside this module."""
+    upload = gr.Image(**settings)
+    read = upload.preprocess
+
+    def preprocess(payload):
+        try:
+            return read(payload)
+        except gr.Error:
+            raise
+        except Exception:
+            name = f"'{payload.orig_name}'" if payload is not None and payload.orig_name else "the upload"
+            message = f"{name} is not a picture that can be read (PNG, JPEG, WebP, BMP, ...); upload another"
+            raise gr.Error(message, print_exception=False) from None  # the user's mistake, not the server's
+
+    upload.preprocess = preprocess  # type: ignore[method-assign]  # this upload's reader only
+    return upload
+
+
 def label_controls(schemas) -> list[tuple[str, list[str]]]:
     """(title, choices) per control of a labels option. A group of exclusive labels (or a
     categorical dataset) is one choice among its names; a continuous label is keep/set
@@ -88,8 +110,8 @@ def _in_page(gr, handler):
     def shown(*values):
         try:
             return handler(*values)
-        except MdtError as exc:
-            raise gr.Error(str(exc)) from None
+        except MdtError as exc:  # the user's mistake: in the page only, no traceback on the console
+            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # unexpected: still a message in the page, and the server stays up
             raise gr.Error(f"translation failed: {exc}") from None
 
@@ -151,7 +173,7 @@ class Control:
                 widget = gr.Number(value=option.default, precision=0 if option.type == "int" else None, label=label, elem_id=option.name)
             self.widgets = [widget]
         else:  # an image: optional, so the page can leave it out
-            self.widgets = [gr.Image(type="pil", label=f"{label} (optional)", sources=["upload"], elem_id=option.name)]
+            self.widgets = [image_upload(gr, type="pil", label=f"{label} (optional)", sources=["upload"], elem_id=option.name)]
 
     def value(self, values: list[Any]) -> Any:
         """The option's value (None: not given) from this control's widgets' values."""
@@ -181,7 +203,9 @@ def build_app(translator, max_file_mb: int = 20):
         gr.Markdown(f"## mdt · {Path(translator.checkpoint_path).name} (step {translator.step})")
         with gr.Row():
             with gr.Column():
-                source = gr.Image(type="pil", label="input image", sources=["upload", "clipboard"], elem_id="input-image", height=280)
+                source = image_upload(
+                    gr, type="pil", label="input image", sources=["upload", "clipboard"], elem_id="input-image", height=280
+                )
                 samples = sample_files(translator)
                 if samples:
                     gr.Examples([[str(p)] for p in samples], inputs=[source], label="samples")
@@ -220,8 +244,8 @@ def build_app(translator, max_file_mb: int = 20):
             num = int(values[-1]) if count else None
             return translator.grid(_picture(values[0], "the input"), num=num, **request(list(values), for_grid=True))
 
-        translate_button.click(_in_page(gr, translate), inputs=inputs, outputs=[result, download])
-        grid_button.click(_in_page(gr, full_grid), inputs=inputs, outputs=[grid])
+        translate_button.click(_in_page(gr, translate), inputs=inputs, outputs=[result, download], api_name="translate")
+        grid_button.click(_in_page(gr, full_grid), inputs=inputs, outputs=[grid], api_name="grid")
     app.max_file_size = max_file_mb * 1024 * 1024
     return app
 
@@ -231,6 +255,18 @@ def serve(checkpoint: Path, host: str = "127.0.0.1", port: int = 7860, device: s
 
     translator = load_translator(checkpoint, device)
     app = build_app(translator, max_file_mb)
-    app.queue().launch(
-        server_name=host, server_port=port, share=False, max_file_size=f"{max_file_mb}mb", quiet=False, footer_links=[], css=CSS
-    )
+    try:  # quiet: Gradio's own lines advise share=True in launch(), which is not a flag of mdt's
+        app.queue().launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            max_file_size=f"{max_file_mb}mb",
+            quiet=True,
+            footer_links=[],
+            css=CSS,
+            prevent_thread_lock=True,
+        )
+    except OSError as exc:  # Gradio's "Cannot find empty port in range: 7860-7860"
+        raise MdtError(f"--port {port}: cannot listen on {host}:{port} ({exc}); give another --port") from None
+    print(f"mdt serve: http://{host}:{port} (Ctrl+C stops it)", flush=True)
+    app.block_thread()

@@ -23,7 +23,7 @@ def print_options(options) -> None:
         if option.type in ("int", "float") and (option.minimum is not None or option.maximum is not None):
             takes += f" in [{'' if option.minimum is None else option.minimum}, {'' if option.maximum is None else option.maximum}]"
         where = " (a grid needs it)" if option.needed_by("grid") else "" if option.grid else " (not in a grid)"
-        table.add_row(option.cli_flag, escape(takes), escape(option.help + where))
+        table.add_row(option.cli_flag, escape(takes), escape(option.cli_help + where))
     console.print(table)
 
 
@@ -64,7 +64,7 @@ def parse_request(options, args: list[str], grid: bool, crop: int, skip_bad_file
     missing = [o for o in options if o.needed_by("grid" if grid else "translate") and o.name not in request]
     if missing:
         raise MdtError(
-            f"give {missing[0].cli_flag} ({missing[0].help})" + (": a grid needs it" if grid else ", or --grid for every target")
+            f"give {missing[0].cli_flag} ({missing[0].cli_help})" + (": a grid needs it" if grid else ", or --grid for every target")
         )
     return request
 

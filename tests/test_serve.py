@@ -102,7 +102,7 @@ def server(tmp_path_factory):
         )
         model = str(folder / "run")
     process, url, log = _start_server(model, folder, env)
-    yield url, Path(model)
+    yield url, Path(model), Path(log.name)
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -116,7 +116,7 @@ def _fetch(page, src: str) -> Image.Image:
 def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    url, model = server
+    url, model, _ = server
     size = tomllib.loads(ckpt.read(ckpt.resolve(model), training=False).recipe_text)["run"]["image_size"]
     face = random_image(tmp_path / "face.png", 48, 48, seed=3)
     with sync_playwright() as playwright:
@@ -171,7 +171,7 @@ def test_upload_choose_translate_in_a_real_browser(server, tmp_path):
 def test_bad_upload_is_an_error_in_the_page(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    url, _ = server
+    url, _, log = server
     text = tmp_path / "notes.png"
     text.write_text("this is not an image")
     with sync_playwright() as playwright:
@@ -181,10 +181,44 @@ def test_bad_upload_is_an_error_in_the_page(server, tmp_path):
         page.locator("#input-image input[type=file]").set_input_files(str(text))
         page.get_by_label("Blond_Hair").first.check()
         page.click("#translate")
-        expect(page.get_by_text("Error").first).to_be_visible(timeout=30_000)
+        # the message names the file and what is wrong with it, in the page's own words
+        expect(page.get_by_text("'notes.png' is not a picture that can be read").first).to_be_visible(timeout=30_000)
         assert page.locator("#result img").count() == 0
+        # with every label on "keep": what to do on this page, without command-line syntax
+        page.reload(wait_until="networkidle")
+        page.locator("#input-image input[type=file]").set_input_files(str(random_image(tmp_path / "face.png", 40, 40, seed=1)))
+        page.click("#translate")
+        expect(page.get_by_text("choose the target labels; the others keep the input's").first).to_be_visible(timeout=30_000)
+        assert page.get_by_text("e.g.").count() == 0
         browser.close()
     assert urllib.request.urlopen(url, timeout=10).status == 200  # still serving
+    served = log.read_text()
+    assert "Traceback" not in served, served[-3000:]  # a user's mistake is not the server's error
+    assert "share=True" not in served and "mdt serve: http://127.0.0.1:" in served
+
+
+def test_a_port_in_use_is_one_line(server):
+    url, model, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "mdt.cli", "serve", "--checkpoint", str(model), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip().startswith(f"error: --port {port}: cannot listen on 127.0.0.1:{port}"), done.stderr
+    assert "give another --port" in done.stderr and "Traceback" not in done.stderr and "http://" not in done.stdout
+
+
+def test_the_page_names_its_api_endpoints(server):
+    """Scripts call the page by name (gradio_client's predict(api_name="/translate"))."""
+    import json
+
+    url, _, _ = server
+    info = json.loads(urllib.request.urlopen(f"{url}/gradio_api/info", timeout=10).read())
+    assert {"/translate", "/grid"} <= set(info["named_endpoints"])
 
 
 def test_serve_without_a_model_is_a_one_line_error(cli, tmp_path):

@@ -100,7 +100,7 @@ def test_an_existing_output_is_not_overwritten(cli, trained, photo, tmp_path):
     [
         (["--to", "Blond_Hiar"], "unknown label 'Blond_Hiar' (did you mean 'Blond_Hair'?)"),
         (["--to", "Glasses=2"], "must be set to 0 or 1"),
-        ([], "give --to (the target labels, e.g. Black_Hair,Blond_Hair=0; the others keep the input's), or --grid for every target"),
+        ([], "give --to (the target labels; the others keep the input's; e.g. Black_Hair,Blond_Hair=0), or --grid for every target"),
         (["--domain", "cat"], "no such option: --domain; this model takes --to, --from (mdt translate --checkpoint RUN --help)"),
         (["--grid", "--num", "3"], "--num 3: this model gives one output per request; its outputs do not vary"),
         (["--to", "Glasses", "--num", "3"], "--num 3: this model gives one output per request; its outputs do not vary"),

@@ -82,16 +82,18 @@ class GANimationTranslator(StarGANTranslator):
             Option(
                 "to",
                 "labels",
-                f"the target strengths, e.g. {first}=0.8,{second}=0; the others keep the input's",
+                "the target strengths; the others keep the input's",
                 needed=("translate",),
                 grid=False,
+                sample=f"{first}=0.8,{second}=0",
             ),
             Option(
                 "known",
                 "labels",
-                f"the input's strengths, e.g. {first}=0.1; by default the discriminator reads them",
+                "the input's strengths; by default the discriminator reads them",
                 flag="from",
                 page=False,
+                sample=f"{first}=0.1",
             ),
             Option(
                 "strength",

@@ -331,16 +331,18 @@ class StarGANTranslator(Translator):
             Option(
                 "to",
                 "labels",
-                f"the target labels, e.g. {first},{second}=0; the others keep the input's",
+                "the target labels; the others keep the input's",
                 needed=("translate",),
                 grid=False,
+                sample=f"{first},{second}=0",
             ),
             Option(
                 "known",
                 "labels",
-                f"labels of the input, e.g. {first},{second}; by default the discriminator reads them",
+                "labels of the input; by default the discriminator reads them",
                 flag="from",
                 page=False,
+                sample=f"{first},{second}",
             ),
         )
 
