@@ -3,6 +3,7 @@ save-pretrained (mdt.cli adds them to ``mdt``)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -68,7 +69,7 @@ def translate(
     With --grid and a folder of inputs, an --output ending in .png gets one grid of all inputs.
     """
     from mdt.inference import load_translator
-    from mdt.translate_files import Job, image_files, write_grids, write_translations
+    from mdt.translate_files import Job, image_files
     from mdt.translate_flags import check_flags, check_output, check_output_for_num, check_replaced, parse_request
 
     if show_help or checkpoint is None:
@@ -99,7 +100,23 @@ def translate(
         out=console,
         err=err_console,
     )
-    write_grids(job) if grid else write_translations(job)
+    _write(job, grid, translator)
+
+
+def _write(job, grid: bool, translator) -> None:
+    """Translate and write; inputs resized to the model's size are said once, in a line of
+    mdt's rather than as a Python warning."""
+    from mdt.inference import ResizeNotice
+    from mdt.translate_files import write_grids, write_translations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResizeNotice)
+        write_grids(job) if grid else write_translations(job)
+    if translator.resized:
+        size = translator.image_size
+        err_console.print(
+            f"note: inputs were centre-cropped and resized to the model's {size} x {size} px; so are the outputs", markup=False
+        )
 
 
 def _help(ctx: click.Context, checkpoint: Path | None, device: str, asked: bool) -> None:

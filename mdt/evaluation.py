@@ -180,6 +180,18 @@ def run_metrics(evaluation: Evaluation, metrics: Mapping[str, Any], console: Con
     return results
 
 
+def describe_results(metrics: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """(better, meaning, docs) of each result ``<metric name>/<value name>``, as its metric
+    describes it (:meth:`mdt.interfaces.Metric.describe`); for the report."""
+    described = {}
+    for key in results:
+        name, _, value = key.partition("/")
+        if name in metrics:
+            better, meaning = metrics[name].describe(value)
+            described[key] = (better, meaning, metrics[name].docs)
+    return described
+
+
 # ---------------------------------------------------------------- the judge's file
 
 

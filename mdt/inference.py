@@ -21,6 +21,7 @@ whose style to use::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ from mdt.recipe_layout import Recipe
 from mdt.registry import Registry
 
 
+class ResizeNotice(UserWarning):
+    """Inputs of another size than the model's were cropped and resized to it (said once)."""
+
+
+class RangeNotice(UserWarning):
+    """Input tensors all in [0, 1], where the model takes [-1, 1] (said once)."""
+
+
 class ImageTranslator:
     """A trained model ready to translate PIL images or tensors; requests are checked
     against the translator's own options."""
@@ -56,6 +65,8 @@ class ImageTranslator:
         self.image_size = components.settings.image_size
         self.device = components.device
         self.label_names = [s.names for s in components.schemas]
+        self.resized = False  # whether an input was resized (said once, as a ResizeNotice)
+        self._range_said = False
 
     @property
     def options(self) -> tuple[Option, ...]:
@@ -63,12 +74,35 @@ class ImageTranslator:
 
     def _tensor(self, images: Image.Image | Sequence[Image.Image] | torch.Tensor, crop_size: int) -> tuple[torch.Tensor, bool]:
         if isinstance(images, torch.Tensor):
-            if images.dim() == 3:
-                images = images.unsqueeze(0)
-            return images.to(self.device, torch.float32), False
+            return self._checked(images.unsqueeze(0) if images.dim() == 3 else images), False
         if isinstance(images, Image.Image):
             images = [images]
+        sides = {crop_size or min(img.size) for img in images}
+        if sides != {self.image_size} and not self.resized:
+            size = self.image_size
+            warnings.warn(f"inputs are centre-cropped and resized to the model's {size} x {size} px; so are its outputs", ResizeNotice, 3)
+        self.resized |= sides != {self.image_size}
         return torch.stack([from_pil(img, self.image_size, crop_size) for img in images]).to(self.device), True
+
+    def _checked(self, images: torch.Tensor) -> torch.Tensor:
+        """Tensor inputs as the networks take them, or a one-line error saying what was expected."""
+        size = self.image_size
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise MdtError(f"images: expected a tensor (B, 3, {size}, {size}) or (3, {size}, {size}), not {tuple(images.shape)}")
+        if tuple(images.shape[-2:]) != (size, size):
+            raise MdtError(
+                f"images are {images.shape[-2]} x {images.shape[-1]} px; this model takes {size} x {size} "
+                "(PIL images are cropped and resized for you)"
+            )
+        if not images.is_floating_point():
+            raise MdtError(f"images are {images.dtype}; this model takes floats in [-1, 1] (uint8 x: x / 127.5 - 1)")
+        low, high = (float(v) for v in images.aminmax())
+        if low < -1.001 or high > 1.001:
+            raise MdtError(f"images range over [{low:.4g}, {high:.4g}]; this model takes [-1, 1] (x in [0, 1]: x * 2 - 1)")
+        if low >= 0 and not self._range_said:
+            self._range_said = True
+            warnings.warn("images are all in [0, 1]; this model takes [-1, 1] (x * 2 - 1), so they read as bright", RangeNotice, 4)
+        return images.to(self.device, torch.float32)
 
     def _request(self, request: dict[str, Any], crop_size: int, for_grid: bool) -> dict[str, Any]:
         """``request`` checked against the options, with image options as tensors like the inputs."""

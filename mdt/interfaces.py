@@ -153,6 +153,24 @@ class Metric(Component):
     """A measurement of ``mdt eval`` (and of a recipe's ``[metrics]``): ``{name: value}``
     from an :class:`mdt.evaluation.Evaluation`."""
 
+    #: What its values are, for the report and model cards: by value name ("fid_mean") or
+    #: by a part of one ("fid" for "fid/Black_Hair", "pair" for "pair/a->b"), whether a
+    #: higher or lower value is better ("" for neither: a count, a name) and what it means
+    #: in a line.
+    meanings: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    #: Where its values are explained at length (a section of mdt's docs/evaluation.md).
+    docs: ClassVar[str] = ""
+
+    @classmethod
+    def describe(cls, key: str) -> tuple[str, str]:
+        """(better, meaning) of one of its values: the whole name's entry in
+        :attr:`meanings`, else the first of its parts that has one; ("", "") for none."""
+        for candidate in (key, *key.split("/")):
+            if candidate in cls.meanings:
+                return cls.meanings[candidate]
+        return "", ""
+
     def prepare(self, evaluation: Evaluation) -> None:
         """Load what it needs (a weights file) before any metric runs, so that a bad file
         is reported before minutes of work."""

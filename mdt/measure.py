@@ -16,7 +16,16 @@ from rich.console import Console
 import mdt
 from mdt.build import Components, instantiate
 from mdt.errors import MdtError
-from mdt.evaluation import CLASSIFIER_FILE, Evaluation, build_classifier, classifier_table, load_classifier, run_metrics, save_judge
+from mdt.evaluation import (
+    CLASSIFIER_FILE,
+    Evaluation,
+    build_classifier,
+    classifier_table,
+    describe_results,
+    load_classifier,
+    run_metrics,
+    save_judge,
+)
 from mdt.recipe_layout import Recipe, Table
 from mdt.registry import Registry
 
@@ -177,7 +186,7 @@ def evaluate_checkpoint(
         "mdt version": mdt.__version__,
         **{f"compared with {name}": entry["checkpoint"] for name, entry in compared.items()},
     }
-    _write_report(out, run_dir, file, about, results, evaluation, figures, compared)
+    _write_report(out, run_dir, file, about, results, evaluation, figures, compared, describe_results(metrics, results))
     return out, results
 
 
@@ -234,7 +243,15 @@ def _sample_figures(evaluation: Evaluation) -> dict[str, Image.Image]:
 
 
 def _write_report(
-    out: Path, run_dir: Path, file: Path, about: dict, results: dict, evaluation: Evaluation, figures: dict, compared: dict
+    out: Path,
+    run_dir: Path,
+    file: Path,
+    about: dict,
+    results: dict,
+    evaluation: Evaluation,
+    figures: dict,
+    compared: dict,
+    described: dict,
 ) -> None:
     """metrics.json and report.html in ``out``, and the tables on the console."""
     from mdt import report
@@ -254,6 +271,7 @@ def _write_report(
         figures,
         read_log(log) if log.is_file() else [],
         compared=side_by_side,
+        described=described,
     )
     report.print_tables(evaluation.console, results, titles, compared=side_by_side)
 

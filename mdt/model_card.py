@@ -50,7 +50,7 @@ def model_card(facts: CardFacts) -> str:
     front = _card_data(facts, recipe).to_yaml()
     body = [
         *_summary(facts, recipe, plugins),
-        *_results(facts),
+        *_results(facts, plugins),
         *_usage(facts),
         *_intended_use(facts, recipe, plugins),
         *_training(facts, recipe),
@@ -99,11 +99,12 @@ class _PluginFacts:
     citation: str = ""
     terms: dict[str, str] = field(default_factory=dict)  # by dataset table name
     shows_people: bool = False
+    metrics: dict[str, Any] = field(default_factory=dict)  # metric classes by table name: they say which way is better
 
 
 def _plugin_facts(recipe: dict) -> _PluginFacts:
     """What the method's and datasets' plugins declare; nothing where one is not installed."""
-    from mdt.interfaces import Dataset
+    from mdt.interfaces import Dataset, Metric
     from mdt.method import Method
     from mdt.plugins import get_registry
 
@@ -121,6 +122,11 @@ def _plugin_facts(recipe: dict) -> _PluginFacts:
             continue
         facts.terms[name] = dataset.terms
         facts.shows_people |= dataset.shows_people
+    for name, table in recipe.get("metrics", {}).items():
+        try:
+            facts.metrics[name] = registry.get("metric", table.get("type", name)).factory_class(Metric)
+        except MdtError:
+            continue
     return facts
 
 
@@ -146,12 +152,12 @@ def _summary(facts: CardFacts, recipe: dict, plugins: _PluginFacts) -> list[str]
     ]
 
 
-def _results(facts: CardFacts) -> list[str]:
+def _results(facts: CardFacts, plugins: _PluginFacts) -> list[str]:
     lines: list[str] = []
     if facts.metrics:
         lines += ["## Results", "", f"Measured on the held-out images by {' and '.join(facts.measured)}.", ""]
         lines += ["| metric | value | better |", "| --- | --- | --- |"]
-        lines += [f"| {k} | {v:.4g} | {direction(k)} |" for k, v in sorted(facts.metrics.items())]
+        lines += [f"| {k} | {v:.4g} | {_better(k, plugins)} |" for k, v in sorted(facts.metrics.items())]
         lines += ["", "docs/evaluation.md in mdt says what each measures and how.", ""]
     if facts.has_sample:
         lines += [f"![samples: each input, then its translation to every target]({SAMPLE})", ""]
@@ -238,6 +244,13 @@ def _citation(plugins: _PluginFacts) -> list[str]:
     if not plugins.citation:
         return []
     return ["## Citation", "", "The method's paper:", "", "```bibtex", plugins.citation.strip(), "```", ""]
+
+
+def _better(key: str, plugins: _PluginFacts) -> str:
+    """Which way a value is better: as its metric says, else as its name says (:func:`direction`)."""
+    name, _, value = key.partition("/")
+    said = plugins.metrics[name].describe(value)[0] if name in plugins.metrics else ""
+    return said or direction(key)
 
 
 def licence_text(licence: str) -> str:

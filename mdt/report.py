@@ -108,10 +108,27 @@ def _print_wide(console: Console, first: str, columns: Mapping[str, Mapping[str,
         console.print(table)
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str) -> str:
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str, kind: str = "") -> str:
+    """A table in a box that scrolls sideways where the table is wider than the window."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table class="{kind}"><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _summary_rows(summary: Mapping[str, Any], described: Mapping[str, tuple[str, str, str]]) -> list[list[Any]]:
+    """Each summary value, whether more or less of it is better, and what it means (with
+    where the docs explain it), as its metric describes it."""
+    rows = []
+    for key, value in summary.items():
+        better, meaning, docs = described.get(key, ("", "", ""))
+        rows.append([key, value, better, f"{meaning} ({docs})" if meaning and docs else meaning])
+    return rows
+
+
+def _column_title(column: str, keys: Sequence[str], described: Mapping[str, tuple[str, str, str]]) -> str:
+    """A per-target column's title, with the better direction its values' metric gives."""
+    better = next((described[k][0] for k in keys if k in described and described[k][0]), "")
+    return f"{column} ({better} is better)" if better else column
 
 
 def _png_data(image: Image.Image) -> str:
@@ -187,18 +204,22 @@ def write_html(
     figures: Mapping[str, Image.Image],
     log_records: Sequence[Mapping[str, Any]],
     compared: Mapping[str, Mapping[str, Any]] | None = None,
+    described: Mapping[str, tuple[str, str, str]] | None = None,
 ) -> Path:
     """A report that needs nothing beside it: tables, grids and the loss curves; with
     ``compared`` (model name -> results, the first the report's own), tables of the
-    models side by side first."""
+    models side by side first. ``described``: each result's (better, meaning, docs), as
+    :func:`mdt.evaluation.describe_results` gives them, beside its value and in column titles."""
+    described = described or {}
     summary, per_target, per_pair = split_results(results, targets)
     sections = [f"<h1>{html.escape(title)}</h1>", _html_table(["", ""], list(about.items()), "model and evaluation")]
     for caption, header, rows in side_by_side(compared, targets) if compared else []:
         sections.append(_html_table(header, rows, caption))
-    sections.append(_html_table(["value", ""], list(summary.items()), "summary"))
+    sections.append(_html_table(["value", "", "better", "what it is"], _summary_rows(summary, described), "summary", "summary"))
     if per_target:
         rows = [[t, *[column.get(t, "") for column in per_target.values()]] for t in targets if any(t in c for c in per_target.values())]
-        sections.append(_html_table(["target", *per_target], rows, "per target domain"))
+        titles = [_column_title(c, [f"{c}/{t}" for t in targets], described) for c in per_target]
+        sections.append(_html_table(["target", *titles], rows, "per target domain"))
     if per_pair:
         pairs = sorted({p for column in per_pair.values() for p in column})
         sections.append(
@@ -220,6 +241,7 @@ def write_html(
         )
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+        ".wide{max-width:100%;overflow-x:auto}.summary td:nth-child(4){min-width:24em}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}caption{font-weight:bold;text-align:left}"
         "img{image-rendering:pixelated;max-width:100%;min-width:480px}.legend span{margin-right:1em}"
         ".charts{display:flex;flex-wrap:wrap;gap:1em}"

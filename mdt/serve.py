@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -251,8 +252,9 @@ def build_app(translator, max_file_mb: int = 20):
 
 
 def serve(checkpoint: Path, host: str = "127.0.0.1", port: int = 7860, device: str = "auto", max_file_mb: int = 20) -> None:
-    from mdt.inference import load_translator
+    from mdt.inference import ResizeNotice, load_translator
 
+    warnings.simplefilter("ignore", ResizeNotice)  # the page shows the result at the model's size; the console needs no line each time
     translator = load_translator(checkpoint, device)
     app = build_app(translator, max_file_mb)
     try:  # quiet: Gradio's own lines advise share=True in launch(), which is not a flag of mdt's

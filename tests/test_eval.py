@@ -3,6 +3,7 @@ of the pretrained feature networks, and the report end to end."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -294,7 +295,7 @@ def test_eval_writes_json_and_a_self_contained_report(trained, cli, tmp_path):
             every.append(errors)
     assert metrics["cycle_error/l1"] == pytest.approx(torch.cat(every).mean().item(), rel=1e-5)
     page = (tmp_path / "report" / "report.html").read_text()
-    assert "<table>" in page and "per target domain" in page and "Black_Hair" in page
+    assert "<table" in page and "per target domain" in page and "Black_Hair" in page
     assert page.count('src="data:image/png;base64,') >= 1 and "<polyline" in page and "D/total" in page
     assert "http" not in page.replace(' xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from elsewhere
     shot = tmp_path / "report.png"
@@ -305,6 +306,39 @@ def test_eval_writes_json_and_a_self_contained_report(trained, cli, tmp_path):
             assert len(np.unique(np.asarray(image.convert("L")))) > 20  # a page was drawn, not a blank
     elif os.environ.get("MDT_REQUIRE_BROWSER"):
         pytest.fail("MDT_REQUIRE_BROWSER is set but no chromium is installed")
+
+
+def test_the_report_fits_a_1280_px_window_and_says_what_each_value_is(trained, cli, tmp_path):
+    """In a real browser at 1280 px: nothing runs off the page sideways (a wide table
+    scrolls in its own box), every summary value says which way is better and what it is,
+    and the grid's titles are whole words."""
+    from conftest import grid_width
+
+    if not shutil.which("chromium") or importlib.util.find_spec("playwright") is None:
+        if os.environ.get("MDT_REQUIRE_BROWSER"):
+            pytest.fail("MDT_REQUIRE_BROWSER is set but chromium or playwright is missing")
+        pytest.skip("chromium or playwright is not installed")
+    from playwright.sync_api import sync_playwright
+
+    assert cli("eval", "--checkpoint", trained, "--out", tmp_path / "report").exit_code == 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto((tmp_path / "report" / "report.html").as_uri())
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        rows = page.evaluate("[...document.querySelectorAll('table.summary tbody tr')].map(r => [...r.cells].map(c => c.textContent))")
+        headers = page.evaluate("[...document.querySelectorAll('table th')].map(h => h.textContent)")
+        grid = page.evaluate("[...document.querySelectorAll('figure img')].map(i => i.naturalWidth)")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert overflow <= 0, f"the page is {overflow} px wider than the window"
+    summary = {row[0]: row[1:] for row in rows}
+    assert summary["accuracy/target_accuracy"][1] == "higher" and "target" in summary["accuracy/target_accuracy"][2]
+    assert summary["accuracy/real_error"][1] == "lower"
+    assert summary["fid/kid_mean"][1] == "lower" and "below 0" in summary["fid/kid_mean"][2]
+    assert summary["fid/feature_space"][1] == "" and "never with published" in summary["fid/feature_space"][2]
+    assert "fid/fid (lower is better)" in headers and "accuracy/target (higher is better)" in headers
+    assert grid == [grid_width(["input", *ATTRIBUTES])]  # each column as wide as its title's words
 
 
 def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):

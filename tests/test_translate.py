@@ -302,3 +302,38 @@ def test_one_grid_of_a_folder_names_each_rows_file(cli, trained, tmp_path):
     # the translations themselves are those of one image at a time
     first = np.asarray(grid, dtype=np.int16)[header : header + 36, margin:]
     assert np.abs(first - np.asarray(single, dtype=np.int16)[header:]).max() <= 1
+
+
+def test_the_python_api_checks_tensors_and_says_when_it_resizes(trained, photo):
+    """A tensor in [0, 1], or of 0-255, or of another size than the model's, is the
+    mistake a script makes most; a PIL image of another size is resized, and said once."""
+    import warnings
+
+    from mdt.errors import MdtError
+    from mdt.inference import RangeNotice, ResizeNotice, load_translator
+
+    translator = load_translator(trained, device="cpu")
+    good = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert translator(good, to={"Blond_Hair": 1}).shape == (2, 3, 32, 32)
+    with pytest.raises(MdtError, match=r"images range over \[0, 255\]; this model takes \[-1, 1\]"):
+        translator(torch.full((1, 3, 32, 32), 255.0).index_fill_(3, torch.tensor([0]), 0.0), to={"Blond_Hair": 1})
+    with pytest.raises(MdtError, match=r"images are 128 x 128 px; this model takes 32 x 32"):
+        translator(torch.zeros(1, 3, 128, 128), to={"Blond_Hair": 1})
+    with pytest.raises(MdtError, match=r"images are torch.uint8; this model takes floats in \[-1, 1\]"):
+        translator(torch.zeros(1, 3, 32, 32, dtype=torch.uint8), to={"Blond_Hair": 1})
+    with pytest.warns(RangeNotice, match=r"all in \[0, 1\]"):
+        translator(torch.rand(1, 3, 32, 32), to={"Blond_Hair": 1})
+    picture = Image.open(photo).convert("RGB")  # 90 x 70: cropped to 70 x 70, resized to 32
+    with pytest.warns(ResizeNotice, match="resized to the model's 32 x 32 px"):
+        assert translator(picture, to={"Blond_Hair": 1}).size == (32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once: the second time is silent
+        translator(picture, to={"Blond_Hair": 1})
+        load_translator(trained, device="cpu")(picture.crop((0, 0, 32, 32)), to={"Blond_Hair": 1})  # the model's size: nothing to say
+
+
+def test_the_cli_says_once_that_it_resized(cli, trained, photo):
+    result = cli("translate", "--checkpoint", trained, "--input", photo, "--output", "out.png", "--to", "Blond_Hair")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("note: inputs were centre-cropped and resized to the model's 32 x 32 px") == 1
+    assert "ResizeNotice" not in result.output

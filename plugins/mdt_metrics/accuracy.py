@@ -21,6 +21,20 @@ from mdt_metrics.pairs import HeldOutMetric, translations
 class TranslationAccuracy(HeldOutMetric):
     """Share of target labels the judge classifier reads off translated held-out images."""
 
+    docs = "docs/evaluation.md, What is measured"
+    meanings = {
+        "real_accuracy": ("higher", "share of real held-out images whose every label the judge reads right: how far to trust it"),
+        "real_error": ("lower", "1 - real_accuracy: the judge's own error on real images"),
+        "real": ("higher", "the judge's accuracy on real images of this label (for one class per image, its recall)"),
+        "target_accuracy": ("higher", "share of translations whose target the judge reads: did the translation happen"),
+        "target_error": ("lower", "1 - target_accuracy"),
+        "target": ("higher", "target accuracy of the translations into this target"),
+        "pair": ("higher", "target accuracy of the translations of this source into this target"),
+        "translated_accuracy": ("higher", "share of all labels of the translations read as asked, the ones kept included"),
+        "domain_accuracy": ("higher", "share of translations read as their target domain"),
+        "target_mae": ("lower", "mean absolute error of the target strengths read off the translations"),
+    }
+
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         counts: dict[str, list[float]] = {}

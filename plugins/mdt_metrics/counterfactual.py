@@ -27,6 +27,13 @@ from mdt_metrics.pairs import HeldOutMetric
 class CounterfactualError(HeldOutMetric):
     """Distance of translations to their true counterfactuals, and what they change that should stay (drawn datasets only)."""
 
+    docs = "docs/evaluation.md, What translations keep"
+    meanings = {
+        "counterfactual_l1": ("lower", "distance of each translation to the true translation the dataset draws (pixels in [0, 1])"),
+        "preservation_l1": ("lower", "change where the truth leaves the input as it was: a recoloured background shows here"),
+        "identity_l1": ("", "the truth's own distance to the input, for scale"),
+    }
+
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         sums: dict[str, list[float]] = {}  # target -> [counterfactual, preservation, identity, images]

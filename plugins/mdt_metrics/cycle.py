@@ -16,6 +16,12 @@ from mdt_metrics.pairs import HeldOutMetric, translations
 class CycleError(HeldOutMetric):
     """Mean L1 between held-out images and their round trip through each target, per source -> target pair."""
 
+    docs = "docs/evaluation.md, What is measured"
+    meanings = {
+        "l1": ("lower", "mean |x - G(G(x, target), source)| over pixels in [-1, 1]: what a round trip loses"),
+        "pair": ("lower", "the round trip's error for this source -> target"),
+    }
+
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         sums: dict[str, list[float]] = {}

@@ -58,6 +58,14 @@ def perceptual_distance(evaluation: Evaluation):
 class Diversity(Metric):
     """Mean pairwise distance (LPIPS, else judge features; and pixel L1) among one input's outputs, per mode and domain."""
 
+    docs = "docs/evaluation.md, What is measured"
+    meanings = {
+        "lpips": ("higher", "mean LPIPS between one input's outputs: how different its styles look"),
+        "feature_distance": ("higher", "mean distance between one input's outputs in the judge's features (no LPIPS weights given)"),
+        "pixel_l1": ("higher", "mean pixel distance between one input's outputs"),
+        "distance": ("", "what the distances are measured in"),
+    }
+
     def __init__(self, samples: Annotated[int, AtLeast(2)] = 10, max_images: Positive = 64, seed: Count = 0) -> None:  # pairs of outputs
         if max_images < 1:
             raise ValueError(f"max_images must be at least 1, not {max_images}")

@@ -42,6 +42,25 @@ WEIGHTS_FILE = {
 class FrechetDistance(Metric):
     """FID and KID between real images of each target and held-out images translated into it."""
 
+    docs = "docs/evaluation.md, Feature spaces and FID protocols"
+    meanings = {
+        "fid_mean": ("lower", "mean FID over targets: how far translations' features lie from real images of their target"),
+        "kid_mean": ("lower", "mean KID over targets; unbiased, so near 0 it can fall below 0, which reads as 0"),
+        "fid_mean_std": ("", "spread of fid_mean over seeds"),
+        "kid_mean_std": ("", "spread of kid_mean over seeds"),
+        "fid": ("lower", "FID of the translations into this target against its real training images"),
+        "kid": ("lower", "KID of the translations into this target; can fall below 0 near 0"),
+        "real_images": ("", "real training images of the target it was measured against (a count)"),
+        "translated_images": ("", "translations into the target it measured (a count)"),
+        "protocol": ("", "how FID was computed: pytorch-fid's (per target) or StarGAN v2's (per task, PNG-quantised)"),
+        "feature_space": (
+            "",
+            "the features compared: 'classifier' is mdt's judge, not Inception, so the numbers compare "
+            "only with other mdt runs judged alike, never with published FIDs",
+        ),
+        "feature_weights_sha256": ("", "which weights gave the features"),
+    }
+
     def __init__(
         self,
         max_images: Positive = 256,
