@@ -162,7 +162,7 @@ def align_files(
     targets = [output] if input_path.is_file() else [output / f"{f.stem}.png" for f in files]
     if input_path.is_file() and output.suffix.lower() != ".png":
         raise MdtError(f"OUTPUT '{output}' must be a .png file for a single input image")
-    fresh_outputs(targets, overwrite, files)
+    fresh_outputs(targets, overwrite, files, input_path)
     how: dict[str, int] = {}
     for file, target in zip(files, targets, strict=True):
         try:

@@ -51,9 +51,12 @@ def read_picture(file: Path, crop: int, aligner=None):
     return picture
 
 
-def fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | None = None) -> None:
-    """Nothing is written unless every output can be: a folder is never replaced, and no
-    two inputs (``sources``, one per output) write the same file (a.png and a.jpg)."""
+def fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | None = None, input_path: Path | None = None) -> None:
+    """Nothing is written unless every output can be: a folder is never replaced, no two
+    inputs (``sources``, one per output) write the same file (a.png and a.jpg), and no
+    output is, or lies inside, the input ``input_path`` (whatever ``overwrite`` says)."""
+    if input_path is not None:
+        apart_from_input(input_path, outputs)
     first: dict[Path, Path] = {}
     for source, output in zip(sources or [], outputs, strict=False):
         if output in first and first[output] != source:
@@ -68,6 +71,21 @@ def fresh_outputs(outputs: list[Path], overwrite: bool, sources: list[Path] | No
     taken = [p for p in outputs if p.exists()]
     if taken and not overwrite:
         raise MdtError(f"output '{taken[0]}' exists; pass --overwrite to replace it")
+
+
+def apart_from_input(input_path: Path, outputs: list[Path]) -> None:
+    """Refuse an output that is the input file or folder, or lies inside the input folder,
+    once symbolic links and ".." are resolved: it would replace the originals or mix the
+    results with them, and --overwrite is not the way out."""
+    given = input_path.resolve()
+    for output in outputs:
+        out = output.resolve()
+        if out == given or given in out.parents:
+            how = "is" if out == given else "lies inside"
+            raise MdtError(
+                f"output '{output}' {how} the input '{input_path}': the results would replace or mix with the originals, "
+                "whatever --overwrite says; write them elsewhere"
+            )
 
 
 def bad_input(exc: MdtError, written: int, skip: bool, where: Console) -> None:
@@ -111,7 +129,7 @@ def write_grids(job: Job) -> None:
     """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
     one_grid = job.output.suffix.lower() == ".png"
     outputs = [job.output] if one_grid else [job.output / f"{f.stem}.png" for f in job.files]
-    fresh_outputs(outputs, job.overwrite, None if one_grid else job.files)
+    fresh_outputs(outputs, job.overwrite, None if one_grid else job.files, job.input_path)
     groups = [job.files] if one_grid else [[f] for f in job.files]
     written = 0
     for group, target in zip(groups, outputs, strict=True):
@@ -216,7 +234,7 @@ def write_translations(job: Job) -> None:
     module's docstring says how files are read, written and skipped)."""
     requests = requests_of(job)
     targets = targets_of(job, requests)
-    fresh_outputs(list(targets.values()), job.overwrite, [file for file, _ in targets])
+    fresh_outputs(list(targets.values()), job.overwrite, [file for file, _ in targets], job.input_path)
     chunks = [job.files[first : first + job.batch_size] for first in range(0, len(job.files), job.batch_size)]
     ahead = 0 if job.aligner is not None else 1
     skipped = 0

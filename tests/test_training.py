@@ -74,11 +74,12 @@ def test_two_iterations_of_every_recipe(recipe_path, cli, tmp_path):
 def redraw(file):
     """The sample grid of checkpoint ``file``, and the size it must have."""
     import torch
+    from conftest import grid_width, text_pixels
 
     from mdt import checkpoint as ckpt
     from mdt.build import build
     from mdt.data import collate
-    from mdt.grids import CHAR_WIDTH, LINE_HEIGHT, grid_image, wrap_title
+    from mdt.grids import LINE_HEIGHT, grid_image, wrap_title
     from mdt.inference import load_networks
     from mdt.plugins import get_registry
     from mdt.recipe import parse_recipe
@@ -99,9 +100,9 @@ def redraw(file):
             row_titles += [name] + [None] * (len(more) - 1)
     several = len(components.test_sets) > 1
     columns = ["input", *titles]
-    margin = min(10, max(len(n) for n in components.dataset_names)) * CHAR_WIDTH + 4 if several else 0
-    header = LINE_HEIGHT * max(len(wrap_title(t, 34 // CHAR_WIDTH)) for t in columns)
-    size = (margin + len(columns) * 34 + 2, header + len(rows) * 34 + 2)
+    margin = min(60, max(text_pixels(n) for n in components.dataset_names)) + 4 if several else 0  # a margin is at most 60 px
+    header = LINE_HEIGHT * max(len(wrap_title(t, grid_width([t]) - 4)) for t in columns)  # each column as wide as it is drawn
+    size = (margin + grid_width(columns), header + len(rows) * 34 + 2)
     return grid_image(rows, columns, row_titles=row_titles if several else None), size
 
 
