@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mdt.clitypes import FilePath, FolderPath, checked_recipe, console, err_console
+from mdt.clitypes import FilePath, FolderPath, GivenPath, checked_recipe, console, err_console
 from mdt.clitypes import registry as _registry
 from mdt.errors import MdtError
 
@@ -19,8 +19,12 @@ from mdt.errors import MdtError
     type=click.Path(path_type=Path),
     help="Checkpoint file, run folder, model folder (mdt save-pretrained) or hf://OWNER/NAME.",
 )
-@click.option("--input", "input_path", type=click.Path(path_type=Path), help="Image file or folder of images.")
-@click.option("--output", type=click.Path(path_type=Path), help="Output PNG (one input, or one grid) or folder.")
+@click.option(
+    "--input", "input_path", type=GivenPath("--input", "an image file or a folder of images"), help="Image file or folder of images."
+)
+@click.option(
+    "--output", type=GivenPath("--output", "a .png file or a folder for the results"), help="Output PNG (one input, or one grid) or folder."
+)
 @click.option("--grid", is_flag=True, help="Write a grid: inputs x every target (or x --num outputs, or x every reference).")
 @click.option(
     "--num", type=int, help="For a model whose outputs vary (StarGAN v2's --seed): outputs per input, from the option's value on."
@@ -104,11 +108,13 @@ def translate(
 
 
 def _write(job, grid: bool, translator) -> None:
-    """Translate and write; inputs resized to the model's size are said once, in a line of
-    mdt's rather than as a Python warning."""
+    """Translate and write; files of a folder that are not pictures, and inputs resized to
+    the model's size, are said once, in lines of mdt's rather than as Python warnings."""
     from mdt.inference import ResizeNotice
-    from mdt.translate_files import write_grids, write_translations
+    from mdt.translate_files import left_out, write_grids, write_translations
 
+    if note := left_out(job.input_path):
+        err_console.print(f"note: {note}", markup=False, soft_wrap=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResizeNotice)
         write_grids(job) if grid else write_translations(job)
@@ -149,7 +155,7 @@ def _framer(translator, landmarks: Path | None):
 @click.option(
     "--out",
     required=True,
-    type=click.Path(path_type=Path),
+    type=GivenPath("--out", "a folder, or a .onnx/.pt file for a one-network model"),
     help="A folder (one file per network the model uses), or a .onnx/.pt file for a one-network model.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace files that exist.")
@@ -183,8 +189,8 @@ def save_pretrained_command(source: Path, out: Path, licence: str | None, overwr
 
 
 @click.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.argument("output", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=GivenPath("INPUT", "an image file or a folder of images"))
+@click.argument("output", metavar="OUTPUT", type=GivenPath("OUTPUT", "a .png file or a folder for the framed images"))
 @click.option(
     "--checkpoint", type=click.Path(path_type=Path), help="Frame like this model's training images (its datasets and image size)."
 )
@@ -227,6 +233,10 @@ def align(
     size = size if size is not None else recipe_obj.run.image_size
     if not 8 <= size <= 4096:
         raise MdtError(f"--size {size}: give a size from 8 to 4096 pixels")
+    from mdt.translate_files import left_out
+
+    if note := left_out(input_path):
+        err_console.print(f"note: {note}", markup=False, soft_wrap=True)
     how, skipped = align_files(
         input_path, output, recipe_obj.data, registry, size, landmarks, detector, overwrite, skip_bad_files, err_console
     )

@@ -15,31 +15,42 @@ console = Console()  # what a command reports
 err_console = Console(stderr=True)  # progress and notices, kept out of what a command prints
 
 
-class FilePath(click.ParamType):
-    """A file to read, or to write; it may not exist yet, but it must not be a folder."""
+class GivenPath(click.ParamType):
+    """A file or a folder, named: an empty value is refused, where Path("") would be the
+    current folder and a command would write into it."""
 
-    name = "file"
+    name = "path"
 
     def __init__(self, what: str, wanted: str) -> None:
         self.what, self.wanted = what, wanted
 
     def convert(self, value, param, ctx) -> Path:
-        path = Path(value)
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            raise MdtError(f"{self.what} is empty; give {self.wanted}")
+        return Path(value)
+
+
+class FilePath(GivenPath):
+    """A file to read, or to write; it may not exist yet, but it must not be a folder."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx) -> Path:
+        path = super().convert(value, param, ctx)
         if path.is_dir():
             raise MdtError(f"{self.what} '{value}' is a folder; give {self.wanted}")
         return path
 
 
-class FolderPath(click.ParamType):
+class FolderPath(GivenPath):
     """A folder to write into; it may not exist yet, but it must not be a file."""
 
     name = "folder"
 
-    def __init__(self, what: str, wanted: str) -> None:
-        self.what, self.wanted = what, wanted
-
     def convert(self, value, param, ctx) -> Path:
-        path = Path(value)
+        path = super().convert(value, param, ctx)
         if path.exists() and not path.is_dir():
             raise MdtError(f"{self.what} '{value}' is a file; give {self.wanted}")
         return path

@@ -99,11 +99,12 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
     if fmt not in FORMATS:
         raise MdtError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     suffix = FORMATS[fmt]
-    if out.suffix and out.suffix != suffix:
+    as_file = bool(out.suffix) and not out.is_dir()  # an existing folder named "exp.v2" is a folder
+    if as_file and out.suffix != suffix:
         raise MdtError(f"--out '{out}': {'an ONNX' if fmt == 'onnx' else 'a TorchScript'} file ends in {suffix}")
     translator = load_translator(source, device="cpu")
     calls = recorded_calls(translator)
-    if out.suffix:
+    if as_file:
         if len(calls) > 1:
             raise MdtError(f"--out '{out}' is one file, but this model uses {len(calls)} networks ({', '.join(calls)}); give a folder")
         targets = {next(iter(calls)): out}

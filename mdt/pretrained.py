@@ -115,6 +115,11 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
     notes: list[str] = []  # said once every check has passed: a refused command prints one line
     licence = _licence(licence, saved.licence, notes.append)
+    if ckpt.list_checkpoints(out / "checkpoints") or (out / "log.jsonl").is_file():
+        raise MdtError(
+            f"'{out}' is a run folder: a model folder written into it would hide the run's newer checkpoints from every "
+            "command once it resumes; give a folder of its own"
+        )
     if out.exists() and not out.is_dir():
         raise MdtError(f"'{out}' is a file; give a folder for the model")
     if out.is_dir() and any(out.iterdir()) and not overwrite:

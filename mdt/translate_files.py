@@ -38,6 +38,20 @@ def image_files(path: Path) -> list[Path]:
     return [path]
 
 
+def left_out(path: Path) -> str | None:
+    """What a folder of inputs holds besides pictures (hidden files aside), in words, or None."""
+    if not path.is_dir():
+        return None
+    others: dict[str, int] = {}
+    for p in path.iterdir():
+        if p.is_file() and not p.name.startswith(".") and not is_image(p):
+            others[p.suffix.lower() or "no suffix"] = others.get(p.suffix.lower() or "no suffix", 0) + 1
+    if not others:
+        return None
+    kinds = ", ".join(f"{suffix} ({count})" for suffix, count in sorted(others.items()))
+    return f"left out {sum(others.values())} files of '{path}' that are not pictures: {kinds}"
+
+
 def read_picture(file: Path, crop: int, aligner=None):
     """An input image, checked here so that a crop too big for it names the file; with
     ``aligner``, framed like the model's training images (mdt.align)."""
@@ -127,7 +141,7 @@ class Job:
 
 def write_grids(job: Job) -> None:
     """One grid per input into the folder ``output``, or one grid of every input into ``output``.png."""
-    one_grid = job.output.suffix.lower() == ".png"
+    one_grid = job.output.suffix.lower() == ".png" and not job.output.is_dir()
     outputs = [job.output] if one_grid else [job.output / f"{f.stem}.png" for f in job.files]
     fresh_outputs(outputs, job.overwrite, None if one_grid else job.files, job.input_path)
     groups = [job.files] if one_grid else [[f] for f in job.files]

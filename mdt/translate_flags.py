@@ -122,12 +122,14 @@ def check_flags(
 
 def check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
     """--output fits what will be written: a .png for one image or one grid."""
-    png = output.suffix.lower() == ".png"
+    png = output.suffix.lower() == ".png" and not output.is_dir()
+    if input_path.is_file() and output.is_dir() and (grid or num == 1):
+        raise MdtError(f"--output '{output}' is a folder; a single input image gives one .png file: name it")
     if input_path.is_file() and not png and (grid or num == 1):
         raise MdtError(f"--output '{output}' must be a .png file for a single input image")
 
 
 def check_output_for_num(output: Path, grid: bool, num: int) -> None:
     """--output is a folder where --num gives each input several images."""
-    if not grid and num > 1 and output.suffix:
+    if not grid and num > 1 and output.suffix and not output.is_dir():
         raise MdtError(f"--output '{output}' must be a folder for --num {num}: each input gets one image per output")

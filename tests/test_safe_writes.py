@@ -49,3 +49,58 @@ def test_aligning_a_folder_into_itself_is_refused(cli, trained, tmp_path):
     line = one_line_error(cli("align", "inside", "inside", "--checkpoint", trained, "--overwrite"))
     assert "the input 'inside'" in line and "pass --overwrite" not in line, line
     assert photos(tmp_path / "inside") == before
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(cli, trained, tmp_path):
+    random_image(tmp_path / "x.png", 40, 40, seed=2)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, named in (
+        (["translate", "--checkpoint", trained, "--input", "x.png", "--output", "", "--to", "Glasses"], "--output"),
+        (["translate", "--checkpoint", trained, "--input", "", "--output", "o.png", "--to", "Glasses"], "--input"),
+        (["align", "x.png", "", "--checkpoint", trained], "OUTPUT"),
+        (["export", "--checkpoint", trained, "--format", "onnx", "--out", ""], "--out"),
+        (["run", "quickstart", "--out", " "], "--out"),
+    ):
+        line = one_line_error(cli(*args))
+        assert f"{named} is empty" in line, (args, line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written here
+
+
+def test_an_existing_folder_with_a_dot_in_its_name_is_a_folder(cli, trained, tmp_path):
+    for i in range(2):
+        random_image(tmp_path / "in" / f"p{i}.png", 40, 40, seed=i)
+    (tmp_path / "exp.v2").mkdir()
+    result = cli("translate", "--checkpoint", trained, "--input", "in", "--output", "exp.v2", "--grid")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "exp.v2").iterdir()) == ["p0.png", "p1.png"]  # a grid per input, inside it
+    (tmp_path / "onnx.v2").mkdir()
+    result = cli("export", "--checkpoint", trained, "--format", "torchscript", "--out", "onnx.v2")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "onnx.v2").iterdir()) == ["discriminator.pt", "generator.pt"]
+
+
+def test_a_folder_says_which_files_it_left_out(cli, trained, tmp_path):
+    from PIL import Image
+
+    for i in range(2):
+        random_image(tmp_path / "in" / f"p{i}.png", 40, 40, seed=i)
+    Image.open(tmp_path / "in" / "p0.png").save(tmp_path / "in" / "moving.gif")  # read as a single file: so in a folder
+    (tmp_path / "in" / "notes.txt").write_text("not a picture")
+    (tmp_path / "in" / "more.txt").write_text("nor this")
+    result = cli("translate", "--checkpoint", trained, "--input", "in", "--output", "out", "--to", "Glasses")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["moving.png", "p0.png", "p1.png"]
+    assert "left out 2 files of 'in' that are not pictures: .txt (2)" in result.output
+
+
+def test_a_model_folder_is_never_written_into_a_run_folder(cli, trained, tmp_path):
+    """A model.safetensors in a run folder would be what every command reads, while the
+    run's checkpoints/ moves on when it resumes."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = sorted(p.name for p in run.iterdir())
+    line = one_line_error(cli("save-pretrained", "run", "run", "--overwrite"))
+    assert "'run' is a run folder" in line and "pass --overwrite" not in line, line
+    assert sorted(p.name for p in run.iterdir()) == before
