@@ -171,7 +171,7 @@ def align_files(
             bad_input(exc, sum(how.values()), skip_bad_files, warn)
             continue
         picture, way = align(picture, framing, size, find)
-        save_png(picture, target)
+        save_png(picture, target, replace=overwrite)
         how[way] = how.get(way, 0) + 1
         if find is not None and way != "landmarks":
             warn.print(f"{file}: no face found; centre crop", markup=False)

@@ -25,6 +25,7 @@ from mdt.errors import MdtError, written_as
 from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
+from mdt.writing import settle, temporary
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # How to call an exported network without mdt (docs/deploy.md), written into each file.
@@ -130,7 +131,7 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
             contents[path] = _onnx(network, example, inputs, outputs, about)
         else:
             contents[path] = _torchscript(network, example, {**about, "inputs": inputs, "outputs": outputs})
-    write_all(contents)
+    write_all(contents, replace=overwrite)
     return list(targets.values())
 
 
@@ -147,20 +148,22 @@ def contract(components) -> dict[str, str]:
     }
 
 
-def write_all(contents: dict[Path, bytes]) -> None:
+def write_all(contents: dict[Path, bytes], replace: bool = True) -> None:
     """Every file or none: each is written beside its place first, then all are moved in.
-    A refusal names the file as the user asked for it, not its temporary name."""
+    A refusal names the file as the user asked for it, not its temporary name; with
+    ``replace`` False, a file another process put there meanwhile stops the export."""
     temporaries: dict[Path, Path] = {}
     try:
         for path, data in contents.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporaries[path] = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporaries[path] = temporary(path)
             with written_as(path), open(temporaries[path], "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())  # as every write of mdt's: on disk before it takes the final name
         for path, tmp in temporaries.items():
-            os.replace(tmp, path)
+            with written_as(path):
+                settle(tmp, path, replace)
     finally:
         for tmp in temporaries.values():
             tmp.unlink(missing_ok=True)

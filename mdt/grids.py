@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from mdt.errors import written_as
 from mdt.images import to_pil
+from mdt.writing import write_file
 
 LINE_HEIGHT = 12  # PIL's default font (10 px) and its line spacing
 TITLE_LINES = 3  # a column title longer than this many lines is cut, ending in ".."
@@ -115,17 +114,7 @@ def grid_image(
     return canvas
 
 
-def save_png(image: Image.Image, path: str | Path) -> None:
-    """Write atomically: a half-written PNG never replaces a good one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with written_as(path):
-            with open(tmp, "wb") as f:
-                image.save(f, format="PNG")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def save_png(image: Image.Image, path: str | Path, replace: bool = True) -> None:
+    """Write atomically (a half-written PNG never replaces a good one); with ``replace``
+    False, never over a file another process put there meanwhile (:mod:`mdt.writing`)."""
+    write_file(path, lambda f: image.save(f, format="PNG"), replace)

@@ -115,18 +115,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     saved = ckpt.read(file, training=False, content=ckpt.MODEL)
     notes: list[str] = []  # said once every check has passed: a refused command prints one line
     licence = _licence(licence, saved.licence, notes.append)
-    if ckpt.list_checkpoints(out / "checkpoints") or (out / "log.jsonl").is_file():
-        raise MdtError(
-            f"'{out}' is a run folder: a model folder written into it would hide the run's newer checkpoints from every "
-            "command once it resumes; give a folder of its own"
-        )
-    if out.exists() and not out.is_dir():
-        raise MdtError(f"'{out}' is a file; give a folder for the model")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise MdtError(f"'{out}' already holds files; pass --overwrite to replace them, or choose another folder")
-    for name in FOLDER_FILES:
-        if (out / name).is_dir():
-            raise MdtError(f"'{out / name}' is a folder, where the model folder's file {name} goes; move it away first")
+    _check_out(out, overwrite)
     networks = {name: saved.network(name) for name in saved.network_names()}
     recipe_text = model_recipe_text(saved.recipe_text)
     metrics, measured, sample = _measured(file, saved.step, say)
@@ -166,6 +155,23 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
         for stale in {METRICS, SAMPLE} - written:  # an older folder's must not outlive a model without them
             (out / stale).unlink(missing_ok=True)
     return out / "README.md"
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """``out`` can take a model folder: not a file, not a run folder, not one with files
+    unless ``overwrite``, and no folder where one of its files goes."""
+    if ckpt.list_checkpoints(out / "checkpoints") or (out / "log.jsonl").is_file():
+        raise MdtError(
+            f"'{out}' is a run folder: a model folder written into it would hide the run's newer checkpoints from every "
+            "command once it resumes; give a folder of its own"
+        )
+    if out.exists() and not out.is_dir():
+        raise MdtError(f"'{out}' is a file; give a folder for the model")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise MdtError(f"'{out}' already holds files; pass --overwrite to replace them, or choose another folder")
+    for name in FOLDER_FILES:
+        if (out / name).is_dir():
+            raise MdtError(f"'{out / name}' is a folder, where the model folder's file {name} goes; move it away first")
 
 
 def _licence(given: str | None, recorded: str | None, say) -> str:

@@ -167,7 +167,7 @@ def write_grids(job: Job) -> None:
             )
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
-        grids.save_png(grid, target)
+        grids.save_png(grid, target, job.overwrite)
         written += 1
         job.out.print(f"wrote {target}", markup=False)
     if not written:
@@ -208,9 +208,19 @@ class Writes:
     def __init__(self, job: Job, listed: bool, pool: ThreadPoolExecutor) -> None:
         self.job, self.listed, self.written, self.pool = job, listed, 0, pool
         self.pending: list[tuple[Future, Path]] = []
+        self.failed = False  # once a write fails, the writes queued after it do not happen
 
     def add(self, picture, target: Path) -> None:
-        self.pending.append((self.pool.submit(grids.save_png, picture, target), target))
+        self.pending.append((self.pool.submit(self._write, picture, target), target))
+
+    def _write(self, picture, target: Path) -> None:
+        if self.failed:  # the pool has one thread: this is after the failed write, never beside it
+            return
+        try:
+            grids.save_png(picture, target, self.job.overwrite)
+        except BaseException:
+            self.failed = True
+            raise
 
     def finish(self) -> None:
         for future, target in self.pending:

@@ -70,7 +70,7 @@ def test_an_output_under_a_file_is_one_line(cli, trained, tmp_path, command):
 def test_a_folder_the_system_refuses_is_one_line(cli, trained, tmp_path, monkeypatch):
     import mdt.grids
 
-    def refused(image, path):
+    def refused(image, path, replace=True):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(mdt.grids, "save_png", refused)

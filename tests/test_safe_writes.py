@@ -104,3 +104,71 @@ def test_a_model_folder_is_never_written_into_a_run_folder(cli, trained, tmp_pat
     line = one_line_error(cli("save-pretrained", "run", "run", "--overwrite"))
     assert "'run' is a run folder" in line and "pass --overwrite" not in line, line
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_a_file_that_appears_while_writing_is_never_replaced_unless_asked(tmp_path):
+    """The last step of every write of a user's file takes its name exclusively: another
+    process's file there stays whole, and the refusal names the file as given."""
+    from mdt.errors import MdtError
+    from mdt.writing import write_file
+
+    target = tmp_path / "out" / "a.png"
+    write_file(target, lambda f: f.write(b"first"), replace=False)
+    with pytest.raises(MdtError, match=r"'.*/out/a\.png' appeared while this command was writing: another process writes there"):
+        write_file(target, lambda f: f.write(b"second"), replace=False)
+    assert target.read_bytes() == b"first"
+    write_file(target, lambda f: f.write(b"third"))  # asked to replace: it does
+    assert target.read_bytes() == b"third"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.png"]  # no temporary left behind
+
+
+def test_two_translations_into_one_new_folder_leave_one_complete_result(trained, tmp_path):
+    """Started together: one writes every file, the other stops in one line (at the check
+    before writing, or at its first file if both passed it), and no file is the loser's."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    from mdt.inference import load_translator
+
+    for i in range(24):
+        random_image(tmp_path / "in" / f"p{i:02d}.png", 40, 40, seed=i)
+    runs = {
+        hair: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mdt.cli",
+                "translate",
+                "--checkpoint",
+                str(trained),
+                "--input",
+                "in",
+                "--output",
+                "out",
+                "--to",
+                hair,
+                "--batch-size",
+                "1",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for hair in ("Blond_Hair", "Black_Hair")
+    }
+    done = {hair: (process.wait(timeout=600), process.stderr.read()) for hair, process in runs.items()}
+    codes = sorted(code for code, _ in done.values())
+    assert codes == [0, 2], done
+    winner = next(hair for hair, (code, _) in done.items() if code == 0)
+    loser_error = next(err for code, err in done.values() if code == 2).strip().splitlines()[-1]
+    assert loser_error.startswith("error: ") and ("another process writes there" in loser_error or "exists" in loser_error), loser_error
+    translator = load_translator(trained, device="cpu")
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == [f"p{i:02d}.png" for i in range(24)]
+    for name in files:
+        expected = np.asarray(translator(Image.open(tmp_path / "in" / name).convert("RGB"), to={winner: 1}), dtype=int)
+        assert np.abs(np.asarray(Image.open(tmp_path / "out" / name), dtype=int) - expected).max() <= 1, name
