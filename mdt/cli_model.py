@@ -120,9 +120,8 @@ def _write(job, grid: bool, translator) -> None:
         write_grids(job) if grid else write_translations(job)
     if translator.resized:
         size = translator.image_size
-        err_console.print(
-            f"note: inputs were centre-cropped and resized to the model's {size} x {size} px; so are the outputs", markup=False
-        )
+        note = f"note: inputs were centre-cropped and resized to the model's {size} x {size} px; so are the outputs"
+        err_console.print(note, markup=False, soft_wrap=True)
 
 
 def _help(ctx: click.Context, checkpoint: Path | None, device: str, asked: bool) -> None:
