@@ -2,12 +2,19 @@
 id and a random part, so two writers never share one), on disk (fsync) before it takes its
 name, and taking that name exclusively unless replacing was asked for, so that a second
 writer into the same output stops in one line instead of silently replacing the first
-one's file. A refusal names the file the user asked for, never the temporary one."""
+one's file. A refusal names the file the user asked for, never the temporary one.
+
+An output of several files (a model folder) is made complete in a scratch folder beside
+it and put in place in one step (:func:`swap_in`)."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import re
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -54,3 +61,75 @@ def settle(tmp: Path, path: Path, replace: bool) -> None:
                 f"'{path}' appeared while this command was writing: another process writes there; it was left as it is"
             ) from None
         os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- a folder of files at once
+
+SCRATCH = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp")
+RENAME_EXCHANGE, AT_FDCWD = 2, -100  # linux/fs.h, fcntl.h
+
+
+def scratch_folder(out: Path) -> Path:
+    """A new folder beside ``out`` to make a multi-file output in, named after ``out`` and
+    this process (:func:`remove_stale_scratch` finds those of processes that ended)."""
+    folder = temporary(out)
+    folder.mkdir()
+    return folder
+
+
+def remove_stale_scratch(out: Path, say: Callable[[str], None]) -> None:
+    """Scratch folders beside ``out`` left by killed processes: removed, and named."""
+    if not out.parent.is_dir():
+        return
+    for path in out.parent.iterdir():
+        found = SCRATCH.fullmatch(path.name)
+        if found and found["name"] in (out.name, f"{out.name}.old") and path.is_dir() and not _alive(int(found["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            say(f"note: removed '{path}', left by a process that ended while it wrote '{out}'")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def swap_in(ready: Path, out: Path, replace: bool) -> None:
+    """Put the complete folder ``ready`` (beside ``out``) at ``out`` in one step, so that a
+    kill leaves the old folder or the new one, never a mix. Without ``replace``, a rename
+    that only succeeds onto nothing or an empty folder: a folder another process filled
+    meanwhile stays as it is. With it, an atomic exchange of the two (Linux's renameat2),
+    the old one removed after; where there is no exchange, the old folder is moved aside
+    first, and a kill between the two renames leaves it under a scratch name."""
+    if not replace or not out.exists():
+        try:
+            os.rename(ready, out)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise MdtError(
+                    f"'{out}' was filled while this command was writing: another process writes there; it was left as it is"
+                ) from None
+            raise
+        return
+    if _exchange(ready, out):
+        shutil.rmtree(ready, ignore_errors=True)  # the old folder, now at the scratch name
+        return
+    aside = out.with_name(temporary(out.with_name(out.name + ".old")).name)
+    os.rename(out, aside)
+    os.rename(ready, out)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    done = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    return done == 0

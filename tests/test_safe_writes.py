@@ -172,3 +172,104 @@ def test_two_translations_into_one_new_folder_leave_one_complete_result(trained,
     for name in files:
         expected = np.asarray(translator(Image.open(tmp_path / "in" / name).convert("RGB"), to={winner: 1}), dtype=int)
         assert np.abs(np.asarray(Image.open(tmp_path / "out" / name), dtype=int) - expected).max() <= 1, name
+
+
+def _one_model(folder) -> int:
+    """The step of the model in ``folder``, after checking that every file of it is of that
+    model: the weights, the recipe, the card and the sample grid."""
+    import tomllib
+
+    from mdt import checkpoint as ckpt
+
+    saved = ckpt.read(folder / "model.safetensors", training=False)
+    assert tomllib.loads((folder / "recipe.toml").read_text()) == tomllib.loads(saved.recipe_text)
+    assert f"trained with mdt for {saved.step} iterations" in (folder / "README.md").read_text()
+    return saved.step
+
+
+@pytest.mark.slow
+def test_a_model_folder_killed_while_saved_is_the_old_one_or_the_new_one(trained, tmp_path):
+    """Ten kills at random moments of `mdt save-pretrained --overwrite`, each replacing a
+    model of one step with the other's: the folder is always one whole model, and the next
+    save removes what the killed ones left beside it."""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    steps = {1: trained / "checkpoints" / "step_00000001.safetensors", 2: trained / "checkpoints" / "step_00000002.safetensors"}
+
+    def save(step: int) -> subprocess.Popen:
+        command = [sys.executable, "-m", "mdt.cli", "save-pretrained", str(steps[step]), "shared", "--overwrite"]
+        return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    started = time.perf_counter()
+    assert save(1).wait(timeout=300) == 0
+    whole = time.perf_counter() - started  # kills fall in its last third, where the files are written
+    samples = {step: (trained / "samples" / f"step_{step:08d}.png").read_bytes() for step in steps}
+    chance, seen = random.Random(11), set()
+    for kill in range(10):
+        process = save(2 if kill % 2 == 0 else 1)
+        time.sleep(chance.uniform(0.67, 1.0) * whole)
+        process.kill()
+        process.wait(timeout=60)
+        step = _one_model(tmp_path / "shared")
+        assert (tmp_path / "shared" / "sample.png").read_bytes() == samples[step]
+        seen.add(step)
+    process = save(2)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert _one_model(tmp_path / "shared") == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # the killed saves' scratch is gone
+    assert seen == {1, 2}, seen  # kills landed before the new folder took its place, and after
+
+
+KILL_AT_RENAME = """
+import os, signal, sys
+import mdt.writing
+kill_at, calls = int(sys.argv[1]), [0]
+
+def counted(real):
+    def call(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls[0] += 1
+        if calls[0] == kill_at:  # right after it: between it and the next
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return call
+
+os.replace, os.rename = counted(os.replace), counted(os.rename)
+mdt.writing._exchange = counted(mdt.writing._exchange)
+from mdt.cli import main
+try:
+    main(sys.argv[2:])
+finally:
+    print("renames:", calls[0], file=sys.stderr)
+"""
+
+
+def test_a_kill_between_any_two_renames_of_a_model_folder_leaves_one_whole_model(trained, tmp_path):
+    """The process killed right after each rename (and exchange) that saving a model folder
+    makes, in turn: the folder is the old model or the new one every time, and the next
+    save removes what the killed ones left beside it."""
+    import subprocess
+    import sys
+
+    def save(step: int, kill_at: int) -> subprocess.CompletedProcess:
+        source = trained / "checkpoints" / f"step_{step:08d}.safetensors"
+        command = [sys.executable, "-c", KILL_AT_RENAME, str(kill_at), "save-pretrained", str(source), "shared", "--overwrite"]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+
+    first = save(1, 0)  # no kill: how many renames a save makes
+    assert first.returncode == 0, first.stderr
+    renames = int(first.stderr.rsplit("renames:", 1)[1])
+    assert renames >= 2
+    outcomes = []
+    for kill_at in range(1, renames + 1):
+        there = _one_model(tmp_path / "shared")
+        assert save(3 - there, kill_at).returncode == -9  # the other model, killed after this rename
+        outcomes.append(_one_model(tmp_path / "shared") != there)
+    assert outcomes[-1] and not outcomes[0]  # the old model until the last rename, the new one after it
+    done = save(2, 0)
+    assert done.returncode == 0 and _one_model(tmp_path / "shared") == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
