@@ -12,9 +12,11 @@ TorchScript file's extra file ``mdt.json``); images are (B, 3, S, S) in [-1, 1].
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from mdt.errors import MdtError, written_as
 from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
-from mdt.writing import settle, temporary
+from mdt.writing import carry_over, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # How to call an exported network without mdt (docs/deploy.md), written into each file.
@@ -131,7 +133,10 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
             contents[path] = _onnx(network, example, inputs, outputs, about)
         else:
             contents[path] = _torchscript(network, example, {**about, "inputs": inputs, "outputs": outputs})
-    write_all(contents, replace=overwrite)
+    if as_file:
+        write_all(contents, replace=overwrite)
+    else:
+        write_folder(out, contents, overwrite, suffix)
     return list(targets.values())
 
 
@@ -146,6 +151,28 @@ def contract(components) -> dict[str, str]:
         "mdt.output": OUTPUT,
         "mdt.condition": json.dumps(components.label_encoder.condition_names()),
     }
+
+
+def write_folder(out: Path, contents: dict[Path, bytes], overwrite: bool, suffix: str) -> None:
+    """The files of a folder export, all at once: made in a scratch folder beside ``out``
+    and swapped in whole (mdt.writing), so that a kill leaves the old export or the new
+    one. Other files of the folder stay, but not an earlier export's files of this format
+    that this model does not write (another model's networks beside this one's)."""
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):  # its permissions hold, though its parent could swap it
+        raise PermissionError(errno.EACCES, "Permission denied", str(next(iter(contents))))
+    remove_stale_scratch(out, lambda line: None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # a folder that holds other files is exchanged for the new one (they are carried over);
+    # a new or empty one is taken only if no other export filled it meanwhile
+    holds_files = out.is_dir() and any(out.iterdir())
+    ready = scratch_folder(out)
+    try:
+        write_all({ready / path.name: data for path, data in contents.items()})
+        names = {path.name for path in contents}
+        carry_over(out, ready, leave=lambda path: path.name in names or path.suffix == suffix)
+        swap_in(ready, out, replace=overwrite or holds_files)
+    finally:
+        shutil.rmtree(ready, ignore_errors=True)
 
 
 def write_all(contents: dict[Path, bytes], replace: bool = True) -> None:

@@ -20,7 +20,7 @@ from mdt.hub import FOLDER_FILES, METRICS, SAMPLE, local
 from mdt.logbook import metrics_step, read_log
 from mdt.model_card import NOT_STATED, CardFacts, card_metrics, model_card
 from mdt.recipe import model_recipe_text
-from mdt.writing import remove_stale_scratch, scratch_folder, swap_in
+from mdt.writing import carry_over, remove_stale_scratch, scratch_folder, swap_in
 
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
 # The identifiers the Hub's licence list names (its docs, repositories-licenses.md); the Hub
@@ -150,26 +150,11 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
         if sample is not None:
             shutil.copyfile(sample, ready / SAMPLE)
         (ready / "README.md").write_text(model_card(facts), encoding="utf-8")
-        _keep_own_files(out, ready)
+        carry_over(out, ready, leave=lambda path: path.name in FOLDER_FILES)  # a LICENSE the card links to stays
         swap_in(ready, out, replace=overwrite)  # whole: a kill leaves the old folder or the new one
     finally:
         shutil.rmtree(ready, ignore_errors=True)
     return out / "README.md"
-
-
-def _keep_own_files(out: Path, ready: Path) -> None:
-    """Files the user put in a model folder (a LICENSE the card links to) stay in it: copied
-    into the new folder before it takes the old one's place. An older folder's metrics or
-    sample, where the new model has none, do not."""
-    if not out.is_dir():
-        return
-    for path in out.iterdir():
-        if path.name in FOLDER_FILES:
-            continue
-        if path.is_dir():
-            shutil.copytree(path, ready / path.name, symlinks=True)
-        else:
-            shutil.copy2(path, ready / path.name, follow_symlinks=False)
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

@@ -73,7 +73,8 @@ def scratch_folder(out: Path) -> Path:
     """A new folder beside ``out`` to make a multi-file output in, named after ``out`` and
     this process (:func:`remove_stale_scratch` finds those of processes that ended)."""
     folder = temporary(out)
-    folder.mkdir()
+    with written_as(out):  # a refusal names the output, not the scratch folder's hidden name
+        folder.mkdir()
     return folder
 
 
@@ -122,6 +123,24 @@ def swap_in(ready: Path, out: Path, replace: bool) -> None:
     os.rename(out, aside)
     os.rename(ready, out)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def carry_over(out: Path, ready: Path, leave: Callable[[Path], bool]) -> None:
+    """What ``out`` holds besides the output being made (a file of the user's), into the
+    folder ``ready`` that will take its place: hard links, else copies. ``leave(path)``:
+    what not to carry (the output's own files, an earlier output's)."""
+    if not out.is_dir():
+        return
+    for path in out.iterdir():
+        if leave(path) or (ready / path.name).exists():
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.copytree(path, ready / path.name, symlinks=True)
+            continue
+        try:
+            os.link(path, ready / path.name, follow_symlinks=False)
+        except OSError:
+            shutil.copy2(path, ready / path.name, follow_symlinks=False)
 
 
 def _exchange(a: Path, b: Path) -> bool:

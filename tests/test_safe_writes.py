@@ -273,3 +273,38 @@ def test_a_kill_between_any_two_renames_of_a_model_folder_leaves_one_whole_model
     done = save(2, 0)
     assert done.returncode == 0 and _one_model(tmp_path / "shared") == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_export_killed_after_any_rename_is_the_old_export_or_the_new_one(trained, tmp_path):
+    """The same for `mdt export --overwrite` into a folder: its files are all of one model."""
+    import subprocess
+    import sys
+
+    def export(step: int, out: str, kill_at: int = 0) -> subprocess.CompletedProcess:
+        source = trained / "checkpoints" / f"step_{step:08d}.safetensors"
+        command = [sys.executable, "-c", KILL_AT_RENAME, str(kill_at), "export", "--checkpoint", str(source), "--format", "torchscript"]
+        return subprocess.run(
+            [*command, "--out", out, "--overwrite"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    def files(folder: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted((tmp_path / folder).iterdir())}
+
+    for step in (1, 2):
+        assert export(step, f"ref{step}").returncode == 0
+    models = {step: files(f"ref{step}") for step in (1, 2)}
+    assert export(1, "ref1").returncode == 0 and files("ref1") == models[1]  # the same model exports the same bytes
+    assert models[1] != models[2]
+    first = export(1, "exp")
+    renames = int(first.stderr.rsplit("renames:", 1)[1])
+    (tmp_path / "exp" / "notes.txt").write_text("mine")  # a file of the user's in the folder stays
+    outcomes = []
+    for kill_at in range(1, renames + 1):
+        there = next(step for step, model in models.items() if model.items() <= files("exp").items())
+        assert export(3 - there, "exp", kill_at).returncode == -9
+        now = files("exp")
+        assert now.pop("notes.txt") == b"mine"
+        assert now in (models[1], models[2])  # one model's files, all of them, nothing else
+        outcomes.append(now != models[there])
+    assert outcomes[-1] and not outcomes[0]
+    assert export(2, "exp").returncode == 0 and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
