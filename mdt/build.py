@@ -136,8 +136,20 @@ def _on_meta(recipe: Recipe, table: Table, registry: Registry, common: dict[str,
 
 
 def build_loggers(recipe: Recipe, registry: Registry, console) -> Loggers:
-    """The recipe's ``[loggers]``, for the main process of a training run."""
-    return Loggers([(t.name, instantiate(recipe, t, registry, {})) for t in recipe.section("loggers")], console)
+    """The recipe's ``[loggers]``, for the main process of a training run; two that would
+    write to one place are refused (``mdt recipe check`` says so before a run)."""
+    named = [(t.name, instantiate(recipe, t, registry, {})) for t in recipe.section("loggers")]
+    taken: dict[str, str] = {}
+    for name, logger in named:
+        where = logger.destination()
+        if where is not None and where in taken:
+            raise MdtError(
+                f"{recipe.source}: [loggers.{taken[where]}] and [loggers.{name}] both write to {where}: every value would be "
+                "written twice; give one of them another destination, or remove it"
+            )
+        if where is not None:
+            taken[where] = name
+    return Loggers(named, console)
 
 
 def build_datasets(recipe: Recipe, registry: Registry) -> tuple[list[Any], list[Any]]:

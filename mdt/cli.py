@@ -116,11 +116,13 @@ def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
 @set_option
 def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
     """Check a recipe against the registered components without building anything."""
+    from mdt.build import build_loggers
     from mdt.recipe import missing_package
 
     registry = _registry()
     recipe_obj = checked_recipe(recipe_path, overrides, registry)
     missing_package(recipe_obj, registry)
+    build_loggers(recipe_obj, registry, err_console)  # built, not opened: two writing to one place are refused
     tables = sum(1 for _ in recipe_obj.tables())
     console.print(f"{recipe_path}: ok ({tables} components)")
 

@@ -49,6 +49,12 @@ class RunInfo:
 class Logger(Component):
     """A logger that ignores everything: subclass it and override what your tracker keeps."""
 
+    def destination(self) -> str | None:
+        """Where it writes, in words ("log.csv in the run folder"): two loggers of one run
+        with the same destination would write every value twice, and are refused. None:
+        nowhere another logger could write."""
+        return None
+
     def open(self, run: RunInfo) -> None:
         pass
 

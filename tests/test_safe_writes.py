@@ -308,3 +308,16 @@ def test_an_export_killed_after_any_rename_is_the_old_export_or_the_new_one(trai
         outcomes.append(now != models[there])
     assert outcomes[-1] and not outcomes[0]
     assert export(2, "exp").returncode == 0 and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_two_loggers_writing_to_one_place_are_refused_before_a_run(cli):
+    line = one_line_error(cli("recipe", "check", "quickstart", "--set", "loggers.a.type=csv", "--set", "loggers.b.type=csv"))
+    assert "[loggers.a] and [loggers.b] both write to log.csv in the run folder" in line, line
+    line = one_line_error(
+        cli("recipe", "check", "quickstart", "--set", "loggers.tb.type=tensorboard", "--set", "loggers.tb2.type=tensorboard")
+    )
+    assert "both write to the folder tensorboard/ in the run folder" in line, line
+    apart = cli(
+        "recipe", "check", "quickstart", "--set", "loggers.a.type=csv", "--set", "loggers.b.type=csv", "--set", "loggers.b.file=b.csv"
+    )
+    assert apart.exit_code == 0, apart.output

@@ -19,6 +19,9 @@ class CsvLogger(Logger):
         self.path: Path | None = None
         self.columns: list[str] = []
 
+    def destination(self) -> str:
+        return f"{self.file} in the run folder"
+
     def open(self, run: RunInfo) -> None:
         self.path = run.folder / self.file
         rows = self._rows()

@@ -58,6 +58,9 @@ class MlflowLogger(Logger):
         self.run_id = ""
         self.file_store = False
 
+    def destination(self) -> str:
+        return f"MLflow experiment '{self.experiment}' at {self.uri}"
+
     def open(self, run: RunInfo) -> None:
         from mlflow import MlflowClient
         from mlflow.entities import Param

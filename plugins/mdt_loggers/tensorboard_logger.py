@@ -30,6 +30,9 @@ class TensorBoardLogger(Logger):
         self.folder, self.images = folder, images
         self.writer: SummaryWriter | None = None
 
+    def destination(self) -> str:
+        return f"the folder {self.folder}/ in the run folder"
+
     @property
     def _opened_writer(self) -> SummaryWriter:
         assert self.writer is not None, "mdt opens a logger before it logs to it"

@@ -32,6 +32,9 @@ class WandbLogger(Logger):
         self.project, self.mode, self.entity = project, mode, entity or None
         self.run: wandb.Run | None = None
 
+    def destination(self) -> str:
+        return f"W&B project '{self.project}'" + (f" of '{self.entity}'" if self.entity else "") + f" ({self.mode})"
+
     @property
     def _opened_run(self) -> wandb.Run:
         assert self.run is not None, "mdt opens a logger before it logs to it"
