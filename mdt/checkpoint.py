@@ -362,7 +362,7 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
             tensors = {k: f.get_tensor(k) for k in names}
     except SafetensorError as exc:
         raise MdtError(f"'{path}' is not a readable safetensors checkpoint: {exc}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: torch, on a file cut short under it
         raise MdtError(f"cannot read checkpoint '{path}': {exc}") from None
     saved = Checkpoint(path, dict(metadata), tensors)
     _check_metadata(path, saved.metadata)
@@ -378,6 +378,20 @@ def read(path: str | Path, training: bool = True, content: str | None = None) ->
     if saved.content == MODEL and "recipe" not in metadata:
         raise MdtError(f"'{path}' is an mdt file without a recipe: not a model checkpoint")
     return saved
+
+
+def read_newest(path: str | Path, training: bool = True, content: str | None = None, attempts: int = 3) -> tuple[Path, Checkpoint]:
+    """The checkpoint ``path`` names (:func:`resolve`) and what it holds. A running run may
+    prune its newest checkpoint between our finding it and reading it (it has saved a newer
+    one): then the newest is found again, rather than saying that a file does not exist."""
+    for attempt in range(attempts):
+        file = resolve(path)
+        try:
+            return file, read(file, training, content)
+        except MdtError:
+            if file.exists() or Path(path).is_file() or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _check_metadata(path: Path, metadata: Mapping[str, str]) -> None:

@@ -166,8 +166,7 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
 
 def read_model(path: str | Path) -> tuple[Path, ckpt.Checkpoint]:
     """A model checkpoint (file, or a run folder's newest) without its training state."""
-    file = ckpt.resolve(local(path))
-    return file, ckpt.read(file, training=False, content=ckpt.MODEL)
+    return ckpt.read_newest(local(path), training=False, content=ckpt.MODEL)
 
 
 def model_recipe(file: Path, saved: ckpt.Checkpoint, registry: Registry) -> Recipe:

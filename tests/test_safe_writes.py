@@ -3,6 +3,8 @@ input is refused whatever --overwrite says, and the refusal does not advise --ov
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import random_image
 from test_recipe_errors import one_line_error
@@ -321,3 +323,34 @@ def test_two_loggers_writing_to_one_place_are_refused_before_a_run(cli):
         "recipe", "check", "quickstart", "--set", "loggers.a.type=csv", "--set", "loggers.b.type=csv", "--set", "loggers.b.file=b.csv"
     )
     assert apart.exit_code == 0, apart.output
+
+
+def test_a_checkpoint_pruned_while_it_is_read_is_found_again(trained, tmp_path, monkeypatch):
+    """A command reading a run that trains: the newest checkpoint it found is pruned (a
+    newer one saved) before it reads it; it reads the newer one instead of saying that a
+    file does not exist."""
+    import shutil
+
+    from mdt import checkpoint as ckpt
+    from mdt.inference import read_model
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    newest = run / "checkpoints" / "step_00000002.safetensors"
+    real_read, calls = ckpt.read, []
+
+    def read_while_the_run_saves_and_prunes(path, *args, **kwargs):
+        calls.append(Path(path).name)
+        if len(calls) == 1:  # the run saves step 3 and prunes step 2 in between
+            shutil.copyfile(newest, run / "checkpoints" / "step_00000003.safetensors")
+            newest.unlink()
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "read", read_while_the_run_saves_and_prunes)
+    file, saved = read_model(run)
+    assert calls == ["step_00000002.safetensors", "step_00000003.safetensors"]
+    assert file.name == "step_00000003.safetensors" and saved.step == 2  # a copy of step 2's file, as saved here
+    from mdt.errors import MdtError
+
+    with pytest.raises(MdtError, match="does not exist"):  # a file the user names is not replaced by another
+        read_model(newest)
