@@ -71,6 +71,19 @@ def registry():
     return load_plugins().registry
 
 
+# Headless Chromium as the browser tests start it: no sandbox (root), no GPU, and none of the
+# background connections that this machine's closed network refuses many times a second.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def text_pixels(text: str) -> int:
     """The width of ``text`` in PIL's default font (sample grids write with it), measured
     here rather than by mdt.grids."""

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, small
+from conftest import CHROMIUM_FLAGS, REPO, small
 from mdt_datasets.synthetic import ATTRIBUTES, HAIR, SyntheticFaces
 from test_recipe_errors import one_line_error
 
@@ -219,13 +219,7 @@ def _open_in_browser(html: Path, screenshot: Path) -> bool:
         [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={screenshot.parent / 'profile'}",
             "--window-size=1000,1600",
             f"--screenshot={screenshot}",
@@ -322,7 +316,7 @@ def test_the_report_fits_a_1280_px_window_and_says_what_each_value_is(trained, c
 
     assert cli("eval", "--checkpoint", trained, "--out", tmp_path / "report").exit_code == 0
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto((tmp_path / "report" / "report.html").as_uri())
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

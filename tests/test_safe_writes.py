@@ -354,3 +354,21 @@ def test_a_checkpoint_pruned_while_it_is_read_is_found_again(trained, tmp_path, 
 
     with pytest.raises(MdtError, match="does not exist"):  # a file the user names is not replaced by another
         read_model(newest)
+
+
+def test_a_new_folder_filled_by_another_writer_meanwhile_is_left_as_it_is(tmp_path):
+    """A model folder or export made for a new place stops in one line where another
+    process has put files there since, rather than swapping them away."""
+    from mdt.errors import MdtError
+    from mdt.writing import scratch_folder, swap_in
+
+    out = tmp_path / "shared"
+    ready = scratch_folder(out)
+    (ready / "model.safetensors").write_bytes(b"ours")
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"theirs")  # the other writer, first
+    with pytest.raises(MdtError, match=r"'.*shared' was filled while this command was writing: another process writes there"):
+        swap_in(ready, out, replace=False)
+    assert (out / "model.safetensors").read_bytes() == b"theirs"
+    swap_in(ready, out, replace=True)  # asked to replace: it does, at once
+    assert (out / "model.safetensors").read_bytes() == b"ours" and not ready.exists()

@@ -17,21 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, random_image, small
+from conftest import CHROMIUM_FLAGS, REPO, random_image, small
 from PIL import Image
 
 from mdt import checkpoint as ckpt
 
 QUICKSTART = REPO / "recipes" / "quickstart.toml"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _need(available: bool, what: str) -> None:
