@@ -16,8 +16,10 @@ from mdt.loggers import Loggers
 from mdt.method import Method
 from mdt.plugins import third_party_components
 from mdt.precision import choose_precision
+from mdt.probe import known_inputs, run_problem
 from mdt.recipe_layout import NETWORKS, Recipe, Table, unprovided
 from mdt.registry import Registry
+from mdt.samples import SampleSpec, declared_samples
 from mdt.settings import DEVICE_NAMES, RunSettings, device_problem
 from mdt.signatures import parameters
 
@@ -28,6 +30,9 @@ class Components:
 
     settings: RunSettings
     device: torch.device
+    sample: SampleSpec  # what the datasets give (mdt.samples), declared by them in the recipe
+    modality: Any  # the registered modality the samples name: reads, writes and pictures them (mdt.interfaces.Modality)
+    statistics: dict[str, torch.Tensor]  # what the model keeps of its training data, by "<dataset>/<key>" (checkpoints hold it)
     schemas: list[LabelSchema]
     dataset_names: list[str]
     label_encoder: LabelEncoder
@@ -97,20 +102,25 @@ def build_networks(
     common: dict[str, Any],
     device: torch.device,
     check: Callable[[str, torch.nn.Module], None] | None = None,
+    probe: bool = True,
 ) -> dict[str, Any]:
     """The method's networks by role, in the order it declares them: a network, or for a
     role with ``many`` a function that builds a fresh one per call. With ``check``, each
     network is first built on torch's meta device (no memory, no initialisation) and given
-    to it, which may refuse it before anything is allocated."""
+    to it, which may refuse it before anything is allocated. With ``probe`` (a run that
+    will train them) every network is first run on the meta device on a batch of the
+    datasets' samples (:mod:`mdt.probe`); a checkpoint's networks ran when they trained."""
     settings = recipe.run
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     networks: dict[str, Any] = {}
     for name, role in recipe.roles.items():
         table = recipe.table(f"{NETWORKS}.{name}")
-        if check is not None and not role.many:
-            probe = _on_meta(recipe, table, registry, common)
-            if probe is not None:
-                check(name, probe)
+        on_meta = _on_meta(recipe, table, registry, common) if probe or check is not None else None
+        if on_meta is not None:
+            if check is not None and not role.many:
+                check(name, on_meta)
+            if probe:
+                _run_on_samples(recipe, table, on_meta, common)
 
         def make(table: Table = table, role=role) -> torch.nn.Module:
             network = instantiate(recipe, table, registry, common).to(device, memory_format=memory_format)
@@ -125,6 +135,17 @@ def build_networks(
     return networks
 
 
+def _run_on_samples(recipe: Recipe, table: Table, network: torch.nn.Module, common: dict[str, Any]) -> None:
+    """Refuse, in one line, a network that cannot take the datasets' samples."""
+    sample = common["sample"]
+    problem = run_problem(network, known_inputs(sample, common["label_dim"]))
+    if problem:
+        raise MdtError(
+            f"{recipe.source}: [{table.address}] type '{table.type}' cannot take the datasets' {sample.modality} samples "
+            f"{sample.shape}: {problem}"
+        )
+
+
 def _on_meta(recipe: Recipe, table: Table, registry: Registry, common: dict[str, Any]) -> torch.nn.Module | None:
     """The network built on torch's meta device, or None where it cannot be: one that
     computes with its own tensors while it is built is checked once built, as before."""
@@ -133,6 +154,29 @@ def _on_meta(recipe: Recipe, table: Table, registry: Registry, common: dict[str,
             return instantiate(recipe, table, registry, common)
     except Exception:
         return None
+
+
+def check_networks_run(recipe: Recipe, registry: Registry) -> str | None:
+    """For ``mdt recipe check``: build the datasets (for their label schemas) and run every
+    network on the meta device on their samples, raising on a network that cannot take
+    them; returns why the networks could not be run (data not on this machine) or None."""
+    sample = declared_samples(recipe, registry)
+    try:
+        train_sets, _ = build_datasets(recipe, registry, sample)
+    except MdtError as exc:
+        return str(exc)
+    names = [t.name for t in recipe.section("datasets")]
+    schemas = [dataclasses.replace(train.schema, dataset=name) for train, name in zip(train_sets, names, strict=True)]
+    common: dict[str, Any] = {"sample": sample, "image_size": recipe.run.image_size, "iterations": recipe.run.iterations}
+    common.update(precision="fp32", schemas=schemas)
+    encoder = instantiate(recipe, recipe.table("labels"), registry, common)
+    common.update(label_dim=encoder.condition_dim, num_classes=encoder.num_classes, label_encoder=encoder)
+    for name in recipe.roles:
+        table = recipe.table(f"{NETWORKS}.{name}")
+        network = _on_meta(recipe, table, registry, common)
+        if network is not None:
+            _run_on_samples(recipe, table, network, common)
+    return None
 
 
 def build_loggers(recipe: Recipe, registry: Registry, console) -> Loggers:
@@ -152,17 +196,18 @@ def build_loggers(recipe: Recipe, registry: Registry, console) -> Loggers:
     return Loggers(named, console)
 
 
-def build_datasets(recipe: Recipe, registry: Registry) -> tuple[list[Any], list[Any]]:
+def build_datasets(recipe: Recipe, registry: Registry, spec: SampleSpec) -> tuple[list[Any], list[Any]]:
     """Each ``[datasets.*]`` table's training and test splits, in the recipe's order; the
-    first item of each is checked against the dataset's labels before anything caches or
-    trains on it (a plugin's dataset may give the wrong shape or type)."""
+    first item of each is checked against the dataset's labels and declared samples
+    (``spec``) before anything caches or trains on it (a plugin's dataset may give the
+    wrong shape or type)."""
     train_sets: list[Any] = []
     test_sets: list[Any] = []
     for table in recipe.section("datasets"):
         train = instantiate(recipe, table, registry, {"split": "train", "image_size": recipe.run.image_size})
         test = instantiate(recipe, table, registry, {"split": "test", "image_size": recipe.run.image_size})
         for split, dataset in (("training", train), ("test", test)):
-            problem = item_problem(dataset[0], len(dataset.schema)) if len(dataset) else None
+            problem = item_problem(dataset[0], len(dataset.schema), spec) if len(dataset) else None
             if problem:
                 raise MdtError(f"{recipe.source}: [{table.address}] {split} item 0: {problem}")
         train_sets.append(train)
@@ -170,28 +215,47 @@ def build_datasets(recipe: Recipe, registry: Registry) -> tuple[list[Any], list[
     return train_sets, test_sets
 
 
+def build_losses(recipe: Recipe, registry: Registry, common: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's losses by table name, each with a number ``weight`` (every method
+    multiplies by it: missing, it would fail mid-step)."""
+    losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
+    for table in recipe.section("losses"):
+        if not isinstance(losses[table.name].weight, (int, float)):
+            raise MdtError(
+                f"{recipe.source}: [{table.address}] loss '{table.type}' has no number 'weight' once built; "
+                "a loss class that defines __init__ calls super().__init__(weight)"
+            )
+    return losses
+
+
 def build(
     recipe: Recipe,
     registry: Registry,
     *,
     schemas: list[LabelSchema] | None = None,
+    statistics: dict[str, torch.Tensor] | None = None,
     device: torch.device | None = None,
     check_network: Callable[[str, torch.nn.Module], None] | None = None,
 ) -> Components:
-    """Build a recipe's components. With ``schemas`` (from a checkpoint) no dataset is
-    built: that is how ``mdt translate`` works without the training data. With
-    ``check_network`` each network is checked on the meta device first (build_networks):
-    a checkpoint's weights against its recipe, before a recipe edited to absurd sizes
-    allocates them."""
+    """Build a recipe's components. With ``schemas`` and ``statistics`` (from a
+    checkpoint) no dataset is built: that is how ``mdt translate`` works without the
+    training data. With ``check_network`` each network is checked on the meta device
+    first (build_networks): a checkpoint's weights against its recipe, before a recipe
+    edited to absurd sizes allocates them."""
     settings = recipe.run
     device = device or pick_device(settings.device)
     names = [t.name for t in recipe.section("datasets")]
+    sample = declared_samples(recipe, registry)
     train_sets: list[Any] = []
     test_sets: list[Any] = []
     if schemas is None:
-        train_sets, test_sets = build_datasets(recipe, registry)
+        train_sets, test_sets = build_datasets(recipe, registry, sample)
         schemas = [dataclasses.replace(train.schema, dataset=name) for train, name in zip(train_sets, names, strict=True)]
+        statistics = {
+            f"{name}/{key}": value for train, name in zip(train_sets, names, strict=True) for key, value in train.statistics().items()
+        }
     common: dict[str, Any] = {
+        "sample": sample,
         "image_size": settings.image_size,
         "iterations": settings.iterations,
         "precision": choose_precision(settings.precision, device)[0],
@@ -200,20 +264,16 @@ def build(
     encoder = instantiate(recipe, recipe.table("labels"), registry, common)
     common.update(label_dim=encoder.condition_dim, num_classes=encoder.num_classes, label_encoder=encoder)
     augmentation = instantiate(recipe, recipe.table("augmentation"), registry, common)
-    networks = build_networks(recipe, registry, common, device, check_network)
-    losses = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("losses")}
-    for table in recipe.section("losses"):  # every method multiplies by it: missing, it fails mid-step
-        if not isinstance(losses[table.name].weight, (int, float)):
-            raise MdtError(
-                f"{recipe.source}: [{table.address}] loss '{table.type}' has no number 'weight' once built; "
-                "a loss class that defines __init__ calls super().__init__(weight)"
-            )
-    common.update(losses=losses)
+    networks = build_networks(recipe, registry, common, device, check_network, probe=bool(train_sets))  # a run that trains them
+    common.update(losses=build_losses(recipe, registry, common))
     method = instantiate(recipe, recipe.table("method"), registry, {**common, **networks})
     metrics = {t.name: instantiate(recipe, t, registry, common) for t in recipe.section("metrics")}
     return Components(
         settings=settings,
         device=device,
+        sample=sample,
+        modality=registry.get("modality", sample.modality).factory(statistics or {}),
+        statistics=statistics or {},
         schemas=schemas,
         dataset_names=names,
         label_encoder=encoder,

@@ -1,7 +1,8 @@
-"""A decoded-image cache: uint8 images in a memory-mapped file, filled during the first
-epoch, so no later epoch decodes a JPEG again.
+"""A decoded-sample cache: samples as stored (uint8 images) in a memory-mapped file,
+filled during the first epoch, so no later epoch decodes a JPEG again.
 
-It wraps any dataset. Files are ``<name>.images`` (N x 3 x S x S uint8), ``<name>.labels``
+It wraps any dataset. Files are ``<name>.images`` (N samples of the declared shape and
+dtype, :mod:`mdt.samples`), ``<name>.labels``
 (float32) and ``<name>.filled`` (one byte per item), so a resumed run, or a DataLoader
 worker, sees what others have already decoded.
 """
@@ -17,18 +18,20 @@ import numpy as np
 import torch
 
 from mdt.interfaces import Dataset
+from mdt.samples import DTYPES, SampleSpec
 
 AUTO = "auto"
 GiB = 1 << 30
 
 
-def cache_bytes(dataset, image_size: int) -> int:
-    """Disk the cache of ``dataset`` takes: uint8 images, float32 labels (one value per
+def cache_bytes(dataset, sample: SampleSpec) -> int:
+    """Disk the cache of ``dataset`` takes: its samples, float32 labels (one value per
     schema name, as every item's label has), one flag each. Reads no item and no label."""
-    return len(dataset) * (3 * image_size * image_size + 4 * len(dataset.schema.names) + 1)
+    values = sample.channels * sample.height * sample.width
+    return len(dataset) * (values * DTYPES[sample.dtype].itemsize + 4 * len(dataset.schema.names) + 1)
 
 
-def choose_cache(setting: bool | str, datasets: Sequence, image_size: int, directory: Path) -> tuple[bool, str]:
+def choose_cache(setting: bool | str, datasets: Sequence, sample: SampleSpec, directory: Path) -> tuple[bool, str]:
     """(cache the training images?, why) for a run's ``cache_images`` setting. ``"auto"``
     caches when every dataset says each index always gives the same image
     (``deterministic_items = True``: a dataset that draws a random crop per call must not be
@@ -38,7 +41,7 @@ def choose_cache(setting: bool | str, datasets: Sequence, image_size: int, direc
     varying = [type(d).__name__ for d in datasets if not d.deterministic_items]
     if varying:
         return False, f"auto: {varying[0]} does not declare deterministic_items"
-    needed = sum(cache_bytes(d, image_size) for d in datasets)
+    needed = sum(cache_bytes(d, sample) for d in datasets)
     probe = directory
     while not probe.exists():
         probe = probe.parent
@@ -64,7 +67,7 @@ class ImageCache(Dataset):
         label_size = int(first["label"].numel())
         directory.mkdir(parents=True, exist_ok=True)
         stem = directory / name
-        self._images = self._open(stem.with_suffix(".images"), np.uint8, (count, *image_shape))
+        self._images = self._open(stem.with_suffix(".images"), first["image"].numpy().dtype, (count, *image_shape))
         self._labels = self._open(stem.with_suffix(".labels"), np.float32, (count, label_size))
         self._filled = self._open(stem.with_suffix(".filled"), np.uint8, (count,))
 

@@ -2,9 +2,10 @@
 the files' metadata keys; everything else calls :func:`save_model`,
 :func:`save_classifier` and :func:`read`.
 
-A model checkpoint holds network weights under ``<network>/<parameter>``, optimizer
-state tensors under ``optim/<optimizer>/<param index>/<key>``, random-number states
-under ``rng/...``, and as string metadata the resolved recipe, the step, the mdt
+A model checkpoint holds network weights under ``<network>/<parameter>``, what the
+model keeps of its training data under ``data/<dataset>/<key>`` (Dataset.statistics),
+optimizer state tensors under ``optim/<optimizer>/<param index>/<key>``, random-number
+states under ``rng/...``, and as string metadata the resolved recipe, the step, the mdt
 version, the label schemas and the JSON structure of everything that is not a tensor.
 A judge classifier's file (``mdt train-classifier``) holds its weights, the table that
 builds it, the label schemas it reads and its accuracy on real held-out images.
@@ -43,6 +44,7 @@ PRETRAINED_FILE = "model.safetensors"  # a model folder's one checkpoint (mdt/pr
 CLASSIFIER_FILE = "classifier.safetensors"  # a judge's folder's one file (mdt/evaluation.py)
 PATTERN = re.compile(r"step_(\d+)\.safetensors$")
 TRAINING_PREFIXES = ("optim/", "rng/", "state/")  # what only a resumed run reads
+DATA = "data/"  # the datasets' statistics: no network's
 JSON_METADATA = ("optimizers", "method_state", "rng", "streams", "table", "accuracy", "accuracy_images", "plugins")
 
 
@@ -137,8 +139,11 @@ class Checkpoint:
         return {k[len(prefix) :]: v for k, v in self.tensors.items() if k.startswith(prefix)}
 
     def network_names(self) -> list[str]:
-        heads = {k.split("/", 1)[0] for k in self.tensors if not k.startswith(TRAINING_PREFIXES)}
-        return sorted(heads)
+        return sorted({k.split("/", 1)[0] for k in self.tensors if not k.startswith((*TRAINING_PREFIXES, DATA))})
+
+    def statistics(self) -> dict[str, torch.Tensor]:
+        """What the model keeps of its training data, by ``<dataset>/<key>`` (none before mdt 0.3)."""
+        return {k[len(DATA) :]: v for k, v in self.tensors.items() if k.startswith(DATA)}
 
     def training_state(self) -> TrainingState:
         """Optimizers, method state, stream positions and random states, to resume."""
@@ -163,12 +168,14 @@ def save_model(
     origin: str = "",
     licence: str = "",
     plugins: Sequence[Mapping[str, str]] = (),
+    statistics: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
     """A model checkpoint: each network's state dict, the resolved recipe that rebuilds
-    them, the label schemas, and for a run that can resume its ``training`` state.
-    ``plugins``: the recipe's components from third-party packages (kind, name, plugin,
-    distribution, version), so that a machine without one is told what to install."""
+    them, the label schemas, the datasets' ``statistics`` and for a run that can resume
+    its ``training`` state. ``plugins``: the recipe's components from third-party packages
+    (kind, name, plugin, distribution, version), so a machine without one is told what to install."""
     tensors = {f"{name}/{key}": value for name, state in networks.items() for key, value in state.items()}
+    tensors.update({DATA + key: value for key, value in (statistics or {}).items()})
     metadata = {"content": MODEL, "mdt_version": mdt.__version__, "step": str(step), "recipe": recipe, "schemas": schemas_to_json(schemas)}
     if origin:
         metadata["imported_from"] = origin
@@ -472,27 +479,3 @@ def resolve(path: str | Path) -> Path:
     if path.exists():
         raise MdtError(f"'{path}' holds no checkpoint (expected checkpoints/step_*.safetensors, or {PRETRAINED_FILE})")
     raise MdtError(f"checkpoint or run folder '{path}' does not exist")
-
-
-def load_network(module: torch.nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str | Path) -> None:
-    """Load weights, refusing any mismatch with one line naming the tensor and both shapes."""
-    check_network(module, state, name, source)
-    module.load_state_dict(dict(state))
-
-
-def check_network(module: torch.nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str | Path) -> None:
-    """Refuse, in one line naming the tensor, a ``state`` whose tensors' names or shapes are
-    not ``module``'s. ``module`` may live on torch's meta device: nothing is read or copied."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing:
-        raise MdtError(f"{source}: {name} lacks tensor '{missing[0]}' that the recipe's {name} has ({len(missing)} missing)")
-    if unexpected:
-        raise MdtError(f"{source}: {name} tensor '{unexpected[0]}' does not exist in the recipe's {name}")
-    for key, tensor in state.items():
-        if tuple(tensor.shape) != tuple(own[key].shape):
-            raise MdtError(
-                f"{source}: {name} tensor '{key}' has shape {tuple(tensor.shape)} in the checkpoint "
-                f"but {tuple(own[key].shape)} in the recipe"
-            )

@@ -115,16 +115,20 @@ def recipe_show(recipe_path: str, overrides: tuple[str, ...]) -> None:
 @click.argument("recipe_path", metavar="RECIPE", type=RECIPE_FILE)
 @set_option
 def recipe_check(recipe_path: str, overrides: tuple[str, ...]) -> None:
-    """Check a recipe against the registered components without building anything."""
-    from mdt.build import build_loggers
+    """Check a recipe against the registered components, and run its networks on the
+    datasets' samples on torch's meta device (no weights allocated, nothing trained)."""
+    from mdt.build import build_loggers, check_networks_run
     from mdt.recipe import missing_package
 
     registry = _registry()
     recipe_obj = checked_recipe(recipe_path, overrides, registry)
     missing_package(recipe_obj, registry)
     build_loggers(recipe_obj, registry, err_console)  # built, not opened: two writing to one place are refused
+    not_run = check_networks_run(recipe_obj, registry)
     tables = sum(1 for _ in recipe_obj.tables())
-    console.print(f"{recipe_path}: ok ({tables} components)")
+    console.print(f"{recipe_path}: ok ({tables} components)", markup=False, soft_wrap=True)
+    if not_run:
+        console.print(f"networks not run on the samples: {not_run}", markup=False, soft_wrap=True)
 
 
 @main.command("list")

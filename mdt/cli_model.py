@@ -73,15 +73,16 @@ def translate(
     With --grid and a folder of inputs, an --output ending in .png gets one grid of all inputs.
     """
     from mdt.inference import load_translator
-    from mdt.translate_files import Job, image_files
+    from mdt.translate_files import Job, input_files
     from mdt.translate_flags import check_flags, check_output, check_output_for_num, check_replaced, parse_request
 
     if show_help or checkpoint is None:
         return _help(ctx, checkpoint, device, show_help)
     check_flags(input_path, output, num, crop, batch_size, align_faces, landmarks)
     assert input_path is not None and output is not None, "check_flags asks for both"
-    check_output(input_path, output, grid, num or 1)
     translator = load_translator(checkpoint, device)
+    modality = translator.modality
+    check_output(input_path, output, grid, num or 1, modality.output_suffix, modality.noun)
     varies = translator.translator.varies
     if num is not None and num > 1 and not varies:
         raise MdtError(f"--num {num}: this model gives one output per request; its outputs do not vary")
@@ -91,7 +92,7 @@ def translate(
     check_replaced(translator.options, request, varies if (num or 1) > 1 else None)
     job = Job(
         translator,
-        image_files(input_path),
+        input_files(input_path, modality.suffixes, f"{modality.noun}s"),
         input_path,
         output,
         request,
@@ -110,17 +111,19 @@ def translate(
 def _write(job, grid: bool, translator) -> None:
     """Translate and write; files of a folder that are not pictures, and inputs resized to
     the model's size, are said once, in lines of mdt's rather than as Python warnings."""
-    from mdt.inference import ResizeNotice
+    from mdt.inference import RangeNotice, ResizeNotice
     from mdt.translate_files import left_out, write_grids, write_translations
 
-    if note := left_out(job.input_path):
+    modality = translator.modality
+    if note := left_out(job.input_path, modality.suffixes, f"{modality.noun}s"):
         err_console.print(f"note: {note}", markup=False, soft_wrap=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResizeNotice)
+        warnings.simplefilter("ignore", RangeNotice)  # the modality made the samples: their range is right
         write_grids(job) if grid else write_translations(job)
     if translator.resized:
-        size = translator.image_size
-        note = f"note: inputs were centre-cropped and resized to the model's {size} x {size} px; so are the outputs"
+        height, width = translator.sample.height, translator.sample.width
+        note = f"note: inputs were centre-cropped and resized to the model's {width} x {height} px; so are the outputs"
         err_console.print(note, markup=False, soft_wrap=True)
 
 

@@ -1,7 +1,8 @@
 """Batches: how samples from datasets reach the training device.
 
 A dataset is any sized, indexable object with a ``schema`` (:class:`LabelSchema`)
-whose items are ``{"image": uint8 (3, S, S), "label": float (n,)}``, or
+whose items are ``{"image": sample, "label": float (n,)}``, the sample as the dataset
+declares (:mod:`mdt.samples`; uint8 RGB (3, S, S) unless it says otherwise), or
 ``{"error": message}`` for a file that cannot be used. Errors travel as values, not
 exceptions, so a DataLoader worker never turns them into a traceback; the engine
 raises them, or skips and counts them when ``[run] skip_bad_files`` is set.
@@ -17,13 +18,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from mdt.errors import MdtError
+from mdt.samples import SampleSpec, sample_problem
 
 
 @dataclass
 class Batch:
     """One batch on the training device, from one dataset."""
 
-    images: torch.Tensor  # (B, 3, S, S), float in [-1, 1]
+    images: torch.Tensor  # (B, C, H, W) samples, float in [-1, 1]
     labels: torch.Tensor  # (B, n) labels in the dataset's own space
     source: int  # index of the dataset in the recipe
     role: str = "images"  # which of the method's samplers drew it
@@ -31,7 +33,7 @@ class Batch:
 
 @dataclass
 class RawBatch:
-    """A collated batch still on the CPU: uint8 images, plus the files that failed."""
+    """A collated batch still on the CPU: samples as stored, plus the files that failed."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -87,7 +89,7 @@ class BatchStream:
         return batch
 
 
-def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
+def first_items(dataset, count: int, spec: SampleSpec, skip_bad_files: bool = False) -> RawBatch:
     """``count`` usable items spread evenly over ``dataset`` (so a folder-per-domain
     dataset shows every domain): the fixed inputs of sample grids. The files skipped to
     find them are in the batch's ``errors``."""
@@ -96,7 +98,7 @@ def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     taken = set(spread)
     for index in [*spread, *(i for i in range(len(dataset)) if i not in taken)]:
         item = dataset[index]
-        problem = item_problem(item, len(dataset.schema))
+        problem = item_problem(item, len(dataset.schema), spec)
         if problem:
             raise MdtError(f"test item {index}: {problem}")
         if "error" in item:
@@ -115,11 +117,12 @@ def first_items(dataset, count: int, skip_bad_files: bool = False) -> RawBatch:
     return batch
 
 
-def item_problem(item, labels: int) -> str | None:
+def item_problem(item, labels: int, spec: SampleSpec) -> str | None:
     """What ``item`` breaks of the dataset contract (the module's docstring), ``labels``
-    the size of the dataset's schema; None when it keeps it. Checked on the items a run
-    draws first, so a plugin's dataset that gives float images or too few labels is
-    named before training rather than trained on or failing deep in a network."""
+    the size of the dataset's schema and ``spec`` the samples it declares; None when it
+    keeps it. Checked on the items a run draws first, so a plugin's dataset that gives
+    other samples than it declares, or too few labels, is named before training rather
+    than trained on or failing deep in a network."""
     if not isinstance(item, Mapping) or not ("error" in item or {"image", "label"} <= set(item)):
         return (
             "a dataset's item is {'image': ..., 'label': ...} or {'error': message}, not "
@@ -128,10 +131,10 @@ def item_problem(item, labels: int) -> str | None:
         )
     if "error" in item:
         return None
-    image, label = item["image"], item["label"]
-    if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
-        got = f"{str(image.dtype).removeprefix('torch.')} {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
-        return f"its 'image' is {got}; a dataset gives uint8 images (3, S, S), 0 to 255"
+    problem = sample_problem(item["image"], spec)
+    if problem:
+        return problem
+    label = item["label"]
     if not isinstance(label, torch.Tensor) or tuple(label.shape) != (labels,):
         got = f"of shape {tuple(label.shape)}" if isinstance(label, torch.Tensor) else f"a {type(label).__name__}"
         return f"its 'label' is {got}; the dataset's schema has {labels} labels, so a label is a tensor of shape ({labels},)"

@@ -151,7 +151,7 @@ def _choose_precision(recipe: Recipe, found: list[Path], device: torch.device, t
 
 def _choose_cache(recipe: Recipe, components: Components, run_dir: Path, choices: list[str]) -> bool:
     """Settle ``[run] cache_images = "auto"`` (mdt/cache.py) and write the choice into the recipe."""
-    cache, why = choose_cache(recipe.run.cache_images, components.train_sets, recipe.run.image_size, run_dir / CACHE_NAME)
+    cache, why = choose_cache(recipe.run.cache_images, components.train_sets, components.sample, run_dir / CACHE_NAME)
     recipe.settle("cache_images", cache)
     choices.append(f"image cache: {'on' if cache else 'off'} ({why})")
     return cache
@@ -267,7 +267,7 @@ def _sample_inputs(run: Run, skipped: SkippedFiles) -> list[Batch]:
     fixed = []
     for i, ds in enumerate(components.test_sets):
         try:
-            raw = first_items(ds, settings.sample_count, settings.skip_bad_files)
+            raw = first_items(ds, settings.sample_count, components.sample, settings.skip_bad_files)
         except MdtError as exc:
             raise MdtError(f"{run.recipe.source}: [datasets.{components.dataset_names[i]}] {exc}") from exc
         skipped.add(raw.errors)
@@ -389,7 +389,8 @@ def write_samples(components: Components, fixed: list[Batch], path: Path) -> Ima
             batch_rows, titles = translator.grid(batch.images, source=batch.source, labels=batch.labels)
             rows.extend(batch_rows)
             row_titles += [components.dataset_names[batch.source]] + [None] * (len(batch_rows) - 1)
-    grid = grid_image(rows, ["input", *titles] if titles else None, row_titles=row_titles if len(fixed) > 1 else None)
+    named = row_titles if len(fixed) > 1 else None
+    grid = grid_image(rows, ["input", *titles] if titles else None, row_titles=named, picture=components.modality.preview)
     save_png(grid, path)
     return grid
 

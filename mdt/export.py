@@ -1,13 +1,17 @@
 """Export a model's networks for serving without mdt: ONNX (run with onnxruntime) or
-TorchScript (``torch.jit.load``), with a dynamic batch size.
+TorchScript (``torch.jit.load``). An ONNX file's batch axis is dynamic, and so is every
+other axis of a sample input that the network allows (a fully convolutional generator
+takes any height and width; torch's exporter keeps an axis fixed where the network
+needs it so).
 
 Which networks, and with what inputs, comes from the method itself: the translator
 draws its grid (every target) once on random images while each network's inputs are
 recorded, and every network it called is exported with those inputs as the example.
 Input and output names are those the network declares (else its role's: ``images``,
 ``labels``, ``style``, ...), so a plugin's method exports like the built-in ones. Each file carries the label
-schemas and the image size (ONNX metadata ``mdt.labels``, ``mdt.image_size``; a
-TorchScript file's extra file ``mdt.json``); images are (B, 3, S, S) in [-1, 1]."""
+schemas, the image size and the samples (ONNX metadata ``mdt.labels``,
+``mdt.image_size``, ``mdt.sample``; a TorchScript file's extra file ``mdt.json``);
+samples are (B, C, H, W) in [-1, 1]."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from mdt.errors import MdtError, written_as
 from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
+from mdt.samples import SampleSpec, square_images
 from mdt.writing import carry_over, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -53,7 +58,7 @@ def recorded_calls(translator) -> dict[str, tuple[torch.Tensor, ...]]:
         hooks.append(network.register_forward_pre_hook(record, with_kwargs=True))
     try:
         torch.manual_seed(0)
-        images = torch.rand(2, 3, translator.image_size, translator.image_size, device=translator.device) * 2 - 1
+        images = torch.rand(2, *translator.sample.shape, device=translator.device) * 2 - 1
         with torch.no_grad():
             # A grid may need a choice made (CycleGAN: the inputs' domain): then a grid for
             # each of its values, so that every network is called (each pair's generator).
@@ -130,7 +135,7 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
         meanings = network.meanings if isinstance(network, Network) else Network.meanings
         about["mdt.meanings"] = json.dumps({n: meanings[n] for n in (*inputs, *outputs) if n in meanings})
         if fmt == "onnx":
-            contents[path] = _onnx(network, example, inputs, outputs, about)
+            contents[path] = _onnx(network, example, inputs, outputs, about, translator.sample.shape)
         else:
             contents[path] = _torchscript(network, example, {**about, "inputs": inputs, "outputs": outputs})
     if as_file:
@@ -141,16 +146,31 @@ def export_model(source: str | Path, out: Path, fmt: str, overwrite: bool = Fals
 
 
 def contract(components) -> dict[str, str]:
-    """What every exported file of a model says about calling it: its labels and image size,
-    what its images are and how a photo becomes one, what the condition's entries are."""
+    """What every exported file of a model says about calling it: its labels, image size and
+    samples, what its inputs are and how a photo becomes one, what the condition's entries are."""
+    sample = components.sample
+    rgb_squares = sample == square_images(components.settings.image_size)
     return {
         "mdt.labels": schemas_to_json(components.schemas),
         "mdt.image_size": str(components.settings.image_size),
-        "mdt.input": INPUT,
-        "mdt.resize": RESIZE,
-        "mdt.output": OUTPUT,
+        "mdt.sample": json.dumps(sample.to_json()),
+        "mdt.input": INPUT if rgb_squares else sample_input(sample),
+        "mdt.resize": RESIZE if rgb_squares else f"as mdt's '{sample.modality}' modality reads a file (mdt translate)",
+        "mdt.output": OUTPUT if rgb_squares else sample_output(sample),
         "mdt.condition": json.dumps(components.label_encoder.condition_names()),
     }
+
+
+def sample_input(sample: SampleSpec) -> str:
+    """How a stored sample becomes a network's input, for samples other than RGB squares."""
+    low, high = sample.low, sample.high
+    return f"float32 {sample.modality} samples (B, {', '.join(map(str, sample.shape))}) in [-1, 1]: stored {sample.dtype} x as (x - {low:g}) * 2 / {high - low:g} - 1"
+
+
+def sample_output(sample: SampleSpec) -> str:
+    low, high = sample.low, sample.high
+    rounded = "round(...) after clamping x to [-1, 1]" if sample.dtype == "uint8" else "after clamping x to [-1, 1]"
+    return f"samples in [-1, 1]: stored {sample.dtype} = (x + 1) * {(high - low) / 2:g} + {low:g}, {rounded}"
 
 
 def write_folder(out: Path, contents: dict[Path, bytes], overwrite: bool, suffix: str) -> None:
@@ -196,7 +216,7 @@ def write_all(contents: dict[Path, bytes], replace: bool = True) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[str, str]) -> bytes:
+def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[str, str], sample: tuple[int, ...]) -> bytes:
     try:
         import onnx  # noqa: F401 - the model proto's package
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs it
@@ -204,12 +224,16 @@ def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[s
         raise MdtError(f"ONNX export needs the onnx and onnxscript packages: {install_hint('export')}") from None
 
     batch = torch.export.Dim("batch", min=1)
+    # an input shaped like the samples: its height and width (every axis after the
+    # channels) dynamic where the network allows (AUTO keeps the others fixed)
+    spatial = dict.fromkeys(range(2, len(sample) + 1), torch.export.Dim.AUTO)
+    shapes = tuple({0: batch, **(spatial if tuple(t.shape[1:]) == sample else {})} for t in example)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter's progress and notes
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             network,
             example,
-            dynamic_shapes=tuple({0: batch} for _ in example),
+            dynamic_shapes=shapes,
             input_names=inputs,
             output_names=outputs,
             dynamo=True,

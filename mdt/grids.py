@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -76,13 +76,16 @@ def grid_image(
     titles: Sequence[str] | None = None,
     pad: int = 2,
     row_titles: Sequence[str | None] | None = None,
+    picture: Callable[[torch.Tensor], Image.Image] = to_pil,
 ) -> Image.Image:
-    """A PIL image of ``rows`` of (3, S, S) tensors in [-1, 1] (None: an empty cell);
+    """A PIL image of ``rows`` of (C, H, W) tensors in [-1, 1] (None: an empty cell), each
+    drawn by ``picture`` (a modality's preview; default :func:`mdt.images.to_pil`);
     ``titles`` head the columns (wrapped between words; a column widens to its title's
     longest word, its image centred), ``row_titles`` (one per row, None for none) stand in
     a margin left of their rows: which dataset a group of rows comes from when a run
     trains on several."""
-    size = next(image for row in rows for image in row if image is not None).shape[-1]
+    cells = [[None if image is None else picture(image) for image in row] for row in rows]
+    size, tall = next(cell for row in cells for cell in row if cell is not None).size  # every cell is drawn alike
     columns = max(len(r) for r in rows)
     names = list(titles or ())
     widths = [column_width(names[c], size) if c < len(names) else size for c in range(columns)]
@@ -93,7 +96,7 @@ def grid_image(
     margin_width = min(ROW_TITLE_WIDTH, max((text_width(t) for t in named), default=0))
     margin = margin_width + 2 * pad if named else 0
     width = margin + lefts[-1] + widths[-1] + pad
-    height = header + len(rows) * (size + pad) + pad
+    height = header + len(rows) * (tall + pad) + pad
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     draw.font = _font()
@@ -102,15 +105,15 @@ def grid_image(
             draw.text((margin + lefts[c], k * LINE_HEIGHT), line, fill=(0, 0, 0))
     for r, title in enumerate(row_titles or ()):
         if title:
-            top = header + pad + r * (size + pad)
-            for k, line in enumerate(wrap_title(title, margin_width, max(1, size // LINE_HEIGHT))):
+            top = header + pad + r * (tall + pad)
+            for k, line in enumerate(wrap_title(title, margin_width, max(1, tall // LINE_HEIGHT))):
                 draw.text((pad, top + k * LINE_HEIGHT), line, fill=(0, 0, 0))
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            if image is None:
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            if cell is None:
                 continue
             left = margin + lefts[c] + (widths[c] - size) // 2
-            canvas.paste(to_pil(image), (left, header + pad + r * (size + pad)))
+            canvas.paste(cell, (left, header + pad + r * (tall + pad)))
     return canvas
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -34,12 +34,16 @@ from mdt.build import build, pick_device
 from mdt.errors import MdtError
 from mdt.grids import grid_image
 from mdt.hub import local
-from mdt.images import from_pil, to_pil
 from mdt.options import Option, check_request
 from mdt.plugins import get_registry
 from mdt.recipe import parse_recipe
 from mdt.recipe_layout import Recipe
 from mdt.registry import Registry
+from mdt.samples import SampleSpec
+from mdt.weights import check_network, load_network
+
+if TYPE_CHECKING:
+    from mdt.interfaces import Modality
 
 
 class ResizeNotice(UserWarning):
@@ -62,6 +66,8 @@ class ImageTranslator:
         self.step = step
         self.translator = components.method.translator()
         self.translator.missing_networks = missing
+        self.sample: SampleSpec = components.sample  # what the model takes and gives
+        self.modality: Modality = components.modality  # reads its inputs, makes its outputs (a PIL image for images)
         self.image_size = components.settings.image_size
         self.device = components.device
         self.label_names = [s.names for s in components.schemas]
@@ -72,26 +78,47 @@ class ImageTranslator:
     def options(self) -> tuple[Option, ...]:
         return tuple(self.translator.options)
 
-    def _tensor(self, images: Image.Image | Sequence[Image.Image] | torch.Tensor, crop_size: int) -> tuple[torch.Tensor, bool]:
+    def _tensor(self, images: Any, crop_size: int) -> tuple[torch.Tensor, bool]:
+        """A batch on the device, and whether it was given as the modality's inputs (PIL
+        images) rather than tensors."""
         if isinstance(images, torch.Tensor):
             return self._checked(images.unsqueeze(0) if images.dim() == 3 else images), False
-        if isinstance(images, Image.Image):
-            images = [images]
-        sides = {crop_size or min(img.size) for img in images}
-        if sides != {self.image_size} and not self.resized:
-            size = self.image_size
-            warnings.warn(f"inputs are centre-cropped and resized to the model's {size} x {size} px; so are its outputs", ResizeNotice, 3)
-        self.resized |= sides != {self.image_size}
-        return torch.stack([from_pil(img, self.image_size, crop_size) for img in images]).to(self.device), True
+        return self.samples_of(images if isinstance(images, (list, tuple)) else [images], crop_size), True
+
+    def samples_of(self, given: Sequence[Any], crop_size: int = 0) -> torch.Tensor:
+        """The modality's inputs (PIL images for images) as a batch of samples on the
+        device; pictures resized to the model's size are said once (ResizeNotice)."""
+        if all(isinstance(img, Image.Image) for img in given):
+            self._say_resized([img.size for img in given], crop_size)
+        return torch.stack([self.modality.to_sample(img, self.sample, crop_size) for img in given]).to(self.device)
+
+    def _say_resized(self, sizes: list[tuple[int, int]], crop_size: int) -> None:
+        """Warn once that pictures (``sizes``: width, height) are resized to the model's
+        size after their centre crop (mdt.images.crop_and_resize)."""
+        height, width = self.sample.height, self.sample.width
+
+        def resized(w: int, h: int) -> bool:
+            if crop_size or height == width:
+                return (crop_size or min(w, h), crop_size or min(w, h)) != (height, width)
+            return min(w / width, h / height) != 1
+
+        other = any(resized(w, h) for w, h in sizes)
+        if other and not self.resized:
+            warnings.warn(
+                f"inputs are centre-cropped and resized to the model's {width} x {height} px; so are its outputs", ResizeNotice, 4
+            )
+        self.resized |= other
 
     def _checked(self, images: torch.Tensor) -> torch.Tensor:
         """Tensor inputs as the networks take them, or a one-line error saying what was expected."""
-        size = self.image_size
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise MdtError(f"images: expected a tensor (B, 3, {size}, {size}) or (3, {size}, {size}), not {tuple(images.shape)}")
-        if tuple(images.shape[-2:]) != (size, size):
+        channels, height, width = self.sample.shape
+        if images.dim() != 4 or images.shape[1] != channels:
             raise MdtError(
-                f"images are {images.shape[-2]} x {images.shape[-1]} px; this model takes {size} x {size} "
+                f"images: expected a tensor (B, {channels}, {height}, {width}) or ({channels}, {height}, {width}), not {tuple(images.shape)}"
+            )
+        if tuple(images.shape[-2:]) != (height, width):
+            raise MdtError(
+                f"images are {images.shape[-1]} x {images.shape[-2]} px; this model takes {width} x {height} "
                 "(PIL images are cropped and resized for you)"
             )
         if not images.is_floating_point():
@@ -111,13 +138,15 @@ class ImageTranslator:
         return {k: self._tensor(v, crop_size)[0] if k in images and v is not None else v for k, v in checked.items()}
 
     def __call__(self, images, crop_size: int = 0, **request: Any):
-        """Translated images: PIL in, PIL out (a list for a list); tensors in, tensors out."""
-        batch, was_pil = self._tensor(images, crop_size)
+        """Translations: the modality's inputs in, its outputs out (PIL images for images;
+        a list for a list); tensors in, tensors out."""
+        batch, given = self._tensor(images, crop_size)
         out = self.translator.translate(batch, **self._request(request, crop_size, for_grid=False))
-        if not was_pil:
+        if not given:
             return out
-        pictures = [to_pil(image) for image in out]
-        return pictures[0] if isinstance(images, Image.Image) else pictures
+        inputs = images if isinstance(images, (list, tuple)) else [images]
+        outputs = [self.modality.from_sample(values, source, request) for values, source in zip(out, inputs, strict=True)]
+        return outputs if isinstance(images, (list, tuple)) else outputs[0]
 
     def grid(
         self,
@@ -147,7 +176,7 @@ class ImageTranslator:
             rows += more[1:] if more and more[0][0] is None else more  # the column images head the grid once
         headed = 1 if rows and rows[0][0] is None else 0  # a row of references above the inputs
         row_titles = [None] * headed + list(names) if names is not None and len(names) == len(rows) - headed else None
-        return grid_image(rows, ["input", *titles], row_titles=row_titles)
+        return grid_image(rows, ["input", *titles], row_titles=row_titles, picture=self.modality.preview)
 
 
 def load_translator(path: str | Path, device: str = "auto", registry: Registry | None = None) -> ImageTranslator:
@@ -156,7 +185,12 @@ def load_translator(path: str | Path, device: str = "auto", registry: Registry |
     file, saved = read_model(path)
     recipe = model_recipe(file, saved, registry)
     components = build(
-        recipe, registry, schemas=saved.schemas, device=pick_device(device, "device"), check_network=weights_check(saved, file)
+        recipe,
+        registry,
+        schemas=saved.schemas,
+        statistics=saved.statistics(),
+        device=pick_device(device, "device"),
+        check_network=weights_check(saved, file),
     )
     missing = load_networks(components, saved)
     translator = ImageTranslator(components, file, saved.step, missing)
@@ -186,7 +220,7 @@ def weights_check(saved: ckpt.Checkpoint, file: Path) -> Callable[[str, torch.nn
     def check(name: str, network: torch.nn.Module) -> None:
         state = saved.network(name)
         if state:  # one the file lacks is the method's to judge once built (load_networks)
-            ckpt.check_network(network, state, name, file)
+            check_network(network, state, name, file)
 
     return check
 
@@ -200,6 +234,6 @@ def load_networks(components, saved: ckpt.Checkpoint) -> frozenset[str]:
         if not state and name not in components.method.inference_networks:
             missing.add(name)  # e.g. an imported generator without its discriminator
             continue
-        ckpt.load_network(network, state, name, saved.path)
+        load_network(network, state, name, saved.path)
         network.to(components.device).eval()
     return frozenset(missing)

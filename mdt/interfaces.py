@@ -26,6 +26,7 @@ metric          :class:`Metric`                                 here
 classifier      :class:`Classifier`                             here
 sampler         :class:`Sampler`                                here
 logger          :class:`mdt.loggers.Logger`                     mdt/loggers.py
+modality        :class:`Modality`                               here
 ==============  ==============================================  ======================
 
 ``importer`` (a click command) and ``landmarks`` (a detector class called with a
@@ -35,15 +36,18 @@ weights file, then with a picture) are called, never inspected, and have no base
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from PIL import Image
 
 from mdt.component import Component
 from mdt.labels import LabelEncoder, LabelSchema
 from mdt.loggers import Logger
 from mdt.loss import Loss
 from mdt.method import Method, Role, Translator
+from mdt.samples import SampleSpec, square_images
 
 if TYPE_CHECKING:
     from mdt.align import FacePoints
@@ -61,6 +65,7 @@ __all__ = [
     "Loss",
     "Method",
     "Metric",
+    "Modality",
     "Network",
     "Role",
     "Sampler",
@@ -84,16 +89,30 @@ class Network(torch.nn.Module, Component):
     #: the entries of their own inputs and outputs (``mdt.meanings``) so that they can be
     #: called without mdt. A network adds its own: ``meanings = {**Network.meanings, ...}``.
     meanings: ClassVar[dict[str, str]] = {
-        "images": "input images (B, 3, S, S), RGB in [-1, 1]",
-        "image": "output images (B, 3, S, S), RGB in [-1, 1]",
+        "images": "input samples (B, C, H, W) in [-1, 1]: RGB images unless the model's mdt.sample says otherwise",
+        "image": "output samples (B, C, H, W) in [-1, 1], of the inputs' shape",
         "labels": "the condition (B, C) the generator is given: entry i is the target value of the label "
         "mdt.condition names at i (1 wanted, 0 not; a strength in [0, 1] for continuous labels)",
     }
 
+    def example_inputs(self, known: Mapping[str, torch.Tensor]) -> tuple[Any, ...] | None:
+        """Inputs to run it once on, for ``mdt recipe check`` and before a run allocates
+        weights: ``known`` holds what mdt can make of the recipe (``images``: a batch of
+        the datasets' samples; ``labels``: conditions; ``domains``: class indices), on
+        torch's meta device. Default: those named by :attr:`inputs`, in order; None (not
+        run) when an input is not among them. A network with inputs of its own (a style
+        vector) overrides this and adds them, on ``known``'s device."""
+        names = self.inputs or ()
+        if not names or any(name not in known for name in names):
+            return None
+        return tuple(known[name] for name in names)
+
 
 class Dataset(Component):
-    """Images and labels: ``dataset[i]`` is ``{"image": uint8 (3, S, S), "label": float (n,)}``,
-    or ``{"error": message}`` for a file that cannot be used (mdt/data.py)."""
+    """Samples and labels: ``dataset[i]`` is ``{"image": sample, "label": float (n,)}``,
+    the sample as :meth:`samples` declares it (uint8 RGB (3, S, S) unless the dataset says
+    otherwise; the key is "image" whatever the modality), or ``{"error": message}`` for a
+    file that cannot be used (mdt/data.py)."""
 
     #: The labels' names and structure; the engine renames its ``dataset`` to the recipe's table name.
     schema: LabelSchema
@@ -114,6 +133,19 @@ class Dataset(Component):
     #: Every item's labels (N, n) without decoding an image, where the dataset can tell
     #: them up front: class-balanced samplers and the image cache need them. None: unknown.
     labels: torch.Tensor | None = None
+
+    @classmethod
+    def samples(cls, arguments: Mapping[str, Any], image_size: int) -> SampleSpec:
+        """What its items' samples are, from its recipe table's ``arguments`` (defaults
+        filled in) and ``[run] image_size``, without reading any data: ``mdt recipe check``
+        and ``mdt translate`` ask it where no data is. Default: RGB images of that side."""
+        return square_images(image_size)
+
+    def statistics(self) -> dict[str, torch.Tensor]:
+        """Tensors a model keeps of its training data, to translate without it (speech's
+        per-speaker feature statistics), asked of the training split: saved in every
+        checkpoint as ``<dataset>/<key>`` and given to the modality. Default: none."""
+        return {}
 
     @staticmethod
     def framing(table: Mapping[str, Any]) -> FacePoints | None:
@@ -218,6 +250,68 @@ class Classifier(Component):
         raise NotImplementedError
 
 
+class Modality(Component):
+    """How files and people meet one kind of sample: the ``modality`` a dataset's samples
+    name (:class:`mdt.samples.SampleSpec`; ``image`` is built in). ``mdt translate``
+    reads its inputs and writes its outputs through it, and sample grids, reports and
+    ``mdt serve`` show its samples with :meth:`preview`. Built with no arguments.
+
+    What a file holds (``given``: a PIL image, a waveform with what its synthesis needs)
+    is the modality's own business; mdt only passes it from :meth:`read` to
+    :meth:`to_sample` and on to :meth:`from_sample`, which makes the output of a
+    translated sample (speech keeps its input's aperiodicity, say)."""
+
+    def __init__(self, statistics: Mapping[str, torch.Tensor] | None = None) -> None:
+        """``statistics``: what the training datasets kept for translation
+        (:meth:`Dataset.statistics`), by ``<dataset>/<key>``; from the checkpoint when a
+        model translates."""
+        self.statistics = dict(statistics or {})
+
+    #: File suffixes ``mdt translate`` reads (lower case, with the dot).
+    suffixes: ClassVar[tuple[str, ...]] = ()
+
+    #: The suffix of the files it writes.
+    output_suffix: ClassVar[str] = ""
+
+    #: What a file of it is, in a word or two, for messages ("image", "recording").
+    noun: ClassVar[str] = "file"
+
+    #: What its models do, as a Hugging Face pipeline tag ("image-to-image",
+    #: "audio-to-audio"), for model cards.
+    task: ClassVar[str] = ""
+
+    def read(self, path: Path) -> Any:
+        """A file as what :meth:`to_sample` takes; :class:`mdt.errors.MdtError` naming the
+        file when it cannot be read."""
+        raise NotImplementedError
+
+    def to_sample(self, given: Any, sample: SampleSpec, crop_size: int = 0) -> torch.Tensor:
+        """What :meth:`read` gave as a (C, H, W) float tensor in [-1, 1] of ``sample``'s
+        channels (and its height and width, where a modality's inputs have a fixed size: a
+        picture is cropped and resized to them; speech keeps its length) (``crop_size``: a
+        centred crop of that side first, where the modality has one)."""
+        raise NotImplementedError
+
+    def from_sample(self, values: torch.Tensor, given: Any, request: Mapping[str, Any]) -> Any:
+        """A translated sample (C, H, W) in [-1, 1] as what :meth:`write` writes, made with
+        what the input it came from (``given``) holds besides its sample; ``request`` is
+        what the translation was asked for (the translator's options: a speaker's voice
+        takes that speaker's pitch)."""
+        raise NotImplementedError
+
+    def write(self, output: Any, path: Path, replace: bool = True) -> None:
+        """Write an output of :meth:`from_sample`, whole or not at all (:mod:`mdt.writing`);
+        with ``replace`` False, never over a file another process put there meanwhile."""
+        raise NotImplementedError
+
+    def preview(self, values: torch.Tensor) -> Image.Image:
+        """A sample (C, H, W) in [-1, 1] as a picture for grids and reports: three channels
+        as colour, any other number as grey."""
+        from mdt.images import to_pil
+
+        return to_pil(values)
+
+
 #: The base a registered class of each kind subclasses.
 KIND_BASES: dict[str, type] = {
     "dataset": Dataset,
@@ -231,6 +325,7 @@ KIND_BASES: dict[str, type] = {
     "classifier": Classifier,
     "sampler": Sampler,
     "logger": Logger,
+    "modality": Modality,
 }
 #: The base of a kind a plugin declares: its method's roles build networks of it.
 NETWORK_BASE = Network

@@ -116,7 +116,8 @@ def _model(path: Path, registry: Registry, device: torch.device, data: Component
                 f"'{file}' was trained on other data or another image size than the model it is compared with; "
                 "compare models of the same [datasets] and [run] image_size"
             )
-        components = build(recipe, registry, schemas=data.schemas, device=device, check_network=weights_check(saved, file))
+        check = weights_check(saved, file)
+        components = build(recipe, registry, schemas=data.schemas, statistics=data.statistics, device=device, check_network=check)
         components.train_sets, components.test_sets, components.dataset_names = data.train_sets, data.test_sets, data.dataset_names
     trained_on = [s.names for s in saved.schemas]
     if [s.names for s in components.schemas] != trained_on:

@@ -91,7 +91,7 @@ def optimizer_problem(method) -> str | None:
 
 
 class Translator:
-    """Translates batches of images (B, 3, S, S) in [-1, 1] on the method's device.
+    """Translates batches of samples (B, C, H, W) in [-1, 1] (RGB images: C = 3) on the method's device.
 
     ``options`` describe what a user may ask (see :mod:`mdt.options`): ``mdt translate``
     makes its flags from them, ``mdt serve`` its controls, and the Python API checks

@@ -47,7 +47,7 @@ def model_card(facts: CardFacts) -> str:
     """The whole README.md: front matter, then the sections of the body."""
     recipe = tomllib.loads(facts.saved.recipe_text)
     plugins = _plugin_facts(recipe)
-    front = _card_data(facts, recipe).to_yaml()
+    front = _card_data(facts, recipe, plugins.task).to_yaml()
     body = [
         *_summary(facts, recipe, plugins),
         *_results(facts, plugins),
@@ -63,14 +63,15 @@ def _datasets(recipe: dict) -> list[str]:
     return sorted({table.get("type", name) for name, table in recipe.get("datasets", {}).items()})
 
 
-def _card_data(facts: CardFacts, recipe: dict) -> ModelCardData:
-    """The front matter: the Hub's fields, mdt's labels, and every metric in ``model-index``."""
+def _card_data(facts: CardFacts, recipe: dict, task: str) -> ModelCardData:
+    """The front matter: the Hub's fields (``task``: the pipeline tag of the samples'
+    modality), mdt's labels, and every metric in ``model-index``."""
     datasets = _datasets(recipe)
     method = recipe.get("method", {}).get("type", "?")
     stated = facts.licence != NOT_STATED
     results = [
         EvalResult(
-            task_type="image-to-image",
+            task_type=task,
             dataset_type=", ".join(datasets),
             dataset_name=", ".join(datasets),
             metric_type=metric_type(key),
@@ -83,8 +84,8 @@ def _card_data(facts: CardFacts, recipe: dict) -> ModelCardData:
         library_name="mdt",
         license=facts.licence if stated else "other",
         license_name=None if stated else "not-stated",
-        pipeline_tag="image-to-image",
-        tags=["mdt", method, "image-to-image"],
+        pipeline_tag=task,
+        tags=["mdt", method, task],
         datasets=datasets,
         labels=[label for schema in facts.saved.schemas for label in schema.names],
         metrics=sorted({key.split("/")[0] for key in facts.metrics}) or None,
@@ -100,6 +101,7 @@ class _PluginFacts:
     terms: dict[str, str] = field(default_factory=dict)  # by dataset table name
     shows_people: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)  # metric classes by table name: they say which way is better
+    task: str = "image-to-image"  # the Hub's pipeline tag of the samples' modality (Modality.task)
 
 
 def _plugin_facts(recipe: dict) -> _PluginFacts:
@@ -122,6 +124,7 @@ def _plugin_facts(recipe: dict) -> _PluginFacts:
             continue
         facts.terms[name] = dataset.terms
         facts.shows_people |= dataset.shows_people
+        facts.task = _task(registry, dataset, table, recipe.get("run", {}).get("image_size", 128)) or facts.task
     for name, table in recipe.get("metrics", {}).items():
         try:
             facts.metrics[name] = registry.get("metric", table.get("type", name)).factory_class(Metric)
@@ -203,13 +206,24 @@ def _usage(facts: CardFacts) -> list[str]:
     return lines
 
 
+def _task(registry, dataset, table: dict, image_size: int) -> str:
+    """The pipeline tag of the modality of a dataset's samples; "" where it cannot be told."""
+    from mdt.interfaces import Modality
+
+    try:
+        modality = dataset.samples({k: v for k, v in table.items() if k != "type"}, image_size).modality
+        return registry.get("modality", modality).factory_class(Modality).task
+    except (MdtError, ValueError, TypeError, KeyError):
+        return ""
+
+
 def _intended_use(facts: CardFacts, recipe: dict, plugins: _PluginFacts) -> list[str]:
     size = recipe.get("run", {}).get("image_size", "its training")
     labels = ", ".join(label for schema in facts.saved.schemas for label in schema.names)
     lines = [
         "## Intended use and limitations",
         "",
-        "- For research on, and demonstrations of, multi-domain image-to-image translation.",
+        f"- For research on, and demonstrations of, multi-domain {plugins.task} translation.",
         f"- It changes only the labels it was trained on ({labels}), and only as far as its training data showed them. "
         f"Inputs are resized to {size} px; images unlike its training data (other framing, other subjects) "
         "translate worse, often without any sign.",

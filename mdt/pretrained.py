@@ -141,6 +141,7 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
             schemas=saved.schemas,
             origin=saved.origin,
             plugins=saved.plugins,
+            statistics=saved.statistics(),
             licence="" if licence == NOT_STATED else licence,
         )  # a file records only a licence given
         (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")

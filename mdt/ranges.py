@@ -9,7 +9,10 @@ other, or the run's image size, a component checks in its ``arguments_problem``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+
+if TYPE_CHECKING:
+    from mdt.samples import SampleSpec
 
 
 @dataclass(frozen=True)
@@ -88,4 +91,19 @@ def halving_problem(image_size: int, times: int, key: str, smallest: int = 1, ne
     left = image_size >> times
     if left < smallest:
         return f"[run] image_size {image_size} halved {times} times ({key}) leaves a {left}x{left} map; {needs} needs at least {smallest}x{smallest}"
+    return None
+
+
+def sample_halving_problem(
+    sample: SampleSpec | None, image_size: int, times: int, key: str, smallest: int = 1, needs: str = ""
+) -> str | None:
+    """:func:`halving_problem` for both sides of the datasets' samples; square samples of
+    ``[run] image_size`` (or no ``sample``) are said as that setting."""
+    if sample is None or (sample.square and sample.height == image_size):
+        return halving_problem(image_size, times, key, smallest, needs)
+    for name, side in (("height", sample.height), ("width", sample.width)):
+        if side % 2**times:
+            return f"the datasets' samples are {sample.height} x {sample.width}: their {name} {side} must be divisible by 2**{key} = {2**times}"
+        if side >> times < smallest:
+            return f"the datasets' samples are {sample.height} x {sample.width}: their {name} halved {times} times ({key}) leaves {side >> times}; {needs} needs at least {smallest}"
     return None

@@ -28,6 +28,7 @@ from mdt.recipe_layout import (
     unprovided,
 )
 from mdt.registry import Registry, plural
+from mdt.samples import SampleSpec, declared_samples, square_images
 from mdt.settings import RunSettings, device_problem
 from mdt.signatures import expected_type, format_value, parameters, type_hints, type_problem
 
@@ -63,7 +64,11 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         injected = {**INJECTED, **role_values(recipe.roles)} if table.address == "method" else INJECTED
         _check_table_arguments(recipe, table.address, table.arguments(), component.factory, injected=injected)
         _check_run_values(recipe, table, component.factory)
-        _check_argument_combination(recipe, table, component.factory)
+    sample = declared_samples(recipe, registry)
+    for table in recipe.tables():
+        factory = registry.get(table.kind, table.type).factory
+        _check_argument_combination(recipe, table, factory, sample)
+        _check_takes_samples(recipe, table, factory, sample)
     _check_networks_together(recipe, method, registry)
     _check_label_layout(recipe, method, registry)
     if recipe.run.precision not in ("auto", *method.factory.precisions):
@@ -87,17 +92,34 @@ def _check_run_values(recipe: Recipe, table: Table, factory) -> None:
                 )
 
 
-def _check_argument_combination(recipe: Recipe, table: Table, factory) -> None:
-    """A component whose arguments constrain each other or the run's image size (StarGAN's
-    discriminator halves the image ``layers`` times) says what does not fit in
+def _check_argument_combination(recipe: Recipe, table: Table, factory, sample: SampleSpec) -> None:
+    """A component whose arguments constrain each other or the samples' size (StarGAN's
+    discriminator halves them ``layers`` times) says what does not fit in
     ``arguments_problem(values)``: the table's values, its defaults filled in, with
-    ``[run]``'s ``image_size`` and ``iterations`` whether it takes them or not."""
+    ``[run]``'s ``image_size`` and ``iterations`` and the datasets' ``sample`` whether it
+    takes them or not."""
     values = {name: p.default for name, p in parameters(factory).items() if p.default is not inspect.Parameter.empty}
     values.update(table.arguments())
-    values.update(run_filled(recipe))
+    values.update(run_filled(recipe), sample=sample)
     problem = factory.arguments_problem(values)
     if problem:
         raise MdtError(f"{said_where(recipe, table.address)} type '{table.type}': {problem}")
+
+
+def _check_takes_samples(recipe: Recipe, table: Table, factory, sample: SampleSpec) -> None:
+    """A network or augmentation that takes ``image_size`` but no ``sample`` is made for
+    RGB images of that side: datasets that give anything else are refused here, in one
+    line, rather than at the first step with a shape error from inside a network."""
+    touches_samples = table.address.startswith(NETWORKS + ".") or table.address == "augmentation"
+    if not touches_samples or sample == square_images(recipe.run.image_size):
+        return
+    params = parameters(factory)
+    if "image_size" in params and "sample" not in params:
+        raise MdtError(
+            f"{said_where(recipe, table.address)} type '{table.type}' takes RGB images of [run] image_size "
+            f"({recipe.run.image_size} x {recipe.run.image_size}), but the datasets give {sample.modality} samples "
+            f"{sample.describe()}; use a {table.kind} that takes the datasets' samples (a 'sample' argument)"
+        )
 
 
 def _check_networks_together(recipe: Recipe, method, registry: Registry) -> None:

@@ -49,6 +49,7 @@ SECTIONS: dict[str, Section] = {
 
 INJECTED: dict[str, str] = {
     "split": "the dataset split, 'train' or 'test'",
+    "sample": "the samples the datasets declare (mdt.samples.SampleSpec)",
     "image_size": "[run] image_size",
     "iterations": "[run] iterations",
     "precision": "[run] precision",
@@ -63,7 +64,7 @@ INJECTED: dict[str, str] = {
 # Which INJECTED values each section's constructors receive: mdt/build.py builds the
 # sections in this order, and a value exists once what it comes from is built. `mdt eval`
 # builds metrics on their own, so they receive none.
-_BEFORE_LABELS = ("image_size", "iterations", "precision", "schemas")
+_BEFORE_LABELS = ("sample", "image_size", "iterations", "precision", "schemas")
 _AFTER_LABELS = (*_BEFORE_LABELS, "label_dim", "num_classes", "label_encoder")
 PROVIDED: dict[str, tuple[str, ...]] = {
     "datasets": ("split", "image_size"),

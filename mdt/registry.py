@@ -18,9 +18,9 @@ from mdt.errors import MdtError, closest_first, did_you_mean
 #: The kinds mdt itself builds from recipes or calls. A plugin declares more kinds with
 #: ``register("kind", name, description)`` (StarGAN v2 declares its mapping network's).
 CORE_KINDS: dict[str, str] = {
-    "dataset": "images and labels: schema, __len__, __getitem__ -> {'image', 'label'} or {'error'}",
+    "dataset": "samples and labels: schema, samples(), __len__, __getitem__ -> {'image', 'label'} or {'error'}",
     "label_encoder": "labels of each dataset -> the condition a generator sees and the classification loss",
-    "augmentation": "uint8 batches -> [-1, 1] float batches on the device (kornia), for training or not",
+    "augmentation": "stored batches -> [-1, 1] float batches on the device (kornia), for training or not",
     "generator": "a network that makes images; what it takes and returns is declared by its inputs and outputs",
     "discriminator": "a network that judges images; what it returns is declared by its outputs",
     "loss": "one term of a method's updates: phases, reads, weight, __call__(phase, state) -> (value, {term: value})",
@@ -31,6 +31,7 @@ CORE_KINDS: dict[str, str] = {
     "importer": "a click command run by `mdt import NAME`",
     "landmarks": "a face-landmark detector built from a weights file: (PIL image) -> mdt.align.FacePoints or None (mdt align)",
     "logger": "a tracker a run's scalars, sample grids, recipe and metrics go to, besides log.jsonl (mdt.loggers)",
+    "modality": "what a dataset's samples are made of: reads inputs and writes outputs of mdt translate, pictures samples",
 }
 KIND = "kind"  # register(KIND, name, description) declares a kind
 ComponentClass = TypeVar("ComponentClass")

@@ -19,6 +19,7 @@ from mdt.recipe import parse_recipe, resolved
 from mdt.registry import Registry
 from mdt.runfolder import holds_files, is_started_run
 from mdt.signatures import format_value
+from mdt.weights import load_network
 
 
 def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, step: int, streams: list[BatchStream]) -> Path:
@@ -37,6 +38,7 @@ def save_checkpoint(components: Components, recipe_text: str, run_dir: Path, ste
         schemas=components.schemas,
         training=training,
         plugins=components.plugins,
+        statistics=components.statistics,
     )
     ckpt.prune(directory, components.settings.keep_checkpoints)
     return path
@@ -99,7 +101,7 @@ def restore(components: Components, saved: ckpt.Checkpoint, path: Path) -> tuple
                 f"{path}: the run has no network '{name}' (its networks: {', '.join(kept)}); the recipe builds "
                 "other networks than the run did: resume with the run's own recipe.toml, or start a new run"
             )
-        ckpt.load_network(network, saved.network(name), name, path)
+        load_network(network, saved.network(name), name, path)
     state = saved.training_state()
     for name, optimizer in method.optimizers().items():
         if name not in state.optimizers:

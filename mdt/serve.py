@@ -135,7 +135,7 @@ def sample_files(translator, count: int = 6) -> list[Path]:
         recipe, size = translator.recipe, components.settings.image_size
         tests = [instantiate(recipe, t, get_registry(), {"split": "test", "image_size": size}) for t in recipe.section("datasets")]
         for test in tests:
-            raw = first_items(test, count, skip_bad_files=True)
+            raw = first_items(test, count, components.sample, skip_bad_files=True)
             for k, image in enumerate(raw.images):
                 path = folder / f"sample_{len(files)}.png"
                 to_pil(components.augmentation(image[None].to(components.device), train=False)[0]).save(path)

@@ -1,4 +1,8 @@
-"""Translating image files and folders: what ``mdt translate`` does once its flags are read.
+"""Translating files and folders: what ``mdt translate`` does once its flags are read.
+
+The model's modality (:class:`mdt.interfaces.Modality`: images, or a plugin's speech)
+says which files of a folder are inputs, reads each into a sample and makes and writes
+each output.
 
 One output per input and request (with ``num``, one per value of the model's varying
 option), or grids; nothing is written unless every output can be, and never half of one.
@@ -17,39 +21,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
-from mdt import grids
 from mdt.errors import MdtError
-from mdt.images import ImageProblem, check_crop, is_image, read_rgb
+from mdt.grids import save_png
+from mdt.images import IMAGE_SUFFIXES, ImageProblem, check_crop, read_rgb
 
 LISTED = 20  # up to this many outputs, each is named as it is written; beyond, a count
 
 
 def image_files(path: Path) -> list[Path]:
     """The image files of a folder (sorted), or the one file ``path``."""
-    if path.is_dir():  # a broken link named like an image is an input that cannot be read, not nothing
-        files = sorted(p for p in path.iterdir() if (p.is_file() or p.is_symlink()) and is_image(p))
+    return input_files(path, IMAGE_SUFFIXES, "images")
+
+
+def input_files(path: Path, suffixes: tuple[str, ...], nouns: str) -> list[Path]:
+    """The files of a folder with one of ``suffixes`` (sorted; hidden ones aside), or the
+    one file ``path``; ``nouns`` names them in the error for a folder without any."""
+    if path.is_dir():  # a broken link named like an input is an input that cannot be read, not nothing
+        files = sorted(p for p in path.iterdir() if (p.is_file() or p.is_symlink()) and _accepted(p, suffixes))
         if not files:
-            raise MdtError(f"input folder '{path}' holds no images")
+            raise MdtError(f"input folder '{path}' holds no {nouns}")
         return files
     if not path.exists():
         raise MdtError(f"input '{path}' does not exist")
     return [path]
 
 
-def left_out(path: Path) -> str | None:
-    """What a folder of inputs holds besides pictures (hidden files aside), in words, or None."""
+def _accepted(path: Path, suffixes: tuple[str, ...]) -> bool:
+    return path.suffix.lower() in suffixes and not path.name.startswith(".")
+
+
+def left_out(path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, nouns: str = "pictures") -> str | None:
+    """What a folder of inputs holds besides inputs (hidden files aside), in words, or None."""
     if not path.is_dir():
         return None
     others: dict[str, int] = {}
     for p in path.iterdir():
-        if p.is_file() and not p.name.startswith(".") and not is_image(p):
+        if p.is_file() and not p.name.startswith(".") and not _accepted(p, suffixes):
             others[p.suffix.lower() or "no suffix"] = others.get(p.suffix.lower() or "no suffix", 0) + 1
     if not others:
         return None
     kinds = ", ".join(f"{suffix} ({count})" for suffix, count in sorted(others.items()))
-    return f"left out {sum(others.values())} files of '{path}' that are not pictures: {kinds}"
+    return f"left out {sum(others.values())} files of '{path}' that are not {nouns}: {kinds}"
+
+
+@dataclass
+class Input:
+    """An input file as its modality read it (``given``) and as the model's sample."""
+
+    given: Any
+    sample: Any  # (C, H, W) in [-1, 1] on the model's device
+
+
+def read_input(file: Path, job: Job) -> Input:
+    """An input file read by the model's modality (with ``job.aligner``, framed like the
+    training images first) and made a sample, so that one that cannot be names its file."""
+    modality = job.translator.modality
+    given = modality.read(file) if job.aligner is None else read_picture(file, job.crop, job.aligner)
+    try:
+        return Input(given, job.translator.samples_of([given], job.crop)[0])
+    except MdtError as exc:
+        raise MdtError(f"cannot use '{file}': {exc}") from None
 
 
 def read_picture(file: Path, crop: int, aligner=None):
@@ -147,18 +181,18 @@ def write_grids(job: Job) -> None:
     groups = [job.files] if one_grid else [[f] for f in job.files]
     written = 0
     for group, target in zip(groups, outputs, strict=True):
-        pictures, names = [], []
+        inputs, names = [], []
         for file in group:
             try:
-                pictures.append(read_picture(file, job.crop, job.aligner))
+                inputs.append(read_input(file, job))
                 names.append(file.stem)
             except MdtError as exc:
                 job.bad_input(exc, written)
-        if not pictures:
+        if not inputs:
             continue
         try:  # one grid of a folder names each row's file
             grid = job.translator.grid(
-                pictures,
+                torch.stack([i.sample for i in inputs]),
                 crop_size=job.crop,
                 num=job.num,
                 batch_size=job.batch_size,
@@ -167,7 +201,7 @@ def write_grids(job: Job) -> None:
             )
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
-        grids.save_png(grid, target, job.overwrite)
+        save_png(grid, target, job.overwrite)
         written += 1
         job.out.print(f"wrote {target}", markup=False)
     if not written:
@@ -191,12 +225,13 @@ def targets_of(job: Job, requests: list[dict[str, Any]]) -> dict[tuple[Path, int
     if job.input_path.is_file() and job.count == 1:
         return {(job.files[0], 0): job.output}
     varies = job.translator.translator.varies
+    suffix = job.translator.modality.output_suffix
 
     def name(file: Path, wanted: dict) -> Path:
         if job.count == 1:
-            return job.output / f"{file.stem}.png"
+            return job.output / f"{file.stem}{suffix}"
         choices = [str(wanted[o.name]) for o in job.translator.options if o.type == "choice" and o.name in wanted]
-        return job.output / ("_".join([file.stem, *choices, str(wanted[varies])]) + ".png")
+        return job.output / ("_".join([file.stem, *choices, str(wanted[varies])]) + suffix)
 
     return {(file, k): name(file, r) for file in job.files for k, r in enumerate(requests)}
 
@@ -210,14 +245,14 @@ class Writes:
         self.pending: list[tuple[Future, Path]] = []
         self.failed = False  # once a write fails, the writes queued after it do not happen
 
-    def add(self, picture, target: Path) -> None:
-        self.pending.append((self.pool.submit(self._write, picture, target), target))
+    def add(self, output, target: Path) -> None:
+        self.pending.append((self.pool.submit(self._write, output, target), target))
 
-    def _write(self, picture, target: Path) -> None:
+    def _write(self, output, target: Path) -> None:
         if self.failed:  # the pool has one thread: this is after the failed write, never beside it
             return
         try:
-            grids.save_png(picture, target, self.job.overwrite)
+            self.job.translator.modality.write(output, target, self.job.overwrite)
         except BaseException:
             self.failed = True
             raise
@@ -231,25 +266,28 @@ class Writes:
         self.pending.clear()
 
 
-def _read(job: Job, chunk: list[Path]) -> list[tuple[Path, Any]]:
-    """Each file's picture, or the MdtError that reading it raised (reported in order)."""
-    pictures = []
+def _read(job: Job, chunk: list[Path]) -> list[tuple[Path, Input | MdtError]]:
+    """Each file as an input, or the MdtError that reading it raised (reported in order)."""
+    inputs: list[tuple[Path, Input | MdtError]] = []
     for file in chunk:
         try:
-            pictures.append((file, read_picture(file, job.crop, job.aligner)))
+            inputs.append((file, read_input(file, job)))
         except MdtError as exc:
-            pictures.append((file, exc))
-    return pictures
+            inputs.append((file, exc))
+    return inputs
 
 
-def _translated(job: Job, pictures: list, requests: list[dict[str, Any]]) -> list[list]:
-    """Every request of a batch first: one the model refuses leaves nothing of the batch written."""
+def _translated(job: Job, inputs: list[Input], requests: list[dict[str, Any]]) -> list[list]:
+    """Every request of a batch first: one the model refuses leaves nothing of the batch
+    written. Each output is made by the modality from its sample and its input."""
     results = []
+    batch = torch.stack([i.sample for i in inputs]) if inputs else None
     for wanted in requests:
         try:
-            results.append(job.translator(pictures, crop_size=job.crop, **wanted) if pictures else [])
+            out = job.translator(batch, crop_size=job.crop, **wanted) if batch is not None else []
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
+        results.append([job.translator.modality.from_sample(values, i.given, wanted) for values, i in zip(out, inputs, strict=True)])
     return results
 
 
@@ -270,17 +308,17 @@ def write_translations(job: Job) -> None:
             batch = reads.pop(0).result() if reads else _read(job, chunk)
             if ahead and index + 1 < len(chunks):
                 reads.append(reader.submit(_read, job, chunks[index + 1]))
-            readable = [(file, picture) for file, picture in batch if not isinstance(picture, MdtError)]
-            for _, picture in batch:
-                if isinstance(picture, MdtError):
+            readable = [(file, given) for file, given in batch if isinstance(given, Input)]
+            for _, given in batch:
+                if isinstance(given, MdtError):
                     writes.finish()
-                    job.bad_input(picture, writes.written, progress.console)
+                    job.bad_input(given, writes.written, progress.console)
                     skipped += 1
-            results = _translated(job, [picture for _, picture in readable], requests)
+            results = _translated(job, [given for _, given in readable], requests)
             writes.finish()  # the previous batch's, written while this one was translated
             for k, outputs in enumerate(results):
-                for (file, _), picture in zip(readable, outputs, strict=True):
-                    writes.add(picture, targets[file, k])
+                for (file, _), output in zip(readable, outputs, strict=True):
+                    writes.add(output, targets[file, k])
             progress.advance(task, len(chunk))
         writes.finish()
     _summary(job, writes.written, skipped, len(targets))
@@ -290,7 +328,8 @@ def _summary(job: Job, written: int, skipped: int, outputs: int) -> None:
     if not written and skipped:
         raise MdtError(f"nothing translated: all {skipped} inputs in '{job.input_path}' were unreadable")
     if outputs > LISTED:
-        job.out.print(f"wrote {written} images to {job.output}" + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
+        nouns = f"{job.translator.modality.noun}s"
+        job.out.print(f"wrote {written} {nouns} to {job.output}" + (f"; skipped {skipped} unreadable" if skipped else ""), markup=False)
     elif skipped:
         job.out.print(f"skipped {skipped} unreadable", markup=False)
 

@@ -120,13 +120,15 @@ def check_flags(
         raise MdtError("--align frames the face itself; leave out --crop")
 
 
-def check_output(input_path: Path, output: Path, grid: bool, num: int) -> None:
-    """--output fits what will be written: a .png for one image or one grid."""
-    png = output.suffix.lower() == ".png" and not output.is_dir()
+def check_output(input_path: Path, output: Path, grid: bool, num: int, suffix: str = ".png", noun: str = "image") -> None:
+    """--output fits what will be written: one file for one input (a ``suffix`` file, the
+    model's modality's; a .png for a grid)."""
+    suffix = ".png" if grid else suffix
+    named = output.suffix.lower() == suffix and not output.is_dir()
     if input_path.is_file() and output.is_dir() and (grid or num == 1):
-        raise MdtError(f"--output '{output}' is a folder; a single input image gives one .png file: name it")
-    if input_path.is_file() and not png and (grid or num == 1):
-        raise MdtError(f"--output '{output}' must be a .png file for a single input image")
+        raise MdtError(f"--output '{output}' is a folder; a single input {noun} gives one {suffix} file: name it")
+    if input_path.is_file() and not named and (grid or num == 1):
+        raise MdtError(f"--output '{output}' must be a {suffix} file for a single input {noun}")
 
 
 def check_output_for_num(output: Path, grid: bool, num: int) -> None:

@@ -177,10 +177,11 @@ def test_a_checkpoint_that_does_not_fit_is_refused(registry, tmp_path, cli):
     saved = ckpt.read(tmp_path / "run" / "checkpoints" / "step_00000001.safetensors")
     wider = tiny_recipe(registry, "run.iterations=1", "generator.conv_dim=16")
     from mdt.build import build
+    from mdt.weights import load_network
 
     components = build(wider, registry)
     with pytest.raises(MdtError) as caught:
-        ckpt.load_network(components.method.generator, saved.network("generator"), "generator", "ck.safetensors")
+        load_network(components.method.generator, saved.network("generator"), "generator", "ck.safetensors")
     found = re.search(
         r"generator tensor '[\w.]+' has shape \(([\d, ]+)\) in the checkpoint but \(([\d, ]+)\) in the recipe", str(caught.value)
     )

@@ -173,7 +173,7 @@ def _faces_giving(change):
     [
         (
             lambda item: {**item, "image": item["image"].float() / 255},
-            "[datasets.faces] training item 0: its 'image' is float32 (3, 32, 32); a dataset gives uint8 images (3, S, S), 0 to 255",
+            "[datasets.faces] training item 0: its 'image' is float32 (3, 32, 32); its dataset declares uint8 (3, 32, 32), 0 to 255",
         ),
         (
             lambda item: {**item, "label": item["label"][:2]},

@@ -68,12 +68,12 @@ def test_an_output_under_a_file_is_one_line(cli, trained, tmp_path, command):
 
 
 def test_a_folder_the_system_refuses_is_one_line(cli, trained, tmp_path, monkeypatch):
-    import mdt.grids
+    import mdt_datasets.image_modality
 
     def refused(image, path, replace=True):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(mdt.grids, "save_png", refused)
+    monkeypatch.setattr(mdt_datasets.image_modality, "save_png", refused)  # the image modality writes outputs
     photo = random_image(tmp_path / "face.png", 64, 64, seed=1)
     line = one_line_error(cli("translate", "--checkpoint", trained, "--input", photo, "--output", "locked/x.png", "--to", "Blond_Hair"))
     assert line == "error: cannot use 'locked/x.png': Permission denied"

@@ -119,12 +119,14 @@ def test_a_safetensors_file_that_is_not_an_mdt_checkpoint(cli, tmp_path):
     assert "is a safetensors file but not an mdt checkpoint" in line
 
 
-def test_single_input_needs_a_png_output(cli, tmp_path):
+def test_single_input_needs_a_png_output(cli, tmp_path, quickstart_run):
+    """The output's suffix is the model's modality's (a picture model writes PNG files)."""
     from conftest import random_image
 
     photo = random_image(tmp_path / "p.jpg", 40, 40, 1)
-    line = one_line_error(cli("translate", "--checkpoint", tmp_path, "--input", photo, "--output", "out.jpg", "--to", "Smiling"))
+    line = one_line_error(cli("translate", "--checkpoint", quickstart_run, "--input", photo, "--output", "out.jpg", "--to", "Smiling"))
     assert "must be a .png file for a single input image" in line
+    assert not (tmp_path / "out.jpg").exists()
 
 
 def test_a_table_written_as_a_value(cli, tmp_path):

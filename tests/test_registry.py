@@ -173,7 +173,7 @@ def test_list_and_plugins_commands(cli):
     result = cli("list", "generator", "stargan_v2")
     assert "image_size: set by mdt ([run] image_size); it must be an integer that is a power of two of at least 16" in result.output
     result = cli("list", "discriminator", "stargan")
-    assert "also checked: [run] image_size must be divisible by 2**layers" in result.output
+    assert "also checked: Both sides of the samples must be divisible by 2**layers" in result.output
     result = cli("plugins")
     assert result.exit_code == 0
     for name in ("datasets", "labels", "stargan", "metrics"):

@@ -92,7 +92,7 @@ def test_a_folder_says_which_files_it_left_out(cli, trained, tmp_path):
     result = cli("translate", "--checkpoint", trained, "--input", "in", "--output", "out", "--to", "Glasses")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["moving.png", "p0.png", "p1.png"]
-    assert "left out 2 files of 'in' that are not pictures: .txt (2)" in result.output
+    assert "left out 2 files of 'in' that are not images: .txt (2)" in result.output
 
 
 def test_a_model_folder_is_never_written_into_a_run_folder(cli, trained, tmp_path):

@@ -367,12 +367,16 @@ class Drawn(CountingDataset):
 
 def test_auto_cache_only_for_datasets_that_give_the_same_image_each_time(tmp_path):
     from mdt.cache import choose_cache
+    from mdt.samples import square_images
 
-    assert choose_cache("auto", [Drawn()], 4, tmp_path) == (True, choose_cache("auto", [Drawn()], 4, tmp_path)[1])
-    cache, why = choose_cache("auto", [Drawn(), CountingDataset()], 4, tmp_path)  # may draw a random crop per call
+    assert choose_cache("auto", [Drawn()], square_images(4), tmp_path) == (
+        True,
+        choose_cache("auto", [Drawn()], square_images(4), tmp_path)[1],
+    )
+    cache, why = choose_cache("auto", [Drawn(), CountingDataset()], square_images(4), tmp_path)  # may draw a random crop per call
     assert not cache and "CountingDataset does not declare deterministic_items" in why
-    assert choose_cache(True, [CountingDataset()], 4, tmp_path)[0] is True  # asked for
-    assert choose_cache(False, [Drawn()], 4, tmp_path)[0] is False
+    assert choose_cache(True, [CountingDataset()], square_images(4), tmp_path)[0] is True  # asked for
+    assert choose_cache(False, [Drawn()], square_images(4), tmp_path)[0] is False
 
 
 def test_auto_cache_leaves_the_disk_room(tmp_path, monkeypatch):
@@ -380,8 +384,9 @@ def test_auto_cache_leaves_the_disk_room(tmp_path, monkeypatch):
     from collections import namedtuple
 
     from mdt.cache import GiB, cache_bytes, choose_cache
+    from mdt.samples import square_images
 
-    assert cache_bytes(Drawn(), 4) == 6 * (3 * 4 * 4 + 4 * 1 + 1)  # 6 images, 1 label each, one flag each
+    assert cache_bytes(Drawn(), square_images(4)) == 6 * (3 * 4 * 4 + 4 * 1 + 1)  # 6 images, 1 label each, one flag each
     usage = namedtuple("usage", "total used free")
 
     class Large(Drawn):
@@ -389,12 +394,12 @@ def test_auto_cache_leaves_the_disk_room(tmp_path, monkeypatch):
             return 200_000  # CelebA at 128 px: 9.8 GB of uint8
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * GiB, 82 * GiB, 18 * GiB))
-    cache, why = choose_cache("auto", [Large()], 128, tmp_path / "run" / "cache")
+    cache, why = choose_cache("auto", [Large()], square_images(128), tmp_path / "run" / "cache")
     assert not cache and "needs 9.2 GiB and 9.0 GiB can be spared" in why  # half of what is free
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * GiB, 80 * GiB, 20 * GiB))
-    assert choose_cache("auto", [Large()], 128, tmp_path / "run" / "cache")[0] is True
+    assert choose_cache("auto", [Large()], square_images(128), tmp_path / "run" / "cache")[0] is True
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * GiB, 98.5 * GiB, 1.5 * GiB))
-    cache, why = choose_cache("auto", [Drawn()], 4, tmp_path)
+    cache, why = choose_cache("auto", [Drawn()], square_images(4), tmp_path)
     assert not cache and "0.0 GiB can be spared" in why  # 2 GiB stay free, however small the cache
 
 

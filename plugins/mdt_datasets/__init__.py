@@ -1,9 +1,10 @@
-"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, synthetic), augmentation and samplers."""
+"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, synthetic), augmentation, samplers and the image modality."""
 
 import mdt
 from mdt_datasets.augment import StandardAugmentation
 from mdt_datasets.celeba import CelebA
 from mdt_datasets.folders import CSVAttributes, DomainFolders, RaFD
+from mdt_datasets.image_modality import Images
 from mdt_datasets.samplers import BalancedOrder, BalancedPairs, DomainOrder, EpochOrder
 from mdt_datasets.synthetic import SyntheticFaces
 
@@ -20,3 +21,4 @@ def register_components(register):
     register("sampler", "balanced", BalancedOrder)
     register("sampler", "balanced_pairs", BalancedPairs)
     register("sampler", "domain", DomainOrder)
+    register("modality", "image", Images)

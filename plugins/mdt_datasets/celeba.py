@@ -116,4 +116,4 @@ class CelebA(ImageFiles):
         labels = torch.tensor([[1.0 if rows[i][1][c] == 1 else 0.0 for c in columns] for i in chosen]).reshape(len(chosen), len(columns))
         hair = tuple(a for a in attributes if a in HAIR_COLOURS)
         schema = LabelSchema("celeba", tuple(attributes), (hair,) if len(hair) > 1 else ())
-        super().__init__([image_dir / rows[i][0] for i in chosen], labels, schema, crop_size, image_size)
+        super().__init__([image_dir / rows[i][0] for i in chosen], labels, schema, crop_size, self.samples({}, image_size))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 
@@ -40,6 +40,9 @@ class DomainFolders(ImageFiles):
         domains: Sequence[str] = (),
         crop_size: Count = 0,
         test_fraction: Annotated[float, Between(0, 1, below_maximum=True)] = 0.1,
+        channels: Literal[1, 3] = 3,
+        height: Count = 0,
+        width: Count = 0,
     ) -> None:
         base = Path(root)
         if not base.is_dir():
@@ -74,7 +77,8 @@ class DomainFolders(ImageFiles):
             classes += [index] * len(images)
         labels = torch.nn.functional.one_hot(torch.tensor(classes), len(wanted)).float()
         schema = LabelSchema(self.default_name, tuple(wanted), (), categorical=True)
-        super().__init__(files, labels, schema, crop_size, image_size)
+        shape = {"channels": channels, "height": height, "width": width}
+        super().__init__(files, labels, schema, crop_size, self.samples(shape, image_size))
 
     default_name = "domains"
 
@@ -146,6 +150,9 @@ class CSVAttributes(ImageFiles):
         exclusive: Sequence[Sequence[str]] = (),
         crop_size: Count = 0,
         test_size: Count = 0,
+        channels: Literal[1, 3] = 3,
+        height: Count = 0,
+        width: Count = 0,
     ) -> None:
         image_dir = Path(root)
         csv_path = Path(csv_file) if Path(csv_file).is_absolute() else image_dir / csv_file
@@ -164,4 +171,5 @@ class CSVAttributes(ImageFiles):
                     raise MdtError(f"exclusive group names '{name}', which is not a chosen attribute{did_you_mean(name, chosen_names)}")
         schema = LabelSchema("csv", tuple(chosen_names), tuple(tuple(g) for g in exclusive))
         labels = torch.tensor([rows[i][1] for i in chosen]).reshape(len(chosen), len(chosen_names))
-        super().__init__([image_dir / rows[i][0] for i in chosen], labels, schema, crop_size, image_size)
+        shape = {"channels": channels, "height": height, "width": width}
+        super().__init__([image_dir / rows[i][0] for i in chosen], labels, schema, crop_size, self.samples(shape, image_size))

@@ -154,4 +154,4 @@ class CSVIntensities(ImageFiles):
         chosen = listed_split(image_dir, files, str(path), test_size, split if test_size else "train")
         labels = torch.tensor([rows[i] for i in chosen]).reshape(len(chosen), len(names))
         schema = LabelSchema("intensities", tuple(names), continuous=True)
-        super().__init__([image_dir / files[i] for i in chosen], labels, schema, crop_size, image_size)
+        super().__init__([image_dir / files[i] for i in chosen], labels, schema, crop_size, self.samples({}, image_size))

@@ -13,7 +13,8 @@ from torch import nn
 
 from mdt.interfaces import Network
 from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d
-from mdt.ranges import Count, Positive, halving_problem
+from mdt.ranges import Count, Positive, sample_halving_problem
+from mdt.samples import SampleSpec
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -65,7 +66,8 @@ class StarGANGenerator(Network):
     (doubled at each of the ``downsamplings``), ``residual_blocks`` the bottleneck depth.
     ``residual_output`` (not in the paper; a switch for what translations keep): the
     network's output is added to the input, clamped to [-1, 1], so "no change" is an
-    output of zeros.
+    output of zeros. ``sample`` (mdt's, from the datasets) gives the channels in and out;
+    none: RGB.
     """
 
     inputs = ("images", "labels")
@@ -73,9 +75,11 @@ class StarGANGenerator(Network):
 
     @staticmethod
     def arguments_problem(values: Mapping[str, Any]) -> str | None:
-        """[run] image_size must be divisible by 2**downsamplings and leave a map of at
-        least 2x2 (instance normalisation in training)."""
-        return halving_problem(values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training")
+        """Both sides of the samples must be divisible by 2**downsamplings and leave a map
+        of at least 2x2 (instance normalisation in training)."""
+        return sample_halving_problem(
+            values.get("sample"), values["image_size"], values["downsamplings"], "downsamplings", 2, "instance normalisation in training"
+        )
 
     def __init__(
         self,
@@ -84,14 +88,16 @@ class StarGANGenerator(Network):
         residual_blocks: Count = 6,
         downsamplings: Positive = 2,
         residual_output: bool = False,
+        sample: SampleSpec | None = None,
     ) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
             raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
         self.label_dim = label_dim
         self.residual_output = residual_output
+        channels = sample.channels if sample is not None else 3
         layers: list[nn.Module] = [
-            nn.Conv2d(3 + label_dim, conv_dim, 7, 1, 3, bias=False),
+            nn.Conv2d(channels + label_dim, conv_dim, 7, 1, 3, bias=False),
             _norm(conv_dim),
             nn.ReLU(inplace=True),
         ]
@@ -103,11 +109,11 @@ class StarGANGenerator(Network):
         for _ in range(downsamplings):
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), _norm(width // 2), nn.ReLU(inplace=True)]
             width //= 2
-        layers += [FewOutputsConv2d(width, 3, 7, 1, 3, bias=False), nn.Tanh()]
+        layers += [FewOutputsConv2d(width, channels, 7, 1, 3, bias=False), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, S, S) in [-1, 1], condition (B, label_dim) -> (B, 3, S, S)."""
+        """images (B, C, H, W) in [-1, 1], condition (B, label_dim) -> (B, C, H, W)."""
         tiled = condition.view(condition.shape[0], -1, 1, 1).expand(-1, -1, images.shape[2], images.shape[3])
         out = self.layers(torch.cat([images, tiled.to(images.dtype)], dim=1))
         return (images + out).clamp(-1, 1) if self.residual_output else out
@@ -136,31 +142,39 @@ class StarGANDiscriminator(Network):
 
     @staticmethod
     def arguments_problem(values: Mapping[str, Any]) -> str | None:
-        """[run] image_size must be divisible by 2**layers (the classifier's kernel covers the last map)."""
-        return halving_problem(values["image_size"], values["layers"], "layers")
+        """Both sides of the samples must be divisible by 2**layers (the classifier's kernel covers the last map)."""
+        return sample_halving_problem(values.get("sample"), values["image_size"], values["layers"], "layers")
 
     def __init__(
-        self, image_size: int, num_classes: int, conv_dim: Positive = 64, layers: Positive = 6, spectral_norm: bool = False
+        self,
+        image_size: int,
+        num_classes: int,
+        conv_dim: Positive = 64,
+        layers: Positive = 6,
+        spectral_norm: bool = False,
+        sample: SampleSpec | None = None,
     ) -> None:
         super().__init__()
-        problem = self.arguments_problem({"image_size": image_size, "layers": layers}) if layers >= 1 else "layers must be positive"
+        given = {"image_size": image_size, "layers": layers, "sample": sample}
+        problem = self.arguments_problem(given) if layers >= 1 else "layers must be positive"
         if problem:
             raise ValueError(problem)
-        blocks: list[nn.Module] = [SmallMapConv2d(3, conv_dim, 4, 2, 1), LeakyReLU(0.01)]
+        channels, rows, columns = sample.shape if sample is not None else (3, image_size, image_size)
+        blocks: list[nn.Module] = [SmallMapConv2d(channels, conv_dim, 4, 2, 1), LeakyReLU(0.01)]
         width = conv_dim
         for _ in range(1, layers):
             blocks += [SmallMapConv2d(width, width * 2, 4, 2, 1), LeakyReLU(0.01)]
             width *= 2
         self.trunk = nn.Sequential(*blocks)
         self.real_fake_head = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
-        self.class_head = nn.Conv2d(width, num_classes, image_size // 2**layers, bias=False)
+        self.class_head = nn.Conv2d(width, num_classes, (rows >> layers, columns >> layers), bias=False)
         if spectral_norm:
             for module in [*self.trunk, self.real_fake_head, self.class_head]:
                 if isinstance(module, nn.Conv2d):
                     nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images (B, 3, S, S) -> (real/fake map (B, 1, S/2^L, S/2^L), class logits (B, num_classes))."""
+        """images (B, C, H, W) -> (real/fake map (B, 1, H/2^L, W/2^L), class logits (B, num_classes))."""
         features = self.trunk(images)
         logits = self.class_head(features)
         return self.real_fake_head(features), logits.view(logits.shape[0], -1)

@@ -11,7 +11,8 @@ Tensor names inside each network follow the official checkpoints, so that
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -165,6 +166,16 @@ class StarGANv2Generator(Network):
         self.register_buffer("high_pass_kernel", kernel, persistent=False)
         self.apply(he_init)
 
+    def example_inputs(self, known: Mapping[str, torch.Tensor]) -> tuple[Any, ...]:
+        """The samples, a style code of zeros and, with high-pass skips, landmark masks of
+        zeros: what recipe check runs it on."""
+        images = known["images"]
+        style = torch.zeros(images.shape[0], self.style_dim, device=images.device)
+        if self.high_pass <= 0:
+            return images, style
+        mask = torch.zeros(images.shape[0], 1, *images.shape[2:], device=images.device)
+        return images, style, (mask, mask)
+
     def forward(self, x: torch.Tensor, style: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         if self.high_pass > 0 and masks is None:
             raise ValueError("this generator has high-pass skips (high_pass > 0) and needs face-landmark masks")
@@ -218,6 +229,11 @@ class MappingNetwork(Network):
                 head += [nn.Linear(hidden, hidden), nn.ReLU()]
             self.unshared.append(nn.Sequential(*head, nn.Linear(hidden, style_dim)))
         self.apply(he_init)
+
+    def example_inputs(self, known: Mapping[str, torch.Tensor]) -> tuple[Any, ...]:
+        """Noise of zeros and the known domain indices: what recipe check runs it on."""
+        domains = known["domains"]
+        return torch.zeros(domains.shape[0], self.latent_dim, device=domains.device), domains
 
     def forward(self, z: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim), (B,) domain indices -> (B, style_dim)."""
