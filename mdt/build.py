@@ -272,7 +272,7 @@ def build(
         settings=settings,
         device=device,
         sample=sample,
-        modality=registry.get("modality", sample.modality).factory(statistics or {}),
+        modality=registry.get("modality", sample.modality).factory(sample, statistics or {}),
         statistics=statistics or {},
         schemas=schemas,
         dataset_names=names,

@@ -111,7 +111,7 @@ def translate(
 def _write(job, grid: bool, translator) -> None:
     """Translate and write; files of a folder that are not pictures, and inputs resized to
     the model's size, are said once, in lines of mdt's rather than as Python warnings."""
-    from mdt.inference import RangeNotice, ResizeNotice
+    from mdt.inference import ResizeNotice
     from mdt.translate_files import left_out, write_grids, write_translations
 
     modality = translator.modality
@@ -119,7 +119,6 @@ def _write(job, grid: bool, translator) -> None:
         err_console.print(f"note: {note}", markup=False, soft_wrap=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResizeNotice)
-        warnings.simplefilter("ignore", RangeNotice)  # the modality made the samples: their range is right
         write_grids(job) if grid else write_translations(job)
     if translator.resized:
         height, width = translator.sample.height, translator.sample.width

@@ -17,6 +17,10 @@ class Component:
     #: ``("mlflow",)``); a run refuses to start, naming the package, when one is missing.
     requires: ClassVar[tuple[str, ...]] = ()
 
+    #: The optional extra of mdt's package that installs :attr:`requires` (``"audio"``),
+    #: named in that message; empty for a plugin of another package.
+    extra: ClassVar[str] = ""
+
     @staticmethod
     def arguments_problem(values: Mapping[str, Any]) -> str | None:
         """Why these constructor arguments cannot work together, or None. ``values`` are

@@ -5,7 +5,8 @@ to each metric. It hands out held-out batches, the translation targets (the samp
 grid's columns), the *judge* — a classifier trained on
 the real training images, once, when a metric first asks — and the files of pretrained
 networks the user gave (``weights``: FID's Inception, LPIPS), which mdt never downloads.
-Metrics may add pictures to ``figures``; the report shows them.
+Metrics may add pictures to ``figures`` and files to ``media`` (sound, with a player);
+the report shows them.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ class Target:
         return part_agrees(schema, labels, set_labels(schema, labels, self.assignments)).all(dim=1)
 
 
+@dataclass(frozen=True)
+class Medium:
+    """A file a metric puts in the report: a title, its MIME type (``audio/wav``: shown with
+    a player) and its bytes, embedded so that the report needs nothing beside it."""
+
+    title: str
+    mime: str
+    data: bytes
+
+
 class Evaluation:
     """What metrics work from; see the module's docstring."""
 
@@ -82,6 +93,7 @@ class Evaluation:
         self.console = console or Console(stderr=True)
         self.batch_size = batch_size
         self.figures: dict[str, Image.Image] = {}
+        self.media: dict[str, list[Medium]] = {}  # caption -> files the report embeds
 
     @property
     def device(self) -> torch.device:
@@ -201,8 +213,13 @@ def classifier_table(recipe: Recipe) -> Table:
     return Table("classifier", "classifier", dict(recipe.data.get("classifier", DEFAULT_CLASSIFIER)))
 
 
-def build_classifier(recipe: Recipe, registry: Registry, schemas: list[LabelSchema], table: Table | None = None):
-    return instantiate(recipe, table or classifier_table(recipe), registry, {"schemas": schemas})
+def build_classifier(recipe: Recipe, registry: Registry, schemas: list[LabelSchema], table: Table | None = None, sample=None):
+    """The recipe's judge, given the label ``schemas`` and the samples it reads (``sample``:
+    by default, what the recipe's datasets declare)."""
+    from mdt.samples import declared_samples
+
+    injected = {"schemas": schemas, "sample": sample or declared_samples(recipe, registry)}
+    return instantiate(recipe, table or classifier_table(recipe), registry, injected)
 
 
 def spread(total: int, count: int) -> list[int]:
@@ -270,8 +287,10 @@ def save_judge(evaluation: Evaluation, table: Table, directory: Path, max_images
     return dict(accuracy)
 
 
-def load_classifier(path: Path, registry: Registry, schemas: list[LabelSchema], device: torch.device):
-    """A judge saved by :func:`save_classifier`, checked against the model's labels."""
+def load_classifier(path: Path, registry: Registry, components: Components):
+    """A judge saved by :func:`save_classifier`, checked against the model's labels, for
+    the model's samples."""
+    schemas, device = components.schemas, components.device
     file = path / CLASSIFIER_FILE if path.is_dir() else path
     saved = ckpt.read(file, content=ckpt.CLASSIFIER)
     own = [s.names for s in saved.schemas]
@@ -281,7 +300,7 @@ def load_classifier(path: Path, registry: Registry, schemas: list[LabelSchema], 
     values = {k: v for k, v in saved.classifier_table.items() if k != "weights"}  # the file has them
     table = Table("classifier", "classifier", values)
     recipe = Recipe(str(file), {"classifier": table.values})
-    classifier = build_classifier(recipe, registry, schemas, table)
+    classifier = build_classifier(recipe, registry, schemas, table, components.sample)
     classifier.load_state_dict(saved.network("classifier"))
     return classifier.to(device), saved.accuracy
 
@@ -308,7 +327,7 @@ def earlier_judge(recipe: Recipe, registry: Registry, components: Components, fo
                 soft_wrap=True,
             )
             return None
-        judge, _ = load_classifier(folder, registry, components.schemas, components.device)
+        judge, _ = load_classifier(folder, registry, components)
     except MdtError as exc:  # the end of a long run is no place to stop for a judge: train another
         console.print(f"the run's judge cannot be used ({exc}); training a new judge", markup=False, soft_wrap=True)
         return None

@@ -78,19 +78,27 @@ class ImageTranslator:
     def options(self) -> tuple[Option, ...]:
         return tuple(self.translator.options)
 
-    def _tensor(self, images: Any, crop_size: int) -> tuple[torch.Tensor, bool]:
+    def _tensor(self, images: Any, crop_size: int, made: bool = False) -> tuple[torch.Tensor, bool]:
         """A batch on the device, and whether it was given as the modality's inputs (PIL
-        images) rather than tensors."""
+        images) rather than tensors; with ``made``, tensors the modality made
+        (:meth:`samples_of`), taken as they are (a recording keeps its length)."""
+        if isinstance(images, torch.Tensor) and made:
+            return images.to(self.device), False
         if isinstance(images, torch.Tensor):
             return self._checked(images.unsqueeze(0) if images.dim() == 3 else images), False
-        return self.samples_of(images if isinstance(images, (list, tuple)) else [images], crop_size), True
+        samples = self.samples_of(images if isinstance(images, (list, tuple)) else [images], crop_size)
+        if not isinstance(samples, torch.Tensor):
+            raise MdtError("the inputs make samples of different shapes (recordings of different lengths); give one at a time")
+        return samples, True
 
-    def samples_of(self, given: Sequence[Any], crop_size: int = 0) -> torch.Tensor:
+    def samples_of(self, given: Sequence[Any], crop_size: int = 0) -> torch.Tensor | list[torch.Tensor]:
         """The modality's inputs (PIL images for images) as a batch of samples on the
-        device; pictures resized to the model's size are said once (ResizeNotice)."""
+        device, or a list of samples where their shapes differ (recordings of different
+        lengths); pictures resized to the model's size are said once (ResizeNotice)."""
         if all(isinstance(img, Image.Image) for img in given):
             self._say_resized([img.size for img in given], crop_size)
-        return torch.stack([self.modality.to_sample(img, self.sample, crop_size) for img in given]).to(self.device)
+        samples = [self.modality.to_sample(img, crop_size).to(self.device) for img in given]
+        return torch.stack(samples) if len({tuple(s.shape) for s in samples}) == 1 else samples
 
     def _say_resized(self, sizes: list[tuple[int, int]], crop_size: int) -> None:
         """Warn once that pictures (``sizes``: width, height) are resized to the model's
@@ -137,15 +145,21 @@ class ImageTranslator:
         images = {o.name for o in self.options if o.type == "image"}
         return {k: self._tensor(v, crop_size)[0] if k in images and v is not None else v for k, v in checked.items()}
 
-    def __call__(self, images, crop_size: int = 0, **request: Any):
+    def __call__(self, images, crop_size: int = 0, made: bool = False, **request: Any):
         """Translations: the modality's inputs in, its outputs out (PIL images for images;
-        a list for a list); tensors in, tensors out."""
-        batch, given = self._tensor(images, crop_size)
-        out = self.translator.translate(batch, **self._request(request, crop_size, for_grid=False))
-        if not given:
-            return out
+        a list for a list); tensors in, tensors out (``made``: samples the modality made,
+        :meth:`samples_of`, which are not checked against the model's shape)."""
+        if isinstance(images, torch.Tensor):
+            batch, _ = self._tensor(images, crop_size, made)
+            return self.translator.translate(batch, **self._request(request, crop_size, for_grid=False))
         inputs = images if isinstance(images, (list, tuple)) else [images]
-        outputs = [self.modality.from_sample(values, source, request) for values, source in zip(out, inputs, strict=True)]
+        samples = self.samples_of(inputs, crop_size)
+        checked = self._request(request, crop_size, for_grid=False)
+        if isinstance(samples, torch.Tensor):
+            translated = list(self.translator.translate(samples, **checked))
+        else:  # samples of different shapes (recordings of different lengths): one at a time
+            translated = [self.translator.translate(one[None], **checked)[0] for one in samples]
+        outputs = [self.modality.from_sample(out, source, request) for out, source in zip(translated, inputs, strict=True)]
         return outputs if isinstance(images, (list, tuple)) else outputs[0]
 
     def grid(
@@ -155,13 +169,15 @@ class ImageTranslator:
         num: int | None = None,
         batch_size: int | None = None,
         names: Sequence[str] | None = None,
+        made: bool = False,
         **request: Any,
     ) -> Image.Image:
         """One row per input: the input, then its translation to every column (every
         target; with ``num``, that many outputs of the model's varying option).
         ``batch_size``: inputs per generator call, so a grid of a whole folder fits in memory.
-        ``names``: one per input, written left of its row (which file a row is)."""
-        batch, _ = self._tensor(images, crop_size)
+        ``names``: one per input, written left of its row (which file a row is). ``made``:
+        as for a call."""
+        batch, _ = self._tensor(images, crop_size, made)
         request = self._request(request, crop_size, for_grid=True)
         if num is not None:
             if not self.translator.varies:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from PIL import Image
@@ -261,10 +261,11 @@ class Modality(Component):
     :meth:`to_sample` and on to :meth:`from_sample`, which makes the output of a
     translated sample (speech keeps its input's aperiodicity, say)."""
 
-    def __init__(self, statistics: Mapping[str, torch.Tensor] | None = None) -> None:
-        """``statistics``: what the training datasets kept for translation
-        (:meth:`Dataset.statistics`), by ``<dataset>/<key>``; from the checkpoint when a
-        model translates."""
+    def __init__(self, sample: SampleSpec, statistics: Mapping[str, torch.Tensor] | None = None) -> None:
+        """``sample``: the model's samples; ``statistics``: what the training datasets kept
+        for translation (:meth:`Dataset.statistics`), by ``<dataset>/<key>``; from the
+        checkpoint when a model translates."""
+        self.sample = sample
         self.statistics = dict(statistics or {})
 
     #: File suffixes ``mdt translate`` reads (lower case, with the dot).
@@ -280,16 +281,20 @@ class Modality(Component):
     #: "audio-to-audio"), for model cards.
     task: ClassVar[str] = ""
 
+    #: How ``mdt serve``'s page takes an input and shows an output: ``"image"`` (a picture
+    #: upload) or ``"audio"`` (an uploaded or recorded clip, and a player).
+    page: ClassVar[Literal["image", "audio"]] = "image"
+
     def read(self, path: Path) -> Any:
         """A file as what :meth:`to_sample` takes; :class:`mdt.errors.MdtError` naming the
         file when it cannot be read."""
         raise NotImplementedError
 
-    def to_sample(self, given: Any, sample: SampleSpec, crop_size: int = 0) -> torch.Tensor:
-        """What :meth:`read` gave as a (C, H, W) float tensor in [-1, 1] of ``sample``'s
-        channels (and its height and width, where a modality's inputs have a fixed size: a
-        picture is cropped and resized to them; speech keeps its length) (``crop_size``: a
-        centred crop of that side first, where the modality has one)."""
+    def to_sample(self, given: Any, crop_size: int = 0) -> torch.Tensor:
+        """What :meth:`read` gave as a (C, H, W) float tensor in [-1, 1] of the model's
+        samples' channels (and height and width, where a modality's inputs have a fixed
+        size: a picture is cropped and resized to them; speech keeps its length)
+        (``crop_size``: a centred crop of that side first, where the modality has one)."""
         raise NotImplementedError
 
     def from_sample(self, values: torch.Tensor, given: Any, request: Mapping[str, Any]) -> Any:

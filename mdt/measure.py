@@ -160,7 +160,7 @@ def evaluate_checkpoint(
     judge, judge_accuracy = None, {}
     classifier = classifier or (run_dir / "classifier" if (run_dir / "classifier" / CLASSIFIER_FILE).is_file() else None)
     if classifier is not None:
-        judge, judge_accuracy = load_classifier(classifier, registry, components.schemas, components.device)
+        judge, judge_accuracy = load_classifier(classifier, registry, components)
         console.print(f"judge classifier: {classifier}", markup=False)
     evaluation = Evaluation(
         components, lambda: build_classifier(recipe, registry, components.schemas), classifier=judge, weights=weights, console=console
@@ -238,7 +238,8 @@ def _sample_figures(evaluation: Evaluation) -> dict[str, Image.Image]:
         for dataset, name in enumerate(components.dataset_names):
             for images, labels in evaluation.batches(dataset, components.settings.sample_count):
                 rows, titles = evaluation.translator.grid(images, source=dataset, labels=labels)
-                figures[f"held-out images of '{name}' translated to every target"] = grid_image(rows, ["input", *titles])
+                grid = grid_image(rows, ["input", *titles], picture=components.modality.preview)
+                figures[f"held-out samples of '{name}' translated to every target"] = grid
                 break
     return figures
 
@@ -273,6 +274,7 @@ def _write_report(
         read_log(log) if log.is_file() else [],
         compared=side_by_side,
         described=described,
+        media=evaluation.media,
     )
     report.print_tables(evaluation.console, results, titles, compared=side_by_side)
 

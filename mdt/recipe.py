@@ -32,6 +32,7 @@ from typing import Any
 
 from mdt.component import Component
 from mdt.errors import MdtError, did_you_mean
+from mdt.extras import install_hint
 from mdt.recipe_check import validate
 from mdt.recipe_layout import INJECTED, LOGGERS, NETWORKS, RUN, SECTIONS, Recipe, method_roles, role_values, said_where
 from mdt.registry import Registry
@@ -240,9 +241,10 @@ def missing_package(recipe: Recipe, registry: Registry) -> None:
         factory = registry.get(table.kind, table.type).factory_class(Component)
         for package in factory.requires:
             if importlib.util.find_spec(package) is None:
+                hint = install_hint(factory.extra) if factory.extra else f"pip install {package}"
                 raise MdtError(
                     f"{said_where(recipe, table.address, 'type')} type '{table.type}' needs the Python package "
-                    f"'{package}', which is not installed (pip install {package})"
+                    f"'{package}', which is not installed ({hint})"
                 )
 
 

@@ -74,7 +74,7 @@ PROVIDED: dict[str, tuple[str, ...]] = {
     "losses": _AFTER_LABELS,
     "method": (*_AFTER_LABELS, "losses"),
     "metrics": (),
-    "classifier": ("schemas",),
+    "classifier": ("schemas", "sample"),
     LOGGERS: (),
 }
 

@@ -15,11 +15,14 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from rich.console import Console
 from rich.table import Table as RichTable
+
+if TYPE_CHECKING:
+    from mdt.evaluation import Medium
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -137,6 +140,22 @@ def _png_data(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _medium_html(medium: Medium) -> str:
+    source = f"data:{medium.mime};base64," + base64.b64encode(medium.data).decode("ascii")
+    title = html.escape(medium.title)
+    kind = medium.mime.split("/", 1)[0]
+    if kind in ("audio", "video"):
+        return f'<div class="medium"><div>{title}</div><{kind} controls preload="none" src="{source}"></{kind}></div>'
+    if kind == "image":
+        return f'<div class="medium"><div>{title}</div><img src="{source}" alt="{title}"></div>'
+    return f'<div class="medium"><a download="{title}" href="{source}">{title}</a></div>'
+
+
+def _media_html(caption: str, files: Sequence[Medium]) -> str:
+    """One figure of files side by side (a conversion between its source and its target)."""
+    return f'<figure><div class="media">{"".join(_medium_html(m) for m in files)}</div><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
 def loss_series(records: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
     """Per logged loss, its (step, value) points: each update's ``/total`` where the
     method logs them, else every loss; not rates, counters or weights."""
@@ -205,8 +224,10 @@ def write_html(
     log_records: Sequence[Mapping[str, Any]],
     compared: Mapping[str, Mapping[str, Any]] | None = None,
     described: Mapping[str, tuple[str, str, str]] | None = None,
+    media: Mapping[str, Sequence[Medium]] | None = None,
 ) -> Path:
-    """A report that needs nothing beside it: tables, grids and the loss curves; with
+    """A report that needs nothing beside it: tables, grids, the loss curves and ``media``
+    (caption -> files: sound with a player, pictures shown, anything else linked); with
     ``compared`` (model name -> results, the first the report's own), tables of the
     models side by side first. ``described``: each result's (better, meaning, docs), as
     :func:`mdt.evaluation.describe_results` gives them, beside its value and in column titles."""
@@ -239,12 +260,13 @@ def write_html(
         sections.append(
             f'<figure><img src="{_png_data(image)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}</figcaption></figure>'
         )
+    sections += [_media_html(caption, files) for caption, files in (media or {}).items()]
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
         ".wide{max-width:100%;overflow-x:auto}.summary td:nth-child(4){min-width:24em}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}caption{font-weight:bold;text-align:left}"
         "img{image-rendering:pixelated;max-width:100%;min-width:480px}.legend span{margin-right:1em}"
-        ".charts{display:flex;flex-wrap:wrap;gap:1em}"
+        ".charts,.media{display:flex;flex-wrap:wrap;gap:1em}"
     )
     document = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{style}</style></head><body>{"".join(sections)}</body></html>'
     path.write_text(document, encoding="utf-8")

@@ -60,6 +60,12 @@ def image_upload(gr, **settings):
     return upload
 
 
+def audio_input(gr, **settings):
+    """Gradio's audio input (an upload or a recording from the microphone), given to the
+    handler as a file path: the modality reads it as it reads ``mdt translate``'s files."""
+    return gr.Audio(type="filepath", sources=["upload", "microphone"], **settings)
+
+
 def label_controls(schemas) -> list[tuple[str, list[str]]]:
     """(title, choices) per control of a labels option. A group of exclusive labels (or a
     categorical dataset) is one choice among its names; a continuous label is keep/set
@@ -102,6 +108,12 @@ def _picture(value: Any, what: str) -> Image.Image:
     if value.width * value.height > MAX_PIXELS:
         raise MdtError(f"{what} is {value.width}x{value.height} pixels; the limit is {MAX_PIXELS:,} pixels")
     return value.convert("RGB")
+
+
+def _recording(modality, value: Any) -> Any:
+    if value is None:
+        raise MdtError("upload a recording, or record one")
+    return modality.read(Path(value))
 
 
 def _in_page(gr, handler):
@@ -189,41 +201,60 @@ class Control:
         return values[0]
 
 
+class Media:
+    """The page's input and output widgets for the model's modality (``Modality.page``):
+    a picture upload and picture, or an audio upload/recording and a player."""
+
+    def __init__(self, gr, translator, out_dir: Path) -> None:
+        self.modality, self.out_dir = translator.modality, out_dir
+        self.audio = self.modality.page == "audio"
+        if self.audio:
+            self.source = audio_input(gr, label=f"input {self.modality.noun}", elem_id="input-audio")
+        else:
+            self.source = image_upload(
+                gr, type="pil", label="input image", sources=["upload", "clipboard"], elem_id="input-image", height=280
+            )
+
+    def result(self, gr):
+        if self.audio:
+            return gr.Audio(type="filepath", label="result", interactive=False, elem_id="result")
+        return gr.Image(type="pil", label="result", interactive=False, elem_id="result", format="png", height=280, buttons=["download"])
+
+    def given(self, value: Any) -> Any:
+        """The input widget's value as what the modality translates."""
+        return _recording(self.modality, value) if self.audio else _picture(value, "the input")
+
+    def shown(self, output: Any) -> tuple[Any, str]:
+        """A translation written as the modality writes it, and what the result widget shows."""
+        path = self.out_dir / f"result{self.modality.output_suffix}"
+        self.modality.write(output, path)
+        return (str(path) if self.audio else output), str(path)
+
+
 def build_app(translator, max_file_mb: int = 20):
     """The Gradio Blocks of the page for a loaded :class:`mdt.inference.ImageTranslator`."""
     gr = _gradio()
     inner = translator.translator
-    out_dir = Path(tempfile.mkdtemp(prefix="mdt-serve-out-"))
-
-    def save(picture: Image.Image, name: str) -> str:
-        path = out_dir / name
-        picture.save(path)
-        return str(path)
-
     with gr.Blocks(title="mdt: translate") as app:
         gr.Markdown(f"## mdt · {Path(translator.checkpoint_path).name} (step {translator.step})")
         with gr.Row():
             with gr.Column():
-                source = image_upload(
-                    gr, type="pil", label="input image", sources=["upload", "clipboard"], elem_id="input-image", height=280
-                )
-                samples = sample_files(translator)
+                media = Media(gr, translator, Path(tempfile.mkdtemp(prefix="mdt-serve-out-")))
+                samples = [] if media.audio else sample_files(translator)
                 if samples:
-                    gr.Examples([[str(p)] for p in samples], inputs=[source], label="samples")
+                    gr.Examples([[str(p)] for p in samples], inputs=[media.source], label="samples")
                 controls = [Control(gr, option, inner) for option in translator.options if option.page]
                 count = gr.Slider(1, 16, value=8, step=1, label="outputs in the grid", elem_id="grid-count") if inner.varies else None
                 translate_button = gr.Button("Translate", variant="primary", elem_id="translate")
                 grid_button = gr.Button("Show the full grid", elem_id="grid")
             with gr.Column():
-                result = gr.Image(
-                    type="pil", label="result", interactive=False, elem_id="result", format="png", height=280, buttons=["download"]
-                )
+                result = media.result(gr)
                 download = gr.File(label="download the result", interactive=False, elem_id="download")
                 grid = gr.Image(
                     type="pil", label="every target", interactive=False, elem_id="full-grid", format="png", height=320, buttons=["download"]
                 )
 
-        inputs = [source, *(w for c in controls for w in c.widgets), *([count] if count else [])]
+        inputs = [media.source, *(w for c in controls for w in c.widgets), *([count] if count else [])]
 
         def request(values: list[Any], for_grid: bool) -> dict[str, Any]:
             wanted, position = {}, 1
@@ -238,12 +269,11 @@ def build_app(translator, max_file_mb: int = 20):
             return wanted
 
         def translate(*values):
-            output = translator(_picture(values[0], "the input"), **request(list(values), for_grid=False))
-            return output, save(output, "result.png")
+            return media.shown(translator(media.given(values[0]), **request(list(values), for_grid=False)))
 
         def full_grid(*values):
             num = int(values[-1]) if count else None
-            return translator.grid(_picture(values[0], "the input"), num=num, **request(list(values), for_grid=True))
+            return translator.grid(media.given(values[0]), num=num, **request(list(values), for_grid=True))
 
         translate_button.click(_in_page(gr, translate), inputs=inputs, outputs=[result, download], api_name="translate")
         grid_button.click(_in_page(gr, full_grid), inputs=inputs, outputs=[grid], api_name="grid")

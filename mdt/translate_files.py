@@ -197,6 +197,7 @@ def write_grids(job: Job) -> None:
                 num=job.num,
                 batch_size=job.batch_size,
                 names=names if one_grid and job.input_path.is_dir() else None,
+                made=True,
                 **job.request,
             )
         except ImageProblem as exc:
@@ -279,15 +280,22 @@ def _read(job: Job, chunk: list[Path]) -> list[tuple[Path, Input | MdtError]]:
 
 def _translated(job: Job, inputs: list[Input], requests: list[dict[str, Any]]) -> list[list]:
     """Every request of a batch first: one the model refuses leaves nothing of the batch
-    written. Each output is made by the modality from its sample and its input."""
+    written. Inputs of one shape go through the generator together (recordings of other
+    lengths in turn); each output is made by the modality from its sample and its input."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, given in enumerate(inputs):
+        groups.setdefault(tuple(given.sample.shape), []).append(index)
     results = []
-    batch = torch.stack([i.sample for i in inputs]) if inputs else None
     for wanted in requests:
-        try:
-            out = job.translator(batch, crop_size=job.crop, **wanted) if batch is not None else []
-        except ImageProblem as exc:
-            raise MdtError(str(exc)) from None
-        results.append([job.translator.modality.from_sample(values, i.given, wanted) for values, i in zip(out, inputs, strict=True)])
+        out: list[Any] = [None] * len(inputs)
+        for indices in groups.values():
+            try:
+                batch = job.translator(torch.stack([inputs[i].sample for i in indices]), crop_size=job.crop, made=True, **wanted)
+            except ImageProblem as exc:
+                raise MdtError(str(exc)) from None
+            for i, values in zip(indices, batch, strict=True):
+                out[i] = job.translator.modality.from_sample(values, inputs[i].given, wanted)
+        results.append(out)
     return results
 
 

@@ -705,3 +705,39 @@ def test_checking_the_judge_before_training_leaves_the_training_unchanged(cli, t
     assert losses[0] == losses[1] and len(losses[0]) == 3
     weights = [checkpoint.read(tmp_path / run / "checkpoints" / "step_00000003.safetensors").tensors for run in ("with", "without")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
+
+
+def test_the_report_embeds_media_files_with_a_player_for_sound(tmp_path):
+    """Files a metric adds to Evaluation.media are embedded whole: sound and video with a
+    player, a picture shown, anything else as a download; each under its own title."""
+    import base64
+    import html as html_module
+    import io
+    import re
+
+    from PIL import Image
+
+    from mdt.evaluation import Medium
+    from mdt.report import write_html
+
+    picture = io.BytesIO()
+    Image.new("RGB", (4, 3), (10, 20, 30)).save(picture, format="PNG")
+    sound = b"RIFF" + bytes(range(256)) * 3  # any bytes: the report does not decode them
+    media = {
+        "a <conversion>": [
+            Medium("source & reading", "audio/wav", sound),
+            Medium("its picture", "image/png", picture.getvalue()),
+            Medium("raw.bin", "application/octet-stream", b"\x00\x01"),
+        ]
+    }
+    page = write_html(tmp_path / "report.html", "t", {}, {}, [], {}, [], media=media).read_text()
+
+    def embedded(pattern: str) -> tuple[str, bytes]:
+        found = re.search(pattern, page)
+        assert found, pattern
+        return html_module.unescape(found.group(1)), base64.b64decode(found.group(2))
+
+    assert embedded(r'<div>([^<]*)</div><audio controls preload="none" src="data:audio/wav;base64,([^"]+)"') == ("source & reading", sound)
+    assert embedded(r'<div>([^<]*)</div><img src="data:image/png;base64,([^"]+)"') == ("its picture", picture.getvalue())
+    assert embedded(r'<a download="([^"]*)" href="data:application/octet-stream;base64,([^"]+)"') == ("raw.bin", b"\x00\x01")
+    assert "<figcaption>a &lt;conversion&gt;</figcaption>" in page

@@ -13,7 +13,6 @@ from mdt.errors import MdtError
 from mdt.grids import save_png
 from mdt.images import IMAGE_SUFFIXES, ImageProblem, from_pil, read_rgb, to_pil
 from mdt.interfaces import Modality
-from mdt.samples import SampleSpec
 
 
 class Images(Modality):
@@ -32,7 +31,8 @@ class Images(Modality):
         except ImageProblem as exc:
             raise MdtError(str(exc)) from None
 
-    def to_sample(self, given: Image.Image, sample: SampleSpec, crop_size: int = 0) -> torch.Tensor:
+    def to_sample(self, given: Image.Image, crop_size: int = 0) -> torch.Tensor:
+        sample = self.sample
         try:
             return from_pil(given, (sample.height, sample.width), crop_size, sample.channels)
         except ImageProblem as exc:

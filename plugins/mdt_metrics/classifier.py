@@ -19,6 +19,7 @@ from mdt.errors import MdtError
 from mdt.interfaces import Classifier
 from mdt.labels import LabelSchema, part_loss, part_predict
 from mdt.ranges import Count, Positive, Rate
+from mdt.samples import SampleSpec
 
 
 class TimmModel(Protocol):
@@ -76,6 +77,7 @@ class TimmClassifier(Classifier):
         lr: Rate = 1e-3,
         seed: Count = 0,
         weights: str = "",
+        sample: SampleSpec | None = None,
     ) -> None:
         import timm
 
@@ -86,14 +88,22 @@ class TimmClassifier(Classifier):
         self.schemas = list(schemas)
         self.backbone, self.steps, self.batch_size, self.lr, self.seed = backbone, steps, batch_size, lr, seed
         torch.manual_seed(seed)
-        self.models = torch.nn.ModuleList(timm.create_model(backbone, pretrained=False, num_classes=len(s)) for s in self.schemas)
+        # the datasets' samples: their channels (grey images: 1) and shape, RGB squares when not told
+        self.sample = sample
+        channels = sample.channels if sample is not None else 3
+        self.models = torch.nn.ModuleList(
+            timm.create_model(backbone, pretrained=False, num_classes=len(s), in_chans=channels) for s in self.schemas
+        )
         if weights:
             for model in self.models:
                 _load_backbone_weights(model, weights)
         config = timm_model(self.models[0]).pretrained_cfg
         # [-1, 1] images in the backbone's own normalisation, which pretrained weights expect.
-        self._mean = torch.tensor(config.get("mean", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
-        self._std = torch.tensor(config.get("std", (0.5, 0.5, 0.5))).view(1, 3, 1, 1)
+        mean, std = config.get("mean", (0.5, 0.5, 0.5)), config.get("std", (0.5, 0.5, 0.5))
+        if channels != 3:  # grey or other samples: the channels' average normalisation
+            mean, std = (sum(mean) / len(mean),) * channels, (sum(std) / len(std),) * channels
+        self._mean = torch.tensor(mean).view(1, channels, 1, 1)
+        self._std = torch.tensor(std).view(1, channels, 1, 1)
         self.feature_space = f"{backbone} classifier features"
 
     def images_problem(self, image_size: int) -> str | None:
@@ -105,12 +115,14 @@ class TimmClassifier(Classifier):
 
         count = min(self.batch_size, 2)  # two images already give batch norm two values per channel
         probe = copy.deepcopy(self.models[0]).train()
+        shape = self.sample.shape if self.sample is not None else (3, image_size, image_size)
         try:
             with torch.no_grad():
-                probe(torch.zeros(count, 3, image_size, image_size))
+                probe(torch.zeros(count, *shape))
         except (RuntimeError, ValueError, AssertionError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            return f"backbone '{self.backbone}' cannot train on the run's {image_size}x{image_size} images in batches of {count}: {reason}"
+            what = f"{image_size}x{image_size} images" if shape == (3, image_size, image_size) else f"samples {shape}"
+            return f"backbone '{self.backbone}' cannot train on the run's {what} in batches of {count}: {reason}"
         return None
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
