@@ -1,0 +1,357 @@
+"""StarGAN-VC as a plugin: speech datasets in their real layouts, WORLD features, the speech
+modality through `mdt run`, `mdt translate` (a WAV in, a WAV out) and `mdt eval`.
+
+The recordings are written by the tests as real audio files: harmonic tones with a
+speaker's own pitch and formant, a few hundred milliseconds each, so that WORLD analyses
+them in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import REPO
+
+RATE = 16000
+
+
+def voice(f0: float, formant: float, seconds: float, seed: int) -> np.ndarray:
+    """A voiced tone: harmonics of ``f0`` falling off as 1/k (as a glottal source does) and
+    raised around one resonance at ``formant`` Hz, with a slow pitch wobble and a little
+    noise, faded in and out."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    pitch = f0 * (1 + 0.03 * np.sin(2 * math.pi * 3 * t))
+    phase = 2 * math.pi * np.cumsum(pitch) / RATE
+    wave = sum((1 / k + np.exp(-(((k * f0) - formant) ** 2) / (2 * 300.0**2))) * np.sin(k * phase) for k in range(1, 30))
+    wave = wave / np.abs(wave).max() * 0.5 + 0.005 * rng.normal(size=t.shape)
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.05)
+    return wave * fade
+
+
+SPEAKERS = {"low": (110.0, 700.0), "high": (220.0, 1800.0)}
+
+
+def write_speakers(root: Path, sentences: int = 4, suffix: str = ".wav", name=lambda speaker, k: f"{speaker}_{k:03d}") -> Path:
+    for s, (speaker, (f0, formant)) in enumerate(SPEAKERS.items()):
+        folder = root / speaker
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(sentences):
+            soundfile.write(str(folder / f"{name(speaker, k)}{suffix}"), voice(f0, formant, 0.6 + 0.05 * k, 10 * s + k), RATE)
+    return root
+
+
+def test_f0_moves_by_the_log_gaussian_transform():
+    from mdt_stargan_vc.world import convert_f0, log_f0_statistics
+
+    f0 = np.array([0.0, 100.0, 110.0, 0.0, 121.0])
+    mean, std = log_f0_statistics(f0)
+    assert mean == pytest.approx(np.log([100.0, 110.0, 121.0]).mean())
+    moved = convert_f0(f0, (mean, std), (math.log(200.0), std))
+    assert moved[0] == 0 and moved[3] == 0  # unvoiced frames stay unvoiced
+    assert moved[1:3].tolist() == pytest.approx((f0[1:3] * 200.0 / math.exp(mean)).tolist())  # same deviation: a ratio
+
+
+def test_mel_cepstral_distortion_of_a_known_offset():
+    """One coefficient off by d in every frame: MCD = 10/ln10 * sqrt(2) * |d| (DTW keeps the
+    diagonal); c0 does not count; a recording against itself is 0."""
+    from mdt_stargan_vc.distortion import mel_cepstral_distortion
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 36)) * 3
+    b = a.copy()
+    b[:, 5] += 0.1
+    b[:, 0] += 7.0
+    mcd, path = mel_cepstral_distortion(a, b)
+    assert mcd == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.1, rel=1e-9)
+    assert path[0].tolist() == path[1].tolist() == list(range(50))
+    assert mel_cepstral_distortion(a, a)[0] == 0.0
+
+
+def test_the_espeak_corpus_is_parallel_and_made_once(tmp_path):
+    """Skipped without Debian's espeak-ng, unless MDT_REQUIRE_ESPEAK is set (CI sets it and
+    installs espeak-ng), where its absence fails the test."""
+    import os
+
+    from mdt_stargan_vc.corpus import HELD_OUT, SENTENCES, VOICES, ensure_corpus
+
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("MDT_REQUIRE_ESPEAK"):
+            pytest.fail("MDT_REQUIRE_ESPEAK is set but espeak-ng is missing")
+        pytest.skip("espeak-ng makes the quickstart corpus (apt install espeak-ng)")
+
+    root = ensure_corpus(tmp_path / "espeak")
+    for voice_name in VOICES:
+        files = sorted(p.name for p in (root / voice_name).iterdir())
+        assert files == [f"s{i + 1:03d}.wav" for i in range(len(SENTENCES))]
+    info = soundfile.info(str(root / "us_male" / "s001.wav"))
+    assert info.samplerate == RATE and 1.0 < info.duration < 8.0
+    stamp = (root / "us_male" / "s001.wav").stat().st_mtime_ns
+    ensure_corpus(root)
+    assert (root / "us_male" / "s001.wav").stat().st_mtime_ns == stamp  # there: used as it is
+    assert len((root / "sentences.txt").read_text().splitlines()) == len(SENTENCES) and len(SENTENCES) > HELD_OUT
+
+
+def test_vctk_as_downloaded_gives_one_microphone_and_sentence_ids(tmp_path):
+    from mdt_stargan_vc.datasets import VCTK
+
+    root = tmp_path / "VCTK-Corpus-0.92"
+    audio = root / "wav48_silence_trimmed"
+    for mic in ("mic1", "mic2"):
+        write_speakers(audio, sentences=3, suffix=".flac", name=lambda s, k, mic=mic: f"{s}_{k + 1:03d}_{mic}")
+    (root / "speaker-info.txt").write_text(
+        "ID  AGE  GENDER  ACCENTS  REGION COMMENTS\nlow  23  F  English  Southern\nhigh  22  M  Scottish  Fife\n"
+    )
+    train = VCTK(str(root), "train", held_out=["003"])
+    test = VCTK(str(root), "test", held_out=["003"])
+    assert train.schema.names == ("high", "low")
+    assert sorted((r.speaker, r.utterance) for r in test.recordings) == [("high", "003"), ("low", "003")]
+    assert all(r.path.stem.endswith("_mic1") for r in [*train.recordings, *test.recordings])
+    item = train[0]
+    assert item["image"].shape == (1, 36, 128) and item["image"].dtype == torch.float32
+    stats = train.statistics()
+    assert set(stats) == {"mcep/high", "mcep/low", "log_f0/high", "log_f0/low"}
+    for speaker in ("high", "low"):  # standardised per speaker: each speaker's frames have mean 0, deviation 1
+        frames = np.concatenate([train.standardised(i) for i, r in enumerate(train.recordings) if r.speaker == speaker], axis=1)
+        assert np.abs(frames.mean(axis=1)).max() < 1e-6 and np.abs(frames.std(axis=1) - 1).max() < 1e-6
+    assert (stats["mcep/high"][0] - stats["mcep/low"][0]).abs().max() > 0.1  # the two voices' envelopes differ
+    assert math.exp(stats["log_f0/low"][0]) == pytest.approx(110.0, rel=0.05)  # the tone's own pitch
+    assert math.exp(stats["log_f0/high"][0]) == pytest.approx(220.0, rel=0.05)
+    from mdt.errors import MdtError
+
+    with pytest.raises(MdtError, match="speaker 'p999' is not in"):
+        VCTK(str(root), "train", speakers=["p999"])
+
+
+RECIPE = """
+[run]
+iterations = 2
+batch_size = 2
+sample_every = 2
+sample_count = 2
+checkpoint_every = 2
+log_every = 1
+precision = "fp32"
+
+[datasets.voices]
+type = "speaker_folders"
+root = "{root}"
+frames = 32
+held_out = ["003"]
+
+[labels]
+type = "one_hot"
+
+[augmentation]
+type = "standard"
+flip = false
+
+[networks.generator]
+type = "stargan_vc"
+width = 4
+
+[networks.discriminator]
+type = "stargan_vc"
+width = 4
+
+[networks.classifier]
+type = "stargan_vc"
+width = 2
+
+[losses.adversarial]
+type = "nonsaturating"
+
+[losses.classification]
+type = "domain_classification"
+
+[losses.reconstruction]
+type = "cycle_l1"
+
+[losses.identity]
+type = "identity_l1"
+
+[method]
+type = "stargan_vc"
+
+[metrics.distortion]
+type = "speech_distortion"
+
+[metrics.accuracy]
+type = "translation_accuracy"
+max_images = 4
+
+[classifier]
+type = "timm"
+backbone = "resnet18"
+steps = 1
+batch_size = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def speech_run(tmp_path_factory) -> Path:
+    from click.testing import CliRunner
+
+    from mdt.cli import main
+
+    root = tmp_path_factory.mktemp("speech")
+    write_speakers(root / "voices")
+    (root / "vc.toml").write_text(RECIPE.format(root=root / "voices"))
+    result = CliRunner().invoke(main, ["run", str(root / "vc.toml"), "--out", str(root / "run")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_a_speech_model_trains_and_its_grid_pictures_the_cepstra(speech_run):
+    from PIL import Image
+
+    from mdt import checkpoint as ckpt
+
+    saved = ckpt.read(ckpt.resolve(speech_run / "run"), training=False)
+    assert sorted(saved.network_names()) == ["classifier", "discriminator", "generator"]
+    stats = saved.statistics()
+    assert stats["voices/mcep/low"].shape == (2, 36) and {k for k in stats if "log_f0" in k} == {"voices/log_f0/high", "voices/log_f0/low"}
+    with Image.open(speech_run / "run" / "samples" / "step_00000002.png") as grid:
+        # two rows of (36 coefficients x 2) pixel cells: the preview doubles the height
+        assert 2 * (72 + 2) <= grid.height < 2 * (72 + 2) + 40
+
+
+def test_translate_turns_a_wav_into_a_wav_of_its_duration(speech_run, cli):
+    source = speech_run / "voices" / "low" / "low_001.wav"
+    out = speech_run / "converted.wav"
+    result = cli("translate", "--checkpoint", speech_run / "run", "--input", source, "--output", out, "--to", "high")
+    assert result.exit_code == 0, result.output
+    wave, rate = soundfile.read(str(out))
+    given = soundfile.info(str(source))
+    assert rate == RATE and wave.ndim == 1
+    assert abs(len(wave) / rate - given.duration) <= 0.05 * given.duration
+    assert np.abs(wave).max() > 0.01  # sound, not silence
+
+    folder = speech_run / "converted"
+    result = cli(
+        "translate", "--checkpoint", speech_run / "run", "--input", speech_run / "voices" / "high", "--output", folder, "--to", "low"
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == [f"high_{k:03d}.wav" for k in range(4)]
+
+    line = cli("translate", "--checkpoint", speech_run / "run", "--input", source, "--output", speech_run / "x.png", "--to", "high")
+    assert line.exit_code == 2 and "must be a .wav file for a single input recording" in line.output
+
+
+def test_eval_measures_distortion_against_the_target_speakers_reading(speech_run, cli):
+    import json
+
+    result = cli("eval", "--checkpoint", speech_run / "run", "--out", speech_run / "eval")
+    assert result.exit_code == 0, result.output
+    values = json.loads((speech_run / "eval" / "metrics.json").read_text())["metrics"]
+    assert values["distortion/conversions"] == 2.0  # sentence 003: low -> high and high -> low
+    assert values["distortion/mcd_source"] > 5.0  # two different voices
+    assert values["distortion/mcd_gain"] == pytest.approx(values["distortion/mcd_source"] - values["distortion/mcd"])
+    assert set(values) >= {"distortion/pair/low->high", "distortion/pair/high->low", "distortion/log_f0_rmse"}
+    assert 0.0 <= values["accuracy/target_accuracy"] <= 1.0
+
+
+def test_serve_converts_an_uploaded_clip_in_a_real_browser(speech_run, tmp_path):
+    """mdt serve on a speech model: an audio upload (not a picture upload), the target
+    speaker as radios from the model's own option, a player and a download of mdt's own
+    conversion."""
+    import importlib.util
+    import os
+
+    from test_serve import _need, _start_server
+
+    _need(importlib.util.find_spec("gradio") is not None, "gradio (pip install -e '.[demo]')")
+    _need(importlib.util.find_spec("playwright") is not None, "playwright")
+    _need(shutil.which("chromium") is not None, "chromium (apt install chromium)")
+    from conftest import CHROMIUM_FLAGS
+    from playwright.sync_api import sync_playwright
+
+    from mdt.inference import load_translator
+
+    model = speech_run / "run"
+    source = speech_run / "voices" / "low" / "low_002.wav"
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    process, url, log = _start_server(str(model), tmp_path, env)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            page.goto(url, wait_until="networkidle")
+            assert page.locator("#input-image").count() == 0  # no picture upload for speech
+            page.locator("#input-audio input[type=file]").set_input_files(str(source))
+            page.get_by_label("high").first.check()
+            page.click("#translate")
+            page.wait_for_selector("#download a", timeout=120_000)
+            body = page.request.get(page.locator("#download a").first.get_attribute("href")).body()
+            page.wait_for_selector("#result audio", state="attached", timeout=60_000)
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    (tmp_path / "downloaded.wav").write_bytes(body)
+    wave, rate = soundfile.read(str(tmp_path / "downloaded.wav"))
+    own = load_translator(model, "cpu")
+    expected = np.clip(own(own.modality.read(source), to="high").wave, -1, 1)
+    assert rate == RATE and len(wave) == len(expected)
+    assert np.abs(wave - expected).max() < 2e-3  # mdt's own conversion, up to the file's 16-bit samples
+
+
+def test_the_report_plays_a_conversion_beside_both_readings(speech_run, cli):
+    """report.html embeds the source reading, its conversion and the target's reading as
+    WAV players; the conversion lasts as long as its source."""
+    import base64
+    import io
+    import re
+
+    result = cli("eval", "--checkpoint", speech_run / "run", "--out", speech_run / "eval-players", "--metric", "distortion")
+    assert result.exit_code == 0, result.output
+    page = (speech_run / "eval-players" / "report.html").read_text()
+    players = re.findall(r'<div>([^<]*)</div><audio controls preload="none" src="data:audio/wav;base64,([^"]+)"', page)
+    assert [title for title, _ in players][:3] == ["high (source)", "converted to low", "low (target)"]
+    waves = [soundfile.read(io.BytesIO(base64.b64decode(data))) for _, data in players[:3]]
+    assert all(rate == RATE for _, rate in waves)
+    source = soundfile.info(str(speech_run / "voices" / "high" / "high_003.wav"))
+    assert len(waves[0][0]) == source.frames  # the source reading as it is
+    assert abs(len(waves[1][0]) - source.frames) <= 0.05 * source.frames
+    assert np.abs(waves[1][0]).max() > 0.01  # sound, not silence
+
+
+def test_a_missing_audio_package_is_one_line_naming_the_audio_extra(cli, monkeypatch):
+    """Without pyworld, `mdt recipe check` on the quickstart names the table, the package
+    and the command that installs the audio extra (with its setuptools cap), not a bare
+    `pip install pyworld`."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyworld" else found(name, *a))
+    result = cli("recipe", "check", REPO / "recipes" / "stargan_vc_quickstart.toml")
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert "\n" not in line and "[datasets.voices]" in line and "'pyworld', which is not installed" in line
+    assert "'setuptools<81'" in line and "(the audio extra)" in line
+
+
+def test_a_residual_generator_starts_as_the_identity_and_c_reads_only_its_coefficients():
+    from mdt_stargan_vc.networks import VCDomainClassifier, VCGenerator
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 36, 32) / 4
+    condition = torch.eye(4)[[1, 3]]
+    assert torch.equal(VCGenerator(4, width=8, bottleneck=16, residual=True, norm="instance")(x, condition), x)
+    plain = VCGenerator(4, width=8, norm="instance")(x, condition)
+    assert (plain - x).abs().mean() > 0.05  # the paper's generator starts anywhere
+    for coefficients in (8, 36):
+        classifier = VCDomainClassifier(4, width=4, coefficients=coefficients, norm="instance").eval()
+        changed = x.clone()
+        changed[:, :, coefficients - 1] += 1.0  # the highest coefficient it reads
+        above = x.clone()
+        above[:, :, coefficients:] += 1.0  # the ones above it
+        assert not torch.allclose(classifier(changed), classifier(x))
+        assert torch.equal(classifier(above), classifier(x))
