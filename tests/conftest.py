@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -161,6 +162,58 @@ def write_intensities(root: Path, columns=("AU01_r", "AU12_r"), count: int = 8, 
         random_image(root / f"face_{i:03d}.jpg", 64, 64, 200 + i)
         rows.append(",".join([f"face_{i:03d}.jpg", *(f"{v:.2f}" for v in rng.uniform(0, 5, len(columns)))]))
     (root / csv_file).write_text("\n".join(rows) + "\n")
+    return root
+
+
+# Speech: harmonic tones written as real audio files (StarGAN-VC's datasets and tests).
+RATE = 16000
+
+
+def voice(f0: float, formant: float, seconds: float, seed: int) -> np.ndarray:
+    """A voiced tone: harmonics of ``f0`` falling off as 1/k (as a glottal source does) and
+    raised around one resonance at ``formant`` Hz, with a slow pitch wobble and a little
+    noise, faded in and out."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    pitch = f0 * (1 + 0.03 * np.sin(2 * math.pi * 3 * t))
+    phase = 2 * math.pi * np.cumsum(pitch) / RATE
+    wave = sum((1 / k + np.exp(-(((k * f0) - formant) ** 2) / (2 * 300.0**2))) * np.sin(k * phase) for k in range(1, 30))
+    wave = wave / np.abs(wave).max() * 0.5 + 0.005 * rng.normal(size=t.shape)
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.05)
+    return wave * fade
+
+
+SPEAKERS = {"low": (110.0, 700.0), "high": (220.0, 1800.0)}
+
+
+def write_speakers(root: Path, sentences: int = 4, suffix: str = ".wav", name=lambda speaker, k: f"{speaker}_{k:03d}") -> Path:
+    import soundfile  # the audio extra's
+
+    for s, (speaker, (f0, formant)) in enumerate(SPEAKERS.items()):
+        folder = root / speaker
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(sentences):
+            soundfile.write(str(folder / f"{name(speaker, k)}{suffix}"), voice(f0, formant, 0.6 + 0.05 * k, 10 * s + k), RATE)
+    return root
+
+
+def write_espeak_layout(root: Path) -> Path:
+    """The espeak_speech corpus's layout with two tone speakers: sentences s001, s002 and
+    the held-out s040, and sentences.txt (which marks the corpus as made)."""
+    if not (root / "sentences.txt").is_file():
+        write_speakers(root, sentences=3, name=lambda speaker, k: f"s{(1, 2, 40)[k]:03d}")
+        (root / "sentences.txt").write_text("s001\tone\ns002\ttwo\ns040\tforty\n")
+    return root
+
+
+def write_vctk(root: Path) -> Path:
+    """VCTK 0.92 as downloaded, two tone speakers, sentences 001-003 on two microphones."""
+    if not (root / "speaker-info.txt").is_file():
+        for mic in ("mic1", "mic2"):
+            write_speakers(root / "wav48_silence_trimmed", sentences=3, suffix=".flac", name=lambda s, k, mic=mic: f"{s}_{k + 1:03d}_{mic}")
+        (root / "speaker-info.txt").write_text(
+            "ID  AGE  GENDER  ACCENTS  REGION COMMENTS\nlow  23  F  English  Southern\nhigh  22  M  Scottish  Fife\n"
+        )
     return root
 
 

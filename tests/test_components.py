@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, SMALL_NETWORKS, write_celeba, write_rafd
+from conftest import REPO, SMALL_NETWORKS, write_celeba, write_espeak_layout, write_rafd, write_speakers, write_vctk
 
 from mdt import checkpoint as ckpt
 from mdt.build import build
@@ -48,10 +48,14 @@ RUN = {
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair"]
 
 
-def small_host(path: Path) -> dict:
-    """A quickstart recipe at 32 px, two iterations, small networks, tiny data and judge."""
+def small_host(path: Path, tmp: Path) -> dict:
+    """A quickstart recipe at 32 px, two iterations, small networks, tiny data and judge
+    (a host's dataset with an entry in EXAMPLES reads the tiny data that entry writes)."""
     data = tomllib.loads(path.read_text())
     data["run"].update(RUN)
+    for table in data["datasets"].values():
+        if ("dataset", table["type"]) in EXAMPLES:
+            table.update(EXAMPLES["dataset", table["type"]](tmp)[0])
     roles = method_roles(data, REGISTRY)
     for role, table in data.get(NETWORKS, {}).items():
         accepted = parameters(REGISTRY.get(roles[role].kind, table["type"]).factory)
@@ -90,6 +94,10 @@ def _intensities(tmp: Path) -> dict:
     return {"root": str(tmp / "aus"), "csv_file": "aus.csv", "test_size": 2}
 
 
+def _voices(tmp: Path) -> Path:
+    return tmp / "voices" if (tmp / "voices").is_dir() else write_speakers(tmp / "voices", sentences=3)
+
+
 # (kind, name) -> function(tmp_path) -> (table values, changes to the rest of the recipe)
 EXAMPLES = {
     ("dataset", "celeba"): lambda tmp: ({"root": str(write_celeba(tmp / "celeba")), "test_size": 4}, {}),
@@ -104,6 +112,10 @@ EXAMPLES = {
         {},
         {"datasets": {"faces": {"type": "synthetic_faces", "attributes": HAIR, "size": 16, "test_size": 4}}},
     ),
+    # speech: two tone speakers written as audio files, crops of 32 frames (as the quickstart's)
+    ("dataset", "espeak_speech"): lambda tmp: ({"root": str(write_espeak_layout(tmp / "espeak")), "frames": 32}, {}),
+    ("dataset", "speaker_folders"): lambda tmp: ({"root": str(_voices(tmp)), "frames": 32, "held_out": ["002"]}, {}),
+    ("dataset", "vctk"): lambda tmp: ({"root": str(write_vctk(tmp / "VCTK")), "frames": 32, "held_out": ["003"]}, {}),
     ("classifier", "timm"): lambda tmp: ({"steps": 2, "batch_size": 4}, {}),
     ("logger", "mlflow"): lambda tmp: ({"tracking_uri": str(tmp / "mlflow.db")}, {}),  # not the working folder's
 }
@@ -126,7 +138,7 @@ def placements(kind: str, name: str, tmp_path: Path):
     values, changes = EXAMPLES.get((kind, name), lambda tmp: ({}, {}))(tmp_path)
     factory = REGISTRY.get(kind, name).factory
     for host in HOSTS:
-        base = small_host(host)
+        base = small_host(host, tmp_path)
         base.update(copy.deepcopy(changes))
         roles = method_roles(base, REGISTRY)
         if kind == "method":

@@ -16,35 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import REPO
-
-RATE = 16000
-
-
-def voice(f0: float, formant: float, seconds: float, seed: int) -> np.ndarray:
-    """A voiced tone: harmonics of ``f0`` falling off as 1/k (as a glottal source does) and
-    raised around one resonance at ``formant`` Hz, with a slow pitch wobble and a little
-    noise, faded in and out."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    pitch = f0 * (1 + 0.03 * np.sin(2 * math.pi * 3 * t))
-    phase = 2 * math.pi * np.cumsum(pitch) / RATE
-    wave = sum((1 / k + np.exp(-(((k * f0) - formant) ** 2) / (2 * 300.0**2))) * np.sin(k * phase) for k in range(1, 30))
-    wave = wave / np.abs(wave).max() * 0.5 + 0.005 * rng.normal(size=t.shape)
-    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.05)
-    return wave * fade
-
-
-SPEAKERS = {"low": (110.0, 700.0), "high": (220.0, 1800.0)}
-
-
-def write_speakers(root: Path, sentences: int = 4, suffix: str = ".wav", name=lambda speaker, k: f"{speaker}_{k:03d}") -> Path:
-    for s, (speaker, (f0, formant)) in enumerate(SPEAKERS.items()):
-        folder = root / speaker
-        folder.mkdir(parents=True, exist_ok=True)
-        for k in range(sentences):
-            soundfile.write(str(folder / f"{name(speaker, k)}{suffix}"), voice(f0, formant, 0.6 + 0.05 * k, 10 * s + k), RATE)
-    return root
+from conftest import RATE, REPO, write_speakers, write_vctk
 
 
 def test_f0_moves_by_the_log_gaussian_transform():
@@ -101,13 +73,7 @@ def test_the_espeak_corpus_is_parallel_and_made_once(tmp_path):
 def test_vctk_as_downloaded_gives_one_microphone_and_sentence_ids(tmp_path):
     from mdt_stargan_vc.datasets import VCTK
 
-    root = tmp_path / "VCTK-Corpus-0.92"
-    audio = root / "wav48_silence_trimmed"
-    for mic in ("mic1", "mic2"):
-        write_speakers(audio, sentences=3, suffix=".flac", name=lambda s, k, mic=mic: f"{s}_{k + 1:03d}_{mic}")
-    (root / "speaker-info.txt").write_text(
-        "ID  AGE  GENDER  ACCENTS  REGION COMMENTS\nlow  23  F  English  Southern\nhigh  22  M  Scottish  Fife\n"
-    )
+    root = write_vctk(tmp_path / "VCTK-Corpus-0.92")
     train = VCTK(str(root), "train", held_out=["003"])
     test = VCTK(str(root), "test", held_out=["003"])
     assert train.schema.names == ("high", "low")

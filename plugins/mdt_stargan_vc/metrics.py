@@ -47,6 +47,13 @@ class SpeechDistortion(Metric):
         self.max_sentences = max_sentences
         self.players = players  # conversions the report plays
 
+    def applies(self, translator) -> bool:
+        """Conversions of StarGAN-VC's: a recipe of pictures that names this metric is
+        refused before it trains, not after."""
+        from mdt_stargan_vc.method import VCTranslator
+
+        return isinstance(translator, VCTranslator)
+
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         sums: dict[str, list[float]] = {}
