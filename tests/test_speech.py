@@ -321,3 +321,67 @@ def test_a_residual_generator_starts_as_the_identity_and_c_reads_only_its_coeffi
         above[:, :, coefficients:] += 1.0  # the ones above it
         assert not torch.allclose(classifier(changed), classifier(x))
         assert torch.equal(classifier(above), classifier(x))
+
+
+def test_bad_speech_inputs_are_one_line_naming_the_file_or_value(speech_run, cli, tmp_path, monkeypatch):
+    """Every refusal a user of the speech plugin can meet: exit code 2 and one line through
+    the CLI; the same messages from the classes where the CLI cannot reach them."""
+    from mdt_stargan_vc.datasets import VCTK, SpeakerFolders
+
+    from mdt.errors import MdtError
+
+    model = speech_run / "run"
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF not really a wave file")
+    empty = tmp_path / "empty.wav"
+    soundfile.write(str(empty), np.zeros(0), RATE)
+    for given, expected in ((junk, f"cannot read recording '{junk}'"), (empty, f"recording '{empty}' holds no samples")):
+        result = cli("translate", "--checkpoint", model, "--input", given, "--output", tmp_path / "out.wav", "--to", "high")
+        assert result.exit_code == 2 and expected in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    source = speech_run / "voices" / "low" / "low_001.wav"
+    result = cli("translate", "--checkpoint", model, "--input", source, "--output", tmp_path / "out.wav")
+    assert result.exit_code == 2 and "--to" in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out.wav").exists()  # nothing written for a refused input
+
+    one = write_speakers(tmp_path / "one")
+    shutil.rmtree(one / "high")
+    with pytest.raises(MdtError, match="gives 1 speaker\\(s\\); conversion needs at least two"):
+        SpeakerFolders(str(one), "train", held_out=["003"])
+    write_speakers(tmp_path / "two")
+    (tmp_path / "two" / "silent").mkdir()
+    with pytest.raises(MdtError, match=r"speaker folder '.*silent' holds no recordings"):
+        SpeakerFolders(str(tmp_path / "two"), "train")
+    with pytest.raises(MdtError, match="has no test recordings"):
+        SpeakerFolders(str(speech_run / "voices"), "test", held_out=["099"])
+    with pytest.raises(MdtError, match="is not VCTK as downloaded"):
+        VCTK(str(speech_run / "voices"), "train")
+
+    from mdt_stargan_vc import corpus
+
+    monkeypatch.setattr(corpus.shutil, "which", lambda name: None)
+    with pytest.raises(MdtError, match="made with espeak-ng, which is not installed"):
+        corpus.ensure_corpus(tmp_path / "no-espeak")
+    assert not (tmp_path / "no-espeak").exists()
+
+
+def test_the_speech_modality_and_api_refuse_what_they_cannot_convert(speech_run):
+    from mdt_stargan_vc.modality import SpeechModality
+
+    from mdt.errors import MdtError
+    from mdt.inference import load_translator
+    from mdt.samples import SampleSpec
+    from mdt.serve import _recording
+
+    translator = load_translator(speech_run / "run", "cpu")
+    modality = translator.modality
+    short, long = (modality.read(speech_run / "voices" / "low" / f"low_00{k}.wav") for k in (0, 3))
+    with pytest.raises(MdtError, match="samples of different shapes"):
+        translator.grid([short, long])
+    assert [len(out.wave) for out in translator([short, long], to="high")] == [len(short.wave), len(long.wave)]  # a call takes both
+    with pytest.raises(MdtError, match="name one target speaker of high, low, not 0"):
+        modality.target_speaker({})
+    bare = SpeechModality(SampleSpec(1, 36, 32, "float32", -4, 4, "speech"), {"voices/log_f0/high": torch.tensor([5.0, 0.1])})
+    with pytest.raises(MdtError, match="keeps no mel-cepstral statistics of 'high'"):
+        bare.from_sample(torch.zeros(1, 36, 8), short, {"to": "high"})
+    with pytest.raises(MdtError, match="upload a recording, or record one"):
+        _recording(modality, None)
