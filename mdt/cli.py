@@ -211,6 +211,11 @@ def train_classifier(recipe_path: str, overrides: tuple[str, ...], out: Path, ma
     help="Inception weights for FID/KID: the file of the protocol's network (docs/evaluation.md).",
 )
 @click.option(
+    "--unverified-weights",
+    is_flag=True,
+    help="Measure with an --inception file whose SHA-256 is not its protocol's published one; the results say 'unverified weights'.",
+)
+@click.option(
     "--fid-protocol",
     metavar="NAME",
     help="How FID is measured: the 'protocol' of every metric that takes one (mdt list metric fid names them).",
@@ -242,6 +247,7 @@ def eval_(
     metric_names: tuple[str, ...],
     max_images: int | None,
     inception: Path | None,
+    unverified_weights: bool,
     fid_protocol: str | None,
     seeds: int | None,
     lpips: Path | None,
@@ -259,6 +265,8 @@ def eval_(
         raise MdtError(f"--max-images {max_images}: give at least 1")
     if seeds is not None and not 1 <= seeds <= 100:
         raise MdtError(f"--seeds {seeds}: give a number from 1 to 100")
+    if unverified_weights and not inception:
+        raise MdtError("--unverified-weights accepts an --inception file that is not the published one: give --inception too")
     if alexnet and not lpips:
         raise MdtError("--alexnet is the backbone of LPIPS: give --lpips too")
     if lpips and not alexnet:
@@ -276,7 +284,11 @@ def eval_(
         overwrite=overwrite,
         console=err_console,
         compare=compare,
-        settings={"protocol": ("--fid-protocol", fid_protocol), "seeds": ("--seeds", seeds)},
+        settings={
+            "protocol": ("--fid-protocol", fid_protocol),
+            "seeds": ("--seeds", seeds),
+            "unverified_weights": ("--unverified-weights", unverified_weights or None),
+        },
     )
     console.print(f"wrote {folder / 'metrics.json'} and {folder / 'report.html'}", markup=False, soft_wrap=True)
 

@@ -435,6 +435,7 @@ def test_eval_refuses_to_overwrite_and_names_bad_inputs(trained, cli, tmp_path):
     line = _error(cli("eval", "--checkpoint", trained, "--out", tmp_path / "c", "--metric", "no_such_metric"))
     assert "no_such_metric" in line and "translation_accuracy" in line
     assert "--max-images 0" in one_line_error(cli("eval", "--checkpoint", trained, "--max-images", "0"))
+    assert "give --inception too" in one_line_error(cli("eval", "--checkpoint", trained, "--unverified-weights"))
     assert "give --lpips too" in one_line_error(cli("eval", "--checkpoint", trained, "--alexnet", tmp_path / "bad.pth"))
 
 

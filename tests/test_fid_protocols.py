@@ -121,7 +121,7 @@ def test_stargan_v2_protocol_equals_the_official_steps(tmp_path):
 
     net = random_imagenet_inception(tmp_path / "inception_v3_google.pth")
     evaluation = _evaluation({"inception": tmp_path / "inception_v3_google.pth"})
-    metric = FrechetDistance(protocol="stargan-v2", kid_subsets=2, kid_subset_size=2)
+    metric = FrechetDistance(protocol="stargan-v2", kid_subsets=2, kid_subset_size=2, unverified_weights=True)
     metric.prepare(evaluation)
     ours = metric(evaluation)
 
@@ -142,6 +142,35 @@ def test_stargan_v2_protocol_equals_the_official_steps(tmp_path):
     assert ours["protocol"] == "stargan-v2"
     assert ours["feature_weights_sha256"] == hashlib.sha256((tmp_path / "inception_v3_google.pth").read_bytes()).hexdigest()
     assert ours["real_images/a"] == 3 and ours["translated_images/a"] == 4  # b and c's two held-out images each
+    assert ours["weights"] == "unverified weights" and ours["feature_space"].endswith(", unverified weights")
+
+
+def test_weights_that_are_not_the_published_file_are_refused_by_their_hash(tmp_path, monkeypatch):
+    """Random weights in Inception's layout measure an FID near 0; under a protocol's name
+    that is a false result. The published files carry the start of their SHA-256 in their
+    names (torch.hub's convention), so the hash tells them apart."""
+    from mdt_metrics import inception
+    from mdt_metrics.frechet import FrechetDistance
+
+    from mdt.errors import MdtError
+
+    random_imagenet_inception(tmp_path / "inception_v3_google-0cc3c7bd.pth")  # the published name, other weights
+    digest = hashlib.sha256((tmp_path / "inception_v3_google-0cc3c7bd.pth").read_bytes()).hexdigest()
+    assert not digest.startswith(("0cc3c7bd", "1a9a5a14"))
+    metric = FrechetDistance(protocol="stargan-v2")
+    with pytest.raises(MdtError) as refused:
+        metric.prepare(_evaluation({"inception": tmp_path / "inception_v3_google-0cc3c7bd.pth"}))
+    line = str(refused.value)
+    assert "\n" not in line and digest[:8] in line and "0cc3c7bd…" in line and "1a9a5a14…" in line
+    assert "--unverified-weights" in line and "inception_v3_google-0cc3c7bd.pth" in line
+    # The same file, were its hash the published one, is measured and called published.
+    monkeypatch.setitem(inception.PUBLISHED_SHA256, "stargan-v2", (digest[:8],))
+    evaluation = _evaluation({"inception": tmp_path / "inception_v3_google-0cc3c7bd.pth"})
+    metric = FrechetDistance(protocol="stargan-v2", kid_subsets=2, kid_subset_size=2)
+    metric.prepare(evaluation)
+    ours = metric(evaluation)
+    assert ours["weights"] == "published" and "unverified" not in ours["feature_space"]
+    assert ours["fid_mean"] > 0
 
 
 def test_the_other_protocols_weights_are_refused_with_the_right_advice(tmp_path):
@@ -163,7 +192,7 @@ def test_the_other_protocols_weights_are_refused_with_the_right_advice(tmp_path)
 
 def test_eval_records_protocol_weights_images_and_seed_spread(trained, cli, tmp_path):
     random_imagenet_inception(tmp_path / "tv.pth")
-    result = cli(
+    arguments = [
         "eval",
         "--checkpoint",
         trained,
@@ -179,12 +208,19 @@ def test_eval_records_protocol_weights_images_and_seed_spread(trained, cli, tmp_
         "stargan-v2",
         "--seeds",
         "2",
-    )
+    ]
+    from test_eval import _error
+
+    line = _error(cli(*arguments))  # random weights in torchvision's layout: not the published file
+    assert "--unverified-weights" in line and "tv.pth" in line and not (tmp_path / "report").exists()
+    result = cli(*arguments, "--unverified-weights")
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["metrics"]
     assert metrics["fid/protocol"] == "stargan-v2"
     assert metrics["fid/feature_weights_sha256"] == hashlib.sha256((tmp_path / "tv.pth").read_bytes()).hexdigest()
     assert metrics["fid/feature_space"].startswith("torchvision inception v3")
+    assert metrics["fid/weights"] == "unverified weights"
+    assert "unverified weights" in (tmp_path / "report" / "report.html").read_text()
     assert all(metrics[f"fid/translated_images/{t}"] >= 1 for t in ("Black_Hair", "Smiling"))
     # --max-images 2 of the 4 held-out faces: 0 and 2 (evenly spread). A flip changes both;
     # a hair colour those of another colour. Real: every training face that shows the target.

@@ -4,7 +4,9 @@ Inception's when the user gave a file of its weights with ``mdt eval --inception
 (pytorch-fid's TF-Inception or torchvision's ImageNet Inception, told apart by the file:
 see :mod:`mdt_metrics.inception`); otherwise the judge classifier's pooled features,
 which are always available offline. Every number measured in them names the space it
-came from, and the weights file's SHA-256.
+came from, and the weights file's SHA-256; an Inception file whose hash is not the
+published one (mdt_metrics.inception.published) is named "unverified weights" in the
+space's name, so no number measured with it passes for a protocol's.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ def inception(evaluation: Evaluation):
     return evaluation.cache["inception"]
 
 
+def inception_verified(evaluation: Evaluation) -> bool:
+    """Is the Inception file given the one its protocol publishes (by its SHA-256)?"""
+    from mdt_metrics.inception import published
+
+    network = inception(evaluation)
+    return published(network.protocol, evaluation.cache["inception_sha256"])
+
+
 def feature_space(evaluation: Evaluation) -> str:
     if "inception" in evaluation.weights:
-        return inception(evaluation).feature_space
+        space = inception(evaluation).feature_space
+        return space if inception_verified(evaluation) else f"{space}, unverified weights"
     return f"classifier ({evaluation.classifier.feature_space})"
 
 

@@ -11,6 +11,11 @@ numbers are never mistaken for published ones. Two protocols, named in the resul
 - ``stargan-v2``: torchvision's ImageNet Inception on PNG-quantised images; one FID per
   source -> target task, ``fid_mean`` the mean over tasks (StarGAN v2's ``metrics/eval.py``).
 
+A protocol's name is only given to numbers measured with its published weights: an
+Inception file whose SHA-256 is not the published one is refused, unless
+``unverified_weights`` (``mdt eval --unverified-weights``) accepts it, and then
+``weights`` and ``feature_space`` say "unverified weights".
+
 ``seeds`` repeats the measurement with other latent codes and references and reports the
 mean, with the spread over seeds (``fid_mean_std``). StarGAN v2's two modes, latent- and
 reference-guided, are measured separately.
@@ -28,7 +33,7 @@ from mdt.evaluation import Evaluation
 from mdt.interfaces import Metric
 from mdt.ranges import AtLeast, Positive
 from mdt_metrics.distances import fid, kid
-from mdt_metrics.features import feature_space, feature_weights, image_features, inception, real_features
+from mdt_metrics.features import feature_space, feature_weights, image_features, inception, inception_verified, real_features
 from mdt_metrics.pairs import translations, ways
 
 SEED_STRIDE = 1009  # seeds this far apart draw no latent code twice (pairs.translations adds the batch index)
@@ -59,6 +64,11 @@ class FrechetDistance(Metric):
             "only with other mdt runs judged alike, never with published FIDs",
         ),
         "feature_weights_sha256": ("", "which weights gave the features"),
+        "weights": (
+            "",
+            "'published' when the Inception file's SHA-256 is its protocol's published one, 'unverified weights' "
+            "when --unverified-weights accepted another, 'judge classifier' without --inception",
+        ),
     }
 
     def __init__(
@@ -69,6 +79,7 @@ class FrechetDistance(Metric):
         kid_subset_size: Annotated[int, AtLeast(2)] = 1000,
         protocol: Literal["pytorch-fid", "stargan-v2"] = "pytorch-fid",
         seeds: Positive = 1,
+        unverified_weights: bool = False,
     ) -> None:
         if min(max_images, real_images, kid_subsets, seeds) < 1 or kid_subset_size < 2:
             raise ValueError("max_images, real_images, kid_subsets and seeds must be at least 1, kid_subset_size at least 2")
@@ -77,6 +88,7 @@ class FrechetDistance(Metric):
         self.max_images, self.real_images = max_images, real_images
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.protocol, self.seeds = protocol, seeds
+        self.unverified_weights = unverified_weights
 
     def prepare(self, evaluation: Evaluation) -> None:
         """Load the weights now: a wrong file, or the other protocol's, fails before any work."""
@@ -88,6 +100,15 @@ class FrechetDistance(Metric):
                     f"--inception '{evaluation.weights['inception']}' is {WEIGHTS_FILE[network.protocol]} "
                     f"(use --fid-protocol {network.protocol} with it)"
                 )
+            if not inception_verified(evaluation) and not self.unverified_weights:
+                from mdt_metrics.inception import published_names
+
+                raise MdtError(
+                    f"--inception '{evaluation.weights['inception']}' has the layout of {WEIGHTS_FILE[self.protocol]} "
+                    f"but not its weights: its SHA-256 begins {evaluation.cache['inception_sha256'][:8]}, the published "
+                    f"file's {published_names(self.protocol)}; give the published file, or --unverified-weights to "
+                    "measure with this one, labelled 'unverified weights'"
+                )
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float | str]:
@@ -95,6 +116,7 @@ class FrechetDistance(Metric):
             "protocol": self.protocol,
             "feature_space": feature_space(evaluation),
             "feature_weights_sha256": feature_weights(evaluation),
+            "weights": self._weights(evaluation),
         }
         modes = list(ways(evaluation.translator))
         for mode in modes:
@@ -106,6 +128,12 @@ class FrechetDistance(Metric):
                 if self.seeds > 1 and key in ("fid_mean", "kid_mean"):
                     results[f"{prefix}{key}_std"] = statistics.stdev(values)
         return results
+
+    @staticmethod
+    def _weights(evaluation: Evaluation) -> str:
+        if "inception" not in evaluation.weights:
+            return "judge classifier"
+        return "published" if inception_verified(evaluation) else "unverified weights"
 
     def _measure(self, evaluation: Evaluation, mode: str, seed: int) -> dict[str, float]:
         """One seed's values: per target (or task), their mean, and the images counted."""

@@ -10,7 +10,13 @@
   (uint8), read back, resized to 299 x 299 by PIL (bilinear), normalised with ImageNet's
   mean and deviation, and passed through the blocks without torchvision's input transform.
 
-:func:`load_inception` tells the two files apart by their tensors.
+:func:`load_inception` tells the two files apart by their tensors; :func:`published`
+says whether a file is the one its protocol publishes. Both files are released under
+torch.hub's naming convention, ``NAME-<first digits of the file's SHA-256>.pth``, so the
+digits in their names are the published check: a file with Inception's layout but other
+weights (random ones measure an FID near 0) is told apart by its hash, not its layout.
+torchvision has released its Inception twice, ``inception_v3_google-1a9a5a14.pth`` (the
+file of StarGAN v2's time) and ``-0cc3c7bd.pth``; either is accepted.
 """
 
 from __future__ import annotations
@@ -176,6 +182,22 @@ def load_inception(path: str | Path) -> FidInception | ImageNetInception:
         f"'{path}' holds neither pytorch-fid's Inception (pt_inception-2015-12-05-6726825d.pth) "
         "nor torchvision's Inception v3 (inception_v3_google-0cc3c7bd.pth)"
     )
+
+
+PUBLISHED_SHA256 = {  # the hash prefixes in the released file names
+    "pytorch-fid": ("6726825d",),
+    "stargan-v2": ("0cc3c7bd", "1a9a5a14"),
+}
+
+
+def published(protocol: str, sha256: str) -> bool:
+    """Is a file of this SHA-256 the protocol's published weights?"""
+    return sha256.startswith(PUBLISHED_SHA256[protocol])
+
+
+def published_names(protocol: str) -> str:
+    """The published files' hash prefixes, for a message: ``6726825d…``."""
+    return " or ".join(f"{prefix}…" for prefix in PUBLISHED_SHA256[protocol])
 
 
 def file_sha256(path: str | Path) -> str:
