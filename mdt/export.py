@@ -32,7 +32,7 @@ from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
 from mdt.samples import SampleSpec, square_images
-from mdt.writing import carry_over, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
+from mdt.writing import carry_over, output_lock, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # How to call an exported network without mdt (docs/deploy.md), written into each file.
@@ -182,15 +182,20 @@ def write_folder(out: Path, contents: dict[Path, bytes], overwrite: bool, suffix
         raise PermissionError(errno.EACCES, "Permission denied", str(next(iter(contents))))
     remove_stale_scratch(out, lambda line: None)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # a folder that holds other files is exchanged for the new one (they are carried over);
-    # a new or empty one is taken only if no other export filled it meanwhile
-    holds_files = out.is_dir() and any(out.iterdir())
     ready = scratch_folder(out)
     try:
         write_all({ready / path.name: data for path, data in contents.items()})
         names = {path.name for path in contents}
-        carry_over(out, ready, leave=lambda path: path.name in names or path.suffix == suffix)
-        swap_in(ready, out, replace=overwrite or holds_files)
+        with output_lock(out):  # what the folder holds is checked and swapped with no other writer between
+            taken = sorted(name for name in names if (out / name).exists())
+            if taken and not overwrite:
+                raise MdtError(
+                    f"'{out / taken[0]}' appeared while this command was writing: another process writes there; it was left as it is"
+                )
+            # a folder that holds other files is exchanged for the new one (they are carried over)
+            holds_files = out.is_dir() and any(out.iterdir())
+            carry_over(out, ready, leave=lambda path: path.name in names or path.suffix == suffix)
+            swap_in(ready, out, replace=overwrite or holds_files)
     finally:
         shutil.rmtree(ready, ignore_errors=True)
 

@@ -9,13 +9,14 @@ it and put in place in one step (:func:`swap_in`)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -123,6 +124,25 @@ def swap_in(ready: Path, out: Path, replace: bool) -> None:
     os.rename(out, aside)
     os.rename(ready, out)
     shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Held by one mdt writer at a time per folder that holds ``out``, for a check of what is
+    at ``out`` and the swap that follows it, so that no other writer's output arrives
+    between the two (an advisory lock on the parent folder; where there is no flock, the
+    two steps stay apart)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    descriptor = os.open(out.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def carry_over(out: Path, ready: Path, leave: Callable[[Path], bool]) -> None:

@@ -372,3 +372,118 @@ def test_a_new_folder_filled_by_another_writer_meanwhile_is_left_as_it_is(tmp_pa
     assert (out / "model.safetensors").read_bytes() == b"theirs"
     swap_in(ready, out, replace=True)  # asked to replace: it does, at once
     assert (out / "model.safetensors").read_bytes() == b"ours" and not ready.exists()
+
+
+def _started_together(commands: dict[str, list[str]], cwd) -> dict[str, tuple[int, str]]:
+    """Each command as its own `mdt` process, all started before any is waited for:
+    {name: (exit code, its last line on stderr)}."""
+    import subprocess
+    import sys
+
+    processes = {
+        name: subprocess.Popen([sys.executable, "-m", "mdt.cli", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, args in commands.items()
+    }
+    done = {}
+    for name, process in processes.items():
+        _, err = process.communicate(timeout=600)
+        done[name] = (process.returncode, (err.strip().splitlines() or [""])[-1])
+    return done
+
+
+def _one_winner(done: dict[str, tuple[int, str]]) -> str:
+    """Exactly one writer finished; the other stopped with exit code 2 and one error line."""
+    assert sorted(code for code, _ in done.values()) == [0, 2], done
+    loser_line = next(line for code, line in done.values() if code == 2)
+    assert loser_line.startswith("error: ") and ("another process writes there" in loser_line or "exists" in loser_line), loser_line
+    return next(name for name, (code, _) in done.items() if code == 0)
+
+
+@pytest.mark.parametrize("command", ["save-pretrained", "export", "align"])
+def test_two_writers_into_one_new_output_leave_one_complete_result(trained, tmp_path, command):
+    """Two saves of different models, two exports of different models, two alignments at
+    different sizes, into one output that does not exist yet: one finishes, the other stops
+    in one line, and the output is wholly the finisher's."""
+    import numpy as np
+    from PIL import Image
+
+    steps = {name: str(trained / "checkpoints" / f"step_{step:08d}.safetensors") for name, step in (("one", 1), ("two", 2))}
+    if command == "save-pretrained":
+        commands = {name: ["save-pretrained", source, "shared"] for name, source in steps.items()}
+    elif command == "export":
+        for name, source in steps.items():  # each model's export, made alone, to compare with
+            alone = _started_together(
+                {name: ["export", "--checkpoint", source, "--format", "torchscript", "--out", f"ref_{name}"]}, tmp_path
+            )
+            assert alone[name][0] == 0, alone
+        commands = {
+            name: ["export", "--checkpoint", source, "--format", "torchscript", "--out", "shared"] for name, source in steps.items()
+        }
+    else:
+        for i in range(12):
+            random_image(tmp_path / "in" / f"p{i:02d}.png", 60, 44, seed=i)
+        commands = {
+            name: ["align", "in", "shared", "--checkpoint", steps[name], "--size", str(size)] for name, size in (("one", 24), ("two", 40))
+        }
+    winner = _one_winner(_started_together(commands, tmp_path))
+    if command == "save-pretrained":
+        assert _one_model(tmp_path / "shared") == {"one": 1, "two": 2}[winner]
+    elif command == "export":
+        assert photos(tmp_path / "shared") == photos(tmp_path / f"ref_{winner}")
+    else:
+        size = {"one": 24, "two": 40}[winner]
+        assert sorted(photos(tmp_path / "shared")) == [f"p{i:02d}.png" for i in range(12)]
+        assert all(np.asarray(Image.open(p)).shape[:2] == (size, size) for p in (tmp_path / "shared").iterdir())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no scratch left behind
+
+
+@pytest.mark.slow
+def test_an_export_killed_at_random_moments_is_the_old_export_or_the_new_one(trained, tmp_path):
+    """Ten kills at random moments of `mdt export --overwrite`, each replacing one model's
+    export with the other's: the folder always holds one model's files, all of them, and
+    the next export removes what the killed ones left beside it."""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    def export(step: int, out: str) -> subprocess.Popen:
+        source = trained / "checkpoints" / f"step_{step:08d}.safetensors"
+        command = [
+            sys.executable,
+            "-m",
+            "mdt.cli",
+            "export",
+            "--checkpoint",
+            str(source),
+            "--format",
+            "torchscript",
+            "--out",
+            out,
+            "--overwrite",
+        ]
+        return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    models = {}
+    for step in (1, 2):
+        assert export(step, f"ref{step}").wait(timeout=300) == 0
+        models[step] = photos(tmp_path / f"ref{step}")
+    started = time.perf_counter()
+    assert export(1, "exp").wait(timeout=300) == 0
+    whole = time.perf_counter() - started  # kills fall in its last third, where the files are written
+    chance, seen = random.Random(7), set()
+    for kill in range(10):
+        process = export(2 if kill % 2 == 0 else 1, "exp")
+        time.sleep(chance.uniform(0.67, 1.0) * whole)
+        process.kill()
+        process.wait(timeout=60)
+        now = photos(tmp_path / "exp")
+        step = next((step for step, files in models.items() if files == now), None)
+        assert step is not None, sorted(now)  # one model's files, all of them, nothing else
+        seen.add(step)
+    process = export(2, "exp")
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    assert photos(tmp_path / "exp") == models[2]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert seen == {1, 2}, seen
