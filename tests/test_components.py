@@ -25,7 +25,7 @@ from mdt import checkpoint as ckpt
 from mdt.build import build
 from mdt.engine import train
 from mdt.errors import MdtError
-from mdt.evaluation import check_metrics
+from mdt.evaluation import check_judge, check_metrics
 from mdt.measure import evaluate_checkpoint
 from mdt.plugins import load_plugins
 from mdt.recipe import parse_recipe, resolved
@@ -117,6 +117,7 @@ EXAMPLES = {
     ("dataset", "speaker_folders"): lambda tmp: ({"root": str(_voices(tmp)), "frames": 32, "held_out": ["002"]}, {}),
     ("dataset", "vctk"): lambda tmp: ({"root": str(write_vctk(tmp / "VCTK")), "frames": 32, "held_out": ["003"]}, {}),
     ("classifier", "timm"): lambda tmp: ({"steps": 2, "batch_size": 4}, {}),
+    ("classifier", "speaker"): lambda tmp: ({"steps": 2, "batch_size": 4}, {}),
     ("logger", "mlflow"): lambda tmp: ({"tracking_uri": str(tmp / "mlflow.db")}, {}),  # not the working folder's
 }
 
@@ -171,7 +172,9 @@ def recipe_with(kind: str, name: str, tmp_path: Path):
     for data in placements(kind, name, tmp_path):
         try:
             recipe = parse_recipe(dump_toml(data), "component.toml", registry=REGISTRY)
-            check_metrics(build(recipe, REGISTRY), recipe)  # what only building shows: labels that do not fit, ...
+            components = build(recipe, REGISTRY)
+            check_metrics(components, recipe)  # what only building shows: labels that do not fit, ...
+            check_judge(components, recipe, REGISTRY)  # a judge that cannot read the host's samples
             return recipe
         except MdtError as exc:
             problems.append(str(exc))

@@ -17,6 +17,7 @@ import pytest
 import soundfile
 import torch
 from conftest import RATE, REPO, write_speakers, write_vctk
+from test_recipe_errors import one_line_error
 
 
 def test_f0_moves_by_the_log_gaussian_transform():
@@ -385,3 +386,40 @@ def test_the_speech_modality_and_api_refuse_what_they_cannot_convert(speech_run)
         bare.from_sample(torch.zeros(1, 36, 8), short, {"to": "high"})
     with pytest.raises(MdtError, match="upload a recording, or record one"):
         _recording(modality, None)
+
+
+def test_the_speaker_judge_reads_each_held_out_clip_as_its_speaker(tmp_path):
+    """The `speaker` judge (x-vector style) trained on two tone speakers' training clips
+    reads every held-out clip as its speaker, the other speaker's clip as the other, and
+    gives one embedding per clip; its weights round-trip."""
+    import random
+
+    from mdt_datasets.augment import StandardAugmentation
+    from mdt_stargan_vc.datasets import SCALE, SpeakerFolders
+    from mdt_stargan_vc.judge import SpeakerJudge
+
+    random.seed(0)  # the training crops' places
+    write_speakers(tmp_path / "voices", sentences=4)
+    train, test = (SpeakerFolders(str(tmp_path / "voices"), split, frames=32, held_out=["003"]) for split in ("train", "test"))
+    sample = SpeakerFolders.samples({"frames": 32}, 0)
+    judge = SpeakerJudge([train.schema], steps=60, batch_size=8, sample=sample)
+    judge.fit([train], StandardAugmentation(sample, flip=False), torch.device("cpu"))
+    clips = torch.stack([test[i]["image"] for i in range(len(test))]) / SCALE
+    truth = [train.schema.names.index(r.speaker) for r in test.recordings]
+    assert sorted(truth) == [0, 1]
+    read = judge.predict(clips, 0)
+    assert read.argmax(dim=1).tolist() == truth and read.sum(dim=1).tolist() == [1.0, 1.0]
+    assert judge.features(clips, 0).shape == (2, 64)
+    again = SpeakerJudge([train.schema], steps=30, batch_size=8, seed=5, sample=sample)
+    assert not torch.equal(again.predict(clips, 0), read) or not torch.equal(again.features(clips, 0), judge.features(clips, 0))
+    again.load_state_dict(judge.state_dict())
+    assert torch.equal(again.features(clips, 0), judge.features(clips, 0))
+
+
+def test_a_speaker_judge_for_pictures_is_refused_before_training(cli, tmp_path):
+    data = (REPO / "recipes" / "quickstart.toml").read_text().replace('type = "timm"\nbackbone = "resnet18"\n', 'type = "speaker"\n')
+    assert 'type = "speaker"' in data
+    (tmp_path / "faces.toml").write_text(data)
+    line = one_line_error(cli("run", str(tmp_path / "faces.toml"), "--out", str(tmp_path / "run")))
+    assert "[classifier]" in line and "the speaker judge reads (1, coefficients, frames) clips" in line, line
+    assert not (tmp_path / "run" / "checkpoints").exists()
