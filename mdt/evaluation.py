@@ -25,7 +25,7 @@ from mdt import checkpoint as ckpt
 from mdt.build import Components, instantiate
 from mdt.data import collate
 from mdt.errors import MdtError
-from mdt.labels import LabelSchema, column_labels, part_agrees, set_labels
+from mdt.labels import LabelSchema, column_labels, part_agrees, part_loss, set_labels
 from mdt.recipe_layout import SECTIONS, Recipe, Table
 from mdt.registry import Registry
 
@@ -141,6 +141,42 @@ class Evaluation:
                 continue
             images = self.components.augmentation(raw.images.to(self.device), train=False)
             yield images, raw.labels.to(self.device)
+
+
+def train_judge_networks(
+    networks: torch.nn.ModuleList,
+    schemas: list[LabelSchema],
+    train_sets,
+    augmentation: Callable,
+    device: torch.device,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    inputs: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """How a judge classifier trains: per dataset, its network takes ``steps`` Adam steps on
+    random batches of the real training samples (augmented as the run augments them, then
+    ``inputs``), against that dataset's labels. Seeded per dataset, so a judge trained twice
+    is the same judge."""
+    networks.to(device).train()
+    for index, (dataset, schema, network) in enumerate(zip(train_sets, schemas, networks, strict=True)):
+        generator = torch.Generator().manual_seed(seed + index)
+        optimizer = torch.optim.Adam(network.parameters(), lr)
+        for _ in range(steps):
+            picks = torch.randint(0, len(dataset), (batch_size,), generator=generator).tolist()
+            raw = collate([dataset[i] for i in picks])
+            if raw.images.numel() == 0:  # every picked file unreadable
+                continue
+            samples = augmentation(raw.images.to(device), train=True)
+            loss = part_loss(schema, network(inputs(samples)), raw.labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if progress:
+                progress(1)
+    networks.eval()
 
 
 def check_metrics(components: Components, recipe: Recipe) -> None:

@@ -14,10 +14,10 @@ from typing import Any, Protocol, cast
 
 import torch
 
-from mdt.data import collate
 from mdt.errors import MdtError
+from mdt.evaluation import train_judge_networks
 from mdt.interfaces import Classifier
-from mdt.labels import LabelSchema, part_loss, part_predict
+from mdt.labels import LabelSchema, part_predict
 from mdt.ranges import Count, Positive, Rate
 from mdt.samples import SampleSpec
 
@@ -136,23 +136,19 @@ class TimmClassifier(Classifier):
         self, train_sets: Sequence, augmentation: Callable, device: torch.device, progress: Callable[[int], None] | None = None
     ) -> None:
         """``steps`` Adam steps per dataset on random batches of its training images."""
-        self.models.to(device).train()
-        for index, (dataset, schema, model) in enumerate(zip(train_sets, self.schemas, self.models, strict=True)):
-            generator = torch.Generator().manual_seed(self.seed + index)
-            optimizer = torch.optim.Adam(model.parameters(), self.lr)
-            for _ in range(self.steps):
-                picks = torch.randint(0, len(dataset), (self.batch_size,), generator=generator).tolist()
-                raw = collate([dataset[i] for i in picks])
-                if raw.images.numel() == 0:
-                    continue
-                images = augmentation(raw.images.to(device), train=True)
-                loss = part_loss(schema, model(self._input(images)), raw.labels.to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if progress:
-                    progress(1)
-        self.models.eval()
+        train_judge_networks(
+            self.models,
+            self.schemas,
+            train_sets,
+            augmentation,
+            device,
+            self.steps,
+            self.batch_size,
+            self.lr,
+            self.seed,
+            self._input,
+            progress,
+        )
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
