@@ -139,7 +139,8 @@ def output_lock(out: Path) -> Iterator[None]:
         return
     descriptor = os.open(out.parent, os.O_RDONLY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # a file system without locks (some network shares): the steps stay apart
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)  # closing releases the lock

@@ -487,3 +487,18 @@ def test_an_export_killed_at_random_moments_is_the_old_export_or_the_new_one(tra
     assert photos(tmp_path / "exp") == models[2]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert seen == {1, 2}, seen
+
+
+def test_a_file_system_without_locks_still_takes_an_export(tmp_path, monkeypatch):
+    """Where flock is refused (some network shares), the folder is still written whole."""
+    import errno
+    import fcntl
+
+    from mdt.export import write_folder
+
+    def refused(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refused)
+    write_folder(tmp_path / "exp", {tmp_path / "exp" / "generator.pt": b"model"}, overwrite=False, suffix=".pt")
+    assert photos(tmp_path / "exp") == {"generator.pt": b"model"}
