@@ -76,8 +76,8 @@ def distortion(test, maps) -> tuple[float, float]:
     return float(np.mean(ours)), float(np.mean(source))
 
 
-def crops(test, frames: int) -> tuple[torch.Tensor, list[str], list[np.ndarray]]:
-    """The test clips as translation_accuracy reads them (centre crops, in [-1, 1]), their
+def crops(test) -> tuple[torch.Tensor, list[str], list[np.ndarray]]:
+    """The test clips as translation_accuracy reads them (the split's centre crops, in [-1, 1]), their
     speakers, and the whole standardised recordings."""
     from mdt_stargan_vc.datasets import SCALE
 
@@ -90,7 +90,7 @@ def rows(test, maps, frames: int, checkpoints: list[Path]) -> dict[str, list[tup
     """Clips to judge, each with the speaker it should be read as, by row of the table."""
     from mdt_stargan_vc.datasets import SCALE
 
-    clips, speakers, whole = crops(test, frames)
+    clips, speakers, whole = crops(test)
     names = list(test.schema.names)
     out: dict[str, list[tuple[torch.Tensor, int]]] = {"real held-out clips (as their speaker)": []}
     out["unconverted source (as the target)"] = []

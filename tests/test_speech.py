@@ -414,6 +414,8 @@ def test_the_speaker_judge_reads_each_held_out_clip_as_its_speaker(tmp_path):
     assert not torch.equal(again.predict(clips, 0), read) or not torch.equal(again.features(clips, 0), judge.features(clips, 0))
     again.load_state_dict(judge.state_dict())
     assert torch.equal(again.features(clips, 0), judge.features(clips, 0))
+    one = SpeakerJudge([train.schema], batch_size=1, sample=sample).images_problem(0)
+    assert one is not None and "batch_size 1 must be at least 2" in one
 
 
 def test_a_speaker_judge_for_pictures_is_refused_before_training(cli, tmp_path):

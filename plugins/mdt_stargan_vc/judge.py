@@ -8,9 +8,9 @@ learns whatever tells the training clips apart, timing and texture included. A v
 conversion keeps the source's timing by design (it converts each stretch of frames), and
 measured on the espeak corpus the image judge calls even a conversion trained *with* the
 parallel truth (a least-squares map per target speaker, 7.1 dB from the target's
-recording against the source's 11.2) the target only 0.57-0.76 of the time, while it
-reads real held-out clips at 0.94-0.97. This judge reads real clips at 1.00, that
-conversion at 0.95 and the unconverted source as the target at 0.00 (docs/speech.md,
+recording against the source's 11.2) the target only 0.70 of the time, while it reads
+real held-out clips at 1.00. This judge reads real clips at 1.00, that conversion at
+0.93 and the unconverted source as the target at 0.00 (docs/speech.md,
 benchmarks/speech_judge.py). It shares nothing with the method's domain classifier: other
 layers, trained apart, on the real training clips only.
 """
