@@ -47,6 +47,28 @@ def os_error_line(exc: OSError) -> str:
     return f"cannot use {where}: {exc.strerror or exc}"
 
 
+def failure_line(exc: BaseException) -> str:
+    """One line for an unexpected failure of someone else's code (a tracker's client):
+    an :class:`MdtError` as it is; else the first system error among its causes, which
+    says what the user can fix ("No space left on device", "Connection refused"); else
+    the type and first line of the error it wraps, however deep (a database driver's own
+    words, where the layers above add lines of SQL and advice about sessions)."""
+    if isinstance(exc, MdtError):
+        return str(exc)
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.strerror:
+            return os_error_line(cause) if cause.filename is not None else cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:  # what it wraps ("raise ... from")
+        root = root.__cause__
+    first = str(root).strip().splitlines()
+    return f"{type(root).__name__}: {first[0]}" if first else type(root).__name__
+
+
 @contextmanager
 def written_as(path: str | Path) -> Iterator[None]:
     """A file written under a temporary name first: a refusal names the file the user

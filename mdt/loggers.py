@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 
 from mdt.component import Component
-from mdt.errors import MdtError
+from mdt.errors import MdtError, failure_line
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,7 @@ class Loggers:
                 for _, other in opened:
                     with contextlib.suppress(Exception):  # the first failure is the one to report
                         other.close(False)
-                detail = str(exc) if isinstance(exc, MdtError) else f"{type(exc).__name__}: {exc}"
-                raise MdtError(f"[loggers.{name}] could not start: {detail}") from None
+                raise MdtError(f"[loggers.{name}] could not start: {failure_line(exc)}") from None
 
     def _each(self, call: str, do) -> None:
         """``do(logger)`` for each logger; ``call`` names it when one fails."""
@@ -118,7 +118,7 @@ class Loggers:
             except Exception as exc:
                 self.named.remove((name, logger))
                 self.console.print(
-                    f"[yellow]logger '{name}' failed in {call} ({type(exc).__name__}: {exc}); training goes on without it[/]",
+                    f"[yellow]logger '{name}' failed in {call} ({escape(failure_line(exc))}); training goes on without it[/]",
                     soft_wrap=True,
                 )
 

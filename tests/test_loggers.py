@@ -275,6 +275,103 @@ def test_a_logger_that_cannot_start_stops_the_run_with_one_line(cli, tmp_path):
     assert line.startswith("error: [loggers.tracker] could not start:") and "nosuchscheme" in line
 
 
+def test_a_tracker_failure_is_one_line_naming_what_the_user_can_fix():
+    """A failure's notice is one line: the system's reason from deep in the causes (a full
+    disk), else the wrapped error's own words, never a driver's SQL; markup-like text
+    (``[SQL: ...]``) is shown as written."""
+    import errno
+
+    def wrapped(inner: BaseException, outer: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise outer from exc
+        except BaseException as exc:
+            return exc
+
+    class Failing(Logger):
+        def __init__(self, error: BaseException) -> None:
+            self.error = error
+
+        def scalars(self, step, values):
+            raise self.error
+
+    full = wrapped(OSError(errno.ENOSPC, "No space left on device", "curves.csv"), RuntimeError("flush failed"))
+    driver = wrapped(ValueError("attempt to write a readonly database"), RuntimeError("(autoflush advice)\n[SQL: INSERT]"))
+    refused = wrapped(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), RuntimeError("Max retries exceeded"))
+    console = Console(file=io.StringIO(), width=400)
+    loggers = Loggers(
+        [("full", Failing(full)), ("driver", Failing(driver)), ("server", Failing(refused)),
+         ("odd", Failing(RuntimeError("[SQL: INSERT] failed\nsecond line")))],
+        console,
+    )  # fmt: skip
+    loggers.scalars(1, {"loss": 1.0})
+    lines = console.file.getvalue().splitlines()
+    assert lines == [
+        "logger 'full' failed in scalars (cannot use 'curves.csv': No space left on device); training goes on without it",
+        "logger 'driver' failed in scalars (ValueError: attempt to write a readonly database); training goes on without it",
+        "logger 'server' failed in scalars (Connection refused); training goes on without it",
+        "logger 'odd' failed in scalars (RuntimeError: [SQL: INSERT] failed); training goes on without it",
+    ]
+
+
+def mlflow_recipe(tmp_path: Path, tracking_uri: str) -> Path:
+    data = tomllib.loads((REPO / "recipes" / "quickstart.toml").read_text())
+    data["loggers"] = {"tracker": {"type": "mlflow", "tracking_uri": tracking_uri, "checkpoints": False}}
+    (tmp_path / "r.toml").write_text(dump_toml(data))
+    return tmp_path / "r.toml"
+
+
+def test_an_unwritable_mlflow_store_is_one_line_at_once(cli, tmp_path, capfd):
+    """MLflow itself retries a SQLite store it cannot open for about 100 s, printing each
+    retry; mdt tries the store first and stops in a moment with one line."""
+    import time
+
+    (tmp_path / "store.db").mkdir()  # a folder where the database file should be
+    started = time.monotonic()
+    result = cli("run", str(mlflow_recipe(tmp_path, str(tmp_path / "store.db"))), "--out", str(tmp_path / "run"), *small())
+    elapsed = time.monotonic() - started
+    assert one_line_error(result) == (
+        f"error: [loggers.tracker] could not start: cannot write the MLflow store {tmp_path / 'store.db'}: unable to open database file"
+    )
+    assert elapsed < 30, f"{elapsed:.0f} s: MLflow's own retries ran"
+    printed = capfd.readouterr()
+    assert "retried" not in printed.err + printed.out
+
+
+def test_a_full_mlflow_disk_is_named_without_mlflow_tracebacks(tmp_path, capfd):
+    """SQLite says 'database or disk is full' when its file cannot grow; made real here
+    by capping the database at its current size (PRAGMA max_page_count) on every
+    connection MLflow takes from its pool after the run opened."""
+    from mdt_loggers.mlflow_logger import MlflowLogger
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    from mdt.loggers import RunInfo
+
+    store = tmp_path / "mlflow.db"
+    (tmp_path / "run").mkdir()
+    console = Console(file=io.StringIO(), width=400)
+    loggers = Loggers([("tracker", MlflowLogger(tracking_uri=str(store)))], console)
+    loggers.open(RunInfo(tmp_path / "run", {"run": {"seed": 0}}, "[run]\nseed = 0\n", None))
+
+    def cap(connection, record, proxy):
+        connection.execute("PRAGMA max_page_count = 1")  # SQLite keeps it at the current size
+
+    event.listen(Pool, "checkout", cap)
+    try:
+        loggers.scalars(1, {f"loss{i}": float(i) for i in range(500)})
+        loggers.scalars(2, {"loss": 1.0})  # left out after the failure: no second line
+    finally:
+        event.remove(Pool, "checkout", cap)
+    assert console.file.getvalue().splitlines() == [
+        f"logger 'tracker' failed in scalars (the disk of the MLflow store {store} is full); training goes on without it"
+    ]
+    printed = capfd.readouterr()
+    assert "Traceback" not in printed.err + printed.out and "disk is full" not in printed.err + printed.out
+
+
 def test_recipe_check_names_a_missing_tracker_package(cli, tmp_path, monkeypatch):
     import importlib.util
 

@@ -1,15 +1,33 @@
-"""MLflow: the recipe as parameters, the curves as metrics, grids and checkpoints as artifacts."""
+"""MLflow: the recipe as parameters, the curves as metrics, grids and checkpoints as artifacts.
+
+MLflow talks on the console itself: it retries a store it cannot open for about 100 s
+(SQLite) or 250 s (a server), logging each retry, and logs a traceback before raising a
+database error. mdt reports a logger's failure in one line (:mod:`mdt.loggers`), so the
+logger keeps MLflow's own log records off the console while it calls MLflow, checks at
+``open`` that a local store can be written before MLflow starts retrying, lets a
+server refuse at once while the run opens, and names a full disk as such.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
+import os
 import re
+import sqlite3
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 
+from mdt.errors import MdtError, failure_line
 from mdt.loggers import Logger, RunInfo, flat, numbers
 
 if TYPE_CHECKING:
@@ -45,6 +63,76 @@ def artifact_location(uri: str) -> str | None:
     return None
 
 
+def store_path(uri: str) -> tuple[str, Path] | None:
+    """("sqlite", database file) or ("file", folder) for a local store; None for a server."""
+    if uri.startswith("sqlite:///"):
+        return "sqlite", Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("file:"):
+        return "file", Path(url2pathname(urlparse(uri).path))
+    return None
+
+
+def check_writable(uri: str) -> None:
+    """Refuse, in a moment, a local store that cannot be written (MLflow would retry it for
+    about 100 s before saying so)."""
+    local = store_path(uri)
+    if local is None:
+        return
+    kind, path = local
+    folder = path.parent if kind == "sqlite" else path
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if kind == "sqlite":
+            with contextlib.closing(sqlite3.connect(path, timeout=5)) as database:
+                database.execute("BEGIN IMMEDIATE")
+                database.execute("CREATE TABLE mdt_write_probe (x)")  # a write, rolled back
+                database.rollback()
+        else:
+            tempfile.TemporaryFile(dir=folder).close()
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise MdtError(f"cannot write the MLflow store {path}: {reason}") from None
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a full disk is among the causes of ``exc`` (SQLite says "database or disk
+    is full" in a database error; a file store gets ENOSPC)."""
+    while exc is not None:
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "database or disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+#: Loggers whose records MLflow's client writes to the console while it works.
+CHATTY = ("mlflow", "alembic", "urllib3")
+#: Environment settings that make MLflow's HTTP client give up at once on a server that
+#: does not answer (its defaults retry 7 times with backoff: about 250 s).
+FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@contextlib.contextmanager
+def quiet_mlflow(fail_fast: bool = False) -> Iterator[None]:
+    """MLflow's own log records kept off the console (mdt reports a failure in one line);
+    with ``fail_fast``, a server that does not answer fails the call at once, unless the
+    user set those variables themselves."""
+    import mlflow  # noqa: F401  (it sets its loggers' levels when imported: first, then ours)
+
+    loggers = [logging.getLogger(name) for name in CHATTY]  # their children inherit the level
+    levels = [logger.level for logger in loggers]
+    added = {k: v for k, v in FAIL_FAST.items() if k not in os.environ} if fail_fast else {}
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        for key in added:
+            os.environ.pop(key, None)
+
+
 class MlflowLogger(Logger):
     """An MLflow run per training run: recipe as parameters, losses and metrics, grids and checkpoints as artifacts."""
 
@@ -61,11 +149,31 @@ class MlflowLogger(Logger):
     def destination(self) -> str:
         return f"MLflow experiment '{self.experiment}' at {self.uri}"
 
+    @contextlib.contextmanager
+    def _talking(self, opening: bool = False) -> Iterator[None]:
+        """Around every call into MLflow: its log records off the console, a full disk
+        named; while ``opening``, a server that does not answer fails at once, and any
+        failure names the store."""
+        with quiet_mlflow(fail_fast=opening):
+            try:
+                yield
+            except Exception as exc:
+                if disk_full(exc):
+                    raise MdtError(f"the disk of the MLflow store {self.uri} is full") from exc
+                if opening:
+                    raise MdtError(f"MLflow store {self.uri}: {failure_line(exc)}") from exc
+                raise
+
     def open(self, run: RunInfo) -> None:
+        uri = tracking_uri(self.uri)
+        check_writable(uri)
+        with self._talking(opening=True):
+            self._open(run, uri)
+
+    def _open(self, run: RunInfo, uri: str) -> None:
         from mlflow import MlflowClient
         from mlflow.entities import Param
 
-        uri = tracking_uri(self.uri)
         self.file_store = uri.startswith("file:")
         self.client = MlflowClient(tracking_uri=uri)
         record = run.folder / RUN_FILE
@@ -100,19 +208,24 @@ class MlflowLogger(Logger):
         )
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        self._metrics(step, values)
+        with self._talking():
+            self._metrics(step, values)
 
     def image(self, step: int, tag: str, image: np.ndarray, path: Path) -> None:
-        self._opened_client.log_artifact(self.run_id, str(path), tag)
+        with self._talking():
+            self._opened_client.log_artifact(self.run_id, str(path), tag)
 
     def checkpoint(self, step: int, path: Path) -> None:
         if self.log_checkpoints:
-            self._opened_client.log_artifact(self.run_id, str(path), "checkpoints")
+            with self._talking():
+                self._opened_client.log_artifact(self.run_id, str(path), "checkpoints")
 
     def metrics(self, step: int, values: dict[str, Any]) -> None:
-        self._metrics(step, {f"metrics/{k}": v for k, v in numbers(values).items()})
-        self._opened_client.log_dict(self.run_id, values, "metrics.json")
+        with self._talking():
+            self._metrics(step, {f"metrics/{k}": v for k, v in numbers(values).items()})
+            self._opened_client.log_dict(self.run_id, values, "metrics.json")
 
     def close(self, finished: bool) -> None:
         if self.client is not None and self.run_id:
-            self.client.set_terminated(self.run_id, status="FINISHED" if finished else "FAILED")
+            with self._talking():
+                self.client.set_terminated(self.run_id, status="FINISHED" if finished else "FAILED")
