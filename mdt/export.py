@@ -32,7 +32,7 @@ from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
 from mdt.samples import SampleSpec, square_images
-from mdt.writing import carry_over, output_lock, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
+from mdt.writing import carry_over, discard, output_lock, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # How to call an exported network without mdt (docs/deploy.md), written into each file.
@@ -218,7 +218,7 @@ def write_all(contents: dict[Path, bytes], replace: bool = True) -> None:
                 settle(tmp, path, replace)
     finally:
         for tmp in temporaries.values():
-            tmp.unlink(missing_ok=True)
+            discard(tmp)
 
 
 def _onnx(network, example, inputs: list[str], outputs: list[str], about: dict[str, str], sample: tuple[int, ...]) -> bytes:

@@ -28,6 +28,14 @@ def temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
+def discard(tmp: Path) -> None:
+    """Remove a temporary file if it is there. Its removal failing must not hide the
+    failure being reported: on a read-only file system the write fails first, and then
+    unlink fails too (EROFS, even for a file that was never made)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+
+
 def write_file(path: str | Path, write: Callable[[BinaryIO], object], replace: bool = True) -> None:
     """``write(file)`` into ``path``: whole or not at all. With ``replace`` False, a file
     that appeared at ``path`` since the command checked is left as it is and named."""
@@ -42,7 +50,7 @@ def write_file(path: str | Path, write: Callable[[BinaryIO], object], replace: b
                 os.fsync(f.fileno())
             settle(tmp, path, replace)
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
 
 
 def settle(tmp: Path, path: Path, replace: bool) -> None:

@@ -53,6 +53,41 @@ def test_aligning_a_folder_into_itself_is_refused(cli, trained, tmp_path):
     assert photos(tmp_path / "inside") == before
 
 
+def test_a_read_only_output_folder_is_named_not_the_hidden_temporary_file(cli, trained, tmp_path, monkeypatch):
+    """On a read-only file system both the write of the temporary file and its clean-up
+    fail (unlink says EROFS even for a file that is not there): the line names the output
+    the user asked for. Injected, as a test run by root can write anywhere."""
+    import builtins
+    import errno
+    import pathlib
+
+    import mdt.writing
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    refusal = OSError(errno.EROFS, "Read-only file system")
+
+    def refused_open(file, *args, **kwargs):
+        if Path(file).resolve().parent == locked:
+            raise OSError(refusal.errno, refusal.strerror, str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    real_unlink = pathlib.Path.unlink
+
+    def refused_unlink(self, missing_ok=False):
+        if self.resolve().parent == locked:
+            raise OSError(refusal.errno, refusal.strerror, str(self))
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(mdt.writing, "open", refused_open, raising=False)
+    monkeypatch.setattr(pathlib.Path, "unlink", refused_unlink)
+    random_image(tmp_path / "in" / "a.png", 60, 40, seed=0)
+    line = one_line_error(cli("align", "in/a.png", "locked/a.png", "--checkpoint", trained))
+    assert line == "error: cannot use 'locked/a.png': Read-only file system", line
+    line = one_line_error(cli("align", "in", "locked", "--checkpoint", trained, "--overwrite"))
+    assert line == f"error: cannot use '{Path('locked') / 'a.png'}': Read-only file system", line
+
+
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(cli, trained, tmp_path):
     random_image(tmp_path / "x.png", 40, 40, seed=2)
     before = sorted(p.name for p in tmp_path.iterdir())
