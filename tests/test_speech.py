@@ -425,3 +425,47 @@ def test_a_speaker_judge_for_pictures_is_refused_before_training(cli, tmp_path):
     line = one_line_error(cli("run", str(tmp_path / "faces.toml"), "--out", str(tmp_path / "run")))
     assert "[classifier]" in line and "the speaker judge reads (1, coefficients, frames) clips" in line, line
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_conversion_source_teaches_c_that_a_conversion_is_still_its_source_speaker():
+    """The ``conversion_source`` loss is −log C(c' | G(x, c)) in the discriminator phase:
+    computed here apart from the plugin, and its update moves C alone (G is a constant
+    there: the phase converts without gradient)."""
+    import torch.nn.functional as F
+    from mdt_labels.encoders import OneHot
+    from mdt_stargan_vc.losses import ConversionSource
+    from mdt_stargan_vc.method import StarGANVC, VCState
+    from mdt_stargan_vc.networks import VCDiscriminator, VCDomainClassifier, VCGenerator
+
+    from mdt.data import Batch
+    from mdt.labels import LabelSchema
+
+    torch.manual_seed(0)
+    speakers = ("p1", "p2", "p3", "p4")
+    encoder = OneHot([LabelSchema("voices", speakers, categorical=True)])
+    generator = VCGenerator(4, width=8, norm="instance")  # the paper's: it converts from the start
+    classifier = VCDomainClassifier(4, width=4, norm="instance")
+    loss = ConversionSource(weight=1.0)
+    method = StarGANVC(generator, VCDiscriminator(4, width=4, norm="instance"), classifier, encoder,
+                       {"conversion_source": loss}, iterations=10, lr_discriminator=1e-2)  # fmt: skip
+    x = torch.randn(6, 1, 36, 64) / 4
+    own, target = torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([2, 3, 0, 1, 1, 0])
+    batch = Batch(x, F.one_hot(own, 4).float(), 0)
+    state = VCState("discriminator", method, batch, F.one_hot(target, 4).float())
+
+    with torch.no_grad():
+        conversions = generator(x, F.one_hot(target, 4).float())
+        expected = F.cross_entropy(classifier(conversions), own)
+    value, _ = loss("discriminator", state)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert "generator" not in loss.reads  # G's own classification loss is left as it was
+
+    before = {name: [p.detach().clone() for p in net.parameters()] for name, net in method.networks().items()}
+    method.update.start(0, {"generator": 0.0, "discriminator": 1e-2})
+    for _ in range(5):
+        method.update("discriminator", {"D": VCState("discriminator", method, batch, F.one_hot(target, 4).float())}, step=["discriminator"])
+    moved = {name: any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters(), strict=True))
+             for name, net in method.networks().items()}  # fmt: skip
+    assert moved == {"generator": False, "discriminator": False, "classifier": True}
+    with torch.no_grad():
+        assert F.cross_entropy(classifier(conversions), own).item() < expected.item() - 0.05  # C now reads the source

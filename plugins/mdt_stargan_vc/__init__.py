@@ -9,6 +9,7 @@ names it.
 import mdt
 from mdt_stargan_vc.datasets import VCTK, EspeakSpeech, SpeakerFolders
 from mdt_stargan_vc.judge import SpeakerJudge
+from mdt_stargan_vc.losses import ConversionSource
 from mdt_stargan_vc.method import StarGANVC
 from mdt_stargan_vc.metrics import SpeechDistortion
 from mdt_stargan_vc.modality import SpeechModality
@@ -26,5 +27,6 @@ def register_components(register):
     register("discriminator", "stargan_vc", VCDiscriminator)
     register("domain_classifier", "stargan_vc", VCDomainClassifier)
     register("method", "stargan_vc", StarGANVC)
+    register("loss", "conversion_source", ConversionSource)
     register("metric", "speech_distortion", SpeechDistortion)
     register("classifier", "speaker", SpeakerJudge)

@@ -12,7 +12,9 @@ the recipe's loss table of that name, the two updates minimise
 averaged over the batch and over D's stretches of frames (``adversarial``:
 ``nonsaturating``, the paper's cross-entropy; ``classification``:
 ``domain_classification``; ``reconstruction``: ``cycle_l1``; ``identity``:
-``identity_l1``, all mdt's own losses, read by name). D and C take no parameters from
+``identity_l1``, all mdt's own losses, read by name). A recipe may add to D and C's sum
+λ_src·CE(C(G(x, c)), c'), C taught that a conversion is still its source speaker (a
+loss table of type ``conversion_source``, :mod:`mdt_stargan_vc.losses`; not the paper's). D and C take no parameters from
 each other, so one update steps both. Learning rates decay linearly to zero over the last
 ``decay_iterations``.
 """
