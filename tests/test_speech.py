@@ -469,3 +469,40 @@ def test_conversion_source_teaches_c_that_a_conversion_is_still_its_source_speak
     assert moved == {"generator": False, "discriminator": False, "classifier": True}
     with torch.no_grad():
         assert F.cross_entropy(classifier(conversions), own).item() < expected.item() - 0.05  # C now reads the source
+
+
+def test_ema_decay_converts_with_a_moving_average_of_the_generator():
+    """With ``ema_decay`` d the conversions use A ← d·A + (1 − d)·G after every update of
+    G, computed here from the weights before and after one iteration; without it the
+    checkpoint's networks are the three they always were (older runs load unchanged)."""
+    import torch.nn.functional as F
+    from mdt_labels.encoders import OneHot
+    from mdt_stargan.losses import IdentityL1
+    from mdt_stargan_vc.losses import ConversionSource
+    from mdt_stargan_vc.method import StarGANVC
+    from mdt_stargan_vc.networks import VCDiscriminator, VCDomainClassifier, VCGenerator
+
+    from mdt.data import Batch
+    from mdt.labels import LabelSchema
+
+    def method(ema_decay: float) -> StarGANVC:
+        torch.manual_seed(0)
+        encoder = OneHot([LabelSchema("voices", ("p1", "p2"), categorical=True)])
+        return StarGANVC(VCGenerator(2, width=4, norm="instance"), VCDiscriminator(2, width=4, norm="instance"),
+                         VCDomainClassifier(2, width=4, norm="instance"), encoder,
+                         {"identity": IdentityL1(1.0), "conversion_source": ConversionSource(1.0)},
+                         iterations=4, lr_generator=1e-2, ema_decay=ema_decay)  # fmt: skip
+
+    plain = method(0.0)
+    assert set(plain.networks()) == {"generator", "discriminator", "classifier"}
+    assert plain.inference_networks == ("generator",) and plain.translator().generator is plain.generator
+
+    averaged = method(0.75)
+    assert averaged.inference_networks == ("generator_ema",) and averaged.translator().generator is averaged.generator_ema
+    start = [p.detach().clone() for p in averaged.generator.parameters()]
+    batch = Batch(torch.randn(4, 1, 36, 64) / 4, F.one_hot(torch.tensor([0, 1, 0, 1]), 2).float(), 0)
+    averaged.train_step([batch], 0)
+    trained = list(averaged.generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(start, trained, strict=True))
+    for before, after, average in zip(start, trained, averaged.generator_ema.parameters(), strict=True):
+        torch.testing.assert_close(average, 0.75 * before + 0.25 * after.detach())

@@ -16,7 +16,9 @@ averaged over the batch and over D's stretches of frames (``adversarial``:
 λ_src·CE(C(G(x, c)), c'), C taught that a conversion is still its source speaker (a
 loss table of type ``conversion_source``, :mod:`mdt_stargan_vc.losses`; not the paper's). D and C take no parameters from
 each other, so one update steps both. Learning rates decay linearly to zero over the last
-``decay_iterations``.
+``decay_iterations``. With ``ema_decay`` above 0, conversions use a moving average of G's
+weights (as mdt's StarGAN and StarGAN v2 can), which a GAN's oscillating generator
+settles into; not the paper's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import torch
 
 from mdt.data import Batch
+from mdt.ema import ema_update, moving_average
 from mdt.errors import MdtError
 from mdt.labels import LabelEncoder
 from mdt.method import Method, Role, Translator, in_eval_mode
@@ -148,6 +151,7 @@ class StarGANVC(Method):
         beta2: Beta = 0.999,
         d_steps_per_g: Positive = 1,
         decay_iterations: Count = 0,
+        ema_decay: Beta = 0.0,
     ) -> None:
         self.generator, self.discriminator, self.classifier = generator, discriminator, classifier
         self.encoder = label_encoder
@@ -157,6 +161,8 @@ class StarGANVC(Method):
         self.betas = (beta1, beta2)
         self.d_steps_per_g = d_steps_per_g
         self.decay_iterations = decay_iterations
+        self.ema_decay = ema_decay
+        self.generator_ema = moving_average(generator) if ema_decay else None
         self._last_generator_values: dict[str, float] = {}
 
     @cached_property
@@ -168,7 +174,14 @@ class StarGANVC(Method):
         }
 
     def networks(self) -> dict[str, torch.nn.Module]:
-        return {"generator": self.generator, "discriminator": self.discriminator, "classifier": self.classifier}
+        networks = {"generator": self.generator, "discriminator": self.discriminator, "classifier": self.classifier}
+        if self.generator_ema is not None:
+            networks["generator_ema"] = self.generator_ema
+        return networks
+
+    @property
+    def inference_networks(self) -> tuple[str, ...]:
+        return ("generator_ema",) if self.generator_ema is not None else ("generator",)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
@@ -185,6 +198,8 @@ class StarGANVC(Method):
             if with_generator:
                 state = VCState("generator", self, batch, targets)
                 generator_keys += self.update("generator", {"G": state}, step=["generator"], freeze=[self.discriminator, self.classifier])
+                if self.generator_ema is not None:
+                    ema_update(self.generator, self.generator_ema, self.ema_decay)
         values = self.update.values()
         self._last_generator_values.update({k: values[k] for k in generator_keys})
         return {**values, **self._last_generator_values, "lr": rates["generator"]}
@@ -196,7 +211,8 @@ class StarGANVC(Method):
         self._last_generator_values = dict(state.get("last_generator_values", {}))
 
     def translator(self) -> VCTranslator:
-        return VCTranslator(self.generator, self.classifier, self.encoder)
+        generator = self.generator_ema if self.generator_ema is not None else self.generator
+        return VCTranslator(generator, self.classifier, self.encoder)
 
 
 class VCTranslator(Translator):
