@@ -309,6 +309,16 @@ def restore_rng(rng: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]]) -> No
 # ---------------------------------------------------------------- files
 
 
+def system_error(exc: SafetensorError, path: Path) -> Exception:
+    """safetensors reports a failed write as "I/O error: <reason> (os error N)": the
+    OSError it stands for, naming ``path``; any other error as it is."""
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if found is None:
+        return exc
+    number = int(found.group(1))
+    return OSError(number, os.strerror(number), str(path))
+
+
 def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
     """Write a safetensors file atomically (temporary file, fsync, rename)."""
     path = Path(path)
@@ -317,7 +327,10 @@ def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mappi
     meta = {"format": FORMAT, **{k: str(v) for k, v in metadata.items()}}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        save_file(ready, str(tmp), metadata=meta)
+        try:
+            save_file(ready, str(tmp), metadata=meta)
+        except SafetensorError as exc:  # its I/O errors (a full disk) as the OSError they are
+            raise system_error(exc, path) from None
         os.chmod(tmp, 0o666 & ~_umask())  # safetensors creates its files owner-only; a shared model must be readable
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

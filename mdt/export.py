@@ -32,7 +32,17 @@ from mdt.extras import install_hint
 from mdt.interfaces import Network
 from mdt.labels import schemas_to_json
 from mdt.samples import SampleSpec, square_images
-from mdt.writing import carry_over, discard, output_lock, remove_stale_scratch, scratch_folder, settle, swap_in, temporary
+from mdt.writing import (
+    carry_over,
+    discard,
+    output_lock,
+    remove_stale_scratch,
+    scratch_folder,
+    settle,
+    staged_as,
+    swap_in,
+    temporary,
+)
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # How to call an exported network without mdt (docs/deploy.md), written into each file.
@@ -184,7 +194,8 @@ def write_folder(out: Path, contents: dict[Path, bytes], overwrite: bool, suffix
     out.parent.mkdir(parents=True, exist_ok=True)
     ready = scratch_folder(out)
     try:
-        write_all({ready / path.name: data for path, data in contents.items()})
+        with staged_as(ready, out):
+            write_all({ready / path.name: data for path, data in contents.items()})
         names = {path.name for path in contents}
         with output_lock(out):  # what the folder holds is checked and swapped with no other writer between
             taken = sorted(name for name in names if (out / name).exists())

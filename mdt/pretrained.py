@@ -20,7 +20,7 @@ from mdt.hub import FOLDER_FILES, METRICS, SAMPLE, local
 from mdt.logbook import metrics_step, read_log
 from mdt.model_card import NOT_STATED, CardFacts, card_metrics, model_card
 from mdt.recipe import model_recipe_text
-from mdt.writing import carry_over, remove_stale_scratch, scratch_folder, swap_in
+from mdt.writing import carry_over, remove_stale_scratch, scratch_folder, staged_as, swap_in
 
 LICENCE = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the form of the Hub's licence identifiers: mit, cc-by-nc-4.0, llama3.1
 # The identifiers the Hub's licence list names (its docs, repositories-licenses.md); the Hub
@@ -133,24 +133,25 @@ def save_pretrained(source: str | Path, out: Path, *, licence: str | None = None
     remove_stale_scratch(out, say)
     ready = scratch_folder(out)
     try:
-        ckpt.save_model(
-            ready / ckpt.PRETRAINED_FILE,
-            networks=networks,
-            step=saved.step,
-            recipe=recipe_text,
-            schemas=saved.schemas,
-            origin=saved.origin,
-            plugins=saved.plugins,
-            statistics=saved.statistics(),
-            licence="" if licence == NOT_STATED else licence,
-        )  # a file records only a licence given
-        (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
-        (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
-        if metrics:
-            (ready / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        if sample is not None:
-            shutil.copyfile(sample, ready / SAMPLE)
-        (ready / "README.md").write_text(model_card(facts), encoding="utf-8")
+        with staged_as(ready, out):
+            ckpt.save_model(
+                ready / ckpt.PRETRAINED_FILE,
+                networks=networks,
+                step=saved.step,
+                recipe=recipe_text,
+                schemas=saved.schemas,
+                origin=saved.origin,
+                plugins=saved.plugins,
+                statistics=saved.statistics(),
+                licence="" if licence == NOT_STATED else licence,
+            )  # a file records only a licence given
+            (ready / "recipe.toml").write_text(recipe_text, encoding="utf-8")
+            (ready / "labels.json").write_text(json.dumps([s.to_json() for s in saved.schemas], indent=2) + "\n", encoding="utf-8")
+            if metrics:
+                (ready / METRICS).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            if sample is not None:
+                shutil.copyfile(sample, ready / SAMPLE)
+            (ready / "README.md").write_text(model_card(facts), encoding="utf-8")
         carry_over(out, ready, leave=lambda path: path.name in FOLDER_FILES)  # a LICENSE the card links to stays
         swap_in(ready, out, replace=overwrite)  # whole: a kill leaves the old folder or the new one
     finally:

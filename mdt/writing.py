@@ -87,6 +87,19 @@ def scratch_folder(out: Path) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def staged_as(ready: Path, out: Path) -> Iterator[None]:
+    """While a multi-file output is made in its scratch folder ``ready``: a refusal (a
+    full disk) names the file as the user will know it, inside ``out``, not inside the
+    hidden scratch folder."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None or not Path(exc.filename).is_relative_to(ready):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(out / Path(exc.filename).relative_to(ready))) from None
+
+
 def remove_stale_scratch(out: Path, say: Callable[[str], None]) -> None:
     """Scratch folders beside ``out`` left by killed processes: removed, and named."""
     if not out.parent.is_dir():

@@ -88,6 +88,36 @@ def test_a_read_only_output_folder_is_named_not_the_hidden_temporary_file(cli, t
     assert line == f"error: cannot use '{Path('locked') / 'a.png'}': Read-only file system", line
 
 
+def test_a_full_disk_under_a_model_folder_or_an_export_is_one_line_naming_the_users_path(cli, trained, tmp_path, monkeypatch):
+    """A full disk while the files are staged: one line naming the file inside the output
+    the user gave (not the hidden scratch folder), no traceback (safetensors reports it as
+    its own SafetensorError), and nothing left behind. Injected where the bytes are
+    written, as a test cannot fill a disk."""
+    import builtins
+    import errno
+
+    from safetensors import SafetensorError
+
+    import mdt.checkpoint
+    import mdt.export
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    def full_open(file, mode="r", *args, **kwargs):
+        if "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(mdt.checkpoint, "save_file", full)
+    monkeypatch.setattr(mdt.export, "open", full_open, raising=False)
+    line = one_line_error(cli("save-pretrained", trained, "model", "--license", "mit"))
+    assert line == f"error: cannot use '{Path('model') / 'model.safetensors'}': No space left on device", line
+    line = one_line_error(cli("export", "--checkpoint", trained, "--format", "onnx", "--out", "exported"))
+    assert line.startswith(f"error: cannot use '{Path('exported')}") and line.endswith(".onnx': No space left on device"), line
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".model", ".exported", "model", "exported"))) == []
+
+
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(cli, trained, tmp_path):
     random_image(tmp_path / "x.png", 40, 40, seed=2)
     before = sorted(p.name for p in tmp_path.iterdir())
