@@ -64,7 +64,8 @@ def left_out(path: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, nouns: str 
     if not others:
         return None
     kinds = ", ".join(f"{suffix} ({count})" for suffix, count in sorted(others.items()))
-    return f"left out {sum(others.values())} files of '{path}' that are not {nouns}: {kinds}"
+    count = sum(others.values())
+    return f"left out {count} file{'' if count == 1 else 's'} of '{path}' that are not {nouns}: {kinds}"
 
 
 @dataclass
