@@ -51,12 +51,14 @@ def features_of(recording: Recording, root: Path) -> Features:
         except (OSError, ValueError, KeyError):
             pass  # damaged or from another version: analysed again
     analysis = analyse(read_wave(recording.path))
+    f0, mcep = analysis.f0.astype(np.float32), analysis.mcep.astype(np.float32)
     kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
     with open(partial, "wb") as handle:
-        np.savez(handle, f0=analysis.f0.astype(np.float32), mcep=analysis.mcep.astype(np.float32), stamp=stamp)
+        np.savez(handle, f0=f0, mcep=mcep, stamp=stamp)
     partial.replace(kept)
-    return Features(analysis.f0, analysis.mcep)
+    # the numbers every later run reads back, not the analysis's float64: a rerun trains alike
+    return Features(f0.astype(np.float64), mcep.astype(np.float64))
 
 
 def all_features(recordings: Sequence[Recording], root: Path) -> list[Features]:
