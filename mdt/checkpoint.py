@@ -36,6 +36,7 @@ from safetensors.torch import save_file
 import mdt
 from mdt.errors import MdtError
 from mdt.labels import LabelSchema, schemas_from_json, schemas_to_json
+from mdt.writing import discard
 
 FORMAT = "mdt-checkpoint-2"
 READABLE = ("mdt-checkpoint-1", FORMAT)  # 1: before the generic core; same keys, no 'content'
@@ -336,8 +337,7 @@ def write(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mappi
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        discard(tmp)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -47,6 +47,18 @@ def os_error_line(exc: OSError) -> str:
     return f"cannot use {where}: {exc.strerror or exc}"
 
 
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors behind it: what it was raised from, else what was being
+    handled when it was raised (unless ``raise ... from None`` hid that); each once, so a
+    chain that loops back ends."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+
+
 def failure_line(exc: BaseException) -> str:
     """One line for an unexpected failure of someone else's code (a tracker's client):
     an :class:`MdtError` as it is; else the first system error among its causes, which
@@ -55,16 +67,14 @@ def failure_line(exc: BaseException) -> str:
     words, where the layers above add lines of SQL and advice about sessions)."""
     if isinstance(exc, MdtError):
         return str(exc)
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
+    for cause in causes(exc):
         if isinstance(cause, OSError) and cause.strerror:
             return os_error_line(cause) if cause.filename is not None else cause.strerror
-        cause = cause.__cause__ or cause.__context__
     root = exc
-    while root.__cause__ is not None and root.__cause__ is not root:  # what it wraps ("raise ... from")
+    seen = {id(exc)}
+    while root.__cause__ is not None and id(root.__cause__) not in seen:  # what it wraps ("raise ... from")
         root = root.__cause__
+        seen.add(id(root))
     first = str(root).strip().splitlines()
     return f"{type(root).__name__}: {first[0]}" if first else type(root).__name__
 

@@ -95,9 +95,12 @@ def staged_as(ready: Path, out: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.filename is None or not Path(exc.filename).is_relative_to(ready):
-            raise
-        raise OSError(exc.errno, exc.strerror, str(out / Path(exc.filename).relative_to(ready))) from None
+        staged = [Path(name) for name in (exc.filename2, exc.filename) if name is not None and Path(name).is_relative_to(ready)]
+        if staged:  # a copy's error names its source first, the staged file second
+            raise OSError(exc.errno, exc.strerror, str(out / staged[0].relative_to(ready))) from None
+        if exc.filename is None:  # a write that names no file (a full disk under write_text)
+            raise OSError(exc.errno, exc.strerror, str(out)) from None
+        raise
 
 
 def remove_stale_scratch(out: Path, say: Callable[[str], None]) -> None:

@@ -277,8 +277,8 @@ def test_a_logger_that_cannot_start_stops_the_run_with_one_line(cli, tmp_path):
 
 def test_a_tracker_failure_is_one_line_naming_what_the_user_can_fix():
     """A failure's notice is one line: the system's reason from deep in the causes (a full
-    disk), else the wrapped error's own words, never a driver's SQL; markup-like text
-    (``[SQL: ...]``) is shown as written."""
+    disk, a refused connection, also when only being handled), else the wrapped error's own
+    words, never a driver's SQL; a chain that loops ends; markup is shown as written."""
     import errno
 
     def wrapped(inner: BaseException, outer: BaseException) -> BaseException:
@@ -300,10 +300,21 @@ def test_a_tracker_failure_is_one_line_naming_what_the_user_can_fix():
     full = wrapped(OSError(errno.ENOSPC, "No space left on device", "curves.csv"), RuntimeError("flush failed"))
     driver = wrapped(ValueError("attempt to write a readonly database"), RuntimeError("(autoflush advice)\n[SQL: INSERT]"))
     refused = wrapped(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), RuntimeError("Max retries exceeded"))
+    refused.__cause__, refused.__context__, refused.__suppress_context__ = (
+        None,
+        refused.__cause__,
+        False,
+    )  # raised while handling it (HTTP clients)
+    looped = RuntimeError("outer")
+    looped.__cause__ = ValueError("inner")
+    looped.__cause__.__cause__ = looped  # a chain that loops back must still end
+    hidden = wrapped(OSError(errno.ENOENT, "No such file or directory", "cfg"), RuntimeError("experiment 7 does not exist"))
+    hidden.__cause__, hidden.__context__, hidden.__suppress_context__ = None, hidden.__cause__, True  # raise ... from None
     console = Console(file=io.StringIO(), width=400)
     loggers = Loggers(
         [("full", Failing(full)), ("driver", Failing(driver)), ("server", Failing(refused)),
-         ("odd", Failing(RuntimeError("[SQL: INSERT] failed\nsecond line")))],
+         ("looped", Failing(looped)), ("hidden", Failing(hidden)),
+         ("odd", Failing(RuntimeError("[bold]sql[/bold] failed\nsecond line")))],
         console,
     )  # fmt: skip
     loggers.scalars(1, {"loss": 1.0})
@@ -312,7 +323,9 @@ def test_a_tracker_failure_is_one_line_naming_what_the_user_can_fix():
         "logger 'full' failed in scalars (cannot use 'curves.csv': No space left on device); training goes on without it",
         "logger 'driver' failed in scalars (ValueError: attempt to write a readonly database); training goes on without it",
         "logger 'server' failed in scalars (Connection refused); training goes on without it",
-        "logger 'odd' failed in scalars (RuntimeError: [SQL: INSERT] failed); training goes on without it",
+        "logger 'looped' failed in scalars (ValueError: inner); training goes on without it",
+        "logger 'hidden' failed in scalars (RuntimeError: experiment 7 does not exist); training goes on without it",
+        "logger 'odd' failed in scalars (RuntimeError: [bold]sql[/bold] failed); training goes on without it",
     ]
 
 
@@ -437,3 +450,16 @@ def test_bad_logger_settings_are_one_line(cli, tmp_path, table, expected):
     line = one_line_error(cli("run", "r.toml", "--out", "run", *small()))
     assert "[loggers.tracker]" in line and expected in line
     assert not (tmp_path / "run").exists()  # stopped before the run began
+
+
+def test_an_mlflow_sqlite_uri_is_read_as_sqlalchemy_reads_it(tmp_path, monkeypatch):
+    """``sqlite:///rel.db?timeout=20``: the file is rel.db in the working folder (the query
+    is SQLAlchemy's, not part of the name), and its artifacts go beside it, as an
+    absolute file URI (a relative path has none: it raised ValueError)."""
+    from mdt_loggers.mlflow_logger import artifact_location, check_writable, store_path
+
+    monkeypatch.chdir(tmp_path)
+    assert store_path("sqlite:///rel.db?timeout=20") == ("sqlite", Path("rel.db"))
+    assert artifact_location("sqlite:///rel.db?timeout=20") == (tmp_path / "mlartifacts").as_uri()
+    check_writable("sqlite:///rel.db?timeout=20")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rel.db"]

@@ -567,3 +567,26 @@ def test_a_file_system_without_locks_still_takes_an_export(tmp_path, monkeypatch
     monkeypatch.setattr(fcntl, "flock", refused)
     write_folder(tmp_path / "exp", {tmp_path / "exp" / "generator.pt": b"model"}, overwrite=False, suffix=".pt")
     assert photos(tmp_path / "exp") == {"generator.pt": b"model"}
+
+
+def test_an_error_while_staging_names_the_file_in_the_users_output(tmp_path):
+    """Errors raised while a model folder is staged name the output as the user gave it:
+    a staged file's own path, a copy's destination (its error names the source first),
+    and ``out`` itself where the system names no file (write_text on a full disk)."""
+    import errno
+
+    from mdt.writing import staged_as
+
+    ready, out = tmp_path / ".model.123.abcd0123.tmp", tmp_path / "model"
+
+    def raised(error: OSError) -> OSError:
+        with pytest.raises(OSError) as caught, staged_as(ready, out):
+            raise error
+        return caught.value
+
+    full = (errno.ENOSPC, "No space left on device")
+    assert raised(OSError(*full, str(ready / "model.safetensors"))).filename == str(out / "model.safetensors")
+    assert raised(OSError(*full, str(tmp_path / "run" / "grid.png"), None, str(ready / "sample.png"))).filename == str(out / "sample.png")
+    assert raised(OSError(*full)).filename == str(out)
+    elsewhere = raised(OSError(errno.EACCES, "Permission denied", str(tmp_path / "run" / "grid.png")))
+    assert elsewhere.filename == str(tmp_path / "run" / "grid.png")  # not a staged file: left as it is

@@ -467,6 +467,7 @@ def test_conversion_source_teaches_c_that_a_conversion_is_still_its_source_speak
     moved = {name: any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters(), strict=True))
              for name, net in method.networks().items()}  # fmt: skip
     assert moved == {"generator": False, "discriminator": False, "classifier": True}
+    assert all(p.grad is None for p in generator.parameters())  # no gradient reached G: a constant there
     with torch.no_grad():
         assert F.cross_entropy(classifier(conversions), own).item() < expected.item() - 0.05  # C now reads the source
 
@@ -498,6 +499,7 @@ def test_ema_decay_converts_with_a_moving_average_of_the_generator():
     assert plain.inference_networks == ("generator",) and plain.translator().generator is plain.generator
 
     averaged = method(0.75)
+    assert set(averaged.networks()) == {"generator", "discriminator", "classifier", "generator_ema"}  # saved, resumed
     assert averaged.inference_networks == ("generator_ema",) and averaged.translator().generator is averaged.generator_ema
     start = [p.detach().clone() for p in averaged.generator.parameters()]
     batch = Batch(torch.randn(4, 1, 36, 64) / 4, F.one_hot(torch.tensor([0, 1, 0, 1]), 2).float(), 0)

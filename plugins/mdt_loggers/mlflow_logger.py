@@ -27,7 +27,7 @@ from urllib.request import url2pathname
 
 import numpy as np
 
-from mdt.errors import MdtError, failure_line
+from mdt.errors import MdtError, causes, failure_line
 from mdt.loggers import Logger, RunInfo, flat, numbers
 
 if TYPE_CHECKING:
@@ -58,15 +58,16 @@ def metric_key(key: str, file_store: bool = False) -> str:
 def artifact_location(uri: str) -> str | None:
     """Where a new experiment of a local SQLite store keeps its files: beside the database
     (MLflow's default is ``./mlruns`` under whatever folder the run started in)."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    local = store_path(uri)
+    if local is not None and local[0] == "sqlite":
+        return (local[1].resolve().parent / "mlartifacts").as_uri()  # sqlite:///rel.db is relative to here
     return None
 
 
 def store_path(uri: str) -> tuple[str, Path] | None:
     """("sqlite", database file) or ("file", folder) for a local store; None for a server."""
     if uri.startswith("sqlite:///"):
-        return "sqlite", Path(uri.removeprefix("sqlite:///"))
+        return "sqlite", Path(uri.removeprefix("sqlite:///").split("?", 1)[0])  # ?timeout=20 is not the file's
     if uri.startswith("file:"):
         return "file", Path(url2pathname(urlparse(uri).path))
     return None
@@ -89,6 +90,10 @@ def check_writable(uri: str) -> None:
                 database.rollback()
         else:
             tempfile.TemporaryFile(dir=folder).close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):  # another process writes there now (MLflow setting up its tables): it can be written
+            return
+        raise MdtError(f"cannot write the MLflow store {path}: {exc}") from None
     except (OSError, sqlite3.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise MdtError(f"cannot write the MLflow store {path}: {reason}") from None
@@ -97,11 +102,9 @@ def check_writable(uri: str) -> None:
 def disk_full(exc: BaseException) -> bool:
     """Whether a full disk is among the causes of ``exc`` (SQLite says "database or disk
     is full" in a database error; a file store gets ENOSPC)."""
-    while exc is not None:
-        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "database or disk is full" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
+    return any(
+        (isinstance(cause, OSError) and cause.errno == errno.ENOSPC) or "database or disk is full" in str(cause) for cause in causes(exc)
+    )
 
 
 #: Loggers whose records MLflow's client writes to the console while it works.
