@@ -353,6 +353,22 @@ def test_an_unwritable_mlflow_store_is_one_line_at_once(cli, tmp_path, capfd):
     assert "retried" not in printed.err + printed.out
 
 
+def test_an_mlflow_server_that_does_not_answer_stops_the_run_at_once(cli, tmp_path):
+    """MLflow's client retries a server it cannot reach 7 times with backoff (about 250 s,
+    silently); while the run opens, mdt lets the first refusal stand: one line naming it."""
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port on this machine that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = cli("run", str(mlflow_recipe(tmp_path, f"http://127.0.0.1:{port}")), "--out", str(tmp_path / "run"), *small())
+    elapsed = time.monotonic() - started
+    assert one_line_error(result) == f"error: [loggers.tracker] could not start: MLflow store http://127.0.0.1:{port}: Connection refused"
+    assert elapsed < 60, f"{elapsed:.0f} s: MLflow's own retries ran"
+
+
 def test_a_full_mlflow_disk_is_named_without_mlflow_tracebacks(tmp_path, capfd):
     """SQLite says 'database or disk is full' when its file cannot grow; made real here
     by capping the database at its current size (PRAGMA max_page_count) on every
