@@ -1,7 +1,9 @@
 """Translation quality: the paper's StarGAN recipe beside candidate recipes, same data and seeds.
 
 Every candidate trains on the same synthetic faces (6,000 drawn at 64 px; the held-out
-faces' true translations are known) with the networks the recipe's size keys give (by
+faces' true translations are known): ``--data synthetic_faces`` (hair colour, glasses,
+smile) or ``synthetic_celeba`` (CelebA's hair colours, Male and Young, changes spread over
+the face; the recipe's CelebA table reads them) with the networks the recipe's size keys give (by
 default G 32 channels / 4 residual blocks, D 32 channels / 5 layers), batch 16, no
 learning-rate decay, fp32 (``--precision``), for each seed. Its checkpoints at the chosen iteration counts are
 judged by one classifier trained once on the same faces (``mdt train-classifier``) and
@@ -12,6 +14,7 @@ plot quality.png (with matplotlib) and grids side by side (samples_step_N.png).
 
     python benchmarks/quality.py                                   # every candidate
     python benchmarks/quality.py --candidates paper,plus --iterations 1000,3000 --seeds 0,1
+    python benchmarks/quality.py --data synthetic_celeba --candidates paper,plus --iterations 500,1000
 
 A candidate is a recipe file (``paper``: recipes/stargan_celeba.toml, ``plus``:
 recipes/stargan_plus_celeba.toml) or the paper recipe with one change, as listed by
@@ -126,7 +129,11 @@ def benchmark_recipe(name: str, seed: int, args) -> Recipe:
     path, change, _ = CANDIDATES[name]
     recipe = tomllib.loads((REPO / path).read_text())
     change(recipe)
-    recipe["datasets"] = {"faces": {"type": "synthetic_faces", "size": args.faces, "test_size": args.eval_images}}
+    if args.data == "synthetic_celeba":  # the recipe's own CelebA table, on faces drawn in CelebA's layout
+        (table,) = recipe["datasets"].values()
+        table.update(type="synthetic_celeba", root=str(args.out / "synthetic_celeba"), size=args.faces, test_size=args.eval_images)
+    else:
+        recipe["datasets"] = {"faces": {"type": "synthetic_faces", "size": args.faces, "test_size": args.eval_images}}
     every = min(args.iterations)
     recipe["run"].update(
         {
@@ -314,8 +321,16 @@ def main() -> None:
     parser.add_argument("--judge-steps", default=300, type=int, help="training steps of the judge classifier")
     parser.add_argument("--threads", default=2, type=int)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"], help="every candidate's [run] precision")
-    parser.add_argument("--out", default=REPO / "benchmarks" / "out" / "quality", type=Path)
+    parser.add_argument(
+        "--data",
+        default="synthetic_faces",
+        choices=["synthetic_faces", "synthetic_celeba"],
+        help="synthetic_faces: hair colour, glasses, smile; synthetic_celeba: CelebA's hair colours, Male and Young, varied pose and backgrounds",
+    )
+    parser.add_argument("--out", type=Path, help="default benchmarks/out/quality (synthetic_faces) or benchmarks/out/quality_celeba")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = REPO / "benchmarks" / "out" / ("quality" if args.data == "synthetic_faces" else "quality_celeba")
     args.iterations = sorted(set(args.iterations))
     unknown = [n for n in args.candidates if n not in CANDIDATES]
     if unknown:

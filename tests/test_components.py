@@ -107,6 +107,7 @@ EXAMPLES = {
         {"labels": {"type": "one_hot"}},
     ),
     ("dataset", "csv_attributes"): lambda tmp: (_csv(tmp), {}),
+    ("dataset", "synthetic_celeba"): lambda tmp: ({"root": str(tmp / "synthetic_celeba"), "size": 12, "test_size": 4}, {}),
     ("dataset", "csv_intensities"): lambda tmp: (_intensities(tmp), {}),
     ("label_encoder", "one_hot"): lambda tmp: (
         {},

@@ -1,4 +1,4 @@
-"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, synthetic), augmentation, samplers and the image modality."""
+"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, two synthetic sets), augmentation, samplers and the image modality."""
 
 import mdt
 from mdt_datasets.augment import StandardAugmentation
@@ -7,6 +7,7 @@ from mdt_datasets.folders import CSVAttributes, DomainFolders, RaFD
 from mdt_datasets.image_modality import Images
 from mdt_datasets.samplers import BalancedOrder, BalancedPairs, DomainOrder, EpochOrder
 from mdt_datasets.synthetic import SyntheticFaces
+from mdt_datasets.synthetic_celeba import SyntheticCelebA
 
 
 @mdt.hookimpl
@@ -16,6 +17,7 @@ def register_components(register):
     register("dataset", "domain_folders", DomainFolders)
     register("dataset", "csv_attributes", CSVAttributes)
     register("dataset", "synthetic_faces", SyntheticFaces)
+    register("dataset", "synthetic_celeba", SyntheticCelebA)
     register("augmentation", "standard", StandardAugmentation)
     register("sampler", "shuffled", EpochOrder)
     register("sampler", "balanced", BalancedOrder)
