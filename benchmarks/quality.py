@@ -36,6 +36,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from mdt.recipe import recipe_tables
 from mdt.toml_text import dump_toml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,7 +128,7 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
 def benchmark_recipe(name: str, seed: int, args) -> Recipe:
     """The candidate's recipe on the benchmark's data, sizes, iterations and seed."""
     path, change, _ = CANDIDATES[name]
-    recipe = tomllib.loads((REPO / path).read_text())
+    recipe = recipe_tables(REPO / path)  # a recipe that extends another, merged with it
     change(recipe)
     if args.data == "synthetic_celeba":  # the recipe's own CelebA table, on faces drawn in CelebA's layout
         (table,) = recipe["datasets"].values()

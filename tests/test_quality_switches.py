@@ -166,3 +166,30 @@ def test_a_switch_out_of_range_is_one_line(cli, setting, expected):
 
     line = one_line_error(cli("recipe", "check", REPO / "recipes" / "stargan_celeba.toml", "--set", setting))
     assert f"--set {setting.split('=')[0]}" in line and expected in line
+
+
+@pytest.mark.parametrize("data", ["synthetic_faces", "synthetic_celeba"])
+def test_every_benchmark_candidate_is_a_recipe_on_the_benchmarks_data(data, registry, tmp_path):
+    """benchmarks/quality.py writes each candidate's recipe: the recipe check accepts it, and
+    it trains on the benchmark's faces at the benchmark's sizes (a candidate whose recipe
+    extends another included)."""
+    import argparse
+    import importlib.util
+
+    from mdt.recipe import parse_recipe
+
+    spec = importlib.util.spec_from_file_location("quality", REPO / "benchmarks" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    args = argparse.Namespace(
+        data=data, out=tmp_path, faces=6000, eval_images=256, iterations=[500, 1000], size=64, threads=2, precision="fp32",
+        g_dim=32, g_blocks=4, d_dim=32, d_layers=5,
+    )  # fmt: skip
+    for name in quality.CANDIDATES:
+        recipe = parse_recipe(dump_toml(quality.benchmark_recipe(name, 0, args)), f"{name}.toml", registry=registry)
+        (table,) = [t for t in recipe.tables() if t.kind == "dataset"]
+        assert (table.type, table.values["size"], table.values["test_size"]) == (data, 6000, 256), name
+        if data == "synthetic_celeba":  # the recipe's own CelebA table, pointed at the drawn faces
+            assert table.values["attributes"] == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"], name
+        run = recipe.data["run"]
+        assert (run["iterations"], run["image_size"], run["seed"], run["batch_size"]) == (1000, 64, 0, 16), name
