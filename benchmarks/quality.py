@@ -122,6 +122,27 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         "paper + a moving average of G (decay 0.99: a half-life of 69 G steps) that translates",
     ),
     "plus": ("recipes/stargan_plus_celeba.toml", _all(), "recipes/stargan_plus_celeba.toml"),
+    # Changes to plus for changes that are spread over the face (--data synthetic_celeba: Male, Young)
+    "plus_cls3": (
+        "recipes/stargan_plus_celeba.toml",
+        _set("losses.classification.weight", 3.0),
+        "plus with the domain classification loss at weight 3 (both phases; the paper: 1)",
+    ),
+    "plus_id1": (
+        "recipes/stargan_plus_celeba.toml",
+        _set("losses.identity.weight", 1.0),
+        "plus with the identity loss at weight 1 (plus: 5), so that G is held less to its input",
+    ),
+    "plus_rescolor": (
+        "recipes/stargan_plus_celeba.toml",
+        _set("networks.generator.residual_color", True),
+        "plus with a residual colour path: C = clamp(x + C'), so wrinkles and stubble are added onto the skin",
+    ),
+    "plus_down3": (
+        "recipes/stargan_plus_celeba.toml",
+        _set("networks.generator.downsamplings", 3),
+        "plus with 3 downsamplings in G (a bottleneck of 8x8 at 64 px: a larger receptive field)",
+    ),
 }
 
 

@@ -57,6 +57,22 @@ def test_each_head_is_its_own_convolution(training):
     torch.testing.assert_close(out.mask, mask, atol=1e-5, rtol=0)
 
 
+def test_a_residual_colour_is_the_input_plus_the_colour_heads_change():
+    """residual_color: C = clamp(x + tanh(head(features)), -1, 1), from the same weights as
+    the plain generator's C (checkpoints keep their tensors)."""
+    torch.manual_seed(2)
+    plain = AttentionGenerator(label_dim=3, conv_dim=8, residual_blocks=1).eval()
+    residual = AttentionGenerator(label_dim=3, conv_dim=8, residual_blocks=1, residual_color=True).eval()
+    residual.load_state_dict(plain.state_dict())
+    images, condition = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3)
+    with torch.no_grad():
+        before, after = plain(images, condition), residual(images, condition)
+    color = (images + before.color).clamp(-1, 1)
+    torch.testing.assert_close(after.color, color)
+    torch.testing.assert_close(after.mask, before.mask)
+    torch.testing.assert_close(after.image, before.mask * images + (1 - before.mask) * color)
+
+
 def test_attention_losses():
     mask = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
     assert mask_mean(mask, torch.ones(1, 1, 2, 2))[0].item() == pytest.approx(0.75 + 1.0)

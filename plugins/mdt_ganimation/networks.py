@@ -33,6 +33,10 @@ class AttentionGenerator(StarGANGenerator):
 
     ``label_dim`` comes from the label encoder; ``conv_dim`` is the first layer's width
     (doubled at each of the ``downsamplings``), ``residual_blocks`` the bottleneck depth.
+    ``residual_color`` (not in the paper; a switch for changes spread over a face): C is
+    the input plus the colour head's change, clamp(x + C', -1, 1), so that where A lets
+    C through the input's texture stays under what is added (wrinkles on skin) instead of
+    being painted anew.
     """
 
     inputs = ("images", "labels")
@@ -43,8 +47,11 @@ class AttentionGenerator(StarGANGenerator):
         "color": "colour image C (B, 3, S, S) in [-1, 1]; image = A * images + (1 - A) * C",
     }
 
-    def __init__(self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2) -> None:
+    def __init__(
+        self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2, residual_color: bool = False
+    ) -> None:
         super().__init__(label_dim, conv_dim, residual_blocks, downsamplings)
+        self.residual_color = residual_color
         self.layers = self.layers[:-2]  # StarGAN's body, without its last convolution and tanh
         self.color_head = nn.Sequential(nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.attention_head = nn.Sequential(nn.Conv2d(conv_dim, 1, 7, 1, 3, bias=False), nn.Sigmoid())
@@ -60,4 +67,6 @@ class AttentionGenerator(StarGANGenerator):
         )  # Sequential's items: Module
         both = few_outputs_conv2d(features, torch.cat([color_conv.weight, attention_conv.weight]), padding=3)
         color, mask = self.color_head[1](both[:, :3]), self.attention_head[1](both[:, 3:])
+        if self.residual_color:
+            color = (images + color).clamp(-1, 1)
         return Translation(mask * images + (1 - mask) * color, mask, color)
