@@ -103,6 +103,20 @@ def test_synthetic_expressions_know_their_strengths():
     assert data.labels.min() >= 0 and data.labels.max() <= 1 and data.labels.std() > 0.1
 
 
+def test_synthetic_expressions_draw_their_counterfactuals():
+    """The item's own label redraws the item; another smile changes the mouth and nothing
+    far from it; a smile half way lies between none and full where the mouth is drawn."""
+    data = SyntheticExpressions("test", 64, expressions=("smile",), size=4, test_size=6, seed=1)
+    for i in range(len(data)):
+        assert torch.equal(data.counterfactual(i, data[i]["label"]), data[i]["image"])
+    item = data[0]
+    changed = (data.counterfactual(0, torch.tensor([1.0 - float(item["label"][0])])).int() - item["image"].int()).abs().amax(dim=0) > 0
+    rows = changed.any(dim=1).nonzero().flatten()
+    assert changed.any() and rows.min() >= 32 + 8  # the mouth: in the lower half, below the eyes (y > 0.25)
+    none, half, full = (data.counterfactual(0, torch.tensor([v])) for v in (0.0, 0.5, 1.0))
+    assert not torch.equal(half, none) and not torch.equal(half, full)
+
+
 def test_openface_intensities_in_a_csv(tmp_path):
     rows = ["file, AU01_r, AU12_r"]
     for i in range(5):

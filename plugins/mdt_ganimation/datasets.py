@@ -102,6 +102,19 @@ class SyntheticExpressions(Dataset):
         image = draw_expression(values["smile"], values["brow_raise"], values["eyes_closed"], self.image_size, generator)
         return {"image": (image * 255).round().to(torch.uint8), "label": self._label(values)}
 
+    def counterfactual(self, index: int, label: torch.Tensor) -> torch.Tensor:
+        """Item ``index`` drawn with the intensities ``label`` (in this dataset's expression
+        order): the same face, position and noise, another expression. Its true translation,
+        for the counterfactual metric. An intensity equal to the item's own label keeps the
+        drawn value itself, not its float32 rounding (which could move an edge by a pixel)."""
+        generator, values = self._draw(index)
+        own = self._label(values)
+        for i, name in enumerate(self.expressions):
+            if float(label[i]) != float(own[i]):
+                values[name] = float(label[i])
+        image = draw_expression(values["smile"], values["brow_raise"], values["eyes_closed"], self.image_size, generator)
+        return (image * 255).round().to(torch.uint8)
+
 
 class CSVIntensities(ImageFiles):
     """Images in a folder with a CSV of intensities: ``file,AU01_r,AU02_r,...`` (OpenFace's

@@ -1,7 +1,7 @@
 """How close translations come to the truth, where the truth is known.
 
 A dataset that draws its images from known parameters (``synthetic_faces``,
-``synthetic_celeba``) can draw a
+``synthetic_celeba``, ``synthetic_expressions``) can draw a
 held-out image's true translation too: the same face with the target's attributes
 (``counterfactual(index, label)``). Per target, over the held-out images the target
 changes:
