@@ -133,14 +133,22 @@ class Evaluation:
     def batches(self, dataset: int, max_images: int, split: str = "test") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images in [-1, 1] on the device, labels) of ``max_images`` items of a split, spread
         evenly over it (:func:`spread`). Unreadable files are left out: a metric reads what can be read."""
+        for _, images, labels in self.indexed_batches(dataset, max_images, split):
+            yield images, labels
+
+    def indexed_batches(self, dataset: int, max_images: int, split: str = "test") -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """:meth:`batches` with the index in the split of each image: a metric that asks the
+        dataset more about an image (its true translation) names it by that index."""
         items = (self.components.test_sets if split == "test" else self.components.train_sets)[dataset]
         chosen = spread(len(items), max_images)
         for start in range(0, len(chosen), self.batch_size):
-            raw = collate([items[i] for i in chosen[start : start + self.batch_size]])
-            if raw.images.numel() == 0:
+            indices = chosen[start : start + self.batch_size]
+            read = [(i, item) for i in indices if "error" not in (item := items[i])]
+            if not read:
                 continue
+            raw = collate([item for _, item in read])
             images = self.components.augmentation(raw.images.to(self.device), train=False)
-            yield images, raw.labels.to(self.device)
+            yield [i for i, _ in read], images, raw.labels.to(self.device)
 
 
 def train_judge_networks(
