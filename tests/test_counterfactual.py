@@ -12,6 +12,7 @@ from mdt_metrics.counterfactual import CounterfactualError
 
 from mdt.evaluation import Evaluation
 from mdt.method import Translator
+from mdt.options import Option
 
 FACES = SyntheticFaces("test", 32, size=4, test_size=6, seed=3)
 TARGETS = [("Blond_Hair", 0, {"Blond_Hair": 1.0}), ("Smiling", 0, {"Smiling": 1.0})]
@@ -95,6 +96,42 @@ def test_the_means_are_over_targets_whose_values_differ():
     assert values["preservation_l1"] == pytest.approx(0.025, abs=1e-6)
     assert values["identity_l1"] == pytest.approx((values["identity_l1/Blond_Hair"] + values["identity_l1/Smiling"]) / 2)
     assert values["identity_l1/Blond_Hair"] != pytest.approx(values["identity_l1/Smiling"])
+
+
+class _Styled(_Translator):
+    """A translator whose outputs vary by a ``seed`` and a reference image ``ref`` (StarGAN
+    v2's ways): the truth when asked by seed, the truth moved 0.1 when asked by reference."""
+
+    varies = "seed"
+    options = (Option("seed", "int", help="a style drawn from noise"), Option("ref", "image", help="a reference image"))
+
+    def __init__(self) -> None:
+        super().__init__("truth")
+        self.asked: list[str] = []
+
+    def to_labels(self, images, labels, dataset, base=None, seed=None, ref=None):
+        self.asked.append("latent" if seed is not None else "reference" if ref is not None else "neither")
+        truth = super().to_labels(images, labels, dataset, base)
+        return truth if ref is None else truth - 0.1 * torch.sign(truth)
+
+
+def test_a_translator_with_styles_is_measured_in_each_way():
+    translator = _Styled()
+    components = SimpleNamespace(
+        device=torch.device("cpu"),
+        schemas=[FACES.schema],
+        test_sets=[FACES],
+        train_sets=[FACES],
+        label_encoder=SimpleNamespace(targets=lambda: TARGETS),
+        augmentation=lambda x, train: to_float(x),
+        method=SimpleNamespace(translator=lambda: translator),
+    )
+    values = CounterfactualError()(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
+    assert set(translator.asked) == {"latent", "reference"}
+    assert values["latent/counterfactual_l1"] == 0.0 and values["latent/preservation_l1"] == 0.0
+    assert values["reference/counterfactual_l1"] == pytest.approx(0.05, abs=1e-6)
+    assert values["latent/identity_l1"] == values["reference/identity_l1"] > 0.005
+    assert "counterfactual_l1" not in values  # every value names its way
 
 
 def test_counterfactuals_change_only_what_the_label_says():

@@ -13,16 +13,19 @@ changes:
   a model that changes nothing, for scale.
 
 Pixels are in [0, 1]. A classifier's accuracy cannot see a recoloured background;
-``preservation_l1`` can. Datasets without ``counterfactual`` are left out.
+``preservation_l1`` can. Datasets without ``counterfactual`` are left out. A translator
+whose outputs vary beyond the labels (StarGAN v2) is measured in each of its ways, the keys
+prefixed ``latent/`` and ``reference/``: a style drawn from noise, a reference image's
+style; either may legitimately differ from the truth's own (a hair colour's shade), which
+the distance counts.
 """
 
 from __future__ import annotations
 
 import torch
 
-from mdt.data import collate
-from mdt.evaluation import Evaluation, spread
-from mdt_metrics.pairs import HeldOutMetric
+from mdt.evaluation import Evaluation
+from mdt_metrics.pairs import HeldOutMetric, translations, ways
 
 
 class CounterfactualError(HeldOutMetric):
@@ -37,26 +40,23 @@ class CounterfactualError(HeldOutMetric):
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
+        offered = ways(evaluation.translator)
+        results: dict[str, float] = {}
+        for way in offered:
+            prefix = f"{way}/" if len(offered) > 1 else ""  # StarGAN v2: latent/..., reference/...
+            results.update({prefix + key: value for key, value in self._measure(evaluation, way).items()})
+        return results
+
+    def _measure(self, evaluation: Evaluation, way: str) -> dict[str, float]:
         sums: dict[str, list[float]] = {}  # target -> [counterfactual, preservation, identity, images]
-        for dataset, items in enumerate(evaluation.components.test_sets):
-            if not hasattr(items, "counterfactual"):
-                continue
-            chosen = spread(len(items), self.max_images)  # the images every other metric measures
-            for start in range(0, len(chosen), evaluation.batch_size):
-                indices = chosen[start : start + evaluation.batch_size]
-                raw = collate([items[i] for i in indices])
-                images = evaluation.components.augmentation(raw.images.to(evaluation.device), train=False)
-                labels = raw.labels.to(evaluation.device)
-                for target in (t for t in evaluation.targets if t.dataset == dataset):
-                    wanted = target.labels(evaluation.schemas[dataset], labels)
-                    changed = (wanted != labels).any(dim=1)
-                    if not changed.any():
-                        continue
-                    fake = evaluation.translator.to_labels(images, wanted, dataset, base=labels)
-                    rows = changed.nonzero().flatten().tolist()
-                    truth = torch.stack([items.counterfactual(indices[r], wanted[r].cpu()) for r in rows]).to(evaluation.device)
-                    truth = evaluation.components.augmentation(truth, train=False)
-                    self._add(sums.setdefault(target.title, [0.0, 0.0, 0.0, 0]), fake[rows], truth, images[rows])
+        for translated in translations(evaluation, self.max_images, way):
+            items = evaluation.components.test_sets[translated.source]
+            rows = translated.changed.nonzero().flatten().tolist()
+            if translated.target.dataset != translated.source or not rows or not hasattr(items, "counterfactual"):
+                continue  # a target in another dataset has no drawn truth for these faces
+            drawn = [items.counterfactual(translated.indices[r], translated.wanted[r].cpu()) for r in rows]
+            truth = evaluation.components.augmentation(torch.stack(drawn).to(evaluation.device), train=False)
+            self._add(sums.setdefault(translated.target.title, [0.0, 0.0, 0.0, 0]), translated.fake[rows], truth, translated.images[rows])
         results: dict[str, float] = {}
         for title, (counterfactual, preservation, identity, n) in sums.items():
             results[f"counterfactual_l1/{title}"] = counterfactual / n

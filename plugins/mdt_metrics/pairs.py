@@ -43,6 +43,7 @@ class Translated:
     changed: torch.Tensor  # (B,) inputs the target changes (a translation, not a copy)
     fake: torch.Tensor  # the translations
     pairs: list[str]  # (B,) "source -> target" names
+    indices: list[int]  # (B,) each input's index in its held-out set (what a dataset knows it by)
 
     def asked(self, schema) -> torch.Tensor:
         """(B, n) the label entries the target sets: what the judge should read."""
@@ -109,11 +110,12 @@ def translations(evaluation: Evaluation, max_images: int, way: str | None = None
     offered = ways(translator)
     way = way or next(iter(offered))
     for source, schema in enumerate(evaluation.schemas):
-        for batch_index, (batch_images, batch_labels) in enumerate(evaluation.batches(source, max_images)):
-            images, labels = batch_images, batch_labels
+        for batch_index, (batch_indices, batch_images, batch_labels) in enumerate(evaluation.indexed_batches(source, max_images)):
+            images, labels, indices = batch_images, batch_labels, batch_indices
             accepted = translator.accepts(labels, source)
             if accepted is not None:  # a model of some domains: only their images
                 images, labels = images[accepted], labels[accepted]
+                indices = [i for i, keep in zip(batch_indices, accepted.tolist(), strict=True) if keep]
                 if images.shape[0] == 0:
                     continue
             for target in evaluation.targets:
@@ -132,4 +134,4 @@ def translations(evaluation: Evaluation, max_images: int, way: str | None = None
                     request[asked_by(offered, way)] = pool[(torch.arange(images.shape[0], device=pool.device) + seed) % pool.shape[0]]
                 fake = translator.to_labels(images, wanted, target.dataset, base=base, **request)
                 pairs = [f"{n}->{target.title}" for n in names]
-                yield Translated(source, images, labels, target, base, wanted, changed, fake, pairs)
+                yield Translated(source, images, labels, target, base, wanted, changed, fake, pairs, indices)
