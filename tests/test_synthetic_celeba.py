@@ -148,6 +148,13 @@ def test_the_counterfactual_metric_reads_these_faces(folder):
     assert unchanged["identity_l1/Male"] > 0.01
 
 
+def test_the_three_hair_colours_alone_are_one_domain_per_face(folder):
+    hair = SyntheticCelebA("test", 32, root=str(folder), attributes=HAIR, size=16, test_size=8, seed=2)
+    assert hair.schema.categorical and hair.schema.names == HAIR
+    assert torch.equal(hair.labels.sum(dim=1), torch.ones(len(hair)))  # exactly one each, as one_hot needs
+    assert not faces(folder).schema.categorical  # with Male and Young: attributes, several per face
+
+
 def test_a_folder_of_other_faces_or_other_files_is_refused_naming_it(folder, tmp_path):
     with pytest.raises(MdtError, match=r"'.*faces' holds 24 faces of seed 2 \(drawing 1\); this recipe asks for 24 of seed 3"):
         SyntheticCelebA("test", 64, root=str(folder), size=16, test_size=8, seed=3)

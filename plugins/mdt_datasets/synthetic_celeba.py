@@ -39,6 +39,7 @@ from PIL import Image
 
 from mdt.align import FacePoints
 from mdt.errors import MdtError
+from mdt.labels import LabelSchema
 from mdt.images import crop_and_resize
 from mdt.ranges import Count, Positive
 from mdt.writing import remove_stale_scratch, scratch_folder, staged_as, swap_in
@@ -337,6 +338,8 @@ class SyntheticCelebA(CelebA):
         self.seed = seed
         super().__init__(root, split, image_size, attributes, crop_size, test_size)
         self.attributes = tuple(attributes)
+        if set(self.attributes) == set(HAIR):  # every face has one of the three: one domain per image (StarGAN v2)
+            self.schema = LabelSchema("celeba", self.attributes, (), categorical=True)
 
     def counterfactual(self, index: int, label: torch.Tensor) -> torch.Tensor:
         """Item ``index`` as it would be drawn with ``label`` (in this dataset's attribute

@@ -1,0 +1,255 @@
+"""Every method on the counterfactual benchmark: its quickstart recipe on synthetic faces
+whose true translations are known, judged and measured as benchmarks/quality.py measures
+StarGAN's recipes.
+
+Each method keeps its quickstart's networks, losses and batch size; the benchmark sets the
+data, the image size (64 px), the iterations, the seed and fp32. Each label set gets its
+own judge (``mdt train-classifier``, ResNet-18, trained once). ``mdt eval`` measures target
+accuracy and the ``counterfactual`` metric: distance to the true translation, and change
+where the truth keeps the input — for StarGAN v2 in both its ways (a style drawn from
+noise, a reference image's style).
+
+    python benchmarks/methods.py                         # every method, seeds 0 and 1
+    python benchmarks/methods.py --methods cyclegan --seeds 0 --iterations 500,1000
+
+StarGAN v1 (the paper's recipe and plus) is measured by ``benchmarks/quality.py --data
+synthetic_celeba`` on the same faces. Runs that finished are reused (delete --out to start
+over). Prints a table and writes methods.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mdt.recipe import recipe_tables
+from mdt.toml_text import dump_toml
+
+REPO = Path(__file__).resolve().parent.parent
+HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair"]
+CELEBA = [*HAIR, "Male", "Young"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A method on the benchmark: its quickstart, the faces it trains on, and what that data's table says."""
+
+    recipe: str
+    data: str  # synthetic_celeba or synthetic_expressions
+    dataset: dict = field(default_factory=dict)
+    method: dict = field(default_factory=dict)
+    about: str = ""
+
+
+METHODS = {
+    "stargan_v2": Entry(
+        "recipes/stargan_v2_quickstart.toml",
+        "synthetic_celeba",
+        {"attributes": HAIR},
+        about="StarGAN v2's quickstart: the three hair colours as domains (Male and Young drawn, to be kept)",
+    ),
+    "cyclegan": Entry(
+        "recipes/cyclegan_quickstart.toml",
+        "synthetic_celeba",
+        {"attributes": CELEBA},
+        {"domains": HAIR},
+        about="CycleGAN's quickstart: one pair of generators per two hair colours",
+    ),
+    "ganimation": Entry(
+        "recipes/ganimation_quickstart.toml",
+        "synthetic_expressions",
+        about="GANimation's quickstart: smile, brow raise and eyes closed, each a strength in [0, 1]; targets at strength 1",
+    ),
+}
+
+
+def benchmark_recipe(name: str, seed: int, args) -> dict:
+    """The method's quickstart on the benchmark's faces, size, iterations and seed."""
+    entry = METHODS[name]
+    recipe = recipe_tables(REPO / entry.recipe)
+    if entry.data == "synthetic_celeba":
+        table = {"type": "synthetic_celeba", "root": str(args.faces_root), "size": args.faces, "test_size": args.eval_images}
+    else:
+        table = {"type": entry.data, "size": args.faces, "test_size": args.eval_images}
+    recipe["datasets"] = {"faces": {**table, **entry.dataset}}
+    recipe["method"].update(entry.method)
+    every = min(args.iterations)
+    recipe["run"].update(
+        {
+            "iterations": max(args.iterations),
+            "image_size": args.size,
+            "seed": seed,
+            "threads": args.threads,
+            "log_every": 100,
+            "sample_every": every,
+            "sample_count": 6,
+            "checkpoint_every": every,
+            "keep_checkpoints": 0,
+            "num_workers": 0,
+            "precision": "fp32",
+            "cache_images": True,
+        }
+    )
+    for loss in recipe.get("losses", {}).values():  # StarGAN v2's diversity weight decays over the run
+        if "decay_iterations" in loss:
+            loss["decay_iterations"] = max(args.iterations)
+    recipe.pop("metrics", None)
+    recipe.pop("loggers", None)
+    recipe.pop("classifier", None)
+    return recipe
+
+
+def mdt(*arguments: str, log: Path) -> float:
+    """Run an mdt command, its output to ``log``; its wall time in seconds."""
+    command = [str(Path(sys.executable).with_name("mdt")), *arguments]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    with log.open("w") as out:
+        done = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{log.read_text()[-3000:]}")
+    return time.monotonic() - began
+
+
+def judge(name: str, args, console: Console) -> Path:
+    """One judge per data and label set, trained on the benchmark's training faces."""
+    entry = METHODS[name]
+    folder = args.out / f"judge-{entry.data}-{len(entry.dataset.get('attributes', []))}"
+    if (folder / "classifier.safetensors").exists():
+        return folder
+    recipe = benchmark_recipe(name, 0, args)
+    recipe["classifier"] = {"type": "timm", "backbone": "resnet18", "steps": args.judge_steps}
+    recipe_file = folder.with_suffix(".toml")
+    args.out.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(dump_toml(recipe))
+    console.print(f"training the judge -> {folder}")
+    mdt("train-classifier", str(recipe_file), "--out", str(folder), log=folder.with_suffix(".log"))
+    return folder
+
+
+def train(name: str, seed: int, args, console: Console) -> tuple[Path, float | None]:
+    """The method's run for this seed (reused when an earlier call finished it) and its wall time."""
+    folder = args.out / f"{name}-seed{seed}"
+    recipe_file = args.out / f"{name}-seed{seed}.toml"
+    timing = args.out / f"{name}-seed{seed}.seconds"
+    if folder.exists():
+        planned = tomllib.loads(recipe_file.read_text())["run"]["iterations"] if recipe_file.exists() else 0
+        if (folder / "checkpoints" / f"step_{planned:08d}.safetensors").exists():
+            return folder, float(timing.read_text()) if timing.exists() else None
+        sys.exit(f"{folder} holds an unfinished run: delete it or run `mdt run --resume {folder}`")
+    args.out.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(dump_toml(benchmark_recipe(name, seed, args)))
+    console.print(f"training {name}, seed {seed}, {max(args.iterations)} iterations -> {folder}")
+    seconds = mdt("run", str(recipe_file), "--out", str(folder), log=args.out / f"{name}-seed{seed}.log")
+    timing.write_text(f"{seconds:.1f}\n")
+    return folder, seconds
+
+
+MEASURES = ("target_accuracy", "counterfactual_l1", "preservation_l1", "identity_l1")
+
+
+def measure(run: Path, step: int, judge_folder: Path, args) -> dict:
+    """``{way/measure: value}``: the way ``labels`` for a method whose outputs the labels
+    decide; StarGAN v2's ``latent`` and ``reference`` (its accuracy: the latent way's)."""
+    out = run / f"methods-step_{step:08d}"
+    if not (out / "metrics.json").exists():
+        checkpoint = run / "checkpoints" / f"step_{step:08d}.safetensors"
+        arguments = ["eval", "--checkpoint", str(checkpoint), "--classifier", str(judge_folder), "--max-images", str(args.eval_images)]
+        arguments += ["--metric", "translation_accuracy", "--metric", "counterfactual", "--out", str(out), "--overwrite"]
+        mdt(*arguments, log=run / f"methods-step_{step:08d}.log")
+    values = json.loads((out / "metrics.json").read_text())["metrics"]
+    found: dict[str, str | float] = {}
+    for key, value in values.items():
+        metric, _, rest = key.partition("/")
+        *way, name = rest.split("/")
+        if metric == "counterfactual" and name in MEASURES and len(way) <= 1:
+            found[f"{way[0] if way else 'labels'}/{name}"] = value
+    first_way = next(iter(found), "labels/").split("/")[0]  # accuracy is measured in the translator's first way
+    found[f"{first_way}/target_accuracy"] = values["translation_accuracy/target_accuracy"]
+    return found
+
+
+def summary(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})"
+
+
+def print_table(results: dict, seconds: dict, args, console: Console) -> None:
+    table = Table(title=f"every method at {args.size} px, mean over seeds {args.seeds} (range)")
+    for column in ("method", "way", "measure", *map(str, args.iterations)):
+        table.add_column(column, justify="right" if column.isdigit() else "left")
+    for name, by_step in results.items():
+        keys = sorted({key for runs in by_step.values() for run in runs for key in run})
+        for way in dict.fromkeys(key.split("/")[0] for key in keys):
+            for measure_name in MEASURES:
+                key = f"{way}/{measure_name}"
+                cells = [
+                    summary([r[key] for r in by_step[s] if key in r]) if s in by_step and any(key in r for r in by_step[s]) else ""
+                    for s in args.iterations
+                ]
+                table.add_row(name, way, measure_name.replace("_", " "), *cells)
+        time_taken = [t for t in seconds.get(name, []) if t is not None]
+        if time_taken:
+            table.add_row(name, "", f"training, s ({max(args.iterations)} its)", *[""] * (len(args.iterations) - 1), summary(time_taken))
+        table.add_section()
+    console.print(table)
+
+
+def main() -> None:
+    listing = "; ".join(f"{name}: {entry.about}" for name, entry in METHODS.items())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=f"methods — {listing}")
+
+    def numbers(text: str) -> list[int]:
+        return [int(v) for v in text.split(",")]
+
+    parser.add_argument("--methods", default=",".join(METHODS), type=lambda t: t.split(","))
+    parser.add_argument("--iterations", default=[500, 1000], type=numbers)
+    parser.add_argument("--seeds", default=[0, 1], type=numbers)
+    parser.add_argument("--size", default=64, type=int)
+    parser.add_argument("--faces", default=6000, type=int, help="training faces")
+    parser.add_argument("--eval-images", default=256, type=int, help="held-out faces measured")
+    parser.add_argument("--judge-steps", default=300, type=int)
+    parser.add_argument("--threads", default=2, type=int)
+    parser.add_argument("--out", default=REPO / "benchmarks" / "out" / "methods", type=Path)
+    parser.add_argument(
+        "--faces-root",
+        default=REPO / "benchmarks" / "out" / "quality_celeba" / "synthetic_celeba",
+        type=Path,
+        help="the synthetic_celeba folder (shared with benchmarks/quality.py --data synthetic_celeba: the same faces)",
+    )
+    args = parser.parse_args()
+    args.iterations = sorted(set(args.iterations))
+    unknown = [n for n in args.methods if n not in METHODS]
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; methods: {', '.join(METHODS)}")
+    if any(step % args.iterations[0] for step in args.iterations):
+        parser.error("every --iterations value must be a multiple of the smallest (checkpoints are saved every that many)")
+    console = Console()
+    results: dict[str, dict[int, list[dict[str, float]]]] = {}
+    seconds: dict[str, list[float | None]] = {}
+    for name in args.methods:
+        judge_folder = judge(name, args, console)
+        for seed in args.seeds:
+            run, took = train(name, seed, args, console)
+            seconds.setdefault(name, []).append(took)
+            for step in args.iterations:
+                if (run / "checkpoints" / f"step_{step:08d}.safetensors").exists():
+                    results.setdefault(name, {}).setdefault(step, []).append(measure(run, step, judge_folder, args))
+    (args.out / "methods.json").write_text(
+        json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
+    )
+    print_table(results, seconds, args, console)
+
+
+if __name__ == "__main__":
+    main()
