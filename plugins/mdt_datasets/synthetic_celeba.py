@@ -5,13 +5,13 @@ local, high-contrast changes that an attention mask can confine. These faces car
 paper's own CelebA attributes instead, two of them global and subtle:
 
 - three exclusive hair colours (``Black_Hair``, ``Blond_Hair``, ``Brown_Hair``);
-- ``Male``: a wider, squarer jaw and neck, short hair instead of long hair falling past
-  the face, thick eyebrows, stubble over the lower face, paler lips;
+- ``Male``: a wider, squarer jaw and neck, thick eyebrows, sideburns and stubble over the
+  lower face, paler lips;
 - ``Young`` (or not): smooth skin with a blush, against wrinkled forehead, crow's feet,
   folds from nose to mouth, bags under the eyes, a heavier jaw, duller skin, greying hair.
 
 Each face also varies in what no attribute names: position, scale, roll and yaw, skin
-tone, eye size, a shirt, and a background of random stripes and plaids. Everything is
+tone, eye size, long or short hair, a shirt, and a background of random stripes and plaids. Everything is
 drawn from a per-face seed *before* the attributes are applied, so the same face with
 other attributes (its counterfactual) is exactly the same picture wherever the
 attributes do not reach.
@@ -39,8 +39,8 @@ from PIL import Image
 
 from mdt.align import FacePoints
 from mdt.errors import MdtError
-from mdt.labels import LabelSchema
 from mdt.images import crop_and_resize
+from mdt.labels import LabelSchema
 from mdt.ranges import Count, Positive
 from mdt.writing import remove_stale_scratch, scratch_folder, staged_as, swap_in
 from mdt_datasets.celeba import ALIGNED_SIZE, DEFAULT_ATTRIBUTES, LANDMARK_FILE, CelebA, celeba_framing
@@ -49,7 +49,7 @@ from mdt_datasets.files import Split
 HAIR = ("Black_Hair", "Blond_Hair", "Brown_Hair")
 ATTRIBUTES = (*HAIR, "Male", "Young")
 HAIR_RGB = torch.tensor([[0.09, 0.07, 0.06], [0.93, 0.80, 0.42], [0.42, 0.24, 0.11]])
-DRAWING = 1  # the drawing's version: a folder drawn by another version is not these faces
+DRAWING = 2  # the drawing's version: a folder drawn by another version is not these faces
 MANIFEST = "synthetic_celeba.json"
 IMAGES, ATTRIBUTE_FILE = "img_align_celeba", "list_attr_celeba.txt"
 WIDTH, HEIGHT = ALIGNED_SIZE
@@ -72,6 +72,7 @@ def draw_parameters(seed: int) -> dict[str, torch.Tensor]:
         "brightness": uniform(0.9, 1.05),
         "hair_gain": uniform(0.85, 1.1),
         "fringe": uniform(-0.06, 0.08),
+        "long_hair": uniform(0.0, 1.0) < 0.5,
         "eye_size": uniform(0.85, 1.15),
         "iris": uniform(0.0, 1.0, (3,)) * torch.tensor([0.35, 0.3, 0.35]),
         "shirt": uniform(0.1, 0.9, (3,)),
@@ -146,7 +147,7 @@ def _background(face: _Face) -> torch.Tensor:
 
 
 def _head(image: torch.Tensor, face: _Face) -> torch.Tensor:
-    """Long hair (not for a man), shoulders, neck and the face's skin; returns the face's mask.
+    """Long hair (for half the faces, whatever their sex), shoulders, neck and the face's skin; returns the face's mask.
     A man's jaw is wider and squarer, an older face's lower half heavier."""
     y, ox = face.y, face.ox
     jaw_width = face.half_width + (0.0 if face.young else 0.04)
@@ -155,7 +156,7 @@ def _head(image: torch.Tensor, face: _Face) -> torch.Tensor:
     upper = (ox / face.half_width) ** 2 + (y / 0.74) ** 2
     lower = (ox / jaw_width).abs() ** power + (y / chin).abs() ** power
     skin = (torch.where(y < 0, upper, lower) < 1).float()
-    if not face.male:  # long hair, behind the face and falling past it
+    if face.parameters["long_hair"]:  # behind the face and falling past it
         _paint(image, ((((ox / 0.8) ** 2 + ((y - 0.05) / 1.05) ** 2) < 1) & (y < 0.95)).float(), face.hair)
     _paint(image, (((face.x / 1.35) ** 2 + ((y - 1.62) / 0.62) ** 2) < 1).float(), face.parameters["shirt"])
     _paint(image, ((ox.abs() < (0.31 if face.male else 0.24)) & (y > 0.3) & (y < 1.2)).float(), face.skin * 0.88)
