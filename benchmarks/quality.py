@@ -133,6 +133,16 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _set("losses.identity.weight", 1.0),
         "plus with the identity loss at weight 1 (plus: 5), so that G is held less to its input",
     ),
+    "plus_steps1": (
+        "recipes/stargan_plus_celeba.toml",
+        _set("method.d_steps_per_g", 1),
+        "plus with a G step every iteration (plus: every 2nd; about 1.5 times the time per iteration)",
+    ),
+    "plus_lr4": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
+        "plus with learning rates 4e-4 (plus: 2e-4)",
+    ),
     "plus_rescolor": (
         "recipes/stargan_plus_celeba.toml",
         _set("networks.generator.residual_color", True),
