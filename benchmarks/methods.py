@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +31,9 @@ from rich.table import Table
 
 from mdt.recipe import recipe_tables
 from mdt.toml_text import dump_toml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is scripts, not a package
+from quality import mdt, run_settings, summary
 
 REPO = Path(__file__).resolve().parent.parent
 HAIR = ["Black_Hair", "Blond_Hair", "Brown_Hair"]
@@ -83,23 +83,7 @@ def benchmark_recipe(name: str, seed: int, args) -> dict:
         table = {"type": entry.data, "size": args.faces, "test_size": args.eval_images}
     recipe["datasets"] = {"faces": {**table, **entry.dataset}}
     recipe["method"].update(entry.method)
-    every = min(args.iterations)
-    recipe["run"].update(
-        {
-            "iterations": max(args.iterations),
-            "image_size": args.size,
-            "seed": seed,
-            "threads": args.threads,
-            "log_every": 100,
-            "sample_every": every,
-            "sample_count": 6,
-            "checkpoint_every": every,
-            "keep_checkpoints": 0,
-            "num_workers": 0,
-            "precision": "fp32",
-            "cache_images": True,
-        }
-    )
+    recipe["run"].update(run_settings(args, seed))
     for loss in recipe.get("losses", {}).values():  # StarGAN v2's diversity weight decays over the run
         if "decay_iterations" in loss:
             loss["decay_iterations"] = max(args.iterations)
@@ -107,18 +91,6 @@ def benchmark_recipe(name: str, seed: int, args) -> dict:
     recipe.pop("loggers", None)
     recipe.pop("classifier", None)
     return recipe
-
-
-def mdt(*arguments: str, log: Path) -> float:
-    """Run an mdt command, its output to ``log``; its wall time in seconds."""
-    command = [str(Path(sys.executable).with_name("mdt")), *arguments]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    began = time.monotonic()
-    with log.open("w") as out:
-        done = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{log.read_text()[-3000:]}")
-    return time.monotonic() - began
 
 
 def judge(name: str, args, console: Console) -> Path:
@@ -177,11 +149,6 @@ def measure(run: Path, step: int, judge_folder: Path, args) -> dict:
     first_way = next(iter(found), "labels/").split("/")[0]  # accuracy is measured in the translator's first way
     found[f"{first_way}/target_accuracy"] = values["translation_accuracy/target_accuracy"]
     return found
-
-
-def summary(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
 def print_table(results: dict, seconds: dict, args, console: Console) -> None:

@@ -29,6 +29,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -166,23 +167,8 @@ def benchmark_recipe(name: str, seed: int, args) -> Recipe:
         table.update(type="synthetic_celeba", root=str(args.out / "synthetic_celeba"), size=args.faces, test_size=args.eval_images)
     else:
         recipe["datasets"] = {"faces": {"type": "synthetic_faces", "size": args.faces, "test_size": args.eval_images}}
-    every = min(args.iterations)
-    recipe["run"].update(
-        {
-            "iterations": max(args.iterations),
-            "image_size": args.size,
-            "seed": seed,
-            "threads": args.threads,
-            "log_every": 100,
-            "sample_every": every,
-            "sample_count": 6,
-            "checkpoint_every": every,
-            "keep_checkpoints": 0,
-            "num_workers": 0,
-            "precision": args.precision,
-            "cache_images": True,
-        }
-    )
+    recipe["run"].update(run_settings(args, seed))
+    recipe["run"]["precision"] = args.precision
     recipe["networks"]["generator"].update({"conv_dim": args.g_dim, "residual_blocks": args.g_blocks})
     recipe["networks"]["discriminator"].update({"conv_dim": args.d_dim, "layers": args.d_layers})
     recipe["method"]["decay_iterations"] = 0
@@ -192,14 +178,37 @@ def benchmark_recipe(name: str, seed: int, args) -> Recipe:
     return recipe
 
 
-def mdt(*arguments: str, log: Path) -> None:
-    """Run an mdt command, its output to ``log`` (not a pipe: a run outlives this script)."""
+def run_settings(args, seed: int) -> dict:
+    """The [run] table every benchmark run shares: the iterations, size and seed asked for,
+    a checkpoint and a sample grid at each iteration count measured, fp32, images cached."""
+    every = min(args.iterations)
+    return {
+        "iterations": max(args.iterations),
+        "image_size": args.size,
+        "seed": seed,
+        "threads": args.threads,
+        "log_every": 100,
+        "sample_every": every,
+        "sample_count": 6,
+        "checkpoint_every": every,
+        "keep_checkpoints": 0,
+        "num_workers": 0,
+        "precision": "fp32",
+        "cache_images": True,
+    }
+
+
+def mdt(*arguments: str, log: Path) -> float:
+    """Run an mdt command, its output to ``log`` (not a pipe: a run outlives this script);
+    its wall time in seconds."""
     command = [str(Path(sys.executable).with_name("mdt")), *arguments]
     log.parent.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
     with log.open("w") as out:
         done = subprocess.run(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{log.read_text()[-3000:]}")
+    return time.monotonic() - began
 
 
 def train(name: str, seed: int, args, console: Console) -> Path:

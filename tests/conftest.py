@@ -217,6 +217,26 @@ def write_vctk(root: Path) -> Path:
     return root
 
 
+def measure_on(metric, items, translator, targets) -> dict:
+    """``metric`` run on one held-out set ``items`` with ``translator``, the targets as the
+    label encoder's ``(title, dataset, assignments)``, uint8 images read as [-1, 1]: a
+    metric's arithmetic without a trained model."""
+    from types import SimpleNamespace
+
+    from mdt.evaluation import Evaluation
+
+    components = SimpleNamespace(
+        device=torch.device("cpu"),
+        schemas=[items.schema],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=SimpleNamespace(targets=lambda: targets),
+        augmentation=lambda x, train: x.float() / 127.5 - 1,
+        method=SimpleNamespace(translator=lambda: translator),
+    )
+    return metric(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
+
+
 def install_package(package: Path, target: Path) -> dict[str, str]:
     """Install a plugin package for real (into ``target``, not the test's environment) and
     return the environment in which mdt finds it: third-party plugins autoloaded."""

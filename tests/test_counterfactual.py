@@ -3,14 +3,12 @@ nothing, one that draws the true counterfactual, and one that draws it recoloure
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
+from conftest import measure_on
 from mdt_datasets.synthetic import SyntheticFaces
 from mdt_metrics.counterfactual import CounterfactualError
 
-from mdt.evaluation import Evaluation
 from mdt.method import Translator
 from mdt.options import Option
 
@@ -45,16 +43,7 @@ class _Translator(Translator):
 
 
 def measure(kind: str) -> dict:
-    components = SimpleNamespace(
-        device=torch.device("cpu"),
-        schemas=[FACES.schema],
-        test_sets=[FACES],
-        train_sets=[FACES],
-        label_encoder=SimpleNamespace(targets=lambda: TARGETS),
-        augmentation=lambda x, train: to_float(x),
-        method=SimpleNamespace(translator=lambda: _Translator(kind)),
-    )
-    return CounterfactualError()(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
+    return measure_on(CounterfactualError(), FACES, _Translator(kind), TARGETS)
 
 
 def test_a_model_that_changes_nothing_scores_the_identity_distance_and_keeps_everything():
@@ -117,16 +106,7 @@ class _Styled(_Translator):
 
 def test_a_translator_with_styles_is_measured_in_each_way():
     translator = _Styled()
-    components = SimpleNamespace(
-        device=torch.device("cpu"),
-        schemas=[FACES.schema],
-        test_sets=[FACES],
-        train_sets=[FACES],
-        label_encoder=SimpleNamespace(targets=lambda: TARGETS),
-        augmentation=lambda x, train: to_float(x),
-        method=SimpleNamespace(translator=lambda: translator),
-    )
-    values = CounterfactualError()(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
+    values = measure_on(CounterfactualError(), FACES, translator, TARGETS)
     assert set(translator.asked) == {"latent", "reference"}
     assert values["latent/counterfactual_l1"] == 0.0 and values["latent/preservation_l1"] == 0.0
     assert values["reference/counterfactual_l1"] == pytest.approx(0.05, abs=1e-6)

@@ -9,18 +9,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from conftest import measure_on
 from mdt_datasets.celeba import CelebA, read_attribute_file
 from mdt_datasets.synthetic_celeba import ATTRIBUTES, SyntheticCelebA
 from mdt_metrics.counterfactual import CounterfactualError
 from PIL import Image
 
 from mdt.errors import MdtError
-from mdt.evaluation import Evaluation
 from mdt.method import Translator
 
 HAIR = ATTRIBUTES[:3]
@@ -120,16 +119,7 @@ class _Oracle(Translator):
 
 def _measure(items: SyntheticCelebA, truth: bool) -> dict[str, float]:
     targets = [("Male", 0, {"Male": 1.0}), ("Young", 0, {"Young": 1.0})]
-    components = SimpleNamespace(
-        device=torch.device("cpu"),
-        schemas=[items.schema],
-        test_sets=[items],
-        train_sets=[items],
-        label_encoder=SimpleNamespace(targets=lambda: targets),
-        augmentation=lambda x, train: x.float() / 127.5 - 1,
-        method=SimpleNamespace(translator=lambda: _Oracle(items, truth)),
-    )
-    return CounterfactualError()(Evaluation(components, make_classifier=None, classifier=object(), batch_size=4))
+    return measure_on(CounterfactualError(), items, _Oracle(items, truth), targets)
 
 
 def test_the_counterfactual_metric_reads_these_faces(folder):
