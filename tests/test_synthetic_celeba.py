@@ -15,11 +15,20 @@ import pytest
 import torch
 from conftest import measure_on
 from mdt_datasets.celeba import CelebA, read_attribute_file
-from mdt_datasets.synthetic_celeba import ATTRIBUTES, SyntheticCelebA
+from mdt_datasets.synthetic_celeba import (
+    ATTRIBUTES,
+    SyntheticCelebA,
+    as_uint8,
+    draw_celeba_face,
+    draw_parameters,
+    face_attributes,
+    face_seed,
+)
 from mdt_metrics.counterfactual import CounterfactualError
 from PIL import Image
 
 from mdt.errors import MdtError
+from mdt.images import crop_and_resize
 from mdt.method import Translator
 
 HAIR = ATTRIBUTES[:3]
@@ -47,6 +56,13 @@ def test_the_folder_is_celeba_s_layout_and_the_celeba_loader_reads_the_same_face
         assert len(drawn) == len(read) == (16 if split == "train" else 8)
         for i in range(len(drawn)):
             assert torch.equal(drawn[i]["image"], read[i]["image"]) and torch.equal(drawn[i]["label"], read[i]["label"])
+            # What the file holds is the face drawn from its number's seed, with the attributes
+            # its label row gives, cropped and resized (drawn here, apart from the files).
+            number = int(read.files[i].stem) - 1
+            hair, male, young = face_attributes(2, number)
+            picture = Image.fromarray(as_uint8(draw_celeba_face(hair, male, young, draw_parameters(face_seed(2, number)))))
+            assert torch.equal(read[i]["image"], crop_and_resize(picture, 178, (64, 64)))
+            assert read[i]["label"].tolist() == [float(hair == 0), float(hair == 1), float(hair == 2), float(male), float(young)]
     with Image.open(folder / "img_align_celeba" / "000001.png") as image:
         assert image.size == (178, 218) and image.mode == "RGB"
 
@@ -113,7 +129,8 @@ class _Oracle(Translator):
     def to_labels(self, images, labels, dataset, base=None):
         if not self.truth:
             return images.clone()
-        found = [next(i for i in range(len(self.items)) if torch.equal(self.items[i]["image"].float() / 127.5 - 1, x)) for x in images]
+        readable = [i for i in range(len(self.items)) if "image" in self.items[i]]
+        found = [next(i for i in readable if torch.equal(self.items[i]["image"].float() / 127.5 - 1, x)) for x in images]
         return torch.stack([self.items.counterfactual(i, label) for i, label in zip(found, labels, strict=True)]).float() / 127.5 - 1
 
 
@@ -154,6 +171,49 @@ def test_a_folder_of_other_faces_or_other_files_is_refused_naming_it(folder, tmp
     with pytest.raises(MdtError, match=r"root '.*mine' is not a folder of synthetic_celeba faces"):
         SyntheticCelebA("test", 64, root=str(other), size=4, test_size=2)
     assert [p.name for p in other.iterdir()] == ["photo.jpg"]  # nothing of the user's touched
+
+
+def test_a_lone_hair_colour_and_a_manifest_that_is_no_object_are_refused(folder, tmp_path):
+    with pytest.raises(MdtError, match=r"attributes name one hair colour \(Blond_Hair\); name two or all three"):
+        SyntheticCelebA("test", 32, root=str(folder), attributes=["Blond_Hair", "Male"], size=16, test_size=8, seed=2)
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "synthetic_celeba.json").write_text("[1, 2]")
+    with pytest.raises(MdtError, match=r"synthetic_celeba.json' is not a synthetic_celeba manifest"):
+        SyntheticCelebA("test", 32, root=str(tmp_path / "odd"), size=4, test_size=2)
+
+
+class _Pairwise(_Oracle):
+    """The truth, for a model of two domains: it takes blond faces only (as CycleGAN's
+    pair of generators takes its two domains' images)."""
+
+    def accepts(self, labels, dataset):
+        return labels[:, 1] > 0.5
+
+
+def test_the_truth_is_the_held_out_image_s_own_after_unreadable_and_refused_images(folder, tmp_path):
+    """The metric asks the dataset for the truth of each translated image by its index: an
+    unreadable file before it, or images a model does not take, must not shift that."""
+    import shutil
+
+    copy = tmp_path / "faces"
+    shutil.copytree(folder, copy)
+    items = faces(copy)
+    (copy / "img_align_celeba" / items.files[1].name).write_bytes(b"not a png")  # the second held-out face
+    items = faces(copy)
+    assert "error" in items[1]
+    values = _measure(items, truth=True)
+    assert values["counterfactual_l1"] == 0.0
+    unchanged = _measure(items, truth=False)  # the distance of the 7 readable faces, computed apart
+    expected = []
+    for i in (0, 2, 3, 4, 5, 6, 7):
+        flipped = items[i]["label"].clone()
+        flipped[3] = 1 - flipped[3]
+        expected.append(float((items.counterfactual(i, flipped).float() - items[i]["image"].float()).abs().mean() / 255))
+    assert unchanged["identity_l1/Male"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    blond = [i for i in range(len(items)) if i != 1 and items[i]["label"][1] == 1]
+    assert blond, "the held-out faces include a blond one"
+    pairwise = measure_on(CounterfactualError(), items, _Pairwise(items, truth=True), [("Male", 0, {"Male": 1.0})])
+    assert pairwise["counterfactual_l1"] == 0.0
 
 
 def test_a_recipe_naming_a_wrong_root_stops_in_one_line(cli, tmp_path):

@@ -296,6 +296,7 @@ def ensure_faces(root: Path, count: int, seed: int) -> None:
     not; a folder that holds anything else is refused, never overwritten."""
     wanted = {"drawing": DRAWING, "seed": seed, "count": count}
     manifest = root / MANIFEST
+    remove_stale_scratch(root, lambda line: None)  # a drawing killed while another finished
     if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         with contextlib.suppress(MdtError):  # another process drew it meanwhile: checked below like any folder
             write_celeba_layout(root, count, seed)
@@ -305,6 +306,8 @@ def ensure_faces(root: Path, count: int, seed: int) -> None:
         found = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise MdtError(f"cannot read '{manifest}': {exc}") from None
+    if not isinstance(found, dict):
+        raise MdtError(f"'{manifest}' is not a synthetic_celeba manifest (a JSON object); give another root")
     if found != wanted:
         raise MdtError(
             f"'{root}' holds {found.get('count')} faces of seed {found.get('seed')} (drawing {found.get('drawing')}); "
@@ -335,6 +338,9 @@ class SyntheticCelebA(CelebA):
         seed: Count = 0,
         crop_size: Count = 178,
     ) -> None:
+        named = [name for name in attributes if name in HAIR]
+        if len(named) == 1:  # a lone hair colour is flipped: taken away, which colour would the face get?
+            raise MdtError(f"attributes name one hair colour ({named[0]}); name two or all three of {', '.join(HAIR)}, or none")
         ensure_faces(Path(root), size + test_size, seed)
         self.seed = seed
         super().__init__(root, split, image_size, attributes, crop_size, test_size)
@@ -350,7 +356,12 @@ class SyntheticCelebA(CelebA):
         hair, male, young = face_attributes(self.seed, number)
         wanted = dict(zip(self.attributes, (float(v) > 0.5 for v in label), strict=True))
         shown = [i for i, name in enumerate(HAIR) if wanted.get(name)]
-        hair = shown[0] if shown else hair
-        male, young = wanted.get("Male", male), wanted.get("Young", young)
-        drawn = Image.fromarray(as_uint8(draw_celeba_face(hair, male, young, draw_parameters(face_seed(self.seed, number)))))
+        parameters = draw_parameters(face_seed(self.seed, number))
+        own = as_uint8(draw_celeba_face(hair, male, young, parameters))
+        other = as_uint8(draw_celeba_face(shown[0] if shown else hair, wanted.get("Male", male), wanted.get("Young", young), parameters))
+        # The file where the two drawings agree, so that the face's own label gives back the
+        # very file even where another machine's arithmetic would draw an edge a pixel over.
+        with Image.open(self.files[index]) as stored:
+            kept = np.asarray(stored.convert("RGB"))
+        drawn = Image.fromarray(np.where((own == other).all(axis=2, keepdims=True), kept, other))
         return crop_and_resize(drawn, self.crop_size, (self.sample.height, self.sample.width), channels=self.sample.channels)

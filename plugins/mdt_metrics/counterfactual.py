@@ -49,11 +49,12 @@ class CounterfactualError(HeldOutMetric):
 
     def _measure(self, evaluation: Evaluation, way: str) -> dict[str, float]:
         sums: dict[str, list[float]] = {}  # target -> [counterfactual, preservation, identity, images]
-        for translated in translations(evaluation, self.max_images, way):
+        drawn_sets = [i for i, items in enumerate(evaluation.components.test_sets) if hasattr(items, "counterfactual")]
+        for translated in translations(evaluation, self.max_images, way, sources=drawn_sets, own_targets=True):
             items = evaluation.components.test_sets[translated.source]
             rows = translated.changed.nonzero().flatten().tolist()
-            if translated.target.dataset != translated.source or not rows or not hasattr(items, "counterfactual"):
-                continue  # a target in another dataset has no drawn truth for these faces
+            if not rows:
+                continue
             drawn = [items.counterfactual(translated.indices[r], translated.wanted[r].cpu()) for r in rows]
             truth = evaluation.components.augmentation(torch.stack(drawn).to(evaluation.device), train=False)
             self._add(sums.setdefault(translated.target.title, [0.0, 0.0, 0.0, 0]), translated.fake[rows], truth, translated.images[rows])

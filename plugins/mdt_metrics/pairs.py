@@ -12,7 +12,7 @@ image option (StarGAN v2's ``ref``); one with neither has the one way ``labels``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,15 +101,26 @@ def references(evaluation: Evaluation, target: Target, count: int) -> torch.Tens
 
 
 @torch.no_grad()
-def translations(evaluation: Evaluation, max_images: int, way: str | None = None, seed: int = 0) -> Iterator[Translated]:
+def translations(
+    evaluation: Evaluation,
+    max_images: int,
+    way: str | None = None,
+    seed: int = 0,
+    sources: Collection[int] | None = None,
+    own_targets: bool = False,
+) -> Iterator[Translated]:
     """Every held-out batch (up to ``max_images`` per dataset) to every target, in ``way``
     (default: the translator's first). The latent way draws each batch's styles with
     ``seed`` plus the batch's index; the reference way takes references of the target from
-    the held-out images, one per input, in turn from the ``seed``-th on."""
+    the held-out images, one per input, in turn from the ``seed``-th on. ``sources``: only
+    these datasets' images; ``own_targets``: only targets in the images' own dataset (no
+    judge needed to read the labels a target in another dataset keeps)."""
     translator = evaluation.translator
     offered = ways(translator)
     way = way or next(iter(offered))
     for source, schema in enumerate(evaluation.schemas):
+        if sources is not None and source not in sources:
+            continue
         for batch_index, (batch_indices, batch_images, batch_labels) in enumerate(evaluation.indexed_batches(source, max_images)):
             images, labels, indices = batch_images, batch_labels, batch_indices
             accepted = translator.accepts(labels, source)
@@ -119,6 +130,8 @@ def translations(evaluation: Evaluation, max_images: int, way: str | None = None
                 if images.shape[0] == 0:
                     continue
             for target in evaluation.targets:
+                if own_targets and target.dataset != source:
+                    continue
                 names = source_names(schema, labels, target if target.dataset == source else None)
                 target_schema = evaluation.schemas[target.dataset]
                 base = labels if target.dataset == source else evaluation.classifier.predict(images, target.dataset)
