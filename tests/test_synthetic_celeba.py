@@ -173,12 +173,15 @@ def test_a_folder_of_other_faces_or_other_files_is_refused_naming_it(folder, tmp
     assert [p.name for p in other.iterdir()] == ["photo.jpg"]  # nothing of the user's touched
 
 
-def test_a_lone_hair_colour_and_a_manifest_that_is_no_object_are_refused(folder, tmp_path):
+def test_a_lone_hair_colour_and_a_manifest_that_is_no_object_or_no_json_are_refused(folder, tmp_path):
     with pytest.raises(MdtError, match=r"attributes name one hair colour \(Blond_Hair\); name two or all three"):
         SyntheticCelebA("test", 32, root=str(folder), attributes=["Blond_Hair", "Male"], size=16, test_size=8, seed=2)
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "synthetic_celeba.json").write_text("[1, 2]")
     with pytest.raises(MdtError, match=r"synthetic_celeba.json' is not a synthetic_celeba manifest"):
+        SyntheticCelebA("test", 32, root=str(tmp_path / "odd"), size=4, test_size=2)
+    (tmp_path / "odd" / "synthetic_celeba.json").write_text("{")
+    with pytest.raises(MdtError, match=r"cannot read '.*odd/synthetic_celeba.json': Expecting property name"):
         SyntheticCelebA("test", 32, root=str(tmp_path / "odd"), size=4, test_size=2)
 
 
