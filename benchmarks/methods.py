@@ -48,6 +48,7 @@ class Entry:
     data: str  # synthetic_celeba or synthetic_expressions
     dataset: dict = field(default_factory=dict)
     method: dict = field(default_factory=dict)
+    counterfactual: dict = field(default_factory=dict)  # the counterfactual metric's settings
     about: str = ""
 
 
@@ -68,7 +69,8 @@ METHODS = {
     "ganimation": Entry(
         "recipes/ganimation_quickstart.toml",
         "synthetic_expressions",
-        about="GANimation's quickstart: smile, brow raise and eyes closed, each a strength in [0, 1]; targets at strength 1",
+        counterfactual={"strengths": [0.5, 1.0]},
+        about="GANimation's quickstart: smile, brow raise and eyes closed, each a strength in [0, 1]; measured half and all the way",
     ),
 }
 
@@ -87,9 +89,12 @@ def benchmark_recipe(name: str, seed: int, args) -> dict:
     for loss in recipe.get("losses", {}).values():  # StarGAN v2's diversity weight decays over the run
         if "decay_iterations" in loss:
             loss["decay_iterations"] = max(args.iterations)
-    recipe.pop("metrics", None)
     recipe.pop("loggers", None)
     recipe.pop("classifier", None)
+    # mdt eval --metric counterfactual reads this table's settings (the run measures it at its end too)
+    recipe["metrics"] = {"counterfactual": {"type": "counterfactual", **entry.counterfactual}} if entry.counterfactual else {}
+    if not recipe["metrics"]:
+        recipe.pop("metrics")
     return recipe
 
 
@@ -132,7 +137,8 @@ MEASURES = ("target_accuracy", "counterfactual_l1", "preservation_l1", "identity
 
 def measure(run: Path, step: int, judge_folder: Path, args) -> dict:
     """``{way/measure: value}``: the way ``labels`` for a method whose outputs the labels
-    decide; StarGAN v2's ``latent`` and ``reference`` (its accuracy: the latent way's)."""
+    decide; StarGAN v2's ``latent`` and ``reference`` (its accuracy: the latent way's);
+    continuous labels part of the way, ``labels at 0.5``."""
     out = run / f"methods-step_{step:08d}"
     if not (out / "metrics.json").exists():
         checkpoint = run / "checkpoints" / f"step_{step:08d}.safetensors"
@@ -143,10 +149,13 @@ def measure(run: Path, step: int, judge_folder: Path, args) -> dict:
     found: dict[str, str | float] = {}
     for key, value in values.items():
         metric, _, rest = key.partition("/")
-        *way, name = rest.split("/")
+        *parts, name = rest.split("/")
+        way = [p for p in parts if not p.startswith("strength_")]
+        strength = [p.removeprefix("strength_") for p in parts if p.startswith("strength_")]
         if metric == "counterfactual" and name in MEASURES and len(way) <= 1:
-            found[f"{way[0] if way else 'labels'}/{name}"] = value
-    first_way = next(iter(found), "labels/").split("/")[0]  # accuracy is measured in the translator's first way
+            found[(way[0] if way else "labels") + (f" at {strength[0]}" if strength else "") + f"/{name}"] = value
+    # accuracy is measured in the translator's first way, all the way
+    first_way = next((k.split("/")[0] for k in found if " at " not in k), "labels")
     found[f"{first_way}/target_accuracy"] = values["translation_accuracy/target_accuracy"]
     return found
 
@@ -157,7 +166,7 @@ def print_table(results: dict, seconds: dict, args, console: Console) -> None:
         table.add_column(column, justify="right" if column.isdigit() else "left")
     for name, by_step in results.items():
         keys = sorted({key for runs in by_step.values() for run in runs for key in run})
-        for way in dict.fromkeys(key.split("/")[0] for key in keys):
+        for way in sorted(dict.fromkeys(key.split("/")[0] for key in keys), key=lambda w: " at " in w):  # all the way first
             for measure_name in MEASURES:
                 key = f"{way}/{measure_name}"
                 cells = [

@@ -139,6 +139,16 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _set("method.d_steps_per_g", 1),
         "plus with a G step every iteration (plus: every 2nd; about 1.5 times the time per iteration)",
     ),
+    "plus_steps1_cls2": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(_set("method.d_steps_per_g", 1), _set("losses.classification.weight", 2.0)),
+        "plus_steps1 with the domain classification loss at weight 2 (both phases)",
+    ),
+    "plus_steps1_lr4": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(_set("method.d_steps_per_g", 1), _set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
+        "plus_steps1 with learning rates 4e-4",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),

@@ -3,14 +3,18 @@ nothing, one that draws the true counterfactual, and one that draws it recoloure
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 import torch
 from conftest import measure_on
 from mdt_datasets.synthetic import SyntheticFaces
+from mdt_ganimation.datasets import SyntheticExpressions
 from mdt_metrics.counterfactual import CounterfactualError
 
 from mdt.method import Translator
 from mdt.options import Option
+from mdt.signatures import type_problem
 
 FACES = SyntheticFaces("test", 32, size=4, test_size=6, seed=3)
 TARGETS = [("Blond_Hair", 0, {"Blond_Hair": 1.0}), ("Smiling", 0, {"Smiling": 1.0})]
@@ -174,3 +178,61 @@ def test_eval_reports_it_for_drawn_faces(cli, tmp_path, quickstart_run):
             means[name].append(value)
     for name, values in means.items():
         assert metrics[f"counterfactual/{name}"] == pytest.approx(sum(values) / len(values), rel=1e-4), name
+
+
+EXPRESSIONS = SyntheticExpressions("test", 32, expressions=("smile",), size=4, test_size=6, seed=1)
+
+
+class _AllOrNothing(Translator):
+    """Draws the truth at full strength whatever strength it is asked for (a translator
+    that learned the end points only), or, ``exact``, the truth at the strength asked."""
+
+    def __init__(self, exact: bool) -> None:
+        self.exact = exact
+
+    def to_labels(self, images, labels, dataset, base=None):
+        out = []
+        for image, label, before in zip(images, labels, base, strict=True):
+            index = next(i for i in range(len(EXPRESSIONS)) if torch.equal(to_float(EXPRESSIONS[i]["image"]), image))
+            asked = label if self.exact else torch.where(label > before, torch.ones_like(label), torch.zeros_like(label))
+            out.append(to_float(EXPRESSIONS.counterfactual(index, asked)))
+        return torch.stack(out)
+
+
+def test_continuous_labels_are_measured_part_of_the_way():
+    """At strength s the truth is the face drawn at base + s * (target - base): exact for a
+    translator that goes part of the way, and for one that always goes all the way the mean
+    distance between the faces drawn all and part of the way, computed here from the drawings."""
+    metric = CounterfactualError(strengths=[0.5, 1.0])
+    targets = [("smile", 0, {"smile": 1.0})]
+    exact = measure_on(metric, EXPRESSIONS, _AllOrNothing(exact=True), targets)
+    assert exact["counterfactual_l1"] == 0.0 and exact["strength_0.5/counterfactual_l1"] == 0.0
+    assert exact["strength_0.5/identity_l1"] < exact["identity_l1"]  # half way is nearer the input
+    jumping = measure_on(metric, EXPRESSIONS, _AllOrNothing(exact=False), targets)
+    assert jumping["counterfactual_l1"] == 0.0
+    expected = []
+    for i in range(len(EXPRESSIONS)):
+        base = EXPRESSIONS[i]["label"]
+        if base[0] < 1:
+            full, half = EXPRESSIONS.counterfactual(i, torch.ones(1)), EXPRESSIONS.counterfactual(i, base + 0.5 * (1 - base))
+            expected.append(float((full.float() - half.float()).abs().mean() / 255))
+    assert jumping["strength_0.5/counterfactual_l1/smile"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    assert jumping["strength_0.5/counterfactual_l1"] > 0.001
+
+
+def test_strengths_leave_labels_that_are_not_continuous_as_they_are():
+    """A hair colour cannot be half asked for: binary and categorical labels are measured at
+    strength 1 only, whatever strengths are asked."""
+    assert measure_on(CounterfactualError(strengths=[0.25, 1.0]), FACES, _Translator("truth"), TARGETS) == measure("truth")
+
+
+@pytest.mark.parametrize("strengths", [[], [0.0], [0.5, 0.5]])
+def test_strengths_that_measure_nothing_are_refused(strengths):
+    with pytest.raises(ValueError, match="strengths"):
+        CounterfactualError(strengths=strengths)
+
+
+def test_a_strength_out_of_range_is_named_by_the_recipe_check():
+    hint = typing.get_type_hints(CounterfactualError.__init__, include_extras=True)["strengths"]
+    assert type_problem([0.5, 1.0], hint) is None
+    assert type_problem([0.5, 1.5], hint) == "a list whose items are a number from 0 to 1"

@@ -18,13 +18,21 @@ whose outputs vary beyond the labels (StarGAN v2) is measured in each of its way
 prefixed ``latent/`` and ``reference/``: a style drawn from noise, a reference image's
 style; either may legitimately differ from the truth's own (a hair colour's shade), which
 the distance counts.
+
+Continuous labels (an expression's strength) can be measured part of the way too: with
+``strengths = [0.5, 1.0]`` the translation asked for base + 0.5 * (target - base) meets the
+face drawn with those labels, keys prefixed ``strength_0.5/``; strength 1 keeps the keys
+above. Binary and categorical labels are measured at strength 1 only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from mdt.evaluation import Evaluation
+from mdt.ranges import Fraction, Positive
 from mdt_metrics.pairs import HeldOutMetric, translations, ways
 
 
@@ -38,19 +46,31 @@ class CounterfactualError(HeldOutMetric):
         "identity_l1": ("", "the truth's own distance to the input, for scale"),
     }
 
+    def __init__(self, max_images: Positive = 256, strengths: Sequence[Fraction] = (1.0,)) -> None:
+        super().__init__(max_images)
+        if not strengths or min(strengths) <= 0 or len(set(strengths)) != len(strengths):
+            raise ValueError(f"strengths must be distinct and above 0, and at least one, not {list(strengths)}")
+        self.strengths = sorted(float(s) for s in strengths)
+
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         offered = ways(evaluation.translator)
+        drawn_sets = [i for i, items in enumerate(evaluation.components.test_sets) if hasattr(items, "counterfactual")]
+        continuous = [i for i in drawn_sets if evaluation.schemas[i].continuous]
         results: dict[str, float] = {}
         for way in offered:
-            prefix = f"{way}/" if len(offered) > 1 else ""  # StarGAN v2: latent/..., reference/...
-            results.update({prefix + key: value for key, value in self._measure(evaluation, way).items()})
+            for strength in self.strengths:
+                sources = drawn_sets if strength == 1.0 else continuous
+                if not sources:
+                    continue
+                prefix = f"{way}/" if len(offered) > 1 else ""  # StarGAN v2: latent/..., reference/...
+                prefix += "" if strength == 1.0 else f"strength_{strength:g}/"
+                results.update({prefix + key: value for key, value in self._measure(evaluation, way, sources, strength).items()})
         return results
 
-    def _measure(self, evaluation: Evaluation, way: str) -> dict[str, float]:
+    def _measure(self, evaluation: Evaluation, way: str, sources: list[int], strength: float) -> dict[str, float]:
         sums: dict[str, list[float]] = {}  # target -> [counterfactual, preservation, identity, images]
-        drawn_sets = [i for i, items in enumerate(evaluation.components.test_sets) if hasattr(items, "counterfactual")]
-        for translated in translations(evaluation, self.max_images, way, sources=drawn_sets, own_targets=True):
+        for translated in translations(evaluation, self.max_images, way, sources=sources, own_targets=True, strength=strength):
             items = evaluation.components.test_sets[translated.source]
             rows = translated.changed.nonzero().flatten().tolist()
             if not rows:

@@ -108,13 +108,16 @@ def translations(
     seed: int = 0,
     sources: Collection[int] | None = None,
     own_targets: bool = False,
+    strength: float = 1.0,
 ) -> Iterator[Translated]:
     """Every held-out batch (up to ``max_images`` per dataset) to every target, in ``way``
     (default: the translator's first). The latent way draws each batch's styles with
     ``seed`` plus the batch's index; the reference way takes references of the target from
     the held-out images, one per input, in turn from the ``seed``-th on. ``sources``: only
     these datasets' images; ``own_targets``: only targets in the images' own dataset (no
-    judge needed to read the labels a target in another dataset keeps)."""
+    judge needed to read the labels a target in another dataset keeps). ``strength``: part
+    of the way, ``base + strength * (target - base)``, for continuous labels only (an
+    expression half way; a hair colour cannot be half asked for)."""
     translator = evaluation.translator
     offered = ways(translator)
     way = way or next(iter(offered))
@@ -136,6 +139,9 @@ def translations(
                 target_schema = evaluation.schemas[target.dataset]
                 base = labels if target.dataset == source else evaluation.classifier.predict(images, target.dataset)
                 wanted = target.labels(target_schema, base)
+                if strength != 1.0:
+                    assert target_schema.continuous, "only continuous labels are asked for part of the way"
+                    wanted = base + strength * (wanted - base)
                 changed = (wanted != base).any(dim=1)
                 request: dict[str, Any] = {}
                 if way == "latent":
