@@ -7,7 +7,9 @@ data, the image size (64 px), the iterations, the seed and fp32. Each label set 
 own judge (``mdt train-classifier``, ResNet-18, trained once). ``mdt eval`` measures target
 accuracy and the ``counterfactual`` metric: distance to the true translation, and change
 where the truth keeps the input — for StarGAN v2 in both its ways (a style drawn from
-noise, a reference image's style).
+noise, a reference image's style), for GANimation all and half the way, and for StarGAN's
+joint CelebA + RaFD recipe across the two sets too (synthetic RaFD people drawn on the
+CelebA faces' model: a RaFD expression on a CelebA face has a true translation).
 
     python benchmarks/methods.py                         # every method, seeds 0 and 1
     python benchmarks/methods.py --methods cyclegan --seeds 0 --iterations 500,1000
@@ -42,49 +44,67 @@ CELEBA = [*HAIR, "Male", "Young"]
 
 @dataclass(frozen=True)
 class Entry:
-    """A method on the benchmark: its quickstart, the faces it trains on, and what that data's table says."""
+    """A method on the benchmark: its recipe, the faces each of its dataset tables trains
+    on (with what that table says besides), and what the benchmark changes of it."""
 
     recipe: str
-    data: str  # synthetic_celeba or synthetic_expressions
-    dataset: dict = field(default_factory=dict)
+    data: tuple[tuple[str, dict], ...]  # per dataset table of the recipe, in order: (drawn set, its settings)
     method: dict = field(default_factory=dict)
+    networks: dict = field(default_factory=dict)  # per network: settings that replace the recipe's
     counterfactual: dict = field(default_factory=dict)  # the counterfactual metric's settings
     about: str = ""
 
 
+SMALL_STARGAN = {"generator": {"conv_dim": 32, "residual_blocks": 4}, "discriminator": {"conv_dim": 32, "layers": 5}}
+
 METHODS = {
     "stargan_v2": Entry(
         "recipes/stargan_v2_quickstart.toml",
-        "synthetic_celeba",
-        {"attributes": HAIR},
+        (("synthetic_celeba", {"attributes": HAIR}),),
         about="StarGAN v2's quickstart: the three hair colours as domains (Male and Young drawn, to be kept)",
     ),
     "cyclegan": Entry(
         "recipes/cyclegan_quickstart.toml",
-        "synthetic_celeba",
-        {"attributes": CELEBA},
+        (("synthetic_celeba", {"attributes": CELEBA}),),
         {"domains": HAIR},
         about="CycleGAN's quickstart: one pair of generators per two hair colours",
     ),
     "ganimation": Entry(
         "recipes/ganimation_quickstart.toml",
-        "synthetic_expressions",
+        (("synthetic_expressions", {}),),
         counterfactual={"strengths": [0.5, 1.0]},
         about="GANimation's quickstart: smile, brow raise and eyes closed, each a strength in [0, 1]; measured half and all the way",
+    ),
+    "joint": Entry(
+        "recipes/stargan_celeba_rafd.toml",
+        (("synthetic_celeba", {}), ("synthetic_rafd", {})),
+        {"decay_iterations": 0},
+        SMALL_STARGAN,
+        about="StarGAN's CelebA + RaFD recipe (the mask vector) at benchmarks/quality.py's sizes (G 32/4, D 32/5): "
+        "synthetic RaFD people on the same face model, so a RaFD expression on a CelebA face has a truth",
     ),
 }
 
 
+def data_table(data: str, args) -> dict:
+    """A dataset table for one drawn set: the shared synthetic_celeba faces, synthetic RaFD
+    people (8 pictures each, as many as --faces and --eval-images), or any other drawn set."""
+    if data == "synthetic_celeba":
+        return {"type": data, "root": str(args.faces_root), "size": args.faces, "test_size": args.eval_images}
+    if data == "synthetic_rafd":
+        return {"type": data, "root": str(args.out / "synthetic_rafd"), "people": args.faces // 8, "test_people": args.eval_images // 8}
+    return {"type": data, "size": args.faces, "test_size": args.eval_images}
+
+
 def benchmark_recipe(name: str, seed: int, args) -> dict:
-    """The method's quickstart on the benchmark's faces, size, iterations and seed."""
+    """The method's recipe on the benchmark's faces, size, iterations and seed."""
     entry = METHODS[name]
     recipe = recipe_tables(REPO / entry.recipe)
-    if entry.data == "synthetic_celeba":
-        table = {"type": "synthetic_celeba", "root": str(args.faces_root), "size": args.faces, "test_size": args.eval_images}
-    else:
-        table = {"type": entry.data, "size": args.faces, "test_size": args.eval_images}
-    recipe["datasets"] = {"faces": {**table, **entry.dataset}}
+    tables = list(recipe["datasets"])
+    recipe["datasets"] = {table: {**data_table(data, args), **extra} for table, (data, extra) in zip(tables, entry.data, strict=True)}
     recipe["method"].update(entry.method)
+    for network, settings in entry.networks.items():
+        recipe["networks"][network].update(settings)
     recipe["run"].update(run_settings(args, seed))
     for loss in recipe.get("losses", {}).values():  # StarGAN v2's diversity weight decays over the run
         if "decay_iterations" in loss:
@@ -101,7 +121,8 @@ def benchmark_recipe(name: str, seed: int, args) -> dict:
 def judge(name: str, args, console: Console) -> Path:
     """One judge per data and label set, trained on the benchmark's training faces."""
     entry = METHODS[name]
-    folder = args.out / f"judge-{entry.data}-{len(entry.dataset.get('attributes', []))}"
+    sets = "+".join(f"{data}-{len(extra.get('attributes', []))}" for data, extra in entry.data)
+    folder = args.out / f"judge-{sets}"
     if (folder / "classifier.safetensors").exists():
         return folder
     recipe = benchmark_recipe(name, 0, args)

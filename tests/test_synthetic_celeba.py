@@ -163,7 +163,10 @@ def test_the_three_hair_colours_alone_are_one_domain_per_face(folder):
 
 
 def test_a_folder_of_other_faces_or_other_files_is_refused_naming_it(folder, tmp_path):
-    with pytest.raises(MdtError, match=r"'.*faces' holds 24 faces of seed 2 \(drawing 2\); this recipe asks for 24 of seed 3"):
+    with pytest.raises(
+        MdtError,
+        match=r"'.*faces' holds faces of drawing 2, seed 2, count 24; this recipe asks for drawing 2, seed 3, count 24: give another root",
+    ):
         SyntheticCelebA("test", 64, root=str(folder), size=16, test_size=8, seed=3)
     other = tmp_path / "mine"
     other.mkdir()

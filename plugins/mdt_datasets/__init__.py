@@ -1,4 +1,4 @@
-"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, two synthetic sets), augmentation, samplers and the image modality."""
+"""Built-in plugin: datasets (CelebA, RaFD, folders, CSV, three synthetic sets), augmentation, samplers and the image modality."""
 
 import mdt
 from mdt_datasets.augment import StandardAugmentation
@@ -8,6 +8,7 @@ from mdt_datasets.image_modality import Images
 from mdt_datasets.samplers import BalancedOrder, BalancedPairs, DomainOrder, EpochOrder
 from mdt_datasets.synthetic import SyntheticFaces
 from mdt_datasets.synthetic_celeba import SyntheticCelebA
+from mdt_datasets.synthetic_rafd import SyntheticRaFD
 
 
 @mdt.hookimpl
@@ -18,6 +19,7 @@ def register_components(register):
     register("dataset", "csv_attributes", CSVAttributes)
     register("dataset", "synthetic_faces", SyntheticFaces)
     register("dataset", "synthetic_celeba", SyntheticCelebA)
+    register("dataset", "synthetic_rafd", SyntheticRaFD)
     register("augmentation", "standard", StandardAugmentation)
     register("sampler", "shuffled", EpochOrder)
     register("sampler", "balanced", BalancedOrder)

@@ -29,7 +29,7 @@ import contextlib
 import json
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +54,35 @@ MANIFEST = "synthetic_celeba.json"
 IMAGES, ATTRIBUTE_FILE = "img_align_celeba", "list_attr_celeba.txt"
 WIDTH, HEIGHT = ALIGNED_SIZE
 EYE, NOSE, MOUTH = (0.24, -0.08), (0.0, 0.2), (0.11, 0.45)  # in the face's own frame (x right, y down)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """How an expression moves the features, in the face's own frame; all zero (one for
+    ``eyes``) is the neutral face, drawn exactly as a face without an expression."""
+
+    brow_lift: float = 0.0  # eyebrows up (> 0) or down
+    brow_slant: float = 0.0  # their inner ends up (> 0: worry, sadness) or down (< 0: anger)
+    eyes: float = 1.0  # the eyes' opening, times the neutral one
+    smile: float = 0.0  # the mouth's corners up (> 0) or down
+    mouth_open: float = 0.0  # half the height of the open mouth
+    mouth_width: float = 0.0  # wider (> 0) or pressed narrower
+    smirk: float = 0.0  # one corner (the face's right) raised: contempt
+    nose_wrinkle: bool = False  # lines across the bridge of the nose: disgust
+
+
+# RaFD's eight expressions (the official StarGAN's folder names), drawn on these faces so
+# that a CelebA face given a RaFD expression has a true translation (joint training).
+EXPRESSIONS = {
+    "angry": Expression(brow_lift=-0.03, brow_slant=-0.07, eyes=0.8, smile=-0.5, mouth_width=-0.05),
+    "contemptuous": Expression(smirk=0.06),
+    "disgusted": Expression(brow_lift=-0.02, brow_slant=-0.03, eyes=0.75, smile=-0.9, mouth_open=0.015, nose_wrinkle=True),
+    "fearful": Expression(brow_lift=0.04, brow_slant=0.05, eyes=1.35, smile=-0.6, mouth_open=0.03, mouth_width=0.04),
+    "happy": Expression(eyes=0.85, smile=2.2, mouth_open=0.025, mouth_width=0.05),
+    "neutral": Expression(),
+    "sad": Expression(brow_slant=0.05, eyes=0.9, smile=-1.6),
+    "surprised": Expression(brow_lift=0.07, eyes=1.4, mouth_open=0.075, mouth_width=-0.06),
+}
 
 
 def draw_parameters(seed: int) -> dict[str, torch.Tensor]:
@@ -119,9 +148,10 @@ class _Face:
     skin: torch.Tensor
     hair: torch.Tensor
     half_width: float
+    expression: Expression
 
 
-def _face(hair: int, male: bool, young: bool, parameters: dict[str, torch.Tensor]) -> _Face:
+def _face(hair: int, male: bool, young: bool, parameters: dict[str, torch.Tensor], expression: str) -> _Face:
     X, Y, x, y = _grid(parameters)
     yaw = float(parameters["yaw"])
     light, dark = torch.tensor([0.96, 0.80, 0.68]), torch.tensor([0.47, 0.31, 0.21])
@@ -131,7 +161,8 @@ def _face(hair: int, male: bool, young: bool, parameters: dict[str, torch.Tensor
         skin = 0.93 * (0.8 * skin + 0.2 * skin.mean())
         hair_rgb = 0.75 * hair_rgb + 0.25 * torch.tensor([0.62, 0.62, 0.62])
     ox = (x - 0.06 * yaw) / (1 - 0.15 * abs(yaw))
-    return _Face(parameters, male, young, X, Y, x, y, x - 0.18 * yaw, ox, skin, hair_rgb.clamp(0, 1), 0.63 if male else 0.56)
+    half_width = 0.63 if male else 0.56
+    return _Face(parameters, male, young, X, Y, x, y, x - 0.18 * yaw, ox, skin, hair_rgb.clamp(0, 1), half_width, EXPRESSIONS[expression])
 
 
 def _background(face: _Face) -> torch.Tensor:
@@ -189,21 +220,33 @@ def _stubble(image: torch.Tensor, face: _Face, skin: torch.Tensor) -> None:
 
 
 def _features(image: torch.Tensor, face: _Face, skin: torch.Tensor) -> None:
-    """Eyes (larger when young), eyebrows (thicker for a man), nose and lips (paler for a man)."""
-    y, fx = face.y, face.fx
+    """Eyes (larger when young), eyebrows (thicker for a man), nose and lips (paler for a
+    man), as the face's expression moves them."""
+    y, fx, moved = face.y, face.fx, face.expression
     eye_size = float(face.parameters["eye_size"]) * (1.1 if face.young else 0.95)
-    whites = (((fx.abs() - EYE[0]) / (0.1 * eye_size)) ** 2 + ((y - EYE[1]) / (0.045 * eye_size)) ** 2 < 1).float()
+    whites = (((fx.abs() - EYE[0]) / (0.1 * eye_size)) ** 2 + ((y - EYE[1]) / (0.045 * eye_size * moved.eyes)) ** 2 < 1).float()
     iris = (((fx.abs() - EYE[0]) ** 2 + (y - EYE[1]) ** 2) < (0.034 * eye_size) ** 2).float()
+    if moved.eyes < 1:  # lids lowered over the iris
+        iris = iris * whites
     _paint(image, whites * skin, torch.tensor([0.95, 0.95, 0.93]))
     _paint(image, iris * skin, face.parameters["iris"])
-    brow_height = EYE[1] - 0.12 + (0.02 if face.male else 0.0)
-    brow = _band(y - brow_height + (fx.abs() - EYE[0]) ** 2, 0.035 if face.male else 0.018) * ((fx.abs() - EYE[0]).abs() < 0.12).float()
+    brow_height = EYE[1] - 0.12 + (0.02 if face.male else 0.0) - moved.brow_lift
+    along = fx.abs() - EYE[0]  # < 0 towards the nose
+    arch = y - brow_height + along**2 - moved.brow_slant * along / 0.12
+    brow = _band(arch, 0.035 if face.male else 0.018) * (along.abs() < 0.12).float()
     _paint(image, brow * skin, face.hair * 0.7)
     nose = _band(fx - 0.03, 0.012) * ((y > NOSE[1] - 0.22) & (y < NOSE[1] + 0.03)).float()
     nostrils = _band(((fx.abs() - 0.05) / 0.035) ** 2 + ((y - NOSE[1] - 0.04) / 0.02) ** 2 - 1, 0.6)
     _paint(image, (nose + nostrils).clamp(max=1) * skin, face.skin * 0.7)
-    lips = _band(y - MOUTH[1] + 0.6 * fx**2, 0.035 if face.male else 0.05) * (fx.abs() < 0.2).float()
+    if moved.nose_wrinkle:
+        lines = sum(_band(y - NOSE[1] + 0.2 - 0.035 * k, 0.008) for k in range(3)) * ((fx - 0.03).abs() < 0.07).float()
+        _paint(image, lines * skin, face.skin * 0.6)
+    curve = y - MOUTH[1] + (0.6 + moved.smile) * fx**2 + moved.smirk * (fx.clamp(min=0) / 0.2) ** 2
+    lips = _band(curve, 0.035 if face.male else 0.05) * (fx.abs() < 0.2 + moved.mouth_width).float()
     _paint(image, lips * skin, torch.tensor([0.62, 0.36, 0.34]) if face.male else torch.tensor([0.8, 0.22, 0.3]))
+    if moved.mouth_open > 0:
+        inside = ((fx / (0.15 + moved.mouth_width)) ** 2 + (curve / moved.mouth_open) ** 2 < 1).float()
+        _paint(image, inside * skin, torch.tensor([0.3, 0.08, 0.1]))
 
 
 def _hair_on_top(image: torch.Tensor, face: _Face) -> None:
@@ -217,9 +260,10 @@ def _hair_on_top(image: torch.Tensor, face: _Face) -> None:
         _paint(image, sideburns.float(), face.hair)
 
 
-def draw_celeba_face(hair: int, male: bool, young: bool, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
-    """A (3, 218, 178) float image in [0, 1]: the face of ``parameters`` with these attributes."""
-    face = _face(hair, male, young, parameters)
+def draw_celeba_face(hair: int, male: bool, young: bool, parameters: dict[str, torch.Tensor], expression: str = "neutral") -> torch.Tensor:
+    """A (3, 218, 178) float image in [0, 1]: the face of ``parameters`` with these
+    attributes and one of :data:`EXPRESSIONS`."""
+    face = _face(hair, male, young, parameters, expression)
     image = _background(face)
     skin = _head(image, face)
     _age(image, face, skin)
@@ -255,6 +299,47 @@ def face_attributes(seed: int, number: int) -> tuple[int, bool, bool]:
     return hair, male, young
 
 
+LABELS = (*ATTRIBUTES, *EXPRESSIONS)  # every label a face of this model can be drawn with
+
+
+@dataclass(frozen=True)
+class FaceLabels:
+    """What labels decide of a face: its hair colour (index into HAIR), sex, age and expression."""
+
+    hair: int
+    male: bool
+    young: bool
+    expression: str = "neutral"
+
+    def draw(self, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
+        return draw_celeba_face(self.hair, self.male, self.young, parameters, self.expression)
+
+    def set(self, names: Sequence[str], values: torch.Tensor) -> FaceLabels:
+        """These labels (1 wanted, 0 not; names from :data:`LABELS`) set, the rest kept: a
+        hair colour or an expression named 1 replaces the face's own."""
+        wanted = dict(zip(names, (float(v) > 0.5 for v in values), strict=True))
+        hair = [i for i, name in enumerate(HAIR) if wanted.get(name)]
+        expression = [name for name in EXPRESSIONS if wanted.get(name)]
+        return FaceLabels(
+            hair[0] if hair else self.hair,
+            wanted.get("Male", self.male),
+            wanted.get("Young", self.young),
+            expression[0] if expression else self.expression,
+        )
+
+
+def redrawn(stored: Path, own: FaceLabels, other: FaceLabels, parameters: dict[str, torch.Tensor]) -> Image.Image:
+    """The face stored at ``stored`` (drawn with ``own``) as ``other`` draws it: the stored
+    file wherever the two drawings agree, so that the face's own labels give back the very
+    file even where another machine's arithmetic would draw an edge a pixel over."""
+    with Image.open(stored) as opened:
+        kept = np.asarray(opened.convert("RGB"))
+    if other == own:
+        return Image.fromarray(kept)
+    before, after = as_uint8(own.draw(parameters)), as_uint8(other.draw(parameters))
+    return Image.fromarray(np.where((before == after).all(axis=2, keepdims=True), kept, after))
+
+
 def as_uint8(image: torch.Tensor) -> np.ndarray:
     return (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
@@ -263,56 +348,74 @@ def file_name(number: int) -> str:
     return f"{number + 1:06d}.png"
 
 
-def write_celeba_layout(root: Path, count: int, seed: int) -> None:
-    """``count`` faces into ``root`` in CelebA's layout, made in a scratch folder beside it
-    and put in place in one step, so that a kill leaves no half-written set."""
+def write_drawn_folder(root: Path, manifest: str, about: dict, fill: Callable[[Path], None]) -> None:
+    """A folder of drawn files at ``root``: ``fill`` writes them into a scratch folder
+    beside it, which is put in place in one step with its manifest ``about``, so that a
+    kill leaves no half-written set."""
     root.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_scratch(root, lambda line: None)
     ready = scratch_folder(root)
     try:
         with staged_as(ready, root):
-            (ready / IMAGES).mkdir()
-            rows, points = [], []
-            for number in range(count):
-                hair, male, young = face_attributes(seed, number)
-                parameters = draw_parameters(face_seed(seed, number))
-                Image.fromarray(as_uint8(draw_celeba_face(hair, male, young, parameters))).save(
-                    ready / IMAGES / file_name(number), compress_level=3
-                )
-                values = [i == hair for i in range(3)] + [male, young]
-                rows.append(f"{file_name(number)} " + " ".join(" 1" if v else "-1" for v in values))
-                points.append(f"{file_name(number)} " + " ".join(f"{round(p)}" for p in landmarks(parameters)))
-            (ready / ATTRIBUTE_FILE).write_text(f"{count}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n", encoding="utf-8")
-            header = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
-            (ready / LANDMARK_FILE).write_text(f"{count}\n{header}\n" + "\n".join(points) + "\n", encoding="utf-8")
-            (ready / MANIFEST).write_text(json.dumps({"drawing": DRAWING, "seed": seed, "count": count}) + "\n", encoding="utf-8")
+            fill(ready)
+            (ready / manifest).write_text(json.dumps(about) + "\n", encoding="utf-8")
         swap_in(ready, root, replace=False)
     finally:
         shutil.rmtree(ready, ignore_errors=True)
 
 
-def ensure_faces(root: Path, count: int, seed: int) -> None:
-    """The folder of ``count`` faces of ``seed`` at ``root``, drawn there first if it is
+def ensure_drawn(root: Path, manifest: str, about: dict, fill: Callable[[Path], None], kind: str) -> None:
+    """The folder ``about`` describes at ``root``, drawn there by ``fill`` first if it is
     not; a folder that holds anything else is refused, never overwritten."""
-    wanted = {"drawing": DRAWING, "seed": seed, "count": count}
-    manifest = root / MANIFEST
     remove_stale_scratch(root, lambda line: None)  # a drawing killed while another finished
     if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         with contextlib.suppress(MdtError):  # another process drew it meanwhile: checked below like any folder
-            write_celeba_layout(root, count, seed)
-    if not manifest.is_file():
-        raise MdtError(f"root '{root}' is not a folder of synthetic_celeba faces (it has no {MANIFEST}); give a new or empty folder")
+            write_drawn_folder(root, manifest, about, fill)
+    path = root / manifest
+    if not path.is_file():
+        raise MdtError(f"root '{root}' is not a folder of {kind} faces (it has no {manifest}); give a new or empty folder")
     try:
-        found = json.loads(manifest.read_text(encoding="utf-8"))
+        found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise MdtError(f"cannot read '{manifest}': {exc}") from None
+        raise MdtError(f"cannot read '{path}': {exc}") from None
     if not isinstance(found, dict):
-        raise MdtError(f"'{manifest}' is not a synthetic_celeba manifest (a JSON object); give another root")
-    if found != wanted:
-        raise MdtError(
-            f"'{root}' holds {found.get('count')} faces of seed {found.get('seed')} (drawing {found.get('drawing')}); "
-            f"this recipe asks for {count} of seed {seed} (drawing {DRAWING}): give another root"
-        )
+        raise MdtError(f"'{path}' is not a {kind} manifest (a JSON object); give another root")
+    if found != about:
+        held = ", ".join(f"{key} {found.get(key)}" for key in about)
+        asked = ", ".join(f"{key} {value}" for key, value in about.items())
+        raise MdtError(f"'{root}' holds faces of {held}; this recipe asks for {asked}: give another root")
+
+
+def _fill_celeba_layout(count: int, seed: int) -> Callable[[Path], None]:
+    """What writes ``count`` faces in CelebA's layout into a folder."""
+
+    def fill(ready: Path) -> None:
+        (ready / IMAGES).mkdir()
+        rows, points = [], []
+        for number in range(count):
+            hair, male, young = face_attributes(seed, number)
+            parameters = draw_parameters(face_seed(seed, number))
+            picture = Image.fromarray(as_uint8(draw_celeba_face(hair, male, young, parameters)))
+            picture.save(ready / IMAGES / file_name(number), compress_level=3)
+            values = [i == hair for i in range(3)] + [male, young]
+            rows.append(f"{file_name(number)} " + " ".join(" 1" if v else "-1" for v in values))
+            points.append(f"{file_name(number)} " + " ".join(f"{round(p)}" for p in landmarks(parameters)))
+        (ready / ATTRIBUTE_FILE).write_text(f"{count}\n{' '.join(ATTRIBUTES)}\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        header = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
+        (ready / LANDMARK_FILE).write_text(f"{count}\n{header}\n" + "\n".join(points) + "\n", encoding="utf-8")
+
+    return fill
+
+
+def write_celeba_layout(root: Path, count: int, seed: int) -> None:
+    """``count`` faces into ``root`` in CelebA's layout (see :func:`write_drawn_folder`)."""
+    write_drawn_folder(root, MANIFEST, {"drawing": DRAWING, "seed": seed, "count": count}, _fill_celeba_layout(count, seed))
+
+
+def ensure_faces(root: Path, count: int, seed: int) -> None:
+    """The folder of ``count`` faces of ``seed`` at ``root`` (see :func:`ensure_drawn`)."""
+    about = {"drawing": DRAWING, "seed": seed, "count": count}
+    ensure_drawn(root, MANIFEST, about, _fill_celeba_layout(count, seed), "synthetic_celeba")
 
 
 def synthetic_celeba_framing(table) -> FacePoints:
@@ -348,20 +451,18 @@ class SyntheticCelebA(CelebA):
         if set(self.attributes) == set(HAIR):  # every face has one of the three: one domain per image (StarGAN v2)
             self.schema = LabelSchema("celeba", self.attributes, (), categorical=True)
 
-    def counterfactual(self, index: int, label: torch.Tensor) -> torch.Tensor:
+    def draws(self, names: Sequence[str]) -> bool:
+        """Whether :meth:`counterfactual` can draw labels of these names (this face model's:
+        CelebA's five attributes and RaFD's eight expressions)."""
+        return set(names) <= set(LABELS)
+
+    def counterfactual(self, index: int, label: torch.Tensor, names: Sequence[str] | None = None) -> torch.Tensor:
         """Item ``index`` as it would be drawn with ``label`` (in this dataset's attribute
-        order): the same face, pose and background, other attributes; cropped and
+        order, or of ``names``: another dataset's labels this face model draws, as a RaFD
+        expression): the same face, pose and background, other attributes; cropped and
         resized as the item is. Its true translation, for the counterfactual metric."""
         number = int(self.files[index].stem) - 1
-        hair, male, young = face_attributes(self.seed, number)
-        wanted = dict(zip(self.attributes, (float(v) > 0.5 for v in label), strict=True))
-        shown = [i for i, name in enumerate(HAIR) if wanted.get(name)]
-        parameters = draw_parameters(face_seed(self.seed, number))
-        own = as_uint8(draw_celeba_face(hair, male, young, parameters))
-        other = as_uint8(draw_celeba_face(shown[0] if shown else hair, wanted.get("Male", male), wanted.get("Young", young), parameters))
-        # The file where the two drawings agree, so that the face's own label gives back the
-        # very file even where another machine's arithmetic would draw an edge a pixel over.
-        with Image.open(self.files[index]) as stored:
-            kept = np.asarray(stored.convert("RGB"))
-        drawn = Image.fromarray(np.where((own == other).all(axis=2, keepdims=True), kept, other))
+        own = FaceLabels(*face_attributes(self.seed, number))
+        other = own.set(names or self.attributes, label)
+        drawn = redrawn(self.files[index], own, other, draw_parameters(face_seed(self.seed, number)))
         return crop_and_resize(drawn, self.crop_size, (self.sample.height, self.sample.width), channels=self.sample.channels)

@@ -1,10 +1,14 @@
 """How close translations come to the truth, where the truth is known.
 
 A dataset that draws its images from known parameters (``synthetic_faces``,
-``synthetic_celeba``, ``synthetic_expressions``) can draw a
+``synthetic_celeba``, ``synthetic_rafd``, ``synthetic_expressions``) can draw a
 held-out image's true translation too: the same face with the target's attributes
-(``counterfactual(index, label)``). Per target, over the held-out images the target
-changes:
+(``counterfactual(index, label)``). Two datasets drawn on one face model (synthetic
+CelebA and RaFD, trained jointly with the mask vector) also draw each other's labels
+(``draws(names)``; ``counterfactual(index, label, names)``): a RaFD expression on a CelebA
+face has a true translation too, its other labels as the judge reads them, under keys
+that name the images' dataset (``counterfactual_l1/celeba->happy``). Per target, over the
+held-out images the target changes:
 
 - ``counterfactual_l1``: mean |translation - true counterfactual|;
 - ``preservation_l1``: mean |translation - input| over the pixels the true
@@ -27,13 +31,13 @@ above. Binary and categorical labels are measured at strength 1 only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
-from mdt.evaluation import Evaluation
+from mdt.evaluation import Evaluation, Target
 from mdt.ranges import Fraction, Positive
-from mdt_metrics.pairs import HeldOutMetric, translations, ways
+from mdt_metrics.pairs import HeldOutMetric, Translated, translations, ways
 
 
 class CounterfactualError(HeldOutMetric):
@@ -55,8 +59,13 @@ class CounterfactualError(HeldOutMetric):
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
         offered = ways(evaluation.translator)
-        drawn_sets = [i for i, items in enumerate(evaluation.components.test_sets) if hasattr(items, "counterfactual")]
-        continuous = [i for i in drawn_sets if evaluation.schemas[i].continuous]
+        test_sets, schemas = evaluation.components.test_sets, evaluation.schemas
+        drawn_sets = [i for i, items in enumerate(test_sets) if hasattr(items, "counterfactual")]
+        continuous = [i for i in drawn_sets if schemas[i].continuous]
+
+        def drawable(source: int, target: Target) -> bool:  # another dataset's labels where the face model draws them
+            return target.dataset == source or test_sets[source].draws(schemas[target.dataset].names)
+
         results: dict[str, float] = {}
         for way in offered:
             for strength in self.strengths:
@@ -65,19 +74,28 @@ class CounterfactualError(HeldOutMetric):
                     continue
                 prefix = f"{way}/" if len(offered) > 1 else ""  # StarGAN v2: latent/..., reference/...
                 prefix += "" if strength == 1.0 else f"strength_{strength:g}/"
-                results.update({prefix + key: value for key, value in self._measure(evaluation, way, sources, strength).items()})
+                measured = self._measure(
+                    evaluation, translations(evaluation, self.max_images, way, sources=sources, wanted_pairs=drawable, strength=strength)
+                )
+                results.update({prefix + key: value for key, value in measured.items()})
         return results
 
-    def _measure(self, evaluation: Evaluation, way: str, sources: list[int], strength: float) -> dict[str, float]:
+    def _measure(self, evaluation: Evaluation, translated_batches: Iterable[Translated]) -> dict[str, float]:
         sums: dict[str, list[float]] = {}  # target -> [counterfactual, preservation, identity, images]
-        for translated in translations(evaluation, self.max_images, way, sources=sources, own_targets=True, strength=strength):
+        for translated in translated_batches:
             items = evaluation.components.test_sets[translated.source]
             rows = translated.changed.nonzero().flatten().tolist()
             if not rows:
                 continue
-            drawn = [items.counterfactual(translated.indices[r], translated.wanted[r].cpu()) for r in rows]
+            target, title = translated.target, translated.target.title
+            if target.dataset == translated.source:
+                drawn = [items.counterfactual(translated.indices[r], translated.wanted[r].cpu()) for r in rows]
+            else:  # another dataset's labels (a RaFD expression on a CelebA face), which items.draws()
+                names = evaluation.schemas[target.dataset].names
+                drawn = [items.counterfactual(translated.indices[r], translated.wanted[r].cpu(), names) for r in rows]
+                title = f"{evaluation.schemas[translated.source].dataset or translated.source}->{title}"  # celeba->happy
             truth = evaluation.components.augmentation(torch.stack(drawn).to(evaluation.device), train=False)
-            self._add(sums.setdefault(translated.target.title, [0.0, 0.0, 0.0, 0]), translated.fake[rows], truth, translated.images[rows])
+            self._add(sums.setdefault(title, [0.0, 0.0, 0.0, 0]), translated.fake[rows], truth, translated.images[rows])
         results: dict[str, float] = {}
         for title, (counterfactual, preservation, identity, n) in sums.items():
             results[f"counterfactual_l1/{title}"] = counterfactual / n

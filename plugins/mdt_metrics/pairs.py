@@ -12,7 +12,7 @@ image option (StarGAN v2's ``ref``); one with neither has the one way ``labels``
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,15 +107,16 @@ def translations(
     way: str | None = None,
     seed: int = 0,
     sources: Collection[int] | None = None,
-    own_targets: bool = False,
+    wanted_pairs: Callable[[int, Target], bool] | None = None,
     strength: float = 1.0,
 ) -> Iterator[Translated]:
     """Every held-out batch (up to ``max_images`` per dataset) to every target, in ``way``
     (default: the translator's first). The latent way draws each batch's styles with
     ``seed`` plus the batch's index; the reference way takes references of the target from
     the held-out images, one per input, in turn from the ``seed``-th on. ``sources``: only
-    these datasets' images; ``own_targets``: only targets in the images' own dataset (no
-    judge needed to read the labels a target in another dataset keeps). ``strength``: part
+    these datasets' images; ``wanted_pairs(source, target)``: only the pairs it accepts
+    (only targets in the images' own dataset need no judge to read the labels a target in
+    another dataset keeps). ``strength``: part
     of the way, ``base + strength * (target - base)``, for continuous labels only (an
     expression half way; a hair colour cannot be half asked for)."""
     translator = evaluation.translator
@@ -133,7 +134,7 @@ def translations(
                 if images.shape[0] == 0:
                     continue
             for target in evaluation.targets:
-                if own_targets and target.dataset != source:
+                if wanted_pairs is not None and not wanted_pairs(source, target):
                     continue
                 names = source_names(schema, labels, target if target.dataset == source else None)
                 target_schema = evaluation.schemas[target.dataset]
