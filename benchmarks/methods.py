@@ -7,7 +7,8 @@ data, the image size (64 px), the iterations, the seed and fp32. Each label set 
 own judge (``mdt train-classifier``, ResNet-18, trained once). ``mdt eval`` measures target
 accuracy and the ``counterfactual`` metric: distance to the true translation, and change
 where the truth keeps the input — for StarGAN v2 in both its ways (a style drawn from
-noise, a reference image's style), for GANimation all and half the way, and for StarGAN's
+noise, a reference image's style; and the diversity of its outputs where the truth changes the
+input and where it keeps it), for GANimation all and half the way, and for StarGAN's
 joint CelebA + RaFD recipe across the two sets too (synthetic RaFD people drawn on the
 CelebA faces' model: a RaFD expression on a CelebA face has a true translation).
 
@@ -52,6 +53,7 @@ class Entry:
     method: dict = field(default_factory=dict)
     networks: dict = field(default_factory=dict)  # per network: settings that replace the recipe's
     counterfactual: dict = field(default_factory=dict)  # the counterfactual metric's settings
+    diversity: bool = False  # also measure the diversity of its outputs (styles), split by the truth's region
     about: str = ""
 
 
@@ -61,7 +63,9 @@ METHODS = {
     "stargan_v2": Entry(
         "recipes/stargan_v2_quickstart.toml",
         (("synthetic_celeba", {"attributes": HAIR}),),
-        about="StarGAN v2's quickstart: the three hair colours as domains (Male and Young drawn, to be kept)",
+        diversity=True,
+        about="StarGAN v2's quickstart: the three hair colours as domains (Male and Young drawn, to be kept); "
+        "diversity where the truth changes the input and where it keeps it",
     ),
     "cyclegan": Entry(
         "recipes/cyclegan_quickstart.toml",
@@ -153,21 +157,27 @@ def train(name: str, seed: int, args, console: Console) -> tuple[Path, float | N
     return folder, seconds
 
 
-MEASURES = ("target_accuracy", "counterfactual_l1", "preservation_l1", "identity_l1")
+MEASURES = ("target_accuracy", "counterfactual_l1", "preservation_l1", "identity_l1", "diversity_changed", "diversity_kept")
 
 
-def measure(run: Path, step: int, judge_folder: Path, args) -> dict:
+def evaluated(run: Path, step: int, judge_folder: Path, metrics: list[str], name: str, max_images: int) -> dict:
+    """``mdt eval``'s metrics of the checkpoint at ``step`` (measured once, then read back)."""
+    out = run / f"{name}-step_{step:08d}"
+    if not (out / "metrics.json").exists():
+        checkpoint = run / "checkpoints" / f"step_{step:08d}.safetensors"
+        arguments = ["eval", "--checkpoint", str(checkpoint), "--classifier", str(judge_folder), "--max-images", str(max_images)]
+        arguments += [part for metric in metrics for part in ("--metric", metric)]
+        mdt(*arguments, "--out", str(out), "--overwrite", log=run / f"{name}-step_{step:08d}.log")
+    return json.loads((out / "metrics.json").read_text())["metrics"]
+
+
+def measure(run: Path, step: int, judge_folder: Path, entry: Entry, args) -> dict:
     """``{way/measure: value}``: the way ``labels`` for a method whose outputs the labels
     decide; StarGAN v2's ``latent`` and ``reference`` (its accuracy: the latent way's);
     continuous labels part of the way, ``labels at 0.5``."""
-    out = run / f"methods-step_{step:08d}"
-    if not (out / "metrics.json").exists():
-        checkpoint = run / "checkpoints" / f"step_{step:08d}.safetensors"
-        arguments = ["eval", "--checkpoint", str(checkpoint), "--classifier", str(judge_folder), "--max-images", str(args.eval_images)]
-        arguments += ["--metric", "translation_accuracy", "--metric", "counterfactual", "--out", str(out), "--overwrite"]
-        mdt(*arguments, log=run / f"methods-step_{step:08d}.log")
-    values = json.loads((out / "metrics.json").read_text())["metrics"]
+    values = evaluated(run, step, judge_folder, ["translation_accuracy", "counterfactual"], "methods", args.eval_images)
     found: dict[str, str | float] = {}
+    across: dict[str, list[float]] = {}  # joint: one dataset's labels on another's faces (keys source->target)
     for key, value in values.items():
         metric, _, rest = key.partition("/")
         *parts, name = rest.split("/")
@@ -175,6 +185,14 @@ def measure(run: Path, step: int, judge_folder: Path, args) -> dict:
         strength = [p.removeprefix("strength_") for p in parts if p.startswith("strength_")]
         if metric == "counterfactual" and name in MEASURES and len(way) <= 1:
             found[(way[0] if way else "labels") + (f" at {strength[0]}" if strength else "") + f"/{name}"] = value
+        if metric == "counterfactual" and name in MEASURES and not strength and "->" in rest:
+            across.setdefault(f"labels across datasets/{name}", []).append(value)
+    found.update({key: sum(v) / len(v) for key, v in across.items()})
+    if entry.diversity:  # the diversity metric's own default of 64 held-out images, 10 outputs each
+        spread = evaluated(run, step, judge_folder, ["diversity"], "methods-diversity", 64)
+        for way in ("latent", "reference"):
+            for region in ("changed", "kept"):
+                found[f"{way}/diversity_{region}"] = spread[f"diversity/{way}/pixel_l1_{region}"]
     # accuracy is measured in the translator's first way, all the way
     first_way = next((k.split("/")[0] for k in found if " at " not in k), "labels")
     found[f"{first_way}/target_accuracy"] = values["translation_accuracy/target_accuracy"]
@@ -194,7 +212,8 @@ def print_table(results: dict, seconds: dict, args, console: Console) -> None:
                     summary([r[key] for r in by_step[s] if key in r]) if s in by_step and any(key in r for r in by_step[s]) else ""
                     for s in args.iterations
                 ]
-                table.add_row(name, way, measure_name.replace("_", " "), *cells)
+                if any(cells):
+                    table.add_row(name, way, measure_name.replace("_", " "), *cells)
         time_taken = [t for t in seconds.get(name, []) if t is not None]
         if time_taken:
             table.add_row(name, "", f"training, s ({max(args.iterations)} its)", *[""] * (len(args.iterations) - 1), summary(time_taken))
@@ -241,7 +260,7 @@ def main() -> None:
             seconds.setdefault(name, []).append(took)
             for step in args.iterations:
                 if (run / "checkpoints" / f"step_{step:08d}.safetensors").exists():
-                    results.setdefault(name, {}).setdefault(step, []).append(measure(run, step, judge_folder, args))
+                    results.setdefault(name, {}).setdefault(step, []).append(measure(run, step, judge_folder, METHODS[name], args))
     (args.out / "methods.json").write_text(
         json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
     )

@@ -149,6 +149,11 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _all(_set("method.d_steps_per_g", 1), _set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
         "plus_steps1 with learning rates 4e-4",
     ),
+    "plus_steps1_id1": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(_set("method.d_steps_per_g", 1), _set("losses.identity.weight", 1.0)),
+        "plus_steps1 with the identity loss at weight 1 (plus: 5), so that G is held less to its input",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),

@@ -315,6 +315,80 @@ def test_diversity_is_the_mean_distance_over_every_pair_of_an_inputs_outputs():
     assert "diversity, latent-guided: 3 outputs per input" in evaluation.figures
 
 
+class LeftHalfTruths(list):
+    """Flat held-out images whose true translation changes only the left half of each
+    (what a drawn dataset's ``counterfactual`` says)."""
+
+    def counterfactual(self, index, label):
+        truth = self[index]["image"].clone()
+        truth[:, :, :2] = 255 - truth[:, :, :2]
+        return truth
+
+
+class StylesPaintLeftAndRight(Translator):
+    """Draw k paints the left half 0.1 k·s and the right half 0.02 k·s (s: the target's number, 1 or 2)."""
+
+    varies = "seed"
+
+    def to_labels(self, images, labels, dataset, base=None, seed=0):
+        draw = seed // 100_003
+        scale = (labels.argmax(dim=1).float() + 1)[:, None, None, None]
+        out = torch.zeros_like(images)
+        out[..., :2] = 0.1 * draw * scale
+        out[..., 2:] = 0.02 * draw * scale
+        return out
+
+
+def test_diversity_is_split_by_where_the_true_translation_changes_the_input():
+    """Three draws: pairs differ by (1, 2, 1) steps, a mean of 4/3 steps; a step is 0.1·s on
+    the left half (where the truth changes the input) and 0.02·s on the right (kept). The
+    overall pixel L1 is the mean of the two halves."""
+    from mdt_metrics.diversity import Diversity
+
+    items = LeftHalfTruths(
+        {
+            "image": torch.full((3, 4, 4), 100 + 10 * i, dtype=torch.uint8),
+            "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float(),
+        }
+        for i in range(4)
+    )
+    components = SimpleNamespace(
+        device=torch.device("cpu"),
+        schemas=[LabelSchema("toy", ("a", "b"), categorical=True)],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
+        augmentation=to_float,
+        method=SimpleNamespace(translator=StylesPaintLeftAndRight),
+    )
+    values = Diversity(samples=3)(Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4))
+    for target, s in (("a", 1), ("b", 2)):
+        assert values[f"latent/pixel_l1_changed/{target}"] == pytest.approx(0.1 * s * 4 / 3, rel=1e-5)
+        assert values[f"latent/pixel_l1_kept/{target}"] == pytest.approx(0.02 * s * 4 / 3, rel=1e-5)
+        assert values[f"latent/pixel_l1/{target}"] == pytest.approx(0.06 * s * 4 / 3, rel=1e-5)
+    assert values["latent/pixel_l1_kept"] == pytest.approx(0.02 * 1.5 * 4 / 3, rel=1e-5)
+
+
+def test_diversity_has_no_regions_where_no_truth_is_drawn():
+    from mdt_metrics.diversity import Diversity
+
+    items = [
+        {"image": torch.full((3, 4, 4), 100, dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float()}
+        for i in range(4)
+    ]
+    components = SimpleNamespace(
+        device=torch.device("cpu"),
+        schemas=[LabelSchema("toy", ("a", "b"), categorical=True)],
+        test_sets=[items],
+        train_sets=[items],
+        label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
+        augmentation=to_float,
+        method=SimpleNamespace(translator=StylesPaintLeftAndRight),
+    )
+    values = Diversity(samples=2)(Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4))
+    assert "latent/pixel_l1/a" in values and not any("_changed" in k or "_kept" in k for k in values)
+
+
 # ---------------------------------------------------------------- the mask vector, for every dataset
 
 

@@ -7,6 +7,12 @@ pairs. The paper's distance is LPIPS, which needs network weights: with them
 (``mdt eval --lpips``) it is LPIPS, otherwise the distance between the judge
 classifier's features, labelled so. The mean pixel L1 (images in [-1, 1]) is always
 reported too. Zero means the style is ignored.
+
+On datasets that draw each held-out image's true translation (``synthetic_celeba``), the
+pixel L1 is split by where that truth changes the input: ``pixel_l1_changed`` over the
+pixels the target changes (the hair a new colour goes to: diversity wanted there), and
+``pixel_l1_kept`` over the rest (background, face, what the target leaves: diversity
+there is a style repainting what should stay).
 """
 
 from __future__ import annotations
@@ -55,6 +61,28 @@ def perceptual_distance(evaluation: Evaluation):
     return evaluation.cache["lpips"]
 
 
+def region_distances(evaluation: Evaluation, first, keep: torch.Tensor, outputs: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """Mean pairwise pixel L1 of ``outputs`` (K, B, C, H, W) inside and outside the pixels
+    each input's true translation changes, where its dataset draws that truth (and the
+    target is in the images' own dataset); else nothing."""
+    items = evaluation.components.test_sets[first.source]
+    if first.target.dataset != first.source or not hasattr(items, "counterfactual"):
+        return []
+    rows = keep.nonzero().flatten().tolist()
+    drawn = torch.stack([items.counterfactual(first.indices[r], first.wanted[r].cpu()) for r in rows])
+    truth = evaluation.components.augmentation(drawn.to(evaluation.device), train=False)
+    inputs = first.images[keep]
+    changed = ((truth - inputs).abs().amax(dim=1, keepdim=True) > 1 / 255).expand_as(inputs).float()
+
+    def within(region: torch.Tensor):
+        def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return ((a - b).abs() * region).flatten(1).sum(1) / region.flatten(1).sum(1).clamp(min=1)
+
+        return distance
+
+    return [("pixel_l1_changed", mean_pairwise(outputs, within(changed))), ("pixel_l1_kept", mean_pairwise(outputs, within(1 - changed)))]
+
+
 class Diversity(Metric):
     """Mean pairwise distance (LPIPS, else judge features; and pixel L1) among one input's outputs, per mode and domain."""
 
@@ -63,6 +91,8 @@ class Diversity(Metric):
         "lpips": ("higher", "mean LPIPS between one input's outputs: how different its styles look"),
         "feature_distance": ("higher", "mean distance between one input's outputs in the judge's features (no LPIPS weights given)"),
         "pixel_l1": ("higher", "mean pixel distance between one input's outputs"),
+        "pixel_l1_changed": ("higher", "the same over the pixels the true translation changes (drawn datasets only)"),
+        "pixel_l1_kept": ("lower", "the same over the pixels the true translation keeps: styles repainting what should stay"),
         "distance": ("", "what the distances are measured in"),
     }
 
@@ -102,7 +132,9 @@ class Diversity(Metric):
                 else:
                     features = torch.stack([image_features(evaluation, o, dataset) for o in outputs])
                     distance = mean_pairwise(features, lambda a, b: (a - b).norm(dim=1))
-                for key, values in ((perceptual, distance), ("pixel_l1", mean_pairwise_l1(outputs))):
+                measured = [(perceptual, distance), ("pixel_l1", mean_pairwise_l1(outputs))]
+                measured += region_distances(evaluation, first, keep, outputs)
+                for key, values in measured:
                     for name in (f"{mode}/{key}", f"{mode}/{key}/{first.target.title}"):
                         entry = sums.setdefault(name, [0.0, 0])
                         entry[0] += values.sum().item()
