@@ -52,6 +52,7 @@ class Entry:
     data: tuple[tuple[str, dict], ...]  # per dataset table of the recipe, in order: (drawn set, its settings)
     method: dict = field(default_factory=dict)
     networks: dict = field(default_factory=dict)  # per network: settings that replace the recipe's
+    losses: dict = field(default_factory=dict)  # per loss table: settings that replace the recipe's (or a new table)
     counterfactual: dict = field(default_factory=dict)  # the counterfactual metric's settings
     diversity: bool = False  # also measure the diversity of its outputs (styles), split by the truth's region
     about: str = ""
@@ -87,6 +88,15 @@ METHODS = {
         about="StarGAN's CelebA + RaFD recipe (the mask vector) at benchmarks/quality.py's sizes (G 32/4, D 32/5): "
         "synthetic RaFD people on the same face model, so a RaFD expression on a CelebA face has a truth",
     ),
+    "joint_plus": Entry(
+        "recipes/stargan_celeba_rafd.toml",
+        (("synthetic_celeba", {}), ("synthetic_rafd", {})),
+        {"decay_iterations": 0, "lr_generator": 2e-4, "lr_discriminator": 2e-4, "d_steps_per_g": 2},
+        {**SMALL_STARGAN, "generator": {**SMALL_STARGAN["generator"], "type": "ganimation"}},
+        losses={"identity": {"type": "identity_l1", "weight": 5.0}},
+        about="the joint recipe with what stargan_plus_celeba.toml changes (attention-masked output, identity loss, "
+        "2 D steps per G step at lr 2e-4)",
+    ),
 }
 
 
@@ -109,6 +119,8 @@ def benchmark_recipe(name: str, seed: int, args) -> dict:
     recipe["method"].update(entry.method)
     for network, settings in entry.networks.items():
         recipe["networks"][network].update(settings)
+    for loss, settings in entry.losses.items():
+        recipe["losses"].setdefault(loss, {}).update(settings)
     recipe["run"].update(run_settings(args, seed))
     for loss in recipe.get("losses", {}).values():  # StarGAN v2's diversity weight decays over the run
         if "decay_iterations" in loss:
@@ -185,9 +197,10 @@ def measure(run: Path, step: int, judge_folder: Path, entry: Entry, args) -> dic
         strength = [p.removeprefix("strength_") for p in parts if p.startswith("strength_")]
         if metric == "counterfactual" and name in MEASURES and len(way) <= 1:
             found[(way[0] if way else "labels") + (f" at {strength[0]}" if strength else "") + f"/{name}"] = value
-        if metric == "counterfactual" and name in MEASURES and not strength and "->" in rest:
-            across.setdefault(f"labels across datasets/{name}", []).append(value)
-    found.update({key: sum(v) / len(v) for key, v in across.items()})
+        if metric == "counterfactual" and len(parts) == 1 and parts[0] in MEASURES:  # per target: measure/target
+            across.setdefault(f"labels {'across' if '->' in name else 'within'} datasets/{parts[0]}", []).append(value)
+    if any(key.startswith("labels across") for key in across):  # joint: each dataset's own labels, and the other's
+        found.update({key: sum(v) / len(v) for key, v in across.items()})
     if entry.diversity:  # the diversity metric's own default of 64 held-out images, 10 outputs each
         spread = evaluated(run, step, judge_folder, ["diversity"], "methods-diversity", 64)
         for way in ("latent", "reference"):
@@ -205,7 +218,7 @@ def print_table(results: dict, seconds: dict, args, console: Console) -> None:
         table.add_column(column, justify="right" if column.isdigit() else "left")
     for name, by_step in results.items():
         keys = sorted({key for runs in by_step.values() for run in runs for key in run})
-        for way in sorted(dict.fromkeys(key.split("/")[0] for key in keys), key=lambda w: " at " in w):  # all the way first
+        for way in sorted(dict.fromkeys(key.split("/")[0] for key in keys), key=lambda w: (" at " in w, " " in w)):  # all the way first
             for measure_name in MEASURES:
                 key = f"{way}/{measure_name}"
                 cells = [
