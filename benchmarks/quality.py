@@ -154,6 +154,11 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _all(_set("method.d_steps_per_g", 1), _set("losses.identity.weight", 1.0)),
         "plus_steps1 with the identity loss at weight 1 (plus: 5), so that G is held less to its input",
     ),
+    "plus_steps1_resize": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize")),
+        "plus_steps1 with resize-and-convolve upsampling in G (no checkerboard; plus: transposed convolutions)",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),

@@ -25,6 +25,28 @@ def test_a_residual_output_is_the_input_plus_the_networks_output():
     assert torch.equal(residual(images, condition), expected)
 
 
+@pytest.mark.parametrize("upsampling", ["transposed", "resize"])
+def test_resize_upsampling_prints_no_checkerboard(upsampling):
+    """A flat feature map through the generator's first upsampling layer: the resize and
+    3x3 convolution gives a flat map inside its border; the paper's transposed convolution
+    (overlapping 4x4 kernels of stride 2) a pattern with a period of 2 pixels."""
+    torch.manual_seed(0)
+    generator = StarGANGenerator(5, conv_dim=8, residual_blocks=1, upsampling=upsampling)
+    layers = list(generator.layers)
+    first = next(i for i, layer in enumerate(layers) if isinstance(layer, (torch.nn.Upsample, torch.nn.ConvTranspose2d)))
+    upsample = torch.nn.Sequential(*layers[first : first + (2 if upsampling == "resize" else 1)])
+    with torch.no_grad():
+        out = upsample(torch.ones(1, 32, 8, 8))[:, :, 2:-2, 2:-2]
+    assert out.shape[1] == 16 and out.shape[-1] == 12
+    spread = (out - out.mean(dim=(2, 3), keepdim=True)).abs().amax().item()
+    if upsampling == "resize":
+        assert spread < 1e-5
+        assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in generator.modules())
+    else:
+        assert spread > 1e-2
+        assert torch.allclose(out[..., 0::2, 0::2], out[..., 2::2, 2::2][..., :1, :1].expand_as(out[..., 0::2, 0::2]), atol=1e-5)
+
+
 def test_spectral_norm_divides_each_weight_by_its_largest_singular_value():
     torch.manual_seed(0)
     critic = StarGANDiscriminator(32, 5, conv_dim=8, layers=3, spectral_norm=True).train()
@@ -159,6 +181,7 @@ def test_the_average_of_a_compiled_network_runs_its_own_weights():
         ("method.ema_decay=1", "key 'ema_decay' = 1: expected a number of at least 0 and below 1"),
         ("discriminator.spectral_norm=2", "key 'spectral_norm' = 2: expected true or false"),
         ("generator.residual_output=yes", """key 'residual_output' = "yes": expected true or false"""),
+        ("generator.upsampling=bilinear", """key 'upsampling' = "bilinear": expected one of"""),
     ],
 )
 def test_a_switch_out_of_range_is_one_line(cli, setting, expected):

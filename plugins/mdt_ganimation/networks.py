@@ -9,7 +9,7 @@ what the target asks for. Its result is ``(image, mask, color)``, the first the 
 
 from __future__ import annotations
 
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 import torch
 from mdt_stargan.networks import StarGANGenerator
@@ -36,7 +36,8 @@ class AttentionGenerator(StarGANGenerator):
     ``residual_color`` (not in the paper; a switch for changes spread over a face): C is
     the input plus the colour head's change, clamp(x + C', -1, 1), so that where A lets
     C through the input's texture stays under what is added (wrinkles on skin) instead of
-    being painted anew.
+    being painted anew. ``upsampling``: as StarGAN's generator's (``"resize"``: no
+    checkerboard).
     """
 
     inputs = ("images", "labels")
@@ -48,9 +49,15 @@ class AttentionGenerator(StarGANGenerator):
     }
 
     def __init__(
-        self, label_dim: int, conv_dim: Positive = 64, residual_blocks: Count = 6, downsamplings: Positive = 2, residual_color: bool = False
+        self,
+        label_dim: int,
+        conv_dim: Positive = 64,
+        residual_blocks: Count = 6,
+        downsamplings: Positive = 2,
+        residual_color: bool = False,
+        upsampling: Literal["transposed", "resize"] = "transposed",
     ) -> None:
-        super().__init__(label_dim, conv_dim, residual_blocks, downsamplings)
+        super().__init__(label_dim, conv_dim, residual_blocks, downsamplings, upsampling=upsampling)
         self.residual_color = residual_color
         self.layers = self.layers[:-2]  # StarGAN's body, without its last convolution and tanh
         self.color_head = nn.Sequential(nn.Conv2d(conv_dim, 3, 7, 1, 3, bias=False), nn.Tanh())

@@ -6,7 +6,7 @@ At 128 px with 5 labels: generator 8,430,528 parameters, discriminator 44,762,04
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -59,6 +59,14 @@ class ResidualBlock(nn.Module):
         return x + self.main(x)
 
 
+def _upsample(width: int, how: str) -> list[nn.Module]:
+    """Twice the height and width, half the channels: the paper's transposed convolution,
+    or a nearest-neighbour resize and a 3x3 convolution."""
+    if how == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width // 2, 3, 1, 1, bias=False)]
+    return [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False)]
+
+
 class StarGANGenerator(Network):
     """StarGAN generator: encoder, residual bottleneck, decoder; the label is tiled over the image.
 
@@ -66,8 +74,11 @@ class StarGANGenerator(Network):
     (doubled at each of the ``downsamplings``), ``residual_blocks`` the bottleneck depth.
     ``residual_output`` (not in the paper; a switch for what translations keep): the
     network's output is added to the input, clamped to [-1, 1], so "no change" is an
-    output of zeros. ``sample`` (mdt's, from the datasets) gives the channels in and out;
-    none: RGB.
+    output of zeros. ``upsampling`` (not in the paper; a switch for fine texture):
+    ``"transposed"``, the paper's 4x4 transposed convolutions of stride 2, whose
+    overlapping kernels can print a checkerboard; ``"resize"``, a nearest-neighbour 2x
+    resize followed by a 3x3 convolution, which cannot (Odena et al. 2016). ``sample``
+    (mdt's, from the datasets) gives the channels in and out; none: RGB.
     """
 
     inputs = ("images", "labels")
@@ -89,6 +100,7 @@ class StarGANGenerator(Network):
         downsamplings: Positive = 2,
         residual_output: bool = False,
         sample: SampleSpec | None = None,
+        upsampling: Literal["transposed", "resize"] = "transposed",
     ) -> None:
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
@@ -107,7 +119,7 @@ class StarGANGenerator(Network):
             width *= 2
         layers += [ResidualBlock(width) for _ in range(residual_blocks)]
         for _ in range(downsamplings):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), _norm(width // 2), nn.ReLU(inplace=True)]
+            layers += [*_upsample(width, upsampling), _norm(width // 2), nn.ReLU(inplace=True)]
             width //= 2
         layers += [FewOutputsConv2d(width, channels, 7, 1, 3, bias=False), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
