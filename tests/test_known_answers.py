@@ -315,37 +315,46 @@ def test_diversity_is_the_mean_distance_over_every_pair_of_an_inputs_outputs():
     assert "diversity, latent-guided: 3 outputs per input" in evaluation.figures
 
 
-class LeftHalfTruths(list):
-    """Flat held-out images whose true translation changes only the left half of each
+def changed_half(index: int) -> slice:
+    """Where held-out image ``index``'s true translation changes it: the left half of an
+    even image, the right half of an odd one."""
+    return slice(0, 2) if index % 2 == 0 else slice(2, 4)
+
+
+class HalfTruths(list):
+    """Flat held-out images (value 100 + 10 i) whose true translation changes one half
     (what a drawn dataset's ``counterfactual`` says)."""
 
     def counterfactual(self, index, label):
         truth = self[index]["image"].clone()
-        truth[:, :, :2] = 255 - truth[:, :, :2]
+        truth[:, :, changed_half(index)] = 255 - truth[:, :, changed_half(index)]
         return truth
 
 
-class StylesPaintLeftAndRight(Translator):
-    """Draw k paints the left half 0.1 k·s and the right half 0.02 k·s (s: the target's number, 1 or 2)."""
+class StylesPaintHalves(Translator):
+    """Draw k paints the half an image's truth changes 0.1 k·s and the other 0.02 k·s (s:
+    the target's number, 1 or 2); which image it is, it reads off the flat value."""
 
     varies = "seed"
 
     def to_labels(self, images, labels, dataset, base=None, seed=0):
         draw = seed // 100_003
-        scale = (labels.argmax(dim=1).float() + 1)[:, None, None, None]
+        scale = labels.argmax(dim=1).float() + 1
         out = torch.zeros_like(images)
-        out[..., :2] = 0.1 * draw * scale
-        out[..., 2:] = 0.02 * draw * scale
+        for row, image in enumerate(images):
+            index = round(((image[0, 0, 0].item() + 1) * 127.5 - 100) / 10)
+            out[row] = 0.02 * draw * scale[row]
+            out[row, :, :, changed_half(index)] = 0.1 * draw * scale[row]
         return out
 
 
 def test_diversity_is_split_by_where_the_true_translation_changes_the_input():
     """Three draws: pairs differ by (1, 2, 1) steps, a mean of 4/3 steps; a step is 0.1·s on
-    the left half (where the truth changes the input) and 0.02·s on the right (kept). The
-    overall pixel L1 is the mean of the two halves."""
+    the half where an image's truth changes it (left or right, by image) and 0.02·s on the
+    other. The overall pixel L1 is the mean of the two halves."""
     from mdt_metrics.diversity import Diversity
 
-    items = LeftHalfTruths(
+    items = HalfTruths(
         {
             "image": torch.full((3, 4, 4), 100 + 10 * i, dtype=torch.uint8),
             "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float(),
@@ -359,7 +368,7 @@ def test_diversity_is_split_by_where_the_true_translation_changes_the_input():
         train_sets=[items],
         label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
         augmentation=to_float,
-        method=SimpleNamespace(translator=StylesPaintLeftAndRight),
+        method=SimpleNamespace(translator=StylesPaintHalves),
     )
     values = Diversity(samples=3)(Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4))
     for target, s in (("a", 1), ("b", 2)):
@@ -383,7 +392,7 @@ def test_diversity_has_no_regions_where_no_truth_is_drawn():
         train_sets=[items],
         label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
         augmentation=to_float,
-        method=SimpleNamespace(translator=StylesPaintLeftAndRight),
+        method=SimpleNamespace(translator=StylesPaintHalves),
     )
     values = Diversity(samples=2)(Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4))
     assert "latent/pixel_l1/a" in values and not any("_changed" in k or "_kept" in k for k in values)

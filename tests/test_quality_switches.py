@@ -9,6 +9,7 @@ import tomllib
 import pytest
 import torch
 from conftest import REPO
+from mdt_ganimation.networks import AttentionGenerator
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
 
 from mdt.data import Batch
@@ -25,13 +26,14 @@ def test_a_residual_output_is_the_input_plus_the_networks_output():
     assert torch.equal(residual(images, condition), expected)
 
 
+@pytest.mark.parametrize("network", [StarGANGenerator, AttentionGenerator])
 @pytest.mark.parametrize("upsampling", ["transposed", "resize"])
-def test_resize_upsampling_prints_no_checkerboard(upsampling):
+def test_resize_upsampling_prints_no_checkerboard(upsampling, network):
     """A flat feature map through the generator's first upsampling layer: the resize and
     3x3 convolution gives a flat map inside its border; the paper's transposed convolution
     (overlapping 4x4 kernels of stride 2) a pattern with a period of 2 pixels."""
     torch.manual_seed(0)
-    generator = StarGANGenerator(5, conv_dim=8, residual_blocks=1, upsampling=upsampling)
+    generator = network(5, conv_dim=8, residual_blocks=1, upsampling=upsampling)
     layers = list(generator.layers)
     first = next(i for i, layer in enumerate(layers) if isinstance(layer, (torch.nn.Upsample, torch.nn.ConvTranspose2d)))
     upsample = torch.nn.Sequential(*layers[first : first + (2 if upsampling == "resize" else 1)])
@@ -45,6 +47,11 @@ def test_resize_upsampling_prints_no_checkerboard(upsampling):
     else:
         assert spread > 1e-2
         assert torch.allclose(out[..., 0::2, 0::2], out[..., 2::2, 2::2][..., :1, :1].expand_as(out[..., 0::2, 0::2]), atol=1e-5)
+
+
+def test_an_unknown_upsampling_is_refused():
+    with pytest.raises(ValueError, match="resise"):
+        StarGANGenerator(5, conv_dim=8, residual_blocks=1, upsampling="resise")  # type: ignore[arg-type]
 
 
 def test_spectral_norm_divides_each_weight_by_its_largest_singular_value():

@@ -10,12 +10,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mdt_datasets.folders import RAFD_EXPRESSIONS, RaFD
-from mdt_datasets.synthetic_celeba import ATTRIBUTES, SyntheticCelebA, face_attributes
-from mdt_datasets.synthetic_rafd import FIRST_PERSON, SyntheticRaFD
+from mdt_datasets.synthetic import SyntheticFaces
+from mdt_datasets.synthetic_celeba import ATTRIBUTES, FaceLabels, SyntheticCelebA, as_uint8, draw_parameters, face_attributes, face_seed
+from mdt_datasets.synthetic_rafd import FIRST_PERSON, SyntheticRaFD, studio_parameters
 from mdt_metrics.counterfactual import CounterfactualError
+from PIL import Image
 
 from mdt.errors import MdtError
 from mdt.evaluation import Evaluation
+from mdt.images import crop_and_resize
 from mdt.method import Translator
 
 SIZE = 64
@@ -44,6 +47,36 @@ def person(items: SyntheticRaFD, index: int) -> tuple[int, str]:
 
 def one_hot(names, name) -> torch.Tensor:
     return torch.tensor([float(n == name) for n in names])
+
+
+def drawn_apart(
+    source: int,
+    number: int,
+    expression: str,
+    hair: int | None = None,
+    male: bool | None = None,
+    young: bool | None = None,
+    size: int = SIZE,
+) -> torch.Tensor:
+    """Face ``number`` of set ``source`` (0: CelebA's, 1: RaFD's people, 0-based) drawn by the
+    face model itself with these labels (None: its own), cropped as the loaders crop it:
+    not through the datasets' ``counterfactual``."""
+    face = number if source == 0 else FIRST_PERSON + number
+    own_hair, own_male, own_young = face_attributes(4, face)
+    parameters = draw_parameters(face_seed(4, face)) if source == 0 else studio_parameters(4, number)
+    labels = FaceLabels(
+        own_hair if hair is None else hair, own_male if male is None else male, own_young if young is None else young, expression
+    )
+    return crop_and_resize(Image.fromarray(as_uint8(labels.draw(parameters))), 178, (size, size))
+
+
+def test_only_sets_drawn_on_the_face_model_draw_each_other_s_labels(folders):
+    """The real rafd loader reading the very same pictures has RaFD's label names, but no
+    promise that its expressions are this face model's: a truth drawn for it would be a guess."""
+    faces, people = celeba(folders[1]), rafd(folders[0])
+    assert faces.draws(people) and people.draws(faces)
+    assert not faces.draws(RaFD(str(folders[0]), "test", SIZE, crop_size=178))
+    assert not people.draws(SyntheticFaces("test", SIZE, size=8, test_size=4))
 
 
 def test_every_person_in_every_expression_in_rafd_s_layout(folders):
@@ -89,11 +122,10 @@ def test_a_rafd_expression_on_a_celeba_face_moves_only_the_face_s_features(folde
     for line in (folders[1] / "list_landmarks_align_celeba.txt").read_text().splitlines()[2:]:
         name, *values = line.split()
         landmarks[name] = [int(v) for v in values]
-    assert faces.draws(RAFD_EXPRESSIONS) and faces.draws(ATTRIBUTES) and not faces.draws(["Eyeglasses"])
     for i in range(len(faces)):
-        neutral = faces.counterfactual(i, one_hot(RAFD_EXPRESSIONS, "neutral"), RAFD_EXPRESSIONS)
-        assert torch.equal(neutral, faces[i]["image"])  # these faces are neutral
+        neutral = faces[i]["image"]  # these faces are neutral
         happy = faces.counterfactual(i, one_hot(RAFD_EXPRESSIONS, "happy"), RAFD_EXPRESSIONS)
+        assert torch.equal(happy, drawn_apart(0, int(faces.files[i].stem) - 1, "happy", size=178))
         moved = (happy.int() - neutral.int()).abs().amax(dim=0) > 0
         rows, columns = moved.nonzero(as_tuple=True)
         points = landmarks[faces.files[i].name]
@@ -120,7 +152,10 @@ def test_a_celeba_hair_colour_on_a_rafd_person(folders):
 def test_expressions_not_rafd_s_are_refused_in_one_line(folders, tmp_path):
     with pytest.raises(MdtError, match="expression 'smirk' is not one of RaFD's: angry, contemptuous"):
         SyntheticRaFD("test", SIZE, root=str(tmp_path / "r"), expressions=["happy", "smirk"])
-    with pytest.raises(MdtError, match=r"holds faces of drawing 2, seed 4, people 3, test_people 2; this recipe asks for .* people 5"):
+    with pytest.raises(
+        MdtError,
+        match=r"holds faces of drawing 2, expressions 1, studio 1, seed 4, people 3, test_people 2; this recipe asks for .* people 5",
+    ):
         SyntheticRaFD("test", SIZE, root=str(folders[0]), people=5, test_people=2, seed=4)
 
 
@@ -129,8 +164,11 @@ def as_key(image: torch.Tensor) -> bytes:
 
 
 class _Joint(Translator):
-    """Translates a face of either set by drawing its truth (``exact``), or only within its
-    own dataset, returning the input for the other dataset's labels (``own_only``)."""
+    """Translates a face of either set to its truth, drawn by the face model apart from the
+    datasets (``exact``), or only within its own dataset, returning the input for the other
+    dataset's labels (``own_only``). Across sets it draws what a mask-vector model is asked:
+    the other set's expression, or hair colour; sex or age only where asked to change them
+    from the judge's reading (``base``)."""
 
     def __init__(self, sets, own_only: bool) -> None:
         self.sets, self.own_only = sets, own_only
@@ -141,23 +179,30 @@ class _Joint(Translator):
 
     def to_labels(self, images, labels, dataset, base=None):
         out = []
-        for image, label in zip(images, labels, strict=True):
+        for image, label, read in zip(images, labels, base, strict=True):
             source, index = self.find(image)
             if source == dataset:
                 out.append(self.sets[source].counterfactual(index, label).float() / 127.5 - 1)
             elif self.own_only:
                 out.append(image)
-            else:
-                out.append(self.sets[source].counterfactual(index, label, self.sets[dataset].schema.names).float() / 127.5 - 1)
+            elif source == 0:  # a RaFD expression on a CelebA face
+                number = int(self.sets[0].files[index].stem) - 1
+                out.append(drawn_apart(0, number, RAFD_EXPRESSIONS[int(label.argmax())]).float() / 127.5 - 1)
+            else:  # CelebA's labels on a RaFD person
+                number, expression = person(self.sets[1], index)
+                hair = int(label[:3].argmax()) if label[:3].max() > 0.5 else None
+                male, young = (bool(label[j] > 0.5) if label[j] != read[j] else None for j in (3, 4))
+                out.append(drawn_apart(1, number - 1, expression, hair, male, young).float() / 127.5 - 1)
         return torch.stack(out)
 
 
 class _Judge:
     """Reads a face's labels in either set as drawn: a CelebA face's expression is neutral;
-    a RaFD person's hair, sex and age are the person's."""
+    a RaFD person's hair, sex and age are the person's. ``misreads``: every RaFD person's
+    sex the other way round, every CelebA face's expression as sad."""
 
-    def __init__(self, sets) -> None:
-        self.sets, self.faces = sets, _Joint(sets, True)
+    def __init__(self, sets, misreads: bool = False) -> None:
+        self.sets, self.faces, self.misreads = sets, _Joint(sets, True), misreads
 
     def predict(self, images, dataset):
         rows = []
@@ -166,17 +211,20 @@ class _Judge:
             if source == dataset:
                 rows.append(self.sets[source][index]["label"])
             elif dataset == 1:  # RaFD's labels of a CelebA face
-                rows.append(one_hot(RAFD_EXPRESSIONS, "neutral"))
+                rows.append(one_hot(RAFD_EXPRESSIONS, "sad" if self.misreads else "neutral"))
             else:
                 number, _ = person(self.sets[source], index)
                 hair, male, young = face_attributes(4, FIRST_PERSON + number - 1)
-                rows.append(torch.tensor([float(h == hair) for h in range(3)] + [float(male), float(young)]))
+                rows.append(torch.tensor([float(h == hair) for h in range(3)] + [float(male != self.misreads), float(young)]))
         return torch.stack(rows)
 
 
-def joint_measure(folders, own_only: bool) -> dict:
+EXPRESSIONS_ASKED = ("happy", "sad", "neutral")
+
+
+def joint_measure(folders, own_only: bool, misreads: bool = False) -> dict:
     sets = [celeba(folders[1]), rafd(folders[0])]
-    targets = [(n, 0, {n: 1.0}) for n in ATTRIBUTES] + [(n, 1, {n: 1.0}) for n in ("happy", "surprised")]
+    targets = [(n, 0, {n: 1.0}) for n in ATTRIBUTES] + [(n, 1, {n: 1.0}) for n in EXPRESSIONS_ASKED]
     components = SimpleNamespace(
         device=torch.device("cpu"),
         schemas=[s.schema for s in sets],
@@ -186,16 +234,17 @@ def joint_measure(folders, own_only: bool) -> dict:
         augmentation=lambda x, train: x.float() / 127.5 - 1,
         method=SimpleNamespace(translator=lambda: _Joint(sets, own_only)),
     )
-    return CounterfactualError()(Evaluation(components, make_classifier=None, classifier=_Judge(sets), batch_size=8))
+    return CounterfactualError()(Evaluation(components, make_classifier=None, classifier=_Judge(sets, misreads), batch_size=8))
 
 
 def test_joint_translations_are_measured_against_the_other_set_s_labels_drawn(folders):
     """Exact translations score 0 for targets of both sets, from both sets' faces; a model
-    that cannot cross between sets scores the untouched input's distance there only."""
+    that cannot cross between sets scores the untouched input's distance there only.
+    A CelebA face asked to stay neutral is not a translation (its truth is itself)."""
     exact = joint_measure(folders, own_only=False)
     titles = {key.split("/")[1] for key in exact if key.startswith("counterfactual_l1/")}
-    crossed = {"celeba->happy", "celeba->surprised", *(f"rafd->{n}" for n in ATTRIBUTES)}
-    assert titles == {*ATTRIBUTES, "happy", "surprised", *crossed}
+    crossed = {"celeba->happy", "celeba->sad", *(f"rafd->{n}" for n in ATTRIBUTES)}
+    assert titles == {*ATTRIBUTES, *EXPRESSIONS_ASKED, *crossed}
     assert exact["counterfactual_l1"] == 0.0 and exact["preservation_l1"] == 0.0
     stuck = joint_measure(folders, own_only=True)
     for title in titles:  # within a set, exact; across sets, the input itself
@@ -206,3 +255,14 @@ def test_joint_translations_are_measured_against_the_other_set_s_labels_drawn(fo
             )
         else:
             assert stuck[f"counterfactual_l1/{title}"] == 0.0
+
+
+def test_a_truth_across_sets_keeps_the_face_s_own_labels_whatever_the_judge_reads(folders):
+    """The judge reads every RaFD person's sex wrong and every CelebA face as sad: a hair
+    colour's truth on a RaFD person keeps the person's own sex (exact translations still
+    score 0), and which CelebA faces a RaFD target changes follows the truth, not the
+    reading (sad is a change for these neutral faces; neutral is none)."""
+    misread = joint_measure(folders, own_only=False, misreads=True)
+    assert {f"rafd->{n}" for n in ("Black_Hair", "Blond_Hair", "Brown_Hair")} <= {k.split("/")[1] for k in misread if "/" in k}
+    assert all(value == 0.0 for key, value in misread.items() if key.startswith("counterfactual_l1"))
+    assert "counterfactual_l1/celeba->sad" in misread and "counterfactual_l1/celeba->neutral" not in misread

@@ -122,10 +122,6 @@ class SyntheticFaces(Dataset):
         image = draw_face(hair, glasses, smiling, self.image_size, generator)
         return {"image": (image * 255).round().to(torch.uint8), "label": self._label(hair, glasses, smiling)}
 
-    def draws(self, names: Sequence[str]) -> bool:
-        """Whether :meth:`counterfactual` draws another dataset's labels: no, only its own."""
-        return False
-
     def counterfactual(self, index: int, label: torch.Tensor) -> torch.Tensor:
         """Item ``index`` as it would be drawn with ``label`` (in this dataset's attribute
         order): the same face, position, skin, background and noise, other attributes. Its

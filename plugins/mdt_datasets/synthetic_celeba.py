@@ -50,6 +50,7 @@ HAIR = ("Black_Hair", "Blond_Hair", "Brown_Hair")
 ATTRIBUTES = (*HAIR, "Male", "Young")
 HAIR_RGB = torch.tensor([[0.09, 0.07, 0.06], [0.93, 0.80, 0.42], [0.42, 0.24, 0.11]])
 DRAWING = 2  # the drawing's version: a folder drawn by another version is not these faces
+EXPRESSION_DRAWING = 1  # the expressions' (neutral is DRAWING's): synthetic_rafd's folders record it
 MANIFEST = "synthetic_celeba.json"
 IMAGES, ATTRIBUTE_FILE = "img_align_celeba", "list_attr_celeba.txt"
 WIDTH, HEIGHT = ALIGNED_SIZE
@@ -222,30 +223,30 @@ def _stubble(image: torch.Tensor, face: _Face, skin: torch.Tensor) -> None:
 def _features(image: torch.Tensor, face: _Face, skin: torch.Tensor) -> None:
     """Eyes (larger when young), eyebrows (thicker for a man), nose and lips (paler for a
     man), as the face's expression moves them."""
-    y, fx, moved = face.y, face.fx, face.expression
+    y, fx, expression = face.y, face.fx, face.expression
     eye_size = float(face.parameters["eye_size"]) * (1.1 if face.young else 0.95)
-    whites = (((fx.abs() - EYE[0]) / (0.1 * eye_size)) ** 2 + ((y - EYE[1]) / (0.045 * eye_size * moved.eyes)) ** 2 < 1).float()
+    whites = (((fx.abs() - EYE[0]) / (0.1 * eye_size)) ** 2 + ((y - EYE[1]) / (0.045 * eye_size * expression.eyes)) ** 2 < 1).float()
     iris = (((fx.abs() - EYE[0]) ** 2 + (y - EYE[1]) ** 2) < (0.034 * eye_size) ** 2).float()
-    if moved.eyes < 1:  # lids lowered over the iris
+    if expression.eyes < 1:  # lids lowered over the iris
         iris = iris * whites
     _paint(image, whites * skin, torch.tensor([0.95, 0.95, 0.93]))
     _paint(image, iris * skin, face.parameters["iris"])
-    brow_height = EYE[1] - 0.12 + (0.02 if face.male else 0.0) - moved.brow_lift
+    brow_height = EYE[1] - 0.12 + (0.02 if face.male else 0.0) - expression.brow_lift
     along = fx.abs() - EYE[0]  # < 0 towards the nose
-    arch = y - brow_height + along**2 - moved.brow_slant * along / 0.12
+    arch = y - brow_height + along**2 - expression.brow_slant * along / 0.12
     brow = _band(arch, 0.035 if face.male else 0.018) * (along.abs() < 0.12).float()
     _paint(image, brow * skin, face.hair * 0.7)
     nose = _band(fx - 0.03, 0.012) * ((y > NOSE[1] - 0.22) & (y < NOSE[1] + 0.03)).float()
     nostrils = _band(((fx.abs() - 0.05) / 0.035) ** 2 + ((y - NOSE[1] - 0.04) / 0.02) ** 2 - 1, 0.6)
     _paint(image, (nose + nostrils).clamp(max=1) * skin, face.skin * 0.7)
-    if moved.nose_wrinkle:
+    if expression.nose_wrinkle:
         lines = sum(_band(y - NOSE[1] + 0.2 - 0.035 * k, 0.008) for k in range(3)) * ((fx - 0.03).abs() < 0.07).float()
         _paint(image, lines * skin, face.skin * 0.6)
-    curve = y - MOUTH[1] + (0.6 + moved.smile) * fx**2 + moved.smirk * (fx.clamp(min=0) / 0.2) ** 2
-    lips = _band(curve, 0.035 if face.male else 0.05) * (fx.abs() < 0.2 + moved.mouth_width).float()
+    curve = y - MOUTH[1] + (0.6 + expression.smile) * fx**2 + expression.smirk * (fx.clamp(min=0) / 0.2) ** 2
+    lips = _band(curve, 0.035 if face.male else 0.05) * (fx.abs() < 0.2 + expression.mouth_width).float()
     _paint(image, lips * skin, torch.tensor([0.62, 0.36, 0.34]) if face.male else torch.tensor([0.8, 0.22, 0.3]))
-    if moved.mouth_open > 0:
-        inside = ((fx / (0.15 + moved.mouth_width)) ** 2 + (curve / moved.mouth_open) ** 2 < 1).float()
+    if expression.mouth_open > 0:
+        inside = ((fx / (0.15 + expression.mouth_width)) ** 2 + (curve / expression.mouth_open) ** 2 < 1).float()
         _paint(image, inside * skin, torch.tensor([0.3, 0.08, 0.1]))
 
 
@@ -314,7 +315,7 @@ class FaceLabels:
     def draw(self, parameters: dict[str, torch.Tensor]) -> torch.Tensor:
         return draw_celeba_face(self.hair, self.male, self.young, parameters, self.expression)
 
-    def set(self, names: Sequence[str], values: torch.Tensor) -> FaceLabels:
+    def with_labels(self, names: Sequence[str], values: torch.Tensor) -> FaceLabels:
         """These labels (1 wanted, 0 not; names from :data:`LABELS`) set, the rest kept: a
         hair colour or an expression named 1 replaces the face's own."""
         wanted = dict(zip(names, (float(v) > 0.5 for v in values), strict=True))
@@ -422,7 +423,17 @@ def synthetic_celeba_framing(table) -> FacePoints:
     return celeba_framing({"root": SyntheticCelebA.default_root, **table})
 
 
-class SyntheticCelebA(CelebA):
+class OnFaceModel:
+    """A dataset drawn on this module's face model (``synthetic_celeba``, ``synthetic_rafd``):
+    its faces can be drawn with the labels of any other such dataset (a RaFD expression on
+    a CelebA face), which no other dataset's labels promise even where their names agree."""
+
+    def draws(self, other: object) -> bool:
+        """Whether ``counterfactual(index, label, names)`` can draw ``other``'s labels here."""
+        return isinstance(other, OnFaceModel)
+
+
+class SyntheticCelebA(OnFaceModel, CelebA):
     """Synthetic faces with CelebA's hair colours, Male and Young, in CelebA's layout (drawn into ``root`` on first use)."""
 
     default_root = "data/synthetic_celeba"
@@ -451,11 +462,6 @@ class SyntheticCelebA(CelebA):
         if set(self.attributes) == set(HAIR):  # every face has one of the three: one domain per image (StarGAN v2)
             self.schema = LabelSchema("celeba", self.attributes, (), categorical=True)
 
-    def draws(self, names: Sequence[str]) -> bool:
-        """Whether :meth:`counterfactual` can draw labels of these names (this face model's:
-        CelebA's five attributes and RaFD's eight expressions)."""
-        return set(names) <= set(LABELS)
-
     def counterfactual(self, index: int, label: torch.Tensor, names: Sequence[str] | None = None) -> torch.Tensor:
         """Item ``index`` as it would be drawn with ``label`` (in this dataset's attribute
         order, or of ``names``: another dataset's labels this face model draws, as a RaFD
@@ -463,6 +469,6 @@ class SyntheticCelebA(CelebA):
         resized as the item is. Its true translation, for the counterfactual metric."""
         number = int(self.files[index].stem) - 1
         own = FaceLabels(*face_attributes(self.seed, number))
-        other = own.set(names or self.attributes, label)
+        other = own.with_labels(self.attributes if names is None else names, label)
         drawn = redrawn(self.files[index], own, other, draw_parameters(face_seed(self.seed, number)))
         return crop_and_resize(drawn, self.crop_size, (self.sample.height, self.sample.width), channels=self.sample.channels)

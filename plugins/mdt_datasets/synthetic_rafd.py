@@ -29,8 +29,9 @@ from mdt_datasets.files import Split
 from mdt_datasets.folders import RAFD_EXPRESSIONS, DomainFolders
 from mdt_datasets.synthetic_celeba import (
     DRAWING,
-    LABELS,
+    EXPRESSION_DRAWING,
     FaceLabels,
+    OnFaceModel,
     as_uint8,
     draw_parameters,
     ensure_drawn,
@@ -42,6 +43,7 @@ from mdt_datasets.synthetic_celeba import (
 MANIFEST = "synthetic_rafd.json"
 FIRST_PERSON = 5_000_000  # people are drawn from face numbers apart from synthetic_celeba's
 BACKDROP = 0.93
+STUDIO = 1  # the version of studio_parameters: a folder drawn by another is not these people
 
 
 def studio_parameters(seed: int, person: int) -> dict[str, torch.Tensor]:
@@ -80,7 +82,7 @@ def _fill_rafd_layout(people: int, test_people: int, seed: int) -> Callable[[Pat
     return fill
 
 
-class SyntheticRaFD(DomainFolders):
+class SyntheticRaFD(OnFaceModel, DomainFolders):
     """Synthetic people in RaFD's eight expressions, in RaFD's layout (drawn into ``root``
     on first use), on the face model of ``synthetic_celeba``."""
 
@@ -103,15 +105,17 @@ class SyntheticRaFD(DomainFolders):
         unknown = [e for e in expressions if e not in RAFD_EXPRESSIONS]
         if unknown:
             raise MdtError(f"expression '{unknown[0]}' is not one of RaFD's: {', '.join(RAFD_EXPRESSIONS)}")
-        about = {"drawing": DRAWING, "seed": seed, "people": people, "test_people": test_people}
+        about = {
+            "drawing": DRAWING,
+            "expressions": EXPRESSION_DRAWING,
+            "studio": STUDIO,
+            "seed": seed,
+            "people": people,
+            "test_people": test_people,
+        }
         ensure_drawn(Path(root), MANIFEST, about, _fill_rafd_layout(people, test_people, seed), "synthetic_rafd")
         self.seed = seed
         super().__init__(root, split, image_size, expressions, crop_size)
-
-    def draws(self, names: Sequence[str]) -> bool:
-        """Whether :meth:`counterfactual` can draw labels of these names (this face model's:
-        CelebA's five attributes and RaFD's eight expressions)."""
-        return set(names) <= set(LABELS)
 
     def counterfactual(self, index: int, label: torch.Tensor, names: Sequence[str] | None = None) -> torch.Tensor:
         """Item ``index`` as it would be drawn with ``label`` (this dataset's expressions, or
@@ -122,6 +126,6 @@ class SyntheticRaFD(DomainFolders):
         number, expression = path.stem.split("_", 1)
         person = int(number) - 1
         own = person_labels(self.seed, person, expression)
-        other = own.set(names or self.schema.names, label)
+        other = own.with_labels(self.schema.names if names is None else names, label)
         drawn = redrawn(path, own, other, studio_parameters(self.seed, person))
         return crop_and_resize(drawn, self.crop_size, (self.sample.height, self.sample.width), channels=self.sample.channels)

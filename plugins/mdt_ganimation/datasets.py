@@ -102,10 +102,6 @@ class SyntheticExpressions(Dataset):
         image = draw_expression(values["smile"], values["brow_raise"], values["eyes_closed"], self.image_size, generator)
         return {"image": (image * 255).round().to(torch.uint8), "label": self._label(values)}
 
-    def draws(self, names: Sequence[str]) -> bool:
-        """Whether :meth:`counterfactual` draws another dataset's labels: no, only its own."""
-        return False
-
     def counterfactual(self, index: int, label: torch.Tensor) -> torch.Tensor:
         """Item ``index`` drawn with the intensities ``label`` (in this dataset's expression
         order): the same face, position and noise, another expression. Its true translation,

@@ -27,8 +27,9 @@ from mdt.evaluation import Evaluation
 from mdt.grids import grid_image
 from mdt.interfaces import Metric
 from mdt.ranges import AtLeast, Count, Positive
+from mdt_metrics.counterfactual import DrawsTruths
 from mdt_metrics.features import feature_space, image_features
-from mdt_metrics.pairs import translations, ways
+from mdt_metrics.pairs import Translated, translations, ways
 
 GRID_ROWS = 8
 
@@ -61,12 +62,14 @@ def perceptual_distance(evaluation: Evaluation):
     return evaluation.cache["lpips"]
 
 
-def region_distances(evaluation: Evaluation, first, keep: torch.Tensor, outputs: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+def region_distances(
+    evaluation: Evaluation, first: Translated, keep: torch.Tensor, outputs: torch.Tensor
+) -> list[tuple[str, torch.Tensor]]:
     """Mean pairwise pixel L1 of ``outputs`` (K, B, C, H, W) inside and outside the pixels
     each input's true translation changes, where its dataset draws that truth (and the
     target is in the images' own dataset); else nothing."""
     items = evaluation.components.test_sets[first.source]
-    if first.target.dataset != first.source or not hasattr(items, "counterfactual"):
+    if first.target.dataset != first.source or not isinstance(items, DrawsTruths):
         return []
     rows = keep.nonzero().flatten().tolist()
     drawn = torch.stack([items.counterfactual(first.indices[r], first.wanted[r].cpu()) for r in rows])
@@ -74,13 +77,13 @@ def region_distances(evaluation: Evaluation, first, keep: torch.Tensor, outputs:
     inputs = first.images[keep]
     changed = ((truth - inputs).abs().amax(dim=1, keepdim=True) > 1 / 255).expand_as(inputs).float()
 
-    def within(region: torch.Tensor):
-        def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return ((a - b).abs() * region).flatten(1).sum(1) / region.flatten(1).sum(1).clamp(min=1)
-
-        return distance
-
-    return [("pixel_l1_changed", mean_pairwise(outputs, within(changed))), ("pixel_l1_kept", mean_pairwise(outputs, within(1 - changed)))]
+    found = []
+    for key, region in (("pixel_l1_changed", changed), ("pixel_l1_kept", 1 - changed)):
+        some = region.flatten(1).sum(1) > 0  # an image whose region is empty has no distance there
+        if some.any():
+            inside, chosen = region[some], outputs[:, some]
+            found.append((key, mean_pairwise(chosen, lambda a, b, r=inside: ((a - b).abs() * r).flatten(1).sum(1) / r.flatten(1).sum(1))))
+    return found
 
 
 class Diversity(Metric):

@@ -115,10 +115,10 @@ def translations(
     ``seed`` plus the batch's index; the reference way takes references of the target from
     the held-out images, one per input, in turn from the ``seed``-th on. ``sources``: only
     these datasets' images; ``wanted_pairs(source, target)``: only the pairs it accepts
-    (only targets in the images' own dataset need no judge to read the labels a target in
-    another dataset keeps). ``strength``: part
-    of the way, ``base + strength * (target - base)``, for continuous labels only (an
-    expression half way; a hair colour cannot be half asked for)."""
+    (a metric that skips targets in other datasets needs no judge: only those need the
+    labels a target keeps read off the images). ``strength``: part of the way,
+    ``base + strength * (target - base)``, for continuous labels only (an expression half
+    way; a hair colour cannot be half asked for)."""
     translator = evaluation.translator
     offered = ways(translator)
     way = way or next(iter(offered))

@@ -105,6 +105,8 @@ class StarGANGenerator(Network):
         super().__init__()
         if conv_dim < 1 or residual_blocks < 0 or downsamplings < 0:
             raise ValueError("conv_dim must be positive, residual_blocks and downsamplings not negative")
+        if upsampling not in ("transposed", "resize"):
+            raise ValueError(f'upsampling must be "transposed" or "resize", not {upsampling!r}')
         self.label_dim = label_dim
         self.residual_output = residual_output
         channels = sample.channels if sample is not None else 3
