@@ -212,6 +212,33 @@ def measure(run: Path, step: int, judge_folder: Path, entry: Entry, args) -> dic
     return found
 
 
+def first_rows(results: dict, args, console: Console, rows: int = 3) -> None:
+    """The first ``rows`` rows of each method's last sample grid (seed of the first run),
+    one above another, each under its method's name: for a person to look at."""
+    from PIL import Image, ImageDraw
+
+    step, pad, title = max(args.iterations), 2, 14
+    parts = []
+    for name in results:
+        run = args.out / f"{name}-seed{args.seeds[0]}"
+        if not (grid_file := run / "samples" / f"step_{step:08d}.png").exists():
+            continue
+        grid, settings = Image.open(grid_file), tomllib.loads((run / "recipe.toml").read_text())
+        count = settings["run"]["sample_count"] * len(settings["datasets"])  # grid rows: samples per dataset
+        header = grid.height - pad - count * (args.size + pad)
+        parts.append((name, grid.crop((0, 0, grid.width, header + rows * (args.size + pad) + pad))))
+    if not parts:
+        return
+    sheet = Image.new("RGB", (max(p.width for _, p in parts), sum(p.height + title for _, p in parts)), "white")
+    y = 0
+    for name, part in parts:
+        ImageDraw.Draw(sheet).text((pad, y), f"{name}, {step} iterations", fill="black")
+        sheet.paste(part, (0, y + title))
+        y += part.height + title
+    sheet.save(args.out / f"methods_step_{step:08d}.jpg", quality=90)
+    console.print(f"first rows of each method's grid: {args.out / f'methods_step_{step:08d}.jpg'}")
+
+
 def print_table(results: dict, seconds: dict, args, console: Console) -> None:
     table = Table(title=f"every method at {args.size} px, mean over seeds {args.seeds} (range)")
     for column in ("method", "way", "measure", *map(str, args.iterations)):
@@ -278,6 +305,7 @@ def main() -> None:
         json.dumps({"settings": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
     )
     print_table(results, seconds, args, console)
+    first_rows(results, args, console)
 
 
 if __name__ == "__main__":
