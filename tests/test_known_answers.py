@@ -281,20 +281,19 @@ class MeanFeatures:
         return images.mean(dim=(2, 3))
 
 
-def test_diversity_is_the_mean_distance_over_every_pair_of_an_inputs_outputs():
-    """Three draws make flat images 0, 0.1 s and 0.2 s (s = 1 into 'a', 2 into 'b'): pixel
-    distances s·0.1·(1, 2, 1) over the three pairs, a mean of s·0.4/3; in the judge's
-    features (three equal channel means) √3 times that. Both targets get two inputs each
-    (the other domain's), so the overall value is the mean of the two."""
-    from mdt_metrics.diversity import Diversity
-
-    items = [
+def flat_items() -> list[dict]:
+    """Four flat 4x4 images of values 100, 110, 120, 130, alternately of domains a and b."""
+    return [
         {
             "image": torch.full((3, 4, 4), 100 + 10 * i, dtype=torch.uint8),
             "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float(),
         }
         for i in range(4)
     ]
+
+
+def two_domain_evaluation(items, translator) -> Evaluation:
+    """An evaluation of ``items`` (domains a and b, both targets) by ``translator``, judged by channel means."""
     components = SimpleNamespace(
         device=torch.device("cpu"),
         schemas=[LabelSchema("toy", ("a", "b"), categorical=True)],
@@ -302,9 +301,19 @@ def test_diversity_is_the_mean_distance_over_every_pair_of_an_inputs_outputs():
         train_sets=[items],
         label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
         augmentation=to_float,
-        method=SimpleNamespace(translator=StyleOfSeed),
+        method=SimpleNamespace(translator=translator),
     )
-    evaluation = Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4)
+    return Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4)
+
+
+def test_diversity_is_the_mean_distance_over_every_pair_of_an_inputs_outputs():
+    """Three draws make flat images 0, 0.1 s and 0.2 s (s = 1 into 'a', 2 into 'b'): pixel
+    distances s·0.1·(1, 2, 1) over the three pairs, a mean of s·0.4/3; in the judge's
+    features (three equal channel means) √3 times that. Both targets get two inputs each
+    (the other domain's), so the overall value is the mean of the two."""
+    from mdt_metrics.diversity import Diversity
+
+    evaluation = two_domain_evaluation(flat_items(), StyleOfSeed)
     values = Diversity(samples=3)(evaluation)
     assert values["latent/pixel_l1/a"] == pytest.approx(0.4 / 3, rel=1e-5)
     assert values["latent/pixel_l1/b"] == pytest.approx(0.8 / 3, rel=1e-5)
@@ -354,23 +363,7 @@ def test_diversity_is_split_by_where_the_true_translation_changes_the_input():
     other. The overall pixel L1 is the mean of the two halves."""
     from mdt_metrics.diversity import Diversity
 
-    items = HalfTruths(
-        {
-            "image": torch.full((3, 4, 4), 100 + 10 * i, dtype=torch.uint8),
-            "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float(),
-        }
-        for i in range(4)
-    )
-    components = SimpleNamespace(
-        device=torch.device("cpu"),
-        schemas=[LabelSchema("toy", ("a", "b"), categorical=True)],
-        test_sets=[items],
-        train_sets=[items],
-        label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
-        augmentation=to_float,
-        method=SimpleNamespace(translator=StylesPaintHalves),
-    )
-    values = Diversity(samples=3)(Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4))
+    values = Diversity(samples=3)(two_domain_evaluation(HalfTruths(flat_items()), StylesPaintHalves))
     for target, s in (("a", 1), ("b", 2)):
         assert values[f"latent/pixel_l1_changed/{target}"] == pytest.approx(0.1 * s * 4 / 3, rel=1e-5)
         assert values[f"latent/pixel_l1_kept/{target}"] == pytest.approx(0.02 * s * 4 / 3, rel=1e-5)
@@ -381,20 +374,7 @@ def test_diversity_is_split_by_where_the_true_translation_changes_the_input():
 def test_diversity_has_no_regions_where_no_truth_is_drawn():
     from mdt_metrics.diversity import Diversity
 
-    items = [
-        {"image": torch.full((3, 4, 4), 100, dtype=torch.uint8), "label": torch.nn.functional.one_hot(torch.tensor(i % 2), 2).float()}
-        for i in range(4)
-    ]
-    components = SimpleNamespace(
-        device=torch.device("cpu"),
-        schemas=[LabelSchema("toy", ("a", "b"), categorical=True)],
-        test_sets=[items],
-        train_sets=[items],
-        label_encoder=SimpleNamespace(targets=lambda: [("a", 0, {"a": 1.0}), ("b", 0, {"b": 1.0})]),
-        augmentation=to_float,
-        method=SimpleNamespace(translator=StylesPaintHalves),
-    )
-    values = Diversity(samples=2)(Evaluation(components, make_classifier=None, classifier=MeanFeatures(), batch_size=4))
+    values = Diversity(samples=2)(two_domain_evaluation(flat_items(), StylesPaintHalves))
     assert "latent/pixel_l1/a" in values and not any("_changed" in k or "_kept" in k for k in values)
 
 
