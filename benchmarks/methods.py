@@ -271,6 +271,11 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), type=lambda t: t.split(","))
     parser.add_argument("--iterations", default=[500, 1000], type=numbers)
     parser.add_argument("--seeds", default=[0, 1], type=numbers)
+    parser.add_argument(
+        "--measure-at",
+        type=numbers,
+        help="iterations measured (default: every --iterations value; checkpoints and grids are saved at each)",
+    )
     parser.add_argument("--size", default=64, type=int)
     parser.add_argument("--faces", default=6000, type=int, help="training faces")
     parser.add_argument("--eval-images", default=256, type=int, help="held-out faces measured")
@@ -290,6 +295,9 @@ def main() -> None:
         parser.error(f"unknown method {unknown[0]!r}; methods: {', '.join(METHODS)}")
     if any(step % args.iterations[0] for step in args.iterations):
         parser.error("every --iterations value must be a multiple of the smallest (checkpoints are saved every that many)")
+    args.measure_at = sorted(set(args.measure_at or args.iterations))
+    if not set(args.measure_at) <= set(args.iterations):
+        parser.error(f"--measure-at {args.measure_at} must be among --iterations {args.iterations}")
     console = Console()
     results: dict[str, dict[int, list[dict[str, float]]]] = {}
     seconds: dict[str, list[float | None]] = {}
@@ -298,7 +306,7 @@ def main() -> None:
         for seed in args.seeds:
             run, took = train(name, seed, args, console)
             seconds.setdefault(name, []).append(took)
-            for step in args.iterations:
+            for step in args.measure_at:
                 if (run / "checkpoints" / f"step_{step:08d}.safetensors").exists():
                     results.setdefault(name, {}).setdefault(step, []).append(measure(run, step, judge_folder, METHODS[name], args))
     (args.out / "methods.json").write_text(
