@@ -241,7 +241,7 @@ def first_rows(results: dict, args, console: Console, rows: int = 3) -> None:
 
 def print_table(results: dict, seconds: dict, args, console: Console) -> None:
     table = Table(title=f"every method at {args.size} px, mean over seeds {args.seeds} (range)")
-    for column in ("method", "way", "measure", *map(str, args.iterations)):
+    for column in ("method", "way", "measure", *map(str, args.measure_at)):
         table.add_column(column, justify="right" if column.isdigit() else "left")
     for name, by_step in results.items():
         keys = sorted({key for runs in by_step.values() for run in runs for key in run})
@@ -250,13 +250,13 @@ def print_table(results: dict, seconds: dict, args, console: Console) -> None:
                 key = f"{way}/{measure_name}"
                 cells = [
                     summary([r[key] for r in by_step[s] if key in r]) if s in by_step and any(key in r for r in by_step[s]) else ""
-                    for s in args.iterations
+                    for s in args.measure_at
                 ]
                 if any(cells):
                     table.add_row(name, way, measure_name.replace("_", " "), *cells)
         time_taken = [t for t in seconds.get(name, []) if t is not None]
         if time_taken:
-            table.add_row(name, "", f"training, s ({max(args.iterations)} its)", *[""] * (len(args.iterations) - 1), summary(time_taken))
+            table.add_row(name, "", f"training, s ({max(args.iterations)} its)", *[""] * (len(args.measure_at) - 1), summary(time_taken))
         table.add_section()
     console.print(table)
 
