@@ -159,6 +159,11 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _all(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize")),
         "plus_steps1 with resize-and-convolve upsampling in G (no checkerboard; plus: transposed convolutions)",
     ),
+    "plus_steps1_resize_decay": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize"), _set("method.decay_iterations", 500)),
+        "plus_steps1_resize with the learning rates falling linearly to 0 over the last 500 iterations (the paper's schedule, shortened)",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
@@ -181,6 +186,7 @@ def benchmark_recipe(name: str, seed: int, args) -> Recipe:
     """The candidate's recipe on the benchmark's data, sizes, iterations and seed."""
     path, change, _ = CANDIDATES[name]
     recipe = recipe_tables(REPO / path)  # a recipe that extends another, merged with it
+    recipe["method"]["decay_iterations"] = 0  # constant rates, unless the candidate decays them
     change(recipe)
     if args.data == "synthetic_celeba":  # the recipe's own CelebA table, on faces drawn in CelebA's layout
         (table,) = recipe["datasets"].values()
@@ -191,7 +197,6 @@ def benchmark_recipe(name: str, seed: int, args) -> Recipe:
     recipe["run"]["precision"] = args.precision
     recipe["networks"]["generator"].update({"conv_dim": args.g_dim, "residual_blocks": args.g_blocks})
     recipe["networks"]["discriminator"].update({"conv_dim": args.d_dim, "layers": args.d_layers})
-    recipe["method"]["decay_iterations"] = 0
     recipe.pop("classifier", None)
     recipe.pop("metrics", None)
     recipe.pop("loggers", None)
