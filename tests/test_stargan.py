@@ -76,6 +76,31 @@ def test_binary_loss_uses_the_official_scaling():
     assert MultiHot([CELEBA]).classification_loss(logits, labels, 0).item() == pytest.approx(expected.item())
 
 
+def test_the_generators_classification_term_alone_can_be_scaled():
+    """generator_scale multiplies G's term only: D's classifier learns as before."""
+    from types import SimpleNamespace
+
+    from mdt_stargan.losses import DomainClassification
+
+    from mdt.loss import weighted_total
+
+    real_logits, fake_logits = torch.randn(4, 5), torch.randn(4, 5)
+    labels, targets = torch.randint(0, 2, (4, 5)).float(), torch.randint(0, 2, (4, 5)).float()
+    state = SimpleNamespace(
+        encoder=MultiHot([CELEBA]), real_logits=real_logits, fake_logits=fake_logits, labels=labels, target_labels=targets, source=0
+    )
+
+    def bce(logits, truth):  # the official scaling: summed over attributes, averaged over the batch
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, truth, reduction="sum").item() / 4
+
+    losses = {"classification": DomainClassification(2.0, generator_scale=3.0)}
+    d_total, _ = weighted_total(losses, "discriminator", state, 0, "D", torch.device("cpu"))
+    g_total, logged = weighted_total(losses, "generator", state, 0, "G", torch.device("cpu"))
+    assert d_total.item() == pytest.approx(2.0 * bce(real_logits, labels))
+    assert g_total.item() == pytest.approx(2.0 * 3.0 * bce(fake_logits, targets))
+    assert logged["G/classification/unscaled"].item() == pytest.approx(bce(fake_logits, targets))
+
+
 def test_one_hot_refuses_independent_attributes():
     from mdt.errors import MdtError
 

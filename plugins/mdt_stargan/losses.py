@@ -67,6 +67,9 @@ class DomainClassification(Loss):
     """Domain classification: on real images for the discriminator, on fakes for the generator.
 
     The label encoder computes it, so joint training scores only each sample's known labels.
+    ``generator_scale`` multiplies the generator's term on top of ``weight`` (the paper: 1,
+    one λ_cls for both): a stronger pull towards the target for G without training D's
+    classifier harder. Its log then shows the scaled value, the term ``unscaled`` beside it.
     """
 
     reads = {
@@ -74,12 +77,17 @@ class DomainClassification(Loss):
         "generator": ("encoder", "fake_logits", "target_labels", "source"),
     }
 
+    def __init__(self, weight: Weight = 1.0, generator_scale: Weight = 1.0) -> None:
+        super().__init__(weight)
+        self.generator_scale = float(generator_scale)
+
     def __call__(self, phase, state):
         if phase == "discriminator":
-            loss = state.encoder.classification_loss(state.real_logits, state.labels, state.source)
-        else:
-            loss = state.encoder.classification_loss(state.fake_logits, state.target_labels, state.source)
-        return loss, {}
+            return state.encoder.classification_loss(state.real_logits, state.labels, state.source), {}
+        loss = state.encoder.classification_loss(state.fake_logits, state.target_labels, state.source)
+        if self.generator_scale == 1.0:
+            return loss, {}
+        return self.generator_scale * loss, {"unscaled": loss}
 
 
 class CycleReconstruction(Loss):
