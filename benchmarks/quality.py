@@ -164,14 +164,15 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _all(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize"), _set("method.decay_iterations", 500)),
         "plus_steps1_resize with the learning rates falling linearly to 0 over the last 500 iterations (the paper's schedule, shortened)",
     ),
-    "plus_steps1_resize_gcls2": (
+    "plus_steps1_resize_decay_gcls2": (
         "recipes/stargan_plus_celeba.toml",
         _all(
             _set("method.d_steps_per_g", 1),
             _set("networks.generator.upsampling", "resize"),
+            _set("method.decay_iterations", 500),
             _set("losses.classification.generator_scale", 2.0),
         ),
-        "plus_steps1_resize with G's classification term at twice D's (generator_scale 2; plus: one weight for both)",
+        "plus_steps1_resize_decay with G's classification term at twice D's (generator_scale 2; plus: one weight for both)",
     ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
