@@ -174,6 +174,27 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         ),
         "plus_steps1_resize_decay with G's classification term at twice D's (generator_scale 2; plus: one weight for both)",
     ),
+    "plus_steps1_resize_decay_augment": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(
+            _set("method.d_steps_per_g", 1),
+            _set("networks.generator.upsampling", "resize"),
+            _set("method.decay_iterations", 500),
+            _set("networks.discriminator.augment_shift", 0.125),
+            _set("networks.discriminator.augment_cutout", 0.5),
+        ),
+        "plus_steps1_resize_decay with D's inputs shifted by up to 1/8 and half-side squares cut out (DiffAugment's translation and cutout)",
+    ),
+    "plus_steps1_resize_decay_start100": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(
+            _set("method.d_steps_per_g", 1),
+            _set("networks.generator.upsampling", "resize"),
+            _set("method.decay_iterations", 500),
+            _set("method.generator_start", 100),
+        ),
+        "plus_steps1_resize_decay with D alone for the first 100 iterations (generator_start 100), so that G's first steps learn from a classifier that reads the attributes",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),

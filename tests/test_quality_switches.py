@@ -1,6 +1,7 @@
 """Switches for what translations keep (issue 14's candidates, measured by
 benchmarks/quality.py): a residual generator output, spectral normalisation of StarGAN's
-discriminator, and StarGAN trained with the non-saturating loss and R1 instead of WGAN-GP."""
+discriminator, and StarGAN trained with the non-saturating loss and R1 instead of WGAN-GP;
+issue 43's shifts and cutout of the discriminator's inputs."""
 
 from __future__ import annotations
 
@@ -10,10 +11,75 @@ import pytest
 import torch
 from conftest import REPO
 from mdt_ganimation.networks import AttentionGenerator
+from mdt_stargan.input_augment import InputAugment
 from mdt_stargan.networks import StarGANDiscriminator, StarGANGenerator
 
 from mdt.data import Batch
 from mdt.toml_text import dump_toml
+
+
+def _shifted_by_hand(image: torch.Tensor, down: int, right: int) -> torch.Tensor:
+    """image (C, H, W) moved down and right by whole pixels, zeros coming in."""
+    out = torch.zeros_like(image)
+    rows, columns = image.shape[1:]
+    for i in range(rows):
+        for j in range(columns):
+            if 0 <= i - down < rows and 0 <= j - right < columns:
+                out[:, i, j] = image[:, i - down, j - right]
+    return out
+
+
+def test_d_input_shift_moves_each_image_by_whole_pixels_within_the_fraction():
+    """shift 0.25 on 8x8 images: every image is its input moved by (down, right) in
+    [-2, 2]^2 with zeros coming in, and over 400 images each of the 25 moves occurs."""
+    torch.manual_seed(0)
+    images = (torch.arange(400 * 2 * 8 * 8, dtype=torch.float32) + 1).view(400, 2, 8, 8)
+    out = InputAugment(shift=0.25)(images)
+    moves = set()
+    for image, moved in zip(images, out, strict=True):
+        found = [(d, r) for d in range(-2, 3) for r in range(-2, 3) if torch.equal(moved, _shifted_by_hand(image, d, r))]
+        assert len(found) == 1, found
+        moves.add(found[0])
+    assert len(moves) == 25
+
+
+def test_d_input_cutout_blanks_one_square_centred_at_a_pixel():
+    """cutout 0.5 on 8x8 images: each image equals its input but for a 4x4 square (cut at
+    the border) centred at some pixel, set to 0; the gradient is 1 outside it, 0 inside."""
+    torch.manual_seed(0)
+    images = (torch.rand(300, 3, 8, 8) + 0.5).requires_grad_(True)
+    out = InputAugment(cutout=0.5)(images)
+    (gradient,) = torch.autograd.grad(out.sum(), images)
+    centres = set()
+    for image, cut, grad in zip(images.detach(), out.detach(), gradient, strict=True):
+        kept = torch.ones(8, 8)
+        matches = []
+        for row in range(8):
+            for column in range(8):
+                kept.fill_(1)
+                kept[max(0, row - 2) : row + 2, max(0, column - 2) : column + 2] = 0
+                if torch.equal(cut, image * kept):
+                    matches.append((row, column))
+                    assert torch.equal(grad, kept.expand_as(grad))
+        assert len(matches) == 1, matches
+        centres.add(matches[0])
+    assert len(centres) > 50  # the centre is drawn over the whole image, not fixed
+
+
+def test_d_input_augment_is_training_only_and_adds_no_weights():
+    """In eval mode (reading labels at translation, export) and with both fractions 0, D
+    reads its input as it is; the switch adds nothing to a checkpoint."""
+    torch.manual_seed(0)
+    plain = StarGANDiscriminator(32, 5, conv_dim=8, layers=3)
+    augmented = StarGANDiscriminator(32, 5, conv_dim=8, layers=3, augment_shift=0.125, augment_cutout=0.5)
+    assert plain.state_dict().keys() == augmented.state_dict().keys()
+    augmented.load_state_dict(plain.state_dict())
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    for a, b in zip(plain.eval()(images), augmented.eval()(images), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(plain.train()(images), augmented.train()(images), strict=True):
+        assert not torch.allclose(a, b)
+    assert torch.equal(InputAugment().train()(images), images)
 
 
 def test_a_residual_output_is_the_input_plus_the_networks_output():
@@ -189,6 +255,8 @@ def test_the_average_of_a_compiled_network_runs_its_own_weights():
         ("discriminator.spectral_norm=2", "key 'spectral_norm' = 2: expected true or false"),
         ("generator.residual_output=yes", """key 'residual_output' = "yes": expected true or false"""),
         ("generator.upsampling=bilinear", """key 'upsampling' = "bilinear": expected one of"""),
+        ("discriminator.augment_cutout=1.5", "key 'augment_cutout' = 1.5: expected a number from 0 to 1"),
+        ("discriminator.augment_shift=-0.1", "key 'augment_shift' = -0.1: expected a number from 0 to 1"),
     ],
 )
 def test_a_switch_out_of_range_is_one_line(cli, setting, expected):

@@ -142,6 +142,28 @@ def test_each_step_updates_only_its_network(registry, tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters(), strict=True))
 
 
+def test_the_generator_waits_for_generator_start(registry, tmp_path):
+    """generator_start 2 with a G step every iteration: iterations 0 and 1 train D alone, 2 both."""
+    from test_components import built
+
+    from mdt.data import Batch
+
+    components = built(registry, tmp_path)
+    method = components.method
+    raw = torch.stack([components.train_sets[0][i]["image"] for i in range(4)])
+    labels = torch.stack([components.train_sets[0][i]["label"] for i in range(4)])
+    batch = Batch(components.augmentation(raw), labels, 0)
+    method.d_steps_per_g, method.generator_start, method.decay_iterations = 1, 2, 0  # constant rates
+    generator = [p.detach().clone() for p in method.generator.parameters()]
+    for step in (0, 1):
+        discriminator = [p.detach().clone() for p in method.discriminator.parameters()]
+        assert "G/total" not in method.train_step([batch], step)
+        assert all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters(), strict=True))
+        assert not all(torch.equal(a, b) for a, b in zip(discriminator, method.discriminator.parameters(), strict=True))
+    assert "G/total" in method.train_step([batch], 2)
+    assert not all(torch.equal(a, b) for a, b in zip(generator, method.generator.parameters(), strict=True))
+
+
 def test_inference_normalises_each_image_by_its_own_statistics():
     """Regression: eval mode must not switch to running averages (that garbled every sample grid)."""
     generator = StarGANGenerator(5, conv_dim=8, residual_blocks=1)

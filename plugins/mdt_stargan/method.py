@@ -2,7 +2,7 @@
 
 Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
-``d_steps_per_g``-th iteration the generator too, minimising (x an image with labels c',
+``d_steps_per_g``-th iteration (from iteration ``generator_start``, 0 in the paper) the generator too, minimising (x an image with labels c',
 c its target: the batch's own labels shuffled, as in the official code; each λ is the
 weight of the recipe's loss table of that name):
 
@@ -227,6 +227,7 @@ class StarGAN(Method):
         d_steps_per_g: Positive = 5,
         decay_iterations: Count = 100000,
         ema_decay: Beta = 0.0,
+        generator_start: Count = 0,
     ) -> None:
         if d_steps_per_g < 1:
             raise ValueError("d_steps_per_g must be at least 1")
@@ -245,6 +246,9 @@ class StarGAN(Method):
         self.precision = precision
         self.base_lr = {"generator": lr_generator, "discriminator": lr_discriminator}
         self.d_steps_per_g = d_steps_per_g
+        # Not in the paper (0: off): D alone for the first generator_start iterations, so
+        # that G's first steps already learn from a classifier that reads the domains.
+        self.generator_start = generator_start
         self.decay_iterations = decay_iterations
         self.betas = (beta1, beta2)
         self._last_generator_values: dict[str, float] = {}
@@ -284,7 +288,7 @@ class StarGAN(Method):
     def train_step(self, batches: Sequence[Batch], step: int) -> dict[str, float]:
         rates = self.learning_rates(step)
         self.update.start(step, rates)
-        with_generator = (step + 1) % self.d_steps_per_g == 0
+        with_generator = step >= self.generator_start and (step + 1) % self.d_steps_per_g == 0
         generator_keys: list[str] = []
         for batch in batches:
             prefix = f"{self.encoder.schemas[batch.source].dataset}/" if len(self.encoder.schemas) > 1 else ""

@@ -13,8 +13,9 @@ from torch import nn
 
 from mdt.interfaces import Network
 from mdt.layers import FewOutputsConv2d, LeakyReLU, SmallMapConv2d
-from mdt.ranges import Count, Positive, sample_halving_problem
+from mdt.ranges import Count, Fraction, Positive, sample_halving_problem
 from mdt.samples import SampleSpec
+from mdt_stargan.input_augment import InputAugment
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -143,7 +144,10 @@ class StarGANDiscriminator(Network):
     3x3 real/fake head over the remaining map and a classifier whose kernel covers it.
     ``spectral_norm`` (not in the paper; a switch): every convolution's weight is divided
     by its largest singular value (Miyato et al. 2018), estimated by one power iteration
-    per forward in training.
+    per forward in training. ``augment_shift`` and ``augment_cutout`` (not in the paper;
+    off at 0): in training, every image D reads is first shifted by up to that fraction of
+    its side and has a square of that fraction of its sides blanked
+    (:mod:`mdt_stargan.input_augment`), so that D reads attributes from every part of a face.
     """
 
     inputs = ("images",)
@@ -166,6 +170,8 @@ class StarGANDiscriminator(Network):
         conv_dim: Positive = 64,
         layers: Positive = 6,
         spectral_norm: bool = False,
+        augment_shift: Fraction = 0.0,
+        augment_cutout: Fraction = 0.0,
         sample: SampleSpec | None = None,
     ) -> None:
         super().__init__()
@@ -186,9 +192,10 @@ class StarGANDiscriminator(Network):
             for module in [*self.trunk, self.real_fake_head, self.class_head]:
                 if isinstance(module, nn.Conv2d):
                     nn.utils.parametrizations.spectral_norm(module)
+        self.augment = InputAugment(augment_shift, augment_cutout)  # no weights: checkpoints keep their keys
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (B, C, H, W) -> (real/fake map (B, 1, H/2^L, W/2^L), class logits (B, num_classes))."""
-        features = self.trunk(images)
+        features = self.trunk(self.augment(images))
         logits = self.class_head(features)
         return self.real_fake_head(features), logits.view(logits.shape[0], -1)
