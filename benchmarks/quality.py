@@ -195,6 +195,16 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         ),
         "plus_steps1_resize_decay with D alone for the first 100 iterations (generator_start 100), so that G's first steps learn from a classifier that reads the attributes",
     ),
+    "plus_steps1_resize_decay_rec5": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(
+            _set("method.d_steps_per_g", 1),
+            _set("networks.generator.upsampling", "resize"),
+            _set("method.decay_iterations", 500),
+            _set("losses.reconstruction.weight", 5.0),
+        ),
+        "plus_steps1_resize_decay with the cycle loss at weight 5 (plus: 10): a texture G removes (stubble, wrinkles) cannot be drawn back exactly, so the cycle loss holds such changes faint",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
