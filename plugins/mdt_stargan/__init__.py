@@ -7,6 +7,7 @@ from mdt_stargan.losses import (
     DomainClassification,
     GradientPenalty,
     IdentityL1,
+    TranslationSource,
     WassersteinAdversarial,
 )
 from mdt_stargan.method import StarGAN
@@ -22,5 +23,6 @@ def register_components(register):
     register("loss", "domain_classification", DomainClassification)
     register("loss", "cycle_l1", CycleReconstruction)
     register("loss", "identity_l1", IdentityL1)
+    register("loss", "translation_source", TranslationSource)
     register("method", "stargan", StarGAN)
     register("importer", "stargan-v1", stargan_v1_command)

@@ -90,6 +90,30 @@ class DomainClassification(Loss):
         return self.generator_scale * loss, {"unscaled": loss}
 
 
+class TranslationSource(Loss):
+    """L_cls(D_cls(G(x, c)), c') in the discriminator phase only: D's classifier also
+    learns that a translation still has its *source's* labels. Not in the paper; a switch.
+
+    Why: in the paper's sum D's classifier learns from real images alone, so G is rewarded
+    for any change that moves D's reading towards the target, and on faces whose Male and
+    Young are spread over the face G satisfies it with faint tints that a separately
+    trained judge does not read as the target (docs/evaluation.md, "Harder faces"). Taught
+    that a translation is still its source, D keeps looking for what G has not yet
+    changed, while G's own classification term still asks it to read the target: the two
+    play a game over D's reading of translations, as they do over realness. G is a
+    constant in this phase, so only D learns from it. The speech plugin's
+    ``conversion_source`` is the same idea for StarGAN-VC's separate classifier.
+    """
+
+    reads = {"discriminator": ("encoder", "fake_logits", "labels", "source")}
+
+    def __init__(self, weight: Weight = 1.0) -> None:
+        super().__init__(weight)
+
+    def __call__(self, phase, state):
+        return state.encoder.classification_loss(state.fake_logits, state.labels, state.source), {}
+
+
 class CycleReconstruction(Loss):
     """Cycle reconstruction L1 for the generator: translate, translate back, compare; weight 10."""
 
