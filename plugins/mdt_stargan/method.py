@@ -13,9 +13,10 @@ averaged over the batch, x̂ a random mix of x and G(x, c) (``adversarial``,
 ``gradient_penalty``, ``classification``, ``reconstruction``; the plus recipes add
 ``identity``, λ_id·‖x − G(x, c')‖₁, to G's sum; a recipe may add ``translation_source``,
 λ_src·L_cls(D_cls(G(x, c)), c'), to D's: a translation still has its source's labels).
-An iteration with both updates runs G on the batch for the fakes once: the discriminator's update keeps G's graph and hands them on (the
-official code computes them again with the same G; ``mdt.reuse`` replays what that
-second forward does to G's running statistics). Learning rates decay linearly to zero
+An iteration with both updates runs G on the batch for the fakes once: the
+discriminator's update keeps G's graph and hands them on (the official code computes
+them again with the same G; ``mdt.reuse`` replays what that second forward does to G's
+running statistics). Learning rates decay linearly to zero
 over the last ``decay_iterations`` iterations (at most the whole run).
 
 A method built on StarGAN (GANimation) subclasses :class:`StarGAN`, :class:`StepState`
