@@ -215,6 +215,17 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         ),
         "plus_steps1_resize_decay with D's classifier also taught that a translation still has its source's labels (a translation_source loss), so that G cannot satisfy it with faint cues",
     ),
+    "plus_steps1_resize_decay_fakesrc_gcls2": (
+        "recipes/stargan_plus_celeba.toml",
+        _all(
+            _set("method.d_steps_per_g", 1),
+            _set("networks.generator.upsampling", "resize"),
+            _set("method.decay_iterations", 500),
+            _add_loss("translation_source", {"type": "translation_source", "weight": 1.0}),
+            _set("losses.classification.generator_scale", 2.0),
+        ),
+        "plus_steps1_resize_decay_fakesrc with G's classification term at twice D's (generator_scale 2)",
+    ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
         _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
