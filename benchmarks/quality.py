@@ -77,6 +77,17 @@ def _all(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
     return change
 
 
+def _resize_decay(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
+    """plus_steps1_resize_decay (a G step every iteration, resize upsampling, rates decayed
+    over the last 500 iterations), then ``changes``: the base of the later candidates."""
+    return _all(
+        _set("method.d_steps_per_g", 1),
+        _set("networks.generator.upsampling", "resize"),
+        _set("method.decay_iterations", 500),
+        *changes,
+    )
+
+
 # name -> (recipe file, change to it, what it is)
 CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
     "paper": ("recipes/stargan_celeba.toml", _all(), "StarGAN as in the paper: WGAN-GP, lr 1e-4, 5 D steps per G step"),
@@ -161,25 +172,19 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
     ),
     "plus_steps1_resize_decay": (
         "recipes/stargan_plus_celeba.toml",
-        _all(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize"), _set("method.decay_iterations", 500)),
+        _resize_decay(),
         "plus_steps1_resize with the learning rates falling linearly to 0 over the last 500 iterations (the paper's schedule, shortened)",
     ),
     "plus_steps1_resize_decay_gcls2": (
         "recipes/stargan_plus_celeba.toml",
-        _all(
-            _set("method.d_steps_per_g", 1),
-            _set("networks.generator.upsampling", "resize"),
-            _set("method.decay_iterations", 500),
+        _resize_decay(
             _set("losses.classification.generator_scale", 2.0),
         ),
         "plus_steps1_resize_decay with G's classification term at twice D's (generator_scale 2; plus: one weight for both)",
     ),
     "plus_steps1_resize_decay_augment": (
         "recipes/stargan_plus_celeba.toml",
-        _all(
-            _set("method.d_steps_per_g", 1),
-            _set("networks.generator.upsampling", "resize"),
-            _set("method.decay_iterations", 500),
+        _resize_decay(
             _set("networks.discriminator.augment_shift", 0.125),
             _set("networks.discriminator.augment_cutout", 0.5),
         ),
@@ -187,40 +192,28 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
     ),
     "plus_steps1_resize_decay_start100": (
         "recipes/stargan_plus_celeba.toml",
-        _all(
-            _set("method.d_steps_per_g", 1),
-            _set("networks.generator.upsampling", "resize"),
-            _set("method.decay_iterations", 500),
+        _resize_decay(
             _set("method.generator_start", 100),
         ),
         "plus_steps1_resize_decay with D alone for the first 100 iterations (generator_start 100), so that G's first steps learn from a classifier that reads the attributes",
     ),
     "plus_steps1_resize_decay_rec5": (
         "recipes/stargan_plus_celeba.toml",
-        _all(
-            _set("method.d_steps_per_g", 1),
-            _set("networks.generator.upsampling", "resize"),
-            _set("method.decay_iterations", 500),
+        _resize_decay(
             _set("losses.reconstruction.weight", 5.0),
         ),
         "plus_steps1_resize_decay with the cycle loss at weight 5 (plus: 10): a texture G removes (stubble, wrinkles) cannot be drawn back exactly, so the cycle loss holds such changes faint",
     ),
     "plus_steps1_resize_decay_fakesrc": (
         "recipes/stargan_plus_celeba.toml",
-        _all(
-            _set("method.d_steps_per_g", 1),
-            _set("networks.generator.upsampling", "resize"),
-            _set("method.decay_iterations", 500),
+        _resize_decay(
             _add_loss("translation_source", {"type": "translation_source", "weight": 1.0}),
         ),
         "plus_steps1_resize_decay with D's classifier also taught that a translation still has its source's labels (a translation_source loss), so that G cannot satisfy it with faint cues",
     ),
     "plus_steps1_resize_decay_fakesrc_gcls2": (
         "recipes/stargan_plus_celeba.toml",
-        _all(
-            _set("method.d_steps_per_g", 1),
-            _set("networks.generator.upsampling", "resize"),
-            _set("method.decay_iterations", 500),
+        _resize_decay(
             _add_loss("translation_source", {"type": "translation_source", "weight": 1.0}),
             _set("losses.classification.generator_scale", 2.0),
         ),
