@@ -2,9 +2,10 @@
 
 Each iteration takes one batch per dataset (several datasets: the paper's joint
 training with a mask vector). Per batch the discriminator is updated, and every
-``d_steps_per_g``-th iteration (from iteration ``generator_start``, 0 in the paper) the generator too, minimising (x an image with labels c',
-c its target: the batch's own labels shuffled, as in the official code; each λ is the
-weight of the recipe's loss table of that name):
+``d_steps_per_g``-th iteration (from iteration ``generator_start``, 0 in the paper) the
+generator too, minimising (x an image with labels c', c its target: the batch's own
+labels shuffled, as in the official code; each λ is the weight of the recipe's loss
+table of that name):
 
     D:  −D_src(x) + D_src(G(x, c)) + λ_gp·(‖∇D_src(x̂)‖₂ − 1)² + λ_cls·L_cls(D_cls(x), c')       λ_gp = 10, λ_cls = 1
     G:  −D_src(G(x, c)) + λ_cls·L_cls(D_cls(G(x, c)), c) + λ_rec·‖x − G(G(x, c), c')‖₁           λ_rec = 10
@@ -16,8 +17,8 @@ averaged over the batch, x̂ a random mix of x and G(x, c) (``adversarial``,
 An iteration with both updates runs G on the batch for the fakes once: the
 discriminator's update keeps G's graph and hands them on (the official code computes
 them again with the same G; ``mdt.reuse`` replays what that second forward does to G's
-running statistics). Learning rates decay linearly to zero
-over the last ``decay_iterations`` iterations (at most the whole run).
+running statistics). Learning rates decay linearly to zero over the last
+``decay_iterations`` iterations (at most the whole run).
 
 A method built on StarGAN (GANimation) subclasses :class:`StarGAN`, :class:`StepState`
 and :class:`StarGANTranslator`; their public members are its extension points:
