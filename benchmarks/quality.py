@@ -300,7 +300,7 @@ def train(name: str, seed: int, args, console: Console) -> Path:
         planned = tomllib.loads(recipe_file.read_text())["run"]["iterations"] if recipe_file.exists() else 0
         if (folder / "checkpoints" / f"step_{planned:08d}.safetensors").exists():
             return folder
-        sys.exit(f"{folder} holds an unfinished run: delete it or run `mdt run --resume {folder}`")
+        sys.exit(f"{folder} holds an unfinished run: delete it or run `mdt run {folder}/recipe.toml --resume {folder}`")
     args.out.mkdir(parents=True, exist_ok=True)
     recipe_file.write_text(dump_toml(benchmark_recipe(name, seed, args)))
     console.print(f"training {name}, seed {seed}, {max(args.iterations)} iterations -> {folder}")

@@ -95,6 +95,11 @@ def test_a_batch_that_does_not_split_evenly(tmp_path):
     args = ["-m", "mdt.cli", "run", str(QUICKSTART), "--out", "run", *small("run.batch_size=3")]
     result = torchrun(*args, cwd=tmp_path)
     assert result.returncode != 0 and "cannot be split evenly over 2 processes" in result.stderr
-    # Each process says it in one line, naming the key, its value and what would do.
+    # It is said in one line naming the key, its value and what would do, by each process
+    # that gets to say it: torchrun stops the other process as soon as one exits, so the
+    # second may be stopped before it prints (CI saw one line where this machine saw two).
     said = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert said == ["error: [run] batch_size = 3 cannot be split evenly over 2 processes; use a multiple of 2"] * 2, said
+    expected = "error: [run] batch_size = 3 cannot be split evenly over 2 processes; use a multiple of 2"
+    assert said in ([expected], [expected] * 2), said
+    # No frame of mdt's is printed (torchrun prints its own traceback after it).
+    assert not [line for line in result.stderr.splitlines() if line.strip().startswith("File") and "/mdt/" in line]
