@@ -286,18 +286,25 @@ def _real_accuracy(evaluation: Evaluation, max_images: int) -> tuple[dict[str, f
     """:func:`real_accuracy`'s values and how many images each counts."""
     key = ("real_accuracy", max_images)
     if key not in evaluation.cache:
-        evaluation.cache[key] = _measure_real_accuracy(evaluation, max_images)
+        evaluation.cache[key] = reading_accuracy(evaluation, max_images, evaluation.classifier.predict, "real")
     return evaluation.cache[key]
 
 
-def _measure_real_accuracy(evaluation: Evaluation, max_images: int) -> tuple[dict[str, float], dict[str, int]]:
+def reading_accuracy(
+    evaluation: Evaluation, max_images: int, read: Callable[[torch.Tensor, int], torch.Tensor], name: str
+) -> tuple[dict[str, float], dict[str, int]]:
+    """How well ``read(images, dataset)`` reads the labels of real held-out images: the share
+    of labels it reads right (``<name>_accuracy``; with one class per image, the share of
+    images), and per label (``<name>/<label>``; for one class per image, its recall), with
+    how many images each counts. Reads with the judge (``real``) and with a model's own
+    classifier (``label_reading``)."""
     hits: dict[str, list[float]] = {}
     right = total = 0.0
     images_seen = 0
     for dataset, schema in enumerate(evaluation.schemas):
         for images, labels in evaluation.batches(dataset, max_images):
             images_seen += images.shape[0]
-            correct = part_agrees(schema, evaluation.classifier.predict(images, dataset), labels)
+            correct = part_agrees(schema, read(images, dataset), labels)
             if schema.categorical:  # one class per image: right or wrong as a whole; per class, its images read as it
                 whole = correct.all(dim=1)
                 right += whole.sum().item()
@@ -306,13 +313,13 @@ def _measure_real_accuracy(evaluation: Evaluation, max_images: int) -> tuple[dic
                 right += correct.sum().item()
                 total += correct.numel()
             for column, label in enumerate(schema.names):
-                entry = hits.setdefault(f"real/{label}", [0.0, 0.0])
+                entry = hits.setdefault(f"{name}/{label}", [0.0, 0.0])
                 counted = labels[:, column] == 1 if schema.categorical else torch.ones_like(correct[:, column])
                 entry[0] += (correct[:, column] & counted).sum().item()
                 entry[1] += counted.sum().item()
     measured = {k: n for k, (h, n) in hits.items() if n}  # no images: no value
-    values = {"real_accuracy": right / max(1.0, total), **{k: hits[k][0] / n for k, n in measured.items()}}
-    return values, {"real_accuracy": images_seen, **{k: int(n) for k, n in measured.items()}}
+    values = {f"{name}_accuracy": right / max(1.0, total), **{k: hits[k][0] / n for k, n in measured.items()}}
+    return values, {f"{name}_accuracy": images_seen, **{k: int(n) for k, n in measured.items()}}
 
 
 def save_judge(evaluation: Evaluation, table: Table, directory: Path, max_images: int) -> dict[str, float]:

@@ -135,6 +135,16 @@ class Translator:
         two-domain model: the images of its two domains). None: all of them."""
         return None
 
+    def reads_labels(self) -> bool:
+        """Whether :meth:`read_labels` reads inputs' labels (StarGAN: its discriminator's
+        classifier, when the checkpoint has one); the ``label_reading`` metric measures it."""
+        return False
+
+    def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
+        """(B, n) the labels of ``dataset`` the model itself reads off ``images``: what it
+        takes for an input's labels a user did not give."""
+        raise MdtError("this model reads no labels off its inputs; give them")
+
     def reconstruct(
         self,
         translated: torch.Tensor,

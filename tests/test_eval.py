@@ -59,7 +59,7 @@ class _Judge:
         return torch.stack([1 - b, b], dim=1)
 
 
-def _evaluation(domains):
+def _evaluation(domains, translator=_Translator, classifier=None):
     """Held-out images whose pixel (0, 0, 0) says their domain ('a' or 'b')."""
     schema = LabelSchema("toy", ("a", "b"), categorical=True)
     items = []
@@ -75,9 +75,9 @@ def _evaluation(domains):
         train_sets=[items],
         label_encoder=encoder,
         augmentation=lambda x, train: x.float() / 127.5 - 1,
-        method=SimpleNamespace(translator=_Translator),
+        method=SimpleNamespace(translator=translator),
     )
-    return Evaluation(components, make_classifier=None, classifier=_Judge(), batch_size=8)
+    return Evaluation(components, make_classifier=None, classifier=classifier or _Judge(), batch_size=8)
 
 
 def test_accuracy_and_cycle_error_on_constructed_translations_are_exact():
@@ -97,6 +97,33 @@ def test_accuracy_and_cycle_error_on_constructed_translations_are_exact():
     assert values["domain_accuracy"] == 7 / 8
     cycle = CycleError()(evaluation)
     assert cycle["l1"] == pytest.approx(0.5) and set(cycle) == {"l1", "l1/a", "l1/b", "pair/a->b", "pair/b->a"}
+
+
+class _Reader(_Translator):
+    """Reads every image's domain as 'a', as a StarGAN reads its inputs with D."""
+
+    def reads_labels(self):
+        return True
+
+    def read_labels(self, images, dataset):
+        return torch.tensor([[1.0, 0.0]]).repeat(len(images), 1)
+
+
+class _NoJudge:
+    feature_space = "test"
+
+    def predict(self, images, dataset):
+        raise AssertionError("label_reading reads with the model, not with the judge")
+
+
+def test_label_reading_scores_the_model_s_own_reading_of_real_images():
+    from mdt_metrics.label_reading import LabelReading
+
+    metric = LabelReading()
+    assert metric.applies(_Reader()) and not metric.applies(_Translator())  # a model that reads no labels: nothing to measure
+    values = metric(_evaluation(["a", "a", "b", "b", "b"], translator=_Reader, classifier=_NoJudge()))
+    # Two of five images are 'a' and read right; per class, the recall: every 'a', no 'b'.
+    assert values == {"label_reading_accuracy": 2 / 5, "label_reading/a": 1.0, "label_reading/b": 0.0}
 
 
 class _FirstClassJudge:
@@ -333,6 +360,36 @@ def test_the_report_fits_a_1280_px_window_and_says_what_each_value_is(trained, c
     assert summary["fid/feature_space"][1] == "" and "never with published" in summary["fid/feature_space"][2]
     assert "fid/fid (lower is better)" in headers and "accuracy/target (higher is better)" in headers
     assert grid == [grid_width(["input", *ATTRIBUTES])]  # each column as wide as its title's words
+
+
+def test_label_reading_is_what_the_discriminator_reads_off_the_held_out_faces(trained, cli, tmp_path):
+    """``mdt eval`` measures how well a StarGAN's D reads real faces (what ``mdt translate``
+    takes for labels not given), computed here from D's logits: the hair colour is the
+    largest of its three, glasses and smile are read where their logit is positive."""
+    from mdt.inference import load_translator
+
+    result = cli("eval", "--checkpoint", trained, "--metric", "label_reading", "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["metrics"]
+    faces = SyntheticFaces("test", 32, size=16, test_size=6)
+    images = torch.stack([faces[i]["image"] for i in range(len(faces))]).float() / 127.5 - 1
+    truth = torch.stack([faces[i]["label"] for i in range(len(faces))])
+    model = load_translator(trained, device="cpu").translator
+    assert model.reads_labels()  # so a plain `mdt eval` measures it too
+    discriminator = model.discriminator.eval()
+    with torch.no_grad():
+        logits = discriminator(images)[1]
+    hair = [ATTRIBUTES.index(h) for h in HAIR]
+    read = (logits > 0).float()
+    read[:, hair] = torch.nn.functional.one_hot(logits[:, hair].argmax(dim=1), len(hair)).float()
+    right = read == truth
+    # Of all labels (each face has five), the share read right; with one class per image it
+    # would be of the images (the known-answer test above).
+    assert metrics["label_reading/label_reading_accuracy"] == pytest.approx(right.double().mean().item(), abs=1e-9)
+    for column, name in enumerate(ATTRIBUTES):
+        assert metrics[f"label_reading/label_reading/{name}"] == pytest.approx(right[:, column].double().mean().item(), abs=1e-9), name
+    model.missing_networks = frozenset({"discriminator"})  # an imported generator without its D reads nothing
+    assert not model.reads_labels()
 
 
 def test_train_classifier_then_eval_with_it(trained, cli, tmp_path):

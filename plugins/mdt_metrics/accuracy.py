@@ -23,7 +23,10 @@ class TranslationAccuracy(HeldOutMetric):
 
     docs = "docs/evaluation.md, What is measured"
     meanings = {
-        "real_accuracy": ("higher", "share of real held-out images whose every label the judge reads right: how far to trust it"),
+        "real_accuracy": (
+            "higher",
+            "share of the labels of real held-out images the judge reads right (one class per image: of the images): how far to trust it",
+        ),
         "real_error": ("lower", "1 - real_accuracy: the judge's own error on real images"),
         "real": ("higher", "the judge's accuracy on real images of this label (for one class per image, its recall)"),
         "target_accuracy": ("higher", "share of translations whose target the judge reads: did the translation happen"),

@@ -365,6 +365,9 @@ class StarGANTranslator(Translator):
         in_eval_mode(self.generator)
         return main_output(self.generator(images, self.encoder.encode(labels, dataset)))
 
+    def reads_labels(self) -> bool:
+        return "discriminator" not in self.missing_networks
+
     @torch.no_grad()
     def read_labels(self, images: torch.Tensor, dataset: int) -> torch.Tensor:
         """Labels of ``dataset`` that the discriminator's classifier reads off ``images``."""
