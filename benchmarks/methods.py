@@ -94,7 +94,7 @@ METHODS = {
         {"decay_iterations": 0, "lr_generator": 2e-4, "lr_discriminator": 2e-4, "d_steps_per_g": 2},
         {**SMALL_STARGAN, "generator": {**SMALL_STARGAN["generator"], "type": "ganimation"}},
         losses={"identity": {"type": "identity_l1", "weight": 5.0}},
-        about="the joint recipe with what stargan_plus_celeba.toml changes (attention-masked output, identity loss, "
+        about="the joint recipe with what the first plus recipe changed (attention-masked output, identity loss, "
         "2 D steps per G step at lr 2e-4)",
     ),
 }

@@ -77,10 +77,34 @@ def _all(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
     return change
 
 
+def _unset(path: str) -> Callable[[Recipe], None]:
+    def change(recipe: Recipe) -> None:
+        *tables, key = path.split(".")
+        node = recipe
+        for name in tables:
+            node = node[name]
+        node.pop(key, None)
+
+    return change
+
+
+def _first_plus(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
+    """The plus recipe until 2026-12-08 (attention-masked output, identity loss, 2 D steps
+    per G step at lr 2e-4), from today's recipes/stargan_plus_celeba.toml, then
+    ``changes``: the base of the candidates measured before today's recipe won."""
+    return _all(
+        _set("method.d_steps_per_g", 2),
+        _unset("networks.generator.upsampling"),
+        _unset("losses.classification.generator_scale"),
+        _drop_loss("translation_source"),
+        *changes,
+    )
+
+
 def _resize_decay(*changes: Callable[[Recipe], None]) -> Callable[[Recipe], None]:
     """plus_steps1_resize_decay (a G step every iteration, resize upsampling, rates decayed
     over the last 500 iterations), then ``changes``: the base of the later candidates."""
-    return _all(
+    return _first_plus(
         _set("method.d_steps_per_g", 1),
         _set("networks.generator.upsampling", "resize"),
         _set("method.decay_iterations", 500),
@@ -133,41 +157,52 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
         _set("method.ema_decay", 0.99),
         "paper + a moving average of G (decay 0.99: a half-life of 69 G steps) that translates",
     ),
-    "plus": ("recipes/stargan_plus_celeba.toml", _all(), "recipes/stargan_plus_celeba.toml"),
+    "plus": (
+        "recipes/stargan_plus_celeba.toml",
+        _set("method.decay_iterations", 500),
+        "recipes/stargan_plus_celeba.toml, its rates decayed over the last 500 iterations as the recipe's over its last half "
+        "(since 2026-12-08: plus_steps1_resize_decay_fakesrc_gcls2)",
+    ),
+    "plus_first": (
+        "recipes/stargan_plus_celeba.toml",
+        _first_plus(),
+        "the plus recipe until 2026-12-08 ('plus' in the tables before then): attention-masked output, identity loss, "
+        "2 D steps per G step at lr 2e-4",
+    ),
     # Changes to plus for changes that are spread over the face (--data synthetic_celeba: Male, Young)
     "plus_cls3": (
         "recipes/stargan_plus_celeba.toml",
-        _set("losses.classification.weight", 3.0),
+        _first_plus(_set("losses.classification.weight", 3.0)),
         "plus with the domain classification loss at weight 3 (both phases; the paper: 1)",
     ),
     "plus_id1": (
         "recipes/stargan_plus_celeba.toml",
-        _set("losses.identity.weight", 1.0),
+        _first_plus(_set("losses.identity.weight", 1.0)),
         "plus with the identity loss at weight 1 (plus: 5), so that G is held less to its input",
     ),
     "plus_steps1": (
         "recipes/stargan_plus_celeba.toml",
-        _set("method.d_steps_per_g", 1),
+        _first_plus(_set("method.d_steps_per_g", 1)),
         "plus with a G step every iteration (plus: every 2nd; about 1.5 times the time per iteration)",
     ),
     "plus_steps1_cls2": (
         "recipes/stargan_plus_celeba.toml",
-        _all(_set("method.d_steps_per_g", 1), _set("losses.classification.weight", 2.0)),
+        _first_plus(_set("method.d_steps_per_g", 1), _set("losses.classification.weight", 2.0)),
         "plus_steps1 with the domain classification loss at weight 2 (both phases)",
     ),
     "plus_steps1_lr4": (
         "recipes/stargan_plus_celeba.toml",
-        _all(_set("method.d_steps_per_g", 1), _set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
+        _first_plus(_set("method.d_steps_per_g", 1), _set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
         "plus_steps1 with learning rates 4e-4",
     ),
     "plus_steps1_id1": (
         "recipes/stargan_plus_celeba.toml",
-        _all(_set("method.d_steps_per_g", 1), _set("losses.identity.weight", 1.0)),
+        _first_plus(_set("method.d_steps_per_g", 1), _set("losses.identity.weight", 1.0)),
         "plus_steps1 with the identity loss at weight 1 (plus: 5), so that G is held less to its input",
     ),
     "plus_steps1_resize": (
         "recipes/stargan_plus_celeba.toml",
-        _all(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize")),
+        _first_plus(_set("method.d_steps_per_g", 1), _set("networks.generator.upsampling", "resize")),
         "plus_steps1 with resize-and-convolve upsampling in G (no checkerboard; plus: transposed convolutions)",
     ),
     "plus_steps1_resize_decay": (
@@ -221,17 +256,17 @@ CANDIDATES: dict[str, tuple[str, Callable[[Recipe], None], str]] = {
     ),
     "plus_lr4": (
         "recipes/stargan_plus_celeba.toml",
-        _all(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
+        _first_plus(_set("method.lr_generator", 4e-4), _set("method.lr_discriminator", 4e-4)),
         "plus with learning rates 4e-4 (plus: 2e-4)",
     ),
     "plus_rescolor": (
         "recipes/stargan_plus_celeba.toml",
-        _set("networks.generator.residual_color", True),
+        _first_plus(_set("networks.generator.residual_color", True)),
         "plus with a residual colour path: C = clamp(x + C'), so wrinkles and stubble are added onto the skin",
     ),
     "plus_down3": (
         "recipes/stargan_plus_celeba.toml",
-        _set("networks.generator.downsamplings", 3),
+        _first_plus(_set("networks.generator.downsamplings", 3)),
         "plus with 3 downsamplings in G (a bottleneck of 8x8 at 64 px: a larger receptive field)",
     ),
 }

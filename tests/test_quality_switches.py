@@ -215,7 +215,10 @@ def test_stargans_moving_average_generator_follows_each_generator_step(registry,
     plain = build(load_recipe(REPO / "recipes" / "quickstart.toml", overrides, registry), registry).method
     assert set(plain.networks()) == {"generator", "discriminator"} and plain.translator().generator is plain.generator
 
-    components = build(load_recipe(REPO / "recipes" / "quickstart.toml", [*overrides, "method.ema_decay=0.9"], registry), registry)
+    components = build(
+        load_recipe(REPO / "recipes" / "quickstart.toml", [*overrides, "method.ema_decay=0.9", "method.d_steps_per_g=2"], registry),
+        registry,
+    )
     method = components.method
     assert method.d_steps_per_g == 2
     snapshots = [[p.detach().clone() for p in method.generator.parameters()]]
