@@ -40,7 +40,10 @@ def test_two_processes_give_the_gradients_of_one_on_the_full_batch(tmp_path):
     assert any(not torch.equal(rank0[k], rank1[k]) for k in drawn)  # seeded apart: only the broadcast makes them agree
     for name in (k for k in one if not k.startswith("initial/")):
         torch.testing.assert_close(rank0[name], rank1[name], rtol=0, atol=0, msg=name)  # ranks agree exactly
-        torch.testing.assert_close(rank0[name], one[name], rtol=1e-4, atol=1e-6, msg=name)  # gradient penalty included
+        # Summed in another order, an entry may differ by rounding of the tensor's largest
+        # terms (1.6e-6 of 0.70 seen), so the absolute tolerance follows the tensor's scale.
+        scale = one[name].abs().max().item()
+        torch.testing.assert_close(rank0[name], one[name], rtol=1e-4, atol=1e-5 * scale + 1e-7, msg=name)  # gradient penalty included
 
 
 def test_torchrun_trains_and_only_rank_zero_writes(tmp_path):

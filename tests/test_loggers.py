@@ -35,6 +35,7 @@ STEPS = (
     "datasets.faces.test_size=4",
     "classifier.steps=1",
     "metrics.accuracy.max_images=2",
+    "method.d_steps_per_g=2",  # G steps at every 2nd iteration: its scalars are logged there only
 )
 
 
