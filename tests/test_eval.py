@@ -124,6 +124,8 @@ def test_label_reading_scores_the_model_s_own_reading_of_real_images():
     values = metric(_evaluation(["a", "a", "b", "b", "b"], translator=_Reader, classifier=_NoJudge()))
     # Two of five images are 'a' and read right; per class, the recall: every 'a', no 'b'.
     assert values == {"label_reading_accuracy": 2 / 5, "label_reading/a": 1.0, "label_reading/b": 0.0}
+    # Asked by name (`mdt eval --metric label_reading`) of a model that reads nothing: no values, no error.
+    assert metric(_evaluation(["a", "b"], classifier=_NoJudge())) == {}
 
 
 class _FirstClassJudge:

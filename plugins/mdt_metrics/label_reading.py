@@ -34,5 +34,7 @@ class LabelReading(HeldOutMetric):
 
     @torch.no_grad()
     def __call__(self, evaluation: Evaluation) -> dict[str, float]:
+        if not evaluation.translator.reads_labels():  # named with --metric for a model that reads none
+            return {}
         values, _ = reading_accuracy(evaluation, self.max_images, evaluation.translator.read_labels, "label_reading")
         return values
